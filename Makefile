@@ -1,0 +1,111 @@
+# roost - build, test, benchmark, install.
+#
+#   make              static + shared library in build/
+#   make demo         the story's example: leaky and fixed clients side by side
+#   make check        every test (tests/*.c), each one its own program
+#   make check SAN=asan | SAN=tsan     the suite under ASan+UBSan or TSan (build/asan, build/tsan)
+#   make valgrind-check                the suite under valgrind
+#   make bench        roost vs Go, side by side; writes build/bench.tsv
+#   make install PREFIX=/usr/local     headers, libroost.a, libroost.so, roost.pc
+#
+# Variables: SAN (none|asan|tsan), BUILD (output folder), CC, PREFIX, DESTDIR.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+SAN     ?=
+ARCH    := $(shell uname -m)
+
+CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -g -fPIC -pthread -Iinclude -Isrc
+ifeq ($(SAN),asan)
+  BUILD_DEFAULT := build/asan
+  CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDFLAGS_SAN := -fsanitize=address,undefined
+else ifeq ($(SAN),tsan)
+  BUILD_DEFAULT := build/tsan
+  CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=thread
+  LDFLAGS_SAN := -fsanitize=thread
+else
+  BUILD_DEFAULT := build
+  CFLAGS := $(CFLAGS_BASE) -O2
+  LDFLAGS_SAN :=
+endif
+LDLIBS := -pthread
+BUILD ?= $(BUILD_DEFAULT)
+
+# One context-switch file per architecture; ucontext is the portable fallback.
+ifeq ($(ARCH),x86_64)
+  SWITCH_SRC := src/arch/switch_x86_64.S
+else ifeq ($(ARCH),aarch64)
+  SWITCH_SRC := src/arch/switch_aarch64.S
+else
+  SWITCH_SRC := src/arch/switch_ucontext.c
+endif
+
+LIB_SRCS := $(wildcard src/*.c)
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/switch.o
+TEST_SRCS := $(wildcard tests/*.c)
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+HEADERS := $(wildcard include/*.h)
+INTERNAL := $(wildcard src/*.h)
+
+.PHONY: all lib check valgrind-check demo bench examples install uninstall clean
+all: lib
+lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) $(INTERNAL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/switch.o: $(SWITCH_SRC) $(INTERNAL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libroost.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libroost.so: $(LIB_OBJS)
+	$(CC) -shared -o $@ $^ $(LDFLAGS_SAN) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libroost.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libroost.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libroost.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O2 $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
+
+examples: $(EXAMPLES)
+
+# Each test is its own program; tests/run.sh runs them all and summarises.
+check: $(TESTS) $(EXAMPLES)
+	@BUILD=$(BUILD) SAN=$(SAN) sh tests/run.sh $(TESTS)
+
+valgrind-check: $(TESTS)
+	@BUILD=$(BUILD) VALGRIND=1 sh tests/run.sh $(TESTS)
+
+demo: $(BUILD)/examples/story
+	sh examples/story.sh $(BUILD)/examples/story
+
+bench: $(BENCHES)
+	sh bench/run.sh $(BUILD)
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libroost.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libroost.so $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' roost.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/roost*.h $(DESTDIR)$(PREFIX)/lib/libroost.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+
+clean:
+	rm -rf build

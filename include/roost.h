@@ -1,0 +1,297 @@
+/* roost.h - the core layer of roost: Go's concurrency model for C.
+ *
+ * Tasks (goroutines) on an M:N scheduler, channels, select, contexts, timers
+ * and task-blocking sync primitives. Everything here is safe to call from any
+ * task on any worker; blocking calls made from a plain OS thread (one that is
+ * not running a roost task) block that thread instead of a task.
+ *
+ * ERROR CONVENTION
+ *   Every function that can fail returns an int: 0 (ROOST_OK) on success or a
+ *   negative ROOST_E* code. roost_select returns the index of the chosen case
+ *   (>= 0) or a negative code. Errors never travel through errno or any other
+ *   thread-local state: a task can resume on another OS thread after any
+ *   blocking call, so thread-local state read after it may belong to another
+ *   task. roost_strerror() turns a code into a message.
+ *
+ * CONTEXTS
+ *   Every blocking call takes a roost_ctx_t * first. NULL means "background":
+ *   never cancelled, no deadline. When the context is cancelled the call
+ *   returns ROOST_ECANCELED (or the cause given to roost_ctx_cancel_cause);
+ *   when its deadline passes, ROOST_ETIMEDOUT.
+ *
+ * OWNERSHIP
+ *   Channels and contexts are reference counted. The creator holds one
+ *   reference; give every task that keeps a pointer its own reference with
+ *   roost_chan_ref / roost_ctx_ref and drop it with the matching _unref.
+ *   Exact references are what lets the leak detector (issue 3) prove that a
+ *   parked task can never be woken.
+ */
+#ifndef ROOST_H
+#define ROOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ROOST_VERSION_MAJOR 0
+#define ROOST_VERSION_MINOR 1
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+    ROOST_OK = 0,
+    ROOST_EINVAL = -1,      /* NULL pointer, zero/absurd size, bad flag */
+    ROOST_ENOMEM = -2,      /* allocation (or stack mapping) failed */
+    ROOST_ECLOSED = -3,     /* send on closed channel; receive on closed and drained one */
+    ROOST_ECANCELED = -4,   /* the context was cancelled */
+    ROOST_ETIMEDOUT = -5,   /* the context's deadline passed */
+    ROOST_EAGAIN = -6,      /* a non-blocking operation would block */
+    ROOST_EALREADY = -7,    /* closing a closed channel */
+    ROOST_ESTATE = -8,      /* unlock of an unlocked mutex; negative wait-group counter */
+    ROOST_ERANGE = -9,      /* size or count beyond what roost supports */
+    ROOST_EDEADLK = -10,    /* re-locking a mutex held by the calling task */
+    ROOST_ELEAKED = -11,    /* the operation can never complete: nobody else holds the object */
+};
+
+/* Message for a ROOST_E* code (or "unknown error"). Never NULL. */
+const char *roost_strerror(int err);
+
+typedef struct roost_ctx roost_ctx_t;    /* opaque, reference counted */
+typedef struct roost_chan roost_chan_t;  /* opaque, reference counted */
+
+/* ---------------------------------------------------------------- time */
+
+#define ROOST_NS ((int64_t)1)
+#define ROOST_US ((int64_t)1000)
+#define ROOST_MS ((int64_t)1000000)
+#define ROOST_S  ((int64_t)1000000000)
+
+/* Monotonic clock in nanoseconds. */
+int64_t roost_now(void);
+
+/* ---------------------------------------------------------------- runtime */
+
+typedef struct roost_config {
+    int workers;        /* worker threads; 0: $ROOST_WORKERS, else the CPU count */
+    size_t stack_size;  /* default task stack; 0: $ROOST_STACK_SIZE, else 64 KiB */
+} roost_config_t;
+
+/* Start the runtime with explicit settings. Optional: the first roost_run or
+ * roost_go starts it with defaults. ROOST_ESTATE if already started. */
+int roost_init(const roost_config_t *cfg);
+
+/* Run fn(arg) as a task and block the calling OS thread until it returns.
+ * Other tasks keep running after it returns. May be called repeatedly, but
+ * not from inside a task (ROOST_ESTATE). */
+int roost_run(void (*fn)(void *), void *arg);
+
+/* Stop the worker threads and free the runtime's memory. ROOST_ESTATE while
+ * tasks are alive or when called from a task. */
+int roost_shutdown(void);
+
+/* Number of worker threads (0 before the runtime starts). */
+int roost_workers(void);
+
+/* ---------------------------------------------------------------- tasks */
+
+typedef void (*roost_fn)(void *arg);
+
+typedef struct roost_task_opts {
+    const char *name;   /* static string shown by profiles; may be NULL */
+    size_t stack_size;  /* 0: the runtime's default */
+} roost_task_opts_t;
+
+/* Spawn fn(arg) as a new task: Go's `go fn(arg)`. The spawn site (file, line,
+ * function) is recorded for profiles and leak reports. ROOST_ENOMEM if no
+ * stack could be had. */
+#define roost_go(fn, arg) roost_go_at((fn), (arg), NULL, __FILE__, __LINE__, __func__)
+#define roost_go_opts(fn, arg, opts) roost_go_at((fn), (arg), (opts), __FILE__, __LINE__, __func__)
+int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts,
+                const char *file, int line, const char *func);
+
+/* Let other runnable tasks run; returns at once when there are none. */
+int roost_yield(void);
+
+/* Sleep for ns nanoseconds (<= 0 yields). 0, or the context's error. */
+int roost_sleep(roost_ctx_t *ctx, int64_t ns);
+
+/* The calling task's id (ids start at 1), or 0 outside a task. */
+uint64_t roost_task_id(void);
+
+/* Live tasks: spawned and not yet returned. */
+int64_t roost_task_count(void);
+
+/* Wait, up to timeout_ns, for the live task count to drop to `expected`.
+ * Returns ROOST_OK, or ROOST_ETIMEDOUT with the count still above it.
+ * The building block of test-time leak checks. */
+int roost_wait_tasks(int64_t expected, int64_t timeout_ns);
+
+/* ---------------------------------------------------------------- contexts */
+
+/* The background context: never cancelled. Also what NULL means. */
+roost_ctx_t *roost_background(void);
+
+/* New child contexts of `parent` (NULL: background). *out gets a context
+ * holding one reference for the caller. A child is cancelled when its parent
+ * is. Deadlines are absolute roost_now() nanoseconds; a child's deadline is
+ * never later than its parent's. */
+int roost_ctx_with_cancel(roost_ctx_t *parent, roost_ctx_t **out);
+int roost_ctx_with_deadline(roost_ctx_t *parent, int64_t deadline, roost_ctx_t **out);
+int roost_ctx_with_timeout(roost_ctx_t *parent, int64_t timeout_ns, roost_ctx_t **out);
+
+/* Cancel ctx and all its descendants: every blocking call waiting on them
+ * returns at once with the cause. roost_ctx_cancel's cause is
+ * ROOST_ECANCELED. The first cancellation wins; later calls do nothing.
+ * `cause` may be any non-zero int (negative ROOST_E* codes or the program's
+ * own positive codes). Cancelling the background context does nothing. */
+void roost_ctx_cancel(roost_ctx_t *ctx);
+void roost_ctx_cancel_cause(roost_ctx_t *ctx, int cause);
+
+/* 0 while ctx is live; ROOST_ECANCELED or ROOST_ETIMEDOUT after (Go's Err). */
+int roost_ctx_err(roost_ctx_t *ctx);
+
+/* The cause given at cancellation (Go's context.Cause): ROOST_ETIMEDOUT for a
+ * deadline, ROOST_ECANCELED for a plain cancel, the parent's cause when
+ * cancelled through it; 0 while live. */
+int roost_ctx_cause(roost_ctx_t *ctx);
+
+/* Absolute deadline in roost_now() nanoseconds, or INT64_MAX if none. */
+int64_t roost_ctx_deadline(roost_ctx_t *ctx);
+
+/* A channel that is closed when ctx is cancelled: use it in roost_select.
+ * Owned by ctx (do not unref it). NULL for the background context, and a NULL
+ * channel in a select case is never ready, as a nil channel in Go. */
+roost_chan_t *roost_ctx_done(roost_ctx_t *ctx);
+
+roost_ctx_t *roost_ctx_ref(roost_ctx_t *ctx);
+void roost_ctx_unref(roost_ctx_t *ctx);
+
+/* ---------------------------------------------------------------- channels */
+
+#define ROOST_CHAN_MAX_ELEM ((size_t)1 << 16)   /* bytes per element */
+#define ROOST_CHAN_MAX_CAP  ((size_t)1 << 28)   /* elements of buffer */
+
+/* Make a channel of elements of elem_size bytes (1..ROOST_CHAN_MAX_ELEM) with
+ * a buffer of cap elements (0: unbuffered). The caller holds one reference.
+ * ROOST_EINVAL, ROOST_ERANGE, ROOST_ENOMEM. */
+int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap);
+
+roost_chan_t *roost_chan_ref(roost_chan_t *ch);
+void roost_chan_unref(roost_chan_t *ch);
+
+/* Send *elem (elem_size bytes are copied). 0; ROOST_ECLOSED if the channel is
+ * or becomes closed; the context's error. */
+int roost_chan_send(roost_ctx_t *ctx, roost_chan_t *ch, const void *elem);
+
+/* Receive into *elem (may be NULL to discard). 0 with a value; ROOST_ECLOSED
+ * when closed and drained (elem zeroed, Go's ok == false); context errors. */
+int roost_chan_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem);
+
+/* Non-blocking forms: ROOST_EAGAIN instead of waiting. */
+int roost_chan_trysend(roost_chan_t *ch, const void *elem);
+int roost_chan_tryrecv(roost_chan_t *ch, void *elem);
+
+/* Close: waiting receivers get ROOST_ECLOSED once the buffer is drained,
+ * waiting senders get ROOST_ECLOSED. ROOST_EALREADY if already closed. */
+int roost_chan_close(roost_chan_t *ch);
+
+size_t roost_chan_len(roost_chan_t *ch);  /* buffered elements now */
+size_t roost_chan_cap(roost_chan_t *ch);
+
+/* ---------------------------------------------------------------- select */
+
+enum { ROOST_RECV = 1, ROOST_SEND = 2 };
+
+typedef struct roost_case {
+    roost_chan_t *chan;  /* NULL: never ready (Go's nil channel) */
+    int op;              /* ROOST_RECV or ROOST_SEND */
+    void *elem;          /* send: value to send; recv: destination or NULL */
+    int err;             /* out, for the chosen case: 0 or ROOST_ECLOSED */
+} roost_case_t;
+
+#define ROOST_SELECT_NONBLOCK 1   /* Go's `default:` */
+#define ROOST_SELECT_MAX 1024
+
+/* Wait until one case can proceed and perform it. Among several ready cases
+ * one is chosen uniformly at random. Returns the chosen index (check
+ * cases[i].err: ROOST_ECLOSED for a receive from a closed channel or a send
+ * to one), ROOST_EAGAIN with ROOST_SELECT_NONBLOCK when none is ready, the
+ * context's error, ROOST_EINVAL or ROOST_ERANGE for bad arguments. */
+int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags);
+
+/* ---------------------------------------------------------------- timers */
+
+/* A channel of int64_t that receives roost_now() once, ns from now (Go's
+ * time.After). The caller holds one reference; the pending timer holds its
+ * own, so dropping yours early is fine. */
+int roost_after(int64_t ns, roost_chan_t **out);
+
+typedef struct roost_ticker roost_ticker_t;
+
+/* A ticker delivering roost_now() every period_ns on a channel of int64_t with
+ * a buffer of one; ticks a slow reader misses are dropped, as in Go. */
+int roost_ticker_make(int64_t period_ns, roost_ticker_t **out);
+roost_chan_t *roost_ticker_chan(roost_ticker_t *t);
+/* Stop and free the ticker (its channel is not closed, as in Go). */
+int roost_ticker_stop(roost_ticker_t *t);
+
+/* ---------------------------------------------------------------- sync
+ * Embeddable objects with static initialisers, like their Go counterparts'
+ * zero values. Waiting blocks the task, not the worker thread. The fields
+ * are private. Locks are not tied to the task that took them (as in Go),
+ * except that re-locking a mutex you hold is refused with ROOST_EDEADLK. */
+
+typedef struct roost__waitq { void *head, *tail; } roost__waitq_t;
+
+typedef struct roost_mutex {
+    int lock; int locked; void *holder; roost__waitq_t waiters;
+} roost_mutex_t;
+#define ROOST_MUTEX_INIT {0, 0, NULL, {NULL, NULL}}
+
+int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu);
+int roost_mutex_trylock(roost_mutex_t *mu);           /* ROOST_EAGAIN if held */
+int roost_mutex_unlock(roost_mutex_t *mu);            /* ROOST_ESTATE if not locked */
+
+typedef struct roost_rwmutex {
+    int lock; int readers; int writer; void *holder;
+    roost__waitq_t rq, wq;
+} roost_rwmutex_t;
+#define ROOST_RWMUTEX_INIT {0, 0, 0, NULL, {NULL, NULL}, {NULL, NULL}}
+
+/* A waiting writer holds back new readers (Go's rule). */
+int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw);
+int roost_rwmutex_runlock(roost_rwmutex_t *rw);
+int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw);
+int roost_rwmutex_unlock(roost_rwmutex_t *rw);
+
+typedef struct roost_cond { int lock; roost__waitq_t waiters; } roost_cond_t;
+#define ROOST_COND_INIT {0, {NULL, NULL}}
+
+/* Atomically unlock mu and wait for a signal; mu is locked again on return,
+ * whatever the result (0 or the context's error). */
+int roost_cond_wait(roost_ctx_t *ctx, roost_cond_t *c, roost_mutex_t *mu);
+int roost_cond_signal(roost_cond_t *c);
+int roost_cond_broadcast(roost_cond_t *c);
+
+typedef struct roost_waitgroup { int lock; int64_t count; roost__waitq_t waiters; } roost_waitgroup_t;
+#define ROOST_WAITGROUP_INIT {0, 0, {NULL, NULL}}
+
+/* ROOST_ESTATE (and no change) if the counter would go negative. */
+int roost_waitgroup_add(roost_waitgroup_t *wg, int64_t delta);
+int roost_waitgroup_done(roost_waitgroup_t *wg);
+int roost_waitgroup_wait(roost_ctx_t *ctx, roost_waitgroup_t *wg);
+
+typedef struct roost_once { int lock; int state; roost__waitq_t waiters; } roost_once_t;
+#define ROOST_ONCE_INIT {0, 0, {NULL, NULL}}
+
+/* Run fn(arg) exactly once; concurrent callers wait until it has returned.
+ * 0, or the context's error for a caller that gave up waiting. */
+int roost_once_do(roost_ctx_t *ctx, roost_once_t *o, roost_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,35 @@
+/* switch_ucontext.c - portable fallback context switch on <ucontext.h>.
+ *
+ * For targets without a hand-written switch. Slow: swapcontext saves and
+ * restores the signal mask with a system call on every switch. The saved
+ * "sp" is a pointer to a ucontext_t living on the suspended stack itself. */
+#include "internal.h"
+#include <ucontext.h>
+
+void roost__switch(void **from_sp, void *to_sp) {
+    ucontext_t here;
+    *from_sp = &here;
+    swapcontext(&here, (ucontext_t *)to_sp);
+}
+
+static void tramp(unsigned hi, unsigned lo, unsigned ehi, unsigned elo) {
+    void *arg = (void *)(((uintptr_t)hi << 32) | lo);
+    void (*entry)(void *) = (void (*)(void *))(((uintptr_t)ehi << 32) | elo);
+    entry(arg);
+    __builtin_trap();
+}
+
+void *roost__ctx_init(void *stack_top, void (*entry)(void *), void *arg) {
+    uintptr_t top = ((uintptr_t)stack_top - sizeof(ucontext_t)) & ~(uintptr_t)63;
+    ucontext_t *uc = (ucontext_t *)top;
+    getcontext(uc);
+    /* makecontext only uses ss_sp + ss_size, the top; the task stack below
+     * uc is at least a page, whatever the configured size. */
+    uc->uc_stack.ss_sp = (char *)uc - 4096;
+    uc->uc_stack.ss_size = 4096;
+    uc->uc_link = NULL;
+    uintptr_t a = (uintptr_t)arg, e = (uintptr_t)entry;
+    makecontext(uc, (void (*)(void))tramp, 4, (unsigned)(a >> 32), (unsigned)a,
+                (unsigned)(e >> 32), (unsigned)e);
+    return uc;
+}

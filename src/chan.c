@@ -1,0 +1,201 @@
+/* chan.c - channels with Go's semantics: unbuffered and buffered, close,
+ * FIFO, of a fixed element size.
+ *
+ * The one idea: a channel is a lock, a ring buffer and two queues of waiter
+ * nodes living on parked tasks' stacks. A send first looks for a waiting
+ * receiver and copies straight into its destination (no buffer hop, as in
+ * Go); then for buffer room; only then does it queue and park. A receive
+ * mirrors it, and on a full buffer also moves one waiting sender's value in
+ * behind the one it took, so FIFO order holds.
+ *
+ * Memory: `refs` counts the program's references. When it reaches zero the
+ * channel is orphaned; it is freed once the last parked waiter has cleaned
+ * up. An orphaned channel with waiters is a provable leak: nobody can ever
+ * reach it again (the hook the leak detector builds on).
+ */
+#include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+static inline char *slot(roost_chan_t *ch, size_t i) {
+    return ch->buf + (i % ch->cap) * ch->elem_size;
+}
+
+static inline void copy(roost_chan_t *ch, void *dst, const void *src) {
+    if (!dst) return;
+    if (ch->elem_size == sizeof(void *))
+        memcpy(dst, src, sizeof(void *)); /* the common case, inlined */
+    else
+        memcpy(dst, src, ch->elem_size);
+}
+
+int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap) {
+    if (!out) return ROOST_EINVAL;
+    *out = NULL;
+    if (elem_size == 0) return ROOST_EINVAL;
+    if (elem_size > ROOST_CHAN_MAX_ELEM || cap > ROOST_CHAN_MAX_CAP) return ROOST_ERANGE;
+    if (cap && elem_size > ((size_t)1 << 34) / cap) return ROOST_ERANGE;
+    roost_chan_t *ch = calloc(1, sizeof *ch + cap * elem_size);
+    if (!ch) return ROOST_ENOMEM;
+    atomic_init(&ch->refs, 1);
+    ch->elem_size = (uint32_t)elem_size;
+    ch->cap = cap;
+    ch->buf = (char *)(ch + 1);
+    *out = ch;
+    return ROOST_OK;
+}
+
+roost_chan_t *roost_chan_ref(roost_chan_t *ch) {
+    if (ch) atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+    return ch;
+}
+
+void roost__chan_free(roost_chan_t *ch) { free(ch); }
+
+void roost_chan_unref(roost_chan_t *ch) {
+    if (!ch || atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) != 1) return;
+    roost__lock(&ch->lock);
+    ch->orphaned = true;
+    bool now = ch->nwaiters == 0;
+    roost__unlock(&ch->lock);
+    if (now) roost__chan_free(ch);
+}
+
+bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w) {
+    roost__waitq_remove(w->is_send ? &ch->sendq : &ch->recvq, w);
+    return --ch->nwaiters == 0 && ch->orphaned;
+}
+
+bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err,
+                            roost__waiter **peer) {
+    roost__waiter *w;
+    *peer = NULL;
+    *err = 0;
+    if (is_send) {
+        if (ch->closed) {
+            *err = ROOST_ECLOSED;
+            return true;
+        }
+        if ((w = roost__waitq_claim(&ch->recvq))) {
+            copy(ch, w->elem, elem);
+            *peer = w;
+            return true;
+        }
+        if (ch->len < ch->cap) {
+            copy(ch, slot(ch, ch->recvx + ch->len), elem);
+            ch->len++;
+            return true;
+        }
+        return false;
+    }
+    if (ch->len > 0) {
+        copy(ch, elem, slot(ch, ch->recvx));
+        ch->recvx = (ch->recvx + 1) % ch->cap;
+        ch->len--;
+        /* A sender waits only when the buffer was full: its value goes in
+         * at the tail, behind everything already queued. */
+        if ((w = roost__waitq_claim(&ch->sendq))) {
+            copy(ch, slot(ch, ch->recvx + ch->len), w->elem);
+            ch->len++;
+            *peer = w;
+        }
+        return true;
+    }
+    if ((w = roost__waitq_claim(&ch->sendq))) {
+        copy(ch, elem, w->elem);
+        *peer = w;
+        return true;
+    }
+    if (ch->closed) {
+        if (elem) memset(elem, 0, ch->elem_size);
+        *err = ROOST_ECLOSED;
+        return true;
+    }
+    return false;
+}
+
+/* One send or receive, blocking unless `block` is false. */
+static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem, bool block) {
+    if (!ch || (is_send && !elem)) return ROOST_EINVAL;
+    int err = roost__ctx_err(ctx);
+    if (err) return err;
+    roost__waiter *peer;
+    roost__lock(&ch->lock);
+    if (roost__chan_try_locked(ch, is_send, elem, &err, &peer)) {
+        roost__unlock(&ch->lock);
+        if (peer) roost__wake(peer->park, peer->index, 0);
+        return err;
+    }
+    if (!block) {
+        roost__unlock(&ch->lock);
+        return ROOST_EAGAIN;
+    }
+    roost__park p;
+    roost__park_init(&p);
+    roost__waiter w = {.park = &p, .elem = elem, .is_send = is_send, .obj = ch};
+    roost__waitq_push(is_send ? &ch->sendq : &ch->recvq, &w);
+    ch->nwaiters++;
+    int *locks[3] = {&ch->lock};
+    int rc = roost__block(&p, ctx, INT64_MAX, locks, 1,
+                          is_send ? ROOST_WAIT_CHAN_SEND : ROOST_WAIT_CHAN_RECV, ch);
+    size_t size = ch->elem_size;
+    roost__lock(&ch->lock);
+    bool dead = roost__chan_drop_waiter_locked(ch, &w);
+    roost__unlock(&ch->lock);
+    if (dead) roost__chan_free(ch);
+    if (rc) {
+        if (!is_send && elem) memset(elem, 0, size);
+        return rc;
+    }
+    return p.err;
+}
+
+int roost_chan_send(roost_ctx_t *ctx, roost_chan_t *ch, const void *elem) {
+    return chan_op(ctx, ch, true, (void *)elem, true);
+}
+
+int roost_chan_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
+    return chan_op(ctx, ch, false, elem, true);
+}
+
+int roost_chan_trysend(roost_chan_t *ch, const void *elem) {
+    return chan_op(NULL, ch, true, (void *)elem, false);
+}
+
+int roost_chan_tryrecv(roost_chan_t *ch, void *elem) {
+    return chan_op(NULL, ch, false, elem, false);
+}
+
+int roost_chan_close(roost_chan_t *ch) {
+    if (!ch) return ROOST_EINVAL;
+    roost__lock(&ch->lock);
+    if (ch->closed) {
+        roost__unlock(&ch->lock);
+        return ROOST_EALREADY;
+    }
+    ch->closed = true;
+    /* Claim every waiter now; wake them after unlocking (their nodes stay
+     * valid: a claimed task stays parked until we wake it). */
+    roost__waiter *list = NULL, *w;
+    while ((w = roost__waitq_claim(&ch->recvq))) {
+        if (w->elem) memset(w->elem, 0, ch->elem_size);
+        w->next = list, list = w;
+    }
+    while ((w = roost__waitq_claim(&ch->sendq))) w->next = list, list = w;
+    roost__unlock(&ch->lock);
+    while (list) {
+        w = list, list = w->next;
+        roost__wake(w->park, w->index, ROOST_ECLOSED);
+    }
+    return ROOST_OK;
+}
+
+size_t roost_chan_len(roost_chan_t *ch) {
+    if (!ch) return 0;
+    roost__lock(&ch->lock);
+    size_t n = ch->len;
+    roost__unlock(&ch->lock);
+    return n;
+}
+
+size_t roost_chan_cap(roost_chan_t *ch) { return ch ? ch->cap : 0; }

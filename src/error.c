@@ -1,0 +1,46 @@
+/* error.c - messages for error codes and names for wait reasons.
+ *
+ * One table each, indexed by the code, so adding a code is one line here
+ * and one in roost.h. */
+#include "internal.h"
+
+static const char *const messages[] = {
+    [0] = "success",
+    [-ROOST_EINVAL] = "invalid argument",
+    [-ROOST_ENOMEM] = "out of memory",
+    [-ROOST_ECLOSED] = "channel closed",
+    [-ROOST_ECANCELED] = "context canceled",
+    [-ROOST_ETIMEDOUT] = "context deadline exceeded",
+    [-ROOST_EAGAIN] = "operation would block",
+    [-ROOST_EALREADY] = "already closed",
+    [-ROOST_ESTATE] = "object in the wrong state for this call",
+    [-ROOST_ERANGE] = "size or count out of range",
+    [-ROOST_EDEADLK] = "lock already held by the calling task",
+    [-ROOST_ELEAKED] = "operation can never complete: no one else holds the object",
+};
+
+const char *roost_strerror(int err) {
+    if (err > 0 || -err >= (int)(sizeof messages / sizeof *messages) || !messages[-err])
+        return "unknown error";
+    return messages[-err];
+}
+
+static const char *const reasons[ROOST_WAIT__COUNT] = {
+    [ROOST_WAIT_NONE] = "running",
+    [ROOST_WAIT_CHAN_SEND] = "chan send",
+    [ROOST_WAIT_CHAN_RECV] = "chan receive",
+    [ROOST_WAIT_SELECT] = "select",
+    [ROOST_WAIT_SLEEP] = "sleep",
+    [ROOST_WAIT_MUTEX] = "mutex",
+    [ROOST_WAIT_RWMUTEX_R] = "rwmutex rlock",
+    [ROOST_WAIT_RWMUTEX_W] = "rwmutex lock",
+    [ROOST_WAIT_COND] = "cond wait",
+    [ROOST_WAIT_WAITGROUP] = "waitgroup wait",
+    [ROOST_WAIT_ONCE] = "once",
+    [ROOST_WAIT_CTX] = "context",
+    [ROOST_WAIT_IO] = "io wait",
+};
+
+const char *roost__reason_name(int reason) {
+    return reason >= 0 && reason < ROOST_WAIT__COUNT && reasons[reason] ? reasons[reason] : "?";
+}

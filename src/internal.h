@@ -1,0 +1,293 @@
+/* internal.h - what roost's own files share. Not installed.
+ *
+ * Names here are roost__xxx (two underscores); everything else in src/ is
+ * static. The one idea to hold: a blocked task is described by a *park
+ * record* on its own stack, and by *waiter nodes* (also on its stack) linked
+ * into the queues of the objects it waits on. Whoever wins the CAS on the
+ * park record's `claimed` word owns the wake-up: it fills in the result and
+ * makes the task runnable; every other node of that park is stale and is
+ * skipped by wakers and unlinked by the task itself once it runs again.
+ * The locks guarding those queues are released only after the parking task's
+ * registers are saved (see roost__block), so no one can resume a task that
+ * has not finished switching out.
+ */
+#ifndef ROOST_INTERNAL_H
+#define ROOST_INTERNAL_H
+
+#include "roost.h"
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <pthread.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ROOST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ROOST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define ROOST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ROOST_TSAN 1
+#endif
+#endif
+
+#define ROOST_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ROOST_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------ spinlock
+ * Queue locks are held for a handful of instructions, so a test-and-test-
+ * and-set lock beats a pthread mutex (no syscall, 4 bytes, embeddable in the
+ * public sync structs). After a long spin it yields the OS thread, which
+ * keeps a preempted holder from starving everyone. */
+void roost__spin_slow(atomic_int *l);
+static inline void roost__lock(int *l) {
+    atomic_int *a = (atomic_int *)l;
+    if (ROOST_LIKELY(!atomic_exchange_explicit(a, 1, memory_order_acquire))) return;
+    roost__spin_slow(a);
+}
+static inline void roost__unlock(int *l) {
+    atomic_store_explicit((atomic_int *)l, 0, memory_order_release);
+}
+
+/* ------------------------------------------------------------ context switch
+ * src/arch/switch_<arch>.S. roost__switch saves the callee-saved registers
+ * (and the FPU control words) on the current stack, stores the stack pointer
+ * in *from_sp, loads to_sp and returns into the other context.
+ * roost__ctx_init prepares a fresh stack so that the first switch into it
+ * calls entry(arg) and never returns. */
+void roost__switch(void **from_sp, void *to_sp);
+void *roost__ctx_init(void *stack_top, void (*entry)(void *), void *arg);
+
+/* ------------------------------------------------------------ wait reasons */
+enum roost__reason {
+    ROOST_WAIT_NONE = 0,
+    ROOST_WAIT_CHAN_SEND,
+    ROOST_WAIT_CHAN_RECV,
+    ROOST_WAIT_SELECT,
+    ROOST_WAIT_SLEEP,
+    ROOST_WAIT_MUTEX,
+    ROOST_WAIT_RWMUTEX_R,
+    ROOST_WAIT_RWMUTEX_W,
+    ROOST_WAIT_COND,
+    ROOST_WAIT_WAITGROUP,
+    ROOST_WAIT_ONCE,
+    ROOST_WAIT_CTX,
+    ROOST_WAIT_IO,
+    ROOST_WAIT__COUNT
+};
+const char *roost__reason_name(int reason);
+
+enum roost__state { ROOST_T_RUNNABLE = 0, ROOST_T_RUNNING, ROOST_T_PARKED, ROOST_T_DEAD };
+
+/* ------------------------------------------------------------ tasks
+ * The task record lives at the top of the task's own stack mapping, so a
+ * parked task with a shallow stack costs one page of memory in all. */
+typedef struct roost__worker roost__worker;
+typedef struct roost__stack roost__stack;
+
+typedef struct roost__task {
+    void *sp;                    /* saved stack pointer while switched out */
+    struct roost__task *next;    /* global run queue link */
+    roost__worker *worker;       /* worker running it; set before each switch in */
+    roost_fn fn;                 /* entry function and its argument */
+    void *arg;
+    roost__stack *stack;         /* the mapping this record and the stack live in */
+    uint64_t id, parent_id;      /* ids start at 1; parent 0 = spawned from a thread */
+    const char *file, *func;     /* spawn site, captured by the roost_go macro */
+    int line;
+    const char *name;            /* optional static name */
+    _Atomic int state;           /* enum roost__state; read racily by observers */
+    int wait_reason;             /* enum roost__reason while parked */
+    const void *wait_obj;        /* object waited on (channel, mutex, ...) */
+    int64_t park_time;           /* roost_now() when it parked */
+    int64_t created;             /* roost_now() at spawn */
+    struct roost__task *all_prev, *all_next; /* registry of live tasks (observability) */
+#ifdef ROOST_ASAN
+    void *asan_fake;             /* ASan fake-stack handle across switches */
+#endif
+#ifdef ROOST_TSAN
+    void *tsan_fiber;
+#endif
+} roost__task;
+
+/* ------------------------------------------------------------ stacks (stack.c) */
+struct roost__stack {
+    char *lo;            /* lowest usable address (just above the guard) */
+    char *hi;            /* one past the highest address */
+    size_t size;         /* usable bytes, hi - lo */
+    roost__stack *next;  /* free-list link while pooled */
+    int pooled_size;     /* 1 if of the default size and returned to the pool */
+    bool guarded;        /* a guard page sits below lo; else roost__stack_check guards it */
+    unsigned vg_id;      /* valgrind stack registration */
+};
+int roost__stack_init(size_t default_size);
+roost__stack *roost__stack_get(roost__worker *w, size_t size);
+void roost__stack_put(roost__worker *w, roost__stack *s);
+void roost__stack_flush(roost__worker *w);
+void roost__stack_fini(void);
+size_t roost__stack_default(void);
+/* Install the per-thread SIGSEGV alternate stack used to report overflow. */
+void roost__stack_thread_init(void);
+void roost__stack_thread_fini(void);
+/* Software check used where no guard page could be installed. */
+void roost__stack_check(roost__task *t, void *sp);
+
+/* ------------------------------------------------------------ workers (sched.c) */
+#define ROOST_RUNQ_SIZE 256
+
+struct roost__worker {
+    int id;
+    roost__task *current;        /* task running now, NULL in the scheduler loop */
+    void *sched_sp;              /* the scheduler loop's saved context */
+    _Atomic(roost__task *) runnext; /* next to run: the task just readied or spawned */
+    _Atomic uint32_t head;       /* run ring: owner pushes at tail, pops and steals at head */
+    _Atomic uint32_t tail;
+    roost__task *ring[ROOST_RUNQ_SIZE];
+    void (*after_fn)(roost__worker *, void *); /* runs in the next context after a switch */
+    void *after_arg;
+    uint64_t rng;                /* xorshift state for select and stealing */
+    uint32_t schedtick;          /* schedules so far; every 61st looks at the global queue */
+    _Atomic uint32_t wake;       /* futex word: 1 = woken */
+    _Atomic uint64_t switches;   /* progress counter, read by the monitor thread */
+    bool idle;                   /* on the idle list (under the idle lock) */
+    roost__worker *idle_next;
+    roost__stack *stack_cache;   /* free stacks of default size, LIFO */
+    int stack_cached;
+    _Atomic int64_t spawned, exited; /* per-worker counters: no shared cache line */
+    pthread_t thread;
+#ifdef ROOST_TSAN
+    void *tsan_fiber;
+#endif
+#ifdef ROOST_ASAN
+    void *asan_fake;
+    const void *asan_stack_bottom;
+    size_t asan_stack_size;
+#endif
+    char pad[64];
+};
+
+extern _Thread_local roost__worker *roost__tls_worker;
+
+/* The running task, or NULL on a plain thread. Not inlined: the TLS address
+ * must be re-read after every switch point, since the task may have moved. */
+roost__task *roost__self(void);
+roost__worker *roost__worker_self(void);
+int roost__ensure_started(void);
+uint64_t roost__rand(void);
+
+/* Make a parked task runnable. From a worker: into its runnext slot (the woken
+ * task runs next, on this warm core); from any other thread: the global queue. */
+void roost__ready(roost__task *t);
+
+/* Switch away from the running task, which must already be queued somewhere
+ * (or dead). after(w, arg) runs in whatever context runs next, before anything
+ * else: it releases the parking task's locks. */
+void roost__park_switch(void (*after)(roost__worker *, void *), void *arg);
+
+/* ------------------------------------------------------------ parking (park.c) */
+typedef struct roost__park {
+    roost__task *task;           /* the parked task, or NULL for a plain thread */
+    atomic_int claimed;          /* 0 until a waker wins it */
+    _Atomic uint32_t thread_done;/* futex word for plain-thread waiters */
+    int index;                   /* result: winning select case, or -1 */
+    int err;                     /* result: 0 or a ROOST_E* code */
+} roost__park;
+
+typedef struct roost__waiter {
+    struct roost__waiter *next, *prev;
+    roost__park *park;
+    void *elem;                  /* channel ops: value source or destination */
+    int index;                   /* case index within its select */
+    bool queued;                 /* linked into a queue (under that queue's lock) */
+    bool is_send;
+    void *obj;                   /* the queue's owner object */
+} roost__waiter;
+
+void roost__waitq_push(roost__waitq_t *q, roost__waiter *w);
+void roost__waitq_remove(roost__waitq_t *q, roost__waiter *w);
+/* Pop the first waiter whose park this call manages to claim; stale nodes
+ * met on the way are unlinked. NULL if none. */
+roost__waiter *roost__waitq_claim(roost__waitq_t *q);
+bool roost__waitq_empty(const roost__waitq_t *q);
+
+static inline bool roost__claim(roost__park *p) {
+    int z = 0;
+    return atomic_compare_exchange_strong_explicit(&p->claimed, &z, 1,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+/* Complete a claimed park: record the result and make the waiter runnable. */
+void roost__wake(roost__park *p, int index, int err);
+
+/* Block the caller until its park is claimed. Entered with `nlocks` spinlocks
+ * held (the queues its nodes are on); they are released after the switch.
+ * Registers with ctx (cancellation) and with a timer when deadline <
+ * INT64_MAX. Returns with no lock held; the caller unlinks its own nodes
+ * (those whose `queued` is still set) under their locks. */
+#define ROOST_MAX_LOCKS (ROOST_SELECT_MAX + 2)
+int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
+                 int reason, const void *obj);
+void roost__park_init(roost__park *p);
+
+/* ------------------------------------------------------------ contexts (ctx.c) */
+/* 0 if live, else the ctx's error; cheap atomic read. */
+int roost__ctx_err(roost_ctx_t *ctx);
+/* Register / unregister a blocked waiter with ctx. register returns the ctx
+ * error instead when it is already cancelled. Called with ctx->lock free. */
+bool roost__ctx_cancellable(roost_ctx_t *ctx);
+int roost__ctx_lock_register(roost_ctx_t *ctx, roost__waiter *w, int **lockp);
+void roost__ctx_unregister(roost_ctx_t *ctx, roost__waiter *w);
+
+/* ------------------------------------------------------------ timers (timer.c) */
+typedef struct roost__timer {
+    int64_t when;
+    int64_t period;               /* > 0 for tickers */
+    int heap_index;               /* -1 when not in the heap */
+    int kind;                     /* ROOST_TIMER_* */
+    void *arg;
+} roost__timer;
+enum { ROOST_TIMER_WAKE = 1, ROOST_TIMER_CTX, ROOST_TIMER_CHAN, ROOST_TIMER_TICKER };
+int roost__timer_start(void);
+void roost__timer_stop(void);
+/* Add a timer. For WAKE timers the caller may hold the returned lock across a
+ * switch: lock_and_add leaves the timer lock held and returns it. */
+int *roost__timer_lock_and_add(roost__timer *t);
+void roost__timer_add(roost__timer *t);
+/* Remove if still pending; true if it was removed (so it will never fire). */
+bool roost__timer_del(roost__timer *t);
+/* A worker left the idle list: the monitor must tick again. */
+void roost__timer_poke(void);
+void roost__ctx_deadline_fire(roost_ctx_t *ctx);
+
+/* ------------------------------------------------------------ channels (chan.c) */
+struct roost_chan {
+    int lock;                    /* spinlock over everything below but refs */
+    atomic_int refs;             /* user references */
+    int nwaiters;                /* waiter nodes not yet cleaned up by their owners */
+    bool closed;
+    bool orphaned;               /* refs reached 0: freed once nwaiters is 0 too */
+    uint32_t elem_size;
+    size_t cap, len, recvx;      /* ring buffer: len elements from index recvx */
+    roost__waitq_t recvq, sendq;
+    char *buf;                   /* cap * elem_size bytes, right after the struct */
+};
+/* With ch locked: complete a send or receive now if it can be. Returns true
+ * if done (result in *err: 0 or ROOST_ECLOSED); *peer is then a claimed
+ * waiter to wake, after unlocking, with roost__wake(peer->park, peer->index, 0). */
+bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err,
+                            roost__waiter **peer);
+/* With ch locked: a waiter node of this channel is being cleaned up by its
+ * owner. True if the channel must be freed (roost__chan_free) after unlocking. */
+bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w);
+void roost__chan_free(roost_chan_t *ch);
+
+/* ------------------------------------------------------------ misc */
+void roost__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
+void roost__futex_wake(_Atomic uint32_t *addr, int n);
+
+#endif

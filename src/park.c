@@ -1,0 +1,133 @@
+/* park.c - blocking: park records, wait queues, and the one way to block.
+ *
+ * The one idea: every blocking call in roost (channel ops, select, sleep,
+ * locks, wait groups) ends in roost__block, with the queues it joined still
+ * locked. roost__block adds the context's waiter list and, for a sleep, the
+ * timer heap, then switches away; the locks are dropped by the next context
+ * once this task's registers are saved. From then on any waker (a channel
+ * peer, a cancelling context, the timer thread) may claim the park record
+ * with one CAS and make the task runnable. The woken task unlinks its stale
+ * nodes itself: the waker never touches another queue.
+ *
+ * Plain OS threads can block too: the park has no task, so the thread
+ * sleeps on a futex in the park record instead of switching.
+ */
+#include "internal.h"
+
+/* ------------------------------------------------------------ wait queues */
+
+void roost__waitq_push(roost__waitq_t *q, roost__waiter *w) {
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        ((roost__waiter *)q->tail)->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->queued = true;
+}
+
+void roost__waitq_remove(roost__waitq_t *q, roost__waiter *w) {
+    if (!w->queued) return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->queued = false;
+}
+
+roost__waiter *roost__waitq_claim(roost__waitq_t *q) {
+    roost__waiter *w;
+    while ((w = q->head)) {
+        roost__waitq_remove(q, w);
+        if (roost__claim(w->park)) return w;
+    }
+    return NULL;
+}
+
+bool roost__waitq_empty(const roost__waitq_t *q) { return q->head == NULL; }
+
+/* ------------------------------------------------------------ parking */
+
+void roost__park_init(roost__park *p) {
+    p->task = roost__self();
+    atomic_init(&p->claimed, 0);
+    atomic_init(&p->thread_done, 0);
+    p->index = -1;
+    p->err = 0;
+}
+
+void roost__wake(roost__park *p, int index, int err) {
+    roost__task *t = p->task;
+    p->index = index;
+    p->err = err;
+    if (t) {
+        roost__ready(t);
+    } else {
+        /* After this store the waiter may return and its frame die; the
+         * futex call only uses the address as a key. */
+        atomic_store_explicit(&p->thread_done, 1, memory_order_release);
+        roost__futex_wake(&p->thread_done, 1);
+    }
+}
+
+struct lockset {
+    int **locks;
+    int n;
+};
+
+static void release_locks(roost__worker *w, void *arg) {
+    struct lockset *ls = arg;
+    for (int i = ls->n - 1; i >= 0; i--) roost__unlock(ls->locks[i]);
+}
+
+int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
+                 int reason, const void *obj) {
+    roost__waiter cw = {0};
+    roost__timer tm = {.heap_index = -1};
+    bool with_ctx = roost__ctx_cancellable(ctx), with_timer = deadline < INT64_MAX;
+    struct lockset ls = {locks, nlocks};
+    cw.park = p;
+    if (with_ctx) {
+        /* Hold a reference while blocked: the owner may drop theirs. */
+        roost_ctx_ref(ctx);
+        int rc = roost__ctx_lock_register(ctx, &cw, &locks[ls.n]);
+        if (rc) {
+            /* Nobody has seen our nodes yet (we hold their queues' locks);
+             * claim our own park so nobody can once the locks are gone. */
+            roost__claim(p);
+            release_locks(NULL, &ls);
+            roost_ctx_unref(ctx);
+            return rc;
+        }
+        ls.n++;
+    }
+    if (with_timer) {
+        tm.when = deadline, tm.kind = ROOST_TIMER_WAKE, tm.arg = p;
+        locks[ls.n++] = roost__timer_lock_and_add(&tm);
+    }
+    roost__task *self = p->task;
+    if (self) {
+        self->wait_reason = reason;
+        self->wait_obj = obj;
+        atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
+        roost__park_switch(release_locks, &ls);
+        self->wait_reason = ROOST_WAIT_NONE;
+        self->wait_obj = NULL;
+    } else {
+        release_locks(NULL, &ls);
+        while (!atomic_load_explicit(&p->thread_done, memory_order_acquire))
+            roost__futex_wait(&p->thread_done, 0, -1);
+    }
+    if (with_ctx) {
+        roost__ctx_unregister(ctx, &cw);
+        roost_ctx_unref(ctx);
+    }
+    if (with_timer) roost__timer_del(&tm);
+    return ROOST_OK;
+}

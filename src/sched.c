@@ -1,0 +1,733 @@
+/* sched.c - the M:N scheduler: workers, run queues, work stealing, idling.
+ *
+ * The one idea: a worker runs tasks from, in order, its `runnext` slot (the
+ * task it just woke or spawned: it runs next on this warm core, which is what
+ * makes a channel round trip cost two switches and no system call), its own
+ * ring of 256, the global queue, and other workers' rings (stealing half).
+ * Switches go task to task directly; the scheduler loop, on the worker
+ * thread's own stack, only runs when a worker has nothing to do. Whatever a
+ * task must do *after* its registers are saved (release the locks of the
+ * queue it parked on, requeue itself on yield, free its stack on exit) is
+ * left in w->after_fn and run by the next context before anything else.
+ *
+ * Idle workers spin briefly, then sleep on a futex; an idle process uses no
+ * CPU. Work pushed where others could steal it (the ring, the global queue)
+ * wakes one sleeper. A task readied into runnext wakes nobody: if the
+ * current task then runs long, the monitor (timer.c) notices the worker
+ * made no progress and wakes a sleeper, which steals it.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef ROOST_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef ROOST_TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+#define SPIN_ROUNDS 64
+#define ID_BLOCK 1024
+
+_Thread_local roost__worker *roost__tls_worker;
+
+static struct {
+    pthread_mutex_t init_lock;
+    atomic_bool started;
+    atomic_bool stopping;
+    int nworkers;
+    roost__worker *workers;
+    /* global run queue: tasks readied by plain threads and ring overflow */
+    pthread_mutex_t gq_lock;
+    roost__task *gq_head, *gq_tail;
+    atomic_long gq_len;
+    /* idle workers */
+    pthread_mutex_t idle_lock;
+    roost__worker *idle;
+    atomic_int nidle;
+    /* ids and counts for spawns from plain threads */
+    atomic_ullong next_id;
+    atomic_llong thread_spawned;
+} G = {.init_lock = PTHREAD_MUTEX_INITIALIZER,
+       .gq_lock = PTHREAD_MUTEX_INITIALIZER,
+       .idle_lock = PTHREAD_MUTEX_INITIALIZER,
+       .next_id = 1};
+
+static _Thread_local uint64_t id_next, id_end;
+
+/* ------------------------------------------------------------ utilities */
+
+void roost__fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("roost: fatal: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns) {
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / ROOST_S;
+        ts.tv_nsec = timeout_ns % ROOST_S;
+        tp = &ts;
+    }
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+}
+
+void roost__futex_wake(_Atomic uint32_t *addr, int n) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+void roost__spin_slow(atomic_int *l) {
+    for (unsigned i = 0;; i++) {
+        if (!atomic_load_explicit(l, memory_order_relaxed) &&
+            !atomic_exchange_explicit(l, 1, memory_order_acquire))
+            return;
+        if (i < 128) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ __volatile__("yield");
+#endif
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+int64_t roost_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec;
+}
+
+static uint64_t xorshift(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return *s = x;
+}
+
+static _Thread_local uint64_t thread_rng;
+uint64_t roost__rand(void) {
+    roost__worker *w = roost__worker_self();
+    if (w) return xorshift(&w->rng);
+    if (!thread_rng) thread_rng = (uint64_t)roost_now() | 1;
+    return xorshift(&thread_rng);
+}
+
+__attribute__((noinline)) roost__worker *roost__worker_self(void) {
+    __asm__ __volatile__("" ::: "memory");
+    return roost__tls_worker;
+}
+
+__attribute__((noinline)) roost__task *roost__self(void) {
+    __asm__ __volatile__("" ::: "memory");
+    roost__worker *w = roost__tls_worker;
+    return w ? w->current : NULL;
+}
+
+int roost_workers(void) { return atomic_load(&G.started) ? G.nworkers : 0; }
+
+/* ------------------------------------------------------------ switching */
+
+static void run_after(roost__worker *w) {
+    void (*f)(roost__worker *, void *) = w->after_fn;
+    if (f) {
+        w->after_fn = NULL;
+        f(w, w->after_arg);
+    }
+}
+
+/* Switch from `from` (NULL: the scheduler loop) to `to` (NULL: the loop).
+ * Returns when `from` is resumed, perhaps on another worker. */
+static void sw(roost__worker *w, roost__task *from, roost__task *to, bool dying) {
+    void **from_sp = from ? &from->sp : &w->sched_sp;
+    void *to_sp = to ? to->sp : w->sched_sp;
+    atomic_store_explicit(&w->switches, atomic_load_explicit(&w->switches, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+#ifdef ROOST_ASAN
+    {
+        const void *bot = to ? (const void *)to->stack->lo : w->asan_stack_bottom;
+        size_t sz = to ? to->stack->size : w->asan_stack_size;
+        void **fake = from ? &from->asan_fake : &w->asan_fake;
+        __sanitizer_start_switch_fiber(dying ? NULL : fake, bot, sz);
+    }
+#endif
+#ifdef ROOST_TSAN
+    __tsan_switch_to_fiber(to ? to->tsan_fiber : w->tsan_fiber, 0);
+#endif
+    roost__switch(from_sp, to_sp);
+#ifdef ROOST_ASAN
+    if (from)
+        __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+    else
+        __sanitizer_finish_switch_fiber(w->asan_fake, NULL, NULL);
+#endif
+    (void)dying;
+}
+
+/* ------------------------------------------------------------ run queues */
+
+static bool ring_put(roost__worker *w, roost__task *t) {
+    uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+    uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+    if (tl - h >= ROOST_RUNQ_SIZE) return false;
+    atomic_store_explicit((_Atomic(roost__task *) *)&w->ring[tl % ROOST_RUNQ_SIZE], t,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->tail, tl + 1, memory_order_release);
+    return true;
+}
+
+static roost__task *ring_get(roost__worker *w) {
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        if (h == tl) return NULL;
+        roost__task *t = atomic_load_explicit(
+            (_Atomic(roost__task *) *)&w->ring[h % ROOST_RUNQ_SIZE], memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_release,
+                                                  memory_order_relaxed))
+            return t;
+    }
+}
+
+static bool ring_empty(roost__worker *w) {
+    return atomic_load_explicit(&w->head, memory_order_acquire) ==
+           atomic_load_explicit(&w->tail, memory_order_acquire);
+}
+
+static void gq_push_list(roost__task *head, roost__task *tail, long n) {
+    tail->next = NULL;
+    pthread_mutex_lock(&G.gq_lock);
+    if (G.gq_tail)
+        G.gq_tail->next = head;
+    else
+        G.gq_head = head;
+    G.gq_tail = tail;
+    atomic_fetch_add(&G.gq_len, n);
+    pthread_mutex_unlock(&G.gq_lock);
+}
+
+/* The ring is full: move half of it and t to the global queue. */
+static void ring_overflow(roost__worker *w, roost__task *t) {
+    roost__task *head = NULL, *tail = NULL;
+    long n = 0;
+    for (int i = 0; i < ROOST_RUNQ_SIZE / 2; i++) {
+        roost__task *x = ring_get(w);
+        if (!x) break;
+        if (tail) tail->next = x; else head = x;
+        tail = x, n++;
+    }
+    if (tail) tail->next = t; else head = t;
+    gq_push_list(head, t, n + 1);
+}
+
+/* Take up to a fair share of the global queue: one to run, more to the ring. */
+static roost__task *gq_get(roost__worker *w) {
+    if (atomic_load_explicit(&G.gq_len, memory_order_relaxed) == 0) return NULL;
+    pthread_mutex_lock(&G.gq_lock);
+    roost__task *t = G.gq_head;
+    if (!t) {
+        pthread_mutex_unlock(&G.gq_lock);
+        return NULL;
+    }
+    long len = atomic_load(&G.gq_len);
+    long n = len / G.nworkers + 1;
+    if (n > ROOST_RUNQ_SIZE / 2) n = ROOST_RUNQ_SIZE / 2;
+    G.gq_head = t->next;
+    long took = 1;
+    for (; took < n && G.gq_head; took++) {
+        roost__task *x = G.gq_head;
+        G.gq_head = x->next;
+        if (w && !ring_put(w, x)) {
+            /* cannot happen: the ring had room for half */
+            x->next = G.gq_head, G.gq_head = x;
+            break;
+        }
+    }
+    if (!G.gq_head) G.gq_tail = NULL;
+    atomic_fetch_sub(&G.gq_len, took);
+    pthread_mutex_unlock(&G.gq_lock);
+    return t;
+}
+
+/* Steal half of v's ring into w's ring; return one task to run now. */
+static roost__task *steal(roost__worker *w, roost__worker *v, bool take_runnext) {
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&v->tail, memory_order_acquire);
+        uint32_t n = tl - h;
+        if (n > ROOST_RUNQ_SIZE) continue; /* inconsistent snapshot */
+        if (n == 0) {
+            if (!take_runnext) return NULL;
+            roost__task *t = atomic_load_explicit(&v->runnext, memory_order_acquire);
+            if (t && atomic_compare_exchange_strong(&v->runnext, &t, NULL)) return t;
+            return NULL;
+        }
+        n -= n / 2;
+        uint32_t wt = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        uint32_t wh = atomic_load_explicit(&w->head, memory_order_acquire);
+        if (ROOST_RUNQ_SIZE - (wt - wh) < n) n = ROOST_RUNQ_SIZE - (wt - wh);
+        if (n == 0) return NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            roost__task *x = atomic_load_explicit(
+                (_Atomic(roost__task *) *)&v->ring[(h + i) % ROOST_RUNQ_SIZE],
+                memory_order_relaxed);
+            atomic_store_explicit((_Atomic(roost__task *) *)&w->ring[(wt + i) % ROOST_RUNQ_SIZE],
+                                  x, memory_order_relaxed);
+        }
+        if (atomic_compare_exchange_strong_explicit(&v->head, &h, h + n, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
+            /* keep the last for ourselves, publish the rest */
+            roost__task *t = atomic_load_explicit(
+                (_Atomic(roost__task *) *)&w->ring[(wt + n - 1) % ROOST_RUNQ_SIZE],
+                memory_order_relaxed);
+            atomic_store_explicit(&w->tail, wt + n - 1, memory_order_release);
+            return t;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ idle workers */
+
+static void wake_one(void) {
+    if (atomic_load(&G.nidle) == 0) return;
+    pthread_mutex_lock(&G.idle_lock);
+    roost__worker *w = G.idle;
+    if (w) {
+        G.idle = w->idle_next;
+        w->idle = false;
+        atomic_fetch_sub(&G.nidle, 1);
+    }
+    pthread_mutex_unlock(&G.idle_lock);
+    if (w) {
+        atomic_store(&w->wake, 1);
+        roost__futex_wake(&w->wake, 1);
+        roost__timer_poke();
+    }
+}
+
+/* Work was put where another worker could take it. */
+static inline void work_added(void) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&G.nidle, memory_order_relaxed) > 0) wake_one();
+}
+
+/* For the monitor: is some worker sitting on runnable work it is not
+ * getting to, while another sleeps? Wake a sleeper to steal it. */
+void roost__sched_monitor(uint64_t *last, int n) {
+    if (atomic_load(&G.nidle) == 0) return;
+    for (int i = 0; i < G.nworkers && i < n; i++) {
+        roost__worker *v = &G.workers[i];
+        uint64_t s = atomic_load_explicit(&v->switches, memory_order_relaxed);
+        bool has = !ring_empty(v) || atomic_load(&v->runnext);
+        if (s == last[i] && has) wake_one();
+        last[i] = s;
+    }
+}
+
+bool roost__sched_all_idle(void) { return atomic_load(&G.nidle) == G.nworkers; }
+
+/* ------------------------------------------------------------ readying */
+
+void roost__ready(roost__task *t) {
+    atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
+    roost__worker *w = roost__worker_self();
+    if (w && !atomic_load_explicit(&G.stopping, memory_order_relaxed)) {
+        roost__task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+        if (!old) return;
+        if (!ring_put(w, old)) ring_overflow(w, old);
+        work_added();
+        return;
+    }
+    gq_push_list(t, t, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    wake_one();
+}
+
+static roost__task *local_next(roost__worker *w) {
+    roost__task *t;
+    if (ROOST_UNLIKELY(++w->schedtick % 61 == 0) && (t = gq_get(w))) return t;
+    t = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    if (t && atomic_compare_exchange_strong_explicit(&w->runnext, &t, NULL, memory_order_acquire,
+                                                     memory_order_relaxed))
+        return t;
+    if ((t = ring_get(w))) return t;
+    return gq_get(w);
+}
+
+/* ------------------------------------------------------------ parking */
+
+static inline void enter(roost__worker *w, roost__task *t) {
+    w->current = t;
+    t->worker = w;
+    atomic_store_explicit(&t->state, ROOST_T_RUNNING, memory_order_relaxed);
+}
+
+void roost__park_switch(void (*after)(roost__worker *, void *), void *arg) {
+    roost__task *self = roost__self();
+    roost__worker *w = self->worker;
+    if (ROOST_UNLIKELY(!self->stack->guarded)) roost__stack_check(self, __builtin_frame_address(0));
+    roost__task *next = local_next(w);
+    w->after_fn = after;
+    w->after_arg = arg;
+    if (next) {
+        enter(w, next);
+        sw(w, self, next, false);
+    } else {
+        w->current = NULL;
+        sw(w, self, NULL, false);
+    }
+    run_after(self->worker);
+}
+
+static void requeue_after_yield(roost__worker *w, void *arg) {
+    roost__task *t = arg;
+    atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
+    if (!ring_put(w, t)) ring_overflow(w, t);
+    work_added();
+}
+
+int roost_yield(void) {
+    roost__task *self = roost__self();
+    if (!self) {
+        sched_yield();
+        return ROOST_OK;
+    }
+    roost__worker *w = self->worker;
+    roost__task *next = local_next(w);
+    if (!next) return ROOST_OK;
+    w->after_fn = requeue_after_yield;
+    w->after_arg = self;
+    enter(w, next);
+    sw(w, self, next, false);
+    run_after(self->worker);
+    return ROOST_OK;
+}
+
+/* ------------------------------------------------------------ spawn and exit */
+
+static void free_after_exit(roost__worker *w, void *arg) {
+    roost__task *t = arg;
+#ifdef ROOST_TSAN
+    __tsan_destroy_fiber(t->tsan_fiber);
+#endif
+    roost__stack_put(w, t->stack);
+}
+
+static void task_main(void *arg) {
+    roost__task *t = arg;
+#ifdef ROOST_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    run_after(t->worker);
+    t->fn(t->arg);
+    /* Exit: count it, then switch away for good; the next context frees our stack. */
+    roost__worker *w = roost__worker_self();
+    atomic_store_explicit(&t->state, ROOST_T_DEAD, memory_order_relaxed);
+    atomic_store_explicit(&w->exited, atomic_load_explicit(&w->exited, memory_order_relaxed) + 1,
+                          memory_order_release);
+    roost__task *next = local_next(w);
+    w->after_fn = free_after_exit;
+    w->after_arg = t;
+    if (next) {
+        enter(w, next);
+        sw(w, t, next, true);
+    } else {
+        w->current = NULL;
+        sw(w, t, NULL, true);
+    }
+    __builtin_unreachable();
+}
+
+static uint64_t new_id(void) {
+    if (id_next == id_end) {
+        id_next = atomic_fetch_add(&G.next_id, ID_BLOCK);
+        id_end = id_next + ID_BLOCK;
+    }
+    return id_next++;
+}
+
+int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const char *file, int line,
+                const char *func) {
+    if (!fn) return ROOST_EINVAL;
+    int rc = roost__ensure_started();
+    if (rc) return rc;
+    roost__worker *w = roost__worker_self();
+    roost__stack *s = roost__stack_get(w, opts ? opts->stack_size : 0);
+    if (!s) return ROOST_ENOMEM;
+    roost__task *t = (roost__task *)(((uintptr_t)s - sizeof(roost__task)) & ~(uintptr_t)63);
+    memset(t, 0, sizeof *t);
+    roost__task *parent = w ? w->current : NULL;
+    t->fn = fn, t->arg = arg, t->stack = s;
+    t->id = new_id();
+    t->parent_id = parent ? parent->id : 0;
+    t->file = file, t->line = line, t->func = func;
+    t->name = opts ? opts->name : NULL;
+    t->created = roost_now();
+    t->sp = roost__ctx_init(t, task_main, t);
+#ifdef ROOST_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    if (w)
+        atomic_store_explicit(&w->spawned,
+                              atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
+                              memory_order_release);
+    else
+        atomic_fetch_add(&G.thread_spawned, 1);
+    roost__ready(t);
+    return ROOST_OK;
+}
+
+uint64_t roost_task_id(void) {
+    roost__task *t = roost__self();
+    return t ? t->id : 0;
+}
+
+int64_t roost_task_count(void) {
+    if (!atomic_load(&G.started)) return 0;
+    int64_t n = atomic_load(&G.thread_spawned);
+    for (int i = 0; i < G.nworkers; i++) {
+        /* exited first: a task is counted as spawned before it can exit */
+        n -= atomic_load_explicit(&G.workers[i].exited, memory_order_acquire);
+        n += atomic_load_explicit(&G.workers[i].spawned, memory_order_acquire);
+    }
+    return n;
+}
+
+int roost_wait_tasks(int64_t expected, int64_t timeout_ns) {
+    int64_t end = roost_now() + timeout_ns;
+    if (roost__self()) expected++; /* the caller is alive and counted */
+    for (;;) {
+        if (roost_task_count() <= expected) return ROOST_OK;
+        if (roost_now() >= end) return ROOST_ETIMEDOUT;
+        if (roost__self())
+            roost_sleep(NULL, ROOST_MS);
+        else {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ worker threads */
+
+static roost__task *find_runnable(roost__worker *w) {
+    for (;;) {
+        if (atomic_load_explicit(&G.stopping, memory_order_relaxed)) return NULL;
+        roost__task *t = local_next(w);
+        if (t) return t;
+        /* Spin: look everywhere for a while before paying for a futex sleep.
+         * A victim's runnext is taken only if the victim made no progress
+         * meanwhile: an active worker will run it itself, on a warm cache. */
+        uint64_t snap[G.nworkers];
+        for (int i = 0; i < G.nworkers; i++)
+            snap[i] = atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
+        for (int round = 0; round < SPIN_ROUNDS; round++) {
+            if ((t = gq_get(w))) return t;
+            int start = (int)(xorshift(&w->rng) % (uint64_t)G.nworkers);
+            for (int i = 0; i < G.nworkers; i++) {
+                roost__worker *v = &G.workers[(start + i) % G.nworkers];
+                bool stalled = round >= SPIN_ROUNDS / 2 &&
+                               atomic_load_explicit(&v->switches, memory_order_relaxed) ==
+                                   snap[(start + i) % G.nworkers];
+                if (v != w && (t = steal(w, v, stalled))) return t;
+            }
+            for (int k = 0; k < 50; k++) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#elif defined(__aarch64__)
+                __asm__ __volatile__("yield");
+#endif
+            }
+            if ((t = local_next(w))) return t;
+        }
+        /* Sleep: get on the idle list, look once more, then wait. */
+        pthread_mutex_lock(&G.idle_lock);
+        atomic_store(&w->wake, 0);
+        w->idle = true;
+        w->idle_next = G.idle;
+        G.idle = w;
+        atomic_fetch_add(&G.nidle, 1);
+        pthread_mutex_unlock(&G.idle_lock);
+        atomic_thread_fence(memory_order_seq_cst);
+        bool work = atomic_load(&G.gq_len) > 0 || atomic_load(&G.stopping);
+        for (int i = 0; i < G.nworkers && !work; i++) {
+            roost__worker *v = &G.workers[i];
+            work = !ring_empty(v) ||
+                   (atomic_load(&v->runnext) &&
+                    atomic_load_explicit(&v->switches, memory_order_relaxed) == snap[i]);
+        }
+        if (work) {
+            pthread_mutex_lock(&G.idle_lock);
+            if (w->idle) {
+                for (roost__worker **p = &G.idle; *p; p = &(*p)->idle_next)
+                    if (*p == w) {
+                        *p = w->idle_next;
+                        break;
+                    }
+                w->idle = false;
+                atomic_fetch_sub(&G.nidle, 1);
+            }
+            pthread_mutex_unlock(&G.idle_lock);
+            continue;
+        }
+        roost__stack_flush(w); /* idle workers keep no private stacks */
+        while (atomic_load(&w->wake) == 0) roost__futex_wait(&w->wake, 0, -1);
+    }
+}
+
+static void *worker_main(void *arg) {
+    roost__worker *w = arg;
+    roost__tls_worker = w;
+    roost__stack_thread_init();
+#ifdef ROOST_TSAN
+    w->tsan_fiber = __tsan_get_current_fiber();
+#endif
+#ifdef ROOST_ASAN
+    {
+        pthread_attr_t a;
+        void *addr;
+        size_t sz;
+        pthread_getattr_np(pthread_self(), &a);
+        pthread_attr_getstack(&a, &addr, &sz);
+        pthread_attr_destroy(&a);
+        w->asan_stack_bottom = addr, w->asan_stack_size = sz;
+    }
+#endif
+    for (;;) {
+        run_after(w);
+        roost__task *t = find_runnable(w);
+        if (!t) break;
+        enter(w, t);
+        sw(w, NULL, t, false);
+    }
+    roost__stack_flush(w);
+    roost__stack_thread_fini();
+    roost__tls_worker = NULL;
+    return NULL;
+}
+
+static int env_int(const char *name, long lo, long hi, long *out) {
+    const char *s = getenv(name);
+    if (!s || !*s) return 0;
+    char *end;
+    long v = strtol(s, &end, 0);
+    if (*end == 'k' || *end == 'K') v <<= 10, end++;
+    else if (*end == 'm' || *end == 'M') v <<= 20, end++;
+    if (*end || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+static int start_locked(const roost_config_t *cfg) {
+    long n = cfg && cfg->workers > 0 ? cfg->workers : 0;
+    if (!n && !env_int("ROOST_WORKERS", 1, 1024, &n)) {
+        cpu_set_t set;
+        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    }
+    if (n > 1024) return ROOST_ERANGE;
+    long ss = cfg && cfg->stack_size ? (long)cfg->stack_size : 0;
+    if (!ss && !env_int("ROOST_STACK_SIZE", 16 << 10, 1L << 30, &ss)) ss = 64 << 10;
+    int rc = roost__stack_init((size_t)ss);
+    if (rc) return rc;
+    G.workers = aligned_alloc(64, sizeof(roost__worker) * (size_t)n);
+    if (!G.workers) return ROOST_ENOMEM;
+    memset(G.workers, 0, sizeof(roost__worker) * (size_t)n);
+    G.nworkers = (int)n;
+    atomic_store(&G.stopping, false);
+    rc = roost__timer_start();
+    if (rc) return rc;
+    for (int i = 0; i < n; i++) {
+        roost__worker *w = &G.workers[i];
+        w->id = i;
+        w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ (uint64_t)roost_now();
+        if (pthread_create(&w->thread, NULL, worker_main, w)) roost__fatal("cannot start worker threads");
+    }
+    atomic_store(&G.started, true);
+    return ROOST_OK;
+}
+
+int roost__ensure_started(void) {
+    if (ROOST_LIKELY(atomic_load_explicit(&G.started, memory_order_acquire))) return ROOST_OK;
+    pthread_mutex_lock(&G.init_lock);
+    int rc = atomic_load(&G.started) ? ROOST_OK : start_locked(NULL);
+    pthread_mutex_unlock(&G.init_lock);
+    return rc;
+}
+
+int roost_init(const roost_config_t *cfg) {
+    pthread_mutex_lock(&G.init_lock);
+    int rc = atomic_load(&G.started) ? ROOST_ESTATE : start_locked(cfg);
+    pthread_mutex_unlock(&G.init_lock);
+    return rc;
+}
+
+struct run_rec {
+    void (*fn)(void *);
+    void *arg;
+    _Atomic uint32_t done;
+};
+
+static void run_main(void *arg) {
+    struct run_rec *r = arg;
+    r->fn(r->arg);
+    atomic_store(&r->done, 1);
+    roost__futex_wake(&r->done, 1);
+}
+
+int roost_run(void (*fn)(void *), void *arg) {
+    if (!fn) return ROOST_EINVAL;
+    if (roost__self()) return ROOST_ESTATE;
+    struct run_rec r = {fn, arg, 0};
+    int rc = roost_go_at(run_main, &r, NULL, __FILE__, __LINE__, "roost_run");
+    if (rc) return rc;
+    while (!atomic_load(&r.done)) roost__futex_wait(&r.done, 0, -1);
+    return ROOST_OK;
+}
+
+int roost_shutdown(void) {
+    if (roost__self()) return ROOST_ESTATE;
+    pthread_mutex_lock(&G.init_lock);
+    if (!atomic_load(&G.started)) {
+        pthread_mutex_unlock(&G.init_lock);
+        return ROOST_OK;
+    }
+    if (roost_task_count() != 0) {
+        pthread_mutex_unlock(&G.init_lock);
+        return ROOST_ESTATE;
+    }
+    atomic_store(&G.stopping, true);
+    for (int i = 0; i < G.nworkers; i++) {
+        atomic_store(&G.workers[i].wake, 1);
+        roost__futex_wake(&G.workers[i].wake, 1);
+    }
+    for (int i = 0; i < G.nworkers; i++) pthread_join(G.workers[i].thread, NULL);
+    roost__timer_stop();
+    atomic_store(&G.started, false);
+    G.idle = NULL;
+    atomic_store(&G.nidle, 0);
+    free(G.workers);
+    G.workers = NULL;
+    G.nworkers = 0;
+    roost__stack_fini();
+    pthread_mutex_unlock(&G.init_lock);
+    return ROOST_OK;
+}

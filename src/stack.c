@@ -1,0 +1,301 @@
+/* stack.c - task stacks: carved from large lazily-committed chunks, guarded,
+ * pooled per worker.
+ *
+ * The one idea: a million stacks must fit in Linux's 65,530 memory mappings,
+ * so stacks are never mapped one by one. A chunk of 64 slots is one mmap
+ * (MAP_NORESERVE: the kernel commits a page only when it is first touched,
+ * so a parked task with a shallow stack costs one page). Each slot is
+ *
+ *     lo - GUARD            lo                               hi
+ *     | guard (16 KiB)      | stack, grows down ... | task | roost__stack |
+ *
+ * The task record and this file's bookkeeping share the top page with the
+ * first frames. Guard pages, in order of preference:
+ *   1. MADV_GUARD_INSTALL (Linux 6.13+): guard markers in the page tables,
+ *      no extra mapping at all, so every stack is guarded whatever the count.
+ *   2. mprotect(PROT_NONE): each guard splits the chunk's mapping, two
+ *      mappings per stack; used until half of vm.max_map_count is spent.
+ *   3. Beyond that budget stacks have no guard page; the scheduler checks the
+ *      saved stack pointer against the stack's bounds at every switch out
+ *      (roost__stack_check), which catches an overflow that is still deep at
+ *      a switch point but not one that returned before it. docs/guide.md
+ *      states this trade-off.
+ * A fault in a guard is reported, naming the task and its spawn site, from a
+ * SIGSEGV handler on an alternate signal stack; then the process aborts.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define ROOST_HAVE_VALGRIND 1
+#endif
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define GUARD_SIZE ((size_t)16 << 10)
+#define CHUNK_SLOTS 64
+#define WORKER_CACHE_MAX 64
+#define POOL_BATCH 32
+
+enum { GUARD_INSTALL = 1, GUARD_MPROTECT = 2 };
+
+static struct {
+    size_t size;              /* default usable stack size (page multiple) */
+    size_t page;
+    int guard_mode;           /* GUARD_INSTALL or GUARD_MPROTECT */
+    atomic_long mprotect_left;/* mprotect guards we may still add */
+    pthread_mutex_t lock;     /* over the global pool below */
+    roost__stack *pool;       /* free default-size stacks shared by workers */
+    long pooled;
+    struct chunk { struct chunk *next; void *base; size_t len; } *chunks;
+    struct sigaction old_segv;
+    bool handler;
+} S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+size_t roost__stack_default(void) { return S.size; }
+
+static long max_map_count(void) {
+    long v = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1) v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+/* Guard [p, p + GUARD_SIZE). Returns true if a guard is in place. */
+static bool guard(char *p) {
+    if (S.guard_mode == GUARD_INSTALL) return madvise(p, GUARD_SIZE, MADV_GUARD_INSTALL) == 0;
+    if (atomic_fetch_sub(&S.mprotect_left, 1) <= 0) return false;
+    return mprotect(p, GUARD_SIZE, PROT_NONE) == 0;
+}
+
+/* Lay a slot of `slot` bytes at base out as a stack. */
+static roost__stack *slot_init(char *base, size_t slot, bool pooled) {
+    roost__stack *s = (roost__stack *)(base + slot - sizeof(roost__stack));
+    s->lo = base + GUARD_SIZE;
+    s->hi = base + slot;
+    s->size = slot - GUARD_SIZE;
+    s->next = NULL;
+    s->pooled_size = pooled;
+    s->guarded = guard(base);
+#ifdef ROOST_HAVE_VALGRIND
+    s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+#endif
+    return s;
+}
+
+static void *map(size_t len) {
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Map a chunk of default-size slots and put them on the global pool.
+ * Called with S.lock held. */
+static bool grow_pool(void) {
+    size_t slot = S.size + GUARD_SIZE;
+    size_t len = slot * CHUNK_SLOTS;
+    char *base = map(len);
+    struct chunk *c = malloc(sizeof *c);
+    if (!base || !c) {
+        if (base) munmap(base, len);
+        free(c);
+        return false;
+    }
+    c->base = base, c->len = len, c->next = S.chunks, S.chunks = c;
+    for (int i = CHUNK_SLOTS - 1; i >= 0; i--) {
+        roost__stack *s = slot_init(base + (size_t)i * slot, slot, true);
+        s->next = S.pool, S.pool = s;
+        S.pooled++;
+    }
+    return true;
+}
+
+roost__stack *roost__stack_get(roost__worker *w, size_t size) {
+    if (size == 0 || size == S.size) {
+        roost__stack *s;
+        if (w && (s = w->stack_cache)) {
+            w->stack_cache = s->next;
+            w->stack_cached--;
+            return s;
+        }
+        pthread_mutex_lock(&S.lock);
+        if (!S.pool && !grow_pool()) {
+            pthread_mutex_unlock(&S.lock);
+            return NULL;
+        }
+        s = S.pool, S.pool = s->next, S.pooled--;
+        /* Refill the worker's cache in one trip to the lock. */
+        for (int i = 0; w && i < POOL_BATCH && S.pool; i++) {
+            roost__stack *t = S.pool;
+            S.pool = t->next, S.pooled--;
+            t->next = w->stack_cache, w->stack_cache = t, w->stack_cached++;
+        }
+        pthread_mutex_unlock(&S.lock);
+        return s;
+    }
+    /* Odd sizes get their own mapping, returned to the kernel on exit. */
+    size = (size + S.page - 1) & ~(S.page - 1);
+    if (size < 4 * S.page) size = 4 * S.page;
+    if (size > ((size_t)1 << 34)) return NULL;
+    char *base = map(size + GUARD_SIZE);
+    return base ? slot_init(base, size + GUARD_SIZE, false) : NULL;
+}
+
+static void release_odd(roost__stack *s) {
+#ifdef ROOST_HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+    if (s->guarded && S.guard_mode == GUARD_MPROTECT) atomic_fetch_add(&S.mprotect_left, 1);
+    munmap(s->lo - GUARD_SIZE, s->size + GUARD_SIZE);
+}
+
+void roost__stack_put(roost__worker *w, roost__stack *s) {
+    if (!s->pooled_size) {
+        release_odd(s);
+        return;
+    }
+    if (w && w->stack_cached < WORKER_CACHE_MAX) {
+        s->next = w->stack_cache, w->stack_cache = s, w->stack_cached++;
+        return;
+    }
+    pthread_mutex_lock(&S.lock);
+    s->next = S.pool, S.pool = s, S.pooled++;
+    pthread_mutex_unlock(&S.lock);
+}
+
+void roost__stack_flush(roost__worker *w) {
+    pthread_mutex_lock(&S.lock);
+    while (w->stack_cache) {
+        roost__stack *s = w->stack_cache;
+        w->stack_cache = s->next;
+        s->next = S.pool, S.pool = s, S.pooled++;
+    }
+    w->stack_cached = 0;
+    pthread_mutex_unlock(&S.lock);
+}
+
+/* ------------------------------------------------------------ overflow */
+
+static void report_overflow(roost__task *t) {
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "roost: fatal: stack overflow in task %llu%s%s%s (spawned at %s:%d in %s), "
+                     "stack %zu bytes; raise it with ROOST_STACK_SIZE or roost_task_opts_t.stack_size\n",
+                     (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
+                     t->name ? "\"" : "", t->file ? t->file : "?", t->line,
+                     t->func ? t->func : "?", t->stack ? t->stack->size : (size_t)0);
+    if (n > 0) {
+        ssize_t r = write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        (void)r;
+    }
+}
+
+void roost__stack_check(roost__task *t, void *sp) {
+    if ((char *)sp < t->stack->lo + 256) {
+        report_overflow(t);
+        abort();
+    }
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uctx) {
+    roost__worker *w = roost__tls_worker;
+    roost__task *t = w ? w->current : NULL;
+    char *a = (char *)si->si_addr;
+    if (t && t->stack && a < t->stack->lo && a >= t->stack->lo - GUARD_SIZE) {
+        report_overflow(t);
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    /* Not ours: hand over to whatever was there before, or die as usual. */
+    if (S.old_segv.sa_flags & SA_SIGINFO && S.old_segv.sa_sigaction) {
+        S.old_segv.sa_sigaction(sig, si, uctx);
+        return;
+    }
+    if (S.old_segv.sa_handler != SIG_DFL && S.old_segv.sa_handler != SIG_IGN &&
+        S.old_segv.sa_handler) {
+        S.old_segv.sa_handler(sig);
+        return;
+    }
+    signal(SIGSEGV, SIG_DFL); /* returning re-executes the fault, now fatal */
+}
+
+#define ALTSTACK_SIZE (64 << 10)
+static _Thread_local void *altstack;
+
+void roost__stack_thread_init(void) {
+#ifndef ROOST_ASAN
+    if (altstack) return;
+    altstack = map(ALTSTACK_SIZE);
+    if (!altstack) return;
+    stack_t ss = {.ss_sp = altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+#endif
+}
+
+void roost__stack_thread_fini(void) {
+    if (!altstack) return;
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    munmap(altstack, ALTSTACK_SIZE);
+    altstack = NULL;
+}
+
+int roost__stack_init(size_t default_size) {
+    S.page = (size_t)sysconf(_SC_PAGESIZE);
+    if (default_size < 4 * S.page) default_size = 4 * S.page;
+    S.size = (default_size + S.page - 1) & ~(S.page - 1);
+    /* Probe for page-table guards once, on a scratch mapping. */
+    char *probe = map(2 * GUARD_SIZE);
+    if (!probe) return ROOST_ENOMEM;
+    S.guard_mode = madvise(probe, GUARD_SIZE, MADV_GUARD_INSTALL) == 0 ? GUARD_INSTALL
+                                                                         : GUARD_MPROTECT;
+    munmap(probe, 2 * GUARD_SIZE);
+    atomic_store(&S.mprotect_left, max_map_count() / 2 - 2048);
+#ifndef ROOST_ASAN
+    if (!S.handler) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_segv;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &S.old_segv);
+        S.handler = true;
+    }
+#endif
+    return ROOST_OK;
+}
+
+void roost__stack_fini(void) {
+    pthread_mutex_lock(&S.lock);
+    while (S.chunks) {
+        struct chunk *c = S.chunks;
+        S.chunks = c->next;
+#ifdef ROOST_HAVE_VALGRIND
+        size_t slot = S.size + GUARD_SIZE;
+        for (int i = 0; i < CHUNK_SLOTS; i++) {
+            roost__stack *s = (roost__stack *)((char *)c->base + (size_t)(i + 1) * slot -
+                                               sizeof(roost__stack));
+            VALGRIND_STACK_DEREGISTER(s->vg_id);
+        }
+#endif
+        munmap(c->base, c->len);
+        free(c);
+    }
+    S.pool = NULL, S.pooled = 0;
+    pthread_mutex_unlock(&S.lock);
+}

@@ -1,0 +1,304 @@
+/* timer.c - sleep, deadlines, time.After, tickers, and the monitor.
+ *
+ * The one idea: one binary heap of timers, ordered by expiry, served by one
+ * timer thread that sleeps on a futex until the earliest expiry (or forever
+ * when there is none: an idle process uses no CPU). This thread is also where
+ * the network poller will wait (epoll_wait with the next expiry as timeout).
+ *
+ * Sleep timers (WAKE) fire with the heap lock held, so a sleeper that removes
+ * its own timer under that lock knows the timer thread is done with it: the
+ * timer lives on the sleeper's stack. Other kinds fire after the lock is
+ * dropped and are kept alive by references instead.
+ *
+ * While any worker is busy the thread also ticks every MONITOR_NS as the
+ * scheduler's monitor: a worker that made no switch for a whole tick while
+ * holding runnable tasks gets a sleeping worker woken to steal them (roost
+ * does not preempt; a task that computes for long only delays the tasks
+ * queued behind it on its own worker, and only until the next tick).
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define MONITOR_NS (2 * ROOST_MS)
+
+void roost__sched_monitor(uint64_t *last, int n);
+bool roost__sched_all_idle(void);
+
+static struct {
+    int lock;                 /* spinlock over the heap */
+    roost__timer **heap;
+    int len, capacity;
+    _Atomic uint32_t seq;     /* futex word: bumped to wake the thread */
+    atomic_bool stop;
+    atomic_bool deep;         /* thread is sleeping with no deadline at all */
+    int64_t sleeping_until;   /* what the thread waits for (under lock) */
+    pthread_t thread;
+    bool running;
+} T;
+
+/* ------------------------------------------------------------ heap */
+
+static void heap_set(int i, roost__timer *t) {
+    T.heap[i] = t;
+    t->heap_index = i;
+}
+
+static void sift_up(int i) {
+    roost__timer *t = T.heap[i];
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (T.heap[p]->when <= t->when) break;
+        heap_set(i, T.heap[p]);
+        i = p;
+    }
+    heap_set(i, t);
+}
+
+static void sift_down(int i) {
+    roost__timer *t = T.heap[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= T.len) break;
+        if (c + 1 < T.len && T.heap[c + 1]->when < T.heap[c]->when) c++;
+        if (t->when <= T.heap[c]->when) break;
+        heap_set(i, T.heap[c]);
+        i = c;
+    }
+    heap_set(i, t);
+}
+
+static void heap_remove(int i) {
+    roost__timer *t = T.heap[i];
+    T.len--;
+    if (i != T.len) {
+        heap_set(i, T.heap[T.len]);
+        sift_down(i);
+        sift_up(T.heap[i]->heap_index);
+    }
+    t->heap_index = -1;
+}
+
+/* With the lock held. Wakes the thread if t is now the earliest. */
+static void add_locked(roost__timer *t) {
+    if (T.len == T.capacity) {
+        int nc = T.capacity ? 2 * T.capacity : 64;
+        roost__timer **h = realloc(T.heap, (size_t)nc * sizeof *h);
+        if (!h) roost__fatal("out of memory growing the timer heap");
+        T.heap = h, T.capacity = nc;
+    }
+    heap_set(T.len, t);
+    sift_up(T.len++);
+    if (t->heap_index == 0 && t->when < T.sleeping_until) {
+        atomic_fetch_add(&T.seq, 1);
+        roost__futex_wake(&T.seq, 1);
+    }
+}
+
+int *roost__timer_lock_and_add(roost__timer *t) {
+    roost__lock(&T.lock);
+    add_locked(t);
+    return &T.lock;
+}
+
+void roost__timer_add(roost__timer *t) {
+    roost__lock(&T.lock);
+    add_locked(t);
+    roost__unlock(&T.lock);
+}
+
+bool roost__timer_del(roost__timer *t) {
+    roost__lock(&T.lock);
+    bool pending = t->heap_index >= 0;
+    if (pending) heap_remove(t->heap_index);
+    roost__unlock(&T.lock);
+    return pending;
+}
+
+/* The scheduler woke a worker: make sure the monitor is ticking. */
+void roost__timer_poke(void) {
+    if (atomic_load_explicit(&T.deep, memory_order_relaxed)) {
+        atomic_fetch_add(&T.seq, 1);
+        roost__futex_wake(&T.seq, 1);
+    }
+}
+
+/* ------------------------------------------------------------ tickers */
+
+struct roost_ticker {
+    roost__timer tm;
+    roost_chan_t *ch;
+    bool stopped, firing;     /* under T.lock */
+};
+
+static void fire(roost__timer *t, int64_t now) {
+    switch (t->kind) {
+    case ROOST_TIMER_CTX:
+        roost__ctx_deadline_fire(t->arg);
+        break;
+    case ROOST_TIMER_CHAN: {
+        roost_chan_t *ch = t->arg;
+        roost_chan_trysend(ch, &now);
+        roost_chan_unref(ch);
+        free(t);
+        break;
+    }
+    case ROOST_TIMER_TICKER: {
+        struct roost_ticker *tk = t->arg;
+        roost_chan_trysend(tk->ch, &now); /* a full buffer drops the tick, as Go does */
+        roost__lock(&T.lock);
+        tk->firing = false;
+        bool stopped = tk->stopped;
+        if (!stopped) {
+            t->when += t->period;
+            if (t->when <= now) t->when = now + t->period; /* skip missed ticks */
+            add_locked(t);
+        }
+        roost__unlock(&T.lock);
+        if (stopped) {
+            roost_chan_unref(tk->ch);
+            free(tk);
+        }
+        break;
+    }
+    }
+}
+
+static void *timer_main(void *arg) {
+    uint64_t last[64] = {0};
+    roost__timer *due[64];
+    while (!atomic_load(&T.stop)) {
+        uint32_t seq = atomic_load(&T.seq);
+        int64_t now = roost_now();
+        int ndue = 0;
+        roost__lock(&T.lock);
+        while (T.len > 0 && T.heap[0]->when <= now && ndue < 64) {
+            roost__timer *t = T.heap[0];
+            heap_remove(0);
+            if (t->kind == ROOST_TIMER_WAKE) {
+                roost__park *p = t->arg;
+                if (roost__claim(p)) roost__wake(p, -1, ROOST_ETIMEDOUT);
+                continue;
+            }
+            if (t->kind == ROOST_TIMER_TICKER) ((struct roost_ticker *)t->arg)->firing = true;
+            due[ndue++] = t;
+        }
+        int64_t next = T.len ? T.heap[0]->when : INT64_MAX;
+        roost__unlock(&T.lock);
+        for (int i = 0; i < ndue; i++) fire(due[i], now);
+        if (ndue == 64) continue;
+
+        bool busy = !roost__sched_all_idle();
+        if (busy) roost__sched_monitor(last, 64);
+        int64_t until = next;
+        if (busy && until > now + MONITOR_NS) until = now + MONITOR_NS;
+        roost__lock(&T.lock);
+        T.sleeping_until = until;
+        roost__unlock(&T.lock);
+        atomic_store(&T.deep, until == INT64_MAX);
+        if (atomic_load(&T.seq) != seq) continue;
+        roost__futex_wait(&T.seq, seq, until == INT64_MAX ? -1 : until - now);
+        atomic_store(&T.deep, false);
+    }
+    return NULL;
+}
+
+int roost__timer_start(void) {
+    if (T.running) return ROOST_OK;
+    atomic_store(&T.stop, false);
+    T.sleeping_until = INT64_MAX;
+    if (pthread_create(&T.thread, NULL, timer_main, NULL)) return ROOST_ENOMEM;
+    T.running = true;
+    return ROOST_OK;
+}
+
+void roost__timer_stop(void) {
+    if (!T.running) return;
+    atomic_store(&T.stop, true);
+    atomic_fetch_add(&T.seq, 1);
+    roost__futex_wake(&T.seq, 1);
+    pthread_join(T.thread, NULL);
+    T.running = false;
+}
+
+/* ------------------------------------------------------------ public API */
+
+int roost_sleep(roost_ctx_t *ctx, int64_t ns) {
+    int err = roost__ctx_err(ctx);
+    if (err) return err;
+    if (ns <= 0) return roost_yield();
+    int rc = roost__ensure_started();
+    if (rc) return rc;
+    roost__park p;
+    roost__park_init(&p);
+    int *locks[2];
+    int64_t now = roost_now();
+    rc = roost__block(&p, ctx, ns > INT64_MAX - now ? INT64_MAX - 1 : now + ns, locks, 0,
+                      ROOST_WAIT_SLEEP, NULL);
+    if (rc) return rc;
+    return p.err == ROOST_ETIMEDOUT ? ROOST_OK : p.err;
+}
+
+int roost_after(int64_t ns, roost_chan_t **out) {
+    if (!out) return ROOST_EINVAL;
+    *out = NULL;
+    int rc = roost__ensure_started();
+    if (rc) return rc;
+    roost__timer *t = calloc(1, sizeof *t);
+    if (!t) return ROOST_ENOMEM;
+    rc = roost_chan_make(out, sizeof(int64_t), 1);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    t->heap_index = -1;
+    t->when = roost_now() + (ns > 0 ? ns : 0);
+    t->kind = ROOST_TIMER_CHAN;
+    t->arg = roost_chan_ref(*out);
+    roost__timer_add(t);
+    return ROOST_OK;
+}
+
+int roost_ticker_make(int64_t period_ns, roost_ticker_t **out) {
+    if (!out) return ROOST_EINVAL;
+    *out = NULL;
+    if (period_ns <= 0) return ROOST_EINVAL;
+    int rc = roost__ensure_started();
+    if (rc) return rc;
+    struct roost_ticker *tk = calloc(1, sizeof *tk);
+    if (!tk) return ROOST_ENOMEM;
+    rc = roost_chan_make(&tk->ch, sizeof(int64_t), 1);
+    if (rc) {
+        free(tk);
+        return rc;
+    }
+    tk->tm.heap_index = -1;
+    tk->tm.when = roost_now() + period_ns;
+    tk->tm.period = period_ns;
+    tk->tm.kind = ROOST_TIMER_TICKER;
+    tk->tm.arg = tk;
+    roost__timer_add(&tk->tm);
+    *out = tk;
+    return ROOST_OK;
+}
+
+roost_chan_t *roost_ticker_chan(roost_ticker_t *t) { return t ? t->ch : NULL; }
+
+int roost_ticker_stop(roost_ticker_t *t) {
+    if (!t) return ROOST_EINVAL;
+    roost__lock(&T.lock);
+    if (t->stopped) {
+        roost__unlock(&T.lock);
+        return ROOST_EALREADY;
+    }
+    t->stopped = true;
+    if (t->tm.heap_index >= 0) heap_remove(t->tm.heap_index);
+    bool firing = t->firing;
+    roost__unlock(&T.lock);
+    if (!firing) { /* else the timer thread frees it when the tick is done */
+        roost_chan_unref(t->ch);
+        free(t);
+    }
+    return ROOST_OK;
+}
