@@ -42,7 +42,8 @@ else
 endif
 
 LIB_SRCS := $(wildcard src/*.c)
-LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/switch.o
+# One translation unit (src/unity.c includes every concept file) + the switch.
+LIB_OBJS := $(BUILD)/obj/unity.o $(BUILD)/obj/switch.o
 TEST_SRCS := $(wildcard tests/*.c)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
@@ -56,9 +57,9 @@ INTERNAL := $(wildcard src/*.h)
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
-$(BUILD)/obj/%.o: src/%.c $(HEADERS) $(INTERNAL)
+$(BUILD)/obj/unity.o: $(LIB_SRCS) $(HEADERS) $(INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -c src/unity.c -o $@
 
 $(BUILD)/obj/switch.o: $(SWITCH_SRC) $(INTERNAL)
 	@mkdir -p $(dir $@)

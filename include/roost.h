@@ -16,8 +16,10 @@
  * CONTEXTS
  *   Every blocking call takes a roost_ctx_t * first. NULL means "background":
  *   never cancelled, no deadline. When the context is cancelled the call
- *   returns ROOST_ECANCELED (or the cause given to roost_ctx_cancel_cause);
- *   when its deadline passes, ROOST_ETIMEDOUT.
+ *   returns ROOST_ECANCELED; when its deadline passes, ROOST_ETIMEDOUT (Go's
+ *   ctx.Err()). A cause given to roost_ctx_cancel_cause is read with
+ *   roost_ctx_cause, never returned by blocking calls: it may be positive,
+ *   and roost_select's non-negative results are case indices.
  *
  * OWNERSHIP
  *   Channels and contexts are reference counted. The creator holds one

@@ -9,8 +9,10 @@
  * behind the one it took, so FIFO order holds.
  *
  * Memory: `refs` counts the program's references. When it reaches zero the
- * channel is orphaned; it is freed once the last parked waiter has cleaned
- * up. An orphaned channel with waiters is a provable leak: nobody can ever
+ * channel is orphaned; it is freed once no waiter node is left (nwaiters
+ * counts nodes not yet dropped: a waker that claims a node drops it, since
+ * its owner will not touch the channel again; a stale node is dropped by
+ * its owner, who needs the channel alive until then). An orphaned channel with waiters is a provable leak: nobody can ever
  * reach it again (the hook the leak detector builds on).
  */
 #include "internal.h"
@@ -78,6 +80,7 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
         }
         if ((w = roost__waitq_claim(&ch->recvq))) {
             copy(ch, w->elem, elem);
+            ch->nwaiters--;
             *peer = w;
             return true;
         }
@@ -97,12 +100,14 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
         if ((w = roost__waitq_claim(&ch->sendq))) {
             copy(ch, slot(ch, ch->recvx + ch->len), w->elem);
             ch->len++;
+            ch->nwaiters--;
             *peer = w;
         }
         return true;
     }
     if ((w = roost__waitq_claim(&ch->sendq))) {
         copy(ch, elem, w->elem);
+        ch->nwaiters--;
         *peer = w;
         return true;
     }
@@ -138,6 +143,10 @@ static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem,
     int *locks[3] = {&ch->lock};
     int rc = roost__block(&p, ctx, INT64_MAX, locks, 1,
                           is_send ? ROOST_WAIT_CHAN_SEND : ROOST_WAIT_CHAN_RECV, ch);
+    /* Woken by a peer or by close (index 0): that waker unlinked our node
+     * and dropped it from nwaiters, and we must not touch the channel again.
+     * Otherwise (context, registration error) the node is ours to drop. */
+    if (!rc && p.index == 0) return p.err;
     size_t size = ch->elem_size;
     roost__lock(&ch->lock);
     bool dead = roost__chan_drop_waiter_locked(ch, &w);
@@ -179,9 +188,13 @@ int roost_chan_close(roost_chan_t *ch) {
     roost__waiter *list = NULL, *w;
     while ((w = roost__waitq_claim(&ch->recvq))) {
         if (w->elem) memset(w->elem, 0, ch->elem_size);
+        ch->nwaiters--;
         w->next = list, list = w;
     }
-    while ((w = roost__waitq_claim(&ch->sendq))) w->next = list, list = w;
+    while ((w = roost__waitq_claim(&ch->sendq))) {
+        ch->nwaiters--;
+        w->next = list, list = w;
+    }
     roost__unlock(&ch->lock);
     while (list) {
         w = list, list = w->next;

@@ -151,7 +151,8 @@ struct roost__worker {
     void (*after_fn)(roost__worker *, void *); /* runs in the next context after a switch */
     void *after_arg;
     uint64_t rng;                /* xorshift state for select and stealing */
-    uint32_t schedtick;          /* schedules so far; every 61st looks at the global queue */
+    uint32_t schedtick;          /* schedules so far; every 61st is a fairness check */
+    bool ring_popped;            /* the ring was popped since the last fairness check */
     _Atomic uint32_t wake;       /* futex word: 1 = woken */
     _Atomic uint64_t switches;   /* progress counter, read by the monitor thread */
     bool idle;                   /* on the idle list (under the idle lock) */
@@ -267,7 +268,7 @@ void roost__ctx_deadline_fire(roost_ctx_t *ctx);
 struct roost_chan {
     int lock;                    /* spinlock over everything below but refs */
     atomic_int refs;             /* user references */
-    int nwaiters;                /* waiter nodes not yet cleaned up by their owners */
+    int nwaiters;                /* waiter nodes not yet dropped (see chan.c) */
     bool closed;
     bool orphaned;               /* refs reached 0: freed once nwaiters is 0 too */
     uint32_t elem_size;

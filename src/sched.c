@@ -16,7 +16,9 @@
  * current task then runs long, the monitor (timer.c) notices the worker
  * made no progress and wakes a sleeper, which steals it.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "internal.h"
 #include <errno.h>
 #include <limits.h>
@@ -52,7 +54,7 @@ static struct {
     int nworkers;
     roost__worker *workers;
     /* global run queue: tasks readied by plain threads and ring overflow */
-    pthread_mutex_t gq_lock;
+    int gq_lock;                  /* spinlock: held for a few pointer moves */
     roost__task *gq_head, *gq_tail;
     atomic_long gq_len;
     /* idle workers */
@@ -63,7 +65,6 @@ static struct {
     atomic_ullong next_id;
     atomic_llong thread_spawned;
 } G = {.init_lock = PTHREAD_MUTEX_INITIALIZER,
-       .gq_lock = PTHREAD_MUTEX_INITIALIZER,
        .idle_lock = PTHREAD_MUTEX_INITIALIZER,
        .next_id = 1};
 
@@ -185,52 +186,83 @@ static void sw(roost__worker *w, roost__task *from, roost__task *to, bool dying)
 
 /* ------------------------------------------------------------ run queues */
 
+/* The ring is a work-stealing deque (Chase-Lev, on a fixed array): the
+ * owner pushes and pops at the tail, so spawned trees run depth first and a
+ * fork-join workload keeps a few dozen hot stacks instead of a million cold
+ * ones; thieves, and the owner's fairness pass, take the oldest task at the
+ * head with a CAS. One task per steal: a batch steal could race with the
+ * owner's tail pops. */
+#define SLOT(w, i) ((_Atomic(roost__task *) *)&(w)->ring[(i) % ROOST_RUNQ_SIZE])
+
 static bool ring_put(roost__worker *w, roost__task *t) {
     uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
     uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
     if (tl - h >= ROOST_RUNQ_SIZE) return false;
-    atomic_store_explicit((_Atomic(roost__task *) *)&w->ring[tl % ROOST_RUNQ_SIZE], t,
-                          memory_order_relaxed);
+    atomic_store_explicit(SLOT(w, tl), t, memory_order_relaxed);
     atomic_store_explicit(&w->tail, tl + 1, memory_order_release);
     return true;
 }
 
-static roost__task *ring_get(roost__worker *w) {
+/* Owner only: newest task. */
+static roost__task *ring_pop(roost__worker *w) {
+    uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+    uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
+    if (h == tl) return NULL; /* only the owner adds: empty stays empty */
+    tl--;
+    atomic_store_explicit(&w->tail, tl, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    h = atomic_load_explicit(&w->head, memory_order_relaxed);
+    roost__task *t = atomic_load_explicit(SLOT(w, tl), memory_order_relaxed);
+    if ((int32_t)(tl - h) > 0) return t; /* others remain: no thief can reach slot tl */
+    if (tl == h) {
+        /* the last one: race the thieves for it */
+        if (!atomic_compare_exchange_strong_explicit(&w->head, &h, h + 1, memory_order_seq_cst,
+                                                     memory_order_relaxed))
+            t = NULL;
+    } else {
+        t = NULL; /* a thief took it first */
+    }
+    atomic_store_explicit(&w->tail, tl + 1, memory_order_relaxed);
+    return t;
+}
+
+/* Anyone: oldest task. */
+static roost__task *ring_take(roost__worker *w) {
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
-        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
-        if (h == tl) return NULL;
-        roost__task *t = atomic_load_explicit(
-            (_Atomic(roost__task *) *)&w->ring[h % ROOST_RUNQ_SIZE], memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_release,
+        atomic_thread_fence(memory_order_seq_cst);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_acquire);
+        if ((int32_t)(tl - h) <= 0) return NULL;
+        roost__task *t = atomic_load_explicit(SLOT(w, h), memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_seq_cst,
                                                   memory_order_relaxed))
             return t;
     }
 }
 
 static bool ring_empty(roost__worker *w) {
-    return atomic_load_explicit(&w->head, memory_order_acquire) ==
-           atomic_load_explicit(&w->tail, memory_order_acquire);
+    return (int32_t)(atomic_load_explicit(&w->tail, memory_order_acquire) -
+                     atomic_load_explicit(&w->head, memory_order_acquire)) <= 0;
 }
 
 static void gq_push_list(roost__task *head, roost__task *tail, long n) {
     tail->next = NULL;
-    pthread_mutex_lock(&G.gq_lock);
+    roost__lock(&G.gq_lock);
     if (G.gq_tail)
         G.gq_tail->next = head;
     else
         G.gq_head = head;
     G.gq_tail = tail;
     atomic_fetch_add(&G.gq_len, n);
-    pthread_mutex_unlock(&G.gq_lock);
+    roost__unlock(&G.gq_lock);
 }
 
-/* The ring is full: move half of it and t to the global queue. */
+/* The ring is full: move its older half and t to the global queue. */
 static void ring_overflow(roost__worker *w, roost__task *t) {
     roost__task *head = NULL, *tail = NULL;
     long n = 0;
     for (int i = 0; i < ROOST_RUNQ_SIZE / 2; i++) {
-        roost__task *x = ring_get(w);
+        roost__task *x = ring_take(w);
         if (!x) break;
         if (tail) tail->next = x; else head = x;
         tail = x, n++;
@@ -239,70 +271,38 @@ static void ring_overflow(roost__worker *w, roost__task *t) {
     gq_push_list(head, t, n + 1);
 }
 
-/* Take up to a fair share of the global queue: one to run, more to the ring. */
+/* Take a fair share of the global queue: one to run, a few more to the ring. */
 static roost__task *gq_get(roost__worker *w) {
     if (atomic_load_explicit(&G.gq_len, memory_order_relaxed) == 0) return NULL;
-    pthread_mutex_lock(&G.gq_lock);
+    roost__lock(&G.gq_lock);
     roost__task *t = G.gq_head;
     if (!t) {
-        pthread_mutex_unlock(&G.gq_lock);
+        roost__unlock(&G.gq_lock);
         return NULL;
     }
     long len = atomic_load(&G.gq_len);
     long n = len / G.nworkers + 1;
-    if (n > ROOST_RUNQ_SIZE / 2) n = ROOST_RUNQ_SIZE / 2;
+    if (n > 32) n = 32;
     G.gq_head = t->next;
     long took = 1;
     for (; took < n && G.gq_head; took++) {
         roost__task *x = G.gq_head;
+        if (!ring_put(w, x)) break;
         G.gq_head = x->next;
-        if (w && !ring_put(w, x)) {
-            /* cannot happen: the ring had room for half */
-            x->next = G.gq_head, G.gq_head = x;
-            break;
-        }
     }
     if (!G.gq_head) G.gq_tail = NULL;
     atomic_fetch_sub(&G.gq_len, took);
-    pthread_mutex_unlock(&G.gq_lock);
+    roost__unlock(&G.gq_lock);
     return t;
 }
 
-/* Steal half of v's ring into w's ring; return one task to run now. */
+/* One task from v: the oldest in its ring, else (if allowed) its runnext. */
 static roost__task *steal(roost__worker *w, roost__worker *v, bool take_runnext) {
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
-        uint32_t tl = atomic_load_explicit(&v->tail, memory_order_acquire);
-        uint32_t n = tl - h;
-        if (n > ROOST_RUNQ_SIZE) continue; /* inconsistent snapshot */
-        if (n == 0) {
-            if (!take_runnext) return NULL;
-            roost__task *t = atomic_load_explicit(&v->runnext, memory_order_acquire);
-            if (t && atomic_compare_exchange_strong(&v->runnext, &t, NULL)) return t;
-            return NULL;
-        }
-        n -= n / 2;
-        uint32_t wt = atomic_load_explicit(&w->tail, memory_order_relaxed);
-        uint32_t wh = atomic_load_explicit(&w->head, memory_order_acquire);
-        if (ROOST_RUNQ_SIZE - (wt - wh) < n) n = ROOST_RUNQ_SIZE - (wt - wh);
-        if (n == 0) return NULL;
-        for (uint32_t i = 0; i < n; i++) {
-            roost__task *x = atomic_load_explicit(
-                (_Atomic(roost__task *) *)&v->ring[(h + i) % ROOST_RUNQ_SIZE],
-                memory_order_relaxed);
-            atomic_store_explicit((_Atomic(roost__task *) *)&w->ring[(wt + i) % ROOST_RUNQ_SIZE],
-                                  x, memory_order_relaxed);
-        }
-        if (atomic_compare_exchange_strong_explicit(&v->head, &h, h + n, memory_order_acq_rel,
-                                                    memory_order_relaxed)) {
-            /* keep the last for ourselves, publish the rest */
-            roost__task *t = atomic_load_explicit(
-                (_Atomic(roost__task *) *)&w->ring[(wt + n - 1) % ROOST_RUNQ_SIZE],
-                memory_order_relaxed);
-            atomic_store_explicit(&w->tail, wt + n - 1, memory_order_release);
-            return t;
-        }
-    }
+    roost__task *t = ring_take(v);
+    if (t || !take_runnext) return t;
+    t = atomic_load_explicit(&v->runnext, memory_order_acquire);
+    if (t && atomic_compare_exchange_strong(&v->runnext, &t, NULL)) return t;
+    return NULL;
 }
 
 /* ------------------------------------------------------------ idle workers */
@@ -362,14 +362,31 @@ void roost__ready(roost__task *t) {
     wake_one();
 }
 
+/* Next task for this worker: runnext, then the newest in the ring (depth
+ * first: a spawn tree keeps depth x fan-out live stacks, not the whole
+ * tree), then the global queue. Every 61st pick looks at the global queue
+ * first, and also takes the ring's oldest task if the ring was not popped
+ * at all in those 61 picks: that is a pair of tasks waking each other
+ * through runnext, and whatever waits in the ring must get its turn.
+ * What this does not prevent: on a saturated worker, an older queued task
+ * can wait behind a steady stream of newer ones until a thief (thieves take
+ * the oldest) or the monitor's woken worker gets to it. */
 static roost__task *local_next(roost__worker *w) {
     roost__task *t;
-    if (ROOST_UNLIKELY(++w->schedtick % 61 == 0) && (t = gq_get(w))) return t;
+    if (ROOST_UNLIKELY(++w->schedtick % 61 == 0)) {
+        bool starving = !w->ring_popped;
+        w->ring_popped = false;
+        if ((t = gq_get(w))) return t;
+        if (starving && (t = ring_take(w))) return t;
+    }
     t = atomic_load_explicit(&w->runnext, memory_order_relaxed);
     if (t && atomic_compare_exchange_strong_explicit(&w->runnext, &t, NULL, memory_order_acquire,
                                                      memory_order_relaxed))
         return t;
-    if ((t = ring_get(w))) return t;
+    if ((t = ring_pop(w))) {
+        w->ring_popped = true;
+        return t;
+    }
     return gq_get(w);
 }
 
@@ -412,7 +429,9 @@ int roost_yield(void) {
         return ROOST_OK;
     }
     roost__worker *w = self->worker;
-    roost__task *next = local_next(w);
+    /* Round robin: the oldest queued task goes next, and we go to the back. */
+    roost__task *next = ring_take(w);
+    if (!next) next = local_next(w);
     if (!next) return ROOST_OK;
     w->after_fn = requeue_after_yield;
     w->after_arg = self;

@@ -110,13 +110,15 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     int rc = roost__block(&p, ctx, INT64_MAX, locks, nlock, ROOST_WAIT_SELECT,
                           nlock ? (const void *)order[0] : NULL);
 
-    /* Unlink the stale nodes. A channel orphaned meanwhile reports "free
-     * me" from exactly one node (its last waiter); free it after unlocking.
+    /* Unlink the stale nodes (the winning case's node was dropped by its
+     * waker). A channel orphaned meanwhile reports "free me" from exactly
+     * one node (its last waiter); free it after unlocking.
      * perm is done with and holds those case indices. */
     lock_all(order, nlock);
     int nfree = 0;
     for (int i = 0; i < ncases; i++)
-        if (cases[i].chan && roost__chan_drop_waiter_locked(cases[i].chan, &nodes[i]))
+        if (cases[i].chan && (rc || i != p.index) &&
+            roost__chan_drop_waiter_locked(cases[i].chan, &nodes[i]))
             perm[nfree++] = (uint16_t)i;
     unlock_all(order, nlock);
     for (int i = 0; i < nfree; i++) roost__chan_free(cases[perm[i]].chan);

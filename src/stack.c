@@ -23,7 +23,9 @@
  * A fault in a guard is reported, naming the task and its spawn site, from a
  * SIGSEGV handler on an alternate signal stack; then the process aborts.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "internal.h"
 #include <errno.h>
 #include <signal.h>

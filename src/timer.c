@@ -16,12 +16,15 @@
  * does not preempt; a task that computes for long only delays the tasks
  * queued behind it on its own worker, and only until the next tick).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "internal.h"
 #include <stdlib.h>
 #include <string.h>
 
 #define MONITOR_NS (2 * ROOST_MS)
+#define ROOST_TIMER_FIRED (-2) /* park index: woken by its own timer */
 
 void roost__sched_monitor(uint64_t *last, int n);
 bool roost__sched_all_idle(void);
@@ -178,7 +181,7 @@ static void *timer_main(void *arg) {
             heap_remove(0);
             if (t->kind == ROOST_TIMER_WAKE) {
                 roost__park *p = t->arg;
-                if (roost__claim(p)) roost__wake(p, -1, ROOST_ETIMEDOUT);
+                if (roost__claim(p)) roost__wake(p, ROOST_TIMER_FIRED, 0);
                 continue;
             }
             if (t->kind == ROOST_TIMER_TICKER) ((struct roost_ticker *)t->arg)->firing = true;
@@ -237,7 +240,7 @@ int roost_sleep(roost_ctx_t *ctx, int64_t ns) {
     rc = roost__block(&p, ctx, ns > INT64_MAX - now ? INT64_MAX - 1 : now + ns, locks, 0,
                       ROOST_WAIT_SLEEP, NULL);
     if (rc) return rc;
-    return p.err == ROOST_ETIMEDOUT ? ROOST_OK : p.err;
+    return p.index == ROOST_TIMER_FIRED ? ROOST_OK : p.err;
 }
 
 int roost_after(int64_t ns, roost_chan_t **out) {
