@@ -214,6 +214,7 @@ void roost__stack_check(roost__task *t, void *sp) {
     }
 }
 
+#ifndef ROOST_ASAN /* ASan owns SIGSEGV and reports overflows itself */
 static void on_segv(int sig, siginfo_t *si, void *uctx) {
     roost__worker *w = roost__tls_worker;
     roost__task *t = w ? w->current : NULL;
@@ -235,6 +236,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx) {
     }
     signal(SIGSEGV, SIG_DFL); /* returning re-executes the fault, now fatal */
 }
+#endif
 
 #define ALTSTACK_SIZE (64 << 10)
 static _Thread_local void *altstack;
