@@ -136,7 +136,7 @@ static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem,
         return ROOST_EAGAIN;
     }
     roost__park p;
-    roost__park_init(&p);
+    roost__park_init(&p, roost__self());
     roost__waiter w = {.park = &p, .elem = elem, .is_send = is_send, .obj = ch};
     roost__waitq_push(is_send ? &ch->sendq : &ch->recvq, &w);
     ch->nwaiters++;

@@ -12,32 +12,11 @@
 #include "internal.h"
 #include <stdlib.h>
 
-struct roost_ctx {
-    int lock;                    /* spinlock: everything below but refs and err */
-    atomic_int refs;             /* owners; 0 frees (the background ctx is never freed) */
-    atomic_int err;              /* 0 while live, then ROOST_ECANCELED or ROOST_ETIMEDOUT */
-    int cause;                   /* given at cancellation (Go's context.Cause) */
-    bool background;
-    bool timer_armed;            /* the deadline timer holds a reference */
-    int64_t deadline;            /* absolute, INT64_MAX if none */
-    roost_ctx_t *parent;         /* referenced; NULL for roots */
-    roost_ctx_t *children;       /* cancellable children, linked by sib_* */
-    roost_ctx_t *sib_next, *sib_prev;
-    roost__waitq_t waiters;      /* blocked calls under this context */
-    roost_chan_t *done;          /* made on first roost_ctx_done */
-    roost__timer timer;          /* deadline */
-    roost_ctx_t *todo_next;      /* cancellation's work list */
-};
 
 static roost_ctx_t background = {.background = true, .deadline = INT64_MAX};
 
 roost_ctx_t *roost_background(void) { return &background; }
 
-bool roost__ctx_cancellable(roost_ctx_t *ctx) { return ctx && !ctx->background; }
-
-int roost__ctx_err(roost_ctx_t *ctx) {
-    return ctx ? atomic_load_explicit(&ctx->err, memory_order_acquire) : 0;
-}
 
 int roost_ctx_err(roost_ctx_t *ctx) { return roost__ctx_err(ctx); }
 

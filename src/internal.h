@@ -187,7 +187,7 @@ void roost__ready(roost__task *t);
 /* Switch away from the running task, which must already be queued somewhere
  * (or dead). after(w, arg) runs in whatever context runs next, before anything
  * else: it releases the parking task's locks. */
-void roost__park_switch(void (*after)(roost__worker *, void *), void *arg);
+void roost__park_switch(roost__task *self, void (*after)(roost__worker *, void *), void *arg);
 
 /* ------------------------------------------------------------ parking (park.c) */
 typedef struct roost__park {
@@ -208,17 +208,50 @@ typedef struct roost__waiter {
     void *obj;                   /* the queue's owner object */
 } roost__waiter;
 
-void roost__waitq_push(roost__waitq_t *q, roost__waiter *w);
-void roost__waitq_remove(roost__waitq_t *q, roost__waiter *w);
-/* Pop the first waiter whose park this call manages to claim; stale nodes
- * met on the way are unlinked. NULL if none. */
-roost__waiter *roost__waitq_claim(roost__waitq_t *q);
-bool roost__waitq_empty(const roost__waitq_t *q);
+/* Wait queues: FIFO doubly-linked lists of nodes, under their owner's lock.
+ * Inline: they are on every blocking path. */
+static inline void roost__waitq_push(roost__waitq_t *q, roost__waiter *w) {
+    w->next = NULL;
+    w->prev = (roost__waiter *)q->tail;
+    if (q->tail)
+        ((roost__waiter *)q->tail)->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->queued = true;
+}
+
+static inline void roost__waitq_remove(roost__waitq_t *q, roost__waiter *w) {
+    if (!w->queued) return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->queued = false;
+}
+
+static inline bool roost__waitq_empty(const roost__waitq_t *q) { return q->head == NULL; }
 
 static inline bool roost__claim(roost__park *p) {
     int z = 0;
     return atomic_compare_exchange_strong_explicit(&p->claimed, &z, 1,
                                                    memory_order_acq_rel, memory_order_relaxed);
+}
+
+/* Pop the first waiter whose park this call manages to claim; stale nodes
+ * met on the way are unlinked. NULL if none. */
+static inline roost__waiter *roost__waitq_claim(roost__waitq_t *q) {
+    roost__waiter *w;
+    while ((w = (roost__waiter *)q->head)) {
+        roost__waitq_remove(q, w);
+        if (roost__claim(w->park)) return w;
+    }
+    return NULL;
 }
 /* Complete a claimed park: record the result and make the waiter runnable. */
 void roost__wake(roost__park *p, int index, int err);
@@ -231,16 +264,13 @@ void roost__wake(roost__park *p, int index, int err);
 #define ROOST_MAX_LOCKS (ROOST_SELECT_MAX + 2)
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
                  int reason, const void *obj);
-void roost__park_init(roost__park *p);
-
-/* ------------------------------------------------------------ contexts (ctx.c) */
-/* 0 if live, else the ctx's error; cheap atomic read. */
-int roost__ctx_err(roost_ctx_t *ctx);
-/* Register / unregister a blocked waiter with ctx. register returns the ctx
- * error instead when it is already cancelled. Called with ctx->lock free. */
-bool roost__ctx_cancellable(roost_ctx_t *ctx);
-int roost__ctx_lock_register(roost_ctx_t *ctx, roost__waiter *w, int **lockp);
-void roost__ctx_unregister(roost_ctx_t *ctx, roost__waiter *w);
+static inline void roost__park_init(roost__park *p, roost__task *self) {
+    p->task = self;
+    atomic_init(&p->claimed, 0);
+    atomic_init(&p->thread_done, 0);
+    p->index = -1;
+    p->err = 0;
+}
 
 /* ------------------------------------------------------------ timers (timer.c) */
 typedef struct roost__timer {
@@ -262,6 +292,35 @@ bool roost__timer_del(roost__timer *t);
 /* A worker left the idle list: the monitor must tick again. */
 void roost__timer_poke(void);
 void roost__ctx_deadline_fire(roost_ctx_t *ctx);
+
+/* ------------------------------------------------------------ contexts (ctx.c) */
+/* The context record, here so the checks below inline into every call. */
+struct roost_ctx {
+    int lock;                    /* spinlock: everything below but refs and err */
+    atomic_int refs;             /* owners; 0 frees (the background ctx is never freed) */
+    atomic_int err;              /* 0 while live, then ROOST_ECANCELED or ROOST_ETIMEDOUT */
+    int cause;                   /* given at cancellation (Go's context.Cause) */
+    bool background;
+    bool timer_armed;            /* the deadline timer holds a reference */
+    int64_t deadline;            /* absolute, INT64_MAX if none */
+    roost_ctx_t *parent;         /* referenced; NULL for roots */
+    roost_ctx_t *children;       /* cancellable children, linked by sib_* */
+    roost_ctx_t *sib_next, *sib_prev;
+    roost__waitq_t waiters;      /* blocked calls under this context */
+    roost_chan_t *done;          /* made on first roost_ctx_done */
+    roost__timer timer;          /* deadline */
+    roost_ctx_t *todo_next;      /* cancellation's work list */
+};
+
+/* 0 if live, else the ctx's error; one atomic load. */
+static inline int roost__ctx_err(roost_ctx_t *ctx) {
+    return ctx ? atomic_load_explicit(&ctx->err, memory_order_acquire) : 0;
+}
+static inline bool roost__ctx_cancellable(roost_ctx_t *ctx) { return ctx && !ctx->background; }
+/* Register / unregister a blocked waiter with ctx. register returns the ctx
+ * error instead when it is already cancelled. Called with ctx->lock free. */
+int roost__ctx_lock_register(roost_ctx_t *ctx, roost__waiter *w, int **lockp);
+void roost__ctx_unregister(roost_ctx_t *ctx, roost__waiter *w);
 
 /* ------------------------------------------------------------ channels (chan.c) */
 struct roost_chan {

@@ -14,53 +14,7 @@
  */
 #include "internal.h"
 
-/* ------------------------------------------------------------ wait queues */
-
-void roost__waitq_push(roost__waitq_t *q, roost__waiter *w) {
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        ((roost__waiter *)q->tail)->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    w->queued = true;
-}
-
-void roost__waitq_remove(roost__waitq_t *q, roost__waiter *w) {
-    if (!w->queued) return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->next = w->prev = NULL;
-    w->queued = false;
-}
-
-roost__waiter *roost__waitq_claim(roost__waitq_t *q) {
-    roost__waiter *w;
-    while ((w = q->head)) {
-        roost__waitq_remove(q, w);
-        if (roost__claim(w->park)) return w;
-    }
-    return NULL;
-}
-
-bool roost__waitq_empty(const roost__waitq_t *q) { return q->head == NULL; }
-
 /* ------------------------------------------------------------ parking */
-
-void roost__park_init(roost__park *p) {
-    p->task = roost__self();
-    atomic_init(&p->claimed, 0);
-    atomic_init(&p->thread_done, 0);
-    p->index = -1;
-    p->err = 0;
-}
 
 void roost__wake(roost__park *p, int index, int err) {
     roost__task *t = p->task;
@@ -88,12 +42,12 @@ static void release_locks(roost__worker *w, void *arg) {
 
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
                  int reason, const void *obj) {
-    roost__waiter cw = {0};
-    roost__timer tm = {.heap_index = -1};
+    roost__waiter cw;          /* only initialised when used: this is the hot path */
+    roost__timer tm;
     bool with_ctx = roost__ctx_cancellable(ctx), with_timer = deadline < INT64_MAX;
     struct lockset ls = {locks, nlocks};
-    cw.park = p;
     if (with_ctx) {
+        cw = (roost__waiter){.park = p};
         /* Hold a reference while blocked: the owner may drop theirs. */
         roost_ctx_ref(ctx);
         int rc = roost__ctx_lock_register(ctx, &cw, &locks[ls.n]);
@@ -108,7 +62,7 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
         ls.n++;
     }
     if (with_timer) {
-        tm.when = deadline, tm.kind = ROOST_TIMER_WAKE, tm.arg = p;
+        tm = (roost__timer){.when = deadline, .heap_index = -1, .kind = ROOST_TIMER_WAKE, .arg = p};
         locks[ls.n++] = roost__timer_lock_and_add(&tm);
     }
     roost__task *self = p->task;
@@ -116,7 +70,7 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
         self->wait_reason = reason;
         self->wait_obj = obj;
         atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
-        roost__park_switch(release_locks, &ls);
+        roost__park_switch(self, release_locks, &ls);
         self->wait_reason = ROOST_WAIT_NONE;
         self->wait_obj = NULL;
     } else {

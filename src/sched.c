@@ -398,8 +398,7 @@ static inline void enter(roost__worker *w, roost__task *t) {
     atomic_store_explicit(&t->state, ROOST_T_RUNNING, memory_order_relaxed);
 }
 
-void roost__park_switch(void (*after)(roost__worker *, void *), void *arg) {
-    roost__task *self = roost__self();
+void roost__park_switch(roost__task *self, void (*after)(roost__worker *, void *), void *arg) {
     roost__worker *w = self->worker;
     if (ROOST_UNLIKELY(!self->stack->guarded)) roost__stack_check(self, __builtin_frame_address(0));
     roost__task *next = local_next(w);

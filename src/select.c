@@ -92,7 +92,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
 
     /* Nothing ready: queue on every channel and block. */
     roost__park p;
-    roost__park_init(&p);
+    roost__park_init(&p, roost__self());
     for (int i = 0; i < ncases; i++) {
         roost_chan_t *ch = cases[i].chan;
         if (!ch) continue;

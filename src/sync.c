@@ -15,7 +15,7 @@
  * unlinked; the result is the park's error, or the registration error. */
 static int wait_on(roost_ctx_t *ctx, int *lock, roost__waitq_t *q, int reason, const void *obj) {
     roost__park p;
-    roost__park_init(&p);
+    roost__park_init(&p, roost__self());
     roost__waiter w = {.park = &p, .obj = (void *)obj};
     roost__waitq_push(q, &w);
     int *locks[3] = {lock};
@@ -194,7 +194,7 @@ int roost_rwmutex_unlock(roost_rwmutex_t *rw) {
 int roost_cond_wait(roost_ctx_t *ctx, roost_cond_t *c, roost_mutex_t *mu) {
     if (!c || !mu) return ROOST_EINVAL;
     roost__park p;
-    roost__park_init(&p);
+    roost__park_init(&p, roost__self());
     roost__waiter w = {.park = &p, .obj = c};
     roost__lock(&c->lock);
     roost__waitq_push(&c->waiters, &w);

@@ -234,7 +234,7 @@ int roost_sleep(roost_ctx_t *ctx, int64_t ns) {
     int rc = roost__ensure_started();
     if (rc) return rc;
     roost__park p;
-    roost__park_init(&p);
+    roost__park_init(&p, roost__self());
     int *locks[2];
     int64_t now = roost_now();
     rc = roost__block(&p, ctx, ns > INT64_MAX - now ? INT64_MAX - 1 : now + ns, locks, 0,
