@@ -15,14 +15,14 @@ PREFIX  ?= /usr/local
 SAN     ?=
 ARCH    := $(shell uname -m)
 
-CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -g -fPIC -pthread -Iinclude -Isrc
+CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -g -fPIC -fno-semantic-interposition -pthread -Iinclude -Isrc
 ifeq ($(SAN),asan)
   BUILD_DEFAULT := build/asan
   CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDFLAGS_SAN := -fsanitize=address,undefined
 else ifeq ($(SAN),tsan)
   BUILD_DEFAULT := build/tsan
-  CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=thread
+  CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=thread -Wno-tsan
   LDFLAGS_SAN := -fsanitize=thread
 else
   BUILD_DEFAULT := build

@@ -127,8 +127,10 @@ uint64_t roost_task_id(void);
 int64_t roost_task_count(void);
 
 /* Wait, up to timeout_ns, for the live task count to drop to `expected`.
- * Returns ROOST_OK, or ROOST_ETIMEDOUT with the count still above it.
- * The building block of test-time leak checks. */
+ * Called from a task, the caller itself is not counted: roost_wait_tasks(0,
+ * ...) waits for every *other* task. Returns ROOST_OK, or ROOST_ETIMEDOUT
+ * with the count still above it. The building block of test-time leak
+ * checks. */
 int roost_wait_tasks(int64_t expected, int64_t timeout_ns);
 
 /* ---------------------------------------------------------------- contexts */

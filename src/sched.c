@@ -240,6 +240,20 @@ static roost__task *ring_take(roost__worker *w) {
     }
 }
 
+/* Owner only: oldest task. No fence: the owner's own pops cannot race it,
+ * and the CAS orders it against thieves. */
+static roost__task *ring_take_own(roost__worker *w) {
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        if ((int32_t)(tl - h) <= 0) return NULL;
+        roost__task *t = atomic_load_explicit(SLOT(w, h), memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_seq_cst,
+                                                  memory_order_relaxed))
+            return t;
+    }
+}
+
 static bool ring_empty(roost__worker *w) {
     return (int32_t)(atomic_load_explicit(&w->tail, memory_order_acquire) -
                      atomic_load_explicit(&w->head, memory_order_acquire)) <= 0;
@@ -262,7 +276,7 @@ static void ring_overflow(roost__worker *w, roost__task *t) {
     roost__task *head = NULL, *tail = NULL;
     long n = 0;
     for (int i = 0; i < ROOST_RUNQ_SIZE / 2; i++) {
-        roost__task *x = ring_take(w);
+        roost__task *x = ring_take_own(w);
         if (!x) break;
         if (tail) tail->next = x; else head = x;
         tail = x, n++;
@@ -326,6 +340,7 @@ static void wake_one(void) {
 
 /* Work was put where another worker could take it. */
 static inline void work_added(void) {
+    if (G.nworkers == 1) return; /* nobody to wake */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&G.nidle, memory_order_relaxed) > 0) wake_one();
 }
@@ -377,7 +392,7 @@ static roost__task *local_next(roost__worker *w) {
         bool starving = !w->ring_popped;
         w->ring_popped = false;
         if ((t = gq_get(w))) return t;
-        if (starving && (t = ring_take(w))) return t;
+        if (starving && (t = ring_take_own(w))) return t;
     }
     t = atomic_load_explicit(&w->runnext, memory_order_relaxed);
     if (t && atomic_compare_exchange_strong_explicit(&w->runnext, &t, NULL, memory_order_acquire,
@@ -429,7 +444,7 @@ int roost_yield(void) {
     }
     roost__worker *w = self->worker;
     /* Round robin: the oldest queued task goes next, and we go to the back. */
-    roost__task *next = ring_take(w);
+    roost__task *next = ring_take_own(w);
     if (!next) next = local_next(w);
     if (!next) return ROOST_OK;
     w->after_fn = requeue_after_yield;
@@ -742,6 +757,7 @@ int roost_shutdown(void) {
     atomic_store(&G.started, false);
     G.idle = NULL;
     atomic_store(&G.nidle, 0);
+    atomic_store(&G.thread_spawned, 0);
     free(G.workers);
     G.workers = NULL;
     G.nworkers = 0;

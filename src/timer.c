@@ -187,22 +187,30 @@ static void *timer_main(void *arg) {
             if (t->kind == ROOST_TIMER_TICKER) ((struct roost_ticker *)t->arg)->firing = true;
             due[ndue++] = t;
         }
-        int64_t next = T.len ? T.heap[0]->when : INT64_MAX;
         roost__unlock(&T.lock);
         for (int i = 0; i < ndue; i++) fire(due[i], now);
         if (ndue == 64) continue;
 
         bool busy = !roost__sched_all_idle();
         if (busy) roost__sched_monitor(last, 64);
-        int64_t until = next;
-        if (busy && until > now + MONITOR_NS) until = now + MONITOR_NS;
+        /* Decide how long to sleep from the heap as it is now, under the
+         * lock that adders take: a timer added after this point sees
+         * sleeping_until and bumps seq if it is earlier; one added before is
+         * in the heap. */
+        now = roost_now();
         roost__lock(&T.lock);
+        int64_t until = T.len ? T.heap[0]->when : INT64_MAX;
+        if (busy && until > now + MONITOR_NS) until = now + MONITOR_NS;
         T.sleeping_until = until;
         roost__unlock(&T.lock);
+        if (until <= now) continue;
         atomic_store(&T.deep, until == INT64_MAX);
         if (atomic_load(&T.seq) != seq) continue;
         roost__futex_wait(&T.seq, seq, until == INT64_MAX ? -1 : until - now);
         atomic_store(&T.deep, false);
+        roost__lock(&T.lock);
+        T.sleeping_until = INT64_MIN; /* awake: adders need not signal */
+        roost__unlock(&T.lock);
     }
     return NULL;
 }
