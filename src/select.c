@@ -58,8 +58,10 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
 
     /* Random poll order (Fisher-Yates) and address-sorted distinct channels. */
     int nlock = 0;
+    uint64_t rng = roost__rand(); /* one TLS trip; xorshift locally after */
     for (int i = 0; i < ncases; i++) {
-        int j = (int)(roost__rand() % (uint64_t)(i + 1));
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        int j = (int)((rng >> 32) % (uint32_t)(i + 1));
         perm[i] = perm[j];
         perm[j] = (uint16_t)i;
         roost_chan_t *c = cases[i].chan;
@@ -67,7 +69,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         int k = nlock;
         while (k > 0 && (uintptr_t)order[k - 1] > (uintptr_t)c) k--;
         if (k > 0 && order[k - 1] == c) continue;
-        memmove(order + k + 1, order + k, (size_t)(nlock - k) * sizeof *order);
+        for (int m = nlock; m > k; m--) order[m] = order[m - 1];
         order[k] = c;
         nlock++;
     }
@@ -86,7 +88,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     if (chosen >= 0 || (flags & ROOST_SELECT_NONBLOCK)) {
         unlock_all(order, nlock);
         if (peer) roost__wake(peer->park, peer->index, 0);
-        free(heap);
+        if (heap) free(heap);
         return chosen >= 0 ? chosen : ROOST_EAGAIN;
     }
 
