@@ -209,9 +209,10 @@ static roost__task *ring_pop(roost__worker *w) {
     uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
     if (h == tl) return NULL; /* only the owner adds: empty stays empty */
     tl--;
-    atomic_store_explicit(&w->tail, tl, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
-    h = atomic_load_explicit(&w->head, memory_order_relaxed);
+    /* seq_cst store then load, not a fence: the store must not pass the
+     * load, and ThreadSanitizer models seq_cst accesses but not fences. */
+    atomic_store_explicit(&w->tail, tl, memory_order_seq_cst);
+    h = atomic_load_explicit(&w->head, memory_order_seq_cst);
     roost__task *t = atomic_load_explicit(SLOT(w, tl), memory_order_relaxed);
     if ((int32_t)(tl - h) > 0) return t; /* others remain: no thief can reach slot tl */
     if (tl == h) {
@@ -229,9 +230,8 @@ static roost__task *ring_pop(roost__worker *w) {
 /* Anyone: oldest task. */
 static roost__task *ring_take(roost__worker *w) {
     for (;;) {
-        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
-        atomic_thread_fence(memory_order_seq_cst);
-        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_acquire);
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_seq_cst);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_seq_cst);
         if ((int32_t)(tl - h) <= 0) return NULL;
         roost__task *t = atomic_load_explicit(SLOT(w, h), memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_seq_cst,
@@ -341,8 +341,9 @@ static void wake_one(void) {
 /* Work was put where another worker could take it. */
 static inline void work_added(void) {
     if (G.nworkers == 1) return; /* nobody to wake */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&G.nidle, memory_order_relaxed) > 0) wake_one();
+    /* An RMW, not a fence + load: it orders our push before the read of
+     * nidle against a sleeper's increment followed by its re-check. */
+    if (atomic_fetch_add_explicit(&G.nidle, 0, memory_order_seq_cst) > 0) wake_one();
 }
 
 /* For the monitor: is some worker sitting on runnable work it is not
@@ -373,7 +374,6 @@ void roost__ready(roost__task *t) {
         return;
     }
     gq_push_list(t, t, 1);
-    atomic_thread_fence(memory_order_seq_cst);
     wake_one();
 }
 
@@ -600,7 +600,6 @@ static roost__task *find_runnable(roost__worker *w) {
         G.idle = w;
         atomic_fetch_add(&G.nidle, 1);
         pthread_mutex_unlock(&G.idle_lock);
-        atomic_thread_fence(memory_order_seq_cst);
         bool work = atomic_load(&G.gq_len) > 0 || atomic_load(&G.stopping);
         for (int i = 0; i < G.nworkers && !work; i++) {
             roost__worker *v = &G.workers[i];
