@@ -147,10 +147,11 @@ int roost_ctx_with_deadline(roost_ctx_t *parent, int64_t deadline, roost_ctx_t *
 int roost_ctx_with_timeout(roost_ctx_t *parent, int64_t timeout_ns, roost_ctx_t **out);
 
 /* Cancel ctx and all its descendants: every blocking call waiting on them
- * returns at once with the cause. roost_ctx_cancel's cause is
- * ROOST_ECANCELED. The first cancellation wins; later calls do nothing.
- * `cause` may be any non-zero int (negative ROOST_E* codes or the program's
- * own positive codes). Cancelling the background context does nothing. */
+ * returns at once with ROOST_ECANCELED. The cause (ROOST_ECANCELED for
+ * roost_ctx_cancel) is kept for roost_ctx_cause. The first cancellation
+ * wins; later calls do nothing. `cause` may be any non-zero int (negative
+ * ROOST_E* codes or the program's own positive codes). Cancelling the
+ * background context does nothing. */
 void roost_ctx_cancel(roost_ctx_t *ctx);
 void roost_ctx_cancel_cause(roost_ctx_t *ctx, int cause);
 

@@ -1,0 +1,109 @@
+#!/bin/sh
+# run.sh - run roost's test programs and summarise.
+#
+#   BUILD=build SAN=asan|tsan|"" [VALGRIND=1] sh tests/run.sh build/tests/test_a ...
+#
+# Each program runs with ROOST_WORKERS unset (the default worker count) and
+# then again with ROOST_WORKERS=1 (skipped under valgrind, which serialises
+# threads anyway). Under valgrind ROOST_TEST_QUICK=1 is exported so the tests
+# scale their loop counts down. Every run has a 300 s timeout. A test's output
+# goes to <program>.log (…-w1.log for the second pass) and is shown when it
+# fails. Exits 1 if any run failed.
+
+BUILD=${BUILD:-build}
+SAN=${SAN:-}
+VALGRIND=${VALGRIND:-}
+TIMEOUT=${ROOST_TEST_TIMEOUT:-300}
+
+if [ "$#" -eq 0 ]; then
+    echo "usage: sh tests/run.sh TEST..." >&2
+    exit 2
+fi
+
+unset ROOST_WORKERS
+wrap=""
+if [ -n "$VALGRIND" ] && [ "$VALGRIND" != 0 ]; then
+    VALGRIND=1
+    ROOST_TEST_QUICK=1
+    export ROOST_TEST_QUICK VALGRIND
+    wrap="valgrind --error-exitcode=99 --quiet"
+else
+    VALGRIND=""
+fi
+if command -v timeout >/dev/null 2>&1; then
+    wrap="timeout $TIMEOUT $wrap"
+fi
+
+# Sanitizer defaults, unless the caller chose their own.
+case "$SAN" in
+asan)
+    : "${ASAN_OPTIONS:=abort_on_error=1:detect_leaks=1}"
+    : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
+    export ASAN_OPTIONS UBSAN_OPTIONS ;;
+tsan)
+    : "${TSAN_OPTIONS:=halt_on_error=1:second_deadlock_stack=1}"
+    export TSAN_OPTIONS ;;
+esac
+
+now_ms() {
+    t=$(date +%s%N 2>/dev/null)
+    case "$t" in
+    *[!0-9]*|"") echo $(( $(date +%s) * 1000 )) ;;
+    *) echo $(( t / 1000000 )) ;;
+    esac
+}
+
+pass=0
+fail=0
+failed=""
+
+# run_one PROGRAM LABEL LOG [VAR=VALUE...]
+run_one() {
+    prog=$1; label=$2; log=$3; shift 3
+    start=$(now_ms)
+    # shellcheck disable=SC2086
+    env "$@" $wrap "$prog" >"$log" 2>&1
+    rc=$?
+    end=$(now_ms)
+    ms=$((end - start))
+    secs=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
+    if [ "$rc" -eq 0 ]; then
+        pass=$((pass + 1))
+        printf 'PASS  %-28s %8ss\n' "$label" "$secs"
+    else
+        fail=$((fail + 1))
+        why="exit $rc"
+        [ "$rc" -eq 124 ] && why="timeout after ${TIMEOUT}s"
+        [ "$rc" -eq 99 ] && [ -n "$VALGRIND" ] && why="valgrind errors"
+        [ "$rc" -gt 128 ] && why="signal $((rc - 128))"
+        printf 'FAIL  %-28s %8ss  (%s; log: %s)\n' "$label" "$secs" "$why" "$log"
+        tail -n 40 "$log" | sed 's/^/    | /'
+        failed="$failed $label"
+    fi
+}
+
+mode="default"
+[ -n "$SAN" ] && mode="$SAN"
+[ -n "$VALGRIND" ] && mode="valgrind"
+echo "roost tests ($mode, build $BUILD)"
+
+for t in "$@"; do
+    name=$(basename "$t")
+    if [ ! -x "$t" ]; then
+        fail=$((fail + 1))
+        printf 'FAIL  %-28s (not built: %s)\n' "$name" "$t"
+        failed="$failed $name"
+        continue
+    fi
+    run_one "$t" "$name" "$t.log"
+    if [ -z "$VALGRIND" ]; then
+        run_one "$t" "$name [w=1]" "$t-w1.log" ROOST_WORKERS=1
+    fi
+done
+
+echo "$pass passed, $fail failed"
+if [ "$fail" -ne 0 ]; then
+    echo "failed:$failed"
+    exit 1
+fi
+exit 0
