@@ -121,6 +121,7 @@ struct roost__stack {
     char *hi;            /* one past the highest address */
     size_t size;         /* usable bytes, hi - lo */
     roost__stack *next;  /* free-list link while pooled */
+    roost__stack *chunk_next; /* slot 0 of a chunk: the next chunk (for unmapping) */
     int pooled_size;     /* 1 if of the default size and returned to the pool */
     bool guarded;        /* a guard page sits below lo; else roost__stack_check guards it */
     unsigned vg_id;      /* valgrind stack registration */

@@ -61,7 +61,7 @@ static struct {
     pthread_mutex_t lock;     /* over the global pool below */
     roost__stack *pool;       /* free default-size stacks shared by workers */
     long pooled;
-    struct chunk { struct chunk *next; void *base; size_t len; } *chunks;
+    roost__stack *chunks;     /* slot 0 of every chunk, linked by chunk_next */
     struct sigaction old_segv;
     bool handler;
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -92,6 +92,7 @@ static roost__stack *slot_init(char *base, size_t slot, bool pooled) {
     s->hi = base + slot;
     s->size = slot - GUARD_SIZE;
     s->next = NULL;
+    s->chunk_next = NULL;
     s->pooled_size = pooled;
     s->guarded = guard(base);
 #ifdef ROOST_HAVE_VALGRIND
@@ -112,18 +113,15 @@ static bool grow_pool(void) {
     size_t slot = S.size + GUARD_SIZE;
     size_t len = slot * CHUNK_SLOTS;
     char *base = map(len);
-    struct chunk *c = malloc(sizeof *c);
-    if (!base || !c) {
-        if (base) munmap(base, len);
-        free(c);
-        return false;
-    }
-    c->base = base, c->len = len, c->next = S.chunks, S.chunks = c;
+    if (!base) return false;
     for (int i = CHUNK_SLOTS - 1; i >= 0; i--) {
         roost__stack *s = slot_init(base + (size_t)i * slot, slot, true);
         s->next = S.pool, S.pool = s;
         S.pooled++;
     }
+    /* The chunk list lives in slot 0's record, whose page is touched anyway:
+     * no heap memory per chunk. */
+    S.pool->chunk_next = S.chunks, S.chunks = S.pool;
     return true;
 }
 
@@ -286,19 +284,18 @@ int roost__stack_init(size_t default_size) {
 
 void roost__stack_fini(void) {
     pthread_mutex_lock(&S.lock);
+    size_t slot = S.size + GUARD_SIZE;
     while (S.chunks) {
-        struct chunk *c = S.chunks;
-        S.chunks = c->next;
+        roost__stack *c = S.chunks;
+        char *base = c->lo - GUARD_SIZE;
+        S.chunks = c->chunk_next;
 #ifdef ROOST_HAVE_VALGRIND
-        size_t slot = S.size + GUARD_SIZE;
         for (int i = 0; i < CHUNK_SLOTS; i++) {
-            roost__stack *s = (roost__stack *)((char *)c->base + (size_t)(i + 1) * slot -
-                                               sizeof(roost__stack));
+            roost__stack *s = (roost__stack *)(base + (size_t)(i + 1) * slot - sizeof(roost__stack));
             VALGRIND_STACK_DEREGISTER(s->vg_id);
         }
 #endif
-        munmap(c->base, c->len);
-        free(c);
+        munmap(base, slot * CHUNK_SLOTS);
     }
     S.pool = NULL, S.pooled = 0;
     pthread_mutex_unlock(&S.lock);

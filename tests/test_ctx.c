@@ -484,14 +484,8 @@ static void unblock_one(enum kind k, int mode) {
         CHECK_MSG(check_since(t0) < 5 * ROOST_S * check_slack(), "%s (mode %d) not unblocked by its context",
                   kind_name[k], mode);
     }
-    if (k == K_SELECT || k == K_SELECT_MANY) {
-        /* select returns "the context's error"; a positive cause could not be
-         * told from an index, so accept ECANCELED there too. */
-        CHECK_ERR(b.rc, want);
-    } else {
-        CHECK_MSG(b.rc == want, "%s (mode %d) returned %d (%s), expected %d", kind_name[k], mode, b.rc,
-                  roost_strerror(b.rc), want);
-    }
+    CHECK_MSG(b.rc == want, "%s (mode %d) returned %d (%s), expected %d", kind_name[k], mode, b.rc,
+              roost_strerror(b.rc), want);
     /* Promptly: well under the long timeout. */
     if (mode == 1) {
         CHECK_GE(b.returned_at - t_start, 60 * ROOST_MS * check_slack());

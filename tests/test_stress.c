@@ -111,7 +111,7 @@ static void run_round(int round, size_t cap, int racy, int use_select) {
     roost_waitgroup_t wg0 = ROOST_WAITGROUP_INIT;
     memset(&r, 0, sizeof r);
     r.prod_wg = r.cons_wg = r.close_wg = wg0;
-    r.per = SCALE(3000, 150);
+    r.per = SCALE(5000, 150);
     r.racy = racy;
     r.use_select = use_select;
     r.seed = 0x1234567ull + (uint64_t)round * 1000003ull + cap * 31 + (uint64_t)racy * 7;
@@ -166,11 +166,103 @@ static void run_round(int round, size_t cap, int racy, int use_select) {
 
 static void t_channels(void *arg) {
     const size_t caps[] = {0, 1, 16};
-    const int rounds = SCALE(4, 1);
+    const int rounds = SCALE(6, 1);
     for (int round = 0; round < rounds; round++)
         for (int c = 0; c < 3; c++)
             for (int racy = 0; racy < 2; racy++)
                 for (int sel = 0; sel < 2; sel++) run_round(round, caps[c], racy, sel);
+}
+
+/* ------------------------------------------------------------ cancellation mid-stream */
+
+/* Producers send with a context, consumers select on the channel and the
+ * context's done channel; the context is cancelled at a random moment.
+ * Whatever a send reported as delivered must be received exactly once
+ * (drained from the buffer afterwards), and nothing else. */
+static void cx_producer(void *arg) {
+    targ *a = arg;
+    round_t *r = a->r;
+    for (int i = 0; i < r->per; i++) {
+        int32_t msg = a->id * r->per + i;
+        int rc = roost_chan_send(r->ctx, r->ch[0], &msg);
+        if (rc == ROOST_ECANCELED) break;
+        CHECK_OK(rc);
+        CHECK_EQ(atomic_exchange(&r->sent[msg], 1), 0);
+    }
+    CHECK_OK(roost_waitgroup_done(&r->prod_wg));
+}
+
+static void cx_consumer(void *arg) {
+    targ *a = arg;
+    round_t *r = a->r;
+    int32_t m = -1;
+    for (;;) {
+        roost_case_t c[2] = {{roost_ctx_done(r->ctx), ROOST_RECV, NULL, 0}, {r->ch[0], ROOST_RECV, &m, 0}};
+        int i;
+        if (a->id % 2) { /* the done channel as a case */
+            i = roost_select(NULL, c, 2, 0);
+            if (i == 0) {
+                CHECK_EQ(c[0].err, ROOST_ECLOSED);
+                break;
+            }
+            CHECK_EQ(i, 1);
+        } else { /* the context as select's argument */
+            i = roost_select(r->ctx, c + 1, 1, 0);
+            if (i == ROOST_ECANCELED) break;
+            CHECK_EQ(i, 0);
+        }
+        CHECK_OK(c[1].err);
+        record(r, m);
+    }
+    CHECK_OK(roost_waitgroup_done(&r->cons_wg));
+}
+
+static void t_cancel_midstream(void *arg) {
+    const size_t caps[] = {0, 1, 16};
+    const int rounds = SCALE(6, 2);
+    for (int round = 0; round < rounds; round++) {
+        for (int k = 0; k < 3; k++) {
+            static round_t r;
+            static targ args[NP + NC];
+            roost_waitgroup_t wg0 = ROOST_WAITGROUP_INIT;
+            memset(&r, 0, sizeof r);
+            r.prod_wg = r.cons_wg = wg0;
+            r.per = SCALE(20000, 500); /* more than fits in the time before the cancel */
+            size_t n = (size_t)NP * (size_t)r.per;
+            r.sent = calloc(n, 1);
+            r.recvd = calloc(n, 1);
+            CHECK(r.sent && r.recvd);
+            CHECK_OK(roost_chan_make(&r.ch[0], sizeof(int32_t), caps[k]));
+            CHECK_OK(roost_ctx_with_cancel(NULL, &r.ctx));
+            CHECK_OK(roost_waitgroup_add(&r.prod_wg, NP));
+            CHECK_OK(roost_waitgroup_add(&r.cons_wg, NC));
+            for (int i = 0; i < NC; i++) {
+                args[i] = (targ){&r, i};
+                CHECK_OK(roost_go(cx_consumer, &args[i]));
+            }
+            for (int i = 0; i < NP; i++) {
+                args[NC + i] = (targ){&r, i};
+                CHECK_OK(roost_go(cx_producer, &args[NC + i]));
+            }
+            CHECK_OK(roost_sleep(NULL, (round % 3) * ROOST_MS + 100 * ROOST_US));
+            roost_ctx_cancel(r.ctx);
+            CHECK_OK(roost_waitgroup_wait(NULL, &r.prod_wg));
+            CHECK_OK(roost_waitgroup_wait(NULL, &r.cons_wg));
+            int32_t m;
+            while (roost_chan_tryrecv(r.ch[0], &m) == 0) record(&r, m);
+            long nsent = 0;
+            for (size_t i = 0; i < n; i++) {
+                CHECK_MSG(r.recvd[i] == r.sent[i], "cancel round %d cap %zu: message %zu sent %d received %d", round,
+                          caps[k], i, r.sent[i], r.recvd[i]);
+                nsent += r.sent[i];
+            }
+            CHECK_EQ(atomic_load(&r.received), nsent);
+            roost_chan_unref(r.ch[0]);
+            roost_ctx_unref(r.ctx);
+            free(r.sent);
+            free(r.recvd);
+        }
+    }
 }
 
 /* ------------------------------------------------------------ daisy chain */
@@ -270,6 +362,7 @@ static void t_pingpong(void *arg) {
 int main(void) {
     check_init_workers(4);
     RUN(t_channels);
+    RUN(t_cancel_midstream);
     RUN(t_daisy_chain);
     RUN(t_pingpong);
     check_no_leaks();
