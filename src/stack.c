@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #if defined(__has_include)
@@ -217,7 +218,17 @@ static void on_segv(int sig, siginfo_t *si, void *uctx) {
     roost__worker *w = roost__tls_worker;
     roost__task *t = w ? w->current : NULL;
     char *a = (char *)si->si_addr;
-    if (t && t->stack && a < t->stack->lo && a >= t->stack->lo - GUARD_SIZE) {
+    /* Ours if the fault is in the guard, or if the task's stack pointer is
+     * already below its stack (a stack without a guard page that ran into
+     * something unmapped further down). */
+    char *sp = NULL;
+#if defined(__x86_64__)
+    sp = (char *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    sp = (char *)((ucontext_t *)uctx)->uc_mcontext.sp;
+#endif
+    if (t && t->stack &&
+        ((a < t->stack->lo && a >= t->stack->lo - GUARD_SIZE) || (sp && sp < t->stack->lo))) {
         report_overflow(t);
         signal(SIGABRT, SIG_DFL);
         abort();
