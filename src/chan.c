@@ -120,7 +120,9 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
 }
 
 /* One send or receive, blocking unless `block` is false. */
-static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem, bool block) {
+/* flatten: the whole blocking path (try, park, pick the next task, switch)
+ * becomes one frame, which is most of a round trip's cost. */
+__attribute__((flatten)) static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem, bool block) {
     if (!ch || (is_send && !elem)) return ROOST_EINVAL;
     int err = roost__ctx_err(ctx);
     if (err) return err;

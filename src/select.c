@@ -25,6 +25,7 @@ static void unlock_all(roost_chan_t **order, int n) {
     for (int i = n - 1; i >= 0; i--) roost__unlock(&order[i]->lock);
 }
 
+__attribute__((flatten)) /* one frame for the whole blocking path, as chan_op */
 int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK))
         return ROOST_EINVAL;
