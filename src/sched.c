@@ -96,17 +96,26 @@ void roost__futex_wake(_Atomic uint32_t *addr, int n) {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Contended: back off exponentially between looks, so the waiters do not
+ * keep pulling the lock's cache line away from its holder; after a while
+ * give the OS thread up (the holder may have been preempted). */
 void roost__spin_slow(atomic_int *l) {
+    unsigned backoff = 1;
     for (unsigned i = 0;; i++) {
         if (!atomic_load_explicit(l, memory_order_relaxed) &&
             !atomic_exchange_explicit(l, 1, memory_order_acquire))
             return;
-        if (i < 128) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#elif defined(__aarch64__)
-            __asm__ __volatile__("yield");
-#endif
+        if (i < 64) {
+            for (unsigned k = 0; k < backoff; k++) cpu_relax();
+            if (backoff < 64) backoff <<= 1;
         } else {
             sched_yield();
         }
