@@ -140,6 +140,7 @@ void roost__stack_check(roost__task *t, void *sp);
 
 /* ------------------------------------------------------------ workers (sched.c) */
 #define ROOST_RUNQ_SIZE 256
+#define ROOST_MAX_LOCKS (ROOST_SELECT_MAX + 2) /* a select's channels + ctx + timer */
 
 struct roost__worker {
     int id;
@@ -158,6 +159,7 @@ struct roost__worker {
     _Atomic uint64_t switches;   /* progress counter, read by the monitor thread */
     bool idle;                   /* on the idle list (under the idle lock) */
     roost__worker *idle_next;
+    int *lockbuf[ROOST_MAX_LOCKS]; /* a parked select's lock list, copied before release */
     roost__stack *stack_cache;   /* free stacks of default size, LIFO */
     int stack_cached;
     _Atomic int64_t spawned, exited; /* per-worker counters: no shared cache line */
@@ -262,7 +264,6 @@ void roost__wake(roost__park *p, int index, int err);
  * Registers with ctx (cancellation) and with a timer when deadline <
  * INT64_MAX. Returns with no lock held; the caller unlinks its own nodes
  * (those whose `queued` is still set) under their locks. */
-#define ROOST_MAX_LOCKS (ROOST_SELECT_MAX + 2)
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
                  int reason, const void *obj);
 static inline void roost__park_init(roost__park *p, roost__task *self) {

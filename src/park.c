@@ -35,9 +35,20 @@ struct lockset {
     int n;
 };
 
+/* Runs in the next context after the parking task has switched out (w set),
+ * or directly on an error path or for a plain thread (w NULL, nothing parked).
+ * Once the first lock is released a waker may wake the parked task, which
+ * may return and reuse the frame holding *ls on another worker: so the lock
+ * pointers are copied out before any is released. */
 static void release_locks(roost__worker *w, void *arg) {
     struct lockset *ls = arg;
-    for (int i = ls->n - 1; i >= 0; i--) roost__unlock(ls->locks[i]);
+    int n = ls->n;
+    int *small[16], **locks = ls->locks;
+    if (w) {
+        locks = n <= 16 ? small : w->lockbuf;
+        for (int i = 0; i < n; i++) locks[i] = ls->locks[i];
+    }
+    for (int i = n - 1; i >= 0; i--) roost__unlock(locks[i]);
 }
 
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
