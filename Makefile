@@ -5,6 +5,7 @@
 #   make check        every test (tests/*.c), each one its own program
 #   make check SAN=asan | SAN=tsan     the suite under ASan+UBSan or TSan (build/asan, build/tsan)
 #   make valgrind-check                the suite under valgrind
+#   make check-aarch64                 the suite cross-built for AArch64, run under qemu-user
 #   make bench        roost vs Go, side by side; writes build/bench.tsv
 #   make install PREFIX=/usr/local     headers, libroost.a, libroost.so, roost.pc
 #
@@ -13,7 +14,7 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 SAN     ?=
-ARCH    := $(shell uname -m)
+ARCH    ?= $(shell uname -m)
 
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -g -fPIC -fno-semantic-interposition -pthread -Iinclude -Isrc
 ifeq ($(SAN),asan)
@@ -53,7 +54,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 HEADERS := $(wildcard include/*.h)
 INTERNAL := $(wildcard src/*.h)
 
-.PHONY: all lib check valgrind-check demo bench examples install uninstall clean
+.PHONY: all lib check check-aarch64 valgrind-check demo bench examples install uninstall clean
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
@@ -87,7 +88,14 @@ examples: $(EXAMPLES)
 
 # Each test is its own program; tests/run.sh runs them all and summarises.
 check: $(TESTS) $(EXAMPLES)
-	@BUILD=$(BUILD) SAN=$(SAN) sh tests/run.sh $(TESTS)
+	@BUILD=$(BUILD) SAN=$(SAN) RUNNER="$(RUNNER)" sh tests/run.sh $(TESTS)
+
+# The suite cross-built for AArch64 and run under qemu-user: checks
+# src/arch/switch_aarch64.S on an x86_64 machine (Debian packages
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user).
+check-aarch64:
+	$(MAKE) check CC=aarch64-linux-gnu-gcc ARCH=aarch64 BUILD=build/aarch64 \
+	    RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 
 valgrind-check: $(TESTS)
 	@BUILD=$(BUILD) VALGRIND=1 sh tests/run.sh $(TESTS)

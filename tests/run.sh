@@ -30,6 +30,13 @@ if [ -n "$VALGRIND" ] && [ "$VALGRIND" != 0 ]; then
 else
     VALGRIND=""
 fi
+# RUNNER: a command to run each test under, e.g. an emulator for a
+# cross-built suite: RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu".
+if [ -n "${RUNNER:-}" ]; then
+    wrap="$RUNNER $wrap"
+    ROOST_TEST_QUICK=1
+    export ROOST_TEST_QUICK
+fi
 if command -v timeout >/dev/null 2>&1; then
     wrap="timeout $TIMEOUT $wrap"
 fi
