@@ -174,7 +174,9 @@ struct roost__worker {
 #endif
 } __attribute__((aligned(64))); /* workers sit in one array: no false sharing */
 
-extern _Thread_local roost__worker *roost__tls_worker;
+/* initial-exec: one instruction per read, also in libroost.so (which must
+ * then be linked at start-up or dlopen'ed while static TLS space remains). */
+extern _Thread_local roost__worker *roost__tls_worker __attribute__((tls_model("initial-exec")));
 
 /* The running task, or NULL on a plain thread. Not inlined: the TLS address
  * must be re-read after every switch point, since the task may have moved. */

@@ -45,7 +45,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #define SPIN_ROUNDS 64
 #define ID_BLOCK 1024
 
-_Thread_local roost__worker *roost__tls_worker;
+_Thread_local roost__worker *roost__tls_worker __attribute__((tls_model("initial-exec")));
 
 static struct {
     pthread_mutex_t init_lock;
