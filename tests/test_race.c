@@ -108,10 +108,31 @@ static void t_cancel_storm(void *unused) {
     roost_chan_unref(ch);
 }
 
+/* No preemption: a task that computes keeps its worker. A task it readied
+ * must still run meanwhile on another worker: idle workers steal a stalled
+ * worker's runnext, and the monitor (timer.c) wakes them for it. The bound
+ * is generous; typically this takes a few milliseconds. */
+static atomic_llong rescued_at;
+static void rescued(void *unused) { atomic_store(&rescued_at, roost_now()); }
+
+static void t_monitor_rescues(void *unused) {
+    if (roost_workers() < 2) return; /* nobody to rescue it */
+    atomic_store(&rescued_at, 0);
+    int64_t t0 = roost_now();
+    CHECK_OK(roost_go(rescued, NULL)); /* into this worker's runnext */
+    while (!atomic_load(&rescued_at) && roost_now() - t0 < 5 * ROOST_S) {
+        /* compute without blocking or yielding */
+    }
+    int64_t at = atomic_load(&rescued_at);
+    CHECK_MSG(at != 0, "a readied task did not run while its worker computed for 5 s");
+    CHECK_LT(at - t0, 1 * ROOST_S * check_slack());
+}
+
 int main(void) {
     check_init_workers(4);
     RUN(t_select_many_workers);
     RUN(t_cancel_storm);
+    RUN(t_monitor_rescues);
     check_no_leaks();
     return 0;
 }
