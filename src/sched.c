@@ -236,11 +236,14 @@ static roost__task *ring_pop(roost__worker *w) {
     return t;
 }
 
-/* Anyone: oldest task. */
-static roost__task *ring_take(roost__worker *w) {
+/* Oldest task, with a CAS on head. Thieves load head and tail seq_cst, to
+ * order against the owner's tail pop; the owner itself cannot race its own
+ * pops, so it reads its tail relaxed. */
+static inline roost__task *ring_take_mo(roost__worker *w, memory_order head_mo,
+                                        memory_order tail_mo) {
     for (;;) {
-        uint32_t h = atomic_load_explicit(&w->head, memory_order_seq_cst);
-        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_seq_cst);
+        uint32_t h = atomic_load_explicit(&w->head, head_mo);
+        uint32_t tl = atomic_load_explicit(&w->tail, tail_mo);
         if ((int32_t)(tl - h) <= 0) return NULL;
         roost__task *t = atomic_load_explicit(SLOT(w, h), memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_seq_cst,
@@ -249,18 +252,12 @@ static roost__task *ring_take(roost__worker *w) {
     }
 }
 
-/* Owner only: oldest task. No fence: the owner's own pops cannot race it,
- * and the CAS orders it against thieves. */
+static roost__task *ring_take(roost__worker *w) {
+    return ring_take_mo(w, memory_order_seq_cst, memory_order_seq_cst);
+}
+
 static roost__task *ring_take_own(roost__worker *w) {
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
-        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
-        if ((int32_t)(tl - h) <= 0) return NULL;
-        roost__task *t = atomic_load_explicit(SLOT(w, h), memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_seq_cst,
-                                                  memory_order_relaxed))
-            return t;
-    }
+    return ring_take_mo(w, memory_order_acquire, memory_order_relaxed);
 }
 
 static bool ring_empty(roost__worker *w) {
@@ -592,13 +589,7 @@ static roost__task *find_runnable(roost__worker *w) {
                                    snap[(start + i) % G.nworkers];
                 if (v != w && (t = steal(w, v, stalled))) return t;
             }
-            for (int k = 0; k < 50; k++) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#elif defined(__aarch64__)
-                __asm__ __volatile__("yield");
-#endif
-            }
+            for (int k = 0; k < 50; k++) cpu_relax();
             if ((t = local_next(w))) return t;
         }
         /* Sleep: get on the idle list, look once more, then wait. */
