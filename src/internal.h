@@ -131,7 +131,6 @@ roost__stack *roost__stack_get(roost__worker *w, size_t size);
 void roost__stack_put(roost__worker *w, roost__stack *s);
 void roost__stack_flush(roost__worker *w);
 void roost__stack_fini(void);
-size_t roost__stack_default(void);
 /* Install the per-thread SIGSEGV alternate stack used to report overflow. */
 void roost__stack_thread_init(void);
 void roost__stack_thread_fini(void);

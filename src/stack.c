@@ -67,7 +67,6 @@ static struct {
     bool handler;
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-size_t roost__stack_default(void) { return S.size; }
 
 static long max_map_count(void) {
     long v = 65530;
