@@ -188,10 +188,18 @@ uint64_t roost__rand(void);
  * task runs next, on this warm core); from any other thread: the global queue. */
 void roost__ready(roost__task *t);
 
-/* Switch away from the running task, which must already be queued somewhere
- * (or dead). after(w, arg) runs in whatever context runs next, before anything
- * else: it releases the parking task's locks. */
+/* Switch away from the running task, which is parked (in no run queue).
+ * after(w, arg) runs in whatever context runs next, before anything else:
+ * roost__block uses it to release the parking task's queue locks. Returns
+ * once the task has been woken and resumed, perhaps on another worker. */
 void roost__park_switch(roost__task *self, void (*after)(roost__worker *, void *), void *arg);
+
+/* For the monitor on the timer thread (timer.c): true when every worker is
+ * asleep; and, for the first n workers, wake a sleeper if one of them made no
+ * switch since the last call (last[] keeps the counts) while holding
+ * runnable tasks. */
+bool roost__sched_all_idle(void);
+void roost__sched_monitor(uint64_t *last, int n);
 
 /* ------------------------------------------------------------ parking (park.c) */
 typedef struct roost__park {
@@ -266,7 +274,7 @@ void roost__wake(roost__park *p, int index, int err);
  * INT64_MAX. Returns with no lock held; the caller unlinks its own nodes
  * (those whose `queued` is still set) under their locks. */
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
-                 int reason, const void *obj);
+                 int reason, const void *obj); /* locks[] has room for nlocks + 2 */
 static inline void roost__park_init(roost__park *p, roost__task *self) {
     p->task = self;
     atomic_init(&p->claimed, 0);

@@ -26,8 +26,6 @@
 #define MONITOR_NS (2 * ROOST_MS)
 #define ROOST_TIMER_FIRED (-2) /* park index: woken by its own timer */
 
-void roost__sched_monitor(uint64_t *last, int n);
-bool roost__sched_all_idle(void);
 
 static struct {
     int lock;                 /* spinlock over the heap */
