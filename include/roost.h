@@ -79,6 +79,7 @@ int64_t roost_now(void);
 typedef struct roost_config {
     int workers;        /* worker threads; 0: $ROOST_WORKERS, else the CPU count */
     size_t stack_size;  /* default task stack; 0: $ROOST_STACK_SIZE, else 64 KiB */
+    int observe;        /* per-park bookkeeping (roost_obs.h): 1 on, -1 off, 0: $ROOST_OBSERVE, else on */
 } roost_config_t;
 
 /* Start the runtime with explicit settings. Optional: the first roost_run or
@@ -106,11 +107,27 @@ typedef struct roost_task_opts {
     size_t stack_size;  /* 0: the runtime's default */
 } roost_task_opts_t;
 
+/* A spawn site: one per roost_go call in the source, a static the macro
+ * makes. `id` is the runtime's (0 until the first spawn there). */
+typedef struct roost_site {
+    const char *file, *func;
+    int line;
+    int id;
+} roost_site_t;
+
 /* Spawn fn(arg) as a new task: Go's `go fn(arg)`. The spawn site (file, line,
- * function) is recorded for profiles and leak reports. ROOST_ENOMEM if no
- * stack could be had. */
-#define roost_go(fn, arg) roost_go_at((fn), (arg), NULL, __FILE__, __LINE__, __func__)
-#define roost_go_opts(fn, arg, opts) roost_go_at((fn), (arg), (opts), __FILE__, __LINE__, __func__)
+ * function) is recorded for profiles, per-site counts and leak reports, at
+ * the cost of one load per spawn. ROOST_ENOMEM if no stack could be had. */
+#define roost_go(fn, arg) roost_go_opts((fn), (arg), NULL)
+#define roost_go_opts(fn, arg, opts)                                                   \
+    __extension__({                                                                    \
+        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \
+        roost_go_site((fn), (arg), (opts), &roost__site_);                             \
+    })
+int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_site_t *site);
+/* The same for callers without a static site (bindings, wrappers): the site
+ * is looked up by (file, line, func) in a table; file and func must be
+ * static strings. */
 int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts,
                 const char *file, int line, const char *func);
 

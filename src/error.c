@@ -44,3 +44,20 @@ static const char *const reasons[ROOST_WAIT__COUNT] = {
 const char *roost__reason_name(int reason) {
     return reason >= 0 && reason < ROOST_WAIT__COUNT && reasons[reason] ? reasons[reason] : "?";
 }
+
+const char *roost_task_state_name(int state) {
+    static const char *const names[] = {"runnable", "running", "parked", "dead"};
+    return state >= 0 && state < 4 ? names[state] : "?";
+}
+
+const char *roost_leak_kind_name(int kind) {
+    static const char *const names[] = {
+        [ROOST_LEAK_CHAN] = "channel unreachable",
+        [ROOST_LEAK_SELECT] = "select on unreachable channels",
+        [ROOST_LEAK_LOCK_CYCLE] = "lock cycle",
+        [ROOST_LEAK_LOCK_ORPHANED] = "lock held by an exited task",
+        [ROOST_LEAK_DEADLOCK] = "all tasks are asleep - deadlock",
+        [ROOST_LEAK_SUSPECT] = "suspect: parked long",
+    };
+    return kind > 0 && kind <= ROOST_LEAK_SUSPECT ? names[kind] : "?";
+}

@@ -15,6 +15,7 @@
 #define ROOST_INTERNAL_H
 
 #include "roost.h"
+#include "roost_obs.h"
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,24 +64,9 @@ static inline void roost__unlock(int *l) {
 void roost__switch(void **from_sp, void *to_sp);
 void *roost__ctx_init(void *stack_top, void (*entry)(void *), void *arg);
 
-/* ------------------------------------------------------------ wait reasons */
-enum roost__reason {
-    ROOST_WAIT_NONE = 0,
-    ROOST_WAIT_CHAN_SEND,
-    ROOST_WAIT_CHAN_RECV,
-    ROOST_WAIT_SELECT,
-    ROOST_WAIT_SLEEP,
-    ROOST_WAIT_MUTEX,
-    ROOST_WAIT_RWMUTEX_R,
-    ROOST_WAIT_RWMUTEX_W,
-    ROOST_WAIT_COND,
-    ROOST_WAIT_WAITGROUP,
-    ROOST_WAIT_ONCE,
-    ROOST_WAIT_CTX,
-    ROOST_WAIT_IO,
-    ROOST_WAIT__COUNT
-};
-const char *roost__reason_name(int reason);
+/* ------------------------------------------------------------ wait reasons
+ * enum roost_wait_reason is public (roost_obs.h). */
+#define roost__reason_name roost_wait_reason_name
 
 enum roost__state { ROOST_T_RUNNABLE = 0, ROOST_T_RUNNING, ROOST_T_PARKED, ROOST_T_DEAD };
 
@@ -98,15 +84,26 @@ typedef struct roost__task {
     void *arg;
     roost__stack *stack;         /* the mapping this record and the stack live in */
     uint64_t id, parent_id;      /* ids start at 1; parent 0 = spawned from a thread */
-    const char *file, *func;     /* spawn site, captured by the roost_go macro */
-    int line;
+    /* Observers (registry.c) copy what follows without locks, under `seq`:
+     * odd while the record is being set up or the task runs (its stack is
+     * changing), even while it is switched out. Bumped by the spawner, by
+     * enter() and by run_after() once the registers are saved. */
+    _Atomic uint32_t seq;
+    roost_site_t *site;          /* spawn site, captured by the roost_go macro */
     const char *name;            /* optional static name */
     _Atomic int state;           /* enum roost__state; read racily by observers */
-    int wait_reason;             /* enum roost__reason while parked */
+    int wait_reason;             /* enum roost_wait_reason while parked */
     const void *wait_obj;        /* object waited on (channel, mutex, ...) */
-    int64_t park_time;           /* roost_now() when it parked */
+    uint64_t park_tick;          /* roost__tick() when it parked (observe on) */
     int64_t created;             /* roost_now() at spawn */
-    struct roost__task *all_prev, *all_next; /* registry of live tasks (observability) */
+    int nlabels;
+    const char *labels[ROOST_MAX_LABELS][2];
+    /* Channel references the task adopted (roost_chan_adopt): released at
+     * exit; while parked on one of them it does not count as a way to reach
+     * it (leak.c). More than fit here go to a malloc'ed array. */
+    int nowned, owned_cap;
+    roost_chan_t *owned_small[4];
+    roost_chan_t **owned;
 #ifdef ROOST_ASAN
     void *asan_fake;             /* ASan fake-stack handle across switches */
 #endif
@@ -136,9 +133,15 @@ void roost__stack_thread_init(void);
 void roost__stack_thread_fini(void);
 /* Software check used where no guard page could be installed. */
 void roost__stack_check(roost__task *t, void *sp);
+/* The task record at the top of a stack slot. */
+static inline roost__task *roost__stack_task(roost__stack *s) {
+    return (roost__task *)(((uintptr_t)s - sizeof(roost__task)) & ~(uintptr_t)63);
+}
 
 /* ------------------------------------------------------------ workers (sched.c) */
 #define ROOST_RUNQ_SIZE 256
+#define ROOST_SITE_BLOCK 256   /* sites per counter block: [site][0]=spawned, [1]=exited */
+#define ROOST_SITE_BLOCKS 64   /* so at most 16,384 spawn sites are counted */
 #define ROOST_MAX_LOCKS (ROOST_SELECT_MAX + 2) /* a select's channels + ctx + timer */
 
 struct roost__worker {
@@ -150,6 +153,7 @@ struct roost__worker {
     _Atomic uint32_t tail;
     roost__task *ring[ROOST_RUNQ_SIZE];
     void (*after_fn)(roost__worker *, void *); /* runs in the next context after a switch */
+    roost__task *switched_out;   /* whose seq run_after bumps once its registers are saved */
     void *after_arg;
     uint64_t rng;                /* xorshift state for select and stealing */
     uint32_t schedtick;          /* schedules so far; every 61st is a fairness check */
@@ -162,6 +166,12 @@ struct roost__worker {
     roost__stack *stack_cache;   /* free stacks of default size, LIFO */
     int stack_cached;
     _Atomic int64_t spawned, exited; /* per-worker counters: no shared cache line */
+    /* Observability counters, written only by this worker (a load and a store,
+     * no locked instruction) and summed by readers: parked tasks by reason
+     * (parks here minus resumes here: one worker's figure may be negative),
+     * and per spawn site, spawns and exits (registry.c's two-level table). */
+    _Atomic int64_t parked[ROOST_WAIT__COUNT];
+    _Atomic(_Atomic int64_t *) site_ctr[ROOST_SITE_BLOCKS];
     pthread_t thread;
 #ifdef ROOST_TSAN
     void *tsan_fiber;
@@ -200,6 +210,43 @@ void roost__park_switch(roost__task *self, void (*after)(roost__worker *, void *
  * runnable tasks. */
 bool roost__sched_all_idle(void);
 void roost__sched_monitor(uint64_t *last, int n);
+
+/* ------------------------------------------------------------ observability (registry.c) */
+extern bool roost__observe;      /* per-park bookkeeping on (ROOST_OBSERVE) */
+
+/* A cheap monotonic tick for park times: the TSC on x86_64, the virtual
+ * counter on AArch64 (a few ns, against ~20 for clock_gettime); converted to
+ * roost_now() nanoseconds only when someone reads it. */
+static inline uint64_t roost__tick(void) {
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    return (uint64_t)roost_now();
+#endif
+}
+int64_t roost__tick_to_ns(uint64_t tick);
+
+void roost__registry_init(void);
+void roost__registry_worker_fini(roost__worker *w);
+int roost__site_id(roost_site_t *site);   /* register on first use */
+/* Per-worker counter updates: single writer, so a relaxed load and store. */
+static inline void roost__ctr_add(_Atomic int64_t *c, int64_t d) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d, memory_order_relaxed);
+}
+void roost__site_count(roost__worker *w, int site, int which); /* which: 0 spawned, 1 exited */
+/* A task is exiting (on its own stack): release adopted references. */
+void roost__task_exit_obs(roost__task *t);
+/* Workers, for readers: count and the array. */
+int roost__nworkers(void);
+int64_t roost__thread_spawned(void);
+roost__worker *roost__worker_at(int i);
+void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg);
 
 /* ------------------------------------------------------------ parking (park.c) */
 typedef struct roost__park {

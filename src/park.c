@@ -80,8 +80,16 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
     if (self) {
         self->wait_reason = reason;
         self->wait_obj = obj;
+        bool obs = roost__observe;
+        if (obs) {
+            /* The park time and the by-reason count: a TSC read and a
+             * single-writer add on this worker's own line. */
+            self->park_tick = roost__tick();
+            roost__ctr_add(&self->worker->parked[reason], 1);
+        }
         atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
         roost__park_switch(self, release_locks, &ls);
+        if (obs) roost__ctr_add(&self->worker->parked[reason], -1); /* maybe another worker */
         self->wait_reason = ROOST_WAIT_NONE;
         self->wait_obj = NULL;
     } else {

@@ -154,10 +154,21 @@ __attribute__((noinline)) roost__task *roost__self(void) {
 }
 
 int roost_workers(void) { return atomic_load(&G.started) ? G.nworkers : 0; }
+int roost__nworkers(void) { return atomic_load(&G.started) ? G.nworkers : 0; }
+roost__worker *roost__worker_at(int i) { return &G.workers[i]; }
+int64_t roost__thread_spawned(void) { return atomic_load(&G.thread_spawned); }
 
 /* ------------------------------------------------------------ switching */
 
 static void run_after(roost__worker *w) {
+    /* The task that switched out has its registers saved now: observers may
+     * copy its stack again (seq even). Before after_fn, which may wake it. */
+    roost__task *out = w->switched_out;
+    if (out) {
+        w->switched_out = NULL;
+        atomic_store_explicit(&out->seq, atomic_load_explicit(&out->seq, memory_order_relaxed) + 1,
+                              memory_order_release);
+    }
     void (*f)(roost__worker *, void *) = w->after_fn;
     if (f) {
         w->after_fn = NULL;
@@ -183,6 +194,7 @@ static void sw(roost__worker *w, roost__task *from, roost__task *to, bool dying)
 #ifdef ROOST_TSAN
     __tsan_switch_to_fiber(to ? to->tsan_fiber : w->tsan_fiber, 0);
 #endif
+    w->switched_out = from;
     roost__switch(from_sp, to_sp);
 #ifdef ROOST_ASAN
     if (from)
@@ -414,8 +426,12 @@ static roost__task *local_next(roost__worker *w) {
 /* ------------------------------------------------------------ parking */
 
 static inline void enter(roost__worker *w, roost__task *t) {
-    w->current = t;
+    __atomic_store_n(&w->current, t, __ATOMIC_RELAXED); /* read by roost_counts */
     t->worker = w;
+    /* seq odd: the stack is about to change under observers */
+    atomic_store_explicit(&t->seq, atomic_load_explicit(&t->seq, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&t->state, ROOST_T_RUNNING, memory_order_relaxed);
 }
 
@@ -429,7 +445,7 @@ void roost__park_switch(roost__task *self, void (*after)(roost__worker *, void *
         enter(w, next);
         sw(w, self, next, false);
     } else {
-        w->current = NULL;
+        __atomic_store_n(&w->current, NULL, __ATOMIC_RELAXED);
         sw(w, self, NULL, false);
     }
     run_after(self->worker);
@@ -479,6 +495,7 @@ static void task_main(void *arg) {
     run_after(t->worker);
     t->fn(t->arg);
     /* Exit: count it, then switch away for good; the next context frees our stack. */
+    roost__task_exit_obs(t);
     roost__worker *w = roost__worker_self();
     atomic_store_explicit(&t->state, ROOST_T_DEAD, memory_order_relaxed);
     atomic_store_explicit(&w->exited, atomic_load_explicit(&w->exited, memory_order_relaxed) + 1,
@@ -490,7 +507,7 @@ static void task_main(void *arg) {
         enter(w, next);
         sw(w, t, next, true);
     } else {
-        w->current = NULL;
+        __atomic_store_n(&w->current, NULL, __ATOMIC_RELAXED);
         sw(w, t, NULL, true);
     }
     __builtin_unreachable();
@@ -504,27 +521,39 @@ static uint64_t new_id(void) {
     return id_next++;
 }
 
-int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const char *file, int line,
-                const char *func) {
-    if (!fn) return ROOST_EINVAL;
+int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_site_t *site) {
+    if (!fn || !site) return ROOST_EINVAL;
     int rc = roost__ensure_started();
     if (rc) return rc;
     roost__worker *w = roost__worker_self();
     roost__stack *s = roost__stack_get(w, opts ? opts->stack_size : 0);
     if (!s) return ROOST_ENOMEM;
-    roost__task *t = (roost__task *)(((uintptr_t)s - sizeof(roost__task)) & ~(uintptr_t)63);
-    memset(t, 0, sizeof *t);
+    int site_id = __atomic_load_n(&site->id, __ATOMIC_ACQUIRE);
+    if (ROOST_UNLIKELY(!site_id)) site_id = roost__site_id(site);
+    roost__task *t = roost__stack_task(s);
+    /* seq odd while the record is rewritten; it survives the memset, so an
+     * observer that copied the previous task's record sees it change. */
+    uint32_t seq = atomic_load_explicit(&t->seq, memory_order_relaxed) | 1;
+    atomic_store_explicit(&t->seq, seq, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    memset((char *)t + sizeof t->seq, 0, sizeof *t - sizeof t->seq);
     roost__task *parent = w ? w->current : NULL;
     t->fn = fn, t->arg = arg, t->stack = s;
     t->id = new_id();
     t->parent_id = parent ? parent->id : 0;
-    t->file = file, t->line = line, t->func = func;
+    t->site = site;
     t->name = opts ? opts->name : NULL;
+    if (parent && parent->nlabels) {
+        t->nlabels = parent->nlabels;
+        memcpy(t->labels, parent->labels, sizeof t->labels);
+    }
     t->created = roost_now();
+    if (roost__observe) roost__site_count(w, site_id, 0);
     t->sp = roost__ctx_init(t, task_main, t);
 #ifdef ROOST_TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
 #endif
+    atomic_store_explicit(&t->seq, seq + 1, memory_order_release); /* even: complete */
     if (w)
         atomic_store_explicit(&w->spawned,
                               atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
@@ -680,6 +709,10 @@ static int start_locked(const roost_config_t *cfg) {
     if (!ss && !env_int("ROOST_STACK_SIZE", 16 << 10, 1L << 30, &ss)) ss = 64 << 10;
     int rc = roost__stack_init((size_t)ss);
     if (rc) return rc;
+    long obs = cfg && cfg->observe ? (cfg->observe > 0) : 1;
+    if (!(cfg && cfg->observe)) env_int("ROOST_OBSERVE", 0, 1, &obs);
+    roost__observe = obs != 0;
+    roost__registry_init();
     G.workers = aligned_alloc(64, sizeof(roost__worker) * (size_t)n);
     if (!G.workers) return ROOST_ENOMEM;
     memset(G.workers, 0, sizeof(roost__worker) * (size_t)n);
@@ -729,7 +762,7 @@ int roost_run(void (*fn)(void *), void *arg) {
     if (!fn) return ROOST_EINVAL;
     if (roost__self()) return ROOST_ESTATE;
     struct run_rec r = {fn, arg, 0};
-    int rc = roost_go_at(run_main, &r, NULL, __FILE__, __LINE__, "roost_run");
+    int rc = roost_go(run_main, &r);
     if (rc) return rc;
     while (!atomic_load(&r.done)) roost__futex_wait(&r.done, 0, -1);
     return ROOST_OK;
@@ -757,6 +790,7 @@ int roost_shutdown(void) {
     G.idle = NULL;
     atomic_store(&G.nidle, 0);
     atomic_store(&G.thread_spawned, 0);
+    for (int i = 0; i < G.nworkers; i++) roost__registry_worker_fini(&G.workers[i]);
     free(G.workers);
     G.workers = NULL;
     G.nworkers = 0;

@@ -63,6 +63,7 @@ static struct {
     roost__stack *pool;       /* free default-size stacks shared by workers */
     long pooled;
     roost__stack *chunks;     /* slot 0 of every chunk, linked by chunk_next */
+    roost__stack *odd;        /* live odd-size stacks, linked by chunk_next (for observers) */
     struct sigaction old_segv;
     bool handler;
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -153,10 +154,22 @@ roost__stack *roost__stack_get(roost__worker *w, size_t size) {
     if (size < 4 * S.page) size = 4 * S.page;
     if (size > ((size_t)1 << 34)) return NULL;
     char *base = map(size + GUARD_SIZE);
-    return base ? slot_init(base, size + GUARD_SIZE, false) : NULL;
+    if (!base) return NULL;
+    roost__stack *s = slot_init(base, size + GUARD_SIZE, false);
+    pthread_mutex_lock(&S.lock);
+    s->chunk_next = S.odd, S.odd = s;
+    pthread_mutex_unlock(&S.lock);
+    return s;
 }
 
 static void release_odd(roost__stack *s) {
+    /* Unlinked under the lock observers hold while they read odd stacks, so
+     * no one reads this mapping once it is gone. */
+    pthread_mutex_lock(&S.lock);
+    roost__stack **pp = &S.odd;
+    while (*pp && *pp != s) pp = &(*pp)->chunk_next;
+    if (*pp) *pp = s->chunk_next;
+    pthread_mutex_unlock(&S.lock);
 #ifdef ROOST_HAVE_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
@@ -189,6 +202,27 @@ void roost__stack_flush(roost__worker *w) {
     pthread_mutex_unlock(&S.lock);
 }
 
+/* Call fn on the task record of every stack slot there is, live or not
+ * (fn checks). Chunks are only ever prepended, and unmapped only at
+ * roost_shutdown, so they are walked without the lock; odd-size stacks can
+ * be unmapped at any exit, so they are visited under it. */
+void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg) {
+    pthread_mutex_lock(&S.lock);
+    roost__stack *c = S.chunks;
+    size_t slot = S.size + GUARD_SIZE;
+    pthread_mutex_unlock(&S.lock);
+    for (; c; c = c->chunk_next) {
+        char *base = c->lo - GUARD_SIZE;
+        for (int i = 0; i < CHUNK_SLOTS; i++) {
+            roost__stack *s = (roost__stack *)(base + (size_t)(i + 1) * slot - sizeof(roost__stack));
+            fn(roost__stack_task(s), arg);
+        }
+    }
+    pthread_mutex_lock(&S.lock);
+    for (roost__stack *s = S.odd; s; s = s->chunk_next) fn(roost__stack_task(s), arg);
+    pthread_mutex_unlock(&S.lock);
+}
+
 /* ------------------------------------------------------------ overflow */
 
 static void report_overflow(roost__task *t) {
@@ -197,8 +231,8 @@ static void report_overflow(roost__task *t) {
                      "roost: fatal: stack overflow in task %llu%s%s%s (spawned at %s:%d in %s), "
                      "stack %zu bytes; raise it with ROOST_STACK_SIZE or roost_task_opts_t.stack_size\n",
                      (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
-                     t->name ? "\"" : "", t->file ? t->file : "?", t->line,
-                     t->func ? t->func : "?", t->stack ? t->stack->size : (size_t)0);
+                     t->name ? "\"" : "", t->site ? t->site->file : "?", t->site ? t->site->line : 0,
+                     t->site ? t->site->func : "?", t->stack ? t->stack->size : (size_t)0);
     if (n > 0) {
         ssize_t r = write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
         (void)r;

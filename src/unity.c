@@ -16,3 +16,4 @@
 #include "chan.c"
 #include "select.c"
 #include "sync.c"
+#include "registry.c"

@@ -152,7 +152,7 @@ static CHECK__UNUSED int64_t check_since(int64_t t0) { return roost_now() - t0; 
  * Call from main before anything else touches roost. */
 static CHECK__UNUSED void check_init_workers(int workers) {
     const char *e = getenv("ROOST_WORKERS");
-    roost_config_t cfg = {0, 0};
+    roost_config_t cfg = {0};
     cfg.workers = (e && *e) ? 0 : workers;
     CHECK_OK(roost_init(&cfg));
     CHECK_GE(roost_workers(), 1);

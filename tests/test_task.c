@@ -13,7 +13,7 @@ static void t_runtime_state(void *arg) {
     /* roost_run, roost_shutdown and roost_init are refused inside a task. */
     CHECK_ERR(roost_run(t_runtime_state, NULL), ROOST_ESTATE);
     CHECK_ERR(roost_shutdown(), ROOST_ESTATE);
-    roost_config_t cfg = {1, 0};
+    roost_config_t cfg = {.workers = 1};
     CHECK_ERR(roost_init(&cfg), ROOST_ESTATE);
     CHECK_GE(roost_task_count(), 1); /* this task at least */
 }
@@ -340,7 +340,7 @@ int main(void) {
     CHECK_EQ(roost_task_count(), 0);
 
     check_init_workers(g_workers);
-    roost_config_t cfg = {2, 0};
+    roost_config_t cfg = {.workers = 2};
     CHECK_ERR(roost_init(&cfg), ROOST_ESTATE);
     CHECK_EQ(roost_task_id(), 0); /* main is not a task */
 

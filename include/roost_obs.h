@@ -1,0 +1,231 @@
+/* roost_obs.h - the observability layer of roost: live counts, task
+ * records, stacks, task profiles, the monitor, and leak detection.
+ *
+ * Everything here reads what the runtime records anyway, so it can stay on in
+ * production (set ROOST_OBSERVE=0, or roost_config_t.observe = -1, to turn
+ * the per-park bookkeeping off; the benchmarks' <workload>+obs rows measure
+ * what it costs). Errors follow roost.h: 0 or a negative ROOST_E* code.
+ *
+ * Where each concept lives: src/registry.c (counts, spawn sites, records,
+ * stack capture), src/profile.c (the four profile formats, SIGQUIT),
+ * src/monitor.c (periodic log, growth alerts), src/leak.c (the detector and
+ * the test-time leak check).
+ */
+#ifndef ROOST_OBS_H
+#define ROOST_OBS_H
+
+#include "roost.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- counts */
+
+/* Why a parked task waits. */
+enum roost_wait_reason {
+    ROOST_WAIT_NONE = 0,     /* not parked */
+    ROOST_WAIT_CHAN_SEND,
+    ROOST_WAIT_CHAN_RECV,
+    ROOST_WAIT_SELECT,
+    ROOST_WAIT_SLEEP,
+    ROOST_WAIT_MUTEX,
+    ROOST_WAIT_RWMUTEX_R,
+    ROOST_WAIT_RWMUTEX_W,
+    ROOST_WAIT_COND,
+    ROOST_WAIT_WAITGROUP,
+    ROOST_WAIT_ONCE,
+    ROOST_WAIT_CTX,
+    ROOST_WAIT_IO,
+    ROOST_WAIT__COUNT
+};
+/* "chan send", "chan receive", "select", ... (Go's wording); never NULL. */
+const char *roost_wait_reason_name(int reason);
+
+enum roost_task_state { ROOST_TASK_RUNNABLE = 0, ROOST_TASK_RUNNING, ROOST_TASK_PARKED, ROOST_TASK_DEAD };
+const char *roost_task_state_name(int state);
+
+typedef struct roost_counts {
+    int64_t alive;                      /* spawned and not yet returned */
+    int64_t running, runnable, parked;  /* alive = running + runnable + parked */
+    int64_t created, exited;            /* totals since start */
+    int64_t by_reason[ROOST_WAIT__COUNT]; /* parked tasks by wait reason */
+} roost_counts_t;
+
+/* Fill *out. Cost: a few loads per worker, whatever the number of tasks.
+ * The figures are read without stopping anything, so under load they can be
+ * off by the tasks that were changing state during the read (never negative). */
+void roost_counts(roost_counts_t *out);
+
+/* Spawn sites. Each roost_go call site is one site, registered on its first
+ * spawn. */
+typedef struct roost_site_info {
+    const char *file, *func;
+    int line;
+    int64_t alive, created;
+} roost_site_info_t;
+
+/* Copy up to max sites into out (may be NULL with max 0); returns the number
+ * of sites that exist. O(sites x workers). */
+int roost_sites(roost_site_info_t *out, int max);
+
+/* ---------------------------------------------------------------- task records */
+
+#define ROOST_MAX_LABELS 4
+#define ROOST_MAX_FRAMES 32
+
+/* The calling task's labels (key/value, like pprof labels): set or replace
+ * key's value (NULL value removes it). The strings are not copied: use
+ * literals or strings that outlive the task. Children inherit their spawner's
+ * labels. ROOST_ERANGE when ROOST_MAX_LABELS are set already; ROOST_ESTATE
+ * outside a task. */
+int roost_task_label(const char *key, const char *value);
+/* Rename the calling task (static string). */
+int roost_task_set_name(const char *name);
+
+typedef struct roost_task_info {
+    uint64_t id, parent_id;
+    const char *file, *func;            /* spawn site */
+    int line;
+    const char *name;                   /* NULL if none */
+    int nlabels;
+    const char *labels[ROOST_MAX_LABELS][2];
+    int state;                          /* enum roost_task_state */
+    int wait_reason;                    /* enum roost_wait_reason */
+    const void *wait_obj;               /* the channel, mutex, ... waited on */
+    int64_t created;                    /* roost_now() at spawn */
+    int64_t parked_at;                  /* roost_now() when it parked; 0 if not parked */
+    int nframes;                        /* 0 unless stacks were asked for (and the task is parked or runnable) */
+    uintptr_t pcs[ROOST_MAX_FRAMES];    /* return addresses, innermost first */
+} roost_task_info_t;
+
+enum { ROOST_SNAP_STACKS = 1 };
+
+/* A consistent copy of every live task's record (and, with ROOST_SNAP_STACKS,
+ * its call stack, walked from its saved context). No worker is paused: each
+ * record and stack is copied under a sequence counter and copied again if the
+ * task moved meanwhile; a task that is running has no stack in the copy.
+ * Stacks use frame pointers: build code you want to see in them with
+ * -fno-omit-frame-pointer (roost itself is). *out is malloc'ed; free it with
+ * free(). Sorted by id. */
+int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags);
+
+/* Symbolize a pc: "function+0xoff (file:line)" where debug information and
+ * addr2line exist, else "function+0xoff" from the dynamic symbol table, else
+ * the module and offset. Writes at most size bytes; returns the length. */
+size_t roost_symbolize(uintptr_t pc, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- profiles */
+
+enum roost_profile_format {
+    ROOST_PROFILE_GROUPED = 1, /* Go's goroutine profile debug=1: one entry per stack + reason, with a count */
+    ROOST_PROFILE_FULL = 2,    /* debug=2: one entry per task, [chan send, 192s], spawn site */
+    ROOST_PROFILE_PPROF = 3,   /* profile.proto (gzip-less): `go tool pprof` reads it */
+    ROOST_PROFILE_JSON = 4,
+};
+
+/* Take a task profile and write it to fd. 0 or an error. */
+int roost_profile_write(int fd, int format);
+/* The same into a malloc'ed buffer (*len bytes; free() it). */
+int roost_profile(int format, char **buf, size_t *len);
+
+/* On signo (SIGQUIT by default: 0), write the full profile to stderr, as a Go
+ * program does, then go on running (Go exits; set ROOST_SIGQUIT_EXIT=1 for
+ * that). ROOST_SIGQUIT=0 in the environment turns the default handler off;
+ * the runtime installs it at start-up unless the program set its own. */
+int roost_profile_on_signal(int signo);
+
+/* ---------------------------------------------------------------- monitor */
+
+typedef struct roost_alert {
+    int kind;                  /* ROOST_ALERT_THRESHOLD or ROOST_ALERT_GROWTH */
+    int64_t alive;             /* tasks alive now */
+    int64_t grew_by;           /* growth over the window (GROWTH) */
+    const char *site_file, *site_func; /* the spawn site that grew most (NULL: the total) */
+    int site_line;
+    int64_t site_grew_by;
+    int reason;                /* the wait reason that grew most */
+    int64_t reason_grew_by;
+    const char *text;          /* one line describing all of the above */
+} roost_alert_t;
+enum { ROOST_ALERT_THRESHOLD = 1, ROOST_ALERT_GROWTH = 2 };
+
+typedef struct roost_monitor_opts {
+    int64_t interval;          /* between samples; 0: 1 s */
+    int log_fd;                /* a count line per sample; -1: none; 0 is taken as stderr */
+    int64_t threshold;         /* alert when alive >= threshold; 0: off */
+    int64_t window;            /* growth alert: alive (or one site) rose on every sample over window; 0: off */
+    void (*alert)(const roost_alert_t *a, void *arg); /* NULL: log the alert line */
+    void *alert_arg;
+} roost_monitor_opts_t;
+
+/* Start (or reconfigure) the monitor thread. Off by default. */
+int roost_monitor_start(const roost_monitor_opts_t *opts);
+void roost_monitor_stop(void);
+
+/* ---------------------------------------------------------------- leaks */
+
+enum roost_leak_kind {
+    ROOST_LEAK_CHAN = 1,       /* parked on a channel nothing else can reach (provable) */
+    ROOST_LEAK_SELECT,         /* a select whose every channel is unreachable (provable) */
+    ROOST_LEAK_LOCK_CYCLE,     /* tasks waiting on locks held within the set (provable) */
+    ROOST_LEAK_LOCK_ORPHANED,  /* waiting on a lock whose holder exited */
+    ROOST_LEAK_DEADLOCK,       /* every task asleep and nothing can wake one */
+    ROOST_LEAK_SUSPECT,        /* parked longer than the suspect threshold */
+};
+const char *roost_leak_kind_name(int kind);
+
+/* What to do when a leak is proved. Flags, combined:
+ *   ROOST_LEAK_REPORT: write a report (tasks, wait reasons, stacks) to stderr
+ *                      and count it (roost_leaks_found).
+ *   ROOST_LEAK_WAKE:   wake the stranded tasks: their blocking call returns
+ *                      ROOST_ELEAKED, so they can clean up and exit.
+ *   ROOST_LEAK_ABORT:  report, then abort() (for tests).
+ * The default is ROOST_LEAK_REPORT (see docs/leaks.md for why); set it with
+ * this call or ROOST_LEAK=report|wake|abort|off (comma-separated). Returns
+ * the previous policy. */
+enum { ROOST_LEAK_OFF = 0, ROOST_LEAK_REPORT = 1, ROOST_LEAK_WAKE = 2, ROOST_LEAK_ABORT = 4 };
+int roost_leak_policy(int policy);
+
+typedef struct roost_leak {
+    int kind;                  /* enum roost_leak_kind */
+    const void *obj;           /* the channel or lock involved */
+    size_t ntasks;
+    const roost_task_info_t *tasks; /* the whole set, with stacks */
+    const char *text;          /* the report as written to stderr */
+} roost_leak_t;
+
+/* Call fn for every leak found (instead of, not as well as, writing it to
+ * stderr). fn runs on the thread that found the leak; it must not block. */
+void roost_leak_hook(void (*fn)(const roost_leak_t *leak, void *arg), void *arg);
+
+/* Leaks found so far (each report counts the tasks in it). */
+int64_t roost_leaks_found(void);
+
+/* Search now for leak sets the moment-of-proof checks cannot see (wait-for
+ * cycles through channels and wait groups, global deadlock) and for
+ * suspects parked longer than suspect_ns (0: skip suspects). Each finding
+ * goes through the policy. Returns the number of tasks found. */
+int64_t roost_leak_scan(int64_t suspect_ns);
+
+/* A task takes over one reference to ch that it was given (say, by its
+ * spawner): the runtime releases it when the task exits, and while the
+ * task is parked on ch that reference does not count as a way to reach ch.
+ * This is what lets the detector prove the story's leak: the caller drops
+ * its reference and walks away, the request task is left the only holder,
+ * parked on a send nobody can receive. The task must not unref it itself. */
+int roost_chan_adopt(roost_chan_t *ch);
+
+/* The test helper (Go's goleak.VerifyNone): wait up to timeout_ns for the
+ * live tasks to drop to `expected` (the caller, if a task, is not counted),
+ * then write each task left (spawn site, wait reason, how long, stack) to fd
+ * and return how many there are (0: none leaked). Works from any test
+ * framework: fail the test when it returns non-zero. */
+int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

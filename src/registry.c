@@ -1,0 +1,432 @@
+/* registry.c - what observers can read about tasks: live counts, spawn
+ * sites, labels, and consistent copies of task records and their stacks.
+ *
+ * The one idea: observing must cost the observed almost nothing, so nothing
+ * here adds a lock or a shared write to spawn, park or exit. Counters are per
+ * worker and single-writer (a load and a store on the worker's own cache
+ * line); readers sum them over the workers, which is constant time in the
+ * number of tasks. There is no list of live tasks to maintain either: every
+ * task record sits at the top of a stack slot, and stack slots live in
+ * chunks that are never unmapped while the runtime runs, so a reader walks
+ * the chunks. Each record carries a sequence counter (even while the task is
+ * switched out, odd while it runs or is being set up); a reader copies the
+ * record, and the stack above its saved stack pointer, then checks that the
+ * counter did not move, and tries again if it did. No worker ever waits for
+ * a reader.
+ *
+ * What it costs: per spawn, a load of the site's id and one counter add; per
+ * park, a TSC read and one counter add (roost__block); per switch, one more
+ * store (the sequence counter). Per snapshot, a walk of every slot ever
+ * allocated: about 100,000 tasks in a few tens of ms (bench profile100k).
+ */
+#include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+bool roost__observe = true;
+
+static struct {
+    pthread_mutex_t lock;           /* site registration, the go_at table */
+    uint64_t tick0;                 /* tick and clock at start, for conversion */
+    int64_t ns0;
+    _Atomic int nsites;             /* ids 1..nsites are taken */
+    roost_site_t **site_blk[ROOST_SITE_BLOCKS];            /* id -> site */
+    _Atomic(_Atomic int64_t *) thread_ctr[ROOST_SITE_BLOCKS]; /* spawns from plain threads */
+    roost_site_t **hash;            /* roost_go_at's sites by (file, line, func) */
+    size_t hcap, hn;
+} R = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void roost__registry_init(void) {
+    if (!R.tick0) {
+        R.tick0 = roost__tick();
+        R.ns0 = roost_now();
+    }
+}
+
+/* ------------------------------------------------------------ clock */
+
+/* Ticks to roost_now() nanoseconds, by the rate measured since start. Right
+ * after start the interval is too short to measure, so wait until 2 ms have
+ * passed (only a profile taken in the first 2 ms pays this). */
+typedef struct {
+    uint64_t t1;
+    int64_t n1;
+    double ns_per_tick;
+} tick_clock;
+
+static void clock_now(tick_clock *c) {
+    do {
+        c->n1 = roost_now();
+        c->t1 = roost__tick();
+    } while (c->n1 - R.ns0 < 2 * ROOST_MS);
+    c->ns_per_tick = c->t1 > R.tick0 ? (double)(c->n1 - R.ns0) / (double)(c->t1 - R.tick0) : 1.0;
+}
+
+static int64_t clock_conv(const tick_clock *c, uint64_t tick) {
+    if (!tick) return 0;
+    return c->n1 - (int64_t)((double)(int64_t)(c->t1 - tick) * c->ns_per_tick);
+}
+
+int64_t roost__tick_to_ns(uint64_t tick) {
+    tick_clock c;
+    clock_now(&c);
+    return clock_conv(&c, tick);
+}
+
+/* ------------------------------------------------------------ spawn sites */
+
+static roost_site_t *site_at(int id) { return R.site_blk[id / ROOST_SITE_BLOCK][id % ROOST_SITE_BLOCK]; }
+
+/* Give a site its id on its first spawn. Sites beyond the table (16,383)
+ * get id -1: they spawn normally but are not counted per site. */
+int roost__site_id(roost_site_t *site) {
+    pthread_mutex_lock(&R.lock);
+    int id = site->id;
+    if (!id) {
+        int n = atomic_load(&R.nsites) + 1;
+        if (n >= ROOST_SITE_BLOCK * ROOST_SITE_BLOCKS) {
+            id = -1;
+        } else {
+            roost_site_t ***blk = &R.site_blk[n / ROOST_SITE_BLOCK];
+            if (!*blk) *blk = calloc(ROOST_SITE_BLOCK, sizeof **blk);
+            if (!*blk) {
+                id = -1;
+            } else {
+                (*blk)[n % ROOST_SITE_BLOCK] = site;
+                atomic_store(&R.nsites, n);
+                id = n;
+            }
+        }
+        __atomic_store_n(&site->id, id, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&R.lock);
+    return id;
+}
+
+/* One counter block: [site % BLOCK][0 spawned, 1 exited]. */
+static _Atomic int64_t *ctr_block(_Atomic(_Atomic int64_t *) *slot) {
+    _Atomic int64_t *b = atomic_load_explicit(slot, memory_order_acquire);
+    if (ROOST_LIKELY(b)) return b;
+    _Atomic int64_t *nb = calloc(2 * ROOST_SITE_BLOCK, sizeof *nb);
+    if (!nb) return NULL;
+    if (atomic_compare_exchange_strong(slot, &b, nb)) return nb;
+    free(nb);
+    return b;
+}
+
+void roost__site_count(roost__worker *w, int site, int which) {
+    if (site <= 0) return;
+    _Atomic(_Atomic int64_t *) *slot =
+        w ? &w->site_ctr[site / ROOST_SITE_BLOCK] : &R.thread_ctr[site / ROOST_SITE_BLOCK];
+    _Atomic int64_t *b = ctr_block(slot);
+    if (!b) return;
+    _Atomic int64_t *c = &b[(site % ROOST_SITE_BLOCK) * 2 + which];
+    if (w)
+        roost__ctr_add(c, 1);
+    else
+        atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+void roost__registry_worker_fini(roost__worker *w) {
+    for (int i = 0; i < ROOST_SITE_BLOCKS; i++) free((void *)atomic_load(&w->site_ctr[i]));
+}
+
+static int64_t site_sum(int id, int which) {
+    int64_t n = 0;
+    int b = id / ROOST_SITE_BLOCK, i = (id % ROOST_SITE_BLOCK) * 2 + which;
+    _Atomic int64_t *blk = atomic_load_explicit(&R.thread_ctr[b], memory_order_acquire);
+    if (blk) n += atomic_load_explicit(&blk[i], memory_order_relaxed);
+    for (int k = 0, nw = roost__nworkers(); k < nw; k++) {
+        blk = atomic_load_explicit(&roost__worker_at(k)->site_ctr[b], memory_order_acquire);
+        if (blk) n += atomic_load_explicit(&blk[i], memory_order_relaxed);
+    }
+    return n;
+}
+
+int roost_sites(roost_site_info_t *out, int max) {
+    int n = atomic_load(&R.nsites);
+    for (int id = 1; id <= n && id <= max; id++) {
+        roost_site_t *s = site_at(id);
+        int64_t exited = site_sum(id, 1); /* exits first: never below zero */
+        int64_t created = site_sum(id, 0);
+        out[id - 1] = (roost_site_info_t){s->file, s->func, s->line,
+                                          created > exited ? created - exited : 0, created};
+    }
+    return n;
+}
+
+/* For callers without a static site: one per (file, line, func), made on
+ * first use and kept for the life of the process. */
+static size_t site_hash(const char *file, int line, const char *func) {
+    size_t h = (size_t)line * 0x9E3779B97F4A7C15ull;
+    h ^= (size_t)(uintptr_t)file * 31 + (size_t)(uintptr_t)func;
+    return h ^ (h >> 29);
+}
+
+int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const char *file, int line,
+                const char *func) {
+    if (!file) file = "?";
+    if (!func) func = "?";
+    pthread_mutex_lock(&R.lock);
+    if (R.hn * 2 >= R.hcap) {
+        size_t cap = R.hcap ? R.hcap * 2 : 64;
+        roost_site_t **h = calloc(cap, sizeof *h);
+        if (!h) {
+            pthread_mutex_unlock(&R.lock);
+            return ROOST_ENOMEM;
+        }
+        for (size_t i = 0; i < R.hcap; i++) {
+            roost_site_t *s = R.hash[i];
+            if (!s) continue;
+            size_t j = site_hash(s->file, s->line, s->func) & (cap - 1);
+            while (h[j]) j = (j + 1) & (cap - 1);
+            h[j] = s;
+        }
+        free(R.hash);
+        R.hash = h, R.hcap = cap;
+    }
+    size_t j = site_hash(file, line, func) & (R.hcap - 1);
+    roost_site_t *s;
+    while ((s = R.hash[j]) && !(s->line == line && s->file == file && s->func == func))
+        j = (j + 1) & (R.hcap - 1);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) {
+            pthread_mutex_unlock(&R.lock);
+            return ROOST_ENOMEM;
+        }
+        *s = (roost_site_t){file, func, line, 0};
+        R.hash[j] = s, R.hn++;
+    }
+    pthread_mutex_unlock(&R.lock);
+    return roost_go_site(fn, arg, opts, s);
+}
+
+/* ------------------------------------------------------------ counts */
+
+void roost_counts(roost_counts_t *out) {
+    memset(out, 0, sizeof *out);
+    int nw = roost__nworkers();
+    int64_t exited = 0, created = roost__thread_spawned();
+    for (int i = 0; i < nw; i++) {
+        roost__worker *w = roost__worker_at(i);
+        exited += atomic_load_explicit(&w->exited, memory_order_acquire);
+    }
+    for (int i = 0; i < nw; i++) {
+        roost__worker *w = roost__worker_at(i);
+        created += atomic_load_explicit(&w->spawned, memory_order_acquire);
+        for (int r = 1; r < ROOST_WAIT__COUNT; r++)
+            out->by_reason[r] += atomic_load_explicit(&w->parked[r], memory_order_relaxed);
+        if (__atomic_load_n(&w->current, __ATOMIC_RELAXED)) out->running++;
+    }
+    out->created = created;
+    out->exited = exited;
+    out->alive = created > exited ? created - exited : 0;
+    for (int r = 1; r < ROOST_WAIT__COUNT; r++) {
+        if (out->by_reason[r] < 0) out->by_reason[r] = 0;
+        out->parked += out->by_reason[r];
+    }
+    if (out->running > out->alive) out->running = out->alive;
+    if (out->parked > out->alive - out->running) out->parked = out->alive - out->running;
+    out->runnable = out->alive - out->running - out->parked;
+}
+
+/* ------------------------------------------------------------ names, labels */
+
+int roost_task_set_name(const char *name) {
+    roost__task *t = roost__self();
+    if (!t) return ROOST_ESTATE;
+    t->name = name;
+    return ROOST_OK;
+}
+
+int roost_task_label(const char *key, const char *value) {
+    if (!key) return ROOST_EINVAL;
+    roost__task *t = roost__self();
+    if (!t) return ROOST_ESTATE;
+    for (int i = 0; i < t->nlabels; i++) {
+        if (strcmp(t->labels[i][0], key) != 0) continue;
+        if (value) {
+            t->labels[i][1] = value;
+        } else {
+            t->nlabels--;
+            memmove(&t->labels[i], &t->labels[i + 1], sizeof t->labels[0] * (size_t)(t->nlabels - i));
+        }
+        return ROOST_OK;
+    }
+    if (!value) return ROOST_OK;
+    if (t->nlabels == ROOST_MAX_LABELS) return ROOST_ERANGE;
+    t->labels[t->nlabels][0] = key;
+    t->labels[t->nlabels][1] = value;
+    t->nlabels++;
+    return ROOST_OK;
+}
+
+/* ------------------------------------------------------------ adopted references */
+
+int roost_chan_adopt(roost_chan_t *ch) {
+    if (!ch) return ROOST_EINVAL;
+    roost__task *t = roost__self();
+    if (!t) return ROOST_ESTATE;
+    roost_chan_t **arr = t->owned ? t->owned : t->owned_small;
+    int cap = t->owned ? t->owned_cap : 4;
+    if (t->nowned == cap) {
+        roost_chan_t **n = malloc(sizeof *n * (size_t)cap * 2);
+        if (!n) return ROOST_ENOMEM;
+        memcpy(n, arr, sizeof *n * (size_t)cap);
+        if (t->owned) free(t->owned);
+        t->owned = arr = n;
+        t->owned_cap = cap * 2;
+    }
+    arr[t->nowned++] = ch;
+    return ROOST_OK;
+}
+
+void roost__task_exit_obs(roost__task *t) {
+    if (t->nowned) {
+        roost_chan_t **arr = t->owned ? t->owned : t->owned_small;
+        int n = t->nowned;
+        t->nowned = 0;
+        for (int i = 0; i < n; i++) roost_chan_unref(arr[i]);
+        free(t->owned);
+        t->owned = NULL;
+    }
+    if (roost__observe) {
+        int id = t->site ? t->site->id : 0;
+        roost__site_count(roost__worker_self(), id, 1);
+    }
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+#define STACK_COPY_MAX ((size_t)16 << 10)
+
+/* Racy reads of memory another worker may be writing: validated by the
+ * sequence counter afterwards, and kept from the sanitizers, which would
+ * otherwise report the race the counter is there to detect. volatile keeps
+ * the compiler from turning the loop back into a (sanitized) memcpy. */
+__attribute__((no_sanitize("address", "thread"))) static void racy_copy(void *dst, const void *src,
+                                                                         size_t n) {
+    volatile const uintptr_t *s = src;
+    uintptr_t *d = dst;
+    for (size_t i = 0; i < n / sizeof(uintptr_t); i++) d[i] = s[i];
+}
+
+/* Where the saved frame pointer and return address sit above a saved stack
+ * pointer (src/arch/switch_*.S). */
+#if defined(__x86_64__)
+#define SAVED_FP 48
+#define SAVED_PC 56
+#elif defined(__aarch64__)
+#define SAVED_FP 80
+#define SAVED_PC 88
+#endif
+
+/* Walk the frame-pointer chain in a copy of [sp, sp + len). */
+static int walk(const char *copy, uintptr_t sp, size_t len, uintptr_t *pcs, int max) {
+#ifdef SAVED_FP
+    if (len < SAVED_PC + 8) return 0;
+    int n = 0;
+    uintptr_t pc, fp;
+    memcpy(&fp, copy + SAVED_FP, sizeof fp);
+    memcpy(&pc, copy + SAVED_PC, sizeof pc);
+    pcs[n++] = pc;
+    while (n < max && fp >= sp && fp + 16 <= sp + len && (fp & 7) == 0) {
+        uintptr_t next;
+        memcpy(&next, copy + (fp - sp), sizeof next);
+        memcpy(&pc, copy + (fp - sp) + 8, sizeof pc);
+        if (!pc) break;
+        pcs[n++] = pc;
+        if (next <= fp) break; /* frames grow up the stack; anything else ends it */
+        fp = next;
+    }
+    return n;
+#else
+    (void)copy, (void)sp, (void)len, (void)pcs, (void)max;
+    return 0;
+#endif
+}
+
+typedef struct {
+    roost_task_info_t *v;
+    size_t n, cap;
+    int flags;
+    bool oom;
+    tick_clock clock;
+    char stack[STACK_COPY_MAX];
+    char rec[sizeof(roost__task)] __attribute__((aligned(64)));
+} snapshot;
+
+static void snap_one(roost__task *t, void *arg) {
+    snapshot *S = arg;
+    if (S->oom) return;
+    for (int tries = 0; tries < 64; tries++) {
+        uint32_t s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
+        racy_copy(S->rec, t, sizeof S->rec);
+        roost__task *r = (roost__task *)S->rec;
+        int state = atomic_load_explicit(&r->state, memory_order_relaxed);
+        if (r->id == 0 || state == ROOST_T_DEAD) {
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s1) return; /* no task here */
+            continue;
+        }
+        /* Odd: running (its fixed fields are stable, its stack is not) or
+         * being set up (nothing is stable: try again). */
+        bool running = s1 & 1;
+        if (running && state != ROOST_T_RUNNING) continue;
+        size_t len = 0;
+        if (!running && (S->flags & ROOST_SNAP_STACKS) && (char *)r->sp > r->stack->lo &&
+            (char *)r->sp < (char *)t) {
+            len = (size_t)((char *)t - (char *)r->sp);
+            if (len > STACK_COPY_MAX) len = STACK_COPY_MAX;
+            racy_copy(S->stack, r->sp, len & ~(size_t)7);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&t->seq, memory_order_relaxed) != s1) continue;
+        if (S->n == S->cap) {
+            size_t cap = S->cap ? S->cap * 2 : 1024;
+            roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
+            if (!v) {
+                S->oom = true;
+                return;
+            }
+            S->v = v, S->cap = cap;
+        }
+        roost_task_info_t *o = &S->v[S->n++];
+        o->id = r->id, o->parent_id = r->parent_id;
+        o->file = r->site ? r->site->file : "?";
+        o->func = r->site ? r->site->func : "?";
+        o->line = r->site ? r->site->line : 0;
+        o->name = r->name;
+        o->nlabels = r->nlabels > ROOST_MAX_LABELS ? ROOST_MAX_LABELS : r->nlabels;
+        memcpy(o->labels, r->labels, sizeof o->labels);
+        o->state = running ? ROOST_TASK_RUNNING : state;
+        o->wait_reason = state == ROOST_T_PARKED ? r->wait_reason : ROOST_WAIT_NONE;
+        o->wait_obj = state == ROOST_T_PARKED ? r->wait_obj : NULL;
+        o->created = r->created;
+        o->parked_at = state == ROOST_T_PARKED && roost__observe ? clock_conv(&S->clock, r->park_tick) : 0;
+        o->nframes = len ? walk(S->stack, (uintptr_t)r->sp, len, o->pcs, ROOST_MAX_FRAMES) : 0;
+        return;
+    }
+    /* It kept changing under us for 64 tries: a task this busy is not the
+     * one anybody is looking for; leave it out rather than wait. */
+}
+
+int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags) {
+    if (!out || !n) return ROOST_EINVAL;
+    *out = NULL;
+    *n = 0;
+    if (!roost__nworkers()) return ROOST_OK;
+    snapshot *S = calloc(1, sizeof *S);
+    if (!S) return ROOST_ENOMEM;
+    S->flags = flags;
+    clock_now(&S->clock);
+    roost__for_each_stack_slot(snap_one, S);
+    int rc = S->oom ? ROOST_ENOMEM : ROOST_OK;
+    if (rc)
+        free(S->v);
+    else
+        *out = S->v, *n = S->n;
+    free(S);
+    return rc;
+}

@@ -1,0 +1,197 @@
+/* test_obs.c - live counts, spawn sites, labels and task snapshots
+ * (src/registry.c). */
+#include "check.h"
+#include "roost_obs.h"
+#include <stdbool.h>
+
+static roost_site_info_t *find_site(roost_site_info_t *v, int n, const char *func) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i].func, func) == 0) return &v[i];
+    return NULL;
+}
+
+static void blocked_sender(void *arg) {
+    roost_chan_t *ch = arg;
+    int v = 1;
+    CHECK_OK(roost_chan_send(NULL, ch, &v));
+}
+
+static void blocked_receiver(void *arg) {
+    roost_chan_t *ch = arg;
+    int v;
+    CHECK_OK(roost_chan_recv(NULL, ch, &v));
+}
+
+static void spawn_senders(roost_chan_t *ch, int n) {
+    for (int i = 0; i < n; i++) CHECK_OK(roost_go(blocked_sender, ch));
+}
+
+/* Counts by reason and by site follow tasks parking and leaving. */
+static void t_counts(void *unused) {
+    const int n = 50;
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    roost_counts_t c0, c;
+    roost_counts(&c0);
+    spawn_senders(ch, n);
+    CHECK_OK(roost_go(blocked_receiver, ch)); /* takes one sender's value */
+    /* wait for the n-1 remaining senders to park */
+    int64_t end = roost_now() + 5 * ROOST_S * check_slack();
+    do {
+        roost_sleep(NULL, ROOST_MS);
+        roost_counts(&c);
+    } while (c.by_reason[ROOST_WAIT_CHAN_SEND] < n - 1 && roost_now() < end);
+    CHECK_EQ(c.by_reason[ROOST_WAIT_CHAN_SEND], n - 1);
+    CHECK_EQ(c.alive, c0.alive + n - 1);
+    CHECK_EQ(c.created, c0.created + n + 1);
+    CHECK_EQ(c.alive, c.running + c.runnable + c.parked);
+    CHECK_GE(c.running, 1); /* us */
+
+    roost_site_info_t sites[64];
+    int ns = roost_sites(sites, 64);
+    CHECK_GE(ns, 2);
+    roost_site_info_t *s = find_site(sites, ns < 64 ? ns : 64, "spawn_senders");
+    CHECK(s != NULL);
+    CHECK_EQ(s->alive, n - 1);
+    CHECK_EQ(s->created, n);
+    CHECK(strstr(s->file, "test_obs.c") != NULL);
+
+    for (int i = 0; i < n - 1; i++) CHECK_OK(roost_chan_recv(NULL, ch, NULL));
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S));
+    roost_counts(&c);
+    CHECK_EQ(c.by_reason[ROOST_WAIT_CHAN_SEND], 0);
+    ns = roost_sites(sites, 64);
+    s = find_site(sites, ns < 64 ? ns : 64, "spawn_senders");
+    CHECK_EQ(s->alive, 0);
+    roost_chan_unref(ch);
+}
+
+static void labelled(void *arg) {
+    roost_chan_t *ch = arg;
+    CHECK_OK(roost_task_set_name("child"));
+    CHECK_OK(roost_chan_recv(NULL, ch, NULL));
+}
+
+/* Labels are set, replaced, removed, inherited; snapshots carry them, the
+ * wait reason and object, the park time and the stack. */
+static void t_snapshot(void *unused) {
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_task_label("request", "r1"));
+    CHECK_OK(roost_task_label("user", "u"));
+    CHECK_OK(roost_task_label("user", "u2"));
+    CHECK_OK(roost_task_label("gone", "x"));
+    CHECK_OK(roost_task_label("gone", NULL));
+    CHECK_OK(roost_task_label("c", "3"));
+    CHECK_OK(roost_task_label("d", "4"));
+    CHECK_ERR(roost_task_label("e", "5"), ROOST_ERANGE);
+    CHECK_OK(roost_task_label("d", NULL));
+    int64_t before = roost_now();
+    CHECK_OK(roost_go(labelled, ch));
+    roost_sleep(NULL, 20 * ROOST_MS);
+    int64_t after = roost_now();
+
+    roost_task_info_t *v;
+    size_t n;
+    CHECK_OK(roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS));
+    roost_task_info_t *child = NULL, *me = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].id == roost_task_id()) me = &v[i];
+        if (v[i].name && strcmp(v[i].name, "child") == 0) child = &v[i];
+    }
+    CHECK(me != NULL && child != NULL);
+    CHECK_EQ(me->state, ROOST_TASK_RUNNING);
+    CHECK_EQ(me->nframes, 0);
+    CHECK_EQ(child->state, ROOST_TASK_PARKED);
+    CHECK_EQ(child->wait_reason, ROOST_WAIT_CHAN_RECV);
+    CHECK_PTR(child->wait_obj, ch);
+    CHECK_EQ(child->parent_id, roost_task_id());
+    CHECK_EQ(child->nlabels, 3);
+    CHECK(strcmp(child->labels[0][0], "request") == 0 && strcmp(child->labels[0][1], "r1") == 0);
+    CHECK(strcmp(child->labels[1][1], "u2") == 0);
+    CHECK(strcmp(child->labels[2][0], "c") == 0);
+    CHECK(strcmp(child->func, "t_snapshot") == 0);
+    CHECK_GE(child->created, before);
+    CHECK_GE(child->parked_at, child->created - ROOST_MS); /* tick conversion is approximate */
+    CHECK_LE(child->parked_at, after + ROOST_MS);
+    /* The stack walk reaches the task's own function. */
+    CHECK_GE(child->nframes, 2);
+    bool found = false;
+    for (int i = 0; i < child->nframes; i++) {
+        uintptr_t pc = child->pcs[i];
+        if (pc > (uintptr_t)labelled && pc < (uintptr_t)labelled + 256) found = true;
+    }
+    CHECK_MSG(found, "labelled() not on the child's stack (%d frames)", child->nframes);
+    free(v);
+    CHECK_OK(roost_chan_send(NULL, ch, &(int){1}));
+    roost_chan_unref(ch);
+}
+
+/* Snapshots while tasks churn: never a torn or dead record. */
+static atomic_bool churn_stop;
+static void churner(void *arg) {
+    roost_chan_t *ch = arg;
+    while (!atomic_load(&churn_stop)) {
+        int v = 0;
+        if (roost_chan_send(NULL, ch, &v)) break;
+        roost_yield();
+    }
+}
+static void drainer(void *arg) {
+    roost_chan_t *ch = arg;
+    int v;
+    while (roost_chan_recv(NULL, ch, &v) == 0) {
+    }
+}
+static void quick(void *arg) { (void)arg; }
+
+static void t_snapshot_churn(void *unused) {
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    atomic_store(&churn_stop, false);
+    for (int i = 0; i < 8; i++) CHECK_OK(roost_go(churner, ch));
+    for (int i = 0; i < 4; i++) CHECK_OK(roost_go(drainer, ch));
+    int rounds = SCALE(200, 20);
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < 20; i++) CHECK_OK(roost_go(quick, NULL));
+        roost_task_info_t *v;
+        size_t n;
+        CHECK_OK(roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS));
+        for (size_t i = 0; i < n; i++) {
+            CHECK_NE(v[i].id, 0);
+            CHECK(v[i].state != ROOST_TASK_DEAD);
+            CHECK(v[i].file != NULL && v[i].func != NULL);
+            if (v[i].state == ROOST_TASK_PARKED) CHECK(v[i].wait_reason != ROOST_WAIT_NONE);
+        }
+        free(v);
+    }
+    atomic_store(&churn_stop, true);
+    roost_chan_close(ch);
+    CHECK_OK(roost_wait_tasks(0, 10 * ROOST_S * check_slack()));
+    roost_chan_unref(ch); /* only now: the tasks borrowed our reference */
+}
+
+static void go_at_child(void *arg) { (void)arg; }
+
+/* roost_go_at: sites by (file, line, func), counted like macro sites. */
+static void t_go_at(void *unused) {
+    static const char file[] = "binding.c", func[] = "bound";
+    for (int i = 0; i < 3; i++) CHECK_OK(roost_go_at(go_at_child, NULL, NULL, file, 7, func));
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S));
+    roost_site_info_t sites[64];
+    int ns = roost_sites(sites, 64);
+    roost_site_info_t *s = find_site(sites, ns < 64 ? ns : 64, "bound");
+    CHECK(s != NULL);
+    CHECK_EQ(s->created, 3);
+    CHECK_EQ(s->line, 7);
+}
+
+int main(void) {
+    check_init_workers(2);
+    RUN(t_counts);
+    RUN(t_snapshot);
+    RUN(t_snapshot_churn);
+    RUN(t_go_at);
+    check_no_leaks();
+    return 0;
+}
