@@ -247,6 +247,8 @@ int roost__nworkers(void);
 int64_t roost__thread_spawned(void);
 roost__worker *roost__worker_at(int i);
 void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg);
+/* profile.c: runtime start (installs the default SIGQUIT dump). */
+void roost__profile_start(void);
 
 /* ------------------------------------------------------------ parking (park.c) */
 typedef struct roost__park {

@@ -727,6 +727,7 @@ static int start_locked(const roost_config_t *cfg) {
         if (pthread_create(&w->thread, NULL, worker_main, w)) roost__fatal("cannot start worker threads");
     }
     atomic_store(&G.started, true);
+    roost__profile_start();
     return ROOST_OK;
 }
 
@@ -779,6 +780,7 @@ int roost_shutdown(void) {
         pthread_mutex_unlock(&G.init_lock);
         return ROOST_ESTATE;
     }
+    roost_monitor_stop();
     atomic_store(&G.stopping, true);
     for (int i = 0; i < G.nworkers; i++) {
         atomic_store(&G.workers[i].wake, 1);

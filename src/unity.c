@@ -17,3 +17,6 @@
 #include "select.c"
 #include "sync.c"
 #include "registry.c"
+#include "leak.c"
+#include "profile.c"
+#include "monitor.c"

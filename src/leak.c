@@ -1,0 +1,2 @@
+/* leak.c - the leak detector. (Being written: see issue 3.) */
+#include "internal.h"
