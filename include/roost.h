@@ -270,8 +270,9 @@ typedef struct roost__waitq { void *head, *tail; } roost__waitq_t;
 
 typedef struct roost_mutex {
     int lock; int locked; void *holder; roost__waitq_t waiters;
+    unsigned long long holder_id; /* the holder's task id: the leak detector tells a holder that exited */
 } roost_mutex_t;
-#define ROOST_MUTEX_INIT {0, 0, NULL, {NULL, NULL}}
+#define ROOST_MUTEX_INIT {0, 0, NULL, {NULL, NULL}, 0}
 
 int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu);
 int roost_mutex_trylock(roost_mutex_t *mu);           /* ROOST_EAGAIN if held */
@@ -280,8 +281,9 @@ int roost_mutex_unlock(roost_mutex_t *mu);            /* ROOST_ESTATE if not loc
 typedef struct roost_rwmutex {
     int lock; int readers; int writer; void *holder;
     roost__waitq_t rq, wq;
+    unsigned long long holder_id; /* the writer's task id */
 } roost_rwmutex_t;
-#define ROOST_RWMUTEX_INIT {0, 0, 0, NULL, {NULL, NULL}, {NULL, NULL}}
+#define ROOST_RWMUTEX_INIT {0, 0, 0, NULL, {NULL, NULL}, {NULL, NULL}, 0}
 
 /* A waiting writer holds back new readers (Go's rule). */
 int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw);

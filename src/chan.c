@@ -54,17 +54,53 @@ roost_chan_t *roost_chan_ref(roost_chan_t *ch) {
 
 void roost__chan_free(roost_chan_t *ch) { free(ch); }
 
+/* With ch locked: the leak is proved; report it, wake what the policy says,
+ * unlock. */
+static void chan_leaked_unlock(roost_chan_t *ch) {
+    roost__waiter *wake = NULL;
+    roost__leak_ev *ev = roost__leak_chan_locked(ch, NULL, &wake, NULL);
+    roost__unlock(&ch->lock);
+    for (roost__waiter *x = wake, *nx; x; x = nx) {
+        nx = x->next;
+        roost__wake(x->park, 0, ROOST_ELEAKED);
+    }
+    roost__leak_post(ev);
+}
+
 void roost_chan_unref(roost_chan_t *ch) {
-    if (!ch || atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) != 1) return;
+    if (!ch) return;
+    int left = atomic_fetch_sub(&ch->refs, 1) - 1; /* seq_cst: pairs with chan_op's leak check */
+    if (left > 0) {
+        /* Every reference left held by a task parked here that only this
+         * channel could wake: nobody can ever complete their operations. One
+         * load when no task adopted a reference. The channel cannot go away
+         * meanwhile: its holders are those parked tasks. */
+        if (ROOST_UNLIKELY(atomic_load(&ch->stranded) == left)) {
+            roost__lock(&ch->lock);
+            if (atomic_load(&ch->refs) == atomic_load(&ch->stranded) && ch->nwaiters)
+                chan_leaked_unlock(ch);
+            else
+                roost__unlock(&ch->lock);
+        }
+        return;
+    }
     roost__lock(&ch->lock);
     ch->orphaned = true;
     bool now = ch->nwaiters == 0;
+    if (!now) {
+        /* Orphaned with waiters: those only this channel could wake are
+         * leaked (they used it without a reference of their own). */
+        chan_leaked_unlock(ch);
+        roost__lock(&ch->lock);
+        now = ch->nwaiters == 0;
+    }
     roost__unlock(&ch->lock);
     if (now) roost__chan_free(ch);
 }
 
 bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w) {
     roost__waitq_remove(w->is_send ? &ch->sendq : &ch->recvq, w);
+    roost__chan_unstrand(ch, w);
     return --ch->nwaiters == 0 && ch->orphaned;
 }
 
@@ -80,6 +116,7 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
         }
         if ((w = roost__waitq_claim(&ch->recvq))) {
             copy(ch, w->elem, elem);
+            roost__chan_unstrand(ch, w);
             ch->nwaiters--;
             *peer = w;
             return true;
@@ -100,6 +137,7 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
         if ((w = roost__waitq_claim(&ch->sendq))) {
             copy(ch, slot(ch, ch->recvx + ch->len), w->elem);
             ch->len++;
+            roost__chan_unstrand(ch, w);
             ch->nwaiters--;
             *peer = w;
         }
@@ -107,6 +145,7 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
     }
     if ((w = roost__waitq_claim(&ch->sendq))) {
         copy(ch, elem, w->elem);
+        roost__chan_unstrand(ch, w);
         ch->nwaiters--;
         *peer = w;
         return true;
@@ -139,9 +178,39 @@ __attribute__((flatten)) static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, 
     }
     roost__park p;
     roost__park_init(&p, roost__self());
-    roost__waiter w = {.park = &p, .elem = elem, .is_send = is_send, .obj = ch};
+    roost__waiter w = {.park = &p, .elem = elem, .is_send = is_send, .obj = ch,
+                       .plain = !roost__ctx_cancellable(ctx)};
     roost__waitq_push(is_send ? &ch->sendq : &ch->recvq, &w);
     ch->nwaiters++;
+    /* Leak check (leak.c): is every reference left held by tasks parked
+     * here for good? Costs nothing unless this task adopted a reference to
+     * ch (or the channel has none left). */
+    if (ROOST_UNLIKELY(p.task && w.plain &&
+                       (p.task->nowned || !atomic_load_explicit(&ch->refs, memory_order_relaxed)))) {
+        int own = roost__owned_count(p.task, ch);
+        if (own) {
+            w.stranded = own;
+            atomic_fetch_add(&ch->stranded, own); /* seq_cst: pairs with roost_chan_unref */
+        }
+        if (atomic_load(&ch->refs) == atomic_load(&ch->stranded)) {
+            roost__waiter *wake = NULL;
+            bool self_woken = false;
+            roost__leak_ev *ev = roost__leak_chan_locked(ch, &w, &wake, &self_woken);
+            if (self_woken) {
+                roost__unlock(&ch->lock);
+                for (roost__waiter *x = wake, *nx; x; x = nx) {
+                    nx = x->next;
+                    roost__wake(x->park, 0, ROOST_ELEAKED);
+                }
+                roost__leak_post(ev);
+                if (!is_send && elem) memset(elem, 0, ch->elem_size);
+                return ROOST_ELEAKED;
+            }
+            /* Reported, not woken: park as the program asked. The report
+             * goes out from the reporter thread. */
+            roost__leak_post(ev);
+        }
+    }
     int *locks[3] = {&ch->lock};
     int rc = roost__block(&p, ctx, INT64_MAX, locks, 1,
                           is_send ? ROOST_WAIT_CHAN_SEND : ROOST_WAIT_CHAN_RECV, ch);
@@ -190,10 +259,12 @@ int roost_chan_close(roost_chan_t *ch) {
     roost__waiter *list = NULL, *w;
     while ((w = roost__waitq_claim(&ch->recvq))) {
         if (w->elem) memset(w->elem, 0, ch->elem_size);
+        roost__chan_unstrand(ch, w);
         ch->nwaiters--;
         w->next = list, list = w;
     }
     while ((w = roost__waitq_claim(&ch->sendq))) {
+        roost__chan_unstrand(ch, w);
         ch->nwaiters--;
         w->next = list, list = w;
     }

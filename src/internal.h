@@ -94,6 +94,7 @@ typedef struct roost__task {
     _Atomic int state;           /* enum roost__state; read racily by observers */
     int wait_reason;             /* enum roost_wait_reason while parked */
     const void *wait_obj;        /* object waited on (channel, mutex, ...) */
+    bool cancellable;            /* parked with a cancellable context */
     uint64_t park_tick;          /* roost__tick() when it parked (observe on) */
     int64_t created;             /* roost_now() at spawn */
     int nlabels;
@@ -209,6 +210,7 @@ void roost__park_switch(roost__task *self, void (*after)(roost__worker *, void *
  * switch since the last call (last[] keeps the counts) while holding
  * runnable tasks. */
 bool roost__sched_all_idle(void);
+uint64_t roost__sched_switches(void);     /* sum over workers: moves whenever anything runs */
 void roost__sched_monitor(uint64_t *last, int n);
 
 /* ------------------------------------------------------------ observability (registry.c) */
@@ -266,6 +268,8 @@ typedef struct roost__waiter {
     int index;                   /* case index within its select */
     bool queued;                 /* linked into a queue (under that queue's lock) */
     bool is_send;
+    bool plain;                  /* a plain channel op, no cancellable ctx: only the channel can wake it */
+    int stranded;                /* adopted refs of its task to this channel, counted in ch->stranded */
     void *obj;                   /* the queue's owner object */
 } roost__waiter;
 
@@ -351,6 +355,7 @@ void roost__timer_add(roost__timer *t);
 bool roost__timer_del(roost__timer *t);
 /* A worker left the idle list: the monitor must tick again. */
 void roost__timer_poke(void);
+bool roost__timer_pending(void);          /* any timer in the heap */
 void roost__ctx_deadline_fire(roost_ctx_t *ctx);
 
 /* ------------------------------------------------------------ contexts (ctx.c) */
@@ -386,6 +391,7 @@ void roost__ctx_unregister(roost_ctx_t *ctx, roost__waiter *w);
 struct roost_chan {
     int lock;                    /* spinlock over everything below but refs */
     atomic_int refs;             /* user references */
+    atomic_int stranded;         /* refs adopted by tasks parked here that only it can wake (leak.c) */
     int nwaiters;                /* waiter nodes not yet dropped (see chan.c) */
     bool closed;
     bool orphaned;               /* refs reached 0: freed once nwaiters is 0 too */
@@ -403,6 +409,34 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
  * owner. True if the channel must be freed (roost__chan_free) after unlocking. */
 bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w);
 void roost__chan_free(roost_chan_t *ch);
+
+/* ------------------------------------------------------------ leaks (leak.c) */
+bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags); /* registry.c */
+void roost__self_info(roost__task *t, roost_task_info_t *o);
+int roost__owned_count(roost__task *t, const roost_chan_t *ch);
+typedef struct roost__leak_ev roost__leak_ev;
+/* With ch locked and every reference to it held by tasks parked on it
+ * (refs == stranded), or none left at all: the plain waiters are leaked.
+ * Builds the report (posted later with roost__leak_post, after unlocking)
+ * and, under the wake policy, claims and unlinks them, chaining them on
+ * *wake (to wake with ROOST_ELEAKED after unlocking). self: the caller's
+ * own node if it is the one about to park (it is unlinked, not claimed, and
+ * the caller returns ROOST_ELEAKED). Returns the event, or NULL. */
+roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, roost__waiter **wake,
+                                        bool *self_woken);
+void roost__leak_post(roost__leak_ev *ev);
+/* Timer thread: all workers idle for a while with this switch total. */
+void roost__leak_idle_check(uint64_t switches);
+/* Lock-cycle / orphaned-holder check before a task parks on mutex-like obj
+ * (sync.c): ROOST_ELEAKED when it is proved and the policy wakes. */
+int roost__leak_lock_check(roost__task *self, const void *obj, roost__task *holder, int reason,
+                           roost_ctx_t *ctx);
+static inline void roost__chan_unstrand(roost_chan_t *ch, roost__waiter *w) {
+    if (ROOST_UNLIKELY(w->stranded)) {
+        atomic_fetch_sub(&ch->stranded, w->stranded);
+        w->stranded = 0;
+    }
+}
 
 /* ------------------------------------------------------------ misc */
 void roost__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

@@ -1,2 +1,509 @@
-/* leak.c - the leak detector. (Being written: see issue 3.) */
+/* leak.c - the leak detector: tasks that can never proceed, found the
+ * moment that becomes true, reported, and (if asked) woken with
+ * ROOST_ELEAKED so they come home.
+ *
+ * The one idea: roost knows who can wake a parked task without a garbage
+ * collector, because references are counted and owned. A task that adopts a
+ * channel reference (roost_chan_adopt) tells the runtime it holds it. Then
+ * a channel on which every remaining reference belongs to tasks parked on
+ * it, with no context that could cancel them (refs == stranded, kept under
+ * the channel lock in chan.c), can never be sent to or received from again:
+ * those tasks are leaked, provably. The check runs where that can first
+ * become true, on the two paths that change either side: a task parking
+ * (chan_op) and a reference being dropped (roost_chan_unref). It costs one
+ * load on unref and nothing on a park unless the parking task adopted a
+ * reference.
+ *
+ * Locks: a mutex knows its holder (sync.c hands ownership over directly),
+ * so before a task parks on a held lock it follows holder -> lock that
+ * holder waits on -> its holder ..., and finds a cycle back to itself, or a
+ * holder that has exited. Both are proofs, provided locks are released by
+ * their holders (Go allows another goroutine to unlock; roost does too, and
+ * the proof assumes it does not happen; docs/leaks.md).
+ *
+ * What is proved is then reported, off the hot path: the finder builds an
+ * event (task records and stacks, copied while the tasks cannot move) and
+ * queues it for a reporter thread, which symbolizes, writes or calls the
+ * hook, and aborts if asked. Sets that only a scan can see (global
+ * deadlock, tasks parked too long) come from roost_leak_scan and from the
+ * timer thread when every worker is idle (roost__leak_idle_check).
+ */
 #include "internal.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct roost__leak_ev {
+    roost__leak_ev *next;
+    int kind;
+    const void *obj;
+    size_t n;
+    roost_task_info_t tasks[];
+};
+
+static struct {
+    _Atomic int policy;            /* -1 until read from ROOST_LEAK */
+    pthread_mutex_t lock;          /* the queue and the hook */
+    pthread_cond_t cond;
+    roost__leak_ev *head, *tail;
+    bool started;
+    void (*hook)(const roost_leak_t *, void *);
+    void *hook_arg;
+    _Atomic int64_t found;
+    _Atomic uint64_t idle_reported; /* switch total at the last deadlock report */
+} L = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+/* ------------------------------------------------------------ policy */
+
+static int policy_from_env(void) {
+    const char *e = getenv("ROOST_LEAK");
+    if (!e || !*e) return ROOST_LEAK_REPORT;
+    int p = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", e);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(tok, "report")) p |= ROOST_LEAK_REPORT;
+        else if (!strcmp(tok, "wake")) p |= ROOST_LEAK_WAKE | ROOST_LEAK_REPORT;
+        else if (!strcmp(tok, "abort")) p |= ROOST_LEAK_ABORT | ROOST_LEAK_REPORT;
+        else if (!strcmp(tok, "off")) p = 0;
+    }
+    return p;
+}
+
+static int policy(void) {
+    int p = atomic_load_explicit(&L.policy, memory_order_relaxed);
+    if (ROOST_UNLIKELY(p < 0)) {
+        int want = policy_from_env();
+        atomic_compare_exchange_strong(&L.policy, &p, want);
+        p = atomic_load(&L.policy);
+    }
+    return p;
+}
+
+int roost_leak_policy(int p) {
+    int old = policy();
+    atomic_store(&L.policy, p & (ROOST_LEAK_REPORT | ROOST_LEAK_WAKE | ROOST_LEAK_ABORT));
+    return old;
+}
+
+void roost_leak_hook(void (*fn)(const roost_leak_t *, void *), void *arg) {
+    pthread_mutex_lock(&L.lock);
+    L.hook = fn, L.hook_arg = arg;
+    pthread_mutex_unlock(&L.lock);
+}
+
+int64_t roost_leaks_found(void) { return atomic_load(&L.found); }
+
+int roost__owned_count(roost__task *t, const roost_chan_t *ch) {
+    roost_chan_t **arr = t->owned ? t->owned : t->owned_small;
+    int n = 0;
+    for (int i = 0; i < t->nowned; i++) n += arr[i] == ch;
+    return n;
+}
+
+/* ------------------------------------------------------------ text */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *p = realloc(b->p, cap);
+        if (!p) return;
+        b->p = p, b->cap = cap;
+    }
+}
+
+/* One task, Go-traceback style:
+ *   task 42 "name" [chan send, 3.2s] {k=v}:
+ *     #0 0x... function+0x1f (file.c:12)
+ *     created by fetch at story.c:40 (task 7) */
+static void sb_task(sbuf *b, const roost_task_info_t *t, int64_t now) {
+    sb_printf(b, "task %llu", (unsigned long long)t->id);
+    if (t->name) sb_printf(b, " \"%s\"", t->name);
+    if (t->state == ROOST_TASK_PARKED || t->wait_reason) {
+        double s = t->parked_at ? (double)(now - t->parked_at) / 1e9 : 0;
+        sb_printf(b, " [%s, %.*fs]", roost_wait_reason_name(t->wait_reason), s < 10 ? 1 : 0, s);
+    } else {
+        sb_printf(b, " [%s]", roost_task_state_name(t->state));
+    }
+    for (int i = 0; i < t->nlabels; i++)
+        sb_printf(b, "%s%s=%s%s", i ? " " : " {", t->labels[i][0], t->labels[i][1],
+                  i == t->nlabels - 1 ? "}" : "");
+    sb_printf(b, ":\n");
+    for (int i = 0; i < t->nframes; i++) {
+        char sym[512];
+        roost_symbolize(t->pcs[i], sym, sizeof sym);
+        sb_printf(b, "    #%d %s\n", i, sym);
+    }
+    sb_printf(b, "    created by %s at %s:%d (task %llu)\n", t->func, t->file, t->line,
+              (unsigned long long)t->parent_id);
+}
+
+/* ------------------------------------------------------------ reporting */
+
+static void report(roost__leak_ev *ev) {
+    int p = policy();
+    sbuf b = {0};
+    int64_t now = roost_now();
+    sb_printf(&b, "roost: leak: %s: %zu task(s) can never proceed", roost_leak_kind_name(ev->kind), ev->n);
+    switch (ev->kind) {
+    case ROOST_LEAK_CHAN:
+        sb_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
+        break;
+    case ROOST_LEAK_LOCK_CYCLE:
+        sb_printf(&b, " (each waits for a lock another in the set holds)");
+        break;
+    case ROOST_LEAK_LOCK_ORPHANED:
+        sb_printf(&b, " (lock %p: its holder exited without unlocking)", ev->obj);
+        break;
+    case ROOST_LEAK_SUSPECT:
+        sb_printf(&b, " (not proved: parked longer than the threshold)");
+        break;
+    default:
+        break;
+    }
+    sb_printf(&b, "%s\n", p & ROOST_LEAK_WAKE && ev->kind <= ROOST_LEAK_LOCK_ORPHANED
+                              ? "; woken with ROOST_ELEAKED"
+                              : "");
+    for (size_t i = 0; i < ev->n; i++) sb_task(&b, &ev->tasks[i], now);
+    if (ev->kind != ROOST_LEAK_SUSPECT) atomic_fetch_add(&L.found, (int64_t)ev->n);
+    roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, b.p ? b.p : ""};
+    pthread_mutex_lock(&L.lock);
+    void (*hook)(const roost_leak_t *, void *) = L.hook;
+    void *arg = L.hook_arg;
+    pthread_mutex_unlock(&L.lock);
+    if (hook)
+        hook(&leak, arg);
+    else if (b.p && write(2, b.p, b.len) < 0) {
+        /* nowhere else to say it */
+    }
+    free(b.p);
+    if (p & ROOST_LEAK_ABORT && ev->kind != ROOST_LEAK_SUSPECT) abort();
+}
+
+static void *reporter_main(void *unused) {
+    (void)unused;
+    pthread_mutex_lock(&L.lock);
+    for (;;) {
+        while (!L.head) pthread_cond_wait(&L.cond, &L.lock);
+        roost__leak_ev *ev = L.head;
+        L.head = ev->next;
+        if (!L.head) L.tail = NULL;
+        pthread_mutex_unlock(&L.lock);
+        report(ev);
+        free(ev);
+        pthread_mutex_lock(&L.lock);
+    }
+    return NULL;
+}
+
+/* Hand an event to the reporter thread (started on the first leak; it
+ * lives as long as the process, asleep). */
+void roost__leak_post(roost__leak_ev *ev) {
+    if (!ev) return;
+    ev->next = NULL;
+    pthread_mutex_lock(&L.lock);
+    if (!L.started) {
+        pthread_t th;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &a, reporter_main, NULL) == 0) L.started = true;
+        pthread_attr_destroy(&a);
+    }
+    if (!L.started) {
+        pthread_mutex_unlock(&L.lock);
+        report(ev); /* no thread to be had: report here */
+        free(ev);
+        return;
+    }
+    if (L.tail)
+        L.tail->next = ev;
+    else
+        L.head = ev;
+    L.tail = ev;
+    pthread_cond_signal(&L.cond);
+    pthread_mutex_unlock(&L.lock);
+}
+
+static roost__leak_ev *ev_new(int kind, const void *obj, size_t n) {
+    roost__leak_ev *ev = calloc(1, sizeof *ev + n * sizeof(roost_task_info_t));
+    if (ev) ev->kind = kind, ev->obj = obj;
+    return ev;
+}
+
+/* ------------------------------------------------------------ channels */
+
+static void chan_info(roost__waiter *x, roost__waiter *self, roost_chan_t *ch, roost_task_info_t *o) {
+    roost__task *t = x->park->task;
+    if (!t) {
+        memset(o, 0, sizeof *o);
+        o->file = o->func = "(plain thread)";
+        o->state = ROOST_TASK_PARKED;
+    } else if (x == self) {
+        roost__self_info(t, o);
+    } else {
+        roost__task_info(t, o, ROOST_SNAP_STACKS);
+    }
+    o->wait_reason = x->is_send ? ROOST_WAIT_CHAN_SEND : ROOST_WAIT_CHAN_RECV;
+    o->wait_obj = ch;
+}
+
+roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, roost__waiter **wake,
+                                        bool *self_woken) {
+    int p = policy();
+    if (!p) return NULL;
+    size_t n = 0;
+    roost__waitq_t *qs[2] = {&ch->sendq, &ch->recvq};
+    for (int q = 0; q < 2; q++)
+        for (roost__waiter *x = qs[q]->head; x; x = x->next) n += x->plain;
+    if (!n) return NULL;
+    roost__leak_ev *ev = ev_new(ROOST_LEAK_CHAN, ch, n);
+    for (int q = 0; q < 2; q++) {
+        roost__waiter *x = qs[q]->head, *nx;
+        for (; x; x = nx) {
+            nx = x->next;
+            if (!x->plain) continue;
+            if (ev) chan_info(x, self, ch, &ev->tasks[ev->n++]);
+            if (!(p & ROOST_LEAK_WAKE)) continue;
+            /* Plain waiters are never stale: only this channel, under this
+             * lock, could have claimed them. */
+            if (x != self && !roost__claim(x->park)) continue;
+            roost__waitq_remove(qs[q], x);
+            roost__chan_unstrand(ch, x);
+            ch->nwaiters--;
+            if (x == self) {
+                *self_woken = true;
+                continue;
+            }
+            if (!x->is_send && x->elem) memset(x->elem, 0, ch->elem_size);
+            x->next = *wake, *wake = x;
+        }
+    }
+    return ev;
+}
+
+/* ------------------------------------------------------------ locks */
+
+static bool lock_reason(int r) {
+    return r == ROOST_WAIT_MUTEX || r == ROOST_WAIT_RWMUTEX_W || r == ROOST_WAIT_RWMUTEX_R;
+}
+
+/* The holder of a lock another task waits on, read racily (validated by
+ * the caller reading everything twice). NULL when readers hold it. */
+static roost__task *holder_of(const void *obj, int reason, uint64_t *id) {
+    if (reason == ROOST_WAIT_MUTEX) {
+        const roost_mutex_t *mu = obj;
+        *id = __atomic_load_n(&mu->holder_id, __ATOMIC_RELAXED);
+        return __atomic_load_n((roost__task **)&mu->holder, __ATOMIC_RELAXED);
+    }
+    const roost_rwmutex_t *rw = obj;
+    if (!__atomic_load_n(&rw->writer, __ATOMIC_RELAXED)) return NULL;
+    *id = __atomic_load_n(&rw->holder_id, __ATOMIC_RELAXED);
+    return __atomic_load_n((roost__task **)&rw->holder, __ATOMIC_RELAXED);
+}
+
+#define CYCLE_MAX 16
+
+typedef struct {
+    roost__task *t[CYCLE_MAX];
+    const void *obj[CYCLE_MAX];
+    int n;
+} chain;
+
+/* Follow holder -> what it waits on -> its holder from (obj, holder).
+ * Returns 1 for a cycle back to self, 2 for a holder that exited (at the
+ * first step only: deeper, a reused record could fool us), 0 otherwise. */
+static int follow(roost__task *self, const void *obj, int reason, roost__task *h, uint64_t hid,
+                  chain *c) {
+    c->n = 0;
+    c->t[c->n] = self, c->obj[c->n++] = obj;
+    for (int depth = 0; depth < CYCLE_MAX - 1; depth++) {
+        if (!h) return 0;
+        if (h == self) return 1;
+        uint64_t id = __atomic_load_n(&h->id, __ATOMIC_RELAXED);
+        int st = atomic_load_explicit(&h->state, memory_order_relaxed);
+        if (id != hid || st == ROOST_T_DEAD) return depth == 0 ? 2 : 0;
+        int r = __atomic_load_n(&h->wait_reason, __ATOMIC_RELAXED);
+        const void *o = __atomic_load_n(&h->wait_obj, __ATOMIC_RELAXED);
+        if (!lock_reason(r) || !o || __atomic_load_n(&h->cancellable, __ATOMIC_RELAXED)) return 0;
+        c->t[c->n] = h, c->obj[c->n++] = o;
+        h = holder_of(o, r, &hid);
+    }
+    return 0;
+}
+
+int roost__leak_lock_check(roost__task *self, const void *obj, roost__task *holder, int reason,
+                           roost_ctx_t *ctx) {
+    int p = policy();
+    if (!p) return 0;
+    roost__leak_ev *ev;
+    if (!holder) {
+        /* Re-locking a lock the caller holds: the call fails with
+         * ROOST_EDEADLK; report it too, since code that ignores that error
+         * goes on as if it held the lock twice. */
+        if (!(ev = ev_new(ROOST_LEAK_LOCK_CYCLE, obj, 1))) return 0;
+        roost__self_info(self, &ev->tasks[0]);
+        ev->tasks[0].wait_reason = reason, ev->tasks[0].wait_obj = obj;
+        ev->n = 1;
+        roost__leak_post(ev);
+        return 0;
+    }
+    if (roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
+    /* Publish what we are about to wait on before looking at the others:
+     * of two tasks closing a cycle at once, at least one sees the other. */
+    __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->cancellable, false, __ATOMIC_RELAXED);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t hid;
+    if (obj == holder) return 0;
+    holder_of(obj, reason, &hid); /* we hold obj's lock: exact */
+    chain c1, c2;
+    int k = follow(self, obj, reason, holder, hid, &c1);
+    if (!k) return 0;
+    /* Read it all again: unchanged twice means every member was blocked on
+     * its lock at one instant, and only members could release those. */
+    holder_of(obj, reason, &hid);
+    if (follow(self, obj, reason, holder, hid, &c2) != k || c1.n != c2.n ||
+        memcmp(c1.t, c2.t, sizeof c1.t[0] * (size_t)c1.n) ||
+        memcmp(c1.obj, c2.obj, sizeof c1.obj[0] * (size_t)c1.n))
+        return 0;
+    int kind = k == 1 ? ROOST_LEAK_LOCK_CYCLE : ROOST_LEAK_LOCK_ORPHANED;
+    size_t n = k == 1 ? (size_t)c1.n : 1;
+    if ((ev = ev_new(kind, obj, n))) {
+        roost__self_info(self, &ev->tasks[0]);
+        ev->tasks[0].wait_reason = reason, ev->tasks[0].wait_obj = obj;
+        for (size_t i = 1; i < n; i++) roost__task_info(c1.t[i], &ev->tasks[i], ROOST_SNAP_STACKS);
+        ev->n = n;
+        roost__leak_post(ev);
+    }
+    if (p & ROOST_LEAK_WAKE) {
+        __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
+        __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
+        return ROOST_ELEAKED;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ scans */
+
+static int cmp_group(const void *a, const void *b) {
+    const roost_task_info_t *x = a, *y = b;
+    if (x->file != y->file) return x->file < y->file ? -1 : 1;
+    if (x->line != y->line) return x->line < y->line ? -1 : 1;
+    if (x->wait_reason != y->wait_reason) return x->wait_reason - y->wait_reason;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void post_tasks(int kind, const void *obj, const roost_task_info_t *v, size_t n) {
+    roost__leak_ev *ev = ev_new(kind, obj, n);
+    if (!ev) return;
+    memcpy(ev->tasks, v, n * sizeof *v);
+    ev->n = n;
+    roost__leak_post(ev);
+}
+
+/* Every task asleep with nothing to wake one: not sleeping, no timer, no
+ * cancellable wait, no task running. Plain threads outside roost could
+ * still send, which roost cannot see: so this is reported, never woken. */
+static int64_t deadlock_check(roost_task_info_t *v, size_t n, uint64_t self_id) {
+    size_t parked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].id == self_id) continue;
+        if (v[i].state != ROOST_TASK_PARKED) return 0;
+        int r = v[i].wait_reason;
+        if (r == ROOST_WAIT_SLEEP || r == ROOST_WAIT_IO) return 0;
+        parked++;
+    }
+    if (!parked || roost__timer_pending()) return 0;
+    post_tasks(ROOST_LEAK_DEADLOCK, NULL, v, n);
+    return (int64_t)parked;
+}
+
+int64_t roost_leak_scan(int64_t suspect_ns) {
+    roost_task_info_t *v;
+    size_t n;
+    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS) || !n) return 0;
+    uint64_t self_id = roost_task_id();
+    int64_t found = 0;
+    if (!self_id) found += deadlock_check(v, n, 0);
+    if (suspect_ns > 0 && roost__observe) {
+        int64_t now = roost_now();
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (v[i].id != self_id && v[i].state == ROOST_TASK_PARKED && v[i].parked_at &&
+                now - v[i].parked_at >= suspect_ns)
+                v[m++] = v[i];
+        qsort(v, m, sizeof *v, cmp_group);
+        for (size_t i = 0, j; i < m; i = j) {
+            for (j = i + 1; j < m && v[j].file == v[i].file && v[j].line == v[i].line &&
+                            v[j].wait_reason == v[i].wait_reason;
+                 j++) {
+            }
+            post_tasks(ROOST_LEAK_SUSPECT, v[i].wait_obj, &v[i], j - i);
+            found += (int64_t)(j - i);
+        }
+    }
+    free(v);
+    return found;
+}
+
+/* Timer thread, every worker asleep and the timer heap empty: a deadlock
+ * if tasks are alive. Reported once per stall (the switch total moves on
+ * as soon as anything runs again). */
+void roost__leak_idle_check(uint64_t switches) {
+    if (!(policy() & (ROOST_LEAK_REPORT | ROOST_LEAK_ABORT))) return;
+    if (roost_task_count() == 0 || atomic_load(&L.idle_reported) == switches + 1) return;
+    roost_task_info_t *v;
+    size_t n;
+    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return;
+    /* Still idle with the same switch total: nothing moved while we looked. */
+    if (n && roost__sched_all_idle() && roost__sched_switches() == switches &&
+        deadlock_check(v, n, 0))
+        atomic_store(&L.idle_reported, switches + 1);
+    free(v);
+}
+
+/* ------------------------------------------------------------ test helper */
+
+int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd) {
+    if (roost_wait_tasks(expected, timeout_ns) == ROOST_OK) return 0;
+    roost_task_info_t *v;
+    size_t n;
+    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return roost_task_count();
+    uint64_t self_id = roost_task_id();
+    sbuf b = {0};
+    int64_t now = roost_now(), left = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].id == self_id) continue;
+        left++;
+    }
+    sb_printf(&b, "roost: %lld task(s) left behind (expected %lld):\n", (long long)left,
+              (long long)expected);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id != self_id) sb_task(&b, &v[i], now);
+    if (fd >= 0 && b.p && write(fd, b.p, b.len) < 0) {
+        /* the count is the answer; the text is a courtesy */
+    }
+    free(b.p);
+    free(v);
+    return left > expected ? left - expected : 0;
+}

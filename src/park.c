@@ -78,8 +78,11 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
     }
     roost__task *self = p->task;
     if (self) {
-        self->wait_reason = reason;
-        self->wait_obj = obj;
+        /* Atomic (plain stores on x86): the lock-cycle check reads them
+         * from other tasks. */
+        __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
+        __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
+        self->cancellable = with_ctx;
         bool obs = roost__observe;
         if (obs) {
             /* The park time and the by-reason count: a TSC read and a
@@ -90,8 +93,8 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
         atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
         roost__park_switch(self, release_locks, &ls);
         if (obs) roost__ctr_add(&self->worker->parked[reason], -1); /* maybe another worker */
-        self->wait_reason = ROOST_WAIT_NONE;
-        self->wait_obj = NULL;
+        __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
+        __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
     } else {
         release_locks(NULL, &ls);
         while (!atomic_load_explicit(&p->thread_done, memory_order_acquire))

@@ -347,6 +347,54 @@ static int walk(const char *copy, uintptr_t sp, size_t len, uintptr_t *pcs, int 
 #endif
 }
 
+/* Copy t's record (and, with ROOST_SNAP_STACKS, walk its stack) into *o,
+ * consistently. false if no live task is there. buf holds STACK_COPY_MAX
+ * bytes; rec holds a record. */
+static bool info_copy(roost__task *t, roost_task_info_t *o, int flags, const tick_clock *clock,
+                      char *buf, char *rec) {
+    for (int tries = 0; tries < 64; tries++) {
+        uint32_t s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
+        racy_copy(rec, t, sizeof(roost__task));
+        roost__task *r = (roost__task *)rec;
+        int state = atomic_load_explicit(&r->state, memory_order_relaxed);
+        if (r->id == 0 || state == ROOST_T_DEAD) {
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s1) return false;
+            continue;
+        }
+        /* Odd: running (its fixed fields are stable, its stack is not) or
+         * being set up (nothing is stable: try again). */
+        bool running = s1 & 1;
+        if (running && state != ROOST_T_RUNNING) continue;
+        size_t len = 0;
+        if (!running && (flags & ROOST_SNAP_STACKS) && (char *)r->sp > r->stack->lo &&
+            (char *)r->sp < (char *)t) {
+            len = (size_t)((char *)t - (char *)r->sp);
+            if (len > STACK_COPY_MAX) len = STACK_COPY_MAX;
+            racy_copy(buf, r->sp, len & ~(size_t)7);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&t->seq, memory_order_relaxed) != s1) continue;
+        o->id = r->id, o->parent_id = r->parent_id;
+        o->file = r->site ? r->site->file : "?";
+        o->func = r->site ? r->site->func : "?";
+        o->line = r->site ? r->site->line : 0;
+        o->name = r->name;
+        o->nlabels = r->nlabels > ROOST_MAX_LABELS ? ROOST_MAX_LABELS : r->nlabels;
+        memcpy(o->labels, r->labels, sizeof o->labels);
+        o->state = running ? ROOST_TASK_RUNNING : state;
+        o->wait_reason = state == ROOST_T_PARKED ? r->wait_reason : ROOST_WAIT_NONE;
+        o->wait_obj = state == ROOST_T_PARKED ? r->wait_obj : NULL;
+        o->created = r->created;
+        o->parked_at = state == ROOST_T_PARKED && roost__observe ? clock_conv(clock, r->park_tick) : 0;
+        o->nframes = len ? walk(buf, (uintptr_t)r->sp, len, o->pcs, ROOST_MAX_FRAMES) : 0;
+        return true;
+    }
+    /* It kept changing under us for 64 tries: a task this busy is not the
+     * one anybody is looking for; leave it out rather than wait. */
+    return false;
+}
+
 typedef struct {
     roost_task_info_t *v;
     size_t n, cap;
@@ -360,56 +408,54 @@ typedef struct {
 static void snap_one(roost__task *t, void *arg) {
     snapshot *S = arg;
     if (S->oom) return;
-    for (int tries = 0; tries < 64; tries++) {
-        uint32_t s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
-        racy_copy(S->rec, t, sizeof S->rec);
-        roost__task *r = (roost__task *)S->rec;
-        int state = atomic_load_explicit(&r->state, memory_order_relaxed);
-        if (r->id == 0 || state == ROOST_T_DEAD) {
-            atomic_thread_fence(memory_order_acquire);
-            if (atomic_load_explicit(&t->seq, memory_order_relaxed) == s1) return; /* no task here */
-            continue;
+    if (S->n == S->cap) {
+        size_t cap = S->cap ? S->cap * 2 : 1024;
+        roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
+        if (!v) {
+            S->oom = true;
+            return;
         }
-        /* Odd: running (its fixed fields are stable, its stack is not) or
-         * being set up (nothing is stable: try again). */
-        bool running = s1 & 1;
-        if (running && state != ROOST_T_RUNNING) continue;
-        size_t len = 0;
-        if (!running && (S->flags & ROOST_SNAP_STACKS) && (char *)r->sp > r->stack->lo &&
-            (char *)r->sp < (char *)t) {
-            len = (size_t)((char *)t - (char *)r->sp);
-            if (len > STACK_COPY_MAX) len = STACK_COPY_MAX;
-            racy_copy(S->stack, r->sp, len & ~(size_t)7);
-        }
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&t->seq, memory_order_relaxed) != s1) continue;
-        if (S->n == S->cap) {
-            size_t cap = S->cap ? S->cap * 2 : 1024;
-            roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
-            if (!v) {
-                S->oom = true;
-                return;
-            }
-            S->v = v, S->cap = cap;
-        }
-        roost_task_info_t *o = &S->v[S->n++];
-        o->id = r->id, o->parent_id = r->parent_id;
-        o->file = r->site ? r->site->file : "?";
-        o->func = r->site ? r->site->func : "?";
-        o->line = r->site ? r->site->line : 0;
-        o->name = r->name;
-        o->nlabels = r->nlabels > ROOST_MAX_LABELS ? ROOST_MAX_LABELS : r->nlabels;
-        memcpy(o->labels, r->labels, sizeof o->labels);
-        o->state = running ? ROOST_TASK_RUNNING : state;
-        o->wait_reason = state == ROOST_T_PARKED ? r->wait_reason : ROOST_WAIT_NONE;
-        o->wait_obj = state == ROOST_T_PARKED ? r->wait_obj : NULL;
-        o->created = r->created;
-        o->parked_at = state == ROOST_T_PARKED && roost__observe ? clock_conv(&S->clock, r->park_tick) : 0;
-        o->nframes = len ? walk(S->stack, (uintptr_t)r->sp, len, o->pcs, ROOST_MAX_FRAMES) : 0;
-        return;
+        S->v = v, S->cap = cap;
     }
-    /* It kept changing under us for 64 tries: a task this busy is not the
-     * one anybody is looking for; leave it out rather than wait. */
+    if (info_copy(t, &S->v[S->n], S->flags, &S->clock, S->stack, S->rec)) S->n++;
+}
+
+/* One task, for the leak detector: the caller knows t cannot resume
+ * meanwhile (it holds the only way to wake it). */
+bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags) {
+    static _Thread_local char *buf; /* per thread: leak reports are rare, keep 16 KiB off task stacks */
+    if (!buf && !(buf = malloc(STACK_COPY_MAX + sizeof(roost__task) + 64))) flags = 0;
+    char rec[sizeof(roost__task)] __attribute__((aligned(64)));
+    tick_clock c;
+    clock_now(&c);
+    memset(o, 0, sizeof *o);
+    return info_copy(t, o, flags, &c, buf, rec);
+}
+
+/* The calling task's own record and stack (it is running, so it is walked
+ * in place from the current frame). */
+void roost__self_info(roost__task *t, roost_task_info_t *o) {
+    memset(o, 0, sizeof *o);
+    o->id = t->id, o->parent_id = t->parent_id;
+    o->file = t->site ? t->site->file : "?";
+    o->func = t->site ? t->site->func : "?";
+    o->line = t->site ? t->site->line : 0;
+    o->name = t->name;
+    o->nlabels = t->nlabels;
+    memcpy(o->labels, t->labels, sizeof o->labels);
+    o->state = ROOST_TASK_RUNNING;
+    o->wait_reason = t->wait_reason;
+    o->wait_obj = t->wait_obj;
+    o->created = t->created;
+    o->parked_at = roost_now();
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = fp, hi = (uintptr_t)t;
+    while (o->nframes < ROOST_MAX_FRAMES && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
+        uintptr_t next = ((uintptr_t *)fp)[0], pc = ((uintptr_t *)fp)[1];
+        if (!pc) break;
+        o->pcs[o->nframes++] = pc;
+        if (next <= fp) break;
+        fp = next;
+    }
 }
 
 int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags) {

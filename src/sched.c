@@ -379,6 +379,13 @@ void roost__sched_monitor(uint64_t *last, int n) {
 
 bool roost__sched_all_idle(void) { return atomic_load(&G.nidle) == G.nworkers; }
 
+uint64_t roost__sched_switches(void) {
+    uint64_t n = 0;
+    for (int i = 0; i < G.nworkers; i++)
+        n += atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
+    return n;
+}
+
 /* ------------------------------------------------------------ readying */
 
 void roost__ready(roost__task *t) {

@@ -51,12 +51,18 @@ int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu) {
     if (!mu->locked) {
         mu->locked = 1;
         mu->holder = self;
+        mu->holder_id = self ? self->id : 0;
         roost__unlock(&mu->lock);
         return ROOST_OK;
     }
     if (self && mu->holder == self) {
         roost__unlock(&mu->lock);
+        roost__leak_lock_check(self, mu, NULL, ROOST_WAIT_MUTEX, ctx); /* reports the re-lock */
         return ROOST_EDEADLK;
+    }
+    if (self && (err = roost__leak_lock_check(self, mu, mu->holder, ROOST_WAIT_MUTEX, ctx))) {
+        roost__unlock(&mu->lock);
+        return err;
     }
     /* On success the unlocker has made us the holder already. */
     return wait_on(ctx, &mu->lock, &mu->waiters, ROOST_WAIT_MUTEX, mu);
@@ -68,7 +74,9 @@ int roost_mutex_trylock(roost_mutex_t *mu) {
     int rc = ROOST_EAGAIN;
     if (!mu->locked) {
         mu->locked = 1;
-        mu->holder = roost__self();
+        roost__task *self = roost__self();
+        mu->holder = self;
+        mu->holder_id = self ? self->id : 0;
         rc = ROOST_OK;
     }
     roost__unlock(&mu->lock);
@@ -84,9 +92,10 @@ int roost_mutex_unlock(roost_mutex_t *mu) {
     }
     roost__waiter *w = roost__waitq_claim((roost__waitq_t *)&mu->waiters);
     if (w)
-        mu->holder = w->park->task; /* handed over: stays locked */
+        mu->holder = w->park->task, /* handed over: stays locked */
+        mu->holder_id = w->park->task ? w->park->task->id : 0;
     else
-        mu->locked = 0, mu->holder = NULL;
+        mu->locked = 0, mu->holder = NULL, mu->holder_id = 0;
     roost__unlock(&mu->lock);
     if (w) roost__wake(w->park, 0, 0);
     return ROOST_OK;
@@ -110,6 +119,7 @@ static roost__waiter *rw_grant_locked(roost_rwmutex_t *rw, bool readers_first) {
     if (rw->readers == 0 && (w = roost__waitq_claim(&rw->wq))) {
         rw->writer = 1;
         rw->holder = w->park->task;
+        rw->holder_id = w->park->task ? w->park->task->id : 0;
         w->next = NULL, list = w;
     }
     return list;
@@ -138,6 +148,12 @@ int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
         roost__unlock(&rw->lock);
         return ROOST_OK;
     }
+    roost__task *self = roost__self();
+    if (self && rw->writer &&
+        (err = roost__leak_lock_check(self, rw, rw->holder, ROOST_WAIT_RWMUTEX_R, ctx))) {
+        roost__unlock(&rw->lock);
+        return err;
+    }
     return rw_wait(ctx, rw, false);
 }
 
@@ -164,12 +180,19 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
     if (!rw->writer && rw->readers == 0) {
         rw->writer = 1;
         rw->holder = self;
+        rw->holder_id = self ? self->id : 0;
         roost__unlock(&rw->lock);
         return ROOST_OK;
     }
     if (self && rw->writer && rw->holder == self) {
         roost__unlock(&rw->lock);
+        roost__leak_lock_check(self, rw, NULL, ROOST_WAIT_RWMUTEX_W, ctx); /* reports the re-lock */
         return ROOST_EDEADLK;
+    }
+    if (self && rw->writer &&
+        (err = roost__leak_lock_check(self, rw, rw->holder, ROOST_WAIT_RWMUTEX_W, ctx))) {
+        roost__unlock(&rw->lock);
+        return err;
     }
     return rw_wait(ctx, rw, true);
 }
@@ -183,6 +206,7 @@ int roost_rwmutex_unlock(roost_rwmutex_t *rw) {
     }
     rw->writer = 0;
     rw->holder = NULL;
+    rw->holder_id = 0;
     roost__waiter *list = rw_grant_locked(rw, true);
     roost__unlock(&rw->lock);
     wake_list(list);

@@ -24,6 +24,10 @@
 #include <string.h>
 
 #define MONITOR_NS (2 * ROOST_MS)
+/* How long every worker must sit idle, with tasks alive and no timer, before
+ * leak.c looks for a global deadlock (long enough that a plain thread
+ * feeding tasks now and then is not mistaken for none). */
+#define DEADLOCK_NS (1 * ROOST_S)
 #define ROOST_TIMER_FIRED (-2) /* park index: woken by its own timer */
 
 
@@ -169,6 +173,10 @@ static void fire(roost__timer *t, int64_t now) {
 static void *timer_main(void *arg) {
     uint64_t last[64] = {0};
     roost__timer *due[64];
+    /* Global deadlock watch: every worker idle, no switch for DEADLOCK_NS
+     * and tasks alive (leak.c decides). */
+    uint64_t idle_sw = UINT64_MAX, reported_sw = UINT64_MAX;
+    int64_t idle_at = 0;
     while (!atomic_load(&T.stop)) {
         uint32_t seq = atomic_load(&T.seq);
         int64_t now = roost_now();
@@ -199,10 +207,24 @@ static void *timer_main(void *arg) {
         roost__lock(&T.lock);
         int64_t until = T.len ? T.heap[0]->when : INT64_MAX;
         if (busy && until > now + MONITOR_NS) until = now + MONITOR_NS;
+        bool heap_empty = T.len == 0;
+        if (!busy && heap_empty) {
+            uint64_t sw = roost__sched_switches();
+            if (sw != idle_sw) {
+                idle_sw = sw, idle_at = now;
+            } else if (now - idle_at >= DEADLOCK_NS && reported_sw != sw) {
+                reported_sw = sw;
+                roost__unlock(&T.lock);
+                roost__leak_idle_check(sw);
+                continue;
+            }
+            if (reported_sw != sw && roost_task_count() > 0) until = idle_at + DEADLOCK_NS;
+        }
         T.sleeping_until = until;
         roost__unlock(&T.lock);
         if (until <= now) continue;
-        atomic_store(&T.deep, until == INT64_MAX);
+        /* deep: no deadline of our own worth keeping when a worker wakes up */
+        atomic_store(&T.deep, until == INT64_MAX || (!busy && heap_empty));
         if (atomic_load(&T.seq) != seq) continue;
         roost__futex_wait(&T.seq, seq, until == INT64_MAX ? -1 : until - now);
         atomic_store(&T.deep, false);
@@ -211,6 +233,13 @@ static void *timer_main(void *arg) {
         roost__unlock(&T.lock);
     }
     return NULL;
+}
+
+bool roost__timer_pending(void) {
+    roost__lock(&T.lock);
+    bool any = T.len > 0;
+    roost__unlock(&T.lock);
+    return any;
 }
 
 int roost__timer_start(void) {

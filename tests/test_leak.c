@@ -1,0 +1,380 @@
+/* test_leak.c - the leak detector (src/leak.c): provable channel leaks at
+ * unref and at park time, the wake policy, orphaned channels, lock cycles,
+ * locks held by exited tasks, re-locks, suspects, the global deadlock
+ * report, and roost_check_leaks. */
+#include "check.h"
+#include "roost_obs.h"
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+
+/* ------------------------------------------------------------ the hook */
+
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static int hook_calls, hook_kind, hook_ntasks;
+static char hook_text[4096];
+static char hook_func[64];
+
+static void hook(const roost_leak_t *l, void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&hook_lock);
+    hook_calls++;
+    hook_kind = l->kind;
+    hook_ntasks = (int)l->ntasks;
+    snprintf(hook_text, sizeof hook_text, "%s", l->text);
+    snprintf(hook_func, sizeof hook_func, "%s", l->ntasks ? l->tasks[0].func : "");
+    pthread_mutex_unlock(&hook_lock);
+}
+
+static void hook_reset(void) {
+    pthread_mutex_lock(&hook_lock);
+    hook_calls = hook_kind = hook_ntasks = 0;
+    hook_text[0] = hook_func[0] = 0;
+    pthread_mutex_unlock(&hook_lock);
+}
+
+/* Wait for the reporter thread to deliver n reports. */
+static int hook_wait(int n, int64_t timeout) {
+    int64_t end = roost_now() + timeout * check_slack();
+    for (;;) {
+        pthread_mutex_lock(&hook_lock);
+        int c = hook_calls;
+        pthread_mutex_unlock(&hook_lock);
+        if (c >= n || roost_now() > end) return c;
+        roost_sleep(NULL, ROOST_MS);
+    }
+}
+
+/* ------------------------------------------------------------ the story */
+
+typedef struct {
+    roost_chan_t *result;
+    int64_t delay;
+    atomic_int rc;
+} request;
+
+static void do_request(void *arg) {
+    request *r = arg;
+    CHECK_OK(roost_chan_adopt(r->result)); /* released when we exit */
+    roost_sleep(NULL, r->delay);
+    int v = 42;
+    atomic_store(&r->rc, roost_chan_send(NULL, r->result, &v));
+}
+
+/* fetch() as in the story: spawn the request, wait with a timeout, walk
+ * away on timeout. cap 0 is the leaky version, cap 1 the fixed one. */
+static int fetch(request *r, size_t cap, int64_t delay, int64_t timeout) {
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+    r->result = roost_chan_ref(ch);
+    r->delay = delay;
+    atomic_store(&r->rc, 1);
+    CHECK_OK(roost_go(do_request, r));
+    roost_ctx_t *ctx;
+    CHECK_OK(roost_ctx_with_timeout(NULL, timeout, &ctx));
+    int v = 0, rc = roost_chan_recv(ctx, ch, &v);
+    roost_ctx_unref(ctx);
+    roost_chan_unref(ch); /* walk away */
+    return rc;
+}
+
+static int64_t wait_rc(request *r) {
+    int64_t end = roost_now() + 2 * ROOST_S * check_slack();
+    while (atomic_load(&r->rc) == 1 && roost_now() < end) roost_sleep(NULL, ROOST_MS);
+    return atomic_load(&r->rc);
+}
+
+/* The caller gives up first; the request parks later on a send nobody can
+ * receive: proved at park time, woken with ROOST_ELEAKED. */
+static void t_story_park_time(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    hook_reset();
+    request r;
+    int64_t found0 = roost_leaks_found();
+    CHECK_ERR(fetch(&r, 0, 30 * ROOST_MS, 5 * ROOST_MS), ROOST_ETIMEDOUT);
+    CHECK_EQ(wait_rc(&r), ROOST_ELEAKED);
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_CHAN);
+    CHECK_EQ(hook_ntasks, 1);
+    CHECK(strcmp(hook_func, "fetch") == 0);
+    CHECK(strstr(hook_text, "chan send") != NULL);
+    CHECK(strstr(hook_text, "created by fetch at") != NULL);
+    CHECK_EQ(roost_leaks_found(), found0 + 1);
+}
+
+/* The request parks first (nobody is receiving yet); the caller's unref
+ * makes the leak provable. */
+static void t_story_unref_time(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    hook_reset();
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    request r = {.result = roost_chan_ref(ch), .delay = 0};
+    atomic_store(&r.rc, 1);
+    CHECK_OK(roost_go(do_request, &r));
+    roost_sleep(NULL, 10 * ROOST_MS);
+    CHECK_EQ(atomic_load(&r.rc), 1); /* parked */
+    CHECK_EQ(hook_calls, 0);         /* we still hold a reference */
+    roost_chan_unref(ch);
+    CHECK_EQ(wait_rc(&r), ROOST_ELEAKED);
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_CHAN);
+}
+
+/* Report only: the task stays parked (the program asked for that), the
+ * report arrives; closing the channel later lets it go. */
+static void t_report_only(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    hook_reset();
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    request r = {.result = roost_chan_ref(ch), .delay = 0};
+    atomic_store(&r.rc, 1);
+    CHECK_OK(roost_go(do_request, &r));
+    roost_sleep(NULL, 10 * ROOST_MS);
+    /* Keep a borrowed pointer to end the test: close before the last unref
+     * is fine only because we close while our reference is alive. */
+    CHECK_OK(roost_chan_close(ch));
+    roost_chan_unref(ch);
+    CHECK_EQ(wait_rc(&r), ROOST_ECLOSED);
+    CHECK_EQ(hook_calls, 0); /* closed before it was ever provable */
+
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    r = (request){.result = roost_chan_ref(ch), .delay = 0};
+    atomic_store(&r.rc, 1);
+    CHECK_OK(roost_go(do_request, &r));
+    roost_sleep(NULL, 10 * ROOST_MS);
+    roost_chan_t *keep = ch; /* borrowed: the task's adopted ref keeps it alive */
+    roost_chan_unref(ch);
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(atomic_load(&r.rc), 1); /* still parked */
+    CHECK_OK(roost_chan_close(keep)); /* (a test's licence: release it) */
+    CHECK_EQ(wait_rc(&r), ROOST_ECLOSED);
+}
+
+/* The fixed story raises nothing, whatever the timing. */
+static void t_story_fixed(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    hook_reset();
+    for (int i = 0; i < 20; i++) {
+        request r;
+        fetch(&r, 1, (i % 3) * ROOST_MS, 2 * ROOST_MS);
+        CHECK_EQ(wait_rc(&r), 0);
+    }
+    CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
+    CHECK_EQ(hook_wait(1, 50 * ROOST_MS), 0);
+}
+
+/* A receiver with a borrowed pointer, and the last reference dropped:
+ * orphaned with a waiter. */
+static void borrowed_recv(void *arg) {
+    request *r = arg;
+    int v;
+    atomic_store(&r->rc, roost_chan_recv(NULL, r->result, &v));
+}
+
+static void t_orphaned(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    hook_reset();
+    request r;
+    CHECK_OK(roost_chan_make(&r.result, sizeof(int), 4));
+    atomic_store(&r.rc, 1);
+    CHECK_OK(roost_go(borrowed_recv, &r));
+    roost_sleep(NULL, 10 * ROOST_MS);
+    roost_chan_unref(r.result);
+    CHECK_EQ(wait_rc(&r), ROOST_ELEAKED);
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_CHAN);
+}
+
+/* Receivers whose context can cancel them are not leaked: the ctx can. */
+static void ctx_recv(void *arg) {
+    request *r = arg;
+    CHECK_OK(roost_chan_adopt(r->result));
+    roost_ctx_t *ctx;
+    CHECK_OK(roost_ctx_with_timeout(NULL, 30 * ROOST_MS, &ctx));
+    atomic_store(&r->rc, roost_chan_recv(ctx, r->result, NULL));
+    roost_ctx_unref(ctx);
+}
+
+static void t_cancellable_not_leaked(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    hook_reset();
+    request r;
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    r.result = roost_chan_ref(ch);
+    atomic_store(&r.rc, 1);
+    CHECK_OK(roost_go(ctx_recv, &r));
+    roost_sleep(NULL, 5 * ROOST_MS);
+    roost_chan_unref(ch);
+    CHECK_EQ(wait_rc(&r), ROOST_ETIMEDOUT);
+    CHECK_EQ(hook_wait(1, 30 * ROOST_MS), 0);
+}
+
+/* ------------------------------------------------------------ locks */
+
+static roost_mutex_t m1 = ROOST_MUTEX_INIT, m2 = ROOST_MUTEX_INIT;
+static atomic_int lock_rc[2];
+
+static void lock_pair(void *arg) {
+    int i = (int)(intptr_t)arg;
+    roost_mutex_t *a = i ? &m2 : &m1, *b = i ? &m1 : &m2;
+    CHECK_OK(roost_mutex_lock(NULL, a));
+    roost_sleep(NULL, 10 * ROOST_MS);
+    int rc = roost_mutex_lock(NULL, b);
+    atomic_store(&lock_rc[i], rc);
+    if (rc == 0) CHECK_OK(roost_mutex_unlock(b));
+    CHECK_OK(roost_mutex_unlock(a));
+}
+
+static void t_lock_cycle(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    hook_reset();
+    atomic_store(&lock_rc[0], 1), atomic_store(&lock_rc[1], 1);
+    CHECK_OK(roost_go(lock_pair, (void *)0));
+    CHECK_OK(roost_go(lock_pair, (void *)1));
+    CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S * check_slack()));
+    /* One of them closed the cycle and got ROOST_ELEAKED; the other then
+     * got its lock. */
+    int a = atomic_load(&lock_rc[0]), b = atomic_load(&lock_rc[1]);
+    CHECK((a == ROOST_ELEAKED && b == 0) || (b == ROOST_ELEAKED && a == 0) ||
+          (a == ROOST_ELEAKED && b == ROOST_ELEAKED));
+    CHECK_GE(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_LOCK_CYCLE);
+    CHECK_EQ(hook_ntasks, 2);
+    CHECK(strstr(hook_text, "mutex") != NULL);
+}
+
+static void lock_and_exit(void *arg) { CHECK_OK(roost_mutex_lock(NULL, arg)); }
+
+static void t_lock_orphaned(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    hook_reset();
+    roost_mutex_t mu = ROOST_MUTEX_INIT;
+    CHECK_OK(roost_go(lock_and_exit, &mu));
+    CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
+    CHECK_ERR(roost_mutex_lock(NULL, &mu), ROOST_ELEAKED);
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_LOCK_ORPHANED);
+}
+
+static void t_relock(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    hook_reset();
+    roost_mutex_t mu = ROOST_MUTEX_INIT;
+    CHECK_OK(roost_mutex_lock(NULL, &mu));
+    CHECK_ERR(roost_mutex_lock(NULL, &mu), ROOST_EDEADLK);
+    CHECK_OK(roost_mutex_unlock(&mu));
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_LOCK_CYCLE);
+    CHECK_EQ(hook_ntasks, 1);
+}
+
+/* Locks held and released normally, under contention: nothing reported. */
+static void contend(void *arg) {
+    for (int i = 0; i < SCALE(2000, 100); i++) {
+        CHECK_OK(roost_mutex_lock(NULL, &m1));
+        CHECK_OK(roost_mutex_lock(NULL, &m2)); /* always in the same order */
+        if (i % 7 == 0) roost_yield();
+        CHECK_OK(roost_mutex_unlock(&m2));
+        CHECK_OK(roost_mutex_unlock(&m1));
+    }
+}
+
+static void t_locks_fine(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    hook_reset();
+    for (int i = 0; i < 4; i++) CHECK_OK(roost_go(contend, NULL));
+    CHECK_OK(roost_wait_tasks(0, 10 * ROOST_S * check_slack()));
+    CHECK_EQ(hook_wait(1, 20 * ROOST_MS), 0);
+}
+
+/* ------------------------------------------------------------ scans and the helper */
+
+static void forever_recv(void *arg) { roost_chan_recv(NULL, arg, NULL); }
+
+static void t_suspects_and_check(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    hook_reset();
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    for (int i = 0; i < 3; i++) CHECK_OK(roost_go(forever_recv, ch));
+    roost_sleep(NULL, 30 * ROOST_MS);
+    CHECK_EQ(roost_leak_scan(20 * ROOST_MS), 3);
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_SUSPECT);
+    CHECK_EQ(hook_ntasks, 3);
+    CHECK_EQ(roost_leak_scan(10 * ROOST_S), 0); /* none that old */
+
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
+    CHECK_EQ(roost_check_leaks(0, 20 * ROOST_MS, fds[1]), 3);
+    close(fds[1]);
+    char buf[8192];
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    CHECK_GT(n, 0);
+    buf[n] = 0;
+    CHECK(strstr(buf, "3 task(s) left behind") != NULL);
+    CHECK(strstr(buf, "[chan receive,") != NULL);
+    CHECK(strstr(buf, "created by t_suspects_and_check at") != NULL);
+    CHECK_OK(roost_chan_close(ch));
+    roost_chan_unref(ch);
+    CHECK_EQ(roost_check_leaks(0, 2 * ROOST_S, 2), 0);
+}
+
+/* ------------------------------------------------------------ global deadlock */
+
+static void deadlock_main(void *arg) {
+    (void)arg;
+    roost_chan_t *ch;
+    roost_chan_make(&ch, sizeof(int), 0);
+    roost_go(forever_recv, ch);
+    roost_chan_recv(NULL, ch, NULL); /* everybody receives, nobody sends */
+}
+
+/* In a child process (the runtime must not be running when we fork): all
+ * tasks asleep, ROOST_LEAK=abort: the report names the deadlock and the
+ * process aborts within a couple of seconds. */
+static void t_global_deadlock(void *unused) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK_GT(n, 0);
+    self[n] = 0;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s%s deadlock 2>&1",
+             getenv("VALGRIND") ? "valgrind -q " : "", self);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    char out[16384];
+    size_t len = fread(out, 1, sizeof out - 1, p);
+    out[len] = 0;
+    int st = pclose(p);
+    CHECK_MSG(strstr(out, "all tasks are asleep - deadlock") != NULL, "child said: %s", out);
+    CHECK(strstr(out, "deadlock_main") != NULL);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 124);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "deadlock") == 0) {
+        roost_run(deadlock_main, NULL);
+        return 0;
+    }
+    roost_leak_hook(hook, NULL);
+    check_init_workers(2);
+    RUN(t_story_park_time);
+    RUN(t_story_unref_time);
+    RUN(t_report_only);
+    RUN(t_story_fixed);
+    RUN(t_orphaned);
+    RUN(t_cancellable_not_leaked);
+    RUN(t_lock_cycle);
+    RUN(t_lock_orphaned);
+    RUN(t_relock);
+    RUN(t_locks_fine);
+    RUN(t_suspects_and_check);
+    RUN(t_global_deadlock);
+    check_no_leaks();
+    return 0;
+}
