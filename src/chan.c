@@ -69,15 +69,17 @@ static void chan_leaked_unlock(roost_chan_t *ch) {
 
 void roost_chan_unref(roost_chan_t *ch) {
     if (!ch) return;
-    int left = atomic_fetch_sub(&ch->refs, 1) - 1; /* seq_cst: pairs with chan_op's leak check */
+    uint64_t old = atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel);
+    uint32_t left = ROOST_CHAN_REFS(old) - 1;
     if (left > 0) {
         /* Every reference left held by a task parked here that only this
          * channel could wake: nobody can ever complete their operations. One
          * load when no task adopted a reference. The channel cannot go away
          * meanwhile: its holders are those parked tasks. */
-        if (ROOST_UNLIKELY(atomic_load(&ch->stranded) == left)) {
+        if (ROOST_UNLIKELY(ROOST_CHAN_STRANDED(old) == left)) {
             roost__lock(&ch->lock);
-            if (atomic_load(&ch->refs) == atomic_load(&ch->stranded) && ch->nwaiters)
+            uint64_t now = atomic_load(&ch->refs);
+            if (ROOST_CHAN_REFS(now) == ROOST_CHAN_STRANDED(now) && ch->nwaiters)
                 chan_leaked_unlock(ch);
             else
                 roost__unlock(&ch->lock);
@@ -186,13 +188,12 @@ __attribute__((flatten)) static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, 
      * here for good? Costs nothing unless this task adopted a reference to
      * ch (or the channel has none left). */
     if (ROOST_UNLIKELY(p.task && w.plain &&
-                       (p.task->nowned || !atomic_load_explicit(&ch->refs, memory_order_relaxed)))) {
+                       (p.task->nowned ||
+                        !ROOST_CHAN_REFS(atomic_load_explicit(&ch->refs, memory_order_relaxed))))) {
         int own = roost__owned_count(p.task, ch);
-        if (own) {
-            w.stranded = own;
-            atomic_fetch_add(&ch->stranded, own); /* seq_cst: pairs with roost_chan_unref */
-        }
-        if (atomic_load(&ch->refs) == atomic_load(&ch->stranded)) {
+        w.stranded = own;
+        uint64_t now = atomic_fetch_add(&ch->refs, (uint64_t)own << 32) + ((uint64_t)own << 32);
+        if (ROOST_CHAN_REFS(now) == ROOST_CHAN_STRANDED(now)) {
             roost__waiter *wake = NULL;
             bool self_woken = false;
             roost__leak_ev *ev = roost__leak_chan_locked(ch, &w, &wake, &self_woken);

@@ -390,8 +390,12 @@ void roost__ctx_unregister(roost_ctx_t *ctx, roost__waiter *w);
 /* ------------------------------------------------------------ channels (chan.c) */
 struct roost_chan {
     int lock;                    /* spinlock over everything below but refs */
-    atomic_int refs;             /* user references */
-    atomic_int stranded;         /* refs adopted by tasks parked here that only it can wake (leak.c) */
+    /* One word, so that a reference count and the leak detector's count
+     * change and are read together (a separate load after a decrement
+     * could read a channel another thread has just freed): the low 32
+     * bits are the program's references, the high 32 bits the references
+     * adopted by tasks parked here that only this channel can wake (leak.c). */
+    _Atomic uint64_t refs;
     int nwaiters;                /* waiter nodes not yet dropped (see chan.c) */
     bool closed;
     bool orphaned;               /* refs reached 0: freed once nwaiters is 0 too */
@@ -431,9 +435,11 @@ void roost__leak_idle_check(uint64_t switches);
  * (sync.c): ROOST_ELEAKED when it is proved and the policy wakes. */
 int roost__leak_lock_check(roost__task *self, const void *obj, roost__task *holder, int reason,
                            roost_ctx_t *ctx);
+#define ROOST_CHAN_REFS(word) ((uint32_t)(word))
+#define ROOST_CHAN_STRANDED(word) ((uint32_t)((word) >> 32))
 static inline void roost__chan_unstrand(roost_chan_t *ch, roost__waiter *w) {
     if (ROOST_UNLIKELY(w->stranded)) {
-        atomic_fetch_sub(&ch->stranded, w->stranded);
+        atomic_fetch_sub(&ch->refs, (uint64_t)w->stranded << 32);
         w->stranded = 0;
     }
 }
