@@ -15,10 +15,11 @@
  *   run_test("name", fn)  runs fn(NULL) as a task with roost_run, checks that
  *                         it returned 0, that no task it spawned is still
  *                         alive, and prints "ok name".
- *   check_no_leaks()      every program ends with it: waits (up to 2 s,
- *                         scaled under valgrind) for the live task count to
- *                         reach 0 and fails, printing the count, if it
- *                         does not.
+ *   check_no_leaks()      every program ends with it: roost_check_leaks
+ *                         (roost_obs.h) waits (up to 2 s, scaled under
+ *                         valgrind) for the live task count to reach 0 and
+ *                         fails, listing every task left with its spawn
+ *                         site, wait reason and stack, if it does not.
  *
  * Scaling: check_quick() is true under valgrind (VALGRIND or
  * ROOST_TEST_QUICK set) and TSan; use SCALE(normal, quick) for loop counts and
@@ -29,6 +30,7 @@
 
 #define _GNU_SOURCE
 #include "roost.h"
+#include "roost_obs.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -206,12 +208,11 @@ __attribute__((constructor)) static void check__init(void) { setvbuf(stdout, NUL
 static CHECK__UNUSED void check_no_leaks(void) {
     int64_t timeout = 2 * ROOST_S * check_slack();
     check_watchdog("check_no_leaks");
-    int rc = roost_wait_tasks(0, timeout);
-    if (rc != ROOST_OK) {
-        int64_t n = roost_task_count();
+    /* roost's goleak: lists each task left (site, wait reason, stack). */
+    int64_t left = roost_check_leaks(0, timeout, 2);
+    if (left) {
         fflush(stdout);
-        fprintf(stderr, "FAILED: %" PRId64 " task(s) still alive after the test (wait_tasks: %s)\n",
-                n, roost_strerror(rc));
+        fprintf(stderr, "FAILED: %" PRId64 " task(s) still alive after the test\n", left);
         fflush(stderr);
         abort();
     }
@@ -229,9 +230,10 @@ static CHECK__UNUSED void check__run_test(const char *name, void (*fn)(void *)) 
         abort();
     }
     /* Every test cleans up after itself: attribute stray tasks to it. */
-    if (roost_wait_tasks(0, 2 * ROOST_S * check_slack()) != ROOST_OK) {
+    int64_t left = roost_check_leaks(0, 2 * ROOST_S * check_slack(), 2);
+    if (left) {
         fflush(stdout);
-        fprintf(stderr, "FAILED: %s left %" PRId64 " task(s) alive\n", name, roost_task_count());
+        fprintf(stderr, "FAILED: %s left %" PRId64 " task(s) alive\n", name, left);
         abort();
     }
     check_watchdog(NULL);
