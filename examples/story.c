@@ -16,7 +16,8 @@
  * Every 500 ms the program prints the live task count (Go's
  * runtime.NumGoroutine) and the timeouts so far.
  *
- *   usage: story leaky|fixed [seconds]      (default 5 seconds)
+ *   usage: story leaky|leaky-wake|fixed [seconds]      (default 5 seconds)
+ *   (leaky-wake: the leaky code under the wake policy, ROOST_LEAK=wake)
  *
  * How roost catches the leak, every way at once (issue 3):
  *   - the count climbs, and the monitor's growth alert fires, naming the
@@ -183,7 +184,8 @@ typedef struct story_args {
 static void story(void *arg) {
     story_args *a = arg;
     const char *mode = a->mode;
-    int leaky = strcmp(mode, "leaky") == 0;
+    int leaky = strncmp(mode, "leaky", 5) == 0;
+    if (strcmp(mode, "leaky-wake") == 0) roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
     roost_ticker_t *tick;
     roost_chan_t *end;
     int64_t now;
@@ -250,8 +252,9 @@ static void story(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || (strcmp(argv[1], "leaky") != 0 && strcmp(argv[1], "fixed") != 0)) {
-        fprintf(stderr, "usage: %s leaky|fixed [seconds]\n", argv[0]);
+    if (argc < 2 || (strcmp(argv[1], "leaky") != 0 && strcmp(argv[1], "leaky-wake") != 0 &&
+                     strcmp(argv[1], "fixed") != 0)) {
+        fprintf(stderr, "usage: %s leaky|leaky-wake|fixed [seconds]\n", argv[0]);
         return 2;
     }
     double secs = argc > 2 ? strtod(argv[2], NULL) : 5;
