@@ -174,6 +174,7 @@ enum roost_leak_kind {
     ROOST_LEAK_LOCK_ORPHANED,  /* waiting on a lock whose holder exited */
     ROOST_LEAK_DEADLOCK,       /* every task asleep and nothing can wake one */
     ROOST_LEAK_SUSPECT,        /* parked longer than the suspect threshold */
+    ROOST_LEAK_CYCLE,          /* a set of tasks only each other could wake, through channels and locks (scan) */
 };
 const char *roost_leak_kind_name(int kind);
 
@@ -204,10 +205,17 @@ void roost_leak_hook(void (*fn)(const roost_leak_t *leak, void *arg), void *arg)
 /* Leaks found so far (each report counts the tasks in it). */
 int64_t roost_leaks_found(void);
 
-/* Search now for leak sets the moment-of-proof checks cannot see (wait-for
- * cycles through channels and wait groups, global deadlock) and for
- * suspects parked longer than suspect_ns (0: skip suspects). Each finding
- * goes through the policy. Returns the number of tasks found. */
+/* Search now for leak sets the moment-of-proof checks cannot see, and for
+ * suspects parked longer than suspect_ns (0: skip suspects). The search
+ * marks, as Go's leak profile does, every task that could still run: the
+ * running and runnable ones, those asleep on a timer or a cancellable
+ * context, and from them whatever they could wake (a channel they hold a
+ * reference to, a lock they hold); channels with references roost cannot
+ * attribute count as reachable. The parked tasks left unmarked only each
+ * other could wake (ROOST_LEAK_CYCLE; with no task marked at all and no
+ * timer pending, ROOST_LEAK_DEADLOCK). Findings are reported (and abort
+ * under ROOST_LEAK_ABORT) but never woken: a scan is not a moment of proof.
+ * Returns the number of tasks found. */
 int64_t roost_leak_scan(int64_t suspect_ns);
 
 /* A task takes over one reference to ch that it was given (say, by its

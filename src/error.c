@@ -58,6 +58,7 @@ const char *roost_leak_kind_name(int kind) {
         [ROOST_LEAK_LOCK_ORPHANED] = "lock held by an exited task",
         [ROOST_LEAK_DEADLOCK] = "all tasks are asleep - deadlock",
         [ROOST_LEAK_SUSPECT] = "suspect: parked long",
+        [ROOST_LEAK_CYCLE] = "tasks only each other could wake",
     };
-    return kind > 0 && kind <= ROOST_LEAK_SUSPECT ? names[kind] : "?";
+    return kind > 0 && kind <= ROOST_LEAK_CYCLE ? names[kind] : "?";
 }

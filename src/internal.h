@@ -416,6 +416,8 @@ void roost__chan_free(roost_chan_t *ch);
 
 /* ------------------------------------------------------------ leaks (leak.c) */
 bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags); /* registry.c */
+bool roost__task_peek(roost__task *t, roost__task *copy, uint32_t *seq);
+uint64_t roost__racy_load64(const void *p);
 void roost__self_info(roost__task *t, roost_task_info_t *o);
 int roost__owned_count(roost__task *t, const roost_chan_t *ch);
 typedef struct roost__leak_ev roost__leak_ev;

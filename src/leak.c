@@ -176,6 +176,9 @@ static void report(roost__leak_ev *ev) {
     case ROOST_LEAK_SUSPECT:
         sb_printf(&b, " (not proved: parked longer than the threshold)");
         break;
+    case ROOST_LEAK_CYCLE:
+        sb_printf(&b, " (found by a scan: each waits on a channel or lock that only tasks in this set hold)");
+        break;
     default:
         break;
     }
@@ -438,29 +441,163 @@ static int64_t deadlock_check(roost_task_info_t *v, size_t n, uint64_t self_id) 
     return (int64_t)parked;
 }
 
+/* The mark phase of roost_leak_scan: one node per live task, copied under
+ * its sequence counter. */
+typedef struct {
+    roost__task *t;
+    uint32_t seq;
+    uint64_t id;
+    int state, reason;
+    const void *obj;
+    bool cancellable, alive;
+    int nowned;
+    roost_chan_t *owned[4];
+} node;
+
+typedef struct {
+    node *v;
+    size_t n, cap;
+    bool unknown, oom;
+    roost__task rec;
+} graph;
+
+static void collect(roost__task *t, void *arg) {
+    graph *g = arg;
+    uint32_t seq;
+    if (g->oom || !roost__task_peek(t, &g->rec, &seq)) return;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 256;
+        node *v = realloc(g->v, cap * sizeof *v);
+        if (!v) {
+            g->oom = true;
+            return;
+        }
+        g->v = v, g->cap = cap;
+    }
+    const roost__task *r = &g->rec;
+    node *x = &g->v[g->n++];
+    memset(x, 0, sizeof *x);
+    x->t = t, x->seq = seq, x->id = r->id;
+    x->state = (seq & 1) ? ROOST_T_RUNNING : atomic_load_explicit(&r->state, memory_order_relaxed);
+    x->reason = x->state == ROOST_T_PARKED ? r->wait_reason : ROOST_WAIT_NONE;
+    x->obj = r->wait_obj;
+    x->cancellable = r->cancellable;
+    x->nowned = r->nowned;
+    if (r->nowned > 4 || r->owned)
+        g->unknown = true; /* more references than we can read safely: no verdicts */
+    else
+        memcpy(x->owned, r->owned_small, sizeof x->owned);
+}
+
+static int holds(const node *x, const void *ch) {
+    int n = 0;
+    for (int i = 0; i < x->nowned; i++) n += x->owned[i] == ch;
+    return n;
+}
+
+/* What only another task could end: everything else keeps a task marked. */
+static bool waits_on_tasks(int reason) {
+    switch (reason) {
+    case ROOST_WAIT_CHAN_SEND: case ROOST_WAIT_CHAN_RECV: case ROOST_WAIT_MUTEX:
+    case ROOST_WAIT_RWMUTEX_W: case ROOST_WAIT_RWMUTEX_R: case ROOST_WAIT_WAITGROUP:
+    case ROOST_WAIT_COND:
+        return true;
+    default:
+        return false; /* sleep, I/O, context: a timer or the kernel ends them; select and once: not modelled */
+    }
+}
+
+static bool could_wake(const graph *g, const node *x) {
+    switch (x->reason) {
+    case ROOST_WAIT_CHAN_SEND:
+    case ROOST_WAIT_CHAN_RECV: {
+        /* Somebody marked holds a reference, or somebody roost cannot name
+         * does (more references than adopted ones). x's own waiter node
+         * keeps the channel allocated while x stays parked, which the
+         * caller checks afterwards. */
+        uint32_t refs = ROOST_CHAN_REFS(roost__racy_load64(&((const roost_chan_t *)x->obj)->refs));
+        uint32_t adopted = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            int h = holds(&g->v[i], x->obj);
+            adopted += (uint32_t)h;
+            if (h && g->v[i].alive) return true;
+        }
+        return refs > adopted;
+    }
+    case ROOST_WAIT_MUTEX:
+    case ROOST_WAIT_RWMUTEX_W:
+    case ROOST_WAIT_RWMUTEX_R: {
+        uint64_t hid = 0;
+        roost__task *h = holder_of(x->obj, x->reason, &hid);
+        if (!h) return true; /* readers hold it: not tracked */
+        for (size_t i = 0; i < g->n; i++)
+            if (g->v[i].t == h && g->v[i].id == hid) return g->v[i].alive;
+        return false; /* its holder exited: nobody will unlock it */
+    }
+    default: /* wait group, cond: anybody marked might end it */
+        for (size_t i = 0; i < g->n; i++)
+            if (g->v[i].alive && &g->v[i] != x) return true;
+        return false;
+    }
+}
+
+static int64_t cycle_scan(void) {
+    graph g = {0};
+    roost__for_each_stack_slot(collect, &g);
+    int64_t found = 0;
+    if (g.oom || g.unknown || !g.n) goto out;
+    for (size_t i = 0; i < g.n; i++) {
+        node *x = &g.v[i];
+        x->alive = x->state != ROOST_T_PARKED || x->cancellable || !waits_on_tasks(x->reason) ||
+                   !x->obj;
+    }
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t i = 0; i < g.n; i++)
+            if (!g.v[i].alive && could_wake(&g, &g.v[i])) g.v[i].alive = changed = true;
+    }
+    size_t dead = 0;
+    for (size_t i = 0; i < g.n; i++) {
+        if (g.v[i].alive) continue;
+        /* Still parked, never resumed since we looked: the verdict stands. */
+        uint32_t seq;
+        if (!roost__task_peek(g.v[i].t, &g.rec, &seq) || seq != g.v[i].seq) goto out;
+        dead++;
+    }
+    if (!dead) goto out;
+    roost__leak_ev *ev = ev_new(ROOST_LEAK_CYCLE, NULL, dead);
+    if (!ev) goto out;
+    for (size_t i = 0; i < g.n; i++)
+        if (!g.v[i].alive && roost__task_info(g.v[i].t, &ev->tasks[ev->n], ROOST_SNAP_STACKS)) ev->n++;
+    found = (int64_t)ev->n;
+    roost__leak_post(ev);
+out:
+    free(g.v);
+    return found;
+}
+
 int64_t roost_leak_scan(int64_t suspect_ns) {
+    if (!roost__nworkers() || !policy()) return 0;
+    int64_t found = cycle_scan();
+    if (suspect_ns <= 0 || !roost__observe) return found;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS) || !n) return 0;
+    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS) || !n) return found;
     uint64_t self_id = roost_task_id();
-    int64_t found = 0;
-    if (!self_id) found += deadlock_check(v, n, 0);
-    if (suspect_ns > 0 && roost__observe) {
-        int64_t now = roost_now();
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (v[i].id != self_id && v[i].state == ROOST_TASK_PARKED && v[i].parked_at &&
-                now - v[i].parked_at >= suspect_ns)
-                v[m++] = v[i];
-        qsort(v, m, sizeof *v, cmp_group);
-        for (size_t i = 0, j; i < m; i = j) {
-            for (j = i + 1; j < m && v[j].file == v[i].file && v[j].line == v[i].line &&
-                            v[j].wait_reason == v[i].wait_reason;
-                 j++) {
-            }
-            post_tasks(ROOST_LEAK_SUSPECT, v[i].wait_obj, &v[i], j - i);
-            found += (int64_t)(j - i);
+    int64_t now = roost_now();
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id != self_id && v[i].state == ROOST_TASK_PARKED && v[i].parked_at &&
+            now - v[i].parked_at >= suspect_ns)
+            v[m++] = v[i];
+    qsort(v, m, sizeof *v, cmp_group);
+    for (size_t i = 0, j; i < m; i = j) {
+        for (j = i + 1; j < m && v[j].file == v[i].file && v[j].line == v[i].line &&
+                        v[j].wait_reason == v[i].wait_reason;
+             j++) {
         }
+        post_tasks(ROOST_LEAK_SUSPECT, v[i].wait_obj, &v[i], j - i);
+        found += (int64_t)(j - i);
     }
     free(v);
     return found;

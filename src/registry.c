@@ -395,6 +395,28 @@ static bool info_copy(roost__task *t, roost_task_info_t *o, int flags, const tic
     return false;
 }
 
+/* A consistent copy of t's record alone (no stack), and the sequence value
+ * it was taken at: false if no live task is there. */
+bool roost__task_peek(roost__task *t, roost__task *copy, uint32_t *seq) {
+    for (int tries = 0; tries < 64; tries++) {
+        uint32_t s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
+        racy_copy(copy, t, sizeof *copy);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&t->seq, memory_order_relaxed) != s1) continue;
+        int state = atomic_load_explicit(&copy->state, memory_order_relaxed);
+        if (copy->id == 0 || state == ROOST_T_DEAD) return false;
+        if ((s1 & 1) && state != ROOST_T_RUNNING) continue;
+        *seq = s1;
+        return true;
+    }
+    return false;
+}
+
+/* Read a word another thread may free meanwhile; the caller validates. */
+__attribute__((no_sanitize("address", "thread"))) uint64_t roost__racy_load64(const void *p) {
+    return *(volatile const uint64_t *)p;
+}
+
 typedef struct {
     roost_task_info_t *v;
     size_t n, cap;

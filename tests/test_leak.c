@@ -324,6 +324,113 @@ static void t_suspects_and_check(void *unused) {
     CHECK_EQ(roost_check_leaks(0, 2 * ROOST_S, 2), 0);
 }
 
+/* ------------------------------------------------------------ the scan: sets */
+
+typedef struct {
+    roost_chan_t *out, *in; /* both adopted by the task */
+    roost_mutex_t *mu;
+    atomic_int rc;
+} loop_arg;
+
+/* Two loops each sending to the other, unbuffered: both park on a send. */
+static void send_loop(void *arg) {
+    loop_arg *a = arg;
+    CHECK_OK(roost_chan_adopt(a->out));
+    CHECK_OK(roost_chan_adopt(a->in));
+    int v = 1, rc;
+    while ((rc = roost_chan_send(NULL, a->out, &v)) == 0) CHECK_OK(roost_chan_recv(NULL, a->in, &v));
+    atomic_store(&a->rc, rc);
+}
+
+/* Holds the lock across a send whose receiver needs the lock first. */
+static void lock_then_send(void *arg) {
+    loop_arg *a = arg;
+    CHECK_OK(roost_chan_adopt(a->out));
+    CHECK_OK(roost_mutex_lock(NULL, a->mu));
+    int v = 1;
+    atomic_store(&a->rc, roost_chan_send(NULL, a->out, &v));
+    CHECK_OK(roost_mutex_unlock(a->mu));
+}
+
+static void lock_then_recv(void *arg) {
+    loop_arg *a = arg;
+    CHECK_OK(roost_chan_adopt(a->in));
+    roost_sleep(NULL, 5 * ROOST_MS); /* let the sender take the lock */
+    int rc = roost_mutex_lock(NULL, a->mu);
+    if (rc == 0) {
+        rc = roost_chan_recv(NULL, a->in, NULL);
+        CHECK_OK(roost_mutex_unlock(a->mu));
+    }
+    atomic_store(&a->rc, rc);
+}
+
+static void t_scan_sets(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    hook_reset();
+    roost_chan_t *c1, *c2;
+    CHECK_OK(roost_chan_make(&c1, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(&c2, sizeof(int), 0));
+    loop_arg a = {roost_chan_ref(c1), roost_chan_ref(c2), NULL, 1};
+    loop_arg b = {roost_chan_ref(c2), roost_chan_ref(c1), NULL, 1};
+    CHECK_OK(roost_go(send_loop, &a));
+    CHECK_OK(roost_go(send_loop, &b));
+    roost_sleep(NULL, 10 * ROOST_MS);
+    CHECK_EQ(roost_leak_scan(0), 0); /* we still hold both channels */
+    CHECK_EQ(hook_wait(1, 20 * ROOST_MS), 0);
+    roost_chan_t *k1 = c1, *k2 = c2; /* kept to end the test */
+    roost_chan_unref(c1);
+    roost_chan_unref(c2);
+    roost_sleep(NULL, 5 * ROOST_MS);
+    CHECK_EQ(hook_calls, 0); /* not provable one channel at a time */
+    CHECK_EQ(roost_leak_scan(0), 2);
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_CYCLE);
+    CHECK_EQ(hook_ntasks, 2);
+    roost_chan_close(k1), roost_chan_close(k2);
+    CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
+
+    /* A lock held across a send whose receiver needs the lock. */
+    hook_reset();
+    roost_mutex_t mu = ROOST_MUTEX_INIT;
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    loop_arg s = {.out = roost_chan_ref(ch), .mu = &mu, .rc = 1};
+    loop_arg r = {.in = roost_chan_ref(ch), .mu = &mu, .rc = 1};
+    CHECK_OK(roost_go(lock_then_send, &s));
+    CHECK_OK(roost_go(lock_then_recv, &r));
+    roost_sleep(NULL, 20 * ROOST_MS);
+    roost_chan_t *keep = ch;
+    roost_chan_unref(ch);
+    CHECK_EQ(roost_leak_scan(0), 2);
+    CHECK_EQ(hook_wait(1, ROOST_S), 1);
+    CHECK_EQ(hook_kind, ROOST_LEAK_CYCLE);
+    roost_chan_close(keep);
+    CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
+    CHECK_EQ(atomic_load(&s.rc), ROOST_ECLOSED);
+}
+
+/* The same shapes done right raise nothing. */
+static void t_scan_quiet(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    hook_reset();
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 1)); /* buffered: the send does not wait */
+    roost_mutex_t mu = ROOST_MUTEX_INIT;
+    loop_arg s = {.out = roost_chan_ref(ch), .mu = &mu, .rc = 1};
+    loop_arg r = {.in = roost_chan_ref(ch), .mu = &mu, .rc = 1};
+    CHECK_OK(roost_go(lock_then_send, &s));
+    CHECK_OK(roost_go(lock_then_recv, &r));
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(roost_leak_scan(0), 0);
+        roost_sleep(NULL, ROOST_MS);
+    }
+    roost_chan_unref(ch);
+    CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
+    CHECK_EQ(atomic_load(&s.rc), 0);
+    CHECK_EQ(atomic_load(&r.rc), 0);
+    CHECK_EQ(hook_wait(1, 20 * ROOST_MS), 0);
+}
+
 /* ------------------------------------------------------------ global deadlock */
 
 static void deadlock_main(void *arg) {
@@ -374,6 +481,8 @@ int main(int argc, char **argv) {
     RUN(t_relock);
     RUN(t_locks_fine);
     RUN(t_suspects_and_check);
+    RUN(t_scan_sets);
+    RUN(t_scan_quiet);
     RUN(t_global_deadlock);
     check_no_leaks();
     return 0;
