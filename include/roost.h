@@ -79,7 +79,8 @@ int64_t roost_now(void);
 typedef struct roost_config {
     int workers;        /* worker threads; 0: $ROOST_WORKERS, else the CPU count */
     size_t stack_size;  /* default task stack; 0: $ROOST_STACK_SIZE, else 64 KiB */
-    int observe;        /* per-park bookkeeping (roost_obs.h): 1 on, -1 off, 0: $ROOST_OBSERVE, else on */
+    int observe;        /* bookkeeping (roost_obs.h): 1 on, 2 on with TSC-exact park times, -1 off;
+                         * 0: $ROOST_OBSERVE (0, 1 or 2), else 1 */
 } roost_config_t;
 
 /* Start the runtime with explicit settings. Optional: the first roost_run or

@@ -4,7 +4,9 @@
  * Everything here reads what the runtime records anyway, so it can stay on in
  * production (set ROOST_OBSERVE=0, or roost_config_t.observe = -1, to turn
  * the per-park bookkeeping off; the benchmarks' <workload>+obs rows measure
- * what it costs). Errors follow roost.h: 0 or a negative ROOST_E* code.
+ * what it costs). Park times come from a clock refreshed every ~2 ms, so
+ * they are good to about 2 ms; ROOST_OBSERVE=2 reads the TSC at every park
+ * for exact ones, at ~11 ns a park. Errors follow roost.h: 0 or a negative ROOST_E* code.
  *
  * Where each concept lives: src/registry.c (counts, spawn sites, records,
  * stack capture), src/profile.c (the four profile formats, SIGQUIT),
@@ -96,7 +98,7 @@ typedef struct roost_task_info {
     int wait_reason;                    /* enum roost_wait_reason */
     const void *wait_obj;               /* the channel, mutex, ... waited on */
     int64_t created;                    /* roost_now() at spawn */
-    int64_t parked_at;                  /* roost_now() when it parked; 0 if not parked */
+    int64_t parked_at;                  /* roost_now() when it parked (to ~2 ms; see above); 0 if not parked */
     int nframes;                        /* 0 unless stacks were asked for (and the task is parked or runnable) */
     uintptr_t pcs[ROOST_MAX_FRAMES];    /* return addresses, innermost first */
 } roost_task_info_t;

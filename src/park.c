@@ -85,9 +85,9 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
         self->cancellable = with_ctx;
         bool obs = roost__observe;
         if (obs) {
-            /* The park time and the by-reason count: a TSC read and a
-             * single-writer add on this worker's own line. */
-            self->park_tick = roost__tick();
+            /* The park time and the by-reason count: a load of the coarse
+             * clock and a single-writer add on this worker's own line. */
+            self->park_tick = roost__park_clock();
             roost__ctr_add(&self->worker->parked[reason], 1);
         }
         atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);

@@ -23,7 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool roost__observe = true;
+int roost__observe = 1;
+_Atomic uint64_t roost__coarse_tick;
 
 static struct {
     pthread_mutex_t lock;           /* site registration, the go_at table */
@@ -41,6 +42,7 @@ void roost__registry_init(void) {
         R.tick0 = roost__tick();
         R.ns0 = roost_now();
     }
+    roost__coarse_refresh();
 }
 
 /* ------------------------------------------------------------ clock */

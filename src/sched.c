@@ -659,6 +659,7 @@ static roost__task *find_runnable(roost__worker *w) {
         }
         roost__stack_flush(w); /* idle workers keep no private stacks */
         while (atomic_load(&w->wake) == 0) roost__futex_wait(&w->wake, 0, -1);
+        roost__coarse_refresh(); /* the timer thread may have been asleep too */
     }
 }
 
@@ -716,9 +717,9 @@ static int start_locked(const roost_config_t *cfg) {
     if (!ss && !env_int("ROOST_STACK_SIZE", 16 << 10, 1L << 30, &ss)) ss = 64 << 10;
     int rc = roost__stack_init((size_t)ss);
     if (rc) return rc;
-    long obs = cfg && cfg->observe ? (cfg->observe > 0) : 1;
-    if (!(cfg && cfg->observe)) env_int("ROOST_OBSERVE", 0, 1, &obs);
-    roost__observe = obs != 0;
+    long obs = cfg && cfg->observe ? (cfg->observe > 0 ? cfg->observe : 0) : 1;
+    if (!(cfg && cfg->observe)) env_int("ROOST_OBSERVE", 0, 2, &obs);
+    roost__observe = (int)obs;
     roost__registry_init();
     G.workers = aligned_alloc(64, sizeof(roost__worker) * (size_t)n);
     if (!G.workers) return ROOST_ENOMEM;

@@ -180,6 +180,7 @@ static void *timer_main(void *arg) {
     while (!atomic_load(&T.stop)) {
         uint32_t seq = atomic_load(&T.seq);
         int64_t now = roost_now();
+        roost__coarse_refresh(); /* every MONITOR_NS while any worker is busy */
         int ndue = 0;
         roost__lock(&T.lock);
         while (T.len > 0 && T.heap[0]->when <= now && ndue < 64) {
