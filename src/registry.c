@@ -301,8 +301,6 @@ void roost__task_exit_obs(roost__task *t) {
 
 /* ------------------------------------------------------------ snapshots */
 
-#define STACK_COPY_MAX ((size_t)16 << 10)
-
 /* Racy reads of memory another worker may be writing: validated by the
  * sequence counter afterwards, and kept from the sanitizers, which would
  * otherwise report the race the counter is there to detect. volatile keeps
@@ -324,19 +322,25 @@ __attribute__((no_sanitize("address", "thread"))) static void racy_copy(void *ds
 #define SAVED_PC 88
 #endif
 
-/* Walk the frame-pointer chain in a copy of [sp, sp + len). */
-static int walk(const char *copy, uintptr_t sp, size_t len, uintptr_t *pcs, int max) {
+/* One word of a stack another worker may be running on: the caller
+ * validates with the task's sequence counter afterwards. */
+__attribute__((no_sanitize("address", "thread"))) static inline uintptr_t racy_word(uintptr_t a) {
+    return *(volatile const uintptr_t *)a;
+}
+
+/* Walk the frame-pointer chain of a switched-out stack in place, between
+ * its saved stack pointer and the task record at its top. Reading in place
+ * (two words a frame) rather than copying the stack first is what keeps a
+ * profile of 100,000 tasks fast; a task that moves meanwhile is caught by
+ * the caller's sequence check, and stacks are never unmapped under us. */
+static int walk(uintptr_t sp, uintptr_t top, uintptr_t *pcs, int max) {
 #ifdef SAVED_FP
-    if (len < SAVED_PC + 8) return 0;
+    if (sp + SAVED_PC + 8 > top) return 0;
     int n = 0;
-    uintptr_t pc, fp;
-    memcpy(&fp, copy + SAVED_FP, sizeof fp);
-    memcpy(&pc, copy + SAVED_PC, sizeof pc);
-    pcs[n++] = pc;
-    while (n < max && fp >= sp && fp + 16 <= sp + len && (fp & 7) == 0) {
-        uintptr_t next;
-        memcpy(&next, copy + (fp - sp), sizeof next);
-        memcpy(&pc, copy + (fp - sp) + 8, sizeof pc);
+    uintptr_t fp = racy_word(sp + SAVED_FP);
+    pcs[n++] = racy_word(sp + SAVED_PC);
+    while (n < max && fp >= sp && fp + 16 <= top && (fp & 7) == 0) {
+        uintptr_t next = racy_word(fp), pc = racy_word(fp + 8);
         if (!pc) break;
         pcs[n++] = pc;
         if (next <= fp) break; /* frames grow up the stack; anything else ends it */
@@ -344,16 +348,15 @@ static int walk(const char *copy, uintptr_t sp, size_t len, uintptr_t *pcs, int 
     }
     return n;
 #else
-    (void)copy, (void)sp, (void)len, (void)pcs, (void)max;
+    (void)sp, (void)top, (void)pcs, (void)max;
     return 0;
 #endif
 }
 
 /* Copy t's record (and, with ROOST_SNAP_STACKS, walk its stack) into *o,
- * consistently. false if no live task is there. buf holds STACK_COPY_MAX
- * bytes; rec holds a record. */
+ * consistently. false if no live task is there. rec holds a record. */
 static bool info_copy(roost__task *t, roost_task_info_t *o, int flags, const tick_clock *clock,
-                      char *buf, char *rec) {
+                      char *rec) {
     for (int tries = 0; tries < 64; tries++) {
         uint32_t s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
         racy_copy(rec, t, sizeof(roost__task));
@@ -368,13 +371,11 @@ static bool info_copy(roost__task *t, roost_task_info_t *o, int flags, const tic
          * being set up (nothing is stable: try again). */
         bool running = s1 & 1;
         if (running && state != ROOST_T_RUNNING) continue;
-        size_t len = 0;
+        uintptr_t pcs[ROOST_MAX_FRAMES];
+        int nframes = 0;
         if (!running && (flags & ROOST_SNAP_STACKS) && (char *)r->sp > r->stack->lo &&
-            (char *)r->sp < (char *)t) {
-            len = (size_t)((char *)t - (char *)r->sp);
-            if (len > STACK_COPY_MAX) len = STACK_COPY_MAX;
-            racy_copy(buf, r->sp, len & ~(size_t)7);
-        }
+            (char *)r->sp < (char *)t)
+            nframes = walk((uintptr_t)r->sp, (uintptr_t)t, pcs, ROOST_MAX_FRAMES);
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&t->seq, memory_order_relaxed) != s1) continue;
         o->id = r->id, o->parent_id = r->parent_id;
@@ -389,7 +390,8 @@ static bool info_copy(roost__task *t, roost_task_info_t *o, int flags, const tic
         o->wait_obj = state == ROOST_T_PARKED ? r->wait_obj : NULL;
         o->created = r->created;
         o->parked_at = state == ROOST_T_PARKED && roost__observe ? clock_conv(clock, r->park_tick) : 0;
-        o->nframes = len ? walk(buf, (uintptr_t)r->sp, len, o->pcs, ROOST_MAX_FRAMES) : 0;
+        o->nframes = nframes;
+        memcpy(o->pcs, pcs, sizeof pcs[0] * (size_t)nframes);
         return true;
     }
     /* It kept changing under us for 64 tries: a task this busy is not the
@@ -425,7 +427,6 @@ typedef struct {
     int flags;
     bool oom;
     tick_clock clock;
-    char stack[STACK_COPY_MAX];
     char rec[sizeof(roost__task)] __attribute__((aligned(64)));
 } snapshot;
 
@@ -441,19 +442,17 @@ static void snap_one(roost__task *t, void *arg) {
         }
         S->v = v, S->cap = cap;
     }
-    if (info_copy(t, &S->v[S->n], S->flags, &S->clock, S->stack, S->rec)) S->n++;
+    if (info_copy(t, &S->v[S->n], S->flags, &S->clock, S->rec)) S->n++;
 }
 
 /* One task, for the leak detector: the caller knows t cannot resume
  * meanwhile (it holds the only way to wake it). */
 bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags) {
-    static _Thread_local char *buf; /* per thread: leak reports are rare, keep 16 KiB off task stacks */
-    if (!buf && !(buf = malloc(STACK_COPY_MAX + sizeof(roost__task) + 64))) flags = 0;
     char rec[sizeof(roost__task)] __attribute__((aligned(64)));
     tick_clock c;
     clock_now(&c);
     memset(o, 0, sizeof *o);
-    return info_copy(t, o, flags, &c, buf, rec);
+    return info_copy(t, o, flags, &c, rec);
 }
 
 /* The calling task's own record and stack (it is running, so it is walked
