@@ -8,13 +8,30 @@
 #
 #   workload<TAB>unit<TAB>roost<TAB>go<TAB>better      (better: lower | higher)
 #
-# Rows: skynet pingpong yield select4 mpmc parked, plus skynet_w1 and
+# Core rows: skynet pingpong yield select4 mpmc parked, plus skynet_w1 and
 # pingpong_w1 (one worker: ROOST_WORKERS=1 and GOMAXPROCS=1; yield always runs
 # that way). Default rows unset both variables, so each side uses the CPU
-# count. A program that crashes, fails its own checks, prints no figure or
-# runs past BENCH_TIMEOUT seconds (default 300) gets FAIL in its column; the
-# script goes on and exits 1 at the end. It exits 0 only if everything ran.
-# Raw output of every run is kept in BUILD/bench-raw/.
+# count. Each core row's roost figure is taken with ROOST_OBSERVE=0 (the
+# observability bookkeeping off: the baseline), and a <workload>+obs row
+# follows with ROOST_OBSERVE=1; its go column repeats the base row's Go
+# figure. Base and +obs runs alternate (base, obs, obs, base, ...) and each
+# keeps the best of BENCH_REPEAT runs (default 3; the Go side too), so that
+# the overhead summary printed at the end (target: +obs at most 3% worse)
+# is not just this machine's noise.
+#
+# roost-only rows (go column "-" where Go has no twin), with ROOST_OBSERVE=1:
+#   profile100k        ms   a grouped task profile of 100,000 parked tasks
+#                           (Go: pprof goroutine profile, debug=1)
+#   profile100k_pause  ms   the longest any other worker was kept from running
+#                           tasks while that profile was taken
+#   leak_latency       us   median delay from a leak becoming provable to its
+#                           report (Go: none)
+#
+# A program that crashes, fails its own checks, prints no figure or runs past
+# BENCH_TIMEOUT seconds (default 300) gets FAIL in its column; the script goes
+# on and exits 1 at the end. It exits 0 only if everything ran. Raw output of
+# every run is kept in BUILD/bench-raw/ (NAME.roost.N, NAME+obs.roost.N,
+# NAME.go.N per run; NAME.roost, NAME.go: the best one).
 set -u
 
 BUILD=${1:-build}
@@ -22,6 +39,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$BUILD" || exit 1
 BUILD=$(cd "$BUILD" && pwd)
 TIMEOUT=${BENCH_TIMEOUT:-300}
+REPEAT=${BENCH_REPEAT:-3}
+case $REPEAT in ''|*[!0-9]*|0) echo "bench: BENCH_REPEAT must be a positive integer, not '$REPEAT'"; exit 2 ;; esac
 RAW=$BUILD/bench-raw
 TSV=$BUILD/bench.tsv
 mkdir -p "$RAW" "$BUILD/go"
@@ -43,7 +62,7 @@ ensure_go() {
     command -v go >/dev/null 2>&1
 }
 
-GO_PROGS="skynet pingpong yield selectb mpmc parked"
+GO_PROGS="skynet pingpong yield selectb mpmc parked profile100k"
 go_ok=0
 if ensure_go; then
     # The go tool keeps its cache under $HOME; use BUILD when that cannot work.
@@ -70,18 +89,21 @@ figure() {
     awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$2"
 }
 
-# measure OUTFILE MODE CMD: run CMD with MODE's worker settings under the
-# timeout; print its figure for $key, or FAIL.
+# measure OUTFILE MODE CMD [OBS]: run CMD with MODE's worker settings (and
+# ROOST_OBSERVE=OBS when given) under the timeout; print its figure for $key,
+# or FAIL.
 measure() {
-    out=$1 mode=$2 cmd=$3
+    out=$1 mode=$2 cmd=$3 obs=${4:-}
     if [ ! -x "$cmd" ]; then
         echo "missing $cmd" >"$out.err"; : >"$out"; echo missing >"$out.rc"
         echo FAIL; return 1
     fi
     if [ "$mode" = w1 ]; then
-        env ROOST_WORKERS=1 GOMAXPROCS=1 timeout -k 10 "$TIMEOUT" "$cmd" >"$out" 2>"$out.err"
+        env ROOST_WORKERS=1 GOMAXPROCS=1 ${obs:+ROOST_OBSERVE=$obs} \
+            timeout -k 10 "$TIMEOUT" "$cmd" >"$out" 2>"$out.err"
     else
-        env -u ROOST_WORKERS -u GOMAXPROCS timeout -k 10 "$TIMEOUT" "$cmd" >"$out" 2>"$out.err"
+        env -u ROOST_WORKERS -u GOMAXPROCS ${obs:+ROOST_OBSERVE=$obs} \
+            timeout -k 10 "$TIMEOUT" "$cmd" >"$out" 2>"$out.err"
     fi
     rc=$?
     echo "$rc" >"$out.rc"
@@ -100,6 +122,7 @@ why() {  # a short reason for a failed run
         139) r="segfault (SIGSEGV)" ;;
         0) r="exit 0 but no figure" ;;
         missing) r="no program (not built)" ;;
+        nogo) r="no Go toolchain, or a Go build failed" ;;
         *) r="exit status $rc" ;;
     esac
     echo "$r"
@@ -107,48 +130,156 @@ why() {  # a short reason for a failed run
 
 ROWS=""
 DETAILS=""
+OVERHEAD=""
 failures=""
-# row WORKLOAD UNIT KEY BETTER MODE C_PROGRAM GO_PROGRAM
-row() {
-    name=$1 unit=$2 key=$3 better=$4 mode=$5 cprog=$6 goprog=$7
-    echo "bench: $name ($mode) ..."
-    r=$(measure "$RAW/$name.roost" "$mode" "$BUILD/bench/$cprog")
-    if [ "$r" = FAIL ]; then
+
+# better_than BETTER A B: true if figure A beats figure B.
+better_than() {
+    awk -v b="$1" -v x="$2" -v y="$3" 'BEGIN { exit !(b == "higher" ? x + 0 > y + 0 : x + 0 < y + 0) }'
+}
+
+# Best-of series, named by a prefix S: S_v (best figure so far, or FAIL once
+# any run failed) and S_f (that run's raw file).
+series_init() { eval "${1}_v= ${1}_f="; }
+series_add() {  # S FILE FIGURE
+    eval "cur=\$${1}_v"
+    [ "$cur" = FAIL ] && return 0
+    if [ "$3" = FAIL ] || [ -z "$cur" ] || better_than "$better" "$3" "$cur"; then
+        eval "${1}_v=\$3 ${1}_f=\$2"
+    fi
+}
+# keep SRC DST: a run's raw files (output, stderr, status) as DST's.
+keep() {
+    for x in "" .err .rc; do cp "$1$x" "$2$x" 2>/dev/null || : >"$2$x"; done
+}
+
+# report LABEL RAWFILE FIGURE: one side's outcome, for the log.
+report() {
+    if [ "$3" = FAIL ]; then
         status=1
-        failures="$failures $name"
-        echo "    roost: FAIL: $(why "$RAW/$name.roost")"
-        tail -n 5 "$RAW/$name.roost.err" 2>/dev/null | sed 's/^/      | /'
+        echo "    $1 FAIL: $(why "$2")"
+        tail -n 5 "$2.err" 2>/dev/null | sed 's/^/      | /'
     else
-        echo "    roost: $(cat "$RAW/$name.roost")"
+        echo "    $1 $(head -n 1 "$2")"
     fi
-    if [ "$go_ok" = 1 ]; then
-        g=$(measure "$RAW/$name.go" "$mode" "$BUILD/go/$goprog")
-    else
-        g=FAIL; echo "go toolchain unavailable" >"$RAW/$name.go.err"; : >"$RAW/$name.go"
+}
+
+# go_side NAME MODE GO_PROGRAM: the Go figure for $key, best of REPEAT runs
+# ("-" for GO_PROGRAM -: roost only).
+go_side() {
+    if [ "$3" = - ]; then
+        g=-; : >"$RAW/$1.go"; rm -f "$RAW/$1.go.err" "$RAW/$1.go.rc"; return
     fi
-    if [ "$g" = FAIL ]; then
-        status=1
-        echo "    go:    FAIL: $(why "$RAW/$name.go")"
-        tail -n 5 "$RAW/$name.go.err" 2>/dev/null | sed 's/^/      | /'
-    else
-        echo "    go:    $(cat "$RAW/$name.go")"
+    if [ "$go_ok" != 1 ]; then
+        g=FAIL; echo "go toolchain unavailable" >"$RAW/$1.go.err"; : >"$RAW/$1.go"
+        echo nogo >"$RAW/$1.go.rc"
+        report "go:         " "$RAW/$1.go" FAIL; return
     fi
-    ROWS="$ROWS$name	$unit	$r	$g	$better
+    series_init G
+    i=1
+    while [ "$i" -le "$REPEAT" ]; do
+        series_add G "$RAW/$1.go.$i" "$(measure "$RAW/$1.go.$i" "$2" "$BUILD/go/$3")"
+        i=$((i + 1))
+    done
+    g=$G_v
+    keep "$G_f" "$RAW/$1.go"
+    report "go:         " "$RAW/$1.go" "$g"
+}
+
+add_row() {  # NAME UNIT ROOST GO BETTER
+    ROWS="$ROWS$1	$2	$3	$4	$5
 "
-    DETAILS="$DETAILS$(printf '  %-12s roost  %s' "$name" "$(head -n 1 "$RAW/$name.roost")")
-$(printf '  %-12s go     %s' "$name" "$(head -n 1 "$RAW/$name.go")")
+}
+add_details() {  # NAME RAWNAME [GO_RAWNAME]
+    DETAILS="$DETAILS$(printf '  %-18s roost  %s' "$1" "$(head -n 1 "$RAW/$2.roost")")
+"
+    if [ -n "${3:-}" ] && [ -s "$RAW/$3.go" ]; then
+        DETAILS="$DETAILS$(printf '  %-18s go     %s' "$1" "$(head -n 1 "$RAW/$3.go")")
+"
+    fi
+}
+
+# obs_row WORKLOAD UNIT KEY BETTER MODE C_PROGRAM GO_PROGRAM: the workload's
+# row (ROOST_OBSERVE=0) and its +obs row (ROOST_OBSERVE=1), runs interleaved,
+# best of REPEAT each.
+obs_row() {
+    name=$1 unit=$2 key=$3 better=$4 mode=$5 cprog=$6 goprog=$7
+    echo "bench: $name and $name+obs ($mode; best of $REPEAT, interleaved) ..."
+    series_init B
+    series_init O
+    i=1
+    while [ "$i" -le "$REPEAT" ]; do
+        if [ $((i % 2)) = 1 ]; then order="0 1"; else order="1 0"; fi
+        for o in $order; do
+            if [ "$o" = 0 ]; then
+                f=$RAW/$name.roost.$i
+                series_add B "$f" "$(measure "$f" "$mode" "$BUILD/bench/$cprog" 0)"
+            else
+                f=$RAW/$name+obs.roost.$i
+                series_add O "$f" "$(measure "$f" "$mode" "$BUILD/bench/$cprog" 1)"
+            fi
+        done
+        i=$((i + 1))
+    done
+    r=$B_v ro=$O_v
+    keep "$B_f" "$RAW/$name.roost"
+    keep "$O_f" "$RAW/$name+obs.roost"
+    [ "$r" = FAIL ] && failures="$failures $name"
+    [ "$ro" = FAIL ] && failures="$failures $name+obs"
+    report "roost:      " "$RAW/$name.roost" "$r"
+    report "roost+obs:  " "$RAW/$name+obs.roost" "$ro"
+    go_side "$name" "$mode" "$goprog"
+    add_row "$name" "$unit" "$r" "$g" "$better"
+    add_row "$name+obs" "$unit" "$ro" "$g" "$better"
+    add_details "$name" "$name" "$name"
+    add_details "$name+obs" "$name+obs"
+    OVERHEAD="$OVERHEAD$name	$r	$ro	$better
 "
 }
 
-echo "bench: $(nproc 2>/dev/null || echo '?') CPUs; timeout ${TIMEOUT}s per program"
-row skynet      ns/task      ns_per_task           lower default skynet   skynet
-row skynet_w1   ns/task      ns_per_task           lower w1      skynet   skynet
-row pingpong    ns/roundtrip pingpong_roundtrip_ns lower default pingpong pingpong
-row pingpong_w1 ns/roundtrip pingpong_roundtrip_ns lower w1      pingpong pingpong
-row yield       ns/switch    yield_switch_ns       lower w1      yield    yield
-row select4     ns/op        select4_ns_per_op     lower default select4  selectb
-row mpmc        ns/msg       ns_per_msg            lower default mpmc     mpmc
-row parked      bytes/task   parked_1M_bytes_per_task lower default parked parked
+# row WORKLOAD UNIT KEY BETTER MODE C_PROGRAM GO_PROGRAM: a roost-only
+# workload (ROOST_OBSERVE=1), one run; GO_PROGRAM - for no Go side.
+row() {
+    name=$1 unit=$2 key=$3 better=$4 mode=$5 cprog=$6 goprog=$7
+    echo "bench: $name ($mode) ..."
+    r=$(measure "$RAW/$name.roost" "$mode" "$BUILD/bench/$cprog" 1)
+    [ "$r" = FAIL ] && failures="$failures $name"
+    report "roost:      " "$RAW/$name.roost" "$r"
+    go_side "$name" "$mode" "$goprog"
+    add_row "$name" "$unit" "$r" "$g" "$better"
+    add_details "$name" "$name" "$name"
+}
+
+# also_row WORKLOAD UNIT KEY BETTER FROM: another figure (KEY) of workload
+# FROM's runs, without running anything again.
+also_row() {
+    name=$1 unit=$2 key=$3 better=$4 from=$5
+    r=FAIL g=-
+    [ -s "$RAW/$from.roost.rc" ] && [ "$(cat "$RAW/$from.roost.rc")" = 0 ] &&
+        r=$(figure "$key" "$RAW/$from.roost")
+    [ -n "$r" ] || r=FAIL
+    if [ -f "$RAW/$from.go.rc" ]; then      # the Go twin ran (or failed)
+        g=
+        [ "$(cat "$RAW/$from.go.rc")" = 0 ] && g=$(figure "$key" "$RAW/$from.go")
+        [ -n "$g" ] || g=FAIL
+    fi
+    [ "$r" = FAIL ] && { status=1; failures="$failures $name"; }
+    [ "$g" = FAIL ] && status=1
+    add_row "$name" "$unit" "$r" "$g" "$better"
+}
+
+echo "bench: $(nproc 2>/dev/null || echo '?') CPUs; timeout ${TIMEOUT}s per program; best of $REPEAT"
+obs_row skynet      ns/task      ns_per_task           lower default skynet   skynet
+obs_row skynet_w1   ns/task      ns_per_task           lower w1      skynet   skynet
+obs_row pingpong    ns/roundtrip pingpong_roundtrip_ns lower default pingpong pingpong
+obs_row pingpong_w1 ns/roundtrip pingpong_roundtrip_ns lower w1      pingpong pingpong
+obs_row yield       ns/switch    yield_switch_ns       lower w1      yield    yield
+obs_row select4     ns/op        select4_ns_per_op     lower default select4  selectb
+obs_row mpmc        ns/msg       ns_per_msg            lower default mpmc     mpmc
+obs_row parked      bytes/task   parked_1M_bytes_per_task lower default parked parked
+row     profile100k ms           profile100k_ms        lower default profile100k profile100k
+also_row profile100k_pause ms    pause_ms              lower profile100k
+row     leak_latency us          leak_latency_us       lower default leak_latency -
 
 # ------------------------------------------------------------ report
 {
@@ -157,13 +288,22 @@ row parked      bytes/task   parked_1M_bytes_per_task lower default parked parke
 } >"$TSV"
 
 echo
-printf '%-12s %-13s %10s %10s %-7s %7s\n' workload unit roost go better ratio
+printf '%-18s %-13s %10s %10s %-7s %7s\n' workload unit roost go better ratio
 printf '%s' "$ROWS" | awk -F '\t' '{
     ratio = "-"
-    if ($3 != "FAIL" && $4 != "FAIL" && $4 + 0 != 0) ratio = sprintf("%.2f", $3 / $4)
-    printf "%-12s %-13s %10s %10s %-7s %7s\n", $1, $2, $3, $4, $5, ratio
+    if ($3 != "FAIL" && $4 != "FAIL" && $4 != "-" && $4 + 0 != 0) ratio = sprintf("%.2f", $3 / $4)
+    printf "%-18s %-13s %10s %10s %-7s %7s\n", $1, $2, $3, $4, $5, ratio
 }'
-echo "(ratio = roost / go; with better=lower, below 1 means roost wins)"
+echo "(ratio = roost / go; with better=lower, below 1 means roost wins; go \"-\": no Go twin)"
+echo
+echo "observability overhead: +obs (ROOST_OBSERVE=1) against ROOST_OBSERVE=0, best of $REPEAT each (target: at most 3% worse):"
+printf '  %-12s %10s %10s %9s\n' workload base +obs overhead
+printf '%s' "$OVERHEAD" | awk -F '\t' '{
+    if ($2 == "FAIL" || $3 == "FAIL" || $2 + 0 == 0) { printf "  %-12s %10s %10s %9s\n", $1, $2, $3, "-"; next }
+    p = ($4 == "higher" ? ($2 - $3) : ($3 - $2)) * 100 / $2
+    printf "  %-12s %10s %10s %+8.1f%%%s\n", $1, $2, $3, p, (p > 3 ? "  over 3%" : "")
+}'
+echo "(overhead: how much worse +obs is; negative: +obs came out better, i.e. noise)"
 echo
 echo "details (each program's line; raw output in $RAW):"
 printf '%s' "$DETAILS"
