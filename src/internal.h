@@ -258,9 +258,22 @@ int roost__site_id(roost_site_t *site);   /* register on first use */
 static inline void roost__ctr_add(_Atomic int64_t *c, int64_t d) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d, memory_order_relaxed);
 }
-void roost__site_count(roost__worker *w, int site, int which); /* which: 0 spawned, 1 exited */
+/* Count a spawn (which 0) or an exit (1) at a site. The fast path, on a
+ * worker whose counter block exists, is a load and a single-writer add. */
+void roost__site_count_slow(roost__worker *w, int site, int which);
+static inline void roost__site_count(roost__worker *w, int site, int which) {
+    if (ROOST_LIKELY(w && site > 0)) {
+        _Atomic int64_t *b =
+            atomic_load_explicit(&w->site_ctr[site / ROOST_SITE_BLOCK], memory_order_relaxed);
+        if (ROOST_LIKELY(b)) {
+            roost__ctr_add(&b[(site % ROOST_SITE_BLOCK) * 2 + which], 1);
+            return;
+        }
+    }
+    roost__site_count_slow(w, site, which);
+}
 /* A task is exiting (on its own stack): release adopted references. */
-void roost__task_exit_obs(roost__task *t);
+void roost__task_release_owned(roost__task *t);
 /* Workers, for readers: count and the array. */
 int roost__nworkers(void);
 int64_t roost__thread_spawned(void);

@@ -29,6 +29,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,7 +58,7 @@
 typedef struct prof_block {
     struct prof_block *next;
     size_t used, cap;
-    char data[];
+    _Alignas(16) char data[];
 } prof_block;
 
 static void *prof_arena_alloc(prof_block **head, size_t n) {
@@ -255,13 +256,15 @@ static int prof_phdr_cb(struct dl_phdr_info *info, size_t size, void *arg) {
     m->bias = info->dlpi_addr, m->lo = lo, m->hi = hi;
     m->text_lo = thi ? tlo : lo, m->text_hi = thi ? thi : hi, m->text_off = toff;
     const char *name = info->dlpi_name;
-    char exe[4096];
+    char *exe = NULL;
     if (!name || !*name) { /* the main program */
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = 0;
-        name = exe;
+        exe = malloc(PATH_MAX);
+        ssize_t n = exe ? readlink("/proc/self/exe", exe, PATH_MAX - 1) : -1;
+        if (exe) exe[n > 0 ? n : 0] = 0;
+        name = exe ? exe : "";
     }
     m->path = prof_arena_strdup(&PS.arena, name);
+    free(exe);
     if (!m->path) m->path = "";
     const char *slash = strrchr(m->path, '/');
     m->base = slash ? slash + 1 : m->path;
@@ -284,10 +287,15 @@ static void prof_cache_clear(void) {
 /* Bring the module list up to date, if the loader's counters moved since
  * the last walk. With PS.lock held. One short dl_iterate_phdr call when
  * nothing changed (it stops at the first module). */
+static bool prof_mods_stale(prof_walk *w) {
+    w->first_only = true;
+    dl_iterate_phdr(prof_phdr_cb, w);
+    return !PS.walked || w->adds != PS.adds || w->subs != PS.subs;
+}
+
 static void prof_mods_refresh(void) {
-    prof_walk w = {.first_only = true};
-    dl_iterate_phdr(prof_phdr_cb, &w);
-    if (PS.walked && w.adds == PS.adds && w.subs == PS.subs) return;
+    prof_walk w = {0};
+    if (!prof_mods_stale(&w)) return;
     bool unloaded = PS.walked && w.subs != PS.subs;
     for (prof_mod *m = PS.mods; m; m = m->next) m->seen = false;
     w.first_only = false;
@@ -377,7 +385,16 @@ static size_t prof_pc_hash(uintptr_t pc) {
  * the call is the instruction before it, so pc - 1 is what is looked up
  * (a call that ends a function returns to the next one's first byte). With
  * PS.lock held. NULL only when out of memory. */
+static prof_sym *prof_sym_probe(uintptr_t pc) {
+    if (!PS.cap) return NULL;
+    for (size_t j = prof_pc_hash(pc) & (PS.cap - 1); PS.tab[j]; j = (j + 1) & (PS.cap - 1))
+        if (PS.tab[j]->pc == pc) return PS.tab[j];
+    return NULL;
+}
+
 static const prof_sym *prof_sym_locked(uintptr_t pc) {
+    prof_sym *s = prof_sym_probe(pc);
+    if (s) return s;
     if (PS.n * 2 >= PS.cap) {
         size_t cap = PS.cap ? PS.cap * 2 : 256;
         prof_sym **t = calloc(cap, sizeof *t);
@@ -392,10 +409,7 @@ static const prof_sym *prof_sym_locked(uintptr_t pc) {
         free(PS.tab);
         PS.tab = t, PS.cap = cap;
     }
-    size_t j = prof_pc_hash(pc) & (PS.cap - 1);
-    for (prof_sym *s; (s = PS.tab[j]); j = (j + 1) & (PS.cap - 1))
-        if (s->pc == pc) return s;
-    prof_sym *s = prof_arena_alloc(&PS.arena, sizeof *s);
+    s = prof_arena_alloc(&PS.arena, sizeof *s);
     if (!s) return NULL;
     memset(s, 0, sizeof *s);
     s->pc = pc;
@@ -420,9 +434,26 @@ static const prof_sym *prof_sym_locked(uintptr_t pc) {
 #ifdef PROF_LIBDW
     prof_lines(a, s);
 #endif
+    size_t j = prof_pc_hash(pc) & (PS.cap - 1);
+    while (PS.tab[j]) j = (j + 1) & (PS.cap - 1);
     PS.tab[j] = s;
     PS.n++;
     return s;
+}
+
+/* Run fn(arg) on a stack deep enough for it. A task's stack is small (64
+ * KiB by default, 16 KiB at the least) and reading DWARF with libdw alone
+ * can take more, so a task hands the work to a plain thread and waits for
+ * it: some 50 us for the thread, paid only where symbols are missed (a
+ * cache miss) or a whole profile is taken. The task's worker waits too, as
+ * it would while doing the work itself. */
+static void prof_off_task(void *(*fn)(void *), void *arg) {
+    pthread_t th;
+    if (roost__self() && pthread_create(&th, NULL, fn, arg) == 0) {
+        pthread_join(th, NULL);
+        return;
+    }
+    fn(arg);
 }
 
 /* For a batch of look-ups (one profile): bring the modules up to date once. */
@@ -456,12 +487,33 @@ static size_t prof_sym_format(const prof_sym *s, uintptr_t pc, char *buf, size_t
     return (size_t)n < size ? (size_t)n : size - 1;
 }
 
-size_t roost_symbolize(uintptr_t pc, char *buf, size_t size) {
-    if (!buf) return 0;
+typedef struct {
+    uintptr_t pc;
+    const prof_sym *s;
+} prof_sym_req;
+
+static void *prof_sym_fill(void *arg) {
+    prof_sym_req *r = arg;
     pthread_mutex_lock(&PS.lock);
     prof_mods_refresh();
-    const prof_sym *s = prof_sym_locked(pc);
+    r->s = prof_sym_locked(r->pc);
     pthread_mutex_unlock(&PS.lock);
+    return NULL;
+}
+
+size_t roost_symbolize(uintptr_t pc, char *buf, size_t size) {
+    if (!buf) return 0;
+    /* A hit costs the lock, a probe and a short dl_iterate_phdr (is the
+     * module list as it was?); a miss does the work off the task stack. */
+    prof_walk w = {0};
+    pthread_mutex_lock(&PS.lock);
+    const prof_sym *s = prof_mods_stale(&w) ? NULL : prof_sym_probe(pc);
+    pthread_mutex_unlock(&PS.lock);
+    if (!s) {
+        prof_sym_req r = {pc, NULL};
+        prof_off_task(prof_sym_fill, &r);
+        s = r.s;
+    }
     return prof_sym_format(s, pc, buf, size);
 }
 
@@ -986,12 +1038,16 @@ typedef struct {
     const char *name, *file;   /* one Function per distinct pair */
 } pb_func;
 
+/* Function ids of the stand-ins for tasks without a stack: far above the
+ * real ones (ids need only be unique and non-zero). */
+#define PB_NOSTACK_FUNC ((uint64_t)1 << 32)
+
 static int prof_pprof(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) {
     prof_groups G;
     int rc = prof_group_all(v, n, &G);
     if (rc) return rc;
     pb_strings S = {0};
-    prof_buf m1 = {0}, m2 = {0}, m3 = {0};
+    prof_buf m1 = {0}, m2 = {0};   /* scratch for nested messages */
     prof_mod **mods = NULL;    /* mapping id - 1 -> module */
     size_t nmods = 0, capmods = 0;
     pb_func *funcs = NULL;     /* function id - 1 -> (name, file) */
@@ -999,15 +1055,26 @@ static int prof_pprof(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) 
     uint32_t *loc_func = NULL; /* location id - 1 -> function id (0: none) */
     uint32_t *loc_map = NULL;  /* location id - 1 -> mapping id (0: none) */
     uintptr_t *loc_pc = NULL;
-    pb_strings FS = {0};       /* "name\0file" keys, for function ids */
+    pb_strings FS = {0};       /* "name\1file" keys: function id - 1 by index */
     bool oom = false;
     pb_str_intern(&S, "");
 
-    /* Samples first: they give every pc its location id (in P, in order of
-     * first use), which the locations below then follow. */
+    /* Every pc gets its location id (in P, in order of first use); after
+     * them come one location per state for tasks without a stack (running
+     * ones), which pprof would otherwise drop from its counts. */
+    for (size_t i = 0; i < G.n; i++)
+        for (int k = 0; k < G.g[i].t->nframes; k++)
+            if (G.g[i].t->pcs[k] && prof_pcs_find(P, G.g[i].t->pcs[k]) == SIZE_MAX) oom = true;
+    size_t nloc = P->n;
+    unsigned nostack = 0;      /* states used by stackless groups: bit per state */
     pb_value_type(b, &m1, 1, &S, "goroutine", "count");
-    for (size_t i = 0; i < G.n; i++) {
+    for (size_t i = 0; !oom && i < G.n; i++) {
         roost_task_info_t *t = G.g[i].t;
+        if (!t->nframes) {
+            int st = t->state & 3;
+            nostack |= 1u << st;
+            pb_varint(&m2, nloc + 1 + (size_t)st);
+        }
         for (int k = 0; k < t->nframes; k++) {
             if (!t->pcs[k]) continue;
             size_t j = prof_pcs_find(P, t->pcs[k]);
@@ -1030,7 +1097,6 @@ static int prof_pprof(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) 
     }
 
     /* Mappings, functions and locations, per distinct pc. */
-    size_t nloc = P->n;
     loc_func = calloc(nloc + 1, sizeof *loc_func);
     loc_map = calloc(nloc + 1, sizeof *loc_map);
     loc_pc = calloc(nloc + 1, sizeof *loc_pc);
@@ -1059,7 +1125,7 @@ static int prof_pprof(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) 
         }
         if (s->func) {
             char key[1024];
-            snprintf(key, sizeof key, "%s@%s", s->func, s->file ? s->file : "");
+            snprintf(key, sizeof key, "%s\001%s", s->func, s->file ? s->file : "");
             size_t before = FS.n;
             uint64_t f = pb_str_intern(&FS, prof_arena_strdup(&FS.arena, key));
             if (FS.oom) {
@@ -1083,15 +1149,18 @@ static int prof_pprof(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) 
     }
     for (size_t k = 0; !oom && k < nmods; k++) {
         const prof_mod *m = mods[k];
-        bool lines = false;
-        for (size_t j = 0; j < P->cap && !lines; j++)
-            if (P->pcs[j] && P->syms[j]->mod == m && P->syms[j]->file) lines = true;
+        bool funcs_known = false, lines = false;
+        for (size_t j = 0; j < P->cap; j++)
+            if (P->pcs[j] && P->syms[j]->mod == m) {
+                funcs_known |= P->syms[j]->func != NULL;
+                lines |= P->syms[j]->file != NULL;
+            }
         pb_int(&m1, 1, k + 1);
         pb_int(&m1, 2, m->text_lo);
         pb_int(&m1, 3, m->text_hi);
         pb_int(&m1, 4, m->text_off);
         pb_int(&m1, 5, pb_str_intern(&S, m->path));
-        pb_int(&m1, 7, m->nsyms > 0);
+        pb_int(&m1, 7, funcs_known); /* has_functions: pprof need not symbolize */
         pb_int(&m1, 8, lines);
         pb_int(&m1, 9, lines);
         pb_msg(b, 3, &m1);
@@ -1108,6 +1177,18 @@ static int prof_pprof(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) 
         }
         pb_msg(b, 4, &m1);
     }
+    for (int st = 0; !oom && st < 4; st++) {
+        if (!(nostack & (1u << st))) continue;
+        char name[64];
+        snprintf(name, sizeof name, "[%s, no stack]", roost_task_state_name(st));
+        pb_int(&m1, 1, nloc + 1 + (size_t)st);
+        pb_int(&m2, 1, PB_NOSTACK_FUNC + (uint64_t)st);
+        pb_msg(&m1, 4, &m2);
+        pb_msg(b, 4, &m1);
+        pb_int(&m1, 1, PB_NOSTACK_FUNC + (uint64_t)st);
+        pb_int(&m1, 2, pb_str_intern(&S, prof_arena_strdup(&S.arena, name)));
+        pb_msg(b, 5, &m1);
+    }
     for (size_t i = 0; !oom && i < nfuncs; i++) {
         pb_int(&m1, 1, i + 1);
         pb_int(&m1, 2, pb_str_intern(&S, funcs[i].name));
@@ -1122,22 +1203,19 @@ static int prof_pprof(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) 
     pb_int(b, 12, 1);
     /* The string table last: every string is interned by now. */
     for (size_t i = 0; i < S.n; i++) pb_bytes(b, 6, S.s[i], strlen(S.s[i]));
-    if (S.oom || m1.oom || m2.oom || m3.oom) oom = true;
+    if (S.oom || m1.oom || m2.oom) oom = true;
 
     free(G.g);
     free(S.s), free(S.slots), prof_arena_free(S.arena);
     free(FS.s), free(FS.slots), prof_arena_free(FS.arena);
-    free(m1.p), free(m2.p), free(m3.p);
+    free(m1.p), free(m2.p);
     free(mods), free(funcs), free(loc_func), free(loc_map), free(loc_pc);
     return oom ? ROOST_ENOMEM : ROOST_OK;
 }
 
 /* ------------------------------------------------------------ entry points */
 
-int roost_profile(int format, char **buf, size_t *len) {
-    if (!buf || !len) return ROOST_EINVAL;
-    *buf = NULL, *len = 0;
-    if (format < ROOST_PROFILE_GROUPED || format > ROOST_PROFILE_JSON) return ROOST_EINVAL;
+static int prof_take(int format, char **buf, size_t *len) {
     roost_task_info_t *v;
     size_t n;
     int rc = roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS);
@@ -1162,6 +1240,28 @@ int roost_profile(int format, char **buf, size_t *len) {
     if (!b.p) return ROOST_ENOMEM;
     *buf = b.p, *len = b.len;
     return ROOST_OK;
+}
+
+typedef struct {
+    int format;
+    char **buf;
+    size_t *len;
+    int rc;
+} prof_req;
+
+static void *prof_take_main(void *arg) {
+    prof_req *r = arg;
+    r->rc = prof_take(r->format, r->buf, r->len);
+    return NULL;
+}
+
+int roost_profile(int format, char **buf, size_t *len) {
+    if (!buf || !len) return ROOST_EINVAL;
+    *buf = NULL, *len = 0;
+    if (format < ROOST_PROFILE_GROUPED || format > ROOST_PROFILE_JSON) return ROOST_EINVAL;
+    prof_req r = {format, buf, len, ROOST_OK};
+    prof_off_task(prof_take_main, &r);
+    return r.rc;
 }
 
 static int prof_write_all(int fd, const char *p, size_t n) {
@@ -1253,7 +1353,6 @@ static int prof_dumper_start(void) {
         pthread_t th;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&at, 256 << 10);
         if (pthread_create(&th, &at, prof_dumper, NULL) == 0) {
             PQ.started = true;
             pthread_setname_np(th, "roost-dump");

@@ -116,7 +116,7 @@ static _Atomic int64_t *ctr_block(_Atomic(_Atomic int64_t *) *slot) {
     return b;
 }
 
-void roost__site_count(roost__worker *w, int site, int which) {
+void roost__site_count_slow(roost__worker *w, int site, int which) {
     if (site <= 0) return;
     _Atomic(_Atomic int64_t *) *slot =
         w ? &w->site_ctr[site / ROOST_SITE_BLOCK] : &R.thread_ctr[site / ROOST_SITE_BLOCK];
@@ -284,7 +284,7 @@ int roost_chan_adopt(roost_chan_t *ch) {
     return ROOST_OK;
 }
 
-void roost__task_exit_obs(roost__task *t) {
+void roost__task_release_owned(roost__task *t) {
     if (t->nowned) {
         roost_chan_t **arr = t->owned ? t->owned : t->owned_small;
         int n = t->nowned;
@@ -292,10 +292,6 @@ void roost__task_exit_obs(roost__task *t) {
         for (int i = 0; i < n; i++) roost_chan_unref(arr[i]);
         free(t->owned);
         t->owned = NULL;
-    }
-    if (roost__observe) {
-        int id = t->site ? t->site->id : 0;
-        roost__site_count(roost__worker_self(), id, 1);
     }
 }
 

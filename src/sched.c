@@ -502,8 +502,9 @@ static void task_main(void *arg) {
     run_after(t->worker);
     t->fn(t->arg);
     /* Exit: count it, then switch away for good; the next context frees our stack. */
-    roost__task_exit_obs(t);
+    if (ROOST_UNLIKELY(t->nowned)) roost__task_release_owned(t); /* adopted refs */
     roost__worker *w = roost__worker_self();
+    if (roost__observe) roost__site_count(w, t->site->id, 1);
     atomic_store_explicit(&t->state, ROOST_T_DEAD, memory_order_relaxed);
     atomic_store_explicit(&w->exited, atomic_load_explicit(&w->exited, memory_order_relaxed) + 1,
                           memory_order_release);
