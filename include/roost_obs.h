@@ -141,30 +141,76 @@ int roost_profile_on_signal(int signo);
 
 /* ---------------------------------------------------------------- monitor */
 
+/* What an alert hook receives. The rises ("grew_by") are each figure now
+ * minus its lowest sample over the growth window (the last 4 intervals when
+ * growth alerts are off, or the samples so far when fewer). */
 typedef struct roost_alert {
     int kind;                  /* ROOST_ALERT_THRESHOLD or ROOST_ALERT_GROWTH */
     int64_t alive;             /* tasks alive now */
-    int64_t grew_by;           /* growth over the window (GROWTH) */
-    const char *site_file, *site_func; /* the spawn site that grew most (NULL: the total) */
+    int64_t grew_by;           /* the rise of the total alive */
+    const char *site_file, *site_func; /* GROWTH: the spawn site that grew most; THRESHOLD: the
+                                * one with the most tasks alive (NULL: no site to name) */
     int site_line;
-    int64_t site_grew_by;
-    int reason;                /* the wait reason that grew most */
-    int64_t reason_grew_by;
-    const char *text;          /* one line describing all of the above */
+    int64_t site_grew_by;      /* that site's rise */
+    int reason;                /* GROWTH: the wait reason that grew most; THRESHOLD: the one with
+                                * the most tasks parked (ROOST_WAIT_NONE: none) */
+    int64_t reason_grew_by;    /* that reason's rise */
+    const char *text;          /* one line (no newline) with the above, naming up to 3 sites and
+                                * 3 reasons; valid during the call only */
 } roost_alert_t;
 enum { ROOST_ALERT_THRESHOLD = 1, ROOST_ALERT_GROWTH = 2 };
 
 typedef struct roost_monitor_opts {
-    int64_t interval;          /* between samples; 0: 1 s */
+    int64_t interval;          /* between samples, at least 1 ms; 0: 1 s */
     int log_fd;                /* a count line per sample; -1: none; 0 is taken as stderr */
     int64_t threshold;         /* alert when alive >= threshold; 0: off */
-    int64_t window;            /* growth alert: alive (or one site) rose on every sample over window; 0: off */
-    void (*alert)(const roost_alert_t *a, void *arg); /* NULL: log the alert line */
+    int64_t window;            /* growth alert over this span (rounded up to whole intervals, at
+                                * least 4, at most 4096 of them); 0: off */
+    void (*alert)(const roost_alert_t *a, void *arg); /* NULL: write the alert line to log_fd
+                                                       * (stderr if none) */
     void *alert_arg;
 } roost_monitor_opts_t;
 
-/* Start (or reconfigure) the monitor thread. Off by default. */
+/* Start the monitor thread, or reconfigure the running one (NULL opts: the
+ * defaults, a line a second on stderr). Off by default.
+ *
+ * Every interval, from the start on, it samples roost_counts() and
+ * roost_sites() and writes, with a log_fd, a line like
+ *   roost: tasks alive=123 running=2 runnable=0 parked=121 (chan send 120, sleep 1) created=5000 exited=4877
+ * (only the wait reasons with parked tasks). A line that does not fit a
+ * non-blocking fd, or meets a closed pipe, is dropped (no SIGPIPE). The fd
+ * must stay open until the monitor is stopped or moved to another one.
+ * With the bookkeeping off (ROOST_OBSERVE=0) there are no figures by site
+ * or wait reason: the alerts watch the total alone.
+ *
+ * Threshold: the alert fires on a sample with alive >= threshold, and again
+ * only after a sample below it.
+ * Growth: with the last n + 1 samples s[0..n] (n = window / interval), cut
+ * in four quarters, the total alive or one spawn site's alive is growing
+ * when each quarter's lowest sample is below every later sample: its
+ * low-water mark rose in every quarter and never came back down (noise
+ * within a quarter is forgiven; a single jump, or a rise of fewer than 4, is
+ * not growth). The alert fires once per episode, which ends after a whole
+ * window without growth; it names the growing sites and the wait reasons
+ * that rose most, with the amounts. src/monitor.c has the details.
+ *
+ * The hook runs on the monitor thread; it must not wait for tasks. It may
+ * call roost_monitor_start (reconfigure) or roost_monitor_stop (the thread
+ * exits when the hook returns). Reconfiguring with the same interval and
+ * window keeps the history (and a threshold that fired stays quiet unless it
+ * changed); otherwise the history starts over.
+ *
+ * It does not start the runtime: before the runtime starts the figures are
+ * zero, and roost_shutdown stops the monitor.
+ *
+ * Cost: nothing on the runtime's paths; per sample O(workers x sites) reads
+ * and O(sites x n) work, and 4 bytes per site per sample kept.
+ * Returns 0; ROOST_EINVAL for a negative field or an interval under 1 ms;
+ * ROOST_ERANGE for a window over 4096 intervals; ROOST_ENOMEM. */
 int roost_monitor_start(const roost_monitor_opts_t *opts);
+/* Stop the monitor and join its thread. A no-op when it is not running; safe
+ * to call repeatedly. roost_shutdown calls it. From a task it holds that
+ * task's worker until the current sample is done. */
 void roost_monitor_stop(void);
 
 /* ---------------------------------------------------------------- leaks */

@@ -310,8 +310,10 @@ static bool lock_reason(int r) {
 }
 
 /* The holder of a lock another task waits on, read racily (validated by
- * the caller reading everything twice). NULL when readers hold it. */
-static roost__task *holder_of(const void *obj, int reason, uint64_t *id) {
+ * the caller reading everything twice). NULL when readers hold it. Kept
+ * from TSan, like follow(): these reads race by design (a record being
+ * reused, a flag being set) and the double read is what makes them safe. */
+__attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void *obj, int reason, uint64_t *id) {
     if (reason == ROOST_WAIT_MUTEX) {
         const roost_mutex_t *mu = obj;
         *id = __atomic_load_n(&mu->holder_id, __ATOMIC_RELAXED);
@@ -334,7 +336,7 @@ typedef struct {
 /* Follow holder -> what it waits on -> its holder from (obj, holder).
  * Returns 1 for a cycle back to self, 2 for a holder that exited (at the
  * first step only: deeper, a reused record could fool us), 0 otherwise. */
-static int follow(roost__task *self, const void *obj, int reason, roost__task *h, uint64_t hid,
+__attribute__((no_sanitize("thread"))) static int follow(roost__task *self, const void *obj, int reason, roost__task *h, uint64_t hid,
                   chain *c) {
     c->n = 0;
     c->t[c->n] = self, c->obj[c->n++] = obj;

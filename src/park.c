@@ -82,7 +82,7 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
          * from other tasks. */
         __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
         __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
-        self->cancellable = with_ctx;
+        __atomic_store_n(&self->cancellable, with_ctx, __ATOMIC_RELAXED);
         bool obs = roost__observe;
         if (obs) {
             /* The park time and the by-reason count: a load of the coarse
