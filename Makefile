@@ -33,6 +33,16 @@ endif
 LDLIBS := -pthread
 BUILD ?= $(BUILD_DEFAULT)
 
+# libdw (Debian libdw-dev), optional: with it, stacks in profiles and leak
+# reports show file:line; without it, function names only (src/profile.c
+# uses it when its header is there, so probe with the same compiler).
+H := \#
+HAVE_LIBDW := $(shell echo '$(H)include <elfutils/libdwfl.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+ifeq ($(HAVE_LIBDW),1)
+  LDLIBS += -ldw
+  PC_LIBS_PRIVATE := -ldw
+endif
+
 # One context-switch file per architecture; ucontext is the portable fallback.
 ifeq ($(ARCH),x86_64)
   SWITCH_SRC := src/arch/switch_x86_64.S
@@ -89,6 +99,7 @@ examples: $(EXAMPLES)
 # Each test is its own program; tests/run.sh runs them all and summarises.
 check: $(TESTS) $(EXAMPLES)
 	@BUILD=$(BUILD) SAN=$(SAN) RUNNER="$(RUNNER)" sh tests/run.sh $(TESTS)
+	@if [ -z "$(RUNNER)" ]; then sh tests/pprof_test.sh $(BUILD)/tests/test_profile; fi
 
 # The suite cross-built for AArch64 and run under qemu-user: checks
 # src/arch/switch_aarch64.S on an x86_64 machine (Debian packages
@@ -111,7 +122,8 @@ install: lib
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libroost.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libroost.so $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' roost.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' -e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|g' \
+	    roost.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/roost*.h $(DESTDIR)$(PREFIX)/lib/libroost.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
