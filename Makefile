@@ -35,12 +35,18 @@ BUILD ?= $(BUILD_DEFAULT)
 
 # libdw (Debian libdw-dev), optional: with it, stacks in profiles and leak
 # reports show file:line; without it, function names only (src/profile.c
-# uses it when its header is there, so probe with the same compiler).
+# uses it when its header is there, so probe with the same compiler and
+# pass -DROOST_NO_LIBDW when it cannot link).
 H := \#
-HAVE_LIBDW := $(shell echo '$(H)include <elfutils/libdwfl.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+# The header alone is not enough: a cross compiler can see the host's
+# header without a library of its own architecture to link.
+HAVE_LIBDW := $(shell printf '$(H)include <elfutils/libdwfl.h>\nint main(void) { return dwfl_version(0) == 0; }\n' | \
+    $(CC) -x c - -ldw -o /dev/null >/dev/null 2>&1 && echo 1)
 ifeq ($(HAVE_LIBDW),1)
   LDLIBS += -ldw
   PC_LIBS_PRIVATE := -ldw
+else
+  CFLAGS += -DROOST_NO_LIBDW
 endif
 
 # One context-switch file per architecture; ucontext is the portable fallback.

@@ -111,12 +111,14 @@ enum { ROOST_SNAP_STACKS = 1 };
  * task moved meanwhile; a task that is running has no stack in the copy.
  * Stacks use frame pointers: build code you want to see in them with
  * -fno-omit-frame-pointer (roost itself is). *out is malloc'ed; free it with
- * free(). Sorted by id. */
+ * free(). In no particular order (the order of stack slots). */
 int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags);
 
-/* Symbolize a pc: "function+0xoff (file:line)" where debug information and
- * addr2line exist, else "function+0xoff" from the dynamic symbol table, else
- * the module and offset. Writes at most size bytes; returns the length. */
+/* Symbolize a return address: "function+0xoff (file:line)". Function names
+ * come from each loaded module's ELF symbol table (static functions too,
+ * no -rdynamic needed); file:line from the debug information, when roost
+ * was built with libdw (Debian libdw-dev). Else the module and offset.
+ * Results are cached per pc. Writes at most size bytes; returns the length. */
 size_t roost_symbolize(uintptr_t pc, char *buf, size_t size);
 
 /* ---------------------------------------------------------------- profiles */
@@ -128,7 +130,8 @@ enum roost_profile_format {
     ROOST_PROFILE_JSON = 4,
 };
 
-/* Take a task profile and write it to fd. 0 or an error. */
+/* Take a task profile and write it to fd. 0, or ROOST_EINVAL for a bad
+ * format or a failed write, ROOST_ENOMEM. */
 int roost_profile_write(int fd, int format);
 /* The same into a malloc'ed buffer (*len bytes; free() it). */
 int roost_profile(int format, char **buf, size_t *len);

@@ -450,8 +450,10 @@ static void t_global_deadlock(void *unused) {
     CHECK_GT(n, 0);
     self[n] = 0;
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s%s deadlock 2>&1",
-             getenv("VALGRIND") ? "valgrind -q " : "", self);
+    /* The same wrapper as ours: valgrind, or qemu for a cross-built suite. */
+    const char *runner = getenv("RUNNER");
+    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s %s%s deadlock 2>&1",
+             runner ? runner : "", getenv("VALGRIND") ? "valgrind -q " : "", self);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL);
     char out[16384];
