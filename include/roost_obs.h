@@ -139,7 +139,8 @@ int roost_profile(int format, char **buf, size_t *len);
 /* On signo (SIGQUIT by default: 0), write the full profile to stderr, as a Go
  * program does, then go on running (Go exits; set ROOST_SIGQUIT_EXIT=1 for
  * that). ROOST_SIGQUIT=0 in the environment turns the default handler off;
- * the runtime installs it at start-up unless the program set its own. */
+ * the runtime installs it at start-up unless the program set its own
+ * handler or SIG_IGN. The dump ends with a "roost: end of task dump" line. */
 int roost_profile_on_signal(int signo);
 
 /* ---------------------------------------------------------------- monitor */
