@@ -485,6 +485,11 @@ int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags) {
     snapshot *S = calloc(1, sizeof *S);
     if (!S) return ROOST_ENOMEM;
     S->flags = flags;
+    /* Sized for the tasks alive now (plus some that may start meanwhile):
+     * growing by doubling would copy a 100,000-task array several times. */
+    S->cap = (size_t)roost_task_count() + 256;
+    S->v = malloc(S->cap * sizeof *S->v);
+    if (!S->v) S->cap = 0;
     clock_now(&S->clock);
     roost__for_each_stack_slot(snap_one, S);
     int rc = S->oom ? ROOST_ENOMEM : ROOST_OK;
