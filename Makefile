@@ -44,7 +44,7 @@ HAVE_LIBDW := $(shell printf '$(H)include <elfutils/libdwfl.h>\nint main(void) {
     $(CC) -x c - -ldw -o /dev/null >/dev/null 2>&1 && echo 1)
 ifeq ($(HAVE_LIBDW),1)
   LDLIBS += -ldw
-  PC_LIBS_PRIVATE := -ldw
+  PC_REQUIRES_PRIVATE := libdw  # its own .pc brings libelf, zlib, ... for static links
 else
   CFLAGS += -DROOST_NO_LIBDW
 endif
@@ -128,7 +128,7 @@ install: lib
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libroost.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libroost.so $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' -e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|g' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|g' \
 	    roost.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
 
 uninstall:
