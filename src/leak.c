@@ -342,7 +342,9 @@ __attribute__((no_sanitize("thread"))) static int follow(roost__task *self, cons
     c->t[c->n] = self, c->obj[c->n++] = obj;
     for (int depth = 0; depth < CYCLE_MAX - 1; depth++) {
         if (!h) return 0;
-        if (h == self) return 1;
+        /* Our own record, but another task's id: the holder exited and
+         * we reuse its stack slot. */
+        if (h == self) return hid == self->id ? 1 : (depth == 0 ? 2 : 0);
         uint64_t id = __atomic_load_n(&h->id, __ATOMIC_RELAXED);
         int st = atomic_load_explicit(&h->state, memory_order_relaxed);
         if (id != hid || st == ROOST_T_DEAD) return depth == 0 ? 2 : 0;

@@ -55,7 +55,7 @@ int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu) {
         roost__unlock(&mu->lock);
         return ROOST_OK;
     }
-    if (self && mu->holder == self) {
+    if (self && mu->holder == self && mu->holder_id == self->id) { /* not a reused record */
         roost__unlock(&mu->lock);
         roost__leak_lock_check(self, mu, NULL, ROOST_WAIT_MUTEX, ctx); /* reports the re-lock */
         return ROOST_EDEADLK;
@@ -184,7 +184,7 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
         roost__unlock(&rw->lock);
         return ROOST_OK;
     }
-    if (self && rw->writer && rw->holder == self) {
+    if (self && rw->writer && rw->holder == self && rw->holder_id == self->id) {
         roost__unlock(&rw->lock);
         roost__leak_lock_check(self, rw, NULL, ROOST_WAIT_RWMUTEX_W, ctx); /* reports the re-lock */
         return ROOST_EDEADLK;

@@ -259,6 +259,27 @@ static void t_lock_orphaned(void *unused) {
     CHECK_EQ(hook_kind, ROOST_LEAK_LOCK_ORPHANED);
 }
 
+/* The same, when the next locker reuses the exited holder's stack slot
+ * (task records are pooled): not a re-lock, an orphaned lock. */
+static atomic_int reuse_rc;
+static void lock_again(void *arg) { atomic_store(&reuse_rc, roost_mutex_lock(NULL, arg)); }
+
+static void t_lock_orphaned_reused(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    for (int i = 0; i < 8; i++) {
+        hook_reset();
+        roost_mutex_t mu = ROOST_MUTEX_INIT;
+        atomic_store(&reuse_rc, 1);
+        CHECK_OK(roost_go(lock_and_exit, &mu));
+        CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
+        CHECK_OK(roost_go(lock_again, &mu));
+        CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
+        CHECK_EQ(atomic_load(&reuse_rc), ROOST_ELEAKED);
+        CHECK_EQ(hook_wait(1, ROOST_S), 1);
+        CHECK_EQ(hook_kind, ROOST_LEAK_LOCK_ORPHANED);
+    }
+}
+
 static void t_relock(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
@@ -480,6 +501,7 @@ int main(int argc, char **argv) {
     RUN(t_cancellable_not_leaked);
     RUN(t_lock_cycle);
     RUN(t_lock_orphaned);
+    RUN(t_lock_orphaned_reused);
     RUN(t_relock);
     RUN(t_locks_fine);
     RUN(t_suspects_and_check);
