@@ -65,12 +65,15 @@ TEST_SRCS := $(wildcard tests/*.c)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+# The blocking-bug patterns (docs/leaks.md): each a leaky and a fixed variant.
+BUG_SRCS := $(wildcard tests/bugs/*.c)
+BUGS := $(patsubst tests/bugs/%.c,$(BUILD)/bugs/%,$(BUG_SRCS))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 HEADERS := $(wildcard include/*.h)
 INTERNAL := $(wildcard src/*.h)
 
-.PHONY: all lib check check-aarch64 valgrind-check demo bench examples install uninstall clean
+.PHONY: bugs all lib check check-aarch64 valgrind-check demo bench examples install uninstall clean
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
@@ -100,11 +103,20 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libroost.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
 
+$(BUILD)/bugs/%: tests/bugs/%.c tests/bugs/bug.h $(BUILD)/libroost.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/bugs $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
+
 examples: $(EXAMPLES)
 
+# Every bug pattern, both variants, classed against docs/leaks.md's table.
+bugs: $(BUGS)
+	@BUILD=$(BUILD) sh tests/bugs.sh
+
 # Each test is its own program; tests/run.sh runs them all and summarises.
-check: $(TESTS) $(EXAMPLES)
+check: $(TESTS) $(EXAMPLES) $(BUGS)
 	@BUILD=$(BUILD) SAN=$(SAN) RUNNER="$(RUNNER)" sh tests/run.sh $(TESTS)
+	@if [ -z "$(RUNNER)" ]; then BUILD=$(BUILD) sh tests/bugs.sh; fi
 	@if [ -z "$(RUNNER)" ]; then sh tests/pprof_test.sh $(BUILD)/tests/test_profile; fi
 
 # The suite cross-built for AArch64 and run under qemu-user: checks

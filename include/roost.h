@@ -55,7 +55,7 @@ enum {
     ROOST_ESTATE = -8,      /* unlock of an unlocked mutex; negative wait-group counter */
     ROOST_ERANGE = -9,      /* size or count beyond what roost supports */
     ROOST_EDEADLK = -10,    /* re-locking a mutex held by the calling task */
-    ROOST_ELEAKED = -11,    /* the operation can never complete: nobody else holds the object */
+    ROOST_ELEAKED = -11,    /* the operation can never complete: the leak detector proved it (roost_obs.h) */
 };
 
 /* Message for a ROOST_E* code (or "unknown error"). Never NULL. */

@@ -254,8 +254,14 @@ typedef struct roost_leak {
  * stderr). fn runs on the thread that found the leak; it must not block. */
 void roost_leak_hook(void (*fn)(const roost_leak_t *leak, void *arg), void *arg);
 
-/* Leaks found so far (each report counts the tasks in it). */
+/* Leaks found so far (each report counts the tasks in it; suspects and
+ * refused re-locks are not counted). */
 int64_t roost_leaks_found(void);
+
+/* Wait, up to timeout_ns, until every leak found so far has been reported
+ * (reports are written by a reporter thread). roost_check_leaks does this
+ * first, and so does the process's exit (up to 2 s). 0 or ROOST_ETIMEDOUT. */
+int roost_leak_flush(int64_t timeout_ns);
 
 /* Search now for leak sets the moment-of-proof checks cannot see, and for
  * suspects parked longer than suspect_ns (0: skip suspects). The search

@@ -165,6 +165,7 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
  * becomes one frame, which is most of a round trip's cost. */
 __attribute__((flatten)) static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem, bool block) {
     if (!ch || (is_send && !elem)) return ROOST_EINVAL;
+    roost__note_thread();
     int err = roost__ctx_err(ctx);
     if (err) return err;
     roost__waiter *peer;
@@ -249,6 +250,7 @@ int roost_chan_tryrecv(roost_chan_t *ch, void *elem) {
 
 int roost_chan_close(roost_chan_t *ch) {
     if (!ch) return ROOST_EINVAL;
+    roost__note_thread();
     roost__lock(&ch->lock);
     if (ch->closed) {
         roost__unlock(&ch->lock);

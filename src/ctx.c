@@ -128,6 +128,7 @@ static void cancel(roost_ctx_t *ctx, int err, int cause) {
 void roost_ctx_cancel(roost_ctx_t *ctx) { cancel(ctx, ROOST_ECANCELED, ROOST_ECANCELED); }
 
 void roost_ctx_cancel_cause(roost_ctx_t *ctx, int cause) {
+    roost__note_thread();
     cancel(ctx, ROOST_ECANCELED, cause ? cause : ROOST_ECANCELED);
 }
 

@@ -16,7 +16,7 @@ static const char *const messages[] = {
     [-ROOST_ESTATE] = "object in the wrong state for this call",
     [-ROOST_ERANGE] = "size or count out of range",
     [-ROOST_EDEADLK] = "lock already held by the calling task",
-    [-ROOST_ELEAKED] = "operation can never complete: no one else holds the object",
+    [-ROOST_ELEAKED] = "operation can never complete: the leak detector proved it",
 };
 
 const char *roost_strerror(int err) {

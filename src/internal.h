@@ -95,6 +95,8 @@ typedef struct roost__task {
     int wait_reason;             /* enum roost_wait_reason while parked */
     const void *wait_obj;        /* object waited on (channel, mutex, ...) */
     bool cancellable;            /* parked with a cancellable context */
+    int sel_n;                   /* parked in a select: its cases (for leak.c's scan) */
+    const roost_case_t *sel_cases;
     uint64_t park_tick;          /* roost__tick() when it parked (observe on) */
     int64_t created;             /* roost_now() at spawn */
     int nlabels;
@@ -461,12 +463,30 @@ typedef struct roost__leak_ev roost__leak_ev;
 roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, roost__waiter **wake,
                                         bool *self_woken);
 void roost__leak_post(roost__leak_ev *ev);
+/* A select about to park with no case any other task could complete (every
+ * channel's references are the caller's own adopted ones, or no channel at
+ * all) and no cancellable context: reported; returns true when the policy
+ * wakes, i.e. the select must return ROOST_ELEAKED instead of parking. */
+bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
 /* Timer thread: all workers idle for a while with this switch total. */
 void roost__leak_idle_check(uint64_t switches);
 /* Lock-cycle / orphaned-holder check before a task parks on mutex-like obj
- * (sync.c): ROOST_ELEAKED when it is proved and the policy wakes. */
+ * held by the task `holder` (sync.c): ROOST_ELEAKED when a cycle is proved
+ * and the policy wakes. A NULL holder (a plain thread holds it) is not
+ * checked. */
 int roost__leak_lock_check(roost__task *self, const void *obj, roost__task *holder, int reason,
                            roost_ctx_t *ctx);
+/* A task re-locked a lock it holds (refused with ROOST_EDEADLK): reported. */
+void roost__leak_relock(roost__task *self, const void *obj, int reason);
+/* Plain threads that touch channels, selects, contexts or locks may wake
+ * tasks at any time, which roost cannot see: the global deadlock watch
+ * stands down once one has (one TLS load per call). */
+extern bool roost__threads_active;
+static inline void roost__note_thread(void) {
+    if (ROOST_UNLIKELY(!roost__tls_worker) &&
+        !__atomic_load_n(&roost__threads_active, __ATOMIC_RELAXED))
+        __atomic_store_n(&roost__threads_active, true, __ATOMIC_RELAXED);
+}
 #define ROOST_CHAN_REFS(word) ((uint32_t)(word))
 #define ROOST_CHAN_STRANDED(word) ((uint32_t)((word) >> 32))
 static inline void roost__chan_unstrand(roost_chan_t *ch, roost__waiter *w) {

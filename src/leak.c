@@ -38,6 +38,7 @@
 struct roost__leak_ev {
     roost__leak_ev *next;
     int kind;
+    bool refused;                  /* a re-lock refused with ROOST_EDEADLK: nobody is stuck */
     const void *obj;
     size_t n;
     roost_task_info_t tasks[];
@@ -49,11 +50,16 @@ static struct {
     pthread_cond_t cond;
     roost__leak_ev *head, *tail;
     bool started;
+    bool busy;                     /* the reporter is reporting one (for roost_leak_flush) */
+    pthread_cond_t idle;
     void (*hook)(const roost_leak_t *, void *);
     void *hook_arg;
     _Atomic int64_t found;
     _Atomic uint64_t idle_reported; /* switch total at the last deadlock report */
-} L = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+} L = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+       .idle = PTHREAD_COND_INITIALIZER};
+
+bool roost__threads_active;
 
 /* ------------------------------------------------------------ policy */
 
@@ -162,16 +168,22 @@ static void report(roost__leak_ev *ev) {
     int p = policy();
     sbuf b = {0};
     int64_t now = roost_now();
-    sb_printf(&b, "roost: leak: %s: %zu task(s) can never proceed", roost_leak_kind_name(ev->kind), ev->n);
+    if (ev->kind == ROOST_LEAK_SUSPECT)
+        sb_printf(&b, "roost: leak: %s: %zu task(s) parked longer than the threshold", roost_leak_kind_name(ev->kind), ev->n);
+    else if (ev->refused)
+        sb_printf(&b, "roost: leak: %s: a task re-locked a lock it holds; refused with ROOST_EDEADLK", roost_leak_kind_name(ev->kind));
+    else
+        sb_printf(&b, "roost: leak: %s: %zu task(s) can never proceed", roost_leak_kind_name(ev->kind), ev->n);
     switch (ev->kind) {
     case ROOST_LEAK_CHAN:
         sb_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
         break;
     case ROOST_LEAK_LOCK_CYCLE:
-        sb_printf(&b, " (each waits for a lock another in the set holds)");
+        if (!ev->refused) sb_printf(&b, " (each waits for a lock another in the set holds)");
         break;
     case ROOST_LEAK_LOCK_ORPHANED:
-        sb_printf(&b, " (lock %p: its holder exited without unlocking)", ev->obj);
+        sb_printf(&b, " (lock %p: its holder exited without unlocking; reported, never woken: another "
+                      "task may still unlock it, as Go allows)", ev->obj);
         break;
     case ROOST_LEAK_SUSPECT:
         sb_printf(&b, " (not proved: parked longer than the threshold)");
@@ -182,11 +194,15 @@ static void report(roost__leak_ev *ev) {
     default:
         break;
     }
-    sb_printf(&b, "%s\n", p & ROOST_LEAK_WAKE && ev->kind <= ROOST_LEAK_LOCK_ORPHANED
-                              ? "; woken with ROOST_ELEAKED"
-                              : "");
+    if (ev->kind == ROOST_LEAK_SELECT)
+        sb_printf(&b, " (every channel of the select is reachable only by the task itself, or it has none)");
+    bool woken = p & ROOST_LEAK_WAKE && !ev->refused &&
+                 (ev->kind == ROOST_LEAK_CHAN || ev->kind == ROOST_LEAK_SELECT ||
+                  ev->kind == ROOST_LEAK_LOCK_CYCLE);
+    sb_printf(&b, "%s\n", woken ? "; woken with ROOST_ELEAKED" : "");
     for (size_t i = 0; i < ev->n; i++) sb_task(&b, &ev->tasks[i], now);
-    if (ev->kind != ROOST_LEAK_SUSPECT) atomic_fetch_add(&L.found, (int64_t)ev->n);
+    bool counts = ev->kind != ROOST_LEAK_SUSPECT && !ev->refused;
+    if (counts) atomic_fetch_add(&L.found, (int64_t)ev->n);
     roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, b.p ? b.p : ""};
     pthread_mutex_lock(&L.lock);
     void (*hook)(const roost_leak_t *, void *) = L.hook;
@@ -198,7 +214,7 @@ static void report(roost__leak_ev *ev) {
         /* nowhere else to say it */
     }
     free(b.p);
-    if (p & ROOST_LEAK_ABORT && ev->kind != ROOST_LEAK_SUSPECT) abort();
+    if (p & ROOST_LEAK_ABORT && counts) abort();
 }
 
 static void *reporter_main(void *unused) {
@@ -209,13 +225,36 @@ static void *reporter_main(void *unused) {
         roost__leak_ev *ev = L.head;
         L.head = ev->next;
         if (!L.head) L.tail = NULL;
+        L.busy = true;
         pthread_mutex_unlock(&L.lock);
         report(ev);
         free(ev);
         pthread_mutex_lock(&L.lock);
+        L.busy = false;
+        if (!L.head) pthread_cond_broadcast(&L.idle);
     }
     return NULL;
 }
+
+int roost_leak_flush(int64_t timeout_ns) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t end = (int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec + (timeout_ns > 0 ? timeout_ns : 0);
+    ts.tv_sec = end / ROOST_S, ts.tv_nsec = end % ROOST_S;
+    int rc = ROOST_OK;
+    pthread_mutex_lock(&L.lock);
+    while (L.head || L.busy)
+        if (pthread_cond_timedwait(&L.idle, &L.lock, &ts)) {
+            rc = ROOST_ETIMEDOUT;
+            break;
+        }
+    pthread_mutex_unlock(&L.lock);
+    return rc;
+}
+
+/* A leak proved just before exit must still be reported (and abort under
+ * ROOST_LEAK=abort): a test would otherwise pass while leaking. */
+static void flush_at_exit(void) { roost_leak_flush(2 * ROOST_S); }
 
 /* Hand an event to the reporter thread (started on the first leak; it
  * lives as long as the process, asleep). */
@@ -228,7 +267,10 @@ void roost__leak_post(roost__leak_ev *ev) {
         pthread_attr_t a;
         pthread_attr_init(&a);
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &a, reporter_main, NULL) == 0) L.started = true;
+        if (pthread_create(&th, &a, reporter_main, NULL) == 0) {
+            L.started = true;
+            atexit(flush_at_exit);
+        }
         pthread_attr_destroy(&a);
     }
     if (!L.started) {
@@ -303,6 +345,25 @@ roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, r
     return ev;
 }
 
+/* ------------------------------------------------------------ select */
+
+bool roost__leak_select(roost__task *self, roost_chan_t **order, int n) {
+    int p = policy();
+    if (!p) return false;
+    for (int i = 0; i < n; i++) {
+        uint64_t w = atomic_load(&order[i]->refs);
+        if (ROOST_CHAN_REFS(w) != (uint32_t)roost__owned_count(self, order[i])) return false;
+    }
+    roost__leak_ev *ev = ev_new(ROOST_LEAK_SELECT, n ? order[0] : NULL, 1);
+    if (ev) {
+        roost__self_info(self, &ev->tasks[0]);
+        ev->tasks[0].wait_reason = ROOST_WAIT_SELECT;
+        ev->n = 1;
+        roost__leak_post(ev);
+    }
+    return (p & ROOST_LEAK_WAKE) != 0;
+}
+
 /* ------------------------------------------------------------ locks */
 
 static bool lock_reason(int r) {
@@ -360,19 +421,8 @@ __attribute__((no_sanitize("thread"))) static int follow(roost__task *self, cons
 int roost__leak_lock_check(roost__task *self, const void *obj, roost__task *holder, int reason,
                            roost_ctx_t *ctx) {
     int p = policy();
-    if (!p) return 0;
+    if (!p || !holder) return 0; /* no task holds it: a plain thread does */
     roost__leak_ev *ev;
-    if (!holder) {
-        /* Re-locking a lock the caller holds: the call fails with
-         * ROOST_EDEADLK; report it too, since code that ignores that error
-         * goes on as if it held the lock twice. */
-        if (!(ev = ev_new(ROOST_LEAK_LOCK_CYCLE, obj, 1))) return 0;
-        roost__self_info(self, &ev->tasks[0]);
-        ev->tasks[0].wait_reason = reason, ev->tasks[0].wait_obj = obj;
-        ev->n = 1;
-        roost__leak_post(ev);
-        return 0;
-    }
     if (roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
     /* Publish what we are about to wait on before looking at the others:
      * of two tasks closing a cycle at once, at least one sees the other. */
@@ -402,12 +452,28 @@ int roost__leak_lock_check(roost__task *self, const void *obj, roost__task *hold
         ev->n = n;
         roost__leak_post(ev);
     }
-    if (p & ROOST_LEAK_WAKE) {
+    /* Orphaned locks are reported, never woken: Go lets a task unlock a
+     * lock another task locked, so the lock may yet be released. */
+    if (p & ROOST_LEAK_WAKE && kind == ROOST_LEAK_LOCK_CYCLE) {
         __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
         __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
         return ROOST_ELEAKED;
     }
     return 0;
+}
+
+/* Re-locking a lock the caller holds: the call fails with ROOST_EDEADLK.
+ * Reported all the same (not counted, never an abort): code that ignores
+ * that error goes on as if it held the lock twice. */
+void roost__leak_relock(roost__task *self, const void *obj, int reason) {
+    if (!(policy() & ROOST_LEAK_REPORT)) return;
+    roost__leak_ev *ev = ev_new(ROOST_LEAK_LOCK_CYCLE, obj, 1);
+    if (!ev) return;
+    ev->refused = true;
+    roost__self_info(self, &ev->tasks[0]);
+    ev->tasks[0].wait_reason = reason, ev->tasks[0].wait_obj = obj;
+    ev->n = 1;
+    roost__leak_post(ev);
 }
 
 /* ------------------------------------------------------------ scans */
@@ -456,12 +522,15 @@ typedef struct {
     bool cancellable, alive;
     int nowned;
     roost_chan_t *owned[4];
+    int sel_n;
+    const roost_case_t *sel_cases;
 } node;
 
 typedef struct {
     node *v;
     size_t n, cap;
     bool unknown, oom;
+    bool thread_caller;            /* scanning from a plain thread, which could wake anything */
     roost__task rec;
 } graph;
 
@@ -486,6 +555,7 @@ static void collect(roost__task *t, void *arg) {
     x->reason = x->state == ROOST_T_PARKED ? r->wait_reason : ROOST_WAIT_NONE;
     x->obj = r->wait_obj;
     x->cancellable = r->cancellable;
+    x->sel_n = r->sel_n, x->sel_cases = r->sel_cases;
     x->nowned = r->nowned;
     if (r->nowned > 4 || r->owned)
         g->unknown = true; /* more references than we can read safely: no verdicts */
@@ -504,30 +574,42 @@ static bool waits_on_tasks(int reason) {
     switch (reason) {
     case ROOST_WAIT_CHAN_SEND: case ROOST_WAIT_CHAN_RECV: case ROOST_WAIT_MUTEX:
     case ROOST_WAIT_RWMUTEX_W: case ROOST_WAIT_RWMUTEX_R: case ROOST_WAIT_WAITGROUP:
-    case ROOST_WAIT_COND:
+    case ROOST_WAIT_COND: case ROOST_WAIT_SELECT:
         return true;
     default:
-        return false; /* sleep, I/O, context: a timer or the kernel ends them; select and once: not modelled */
+        return false; /* sleep, I/O, context: a timer or the kernel ends them; once: not modelled */
     }
+}
+
+/* Somebody marked holds a reference to ch, or somebody roost cannot name
+ * does (more references than adopted ones). A parked task's waiter node
+ * keeps the channel allocated while it stays parked, which the caller
+ * checks afterwards. */
+static bool chan_reachable(const graph *g, const void *ch) {
+    uint32_t refs = ROOST_CHAN_REFS(roost__racy_load64(&((const roost_chan_t *)ch)->refs));
+    uint32_t adopted = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        int h = holds(&g->v[i], ch);
+        adopted += (uint32_t)h;
+        if (h && g->v[i].alive) return true;
+    }
+    return refs > adopted;
 }
 
 static bool could_wake(const graph *g, const node *x) {
     switch (x->reason) {
     case ROOST_WAIT_CHAN_SEND:
-    case ROOST_WAIT_CHAN_RECV: {
-        /* Somebody marked holds a reference, or somebody roost cannot name
-         * does (more references than adopted ones). x's own waiter node
-         * keeps the channel allocated while x stays parked, which the
-         * caller checks afterwards. */
-        uint32_t refs = ROOST_CHAN_REFS(roost__racy_load64(&((const roost_chan_t *)x->obj)->refs));
-        uint32_t adopted = 0;
-        for (size_t i = 0; i < g->n; i++) {
-            int h = holds(&g->v[i], x->obj);
-            adopted += (uint32_t)h;
-            if (h && g->v[i].alive) return true;
+    case ROOST_WAIT_CHAN_RECV:
+        return chan_reachable(g, x->obj);
+    case ROOST_WAIT_SELECT:
+        /* The cases array lives with the parked task (read racily, like
+         * its record; a move shows in the final sequence check). */
+        if (!x->sel_cases || x->sel_n <= 0 || x->sel_n > ROOST_SELECT_MAX) return true;
+        for (int i = 0; i < x->sel_n; i++) {
+            const void *ch = (const void *)(uintptr_t)roost__racy_load64(&x->sel_cases[i].chan);
+            if (ch && chan_reachable(g, ch)) return true;
         }
-        return refs > adopted;
-    }
+        return false;
     case ROOST_WAIT_MUTEX:
     case ROOST_WAIT_RWMUTEX_W:
     case ROOST_WAIT_RWMUTEX_R: {
@@ -539,6 +621,7 @@ static bool could_wake(const graph *g, const node *x) {
         return false; /* its holder exited: nobody will unlock it */
     }
     default: /* wait group, cond: anybody marked might end it */
+        if (g->thread_caller) return true;
         for (size_t i = 0; i < g->n; i++)
             if (g->v[i].alive && &g->v[i] != x) return true;
         return false;
@@ -547,13 +630,14 @@ static bool could_wake(const graph *g, const node *x) {
 
 static int64_t cycle_scan(void) {
     graph g = {0};
+    g.thread_caller = roost_task_id() == 0;
     roost__for_each_stack_slot(collect, &g);
     int64_t found = 0;
     if (g.oom || g.unknown || !g.n) goto out;
     for (size_t i = 0; i < g.n; i++) {
         node *x = &g.v[i];
         x->alive = x->state != ROOST_T_PARKED || x->cancellable || !waits_on_tasks(x->reason) ||
-                   !x->obj;
+                   (!x->obj && x->reason != ROOST_WAIT_SELECT);
     }
     for (bool changed = true; changed;) {
         changed = false;
@@ -612,6 +696,7 @@ int64_t roost_leak_scan(int64_t suspect_ns) {
  * as soon as anything runs again). */
 void roost__leak_idle_check(uint64_t switches) {
     if (!(policy() & (ROOST_LEAK_REPORT | ROOST_LEAK_ABORT))) return;
+    if (__atomic_load_n(&roost__threads_active, __ATOMIC_RELAXED)) return; /* a thread may feed them */
     if (roost_task_count() == 0 || atomic_load(&L.idle_reported) == switches + 1) return;
     roost_task_info_t *v;
     size_t n;
@@ -626,7 +711,9 @@ void roost__leak_idle_check(uint64_t switches) {
 /* ------------------------------------------------------------ test helper */
 
 int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd) {
-    if (roost_wait_tasks(expected, timeout_ns) == ROOST_OK) return 0;
+    int64_t rc = roost_wait_tasks(expected, timeout_ns) == ROOST_OK ? 0 : -1;
+    roost_leak_flush(ROOST_S); /* leak reports come out before the verdict */
+    if (rc == 0) return 0;
     roost_task_info_t *v;
     size_t n;
     if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return roost_task_count();

@@ -27,6 +27,7 @@ static void unlock_all(roost_chan_t **order, int n) {
 
 __attribute__((flatten)) /* one frame for the whole blocking path, as chan_op */
 int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
+    roost__note_thread();
     if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK))
         return ROOST_EINVAL;
     if (ncases > ROOST_SELECT_MAX) return ROOST_ERANGE;
@@ -109,6 +110,21 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         roost__waitq_push(w->is_send ? &ch->sendq : &ch->recvq, w);
         ch->nwaiters++;
     }
+    /* Leak check (leak.c): nothing but the caller can reach any of these
+     * channels. Costs a branch unless the task adopted references (or the
+     * select has no channel at all). */
+    if (ROOST_UNLIKELY(p.task && (p.task->nowned || !nlock) && !roost__ctx_cancellable(ctx)) &&
+        roost__leak_select(p.task, order, nlock)) {
+        int nfree = 0;
+        for (int i = 0; i < ncases; i++)
+            if (cases[i].chan && roost__chan_drop_waiter_locked(cases[i].chan, &nodes[i]))
+                perm[nfree++] = (uint16_t)i;
+        unlock_all(order, nlock);
+        for (int i = 0; i < nfree; i++) roost__chan_free(cases[perm[i]].chan);
+        free(heap);
+        return ROOST_ELEAKED;
+    }
+    if (p.task) p.task->sel_n = ncases, p.task->sel_cases = cases;
     for (int i = 0; i < nlock; i++) locks[i] = &order[i]->lock;
     int rc = roost__block(&p, ctx, INT64_MAX, locks, nlock, ROOST_WAIT_SELECT,
                           nlock ? (const void *)order[0] : NULL);

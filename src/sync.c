@@ -57,7 +57,7 @@ int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu) {
     }
     if (self && mu->holder == self && mu->holder_id == self->id) { /* not a reused record */
         roost__unlock(&mu->lock);
-        roost__leak_lock_check(self, mu, NULL, ROOST_WAIT_MUTEX, ctx); /* reports the re-lock */
+        roost__leak_relock(self, mu, ROOST_WAIT_MUTEX); /* reports the re-lock */
         return ROOST_EDEADLK;
     }
     if (self && (err = roost__leak_lock_check(self, mu, mu->holder, ROOST_WAIT_MUTEX, ctx))) {
@@ -85,6 +85,7 @@ int roost_mutex_trylock(roost_mutex_t *mu) {
 
 int roost_mutex_unlock(roost_mutex_t *mu) {
     if (!mu) return ROOST_EINVAL;
+    roost__note_thread();
     roost__lock(&mu->lock);
     if (!mu->locked) {
         roost__unlock(&mu->lock);
@@ -159,6 +160,7 @@ int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
 
 int roost_rwmutex_runlock(roost_rwmutex_t *rw) {
     if (!rw) return ROOST_EINVAL;
+    roost__note_thread();
     roost__lock(&rw->lock);
     if (rw->readers <= 0) {
         roost__unlock(&rw->lock);
@@ -186,7 +188,7 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
     }
     if (self && rw->writer && rw->holder == self && rw->holder_id == self->id) {
         roost__unlock(&rw->lock);
-        roost__leak_lock_check(self, rw, NULL, ROOST_WAIT_RWMUTEX_W, ctx); /* reports the re-lock */
+        roost__leak_relock(self, rw, ROOST_WAIT_RWMUTEX_W); /* reports the re-lock */
         return ROOST_EDEADLK;
     }
     if (self && rw->writer &&
@@ -199,6 +201,7 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
 
 int roost_rwmutex_unlock(roost_rwmutex_t *rw) {
     if (!rw) return ROOST_EINVAL;
+    roost__note_thread();
     roost__lock(&rw->lock);
     if (!rw->writer) {
         roost__unlock(&rw->lock);
@@ -239,6 +242,7 @@ int roost_cond_wait(roost_ctx_t *ctx, roost_cond_t *c, roost_mutex_t *mu) {
 }
 
 int roost_cond_signal(roost_cond_t *c) {
+    roost__note_thread();
     if (!c) return ROOST_EINVAL;
     roost__lock(&c->lock);
     roost__waiter *w = roost__waitq_claim(&c->waiters);
@@ -248,6 +252,7 @@ int roost_cond_signal(roost_cond_t *c) {
 }
 
 int roost_cond_broadcast(roost_cond_t *c) {
+    roost__note_thread();
     if (!c) return ROOST_EINVAL;
     roost__lock(&c->lock);
     roost__waiter *list = claim_all(&c->waiters);
@@ -259,6 +264,7 @@ int roost_cond_broadcast(roost_cond_t *c) {
 /* ------------------------------------------------------------ waitgroup */
 
 int roost_waitgroup_add(roost_waitgroup_t *wg, int64_t delta) {
+    roost__note_thread();
     if (!wg) return ROOST_EINVAL;
     roost__lock(&wg->lock);
     int64_t n = wg->count + delta;
