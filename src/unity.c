@@ -18,5 +18,6 @@
 #include "sync.c"
 #include "registry.c"
 #include "leak.c"
+#include "symbolize.c"
 #include "profile.c"
 #include "monitor.c"
