@@ -449,6 +449,7 @@ void roost__chan_free(roost_chan_t *ch);
 /* ------------------------------------------------------------ leaks (leak.c) */
 bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags); /* registry.c */
 bool roost__task_peek(roost__task *t, roost__task *copy, uint32_t *seq);
+int roost__tasks_each(int flags, void (*fn)(const roost_task_info_t *, void *), void *arg);
 uint64_t roost__racy_load64(const void *p);
 void roost__self_info(roost__task *t, roost_task_info_t *o);
 int roost__owned_count(roost__task *t, const roost_chan_t *ch);

@@ -260,12 +260,13 @@ static int prof_group_cmp(const void *a, const void *b) {
     return x->t->id < y->t->id ? -1 : x->t->id > y->t->id;
 }
 
-/* Group v[0..n) into *out (sorted by count, descending). */
-static int prof_group_all(roost_task_info_t *v, size_t n, prof_groups *out) {
+/* Group v[0..n) into *out (sorted by count, descending); cnt[i] tasks are
+ * like v[i] (cnt NULL: one each). */
+static int prof_group_all(roost_task_info_t *v, const size_t *cnt, size_t n, prof_groups *out) {
     prof_groups G1 = {0};
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < n; i++)
-        if (!prof_group_add(&G1, &v[i], 1)) goto oom;
+        if (!prof_group_add(&G1, &v[i], cnt ? cnt[i] : 1)) goto oom;
     out->by_content = true;
     for (size_t i = 0; i < G1.n; i++) {
         roost_task_info_t *t = G1.g[i].t;
@@ -318,9 +319,10 @@ static double prof_waited_s(const roost_task_info_t *t, int64_t now) {
 
 /* ------------------------------------------------------------ grouped (debug=1) */
 
-static int prof_grouped(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) {
+static int prof_grouped(prof_buf *b, roost_task_info_t *v, const size_t *cnt, size_t nv, size_t n,
+                        prof_pcs *P) {
     prof_groups G;
-    int rc = prof_group_all(v, n, &G);
+    int rc = prof_group_all(v, cnt, nv, &G);
     if (rc) return rc;
     prof_printf(b, "task profile: total %zu\n", n);
     for (size_t i = 0; i < G.n; i++) {
@@ -442,23 +444,90 @@ static int prof_json(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) {
 
 /* ------------------------------------------------------------ entry points */
 
-static int prof_take(int format, char **buf, size_t *len) {
+/* The grouped forms fold tasks as the registry walks them: one record per
+ * distinct (pointer-identical) key is kept, with a count, so 100,000 tasks
+ * parked at three sites cost three records, not a 40 MB snapshot. */
+typedef struct {
     roost_task_info_t *v;
-    size_t n;
-    int rc = roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS);
-    if (rc) return rc;
+    size_t *cnt;
+    size_t n, cap, total;
+    uint32_t *slots;
+    size_t nslots;
+    bool oom;
+} prof_stream;
+
+static void prof_stream_one(const roost_task_info_t *t, void *arg) {
+    prof_stream *S = arg;
+    S->total++;
+    if (S->oom) return;
+    if (S->n * 2 >= S->nslots) {
+        size_t ns = S->nslots ? S->nslots * 2 : 64;
+        uint32_t *s = calloc(ns, sizeof *s);
+        if (!s) {
+            S->oom = true;
+            return;
+        }
+        for (size_t i = 0; i < S->n; i++) {
+            size_t j = prof_key_hash(&S->v[i], false) & (ns - 1);
+            while (s[j]) j = (j + 1) & (ns - 1);
+            s[j] = (uint32_t)i + 1;
+        }
+        free(S->slots);
+        S->slots = s, S->nslots = ns;
+    }
+    size_t j = prof_key_hash(t, false) & (S->nslots - 1);
+    for (uint32_t k; (k = S->slots[j]); j = (j + 1) & (S->nslots - 1))
+        if (prof_key_eq(&S->v[k - 1], t, false)) {
+            S->cnt[k - 1]++;
+            return;
+        }
+    if (S->n == S->cap) {
+        size_t cap = S->cap ? S->cap * 2 : 64;
+        roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
+        size_t *c = v ? realloc(S->cnt, cap * sizeof *c) : NULL;
+        if (v) S->v = v;
+        if (!c) {
+            S->oom = true;
+            return;
+        }
+        S->cnt = c, S->cap = cap;
+    }
+    S->v[S->n] = *t;
+    S->cnt[S->n] = 1;
+    S->slots[j] = (uint32_t)++S->n;
+}
+
+static int prof_take(int format, char **buf, size_t *len) {
+    roost_task_info_t *v = NULL;
+    size_t n = 0;
+    prof_stream S = {0};
+    int rc;
+    bool grouped = format == ROOST_PROFILE_GROUPED || format == ROOST_PROFILE_PPROF;
+    if (grouped) {
+        rc = roost__tasks_each(ROOST_SNAP_STACKS, prof_stream_one, &S);
+        if (!rc && S.oom) rc = ROOST_ENOMEM;
+        free(S.slots);
+        if (rc) {
+            free(S.v), free(S.cnt);
+            return rc;
+        }
+        v = S.v, n = S.n;
+    } else if ((rc = roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS))) {
+        return rc;
+    }
     prof_sym_begin();
     prof_buf b = {0};
     prof_pcs P = {0};
     switch (format) {
-    case ROOST_PROFILE_GROUPED: rc = prof_grouped(&b, v, n, &P); break;
+    case ROOST_PROFILE_GROUPED: rc = prof_grouped(&b, v, S.cnt, n, S.total, &P); break;
     case ROOST_PROFILE_FULL: rc = prof_full(&b, v, n, &P); break;
-    case ROOST_PROFILE_PPROF: rc = prof_pprof(&b, v, n, &P); break;
+    case ROOST_PROFILE_PPROF: rc = prof_pprof(&b, v, S.cnt, n, &P); break;
     default: rc = prof_json(&b, v, n, &P); break;
     }
     if (!rc && (b.oom || P.oom)) rc = ROOST_ENOMEM;
     prof_pcs_free(&P);
     free(v);
+    free(S.cnt);
     if (rc) {
         free(b.p);
         return rc;

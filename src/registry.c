@@ -441,6 +441,34 @@ static void snap_one(roost__task *t, void *arg) {
     if (info_copy(t, &S->v[S->n], S->flags, &S->clock, S->rec)) S->n++;
 }
 
+/* Every live task, one at a time, into a record on the walker's own stack:
+ * for consumers that fold tasks as they go (a grouped profile), which then
+ * need no array of 100,000 records (40 MB of fresh pages to fault in). */
+typedef struct {
+    void (*fn)(const roost_task_info_t *, void *);
+    void *arg;
+    int flags;
+    tick_clock clock;
+    roost_task_info_t info;
+    char rec[sizeof(roost__task)] __attribute__((aligned(64)));
+} each_state;
+
+static void each_one(roost__task *t, void *arg) {
+    each_state *E = arg;
+    if (info_copy(t, &E->info, E->flags, &E->clock, E->rec)) E->fn(&E->info, E->arg);
+}
+
+int roost__tasks_each(int flags, void (*fn)(const roost_task_info_t *, void *), void *arg) {
+    if (!roost__nworkers()) return ROOST_OK;
+    each_state *E = calloc(1, sizeof *E);
+    if (!E) return ROOST_ENOMEM;
+    E->fn = fn, E->arg = arg, E->flags = flags;
+    clock_now(&E->clock);
+    roost__for_each_stack_slot(each_one, E);
+    free(E);
+    return ROOST_OK;
+}
+
 /* One task, for the leak detector: the caller knows t cannot resume
  * meanwhile (it holds the only way to wake it). */
 bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags) {
