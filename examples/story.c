@@ -244,8 +244,7 @@ static void story(void *arg) {
     char *prof;
     size_t len;
     if (roost_profile(ROOST_PROFILE_GROUPED, &prof, &len) == 0) {
-        char *cut = strstr(prof, "\n\n");
-        if (cut) cut = strstr(cut + 2, "\n\n");
+        char *cut = strstr(prof, "\n\n"); /* the header line, then entries by count */
         printf("%s profile (top entry):\n%.*s\n", mode, (int)(cut ? cut - prof : (ptrdiff_t)len), prof);
         free(prof);
     }
