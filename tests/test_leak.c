@@ -45,6 +45,17 @@ static int hook_wait(int n, int64_t timeout) {
     }
 }
 
+/* Wait until at least n tasks are parked for `reason` (slow machines and
+ * emulators need more than a fixed sleep). */
+static void wait_parked(int reason, int64_t n) {
+    int64_t end = roost_now() + 5 * ROOST_S * check_slack();
+    roost_counts_t c;
+    do {
+        roost_sleep(NULL, ROOST_MS);
+        roost_counts(&c);
+    } while (c.by_reason[reason] < n && roost_now() < end);
+}
+
 /* ------------------------------------------------------------ the story */
 
 typedef struct {
@@ -348,7 +359,8 @@ static void t_suspects_and_check(void *unused) {
     roost_chan_t *ch;
     CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
     for (int i = 0; i < 3; i++) CHECK_OK(roost_go(forever_recv, ch));
-    roost_sleep(NULL, 30 * ROOST_MS);
+    wait_parked(ROOST_WAIT_CHAN_RECV, 3);
+    roost_sleep(NULL, 25 * ROOST_MS);
     CHECK_EQ(roost_leak_scan(20 * ROOST_MS), 3);
     CHECK_EQ(hook_wait(1, ROOST_S), 1);
     CHECK_EQ(hook_kind, ROOST_LEAK_SUSPECT);
@@ -422,7 +434,7 @@ static void t_scan_sets(void *unused) {
     loop_arg b = {roost_chan_ref(c2), roost_chan_ref(c1), NULL, 1};
     CHECK_OK(roost_go(send_loop, &a));
     CHECK_OK(roost_go(send_loop, &b));
-    roost_sleep(NULL, 10 * ROOST_MS);
+    wait_parked(ROOST_WAIT_CHAN_SEND, 2);
     CHECK_EQ(roost_leak_scan(0), 0); /* we still hold both channels */
     CHECK_EQ(hook_wait(1, 20 * ROOST_MS), 0);
     roost_chan_t *k1 = c1, *k2 = c2; /* kept to end the test */
@@ -446,7 +458,8 @@ static void t_scan_sets(void *unused) {
     loop_arg r = {.in = roost_chan_ref(ch), .mu = &mu, .rc = 1};
     CHECK_OK(roost_go(lock_then_send, &s));
     CHECK_OK(roost_go(lock_then_recv, &r));
-    roost_sleep(NULL, 20 * ROOST_MS);
+    wait_parked(ROOST_WAIT_CHAN_SEND, 1);
+    wait_parked(ROOST_WAIT_MUTEX, 1);
     roost_chan_t *keep = ch;
     roost_chan_unref(ch);
     CHECK_EQ(roost_leak_scan(0), 2);
@@ -527,7 +540,7 @@ static void t_select_leaks(void *unused) {
     CHECK_OK(roost_chan_make(&b, sizeof(int), 0));
     s = (sel_arg){roost_chan_ref(a), roost_chan_ref(b), 0, 1};
     CHECK_OK(roost_go(selector, &s));
-    roost_sleep(NULL, 10 * ROOST_MS);
+    wait_parked(ROOST_WAIT_SELECT, 1);
     CHECK_EQ(roost_leak_scan(0), 0); /* we still hold both */
     roost_chan_t *keep = b;
     roost_chan_unref(a);

@@ -35,12 +35,14 @@ static void t_counts(void *unused) {
     roost_counts(&c0);
     spawn_senders(ch, n);
     CHECK_OK(roost_go(blocked_receiver, ch)); /* takes one sender's value */
-    /* wait for the n-1 remaining senders to park */
+    /* Wait for the receiver to finish and the n-1 remaining senders to
+     * park (until the receiver runs, all n may be parked). */
     int64_t end = roost_now() + 5 * ROOST_S * check_slack();
     do {
         roost_sleep(NULL, ROOST_MS);
         roost_counts(&c);
-    } while (c.by_reason[ROOST_WAIT_CHAN_SEND] < n - 1 && roost_now() < end);
+    } while ((c.by_reason[ROOST_WAIT_CHAN_SEND] != n - 1 || c.alive != c0.alive + n - 1) &&
+             roost_now() < end);
     CHECK_EQ(c.by_reason[ROOST_WAIT_CHAN_SEND], n - 1);
     CHECK_EQ(c.alive, c0.alive + n - 1);
     CHECK_EQ(c.created, c0.created + n + 1);
@@ -88,17 +90,21 @@ static void t_snapshot(void *unused) {
     CHECK_OK(roost_task_label("d", NULL));
     int64_t before = roost_now();
     CHECK_OK(roost_go(labelled, ch));
-    roost_sleep(NULL, 20 * ROOST_MS);
-    int64_t after = roost_now();
-
-    roost_task_info_t *v;
+    roost_task_info_t *v = NULL;
     size_t n;
-    CHECK_OK(roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS));
     roost_task_info_t *child = NULL, *me = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].id == roost_task_id()) me = &v[i];
-        if (v[i].name && strcmp(v[i].name, "child") == 0) child = &v[i];
-    }
+    int64_t after, end = roost_now() + 5 * ROOST_S * check_slack();
+    do { /* until the child has named itself and parked (slow under emulation) */
+        free(v);
+        roost_sleep(NULL, 20 * ROOST_MS);
+        after = roost_now();
+        CHECK_OK(roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS));
+        child = me = NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].id == roost_task_id()) me = &v[i];
+            if (v[i].name && strcmp(v[i].name, "child") == 0) child = &v[i];
+        }
+    } while (!(child && child->state == ROOST_TASK_PARKED) && roost_now() < end);
     CHECK(me != NULL && child != NULL);
     CHECK_EQ(me->state, ROOST_TASK_RUNNING);
     CHECK_EQ(me->nframes, 0);
