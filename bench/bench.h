@@ -61,4 +61,13 @@ static inline void bench_run(void (*body)(void *), void *arg) {
     CHECK(roost_run(body, arg));
 }
 
+/* After closing the channel a crowd of parked tasks waits on: wait (up to
+ * 60 s) for every task to return; exit 1, naming the benchmark, if not. */
+static inline void bench_wait_drained(const char *name) {
+    int rc = roost_wait_tasks(0, 60 * ROOST_S);
+    if (rc != 0)
+        FAILX("%s: %lld tasks still alive 60 s after close: %s", name,
+              (long long)roost_task_count(), roost_strerror(rc));
+}
+
 #endif

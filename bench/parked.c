@@ -43,12 +43,9 @@ static void body(void *unused) {
 int main(void) {
     bench_run(body, NULL);
     int workers = roost_workers();
-    int rc = roost_wait_tasks(0, 60 * ROOST_S);
-    if (rc != 0)
-        FAILX("parked: %lld tasks still alive 60 s after close: %s",
-              (long long)roost_task_count(), roost_strerror(rc));
+    bench_wait_drained("parked");
     exit_ms = (double)(roost_now() - close_t) / ROOST_MS;
-    rc = roost_shutdown();
+    int rc = roost_shutdown();
     if (rc != 0) fprintf(stderr, "parked: roost_shutdown: %s\n", roost_strerror(rc));
     printf("parked_1M_bytes_per_task %.0f spawn_ms %.0f exit_ms %.0f workers %d\n",
            bytes_per_task, spawn_ms, exit_ms, workers);

@@ -23,12 +23,10 @@
  * are the largest raw gaps of each kind. All 0 if the runtime has a single
  * worker (there is no other worker to measure).
  *
- * Until roost_profile works (it returns an error), the figure is the time of
- * roost_tasks_snapshot(ROOST_SNAP_STACKS) instead, a part of a profile's work,
- * and the line says impl snapshot (impl profile otherwise).
+ * A roost_profile error fails the run (no figure).
  *
  * Prints: profile100k_ms <best ms> pause_ms <ms> pause_max_ms <ms>
- *         prof_gap_ms <ms> base_gap_ms <ms> impl <profile|snapshot> tasks <n> bytes <profile size>
+ *         prof_gap_ms <ms> base_gap_ms <ms> tasks <n> bytes <profile size>
  *         workers <n>
  */
 #include "bench.h"
@@ -137,7 +135,6 @@ static int64_t measure_end(int skip_a, int skip_b) {
 /* ------------------------------------------------------------ the run */
 
 static double best_ms, pause_ms, pause_max_ms, prof_gap_ms, base_gap_ms;
-static const char *impl = "profile";
 static size_t prof_bytes;
 static int64_t ntasks;
 
@@ -147,36 +144,16 @@ static int cmp64(const void *a, const void *b) {
 }
 
 /* One timed profile; returns its duration in ns. */
-static int64_t take_profile(int *fallback) {
+static int64_t take_profile(void) {
     char *buf = NULL;
     size_t len = 0;
-    int64_t t = roost_now(), d;
-    if (!*fallback) {
-        int rc = roost_profile(ROOST_PROFILE_GROUPED, &buf, &len);
-        d = roost_now() - t;
-        if (rc == 0) {
-            if (!buf || len == 0) FAILX("profile100k: roost_profile returned an empty profile");
-            prof_bytes = len;
-            free(buf);
-            return d;
-        }
-        fprintf(stderr, "profile100k: roost_profile(ROOST_PROFILE_GROUPED): %s (%d); "
-                "timing roost_tasks_snapshot(ROOST_SNAP_STACKS) instead (a partial figure)\n",
-                roost_strerror(rc), rc);
-        *fallback = 1;
-        impl = "snapshot";
-        t = roost_now();
-    }
-    roost_task_info_t *v = NULL;
-    size_t n = 0;
-    CHECK(roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS));
-    d = roost_now() - t;
-    if (n < N) FAILX("profile100k: snapshot has %zu tasks, want at least %d", n, N);
-    size_t stacks = 0;
-    for (size_t i = 0; i < n; i++) stacks += v[i].nframes > 0;
-    if (stacks < N) FAILX("profile100k: only %zu of %zu tasks have a stack", stacks, n);
-    prof_bytes = n * sizeof *v;
-    free(v);
+    int64_t t = roost_now();
+    int rc = roost_profile(ROOST_PROFILE_GROUPED, &buf, &len);
+    int64_t d = roost_now() - t;
+    if (rc != 0) FAILX("profile100k: roost_profile(ROOST_PROFILE_GROUPED): %s", roost_strerror(rc));
+    if (!buf || len == 0) FAILX("profile100k: roost_profile returned an empty profile");
+    prof_bytes = len;
+    free(buf);
     return d;
 }
 
@@ -218,13 +195,12 @@ static void body(void *unused) {
         fprintf(stderr, "profile100k: probes ran on %d of %d workers\n", atomic_load(&nslots), nw);
     ntasks = roost_task_count();
 
-    int fallback = 0;
     int64_t best = INT64_MAX, prof_gap = 0, base_gap = 0, pause[REPS];
-    take_profile(&fallback);                   /* warm-up: page in, find out which API works */
+    take_profile();                            /* warm-up: page in, fill the symbol cache */
     for (int r = 0; r < REPS; r++) {
         int s0 = slot_index();
         measure_begin();
-        int64_t d = take_profile(&fallback);
+        int64_t d = take_profile();
         int s1 = slot_index();
         int64_t pg = measure_end(s0, s1);       /* the profiling worker is left out */
         if (pg > prof_gap) prof_gap = pg;
@@ -254,13 +230,10 @@ static void body(void *unused) {
 int main(void) {
     bench_run(body, NULL);
     int workers = roost_workers();
-    int rc = roost_wait_tasks(0, 60 * ROOST_S);
-    if (rc != 0)
-        FAILX("profile100k: %lld tasks still alive 60 s after close: %s",
-              (long long)roost_task_count(), roost_strerror(rc));
+    bench_wait_drained("profile100k");
     printf("profile100k_ms %.2f pause_ms %.3f pause_max_ms %.3f prof_gap_ms %.3f base_gap_ms %.3f "
-           "impl %s tasks %lld bytes %zu workers %d\n",
-           best_ms, pause_ms, pause_max_ms, prof_gap_ms, base_gap_ms, impl, (long long)ntasks,
+           "tasks %lld bytes %zu workers %d\n",
+           best_ms, pause_ms, pause_max_ms, prof_gap_ms, base_gap_ms, (long long)ntasks,
            prof_bytes, workers);
     return 0;
 }

@@ -54,17 +54,23 @@ roost_chan_t *roost_chan_ref(roost_chan_t *ch) {
 
 void roost__chan_free(roost_chan_t *ch) { free(ch); }
 
+/* After unlocking: wake the leaked waiters leak.c claimed, then hand the
+ * report to the reporter thread. */
+static void leaked_wake_post(roost__waiter *wake, roost__leak_ev *ev) {
+    for (roost__waiter *x = wake, *nx; x; x = nx) {
+        nx = x->next;
+        roost__wake(x->park, 0, ROOST_ELEAKED);
+    }
+    roost__leak_post(ev);
+}
+
 /* With ch locked: the leak is proved; report it, wake what the policy says,
  * unlock. */
 static void chan_leaked_unlock(roost_chan_t *ch) {
     roost__waiter *wake = NULL;
     roost__leak_ev *ev = roost__leak_chan_locked(ch, NULL, &wake, NULL);
     roost__unlock(&ch->lock);
-    for (roost__waiter *x = wake, *nx; x; x = nx) {
-        nx = x->next;
-        roost__wake(x->park, 0, ROOST_ELEAKED);
-    }
-    roost__leak_post(ev);
+    leaked_wake_post(wake, ev);
 }
 
 void roost_chan_unref(roost_chan_t *ch) {
@@ -200,16 +206,12 @@ __attribute__((flatten)) static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, 
             roost__leak_ev *ev = roost__leak_chan_locked(ch, &w, &wake, &self_woken);
             if (self_woken) {
                 roost__unlock(&ch->lock);
-                for (roost__waiter *x = wake, *nx; x; x = nx) {
-                    nx = x->next;
-                    roost__wake(x->park, 0, ROOST_ELEAKED);
-                }
-                roost__leak_post(ev);
+                leaked_wake_post(wake, ev);
                 if (!is_send && elem) memset(elem, 0, ch->elem_size);
                 return ROOST_ELEAKED;
             }
-            /* Reported, not woken: park as the program asked. The report
-             * goes out from the reporter thread. */
+            /* Reported, not woken (nothing to wake): park as the program
+             * asked. The report goes out from the reporter thread. */
             roost__leak_post(ev);
         }
     }

@@ -450,7 +450,13 @@ void roost__chan_free(roost_chan_t *ch);
 bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags); /* registry.c */
 bool roost__task_peek(roost__task *t, roost__task *copy, uint32_t *seq);
 int roost__tasks_each(int flags, void (*fn)(const roost_task_info_t *, void *), void *arg);
-uint64_t roost__racy_load64(const void *p);
+/* A word another thread may be writing, or freeing: the caller validates
+ * it afterwards (a task's sequence counter), so it is kept from the
+ * sanitizers, which would report the race the validation is there for. */
+__attribute__((no_sanitize("address", "thread"))) static inline uint64_t
+roost__racy_load64(const void *p) {
+    return *(volatile const uint64_t *)p;
+}
 void roost__self_info(roost__task *t, roost_task_info_t *o);
 int roost__owned_count(roost__task *t, const roost_chan_t *ch);
 typedef struct roost__leak_ev roost__leak_ev;
@@ -472,11 +478,10 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
 /* Timer thread: all workers idle for a while with this switch total. */
 void roost__leak_idle_check(uint64_t switches);
 /* Lock-cycle / orphaned-holder check before a task parks on mutex-like obj
- * held by the task `holder` (sync.c): ROOST_ELEAKED when a cycle is proved
- * and the policy wakes. A NULL holder (a plain thread holds it) is not
+ * (sync.c), with obj's lock held: ROOST_ELEAKED when a cycle is proved and
+ * the policy wakes. A lock held by a plain thread, or by readers, is not
  * checked. */
-int roost__leak_lock_check(roost__task *self, const void *obj, roost__task *holder, int reason,
-                           roost_ctx_t *ctx);
+int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx);
 /* A task re-locked a lock it holds (refused with ROOST_EDEADLK): reported. */
 void roost__leak_relock(roost__task *self, const void *obj, int reason);
 /* Plain threads that touch channels, selects, contexts or locks may wake

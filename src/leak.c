@@ -418,34 +418,31 @@ __attribute__((no_sanitize("thread"))) static int follow(roost__task *self, cons
     return 0;
 }
 
-int roost__leak_lock_check(roost__task *self, const void *obj, roost__task *holder, int reason,
-                           roost_ctx_t *ctx) {
+int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx) {
     int p = policy();
-    if (!p || !holder) return 0; /* no task holds it: a plain thread does */
-    roost__leak_ev *ev;
-    if (roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
+    if (!p || roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
+    uint64_t hid;
+    roost__task *holder = holder_of(obj, reason, &hid); /* we hold obj's lock: exact */
+    if (!holder) return 0; /* a plain thread holds it, or readers do */
     /* Publish what we are about to wait on before looking at the others:
      * of two tasks closing a cycle at once, at least one sees the other. */
     __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
     __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
     __atomic_store_n(&self->cancellable, false, __ATOMIC_RELAXED);
     atomic_thread_fence(memory_order_seq_cst);
-    uint64_t hid;
-    if (obj == holder) return 0;
-    holder_of(obj, reason, &hid); /* we hold obj's lock: exact */
     chain c1, c2;
     int k = follow(self, obj, reason, holder, hid, &c1);
     if (!k) return 0;
     /* Read it all again: unchanged twice means every member was blocked on
      * its lock at one instant, and only members could release those. */
-    holder_of(obj, reason, &hid);
     if (follow(self, obj, reason, holder, hid, &c2) != k || c1.n != c2.n ||
         memcmp(c1.t, c2.t, sizeof c1.t[0] * (size_t)c1.n) ||
         memcmp(c1.obj, c2.obj, sizeof c1.obj[0] * (size_t)c1.n))
         return 0;
     int kind = k == 1 ? ROOST_LEAK_LOCK_CYCLE : ROOST_LEAK_LOCK_ORPHANED;
     size_t n = k == 1 ? (size_t)c1.n : 1;
-    if ((ev = ev_new(kind, obj, n))) {
+    roost__leak_ev *ev = ev_new(kind, obj, n);
+    if (ev) {
         roost__self_info(self, &ev->tasks[0]);
         ev->tasks[0].wait_reason = reason, ev->tasks[0].wait_obj = obj;
         for (size_t i = 1; i < n; i++) roost__task_info(c1.t[i], &ev->tasks[i], ROOST_SNAP_STACKS);

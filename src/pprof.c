@@ -112,9 +112,9 @@ typedef struct {
  * real ones (ids need only be unique and non-zero). */
 #define PB_NOSTACK_FUNC ((uint64_t)1 << 32)
 
-static int prof_pprof(prof_buf *b, roost_task_info_t *v, const size_t *cnt, size_t n, prof_pcs *P) {
+static int prof_pprof(prof_buf *b, prof_groups *G1, prof_pcs *P) {
     prof_groups G;
-    int rc = prof_group_all(v, cnt, n, &G);
+    int rc = prof_group_merge(G1, &G);
     if (rc) return rc;
     pb_strings S = {0};
     prof_buf m1 = {0}, m2 = {0};   /* scratch for nested messages */

@@ -152,7 +152,7 @@ static void prof_pcs_free(prof_pcs *P) { free(P->pcs), free(P->syms), free(P->id
 /* ------------------------------------------------------------ grouping */
 
 typedef struct {
-    roost_task_info_t *t;      /* the first task of the group, in the snapshot */
+    roost_task_info_t *t;      /* the first task of the group (in the snapshot, or a copy) */
     size_t count;
     uint64_t hash;
 } prof_group;
@@ -163,6 +163,7 @@ typedef struct {
     uint32_t *slots;           /* index + 1 into g; 0 empty */
     size_t nslots;
     bool by_content;           /* compare strings by content (else by pointer) */
+    bool owns;                 /* t is a malloc'ed copy of each group's first task */
 } prof_groups;
 
 static uint64_t prof_mix(uint64_t h, uint64_t v) {
@@ -215,8 +216,9 @@ static bool prof_key_eq(const roost_task_info_t *a, const roost_task_info_t *b, 
     return true;
 }
 
-/* Add count tasks like t; false when out of memory. */
-static bool prof_group_add(prof_groups *G, roost_task_info_t *t, size_t count) {
+/* Add count tasks like t (copied, if G owns its tasks); false when out of
+ * memory. */
+static bool prof_group_add(prof_groups *G, const roost_task_info_t *t, size_t count) {
     if (G->n * 2 >= G->nslots) {
         size_t ns = G->nslots ? G->nslots * 2 : 64;
         uint32_t *s = calloc(ns, sizeof *s);
@@ -244,7 +246,12 @@ static bool prof_group_add(prof_groups *G, roost_task_info_t *t, size_t count) {
         if (!g) return false;
         G->g = g, G->cap = cap;
     }
-    G->g[G->n] = (prof_group){t, count, h};
+    roost_task_info_t *rep = (roost_task_info_t *)t;
+    if (G->owns) {
+        if (!(rep = malloc(sizeof *rep))) return false;
+        *rep = *t;
+    }
+    G->g[G->n] = (prof_group){rep, count, h};
     G->slots[j] = (uint32_t)++G->n;
     return true;
 }
@@ -260,29 +267,31 @@ static int prof_group_cmp(const void *a, const void *b) {
     return x->t->id < y->t->id ? -1 : x->t->id > y->t->id;
 }
 
-/* Group v[0..n) into *out (sorted by count, descending); cnt[i] tasks are
- * like v[i] (cnt NULL: one each). */
-static int prof_group_all(roost_task_info_t *v, const size_t *cnt, size_t n, prof_groups *out) {
-    prof_groups G1 = {0};
+static void prof_groups_free(prof_groups *G) {
+    if (G->owns)
+        for (size_t i = 0; i < G->n; i++) free(G->g[i].t);
+    free(G->g), free(G->slots);
+    memset(G, 0, sizeof *G);
+}
+
+/* Merge groups formed by pointer identity (G1, which keeps its tasks) into
+ * groups by content, *out, sorted by count, descending. */
+static int prof_group_merge(prof_groups *G1, prof_groups *out) {
     memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        if (!prof_group_add(&G1, &v[i], cnt ? cnt[i] : 1)) goto oom;
     out->by_content = true;
-    for (size_t i = 0; i < G1.n; i++) {
-        roost_task_info_t *t = G1.g[i].t;
-        /* A label set is a set: sort it (the snapshot is ours to change). */
+    for (size_t i = 0; i < G1->n; i++) {
+        roost_task_info_t *t = G1->g[i].t;
+        /* A label set is a set: sort it (the copy is ours to change). */
         qsort(t->labels, (size_t)t->nlabels, sizeof t->labels[0], prof_label_cmp);
-        if (!prof_group_add(out, t, G1.g[i].count)) goto oom;
+        if (!prof_group_add(out, t, G1->g[i].count)) {
+            prof_groups_free(out);
+            return ROOST_ENOMEM;
+        }
     }
-    free(G1.g), free(G1.slots);
     free(out->slots);
     out->slots = NULL;
     if (out->n) qsort(out->g, out->n, sizeof *out->g, prof_group_cmp);
     return ROOST_OK;
-oom:
-    free(G1.g), free(G1.slots), free(out->g), free(out->slots);
-    memset(out, 0, sizeof *out);
-    return ROOST_ENOMEM;
 }
 
 /* ------------------------------------------------------------ common pieces */
@@ -319,10 +328,9 @@ static double prof_waited_s(const roost_task_info_t *t, int64_t now) {
 
 /* ------------------------------------------------------------ grouped (debug=1) */
 
-static int prof_grouped(prof_buf *b, roost_task_info_t *v, const size_t *cnt, size_t nv, size_t n,
-                        prof_pcs *P) {
+static int prof_grouped(prof_buf *b, prof_groups *G1, size_t n, prof_pcs *P) {
     prof_groups G;
-    int rc = prof_group_all(v, cnt, nv, &G);
+    int rc = prof_group_merge(G1, &G);
     if (rc) return rc;
     prof_printf(b, "task profile: total %zu\n", n);
     for (size_t i = 0; i < G.n; i++) {
@@ -444,74 +452,34 @@ static int prof_json(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) {
 
 /* ------------------------------------------------------------ entry points */
 
-/* The grouped forms fold tasks as the registry walks them: one record per
+/* The grouped forms fold tasks as the registry walks them: one copy per
  * distinct (pointer-identical) key is kept, with a count, so 100,000 tasks
  * parked at three sites cost three records, not a 40 MB snapshot. */
 typedef struct {
-    roost_task_info_t *v;
-    size_t *cnt;
-    size_t n, cap, total;
-    uint32_t *slots;
-    size_t nslots;
+    prof_groups G;             /* owns its tasks */
+    size_t total;
     bool oom;
 } prof_stream;
 
 static void prof_stream_one(const roost_task_info_t *t, void *arg) {
     prof_stream *S = arg;
     S->total++;
-    if (S->oom) return;
-    if (S->n * 2 >= S->nslots) {
-        size_t ns = S->nslots ? S->nslots * 2 : 64;
-        uint32_t *s = calloc(ns, sizeof *s);
-        if (!s) {
-            S->oom = true;
-            return;
-        }
-        for (size_t i = 0; i < S->n; i++) {
-            size_t j = prof_key_hash(&S->v[i], false) & (ns - 1);
-            while (s[j]) j = (j + 1) & (ns - 1);
-            s[j] = (uint32_t)i + 1;
-        }
-        free(S->slots);
-        S->slots = s, S->nslots = ns;
-    }
-    size_t j = prof_key_hash(t, false) & (S->nslots - 1);
-    for (uint32_t k; (k = S->slots[j]); j = (j + 1) & (S->nslots - 1))
-        if (prof_key_eq(&S->v[k - 1], t, false)) {
-            S->cnt[k - 1]++;
-            return;
-        }
-    if (S->n == S->cap) {
-        size_t cap = S->cap ? S->cap * 2 : 64;
-        roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
-        size_t *c = v ? realloc(S->cnt, cap * sizeof *c) : NULL;
-        if (v) S->v = v;
-        if (!c) {
-            S->oom = true;
-            return;
-        }
-        S->cnt = c, S->cap = cap;
-    }
-    S->v[S->n] = *t;
-    S->cnt[S->n] = 1;
-    S->slots[j] = (uint32_t)++S->n;
+    if (!S->oom && !prof_group_add(&S->G, t, 1)) S->oom = true;
 }
 
 static int prof_take(int format, char **buf, size_t *len) {
     roost_task_info_t *v = NULL;
     size_t n = 0;
-    prof_stream S = {0};
+    prof_stream S = {.G.owns = true};
     int rc;
     bool grouped = format == ROOST_PROFILE_GROUPED || format == ROOST_PROFILE_PPROF;
     if (grouped) {
         rc = roost__tasks_each(ROOST_SNAP_STACKS, prof_stream_one, &S);
         if (!rc && S.oom) rc = ROOST_ENOMEM;
-        free(S.slots);
         if (rc) {
-            free(S.v), free(S.cnt);
+            prof_groups_free(&S.G);
             return rc;
         }
-        v = S.v, n = S.n;
     } else if ((rc = roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS))) {
         return rc;
     }
@@ -519,15 +487,15 @@ static int prof_take(int format, char **buf, size_t *len) {
     prof_buf b = {0};
     prof_pcs P = {0};
     switch (format) {
-    case ROOST_PROFILE_GROUPED: rc = prof_grouped(&b, v, S.cnt, n, S.total, &P); break;
+    case ROOST_PROFILE_GROUPED: rc = prof_grouped(&b, &S.G, S.total, &P); break;
     case ROOST_PROFILE_FULL: rc = prof_full(&b, v, n, &P); break;
-    case ROOST_PROFILE_PPROF: rc = prof_pprof(&b, v, S.cnt, n, &P); break;
+    case ROOST_PROFILE_PPROF: rc = prof_pprof(&b, &S.G, &P); break;
     default: rc = prof_json(&b, v, n, &P); break;
     }
     if (!rc && (b.oom || P.oom)) rc = ROOST_ENOMEM;
     prof_pcs_free(&P);
     free(v);
-    free(S.cnt);
+    prof_groups_free(&S.G);
     if (rc) {
         free(b.p);
         return rc;

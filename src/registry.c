@@ -318,11 +318,7 @@ __attribute__((no_sanitize("address", "thread"))) static void racy_copy(void *ds
 #define SAVED_PC 88
 #endif
 
-/* One word of a stack another worker may be running on: the caller
- * validates with the task's sequence counter afterwards. */
-__attribute__((no_sanitize("address", "thread"))) static inline uintptr_t racy_word(uintptr_t a) {
-    return *(volatile const uintptr_t *)a;
-}
+#define racy_word(a) ((uintptr_t)roost__racy_load64((const void *)(a)))
 
 /* Walk the frame-pointer chain of a switched-out stack in place, between
  * its saved stack pointer and the task record at its top. Reading in place
@@ -412,35 +408,6 @@ bool roost__task_peek(roost__task *t, roost__task *copy, uint32_t *seq) {
     return false;
 }
 
-/* Read a word another thread may free meanwhile; the caller validates. */
-__attribute__((no_sanitize("address", "thread"))) uint64_t roost__racy_load64(const void *p) {
-    return *(volatile const uint64_t *)p;
-}
-
-typedef struct {
-    roost_task_info_t *v;
-    size_t n, cap;
-    int flags;
-    bool oom;
-    tick_clock clock;
-    char rec[sizeof(roost__task)] __attribute__((aligned(64)));
-} snapshot;
-
-static void snap_one(roost__task *t, void *arg) {
-    snapshot *S = arg;
-    if (S->oom) return;
-    if (S->n == S->cap) {
-        size_t cap = S->cap ? S->cap * 2 : 1024;
-        roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
-        if (!v) {
-            S->oom = true;
-            return;
-        }
-        S->v = v, S->cap = cap;
-    }
-    if (info_copy(t, &S->v[S->n], S->flags, &S->clock, S->rec)) S->n++;
-}
-
 /* Every live task, one at a time, into a record on the walker's own stack:
  * for consumers that fold tasks as they go (a grouped profile), which then
  * need no array of 100,000 records (40 MB of fresh pages to fault in). */
@@ -505,26 +472,43 @@ void roost__self_info(roost__task *t, roost_task_info_t *o) {
     }
 }
 
+/* roost_tasks_snapshot: roost__tasks_each into an array. */
+typedef struct {
+    roost_task_info_t *v;
+    size_t n, cap;
+    bool oom;
+} snapshot;
+
+static void snap_append(const roost_task_info_t *t, void *arg) {
+    snapshot *S = arg;
+    if (S->oom) return;
+    if (S->n == S->cap) {
+        size_t cap = S->cap ? S->cap * 2 : 1024;
+        roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
+        if (!v) {
+            S->oom = true;
+            return;
+        }
+        S->v = v, S->cap = cap;
+    }
+    S->v[S->n++] = *t;
+}
+
 int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags) {
     if (!out || !n) return ROOST_EINVAL;
     *out = NULL;
     *n = 0;
-    if (!roost__nworkers()) return ROOST_OK;
-    snapshot *S = calloc(1, sizeof *S);
-    if (!S) return ROOST_ENOMEM;
-    S->flags = flags;
     /* Sized for the tasks alive now (plus some that may start meanwhile):
      * growing by doubling would copy a 100,000-task array several times. */
-    S->cap = (size_t)roost_task_count() + 256;
-    S->v = malloc(S->cap * sizeof *S->v);
-    if (!S->v) S->cap = 0;
-    clock_now(&S->clock);
-    roost__for_each_stack_slot(snap_one, S);
-    int rc = S->oom ? ROOST_ENOMEM : ROOST_OK;
-    if (rc)
-        free(S->v);
-    else
-        *out = S->v, *n = S->n;
-    free(S);
-    return rc;
+    snapshot S = {.cap = (size_t)roost_task_count() + 256};
+    S.v = malloc(S.cap * sizeof *S.v);
+    if (!S.v) S.cap = 0;
+    int rc = roost__tasks_each(flags, snap_append, &S);
+    if (!rc && S.oom) rc = ROOST_ENOMEM;
+    if (rc) {
+        free(S.v);
+        return rc;
+    }
+    *out = S.v, *n = S.n;
+    return ROOST_OK;
 }

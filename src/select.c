@@ -112,28 +112,25 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     }
     /* Leak check (leak.c): nothing but the caller can reach any of these
      * channels. Costs a branch unless the task adopted references (or the
-     * select has no channel at all). */
+     * select has no channel at all). Proved and woken: do not park, unlink
+     * every node below (the locks are still held). */
+    int rc;
     if (ROOST_UNLIKELY(p.task && (p.task->nowned || !nlock) && !roost__ctx_cancellable(ctx)) &&
         roost__leak_select(p.task, order, nlock)) {
-        int nfree = 0;
-        for (int i = 0; i < ncases; i++)
-            if (cases[i].chan && roost__chan_drop_waiter_locked(cases[i].chan, &nodes[i]))
-                perm[nfree++] = (uint16_t)i;
-        unlock_all(order, nlock);
-        for (int i = 0; i < nfree; i++) roost__chan_free(cases[perm[i]].chan);
-        free(heap);
-        return ROOST_ELEAKED;
+        rc = ROOST_ELEAKED;
+        goto unlink;
     }
     if (p.task) p.task->sel_n = ncases, p.task->sel_cases = cases;
     for (int i = 0; i < nlock; i++) locks[i] = &order[i]->lock;
-    int rc = roost__block(&p, ctx, INT64_MAX, locks, nlock, ROOST_WAIT_SELECT,
-                          nlock ? (const void *)order[0] : NULL);
+    rc = roost__block(&p, ctx, INT64_MAX, locks, nlock, ROOST_WAIT_SELECT,
+                      nlock ? (const void *)order[0] : NULL);
 
     /* Unlink the stale nodes (the winning case's node was dropped by its
      * waker). A channel orphaned meanwhile reports "free me" from exactly
      * one node (its last waiter); free it after unlocking.
      * perm is done with and holds those case indices. */
     lock_all(order, nlock);
+unlink:;
     int nfree = 0;
     for (int i = 0; i < ncases; i++)
         if (cases[i].chan && (rc || i != p.index) &&

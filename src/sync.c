@@ -60,7 +60,7 @@ int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu) {
         roost__leak_relock(self, mu, ROOST_WAIT_MUTEX); /* reports the re-lock */
         return ROOST_EDEADLK;
     }
-    if (self && (err = roost__leak_lock_check(self, mu, mu->holder, ROOST_WAIT_MUTEX, ctx))) {
+    if (self && (err = roost__leak_lock_check(self, mu, ROOST_WAIT_MUTEX, ctx))) {
         roost__unlock(&mu->lock);
         return err;
     }
@@ -151,7 +151,7 @@ int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
     }
     roost__task *self = roost__self();
     if (self && rw->writer &&
-        (err = roost__leak_lock_check(self, rw, rw->holder, ROOST_WAIT_RWMUTEX_R, ctx))) {
+        (err = roost__leak_lock_check(self, rw, ROOST_WAIT_RWMUTEX_R, ctx))) {
         roost__unlock(&rw->lock);
         return err;
     }
@@ -192,7 +192,7 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
         return ROOST_EDEADLK;
     }
     if (self && rw->writer &&
-        (err = roost__leak_lock_check(self, rw, rw->holder, ROOST_WAIT_RWMUTEX_W, ctx))) {
+        (err = roost__leak_lock_check(self, rw, ROOST_WAIT_RWMUTEX_W, ctx))) {
         roost__unlock(&rw->lock);
         return err;
     }

@@ -72,6 +72,18 @@ static void do_request(void *arg) {
     atomic_store(&r->rc, roost_chan_send(NULL, r->result, &v));
 }
 
+/* Make a result channel of capacity cap and spawn a request that adopts a
+ * reference to it, without waiting; returns the caller's own reference. */
+static roost_chan_t *start_request(request *r, size_t cap, int64_t delay) {
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+    r->result = roost_chan_ref(ch);
+    r->delay = delay;
+    atomic_store(&r->rc, 1);
+    CHECK_OK(roost_go(do_request, r));
+    return ch;
+}
+
 /* fetch() as in the story: spawn the request, wait with a timeout, walk
  * away on timeout. cap 0 is the leaky version, cap 1 the fixed one. */
 static int fetch(request *r, size_t cap, int64_t delay, int64_t timeout) {
@@ -80,7 +92,7 @@ static int fetch(request *r, size_t cap, int64_t delay, int64_t timeout) {
     r->result = roost_chan_ref(ch);
     r->delay = delay;
     atomic_store(&r->rc, 1);
-    CHECK_OK(roost_go(do_request, r));
+    CHECK_OK(roost_go(do_request, r)); /* spawned here: reports name fetch */
     roost_ctx_t *ctx;
     CHECK_OK(roost_ctx_with_timeout(NULL, timeout, &ctx));
     int v = 0, rc = roost_chan_recv(ctx, ch, &v);
@@ -118,11 +130,8 @@ static void t_story_park_time(void *unused) {
 static void t_story_unref_time(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
     hook_reset();
-    roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
-    request r = {.result = roost_chan_ref(ch), .delay = 0};
-    atomic_store(&r.rc, 1);
-    CHECK_OK(roost_go(do_request, &r));
+    request r;
+    roost_chan_t *ch = start_request(&r, 0, 0);
     roost_sleep(NULL, 10 * ROOST_MS);
     CHECK_EQ(atomic_load(&r.rc), 1); /* parked */
     CHECK_EQ(hook_calls, 0);         /* we still hold a reference */
@@ -137,11 +146,8 @@ static void t_story_unref_time(void *unused) {
 static void t_report_only(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
-    roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
-    request r = {.result = roost_chan_ref(ch), .delay = 0};
-    atomic_store(&r.rc, 1);
-    CHECK_OK(roost_go(do_request, &r));
+    request r;
+    roost_chan_t *ch = start_request(&r, 0, 0);
     roost_sleep(NULL, 10 * ROOST_MS);
     /* Keep a borrowed pointer to end the test: close before the last unref
      * is fine only because we close while our reference is alive. */
@@ -150,10 +156,7 @@ static void t_report_only(void *unused) {
     CHECK_EQ(wait_rc(&r), ROOST_ECLOSED);
     CHECK_EQ(hook_calls, 0); /* closed before it was ever provable */
 
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
-    r = (request){.result = roost_chan_ref(ch), .delay = 0};
-    atomic_store(&r.rc, 1);
-    CHECK_OK(roost_go(do_request, &r));
+    ch = start_request(&r, 0, 0);
     roost_sleep(NULL, 10 * ROOST_MS);
     roost_chan_t *keep = ch; /* borrowed: the task's adopted ref keeps it alive */
     roost_chan_unref(ch);
