@@ -97,7 +97,7 @@ typedef struct roost_task_info {
     int state;                          /* enum roost_task_state */
     int wait_reason;                    /* enum roost_wait_reason */
     const void *wait_obj;               /* the channel, mutex, ... waited on */
-    int64_t created;                    /* roost_now() at spawn */
+    int64_t created;                    /* roost_now() at spawn, to about 2 ms (exact: ROOST_OBSERVE=2) */
     int64_t parked_at;                  /* roost_now() when it parked (to ~2 ms; see above); 0 if not parked */
     int nframes;                        /* 0 unless stacks were asked for (and the task is parked or runnable) */
     uintptr_t pcs[ROOST_MAX_FRAMES];    /* return addresses, innermost first */

@@ -130,7 +130,7 @@ void roost__site_count_slow(roost__worker *w, int site, int which) {
 }
 
 void roost__registry_worker_fini(roost__worker *w) {
-    for (int i = 0; i < ROOST_SITE_BLOCKS; i++) free((void *)atomic_load(&w->site_ctr[i]));
+    for (int i = 1; i < ROOST_SITE_BLOCKS; i++) free((void *)atomic_load(&w->site_ctr[i])); /* 0 is inline */
 }
 
 static int64_t site_sum(int id, int which) {
@@ -380,7 +380,7 @@ static bool info_copy(roost__task *t, roost_task_info_t *o, int flags, const tic
         o->state = running ? ROOST_TASK_RUNNING : state;
         o->wait_reason = state == ROOST_T_PARKED ? r->wait_reason : ROOST_WAIT_NONE;
         o->wait_obj = state == ROOST_T_PARKED ? r->wait_obj : NULL;
-        o->created = r->created;
+        o->created = clock_conv(clock, r->created_tick);
         o->parked_at = state == ROOST_T_PARKED && roost__observe ? clock_conv(clock, r->park_tick) : 0;
         o->nframes = nframes;
         memcpy(o->pcs, pcs, sizeof pcs[0] * (size_t)nframes);
@@ -460,7 +460,7 @@ void roost__self_info(roost__task *t, roost_task_info_t *o) {
     o->state = ROOST_TASK_RUNNING;
     o->wait_reason = t->wait_reason;
     o->wait_obj = t->wait_obj;
-    o->created = t->created;
+    o->created = roost__tick_to_ns(t->created_tick);
     o->parked_at = roost_now();
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = fp, hi = (uintptr_t)t;
     while (o->nframes < ROOST_MAX_FRAMES && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
