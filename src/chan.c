@@ -112,8 +112,9 @@ bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w) {
     return --ch->nwaiters == 0 && ch->orphaned;
 }
 
-bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err,
-                            roost__waiter **peer) {
+static inline __attribute__((always_inline)) bool chan_try(roost_chan_t *ch, bool is_send,
+                                                          void *elem, int *err,
+                                                          roost__waiter **peer) {
     roost__waiter *w;
     *peer = NULL;
     *err = 0;
@@ -166,17 +167,47 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
     return false;
 }
 
-/* One send or receive, blocking unless `block` is false. */
-/* flatten: the whole blocking path (try, park, pick the next task, switch)
- * becomes one frame, which is most of a round trip's cost. */
-__attribute__((flatten)) static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem, bool block) {
+static int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem);
+
+/* With ch locked, before parking w (plain) on it: count the references its
+ * task adopted as stranded, and if that leaves every reference stranded,
+ * the leak is proved now. True if the policy woke w itself (ch unlocked). */
+static __attribute__((noinline, cold)) bool chan_strand_locked(roost_chan_t *ch, roost__waiter *w) {
+    int own = roost__owned_count(w->park->task, ch);
+    w->stranded = own;
+    uint64_t now = atomic_fetch_add(&ch->refs, (uint64_t)own << 32) + ((uint64_t)own << 32);
+    if (ROOST_CHAN_REFS(now) != ROOST_CHAN_STRANDED(now)) return false;
+    roost__waiter *wake = NULL;
+    bool self_woken = false;
+    roost__leak_ev *ev = roost__leak_chan_locked(ch, w, &wake, &self_woken);
+    if (self_woken) {
+        roost__unlock(&ch->lock);
+        leaked_wake_post(wake, ev);
+        return true;
+    }
+    /* Reported, not woken (nothing to wake): park as the program asked.
+     * The report goes out from the reporter thread. */
+    roost__leak_post(ev);
+    return false;
+}
+
+bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err,
+                            roost__waiter **peer) {
+    return chan_try(ch, is_send, elem, err, peer);
+}
+
+/* One send or receive, blocking unless `block` is false. The part that
+ * completes at once stays small and register-only; parking is its own
+ * function (an earlier flatten-everything version spilled every argument
+ * to a 2 KB frame and cost 30 instructions an operation). */
+static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem, bool block) {
     if (!ch || (is_send && !elem)) return ROOST_EINVAL;
     roost__note_thread();
     int err = roost__ctx_err(ctx);
     if (err) return err;
     roost__waiter *peer;
     roost__lock(&ch->lock);
-    if (roost__chan_try_locked(ch, is_send, elem, &err, &peer)) {
+    if (chan_try(ch, is_send, elem, &err, &peer)) {
         roost__unlock(&ch->lock);
         if (peer) roost__wake(peer->park, peer->index, 0);
         return err;
@@ -185,6 +216,12 @@ __attribute__((flatten)) static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, 
         roost__unlock(&ch->lock);
         return ROOST_EAGAIN;
     }
+    return chan_wait(ctx, ch, is_send, elem);
+}
+
+/* With ch locked and nothing to pair with: queue, park, and sort out how
+ * we were woken. */
+static int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem) {
     roost__park p;
     roost__park_init(&p, roost__self());
     roost__waiter w = {.park = &p, .elem = elem, .is_send = is_send, .obj = ch,
@@ -196,28 +233,19 @@ __attribute__((flatten)) static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, 
      * ch (or the channel has none left). */
     if (ROOST_UNLIKELY(p.task && w.plain &&
                        (p.task->nowned ||
-                        !ROOST_CHAN_REFS(atomic_load_explicit(&ch->refs, memory_order_relaxed))))) {
-        int own = roost__owned_count(p.task, ch);
-        w.stranded = own;
-        uint64_t now = atomic_fetch_add(&ch->refs, (uint64_t)own << 32) + ((uint64_t)own << 32);
-        if (ROOST_CHAN_REFS(now) == ROOST_CHAN_STRANDED(now)) {
-            roost__waiter *wake = NULL;
-            bool self_woken = false;
-            roost__leak_ev *ev = roost__leak_chan_locked(ch, &w, &wake, &self_woken);
-            if (self_woken) {
-                roost__unlock(&ch->lock);
-                leaked_wake_post(wake, ev);
-                if (!is_send && elem) memset(elem, 0, ch->elem_size);
-                return ROOST_ELEAKED;
-            }
-            /* Reported, not woken (nothing to wake): park as the program
-             * asked. The report goes out from the reporter thread. */
-            roost__leak_post(ev);
-        }
+                        !ROOST_CHAN_REFS(atomic_load_explicit(&ch->refs, memory_order_relaxed)))) &&
+        chan_strand_locked(ch, &w)) {
+        /* Proved leaked and woken at once, by the wake policy: ch is unlocked. */
+        if (!is_send && elem) memset(elem, 0, ch->elem_size);
+        return ROOST_ELEAKED;
     }
-    int *locks[3] = {&ch->lock};
-    int rc = roost__block(&p, ctx, INT64_MAX, locks, 1,
-                          is_send ? ROOST_WAIT_CHAN_SEND : ROOST_WAIT_CHAN_RECV, ch);
+    int reason = is_send ? ROOST_WAIT_CHAN_SEND : ROOST_WAIT_CHAN_RECV, rc;
+    if (w.plain) {
+        rc = roost__block_plain(&p, &ch->lock, reason, ch);
+    } else {
+        int *locks[3] = {&ch->lock};
+        rc = roost__block(&p, ctx, INT64_MAX, locks, 1, reason, ch);
+    }
     /* Woken by a peer or by close (index 0): that waker unlinked our node
      * and dropped it from nwaiters, and we must not touch the channel again.
      * Otherwise (context, registration error) the node is ours to drop. */

@@ -348,11 +348,18 @@ static inline bool roost__claim(roost__park *p) {
 }
 
 /* Pop the first waiter whose park this call manages to claim; stale nodes
- * met on the way are unlinked. NULL if none. */
+ * met on the way are unlinked. NULL if none. A plain channel waiter (one
+ * node, no context, no timer) can only be claimed by a holder of this
+ * queue's lock, so it needs no CAS: two locked instructions fewer on a
+ * ping-pong round trip. */
 static inline roost__waiter *roost__waitq_claim(roost__waitq_t *q) {
     roost__waiter *w;
     while ((w = (roost__waiter *)q->head)) {
         roost__waitq_remove(q, w);
+        if (w->plain) {
+            atomic_store_explicit(&w->park->claimed, 1, memory_order_relaxed);
+            return w;
+        }
         if (roost__claim(w->park)) return w;
     }
     return NULL;
@@ -367,6 +374,8 @@ void roost__wake(roost__park *p, int index, int err);
  * (those whose `queued` is still set) under their locks. */
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
                  int reason, const void *obj); /* locks[] has room for nlocks + 2 */
+/* The same for one queue lock, no context and no deadline (the hot case). */
+int roost__block_plain(roost__park *p, int *lock, int reason, const void *obj);
 static inline void roost__park_init(roost__park *p, roost__task *self) {
     p->task = self;
     atomic_init(&p->claimed, 0);

@@ -51,6 +51,50 @@ static void release_locks(roost__worker *w, void *arg) {
     for (int i = n - 1; i >= 0; i--) roost__unlock(locks[i]);
 }
 
+static void unlock_one(roost__worker *w, void *lock) { roost__unlock(lock); }
+
+/* Say what we wait on, for observers and the leak detector, then switch
+ * away; `after` runs in the next context and releases our queue locks. */
+static inline void park_task(roost__task *self, bool with_ctx, int reason, const void *obj,
+                             void (*after)(roost__worker *, void *), void *arg) {
+    /* Atomic (plain stores on x86): the lock-cycle check reads them from
+     * other tasks. */
+    __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->cancellable, with_ctx, __ATOMIC_RELAXED);
+    bool obs = roost__observe;
+    if (obs) {
+        /* The park time and the by-reason count: a load of the coarse
+         * clock and a single-writer add on this worker's own line. */
+        self->park_tick = roost__park_clock();
+        roost__ctr_add(&self->worker->parked[reason], 1);
+    }
+    atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
+    roost__park_switch(self, after, arg);
+    if (obs) roost__ctr_add(&self->worker->parked[reason], -1); /* maybe another worker */
+    __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
+}
+
+/* A plain thread has no task to switch away from: it sleeps on the park. */
+static void park_thread(roost__park *p) {
+    while (!atomic_load_explicit(&p->thread_done, memory_order_acquire))
+        roost__futex_wait(&p->thread_done, 0, -1);
+}
+
+/* roost__block for the commonest wait: one queue lock, no context, no
+ * deadline. The same steps with nothing to register, and the lock handed
+ * to the next context as is. */
+int roost__block_plain(roost__park *p, int *lock, int reason, const void *obj) {
+    if (p->task) {
+        park_task(p->task, false, reason, obj, unlock_one, lock);
+    } else {
+        roost__unlock(lock);
+        park_thread(p);
+    }
+    return ROOST_OK;
+}
+
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
                  int reason, const void *obj) {
     roost__waiter cw;          /* only initialised when used: this is the hot path */
@@ -76,29 +120,14 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
         tm = (roost__timer){.when = deadline, .heap_index = -1, .kind = ROOST_TIMER_WAKE, .arg = p};
         locks[ls.n++] = roost__timer_lock_and_add(&tm);
     }
-    roost__task *self = p->task;
-    if (self) {
-        /* Atomic (plain stores on x86): the lock-cycle check reads them
-         * from other tasks. */
-        __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
-        __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
-        __atomic_store_n(&self->cancellable, with_ctx, __ATOMIC_RELAXED);
-        bool obs = roost__observe;
-        if (obs) {
-            /* The park time and the by-reason count: a load of the coarse
-             * clock and a single-writer add on this worker's own line. */
-            self->park_tick = roost__park_clock();
-            roost__ctr_add(&self->worker->parked[reason], 1);
-        }
-        atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
-        roost__park_switch(self, release_locks, &ls);
-        if (obs) roost__ctr_add(&self->worker->parked[reason], -1); /* maybe another worker */
-        __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
-        __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
+    if (p->task) {
+        if (ls.n == 1) /* one lock: hand it over as is, no list to copy */
+            park_task(p->task, with_ctx, reason, obj, unlock_one, locks[0]);
+        else
+            park_task(p->task, with_ctx, reason, obj, release_locks, &ls);
     } else {
         release_locks(NULL, &ls);
-        while (!atomic_load_explicit(&p->thread_done, memory_order_acquire))
-            roost__futex_wait(&p->thread_done, 0, -1);
+        park_thread(p);
     }
     if (with_ctx) {
         roost__ctx_unregister(ctx, &cw);
