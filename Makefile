@@ -7,9 +7,13 @@
 #   make valgrind-check                the suite under valgrind
 #   make check-aarch64                 the suite cross-built for AArch64, run under qemu-user
 #   make bench        roost vs Go, side by side; writes build/bench.tsv
+#   make scale-bundle build/scale/: static benchmark programs (both sides) and
+#                     bench/scale.sh, to carry to a many-core machine
+#   make scale        that bundle, run here: roost vs Go at 1..16 workers
 #   make install PREFIX=/usr/local     headers, libroost.a, libroost.so, roost.pc
 #
-# Variables: SAN (none|asan|tsan), BUILD (output folder), CC, PREFIX, DESTDIR.
+# Variables: SAN (none|asan|tsan), BUILD (output folder), CC, PREFIX, DESTDIR,
+# LDFLAGS (extra link flags for programs), HAVE_LIBDW (0: build without libdw).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -73,7 +77,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 HEADERS := $(wildcard include/*.h)
 INTERNAL := $(wildcard src/*.h)
 
-.PHONY: bugs all lib check check-aarch64 valgrind-check demo bench examples install uninstall clean
+.PHONY: bugs all lib check check-aarch64 valgrind-check demo bench scale scale-bundle examples install uninstall clean
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
@@ -101,7 +105,7 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libroost.a
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libroost.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O2 $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
+	$(CC) $(CFLAGS) -O2 $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bugs/%: tests/bugs/%.c tests/bugs/bug.h $(BUILD)/libroost.a
 	@mkdir -p $(dir $@)
@@ -134,6 +138,19 @@ demo: $(BUILD)/examples/story
 
 bench: $(BENCHES)
 	sh bench/run.sh $(BUILD)
+
+# Scaling runs (docs/design.md, "Scaling"): the programs must run on a
+# machine where nothing can be installed, so link them statically and
+# without libdw, in a build folder of their own.
+SCALE_BUILD := build/scale-build
+scale-bundle:
+	$(MAKE) BUILD=$(SCALE_BUILD) HAVE_LIBDW=0 LDFLAGS=-static \
+	    $(SCALE_BUILD)/bench/skynet $(SCALE_BUILD)/bench/pingpong \
+	    $(SCALE_BUILD)/bench/select4 $(SCALE_BUILD)/bench/mpmc
+	sh bench/scale-bundle.sh build/scale $(SCALE_BUILD)
+
+scale: scale-bundle
+	sh build/scale/scale.sh build/scale
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

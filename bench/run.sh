@@ -47,41 +47,8 @@ mkdir -p "$RAW" "$BUILD/go"
 status=0
 
 # ------------------------------------------------------------ Go toolchain
-ensure_go() {
-    command -v go >/dev/null 2>&1 && return 0
-    echo "bench: go not found; installing golang-go (log: $BUILD/bench-apt.log)"
-    if [ "$(id -u)" = 0 ]; then
-        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y golang-go; } \
-            >"$BUILD/bench-apt.log" 2>&1
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        { sudo -n apt-get update && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y golang-go; } \
-            >"$BUILD/bench-apt.log" 2>&1
-    else
-        echo "bench: not root and no sudo: cannot install golang-go"
-    fi
-    command -v go >/dev/null 2>&1
-}
-
-GO_PROGS="skynet pingpong yield selectb mpmc parked profile100k"
-go_ok=0
-if ensure_go; then
-    # The go tool keeps its cache under $HOME; use BUILD when that cannot work.
-    if [ -z "${HOME:-}" ] || [ ! -d "$HOME" ] || [ ! -w "$HOME" ]; then
-        GOCACHE=$BUILD/go-cache GOPATH=$BUILD/go-path
-        export GOCACHE GOPATH
-    fi
-    go_ok=1
-    for p in $GO_PROGS; do
-        if ! (cd "$ROOT/bench/go" && GOFLAGS=-mod=mod GO111MODULE=on GOTOOLCHAIN=local \
-                go build -o "$BUILD/go/$p" "./$p") >"$RAW/go-build-$p.log" 2>&1; then
-            echo "bench: go build $p failed:"; sed 's/^/    /' "$RAW/go-build-$p.log"
-            go_ok=0
-        fi
-    done
-    echo "bench: $(go version)"
-else
-    echo "bench: no Go toolchain; the go column will read FAIL"
-fi
+. "$ROOT/bench/gobuild.sh"
+go_build_all "$BUILD/go" "$RAW"
 
 # ------------------------------------------------------------ running
 # figure KEY FILE: the value after the word KEY on the program's line.
