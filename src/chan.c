@@ -223,7 +223,7 @@ static int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem,
  * we were woken. */
 static int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem) {
     roost__park p;
-    roost__park_init(&p, roost__self());
+    roost__park_init(&p, roost__self_before_switch()); /* no TLS read after parking */
     roost__waiter w = {.park = &p, .elem = elem, .is_send = is_send, .obj = ch,
                        .plain = !roost__ctx_cancellable(ctx)};
     roost__waitq_push(is_send ? &ch->sendq : &ch->recvq, &w);
@@ -262,11 +262,14 @@ static int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *ele
     return p.err;
 }
 
-int roost_chan_send(roost_ctx_t *ctx, roost_chan_t *ch, const void *elem) {
+/* The entry points are noinline: chan_wait reads TLS inline before it
+ * parks, which is only safe when the caller reads none after (see
+ * roost__self_before_switch), and a library caller might. */
+__attribute__((noinline)) int roost_chan_send(roost_ctx_t *ctx, roost_chan_t *ch, const void *elem) {
     return chan_op(ctx, ch, true, (void *)elem, true);
 }
 
-int roost_chan_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
+__attribute__((noinline)) int roost_chan_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
     return chan_op(ctx, ch, false, elem, true);
 }
 

@@ -198,6 +198,14 @@ extern _Thread_local roost__worker *roost__tls_worker __attribute__((tls_model("
 /* The running task, or NULL on a plain thread. Not inlined: the TLS address
  * must be re-read after every switch point, since the task may have moved. */
 roost__task *roost__self(void);
+/* The same, inline, for the hot paths (yield, a channel op about to park):
+ * only in a function that reads no TLS after its first switch point, where
+ * a thread pointer kept in a register would be another thread's. Saves
+ * the call, about a tenth of a yield. */
+static inline roost__task *roost__self_before_switch(void) {
+    roost__worker *w = roost__tls_worker;
+    return w ? w->current : NULL;
+}
 roost__worker *roost__worker_self(void);
 int roost__ensure_started(void);
 uint64_t roost__rand(void);

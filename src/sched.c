@@ -215,7 +215,7 @@ static void sw(roost__worker *w, roost__task *from, roost__task *to, bool dying)
  * owner's tail pops. */
 #define SLOT(w, i) ((_Atomic(roost__task *) *)&(w)->ring[(i) % ROOST_RUNQ_SIZE])
 
-static bool ring_put(roost__worker *w, roost__task *t) {
+static inline bool ring_put(roost__worker *w, roost__task *t) {
     uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
     uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
     if (tl - h >= ROOST_RUNQ_SIZE) return false;
@@ -269,6 +269,14 @@ static roost__task *ring_take(roost__worker *w) {
 }
 
 static roost__task *ring_take_own(roost__worker *w) {
+    if (G.nworkers == 1) {
+        /* No other worker, so no thief: a plain head bump, no locked CAS. */
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
+        if ((int32_t)(atomic_load_explicit(&w->tail, memory_order_relaxed) - h) <= 0) return NULL;
+        roost__task *t = atomic_load_explicit(SLOT(w, h), memory_order_relaxed);
+        atomic_store_explicit(&w->head, h + 1, memory_order_relaxed);
+        return t;
+    }
     return ring_take_mo(w, memory_order_acquire, memory_order_relaxed);
 }
 
@@ -465,8 +473,10 @@ static void requeue_after_yield(roost__worker *w, void *arg) {
     work_added();
 }
 
-int roost_yield(void) {
-    roost__task *self = roost__self();
+/* noinline: inlined into a library caller that reads TLS after it, the
+ * thread pointer read here could be reused on another thread. */
+__attribute__((noinline)) int roost_yield(void) {
+    roost__task *self = roost__self_before_switch(); /* no TLS after the switch */
     if (!self) {
         sched_yield();
         return ROOST_OK;
