@@ -419,7 +419,7 @@ void roost__ready(roost__task *t) {
  * What this does not prevent: on a saturated worker, an older queued task
  * can wait behind a steady stream of newer ones until a thief (thieves take
  * the oldest) or the monitor's woken worker gets to it. */
-static roost__task *local_next(roost__worker *w) {
+static inline __attribute__((always_inline)) roost__task *local_next(roost__worker *w) {
     roost__task *t;
     if (ROOST_UNLIKELY(++w->schedtick % 61 == 0)) {
         bool starving = !w->ring_popped;
