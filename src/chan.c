@@ -23,6 +23,11 @@ static inline char *slot(roost_chan_t *ch, size_t i) {
     return ch->buf + (i % ch->cap) * ch->elem_size;
 }
 
+/* len (like closed and the queue heads) changes under the lock, but with a
+ * relaxed atomic store, since select peeks at it without the lock
+ * (roost__chan_maybe_ready). */
+static inline void set_len(roost_chan_t *ch, size_t n) { __atomic_store_n(&ch->len, n, __ATOMIC_RELAXED); }
+
 static inline void copy(roost_chan_t *ch, void *dst, const void *src) {
     if (!dst) return;
     if (ch->elem_size == sizeof(void *))
@@ -132,7 +137,7 @@ static inline __attribute__((always_inline)) bool chan_try(roost_chan_t *ch, boo
         }
         if (ch->len < ch->cap) {
             copy(ch, slot(ch, ch->recvx + ch->len), elem);
-            ch->len++;
+            set_len(ch, ch->len + 1);
             return true;
         }
         return false;
@@ -140,12 +145,12 @@ static inline __attribute__((always_inline)) bool chan_try(roost_chan_t *ch, boo
     if (ch->len > 0) {
         copy(ch, elem, slot(ch, ch->recvx));
         ch->recvx = (ch->recvx + 1) % ch->cap;
-        ch->len--;
+        set_len(ch, ch->len - 1);
         /* A sender waits only when the buffer was full: its value goes in
          * at the tail, behind everything already queued. */
         if ((w = roost__waitq_claim(&ch->sendq))) {
             copy(ch, slot(ch, ch->recvx + ch->len), w->elem);
-            ch->len++;
+            set_len(ch, ch->len + 1);
             roost__chan_unstrand(ch, w);
             ch->nwaiters--;
             *peer = w;
@@ -289,7 +294,7 @@ int roost_chan_close(roost_chan_t *ch) {
         roost__unlock(&ch->lock);
         return ROOST_EALREADY;
     }
-    ch->closed = true;
+    __atomic_store_n(&ch->closed, true, __ATOMIC_RELAXED); /* peeked by select */
     /* Claim every waiter now; wake them after unlocking (their nodes stay
      * valid: a claimed task stays parked until we wake it). */
     roost__waiter *list = NULL, *w;

@@ -328,7 +328,7 @@ static inline void roost__waitq_push(roost__waitq_t *q, roost__waiter *w) {
     if (q->tail)
         ((roost__waiter *)q->tail)->next = w;
     else
-        q->head = w;
+        __atomic_store_n(&q->head, w, __ATOMIC_RELAXED); /* peeked by select */
     q->tail = w;
     w->queued = true;
 }
@@ -338,7 +338,7 @@ static inline void roost__waitq_remove(roost__waitq_t *q, roost__waiter *w) {
     if (w->prev)
         w->prev->next = w->next;
     else
-        q->head = w->next;
+        __atomic_store_n(&q->head, w->next, __ATOMIC_RELAXED);
     if (w->next)
         w->next->prev = w->prev;
     else
@@ -460,6 +460,17 @@ struct roost_chan {
     roost__waitq_t recvq, sendq;
     char *buf;                   /* cap * elem_size bytes, right after the struct */
 };
+/* Without the lock: could a send (or receive) on ch proceed now? A hint,
+ * stale as soon as it is read (a queued node may be a select's, already
+ * claimed); select uses it to skip channels that are plainly not ready.
+ * The fields it reads are written under the lock with relaxed atomic
+ * stores (plain moves). */
+static inline bool roost__chan_maybe_ready(roost_chan_t *ch, bool is_send) {
+    if (__atomic_load_n(&ch->closed, __ATOMIC_RELAXED)) return true;
+    size_t len = __atomic_load_n(&ch->len, __ATOMIC_RELAXED);
+    if (is_send) return len < ch->cap || __atomic_load_n(&ch->recvq.head, __ATOMIC_RELAXED);
+    return len > 0 || __atomic_load_n(&ch->sendq.head, __ATOMIC_RELAXED);
+}
 /* With ch locked: complete a send or receive now if it can be. Returns true
  * if done (result in *err: 0 or ROOST_ECLOSED); *peer is then a claimed
  * waiter to wake, after unlocking, with roost__wake(peer->park, peer->index, 0). */
