@@ -77,35 +77,40 @@ typedef struct roost__worker roost__worker;
 typedef struct roost__stack roost__stack;
 
 typedef struct roost__task {
-    void *sp;                    /* saved stack pointer while switched out */
-    struct roost__task *next;    /* global run queue link */
-    roost__worker *worker;       /* worker running it; set before each switch in */
-    roost_fn fn;                 /* entry function and its argument */
-    void *arg;
-    roost__stack *stack;         /* the mapping this record and the stack live in */
-    uint64_t id, parent_id;      /* ids start at 1; parent 0 = spawned from a thread */
-    /* Observers (registry.c) copy what follows without locks, under `seq`:
+    /* Observers (registry.c) copy the record without locks, under `seq`:
      * odd while the record is being set up or the task runs (its stack is
      * changing), even while it is switched out. Bumped by the spawner, by
-     * enter() and by run_after() once the registers are saved. */
+     * enter() and by run_after() once the registers are saved. First, so
+     * that a spawn's memset of the rest leaves it alone. */
     _Atomic uint32_t seq;
-    roost_site_t *site;          /* spawn site, captured by the roost_go macro */
-    int site_id;                 /* its id (site->id), for the exit count */
-    const char *name;            /* optional static name */
+    /* The first cache line (records are 64-byte aligned) holds what a park
+     * and a switch touch, so that a park writes one line of the record. */
     _Atomic int state;           /* enum roost__state; read racily by observers */
+    void *sp;                    /* saved stack pointer while switched out */
+    roost__worker *worker;       /* worker running it; set before each switch in */
+    roost__stack *stack;         /* the mapping this record and the stack live in */
     int wait_reason;             /* enum roost_wait_reason while parked */
+    int site_id;                 /* its spawn site's id (site->id), for the exit count */
     const void *wait_obj;        /* object waited on (channel, mutex, ...) */
+    uint64_t park_tick;          /* roost__park_clock() when it parked (observe on) */
+    int nowned;                  /* channel references adopted (see owned below) */
     bool cancellable;            /* parked with a cancellable context */
+    /* Second line: set at spawn, read at start and by observers. */
+    struct roost__task *next;    /* global run queue link */
+    roost_fn fn;                 /* entry function and its argument */
+    void *arg;
+    uint64_t id, parent_id;      /* ids start at 1; parent 0 = spawned from a thread */
+    roost_site_t *site;          /* spawn site, captured by the roost_go macro */
+    const char *name;            /* optional static name */
     int sel_n;                   /* parked in a select: its cases (for leak.c's scan) */
     const roost_case_t *sel_cases;
-    uint64_t park_tick;          /* roost__tick() when it parked (observe on) */
     uint64_t created_tick;       /* roost__park_clock() at spawn (converted when read) */
     int nlabels;
     const char *labels[ROOST_MAX_LABELS][2];
-    /* Channel references the task adopted (roost_chan_adopt): released at
-     * exit; while parked on one of them it does not count as a way to reach
-     * it (leak.c). More than fit here go to a malloc'ed array. */
-    int nowned, owned_cap;
+    /* Channel references the task adopted (roost_chan_adopt; nowned above):
+     * released at exit; while parked on one of them it does not count as a
+     * way to reach it (leak.c). More than fit here go to a malloc'ed array. */
+    int owned_cap;
     roost_chan_t *owned_small[4];
     roost_chan_t **owned;
 #ifdef ROOST_ASAN
@@ -115,6 +120,8 @@ typedef struct roost__task {
     void *tsan_fiber;
 #endif
 } roost__task;
+_Static_assert(offsetof(roost__task, seq) == 0, "a spawn's memset skips seq at the start");
+_Static_assert(offsetof(roost__task, cancellable) < 64, "what a park writes fits the first line");
 
 /* ------------------------------------------------------------ stacks (stack.c) */
 struct roost__stack {

@@ -552,8 +552,9 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
     int site_id = __atomic_load_n(&site->id, __ATOMIC_ACQUIRE);
     if (ROOST_UNLIKELY(!site_id)) site_id = roost__site_id(site);
     roost__task *t = roost__stack_task(s);
-    /* seq odd while the record is rewritten; it survives the memset, so an
-     * observer that copied the previous task's record sees it change. */
+    /* seq odd while the record is rewritten; it survives the memset (it is
+     * the first field), so an observer that copied the previous task's
+     * record sees it change. */
     uint32_t seq = atomic_load_explicit(&t->seq, memory_order_relaxed) | 1;
     atomic_store_explicit(&t->seq, seq, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
