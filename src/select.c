@@ -1,20 +1,21 @@
 /* select.c - Go's select over any mix of sends and receives.
  *
  * The one idea (Go's selectgo): lock every channel involved, in address
- * order so two selects can never deadlock; poll the cases in a fresh random
- * order and take the first that can proceed, which makes the choice uniform
- * among the ready ones; otherwise queue one waiter node per case, all
- * pointing at one park record, and block. Whichever peer claims the park
- * first decides the case; the others find the park claimed and skip the
- * stale nodes, which this task unlinks once it runs again.
+ * order so two selects can never deadlock; take one of the cases that can
+ * proceed, drawn uniformly at random (Go's fairness rule); otherwise queue
+ * one waiter node per case, all pointing at one park record, and block.
+ * Whichever peer claims the park first decides the case; the others find
+ * the park claimed and skip the stale nodes, which this task unlinks once it
+ * runs again.
  *
- * Before that, a first pass peeks at each channel without its lock and
- * tries the ones that look ready, each under its own lock: under load a
- * case is usually ready, and then a select takes one lock instead of one
- * per channel.
+ * Before that, a first pass peeks at each channel without its lock, lists
+ * the cases that look ready, and draws among them, each try under its own
+ * lock: under load a case is usually ready, and then a select costs one
+ * random number and one lock, with no shuffle and no sort.
  *
- * Cost: O(n log n)-free for small n (insertion sort of at most a handful of
- * channels), one lock per distinct channel, no allocation up to 16 cases.
+ * Cost: the draw is a multiply, not a division; the all-locked pass sorts
+ * the distinct channels by insertion (a handful) and takes one lock each;
+ * no allocation up to 16 cases.
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -30,17 +31,47 @@ static void unlock_all(roost_chan_t **order, int n) {
     for (int i = n - 1; i >= 0; i--) roost__unlock(&order[i]->lock);
 }
 
+/* Uniform in [0, n) from the top 32 bits of r (multiply, no division; the
+ * bias is n / 2^32). */
+static inline int pick(uint64_t r, int n) { return (int)(((r >> 32) * (uint64_t)n) >> 32); }
+
+/* Take one of the n cases listed in ready[], chosen uniformly at random.
+ * Without `locked_peer` each try locks its own channel and wakes the peer
+ * it paired with; with it, every channel is already locked and the peer to
+ * wake (after unlocking) is stored there. A listed case may turn out not
+ * ready (it only looked ready, or its only waiter was a stale select
+ * node): it is dropped and another is drawn. Returns the case taken, or -1. */
+static int take_ready(roost_case_t *cases, uint16_t *ready, int n, uint64_t *rng,
+                      roost__waiter **locked_peer) {
+    bool locked = locked_peer != NULL;
+    while (n > 0) {
+        *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+        int j = pick(*rng, n), i = ready[j];
+        roost_case_t *c = &cases[i];
+        roost__waiter *peer;
+        int err;
+        if (!locked) roost__lock(&c->chan->lock);
+        bool done = roost__chan_try_locked(c->chan, c->op == ROOST_SEND, c->elem, &err, &peer);
+        if (!locked) roost__unlock(&c->chan->lock);
+        if (done) {
+            c->err = err;
+            if (locked)
+                *locked_peer = peer;
+            else if (peer)
+                roost__wake(peer->park, peer->index, 0);
+            return i;
+        }
+        ready[j] = ready[--n];
+    }
+    return -1;
+}
+
 __attribute__((flatten)) /* one frame for the whole blocking path, as chan_op */
 int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     roost__note_thread();
     if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK))
         return ROOST_EINVAL;
     if (ncases > ROOST_SELECT_MAX) return ROOST_ERANGE;
-    for (int i = 0; i < ncases; i++) {
-        if (cases[i].op != ROOST_RECV && cases[i].op != ROOST_SEND) return ROOST_EINVAL;
-        if (cases[i].op == ROOST_SEND && cases[i].chan && !cases[i].elem) return ROOST_EINVAL;
-        cases[i].err = 0;
-    }
     int err = roost__ctx_err(ctx);
     if (err) return err;
 
@@ -63,14 +94,38 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         perm = (uint16_t *)(locks + n + 2);
     }
 
-    /* Random poll order (Fisher-Yates) and address-sorted distinct channels. */
-    int nlock = 0;
-    uint64_t rng = roost__rand(); /* one TLS trip; xorshift locally after */
+    /* Check every case, and peek at each channel without its lock: perm
+     * lists the cases that look ready. No side effect before the checks
+     * are done. */
+    int nready = 0;
     for (int i = 0; i < ncases; i++) {
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        int j = (int)((rng >> 32) % (uint32_t)(i + 1));
-        perm[i] = perm[j];
-        perm[j] = (uint16_t)i;
+        roost_case_t *c = &cases[i];
+        bool send = c->op == ROOST_SEND;
+        if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) {
+            free(heap);
+            return ROOST_EINVAL;
+        }
+        c->err = 0;
+        if (c->chan && roost__chan_maybe_ready(c->chan, send)) perm[nready++] = (uint16_t)i;
+    }
+
+    /* First pass: one of the ready-looking cases, drawn uniformly, under
+     * its own lock. Under load a case is usually ready, and then a select
+     * costs one random number and one lock, not a shuffle and a lock per
+     * channel. Whatever it takes was ready when taken; finding nothing
+     * proves nothing (a case may have become ready behind us), so that
+     * answer, blocking or not, comes only from the all-locked pass below. */
+    uint64_t rng = roost__rand(); /* one TLS trip; xorshift locally after */
+    int chosen = take_ready(cases, perm, nready, &rng, NULL);
+    if (chosen >= 0) {
+        free(heap);
+        return chosen;
+    }
+
+    /* All locked: the distinct channels in address order (so two selects
+     * never deadlock), then the same draw among the cases ready now. */
+    int nlock = 0;
+    for (int i = 0; i < ncases; i++) {
         roost_chan_t *c = cases[i].chan;
         if (!c) continue;
         int k = nlock;
@@ -80,43 +135,17 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         order[k] = c;
         nlock++;
     }
-
-    /* First pass, one channel lock at a time, and only on channels that
-     * look ready without a lock: when a case is ready (the common case
-     * under load) this takes one lock, not one per channel. Each try is
-     * atomic on its own channel, so whatever it takes was ready when
-     * taken. Finding nothing proves nothing (a case may have become ready
-     * behind us), so that answer, blocking or not, comes only from the
-     * all-locked pass below. */
-    int chosen = -1;
-    roost__waiter *peer = NULL;
-    for (int i = 0; i < ncases; i++) {
-        roost_case_t *c = &cases[perm[i]];
-        if (!c->chan || !roost__chan_maybe_ready(c->chan, c->op == ROOST_SEND)) continue;
-        roost__lock(&c->chan->lock);
-        bool done = roost__chan_try_locked(c->chan, c->op == ROOST_SEND, c->elem, &err, &peer);
-        roost__unlock(&c->chan->lock);
-        if (done) {
-            if (peer) roost__wake(peer->park, peer->index, 0);
-            c->err = err;
-            chosen = perm[i]; /* perm may live in heap */
-            free(heap);
-            return chosen;
-        }
-    }
     lock_all(order, nlock);
-    for (int i = 0; i < ncases; i++) {
-        roost_case_t *c = &cases[perm[i]];
-        if (c->chan && roost__chan_try_locked(c->chan, c->op == ROOST_SEND, c->elem, &err, &peer)) {
-            chosen = perm[i];
-            c->err = err;
-            break;
-        }
-    }
+    nready = 0;
+    for (int i = 0; i < ncases; i++)
+        if (cases[i].chan && roost__chan_maybe_ready(cases[i].chan, cases[i].op == ROOST_SEND))
+            perm[nready++] = (uint16_t)i;
+    roost__waiter *peer = NULL;
+    chosen = take_ready(cases, perm, nready, &rng, &peer);
     if (chosen >= 0 || (flags & ROOST_SELECT_NONBLOCK)) {
         unlock_all(order, nlock);
         if (peer) roost__wake(peer->park, peer->index, 0);
-        if (heap) free(heap);
+        free(heap);
         return chosen >= 0 ? chosen : ROOST_EAGAIN;
     }
 
