@@ -72,8 +72,6 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK))
         return ROOST_EINVAL;
     if (ncases > ROOST_SELECT_MAX) return ROOST_ERANGE;
-    int err = roost__ctx_err(ctx);
-    if (err) return err;
 
     uint16_t perm_s[SMALL];
     roost_chan_t *order_s[SMALL];
@@ -107,6 +105,11 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         }
         c->err = 0;
         if (c->chan && roost__chan_maybe_ready(c->chan, send)) perm[nready++] = (uint16_t)i;
+    }
+    int err = roost__ctx_err(ctx);
+    if (err) {
+        free(heap);
+        return err;
     }
 
     /* First pass: one of the ready-looking cases, drawn uniformly, under

@@ -353,6 +353,15 @@ static void t_ctx(void *arg) {
     CHECK_LT(check_since(t0), 2 * ROOST_S * check_slack());
     roost_ctx_unref(ctx);
 
+    /* Misuse is reported before the context's error: a bad case with a
+     * cancelled context is still ROOST_EINVAL. */
+    CHECK_OK(roost_ctx_with_cancel(NULL, &ctx));
+    roost_ctx_cancel(ctx);
+    roost_case_t bad = {a, ROOST_SEND, NULL, 0};
+    CHECK_ERR(roost_select(ctx, &bad, 1, 0), ROOST_EINVAL);
+    CHECK_ERR(roost_select(ctx, c, 1, 0), ROOST_ECANCELED);
+    roost_ctx_unref(ctx);
+
     /* Nonblocking with a live ctx: still EAGAIN. */
     CHECK_OK(roost_ctx_with_timeout(NULL, 10 * ROOST_S, &ctx));
     CHECK_ERR(roost_select(ctx, c, 1, ROOST_SELECT_NONBLOCK), ROOST_EAGAIN);
