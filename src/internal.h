@@ -209,8 +209,9 @@ roost__task *roost__self(void);
  * only in a function that reads no TLS after its first switch point, where
  * a thread pointer kept in a register would be another thread's. Saves
  * the call, about a tenth of a yield. */
+static inline roost__worker *roost__worker_before_switch(void) { return roost__tls_worker; }
 static inline roost__task *roost__self_before_switch(void) {
-    roost__worker *w = roost__tls_worker;
+    roost__worker *w = roost__worker_before_switch();
     return w ? w->current : NULL;
 }
 roost__worker *roost__worker_self(void);

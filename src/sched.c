@@ -160,7 +160,9 @@ int64_t roost__thread_spawned(void) { return atomic_load(&G.thread_spawned); }
 
 /* ------------------------------------------------------------ switching */
 
-static void run_after(roost__worker *w) {
+/* Inline: it runs after every switch, and as a call it was a tenth of a
+ * yield's instructions. */
+static inline __attribute__((always_inline)) void run_after(roost__worker *w) {
     /* The task that switched out has its registers saved now: observers may
      * copy its stack again (seq even). Before after_fn, which may wake it. */
     roost__task *out = w->switched_out;
@@ -268,7 +270,11 @@ static roost__task *ring_take(roost__worker *w) {
     return ring_take_mo(w, memory_order_seq_cst, memory_order_seq_cst);
 }
 
-static roost__task *ring_take_own(roost__worker *w) {
+static __attribute__((noinline)) roost__task *ring_take_own_shared(roost__worker *w) {
+    return ring_take_mo(w, memory_order_acquire, memory_order_relaxed);
+}
+
+static inline roost__task *ring_take_own(roost__worker *w) {
     if (G.nworkers == 1) {
         /* No other worker, so no thief: a plain head bump, no locked CAS. */
         uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
@@ -277,7 +283,7 @@ static roost__task *ring_take_own(roost__worker *w) {
         atomic_store_explicit(&w->head, h + 1, memory_order_relaxed);
         return t;
     }
-    return ring_take_mo(w, memory_order_acquire, memory_order_relaxed);
+    return ring_take_own_shared(w);
 }
 
 static bool ring_empty(roost__worker *w) {
@@ -476,18 +482,30 @@ static void requeue_after_yield(roost__worker *w, void *arg) {
 /* noinline: inlined into a library caller that reads TLS after it, the
  * thread pointer read here could be reused on another thread. */
 __attribute__((noinline)) int roost_yield(void) {
-    roost__task *self = roost__self_before_switch(); /* no TLS after the switch */
+    /* No TLS after the switch. The worker straight from TLS, not through
+     * current->worker: a yield loop is bound by its chain of dependent
+     * loads (which task runs next, then its stack pointer, then its saved
+     * registers), and this takes two loads off it. */
+    roost__worker *w = roost__worker_before_switch();
+    roost__task *self = w ? w->current : NULL;
     if (!self) {
         sched_yield();
         return ROOST_OK;
     }
-    roost__worker *w = self->worker;
     /* Round robin: the oldest queued task goes next, and we go to the back. */
     roost__task *next = ring_take_own(w);
     if (!next) next = local_next(w);
     if (!next) return ROOST_OK;
-    w->after_fn = requeue_after_yield;
-    w->after_arg = self;
+    if (G.nworkers == 1) {
+        /* No thief can take us off the ring before our registers are
+         * saved: queue ourselves now, and skip the after-switch hook (an
+         * indirect call and the idle check). */
+        atomic_store_explicit(&self->state, ROOST_T_RUNNABLE, memory_order_relaxed);
+        if (!ring_put(w, self)) ring_overflow(w, self);
+    } else {
+        w->after_fn = requeue_after_yield;
+        w->after_arg = self;
+    }
     enter(w, next);
     sw(w, self, next, false);
     run_after(self->worker);
