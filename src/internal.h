@@ -222,11 +222,10 @@ uint64_t roost__rand(void);
  * task runs next, on this warm core); from any other thread: the global queue. */
 void roost__ready(roost__task *t);
 
-/* Switch away from the running task, which is parked (in no run queue).
- * after(w, arg) runs in whatever context runs next, before anything else:
- * roost__block uses it to release the parking task's queue locks. Returns
- * once the task has been woken and resumed, perhaps on another worker. */
-void roost__park_switch(roost__task *self, void (*after)(roost__worker *, void *), void *arg);
+/* Switching away from a parked task is park_switch, static in sched.c and
+ * inlined into park.c (the library is one translation unit, unity.c):
+ * after(w, arg) runs in whatever context runs next, before anything else,
+ * and releases the parking task's queue locks. */
 
 /* For the monitor on the timer thread (timer.c): true when every worker is
  * asleep; and, for the first n workers, wake a sleeper if one of them made no

@@ -55,8 +55,10 @@ static void unlock_one(roost__worker *w, void *lock) { roost__unlock(lock); }
 
 /* Say what we wait on, for observers and the leak detector, then switch
  * away; `after` runs in the next context and releases our queue locks. */
-static inline void park_task(roost__task *self, bool with_ctx, int reason, const void *obj,
-                             void (*after)(roost__worker *, void *), void *arg) {
+static inline __attribute__((always_inline)) void park_task(roost__task *self, bool with_ctx,
+                                                            int reason, const void *obj,
+                                                            void (*after)(roost__worker *, void *),
+                                                            void *arg) {
     /* Atomic (plain stores on x86): the lock-cycle check reads them from
      * other tasks. */
     __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
@@ -70,7 +72,7 @@ static inline void park_task(roost__task *self, bool with_ctx, int reason, const
         roost__ctr_add(&self->worker->parked[reason], 1);
     }
     atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
-    roost__park_switch(self, after, arg);
+    park_switch(self, after, arg);
     if (obs) roost__ctr_add(&self->worker->parked[reason], -1); /* maybe another worker */
     __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
@@ -85,7 +87,8 @@ static void park_thread(roost__park *p) {
 /* roost__block for the commonest wait: one queue lock, no context, no
  * deadline. The same steps with nothing to register, and the lock handed
  * to the next context as is. */
-int roost__block_plain(roost__park *p, int *lock, int reason, const void *obj) {
+inline __attribute__((always_inline)) int roost__block_plain(roost__park *p, int *lock, int reason,
+                                                             const void *obj) {
     if (p->task) {
         park_task(p->task, false, reason, obj, unlock_one, lock);
     } else {
