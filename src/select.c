@@ -100,7 +100,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         roost_case_t *c = &cases[i];
         bool send = c->op == ROOST_SEND;
         if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) {
-            free(heap);
+            if (heap) free(heap);
             return ROOST_EINVAL;
         }
         c->err = 0;
@@ -108,7 +108,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     }
     int err = roost__ctx_err(ctx);
     if (err) {
-        free(heap);
+        if (heap) free(heap);
         return err;
     }
 
@@ -121,7 +121,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     uint64_t rng = roost__rand(); /* one TLS trip; xorshift locally after */
     int chosen = take_ready(cases, perm, nready, &rng, NULL);
     if (chosen >= 0) {
-        free(heap);
+        if (heap) free(heap); /* free(NULL) is still a call */
         return chosen;
     }
 
@@ -148,7 +148,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     if (chosen >= 0 || (flags & ROOST_SELECT_NONBLOCK)) {
         unlock_all(order, nlock);
         if (peer) roost__wake(peer->park, peer->index, 0);
-        free(heap);
+        if (heap) free(heap);
         return chosen >= 0 ? chosen : ROOST_EAGAIN;
     }
 
@@ -196,7 +196,7 @@ unlink:;
             perm[nfree++] = (uint16_t)i;
     unlock_all(order, nlock);
     for (int i = 0; i < nfree; i++) roost__chan_free(cases[perm[i]].chan);
-    free(heap);
+    if (heap) free(heap);
     if (rc) return rc;
     if (p.index < 0) return p.err;
     cases[p.index].err = p.err;
