@@ -402,9 +402,11 @@ uint64_t roost__sched_switches(void) {
 
 /* ------------------------------------------------------------ readying */
 
-void roost__ready(roost__task *t) {
+/* noinline, so its TLS read stays here: it has no switch point, and no
+ * caller that switches can inherit a thread pointer from it. */
+__attribute__((noinline)) void roost__ready(roost__task *t) {
     atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
-    roost__worker *w = roost__worker_self();
+    roost__worker *w = roost__worker_before_switch();
     if (w && !atomic_load_explicit(&G.stopping, memory_order_relaxed)) {
         roost__task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
         if (!old) return;
