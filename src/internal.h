@@ -101,6 +101,13 @@ typedef struct roost__task {
     uint64_t park_tick;          /* roost__park_clock() when it parked (observe on) */
     int nowned;                  /* channel references adopted (see owned below) */
     bool cancellable;            /* parked with a cancellable context */
+    /* The wait reason this task is counted under in the workers' parked[]
+     * counters (observe on; 0: none). It stays after the task resumes, until
+     * it parks for another reason, yields or exits: a task that parks for
+     * the same reason again and again (a receive loop) updates no counter
+     * at all. roost_counts subtracts the running tasks (one per worker), so
+     * the counts are exact whenever no task is between two states. */
+    _Atomic uint8_t counted;
     /* Second line: set at spawn, read at start and by observers. */
     struct roost__task *next;    /* global run queue link */
     roost_fn fn;                 /* entry function and its argument */
@@ -127,7 +134,7 @@ typedef struct roost__task {
 #endif
 } roost__task;
 _Static_assert(offsetof(roost__task, seq) == 0, "a spawn's memset skips seq at the start");
-_Static_assert(offsetof(roost__task, cancellable) < 64, "what a park writes fits the first line");
+_Static_assert(offsetof(roost__task, counted) < 64, "what a park writes fits the first line");
 
 /* ------------------------------------------------------------ stacks (stack.c) */
 struct roost__stack {
@@ -286,11 +293,27 @@ int roost__site_id(roost_site_t *site);   /* register on first use */
 static inline void roost__ctr_add(_Atomic int64_t *c, int64_t d) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d, memory_order_relaxed);
 }
+/* The task stops being counted under its last wait reason (it yields or
+ * exits; see roost__task.counted). No test of roost__observe needed:
+ * with observe off nothing is ever counted. */
+static inline void roost__uncount(roost__worker *w, roost__task *t) {
+    int was = atomic_load_explicit(&t->counted, memory_order_relaxed);
+    if (ROOST_UNLIKELY(was)) {
+        roost__ctr_add(&w->parked[was], -1);
+        atomic_store_explicit(&t->counted, 0, memory_order_relaxed);
+    }
+}
 /* Count a spawn (which 0) or an exit (1) at a site. The fast path, on a
  * worker whose counter block exists, is a load and a single-writer add. */
 void roost__site_count_slow(roost__worker *w, int site, int which);
 static inline void roost__site_count(roost__worker *w, int site, int which) {
-    if (ROOST_LIKELY(w && site > 0)) {
+    /* Sites 1-255 (all of most programs): the block inside the worker, one
+     * compare for both bounds. */
+    if (ROOST_LIKELY(w && (unsigned)(site - 1) < ROOST_SITE_BLOCK - 1)) {
+        roost__ctr_add(&w->site_ctr0[site * 2 + which], 1);
+        return;
+    }
+    if (w && site > 0) {
         _Atomic int64_t *b =
             site < ROOST_SITE_BLOCK
                 ? w->site_ctr0

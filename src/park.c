@@ -64,16 +64,21 @@ static inline __attribute__((always_inline)) void park_task(roost__task *self, b
     __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
     __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
     __atomic_store_n(&self->cancellable, with_ctx, __ATOMIC_RELAXED);
-    bool obs = roost__observe;
-    if (obs) {
-        /* The park time and the by-reason count: a load of the coarse
-         * clock and a single-writer add on this worker's own line. */
+    if (roost__observe) {
+        /* The park time (a load of the coarse clock) and, unless the task
+         * is still counted under this reason from its last park, the move
+         * to it in the by-reason counts (single-writer adds on this
+         * worker's own line). Nothing to undo once woken: see `counted`. */
         self->park_tick = roost__park_clock();
-        roost__ctr_add(&self->worker->parked[reason], 1);
+        int was = atomic_load_explicit(&self->counted, memory_order_relaxed);
+        if (ROOST_UNLIKELY(was != reason)) {
+            if (was) roost__ctr_add(&self->worker->parked[was], -1);
+            roost__ctr_add(&self->worker->parked[reason], 1);
+            atomic_store_explicit(&self->counted, (uint8_t)reason, memory_order_relaxed);
+        }
     }
     atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
     park_switch(self, after, arg);
-    if (obs) roost__ctr_add(&self->worker->parked[reason], -1); /* maybe another worker */
     __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
 }

@@ -219,7 +219,15 @@ void roost_counts(roost_counts_t *out) {
         created += atomic_load_explicit(&w->spawned, memory_order_acquire);
         for (int r = 1; r < ROOST_WAIT__COUNT; r++)
             out->by_reason[r] += atomic_load_explicit(&w->parked[r], memory_order_relaxed);
-        if (__atomic_load_n(&w->current, __ATOMIC_RELAXED)) out->running++;
+        /* A running task stays counted under its last wait reason until
+         * it parks again (roost__task.counted): take it out. The record
+         * stays mapped (stacks are pooled), so the racy read is safe. */
+        roost__task *cur = __atomic_load_n(&w->current, __ATOMIC_RELAXED);
+        if (cur) {
+            out->running++;
+            int was = atomic_load_explicit(&cur->counted, memory_order_relaxed);
+            if (was > 0 && was < ROOST_WAIT__COUNT) out->by_reason[was]--;
+        }
     }
     out->created = created;
     out->exited = exited;

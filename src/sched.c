@@ -507,6 +507,7 @@ __attribute__((noinline)) int roost_yield(void) {
     roost__task *next = ring_take_own(w);
     if (!next) next = local_next(w);
     if (!next) return ROOST_OK;
+    roost__uncount(w, self); /* runnable now, not parked */
     if (G.nworkers == 1) {
         /* No thief can take us off the ring before our registers are
          * saved: queue ourselves now, and skip the after-switch hook (an
@@ -547,6 +548,7 @@ static void task_main(void *arg) {
     if (ROOST_UNLIKELY(t->nowned)) roost__task_release_owned(t); /* adopted refs */
     roost__worker *w = roost__worker_self();
     if (roost__observe) roost__site_count(w, site_id, 1);
+    roost__uncount(w, t);
     atomic_store_explicit(&t->state, ROOST_T_DEAD, memory_order_relaxed);
     atomic_store_explicit(&w->exited, atomic_load_explicit(&w->exited, memory_order_relaxed) + 1,
                           memory_order_release);

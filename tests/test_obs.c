@@ -2,6 +2,7 @@
  * (src/registry.c). */
 #include "check.h"
 #include "roost_obs.h"
+#include <stdatomic.h>
 #include <stdbool.h>
 
 static roost_site_info_t *find_site(roost_site_info_t *v, int n, const char *func) {
@@ -201,9 +202,59 @@ static void t_go_at(void *unused) {
     CHECK_EQ(s->line, 7);
 }
 
+/* A task is counted under its last wait reason only while parked: once
+ * it runs again, yields, parks for another reason or exits, the counts
+ * follow (a task keeps its reason between parks, and roost_counts takes the
+ * running ones out: see roost__task.counted). */
+static atomic_int spin_stop;
+static void recv_then_spin(void *arg) {
+    roost_chan_t *ch = arg;
+    int v;
+    CHECK_OK(roost_chan_recv(NULL, ch, &v)); /* parks: counted as chan receive */
+    while (!atomic_load(&spin_stop)) CHECK_OK(roost_yield());
+    CHECK_OK(roost_chan_recv(NULL, ch, &v)); /* parks again */
+    CHECK_OK(roost_sleep(NULL, 50 * ROOST_MS)); /* moves to sleep */
+}
+
+static int64_t wait_reason_count(int reason, int64_t want) {
+    roost_counts_t c;
+    int64_t end = roost_now() + 5 * ROOST_S * check_slack();
+    do {
+        roost_sleep(NULL, ROOST_MS);
+        roost_counts(&c);
+    } while (c.by_reason[reason] != want && roost_now() < end);
+    return c.by_reason[reason];
+}
+
+static void t_counts_follow_resume(void *unused) {
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    atomic_store(&spin_stop, 0);
+    roost_counts_t c0;
+    roost_counts(&c0);
+    int64_t recv0 = c0.by_reason[ROOST_WAIT_CHAN_RECV], sleep0 = c0.by_reason[ROOST_WAIT_SLEEP];
+    CHECK_OK(roost_go(recv_then_spin, ch));
+    CHECK_EQ(wait_reason_count(ROOST_WAIT_CHAN_RECV, recv0 + 1), recv0 + 1);
+    int v = 1;
+    CHECK_OK(roost_chan_send(NULL, ch, &v));          /* it runs and yields in a loop */
+    CHECK_EQ(wait_reason_count(ROOST_WAIT_CHAN_RECV, recv0), recv0);
+    atomic_store(&spin_stop, 1);
+    CHECK_EQ(wait_reason_count(ROOST_WAIT_CHAN_RECV, recv0 + 1), recv0 + 1);
+    CHECK_OK(roost_chan_send(NULL, ch, &v));          /* now it sleeps */
+    CHECK_EQ(wait_reason_count(ROOST_WAIT_SLEEP, sleep0 + 1), sleep0 + 1);
+    CHECK_EQ(wait_reason_count(ROOST_WAIT_CHAN_RECV, recv0), recv0);
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S));        /* and exits */
+    roost_counts_t c;
+    roost_counts(&c);
+    CHECK_EQ(c.by_reason[ROOST_WAIT_CHAN_RECV], recv0);
+    CHECK_EQ(c.by_reason[ROOST_WAIT_SLEEP], sleep0);
+    roost_chan_unref(ch);
+}
+
 int main(void) {
     check_init_workers(2);
     RUN(t_counts);
+    RUN(t_counts_follow_resume);
     RUN(t_snapshot);
     RUN(t_snapshot_churn);
     RUN(t_go_at);
