@@ -230,6 +230,13 @@ static inline roost__task *roost__self_before_switch(void) {
 roost__worker *roost__worker_self(void);
 int roost__ensure_started(void);
 uint64_t roost__rand(void);
+/* The generator behind roost__rand, for a caller that draws several
+ * numbers from one seed (select) without a TLS trip each. */
+static inline uint64_t roost__xorshift(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return *s = x;
+}
 
 /* Make a parked task runnable. From a worker: into its runnext slot (the woken
  * task runs next, on this warm core); from any other thread: the global queue. */

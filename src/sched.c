@@ -128,18 +128,12 @@ int64_t roost_now(void) {
     return (int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec;
 }
 
-static uint64_t xorshift(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    return *s = x;
-}
-
 static _Thread_local uint64_t thread_rng;
 uint64_t roost__rand(void) {
     roost__worker *w = roost__worker_self();
-    if (w) return xorshift(&w->rng);
+    if (w) return roost__xorshift(&w->rng);
     if (!thread_rng) thread_rng = (uint64_t)roost_now() | 1;
-    return xorshift(&thread_rng);
+    return roost__xorshift(&thread_rng);
 }
 
 __attribute__((noinline)) roost__worker *roost__worker_self(void) {
@@ -667,7 +661,7 @@ static roost__task *find_runnable(roost__worker *w) {
             snap[i] = atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
         for (int round = 0; round < SPIN_ROUNDS; round++) {
             if ((t = gq_get(w))) return t;
-            int start = (int)(xorshift(&w->rng) % (uint64_t)G.nworkers);
+            int start = (int)(roost__xorshift(&w->rng) % (uint64_t)G.nworkers);
             for (int i = 0; i < G.nworkers; i++) {
                 roost__worker *v = &G.workers[(start + i) % G.nworkers];
                 bool stalled = round >= SPIN_ROUNDS / 2 &&

@@ -31,6 +31,12 @@ static void unlock_all(roost_chan_t **order, int n) {
     for (int i = n - 1; i >= 0; i--) roost__unlock(&order[i]->lock);
 }
 
+/* Whether a case looks ready, from a peek without its channel's lock
+ * (exact with the lock held, but for stale select nodes). */
+static inline bool looks_ready(const roost_case_t *c) {
+    return c->chan && roost__chan_maybe_ready(c->chan, c->op == ROOST_SEND);
+}
+
 /* Uniform in [0, n) from the top 32 bits of r (multiply, no division; the
  * bias is n / 2^32). */
 static inline int pick(uint64_t r, int n) { return (int)(((r >> 32) * (uint64_t)n) >> 32); }
@@ -45,8 +51,7 @@ static int take_ready(roost_case_t *cases, uint16_t *ready, int n, uint64_t *rng
                       roost__waiter **locked_peer) {
     bool locked = locked_peer != NULL;
     while (n > 0) {
-        *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
-        int j = pick(*rng, n), i = ready[j];
+        int j = pick(roost__xorshift(rng), n), i = ready[j];
         roost_case_t *c = &cases[i];
         roost__waiter *peer;
         int err;
@@ -104,7 +109,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
             return ROOST_EINVAL;
         }
         c->err = 0;
-        if (c->chan && roost__chan_maybe_ready(c->chan, send)) perm[nready++] = (uint16_t)i;
+        if (looks_ready(c)) perm[nready++] = (uint16_t)i;
     }
     int err = roost__ctx_err(ctx);
     if (err) {
@@ -118,7 +123,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
      * channel. Whatever it takes was ready when taken; finding nothing
      * proves nothing (a case may have become ready behind us), so that
      * answer, blocking or not, comes only from the all-locked pass below. */
-    uint64_t rng = roost__rand(); /* one TLS trip; xorshift locally after */
+    uint64_t rng = roost__rand(); /* one TLS trip; roost__xorshift locally after */
     int chosen = take_ready(cases, perm, nready, &rng, NULL);
     if (chosen >= 0) {
         if (heap) free(heap); /* free(NULL) is still a call */
@@ -141,8 +146,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     lock_all(order, nlock);
     nready = 0;
     for (int i = 0; i < ncases; i++)
-        if (cases[i].chan && roost__chan_maybe_ready(cases[i].chan, cases[i].op == ROOST_SEND))
-            perm[nready++] = (uint16_t)i;
+        if (looks_ready(&cases[i])) perm[nready++] = (uint16_t)i;
     roost__waiter *peer = NULL;
     chosen = take_ready(cases, perm, nready, &rng, &peer);
     if (chosen >= 0 || (flags & ROOST_SELECT_NONBLOCK)) {
