@@ -57,6 +57,10 @@ static inline void roost__lock(int *l) {
     if (ROOST_LIKELY(!atomic_exchange_explicit(a, 1, memory_order_acquire))) return;
     roost__spin_slow(a);
 }
+/* For a fast path that must make no call: true if taken. */
+static inline bool roost__trylock(int *l) {
+    return !atomic_exchange_explicit((atomic_int *)l, 1, memory_order_acquire);
+}
 static inline void roost__unlock(int *l) {
     atomic_store_explicit((atomic_int *)l, 0, memory_order_release);
 }
@@ -180,7 +184,7 @@ struct roost__worker {
     roost__task *switched_out;   /* whose seq run_after bumps once its registers are saved */
     void *after_arg;
     uint64_t rng;                /* xorshift state for select and stealing */
-    uint32_t schedtick;          /* schedules so far; every 61st is a fairness check */
+    uint32_t fair_left;          /* picks left until the next fairness check (local_next) */
     bool ring_popped;            /* the ring was popped since the last fairness check */
     _Atomic uint32_t wake;       /* futex word: 1 = woken */
     _Atomic uint64_t switches;   /* progress counter, read by the monitor thread */
@@ -239,8 +243,10 @@ static inline uint64_t roost__xorshift(uint64_t *s) {
 }
 
 /* Make a parked task runnable. From a worker: into its runnext slot (the woken
- * task runs next, on this warm core); from any other thread: the global queue. */
-void roost__ready(roost__task *t);
+ * task runs next, on this warm core); from any other thread: the global queue.
+ * Returns ROOST_OK, so that a channel operation that ends by waking its peer
+ * can end in a tail call and keep its fast path frameless. */
+int roost__ready(roost__task *t);
 
 /* Switching away from a parked task is park_switch, static in sched.c and
  * inlined into park.c (the library is one translation unit, unity.c):
@@ -406,7 +412,16 @@ static inline bool roost__claim(roost__park *p) {
 static inline roost__waiter *roost__waitq_claim(roost__waitq_t *q) {
     roost__waiter *w;
     while ((w = (roost__waiter *)q->head)) {
-        roost__waitq_remove(q, w);
+        /* Unlink the head: the general remove's branches, minus those a
+         * head cannot take. A claimed node's links are left as they were;
+         * `queued` false keeps any later remove off them. */
+        roost__waiter *n = w->next;
+        __atomic_store_n(&q->head, n, __ATOMIC_RELAXED);
+        if (n)
+            n->prev = NULL;
+        else
+            q->tail = NULL;
+        w->queued = false;
         if (w->plain) {
             atomic_store_explicit(&w->park->claimed, 1, memory_order_relaxed);
             return w;
@@ -415,8 +430,9 @@ static inline roost__waiter *roost__waitq_claim(roost__waitq_t *q) {
     }
     return NULL;
 }
-/* Complete a claimed park: record the result and make the waiter runnable. */
-void roost__wake(roost__park *p, int index, int err);
+/* Complete a claimed park: record the result and make the waiter runnable.
+ * Returns ROOST_OK (for tail calls, as roost__ready). */
+int roost__wake(roost__park *p, int index, int err);
 
 /* Block the caller until its park is claimed. Entered with `nlocks` spinlocks
  * held (the queues its nodes are on); they are released after the switch.
@@ -425,8 +441,9 @@ void roost__wake(roost__park *p, int index, int err);
  * (those whose `queued` is still set) under their locks. */
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
                  int reason, const void *obj); /* locks[] has room for nlocks + 2 */
-/* The same for one queue lock, no context and no deadline (the hot case). */
-int roost__block_plain(roost__park *p, int *lock, int reason, const void *obj);
+/* The same for one queue lock, no context and no deadline (the hot case).
+ * self is p->task, passed as a value the caller holds in a register. */
+int roost__block_plain(roost__park *p, roost__task *self, int *lock, int reason, const void *obj);
 static inline void roost__park_init(roost__park *p, roost__task *self) {
     p->task = self;
     atomic_init(&p->claimed, 0);

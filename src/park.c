@@ -16,18 +16,22 @@
 
 /* ------------------------------------------------------------ parking */
 
-void roost__wake(roost__park *p, int index, int err) {
+/* A plain thread sleeps on its park (park_thread). Out of line: a channel
+ * operation that wakes a task ends in a tail call, and needs no frame. */
+static __attribute__((noinline)) int wake_thread(roost__park *p) {
+    /* After this store the waiter may return and its frame die; the futex
+     * call only uses the address as a key. */
+    atomic_store_explicit(&p->thread_done, 1, memory_order_release);
+    roost__futex_wake(&p->thread_done, 1);
+    return ROOST_OK;
+}
+
+int roost__wake(roost__park *p, int index, int err) {
     roost__task *t = p->task;
     p->index = index;
     p->err = err;
-    if (t) {
-        roost__ready(t);
-    } else {
-        /* After this store the waiter may return and its frame die; the
-         * futex call only uses the address as a key. */
-        atomic_store_explicit(&p->thread_done, 1, memory_order_release);
-        roost__futex_wake(&p->thread_done, 1);
-    }
+    if (t) return roost__ready(t);
+    return wake_thread(p);
 }
 
 struct lockset {
@@ -92,10 +96,11 @@ static void park_thread(roost__park *p) {
 /* roost__block for the commonest wait: one queue lock, no context, no
  * deadline. The same steps with nothing to register, and the lock handed
  * to the next context as is. */
-inline __attribute__((always_inline)) int roost__block_plain(roost__park *p, int *lock, int reason,
+inline __attribute__((always_inline)) int roost__block_plain(roost__park *p, roost__task *self,
+                                                             int *lock, int reason,
                                                              const void *obj) {
-    if (p->task) {
-        park_task(p->task, false, reason, obj, unlock_one, lock);
+    if (self) {
+        park_task(self, false, reason, obj, unlock_one, lock);
     } else {
         roost__unlock(lock);
         park_thread(p);

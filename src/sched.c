@@ -396,26 +396,40 @@ uint64_t roost__sched_switches(void) {
 
 /* ------------------------------------------------------------ readying */
 
-/* noinline, so its TLS read stays here: it has no switch point, and no
- * caller that switches can inherit a thread pointer from it. */
-__attribute__((noinline)) void roost__ready(roost__task *t) {
-    atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
-    roost__worker *w = roost__worker_before_switch();
-    if (w && !atomic_load_explicit(&G.stopping, memory_order_relaxed)) {
-        roost__task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
-        if (!old) return;
-        if (!ring_put(w, old)) ring_overflow(w, old);
-        work_added();
-        return;
-    }
+/* The slot held a task already: it goes to the ring (or, the ring full,
+ * the global queue), and an idle worker may take it. Out of line, so that
+ * roost__ready's common case needs no frame. */
+static __attribute__((noinline)) int ready_spill(roost__worker *w, roost__task *old) {
+    if (!ring_put(w, old)) ring_overflow(w, old);
+    work_added();
+    return ROOST_OK;
+}
+
+static __attribute__((noinline)) int ready_global(roost__task *t) {
     gq_push_list(t, t, 1);
     wake_one();
+    return ROOST_OK;
 }
+
+/* noinline, so its TLS read stays here: it has no switch point, and no
+ * caller that switches can inherit a thread pointer from it. */
+__attribute__((noinline)) int roost__ready(roost__task *t) {
+    atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
+    roost__worker *w = roost__worker_before_switch();
+    if (ROOST_LIKELY(w && !atomic_load_explicit(&G.stopping, memory_order_relaxed))) {
+        roost__task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+        if (ROOST_LIKELY(!old)) return ROOST_OK;
+        return ready_spill(w, old);
+    }
+    return ready_global(t);
+}
+
+#define ROOST_FAIR_EVERY 61
 
 /* Next task for this worker: runnext, then the newest in the ring (depth
  * first: a spawn tree keeps depth x fan-out live stacks, not the whole
- * tree), then the global queue. Every 61st pick looks at the global queue
- * first, and also takes the ring's oldest task if the ring was not popped
+ * tree), then the global queue. Every 61st pick (ROOST_FAIR_EVERY) looks
+ * at the global queue first, and also takes the ring's oldest task if the ring was not popped
  * at all in those 61 picks: that is a pair of tasks waking each other
  * through runnext, and whatever waits in the ring must get its turn.
  * What this does not prevent: on a saturated worker, an older queued task
@@ -423,7 +437,8 @@ __attribute__((noinline)) void roost__ready(roost__task *t) {
  * the oldest) or the monitor's woken worker gets to it. */
 static inline __attribute__((always_inline)) roost__task *local_next(roost__worker *w) {
     roost__task *t;
-    if (ROOST_UNLIKELY(++w->schedtick % 61 == 0)) {
+    if (ROOST_UNLIKELY(--w->fair_left == 0)) { /* a countdown: cheaper than a modulo */
+        w->fair_left = ROOST_FAIR_EVERY;
         bool starving = !w->ring_popped;
         w->ring_popped = false;
         if ((t = gq_get(w))) return t;
@@ -775,6 +790,7 @@ static int start_locked(const roost_config_t *cfg) {
     for (int i = 0; i < n; i++) {
         roost__worker *w = &G.workers[i];
         w->id = i;
+        w->fair_left = ROOST_FAIR_EVERY;
         atomic_store(&w->site_ctr[0], w->site_ctr0);
         w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ (uint64_t)roost_now();
         if (pthread_create(&w->thread, NULL, worker_main, w)) roost__fatal("cannot start worker threads");
