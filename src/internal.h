@@ -248,6 +248,8 @@ static inline uint64_t roost__xorshift(uint64_t *s) {
  * can end in a tail call and keep its fast path frameless. */
 int roost__ready(roost__task *t);
 
+bool roost__local_work(void);
+
 /* Switching away from a parked task is park_switch, static in sched.c and
  * inlined into park.c (the library is one translation unit, unity.c):
  * after(w, arg) runs in whatever context runs next, before anything else,

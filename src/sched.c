@@ -426,6 +426,14 @@ __attribute__((noinline)) int roost__ready(roost__task *t) {
 
 #define ROOST_FAIR_EVERY 61
 
+/* Whether the calling task's worker has another task queued: a select
+ * about to block yields to it first (select.c). noinline: it reads TLS. */
+__attribute__((noinline)) bool roost__local_work(void) {
+    roost__worker *w = roost__worker_before_switch();
+    return w && w->current &&
+           (atomic_load_explicit(&w->runnext, memory_order_relaxed) || !ring_empty(w));
+}
+
 /* Next task for this worker: runnext, then the newest in the ring (depth
  * first: a spawn tree keeps depth x fan-out live stacks, not the whole
  * tree), then the global queue. Every 61st pick (ROOST_FAIR_EVERY) looks

@@ -11,7 +11,12 @@
  * Before that, a first pass peeks at each channel without its lock, lists
  * the cases that look ready, and draws among them, each try under its own
  * lock: under load a case is usually ready, and then a select costs one
- * random number and one lock, with no shuffle and no sort.
+ * random number and one lock, with no shuffle and no sort. If none is, and
+ * other tasks are queued on this worker, the select yields to them once and
+ * looks again before blocking: they are often the very senders it woke,
+ * and a blocked select costs a lock, a node and an unlink on every channel
+ * (select4 on one worker: 833 -> 669 instructions a receive, no select
+ * blocks; two workers 193 -> 140 ns).
  *
  * Cost: the draw is a multiply, not a division; the all-locked pass sorts
  * the distinct channels by insertion (a handful) and takes one lock each;
@@ -125,6 +130,18 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
      * answer, blocking or not, comes only from the all-locked pass below. */
     uint64_t rng = roost__rand(); /* one TLS trip; roost__xorshift locally after */
     int chosen = take_ready(cases, perm, nready, &rng, NULL);
+    if (chosen < 0 && !(flags & ROOST_SELECT_NONBLOCK) && roost__local_work()) {
+        /* Nothing ready, and other tasks wait to run on this worker: let
+         * them run once before paying for the blocked path (a lock, a node
+         * and later an unlink on every channel). They are often what this
+         * select waits for (the senders it just woke), and then it finds a
+         * case ready when it runs again. Once: then it blocks. */
+        roost_yield();
+        nready = 0;
+        for (int i = 0; i < ncases; i++)
+            if (looks_ready(&cases[i])) perm[nready++] = (uint16_t)i;
+        chosen = take_ready(cases, perm, nready, &rng, NULL);
+    }
     if (chosen >= 0) {
         if (heap) free(heap); /* free(NULL) is still a call */
         return chosen;

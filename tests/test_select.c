@@ -399,6 +399,53 @@ static void t_ctx(void *arg) {
     roost_chan_unref(a);
 }
 
+/* ------------------------------------------------------------ yield before blocking */
+
+/* A select about to block first lets the tasks queued on its worker run
+ * once (select.c). Whatever they do meanwhile must count: a value they
+ * send is taken without parking, a context they cancel is reported. */
+static void cancel_now(void *arg) {
+    roost_ctx_cancel((roost_ctx_t *)arg);
+    roost_ctx_unref((roost_ctx_t *)arg);
+}
+
+static void send_one(void *arg) {
+    roost_chan_t *ch = arg;
+    int v = 42;
+    CHECK_OK(roost_chan_send(NULL, ch, &v));
+    roost_chan_unref(ch);
+}
+
+static void t_yield_first(void *arg) {
+    roost_chan_t *a = mk(sizeof(int), 0), *b = mk(sizeof(int), 0);
+    int x = -1, y = -1;
+    for (int round = 0; round < SCALE(200, 20); round++) {
+        /* Spawned tasks start on this worker: the select finds nothing
+         * ready, yields, and on its second look finds the sender's value. */
+        roost_case_t c[2] = {{a, ROOST_RECV, &x, 7}, {b, ROOST_RECV, &y, 7}};
+        CHECK_OK(roost_go(send_one, roost_chan_ref(b)));
+        CHECK_EQ(roost_select(NULL, c, 2, 0), 1);
+        CHECK_EQ(c[1].err, 0);
+        CHECK_EQ(y, 42);
+        /* A cancel while it yields: reported, whether it lands before the
+         * second look or during the blocked wait. */
+        roost_ctx_t *ctx;
+        CHECK_OK(roost_ctx_with_cancel(NULL, &ctx));
+        CHECK_OK(roost_go(cancel_now, roost_ctx_ref(ctx)));
+        CHECK_ERR(roost_select(ctx, c, 2, 0), ROOST_ECANCELED);
+        roost_ctx_unref(ctx);
+        /* A nonblocking select does not yield and does not wait. */
+        CHECK_OK(roost_go(send_one, roost_chan_ref(a)));
+        roost_case_t d[1] = {{a, ROOST_RECV, &x, 0}};
+        int rc = roost_select(NULL, d, 1, ROOST_SELECT_NONBLOCK);
+        if (rc == ROOST_EAGAIN) rc = roost_select(NULL, d, 1, 0); /* now take it */
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(x, 42);
+    }
+    roost_chan_unref(a);
+    roost_chan_unref(b);
+}
+
 /* ------------------------------------------------------------ many cases */
 
 static void t_max_cases(void *arg) {
@@ -436,6 +483,7 @@ int main(void) {
     RUN(t_fairness);
     RUN(t_closed);
     RUN(t_ctx);
+    RUN(t_yield_first);
     RUN(t_max_cases);
     check_no_leaks();
     return 0;
