@@ -191,12 +191,15 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     }
     /* Leak check (leak.c): nothing but the caller can reach any of these
      * channels. Costs a branch unless the task adopted references (or the
-     * select has no channel at all). Proved and woken: do not park, unlink
-     * every node below (the locks are still held). */
+     * select has no channel at all). Proved and woken: do not park; claim
+     * our own park, so that nobody can complete a case once the locks are
+     * dropped, and unlink every node below. */
     int rc;
     if (ROOST_UNLIKELY(p.task && (p.task->nowned || !nlock) && !roost__ctx_cancellable(ctx)) &&
         roost__leak_select(p.task, order, nlock)) {
         rc = ROOST_ELEAKED;
+        roost__claim(&p);
+        unlock_all(order, nlock);
         goto unlink;
     }
     if (p.task) p.task->sel_n = ncases, p.task->sel_cases = cases;
@@ -204,19 +207,22 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     rc = roost__block(&p, ctx, INT64_MAX, locks, nlock, ROOST_WAIT_SELECT,
                       nlock ? (const void *)order[0] : NULL);
 
-    /* Unlink the stale nodes (the winning case's node was dropped by its
-     * waker). A channel orphaned meanwhile reports "free me" from exactly
-     * one node (its last waiter); free it after unlocking.
-     * perm is done with and holds those case indices. */
-    lock_all(order, nlock);
-unlink:;
-    int nfree = 0;
-    for (int i = 0; i < ncases; i++)
-        if (cases[i].chan && (rc || i != p.index) &&
-            roost__chan_drop_waiter_locked(cases[i].chan, &nodes[i]))
-            perm[nfree++] = (uint16_t)i;
-    unlock_all(order, nlock);
-    for (int i = 0; i < nfree; i++) roost__chan_free(cases[perm[i]].chan);
+    /* Unlink the stale nodes, one channel lock at a time: the park is
+     * claimed, so nobody else completes a case meanwhile, and each node is
+     * only ever on its own channel's queue. The winning case's node was
+     * dropped by its waker, and its channel is not locked again (a woken
+     * select used to re-take every lock). A channel orphaned meanwhile
+     * reports "free me" from exactly one node (its last waiter); after
+     * that no later case can have a node on it, so it is freed at once. */
+unlink:
+    for (int i = 0; i < ncases; i++) {
+        roost_chan_t *ch = cases[i].chan;
+        if (!ch || (!rc && i == p.index)) continue;
+        roost__lock(&ch->lock);
+        bool dead = roost__chan_drop_waiter_locked(ch, &nodes[i]);
+        roost__unlock(&ch->lock);
+        if (dead) roost__chan_free(ch);
+    }
     if (heap) free(heap);
     if (rc) return rc;
     if (p.index < 0) return p.err;
