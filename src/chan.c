@@ -236,7 +236,7 @@ static inline __attribute__((always_inline)) int chan_locked(roost_ctx_t *ctx, r
     return chan_wait(ctx, ch, is_send, elem);
 }
 
-/* The lock was taken: wait for it, then go on as chan_locked. */
+/* Another holds the lock: spin for it (roost__lock), then go on as chan_locked. */
 static __attribute__((noinline)) int chan_contended(roost_ctx_t *ctx, roost_chan_t *ch,
                                                     bool is_send, void *elem, bool block) {
     roost__lock(&ch->lock);
