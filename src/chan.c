@@ -108,10 +108,15 @@ void roost_chan_unref(roost_chan_t *ch) {
     bool now = ch->nwaiters == 0;
     if (!now) {
         /* Orphaned with waiters: those only this channel could wake are
-         * leaked (they used it without a reference of their own). */
+         * leaked (they used it without a reference of their own). While
+         * the lock is dropped to report them, a waiter that drops its node
+         * (woken, or a select's stale one) could find nwaiters 0 and free
+         * the channel under us: count ourselves as one more waiter
+         * meanwhile, and decide after. */
+        ch->nwaiters++;
         chan_leaked_unlock(ch);
         roost__lock(&ch->lock);
-        now = ch->nwaiters == 0;
+        now = --ch->nwaiters == 0;
     }
     roost__unlock(&ch->lock);
     if (now) roost__chan_free(ch);
@@ -192,6 +197,9 @@ static __attribute__((noinline, cold)) bool chan_strand_locked(roost_chan_t *ch,
     bool self_woken = false;
     roost__leak_ev *ev = roost__leak_chan_locked(ch, w, &wake, &self_woken);
     if (self_woken) {
+        /* A receive gets the zero value. Before unlocking: after that the
+         * channel may be gone. */
+        if (!w->is_send && w->elem) memset(w->elem, 0, ch->elem_size);
         roost__unlock(&ch->lock);
         leaked_wake_post(wake, ev);
         return true;
@@ -290,8 +298,8 @@ static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roo
                        (self->nowned ||
                         !ROOST_CHAN_REFS(atomic_load_explicit(&ch->refs, memory_order_relaxed)))) &&
         chan_strand_locked(ch, &w)) {
-        /* Proved leaked and woken at once, by the wake policy: ch is unlocked. */
-        if (!is_send && elem) memset(elem, 0, ch->elem_size);
+        /* Proved leaked and woken at once, by the wake policy: ch is
+         * unlocked, and a receive's value zeroed. */
         return ROOST_ELEAKED;
     }
     int reason = is_send ? ROOST_WAIT_CHAN_SEND : ROOST_WAIT_CHAN_RECV, rc;

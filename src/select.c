@@ -137,6 +137,10 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
          * select waits for (the senders it just woke), and then it finds a
          * case ready when it runs again. Once: then it blocks. */
         roost_yield();
+        if ((err = roost__ctx_err(ctx))) { /* cancelled meanwhile: say so, as before the yield */
+            if (heap) free(heap);
+            return err;
+        }
         nready = 0;
         for (int i = 0; i < ncases; i++)
             if (looks_ready(&cases[i])) perm[nready++] = (uint16_t)i;

@@ -1,5 +1,6 @@
 /* test_select.c - roost_select: Go's select statement. */
 #include "check.h"
+#include <pthread.h>
 
 static roost_chan_t *mk(size_t elem, size_t cap) {
     roost_chan_t *ch;
@@ -416,6 +417,20 @@ static void send_one(void *arg) {
     roost_chan_unref(ch);
 }
 
+typedef struct {
+    roost_ctx_t *ctx;
+    roost_chan_t *ch;
+} cancel_then_send_args; /* references owned by the task */
+
+static void cancel_then_send(void *arg) {
+    cancel_then_send_args *a = arg;
+    int v = 5;
+    roost_ctx_cancel(a->ctx);
+    CHECK_OK(roost_chan_send(NULL, a->ch, &v));
+    roost_ctx_unref(a->ctx);
+    roost_chan_unref(a->ch);
+}
+
 static void t_yield_first(void *arg) {
     roost_chan_t *a = mk(sizeof(int), 0), *b = mk(sizeof(int), 0);
     int x = -1, y = -1;
@@ -434,16 +449,82 @@ static void t_yield_first(void *arg) {
         CHECK_OK(roost_go(cancel_now, roost_ctx_ref(ctx)));
         CHECK_ERR(roost_select(ctx, c, 2, 0), ROOST_ECANCELED);
         roost_ctx_unref(ctx);
+        /* Cancelled and then made ready while the select yields: the
+         * context is checked again first, so its error is reported (as
+         * when the select was not yet in the way of either). */
+        roost_chan_t *buf = mk(sizeof(int), 1);
+        CHECK_OK(roost_ctx_with_cancel(NULL, &ctx));
+        cancel_then_send_args cs = {roost_ctx_ref(ctx), roost_chan_ref(buf)};
+        CHECK_OK(roost_go(cancel_then_send, &cs));
+        roost_case_t e[1] = {{buf, ROOST_RECV, &x, 0}};
+        int rc = roost_select(ctx, e, 1, 0);
+        if (roost_workers() == 1)
+            CHECK_ERR(rc, ROOST_ECANCELED);
+        else /* it may run on another worker, send included, while we look */
+            CHECK_MSG(rc == ROOST_ECANCELED || (rc == 0 && x == 5), "rc %d x %d", rc, x);
+        roost_ctx_unref(ctx);
+        roost_chan_unref(buf);
         /* A nonblocking select does not yield and does not wait. */
         CHECK_OK(roost_go(send_one, roost_chan_ref(a)));
         roost_case_t d[1] = {{a, ROOST_RECV, &x, 0}};
-        int rc = roost_select(NULL, d, 1, ROOST_SELECT_NONBLOCK);
+        rc = roost_select(NULL, d, 1, ROOST_SELECT_NONBLOCK);
         if (rc == ROOST_EAGAIN) rc = roost_select(NULL, d, 1, 0); /* now take it */
         CHECK_EQ(rc, 0);
         CHECK_EQ(x, 42);
     }
     roost_chan_unref(a);
     roost_chan_unref(b);
+}
+
+/* ------------------------------------------------------------ orphaned stale node */
+
+/* A select parked on {a, b} that holds no reference to b (legal: a parked
+ * node keeps its channel alive). Another party sends on a, which wakes the
+ * select, then drops b's only reference while the select's stale node may
+ * still be on b. Whoever drops b's last node must free b exactly once: the
+ * select unlinking its node, or the unref that found it there. (Once a
+ * double free: the unref dropped b's lock to report the orphaned waiter,
+ * and the select freed b in that window.) From a task and from a plain
+ * thread, with b in one case and in two. */
+typedef struct {
+    roost_chan_t *a, *b;   /* a: a reference each side; b: the dropper's only */
+    roost_waitgroup_t *wg; /* NULL from a plain thread */
+} drop_args;
+
+static void *drop_after_send(void *arg) {
+    drop_args *d = arg;
+    int v = 7;
+    CHECK_OK(roost_chan_send(NULL, d->a, &v));
+    roost_chan_unref(d->b);
+    roost_chan_unref(d->a);
+    if (d->wg) roost_waitgroup_done(d->wg);
+    return NULL;
+}
+
+static void drop_task(void *arg) { drop_after_send(arg); }
+
+static void t_orphaned_stale_node(void *arg) {
+    for (int i = 0; i < SCALE(4000, 200); i++) {
+        roost_chan_t *a = mk(sizeof(int), 0), *b = mk(sizeof(int), 0);
+        roost_waitgroup_t wg = {0};
+        drop_args d = {roost_chan_ref(a), b, (i & 1) ? &wg : NULL};
+        pthread_t th;
+        if (d.wg) {
+            CHECK_OK(roost_waitgroup_add(&wg, 1));
+            CHECK_OK(roost_go(drop_task, &d));
+        } else {
+            CHECK(pthread_create(&th, NULL, drop_after_send, &d) == 0);
+        }
+        int x = 0, y = 0, z = 0;
+        roost_case_t c[3] = {{b, ROOST_RECV, &y, 0}, {a, ROOST_RECV, &x, 0}, {b, ROOST_RECV, &z, 0}};
+        CHECK_EQ(roost_select(NULL, c, (i & 2) ? 3 : 2, 0), 1);
+        CHECK_EQ(x, 7);
+        if (d.wg)
+            CHECK_OK(roost_waitgroup_wait(NULL, &wg));
+        else
+            CHECK(pthread_join(th, NULL) == 0);
+        roost_chan_unref(a);
+    }
 }
 
 /* ------------------------------------------------------------ many cases */
@@ -484,6 +565,7 @@ int main(void) {
     RUN(t_closed);
     RUN(t_ctx);
     RUN(t_yield_first);
+    RUN(t_orphaned_stale_node);
     RUN(t_max_cases);
     check_no_leaks();
     return 0;
