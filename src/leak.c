@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct roost__leak_ev {
@@ -370,20 +371,49 @@ static bool lock_reason(int r) {
     return r == ROOST_WAIT_MUTEX || r == ROOST_WAIT_RWMUTEX_W || r == ROOST_WAIT_RWMUTEX_R;
 }
 
-/* The holder of a lock another task waits on, read racily (validated by
- * the caller reading everything twice). NULL when readers hold it. Kept
- * from TSan, like follow(): these reads race by design (a record being
- * reused, a flag being set) and the double read is what makes them safe. */
-__attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void *obj, int reason, uint64_t *id) {
+/* A word of memory that another task pointed at when we copied its record,
+ * and that may have been freed since: a channel, a lock in the program's
+ * memory, a select's cases. Freed memory may even be unmapped (glibc gives
+ * large blocks back to the kernel, and trims its heap), so it is not read
+ * directly: the kernel copies it, and says EFAULT instead of faulting. A
+ * system call a word, so the scan reads each channel once (see memo). False
+ * if the word cannot be read: the caller then assumes nothing (no verdict
+ * rests on it), as also where a sandbox forbids the call. */
+static bool probe64(const void *p, uint64_t *out) {
+    struct iovec local = {out, sizeof *out}, remote = {(void *)p, sizeof *out};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof *out;
+}
+
+/* The holder of a lock another task waits on. NULL when readers hold it,
+ * or (probe) when the lock cannot be read. `probe`: the lock is only known
+ * from another task's record, and may be gone; otherwise the caller holds
+ * the lock's queue lock, and reads it exactly. */
+__attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void *obj, int reason,
+                                                                    uint64_t *id, bool probe) {
+    uint64_t h, w;
     if (reason == ROOST_WAIT_MUTEX) {
         const roost_mutex_t *mu = obj;
-        *id = __atomic_load_n(&mu->holder_id, __ATOMIC_RELAXED);
-        return __atomic_load_n((roost__task **)&mu->holder, __ATOMIC_RELAXED);
+        if (!probe) {
+            *id = __atomic_load_n(&mu->holder_id, __ATOMIC_RELAXED);
+            return __atomic_load_n((roost__task **)&mu->holder, __ATOMIC_RELAXED);
+        }
+        if (!probe64(&mu->holder_id, id) || !probe64(&mu->holder, &h)) return NULL;
+        return (roost__task *)(uintptr_t)h;
     }
     const roost_rwmutex_t *rw = obj;
-    if (!__atomic_load_n(&rw->writer, __ATOMIC_RELAXED)) return NULL;
-    *id = __atomic_load_n(&rw->holder_id, __ATOMIC_RELAXED);
-    return __atomic_load_n((roost__task **)&rw->holder, __ATOMIC_RELAXED);
+    if (!probe) {
+        if (!__atomic_load_n(&rw->writer, __ATOMIC_RELAXED)) return NULL;
+        *id = __atomic_load_n(&rw->holder_id, __ATOMIC_RELAXED);
+        return __atomic_load_n((roost__task **)&rw->holder, __ATOMIC_RELAXED);
+    }
+    /* writer is an int: read the aligned word holding it. */
+    uintptr_t wa = (uintptr_t)&rw->writer;
+    int writer;
+    if (!probe64((const void *)(wa & ~(uintptr_t)7), &w)) return NULL;
+    memcpy(&writer, (const char *)&w + (wa & 7), sizeof writer);
+    if (!writer) return NULL;
+    if (!probe64(&rw->holder_id, id) || !probe64(&rw->holder, &h)) return NULL;
+    return (roost__task *)(uintptr_t)h;
 }
 
 #define CYCLE_MAX 16
@@ -413,7 +443,7 @@ __attribute__((no_sanitize("thread"))) static int follow(roost__task *self, cons
         const void *o = __atomic_load_n(&h->wait_obj, __ATOMIC_RELAXED);
         if (!lock_reason(r) || !o || __atomic_load_n(&h->cancellable, __ATOMIC_RELAXED)) return 0;
         c->t[c->n] = h, c->obj[c->n++] = o;
-        h = holder_of(o, r, &hid);
+        h = holder_of(o, r, &hid, true); /* h's lock: it may be gone by now */
     }
     return 0;
 }
@@ -422,7 +452,7 @@ int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost
     int p = policy();
     if (!p || roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
     uint64_t hid;
-    roost__task *holder = holder_of(obj, reason, &hid); /* we hold obj's lock: exact */
+    roost__task *holder = holder_of(obj, reason, &hid, false); /* we hold obj's lock: exact */
     if (!holder) return 0; /* a plain thread holds it, or readers do */
     /* Publish what we are about to wait on before looking at the others:
      * of two tasks closing a cycle at once, at least one sees the other. */
@@ -523,13 +553,36 @@ typedef struct {
     const roost_case_t *sel_cases;
 } node;
 
+/* Words read with probe64 during one scan, by address: thousands of tasks
+ * parked on one channel cost one system call, not thousands. */
+#define MEMO_BITS 10
+typedef struct {
+    uintptr_t addr; /* 0: empty */
+    uint64_t val;
+} memo_ent;
+
 typedef struct {
     node *v;
     size_t n, cap;
     bool unknown, oom;
     bool thread_caller;            /* scanning from a plain thread, which could wake anything */
+    memo_ent *memo;                /* 1 << MEMO_BITS entries, or NULL */
     roost__task rec;
 } graph;
+
+static bool scan_load(graph *g, const void *p, uint64_t *out) {
+    memo_ent *e = NULL;
+    if (g->memo) {
+        e = &g->memo[((uintptr_t)p >> 3) * 0x9E3779B97F4A7C15ull >> (64 - MEMO_BITS)];
+        if (e->addr == (uintptr_t)p) {
+            *out = e->val;
+            return true;
+        }
+    }
+    if (!probe64(p, out)) return false;
+    if (e) e->addr = (uintptr_t)p, e->val = *out;
+    return true;
+}
 
 static void collect(roost__task *t, void *arg) {
     graph *g = arg;
@@ -581,9 +634,13 @@ static bool waits_on_tasks(int reason) {
 /* Somebody marked holds a reference to ch, or somebody roost cannot name
  * does (more references than adopted ones). A parked task's waiter node
  * keeps the channel allocated while it stays parked, which the caller
- * checks afterwards. */
-static bool chan_reachable(const graph *g, const void *ch) {
-    uint32_t refs = ROOST_CHAN_REFS(roost__racy_load64(&((const roost_chan_t *)ch)->refs));
+ * checks afterwards; but the task may have been woken since we copied its
+ * record, and the channel freed: so it is probed, and a channel that
+ * cannot be read counts as reachable (no verdict rests on it). */
+static bool chan_reachable(graph *g, const void *ch) {
+    uint64_t w;
+    if (!scan_load(g, &((const roost_chan_t *)ch)->refs, &w)) return true;
+    uint32_t refs = ROOST_CHAN_REFS(w);
     uint32_t adopted = 0;
     for (size_t i = 0; i < g->n; i++) {
         int h = holds(&g->v[i], ch);
@@ -593,17 +650,20 @@ static bool chan_reachable(const graph *g, const void *ch) {
     return refs > adopted;
 }
 
-static bool could_wake(const graph *g, const node *x) {
+static bool could_wake(graph *g, const node *x) {
     switch (x->reason) {
     case ROOST_WAIT_CHAN_SEND:
     case ROOST_WAIT_CHAN_RECV:
         return chan_reachable(g, x->obj);
     case ROOST_WAIT_SELECT:
-        /* The cases array lives with the parked task (read racily, like
-         * its record; a move shows in the final sequence check). */
+        /* The cases array is the program's (on the parked task's stack,
+         * or freed by now if the task moved on: probed, and a move shows
+         * in the final sequence check). */
         if (!x->sel_cases || x->sel_n <= 0 || x->sel_n > ROOST_SELECT_MAX) return true;
         for (int i = 0; i < x->sel_n; i++) {
-            const void *ch = (const void *)(uintptr_t)roost__racy_load64(&x->sel_cases[i].chan);
+            uint64_t w;
+            if (!scan_load(g, &x->sel_cases[i].chan, &w)) return true;
+            const void *ch = (const void *)(uintptr_t)w;
             if (ch && chan_reachable(g, ch)) return true;
         }
         return false;
@@ -611,7 +671,7 @@ static bool could_wake(const graph *g, const node *x) {
     case ROOST_WAIT_RWMUTEX_W:
     case ROOST_WAIT_RWMUTEX_R: {
         uint64_t hid = 0;
-        roost__task *h = holder_of(x->obj, x->reason, &hid);
+        roost__task *h = holder_of(x->obj, x->reason, &hid, true);
         if (!h) return true; /* readers hold it: not tracked */
         for (size_t i = 0; i < g->n; i++)
             if (g->v[i].t == h && g->v[i].id == hid) return g->v[i].alive;
@@ -628,6 +688,7 @@ static bool could_wake(const graph *g, const node *x) {
 static int64_t cycle_scan(void) {
     graph g = {0};
     g.thread_caller = roost_task_id() == 0;
+    g.memo = calloc((size_t)1 << MEMO_BITS, sizeof *g.memo);
     roost__for_each_stack_slot(collect, &g);
     int64_t found = 0;
     if (g.oom || g.unknown || !g.n) goto out;
@@ -658,6 +719,7 @@ static int64_t cycle_scan(void) {
     roost__leak_post(ev);
 out:
     free(g.v);
+    free(g.memo);
     return found;
 }
 
