@@ -128,7 +128,11 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
      * channel. Whatever it takes was ready when taken; finding nothing
      * proves nothing (a case may have become ready behind us), so that
      * answer, blocking or not, comes only from the all-locked pass below. */
-    uint64_t rng = roost__rand(); /* one TLS trip; roost__xorshift locally after */
+    /* One draw from the worker's generator, read inline (no switch point
+     * yet, and after the yield below only noinline calls read TLS), then
+     * roost__xorshift locally. A plain thread has its own, in roost__rand. */
+    roost__worker *self_w = roost__worker_before_switch();
+    uint64_t rng = self_w ? roost__xorshift(&self_w->rng) : roost__rand();
     int chosen = take_ready(cases, perm, nready, &rng, NULL);
     if (chosen < 0 && !(flags & ROOST_SELECT_NONBLOCK) && roost__local_work()) {
         /* Nothing ready, and other tasks wait to run on this worker: let

@@ -423,12 +423,14 @@ typedef struct {
 } cancel_then_send_args; /* references owned by the task */
 
 static void cancel_then_send(void *arg) {
-    cancel_then_send_args *a = arg;
+    /* Copied first: once the context is cancelled, the select may return
+     * and its loop reuse the arguments' memory. */
+    cancel_then_send_args a = *(cancel_then_send_args *)arg;
     int v = 5;
-    roost_ctx_cancel(a->ctx);
-    CHECK_OK(roost_chan_send(NULL, a->ch, &v));
-    roost_ctx_unref(a->ctx);
-    roost_chan_unref(a->ch);
+    roost_ctx_cancel(a.ctx);
+    CHECK_OK(roost_chan_send(NULL, a.ch, &v));
+    roost_ctx_unref(a.ctx);
+    roost_chan_unref(a.ch);
 }
 
 static void t_yield_first(void *arg) {
