@@ -33,6 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -378,10 +381,35 @@ static bool lock_reason(int r) {
  * directly: the kernel copies it, and says EFAULT instead of faulting. A
  * system call a word, so the scan reads each channel once (see memo). False
  * if the word cannot be read: the caller then assumes nothing (no verdict
- * rests on it), as also where a sandbox forbids the call. */
+ * rests on it). Where process_vm_readv is missing (qemu-user) or forbidden
+ * (a sandbox), the word goes through a pipe instead, whose write also says
+ * EFAULT: two calls, under a lock. */
+static atomic_bool no_vm_readv;
+
+static bool probe_pipe(const void *p, uint64_t *out) {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static int fds[2] = {-1, -1};
+    bool ok = false;
+    pthread_mutex_lock(&mu);
+    if (fds[0] >= 0 || pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
+        if (write(fds[1], p, sizeof *out) == (ssize_t)sizeof *out)
+            ok = read(fds[0], out, sizeof *out) == (ssize_t)sizeof *out;
+    } else {
+        fds[0] = fds[1] = -1;
+    }
+    pthread_mutex_unlock(&mu);
+    return ok;
+}
+
 static bool probe64(const void *p, uint64_t *out) {
-    struct iovec local = {out, sizeof *out}, remote = {(void *)p, sizeof *out};
-    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof *out;
+    if (!atomic_load_explicit(&no_vm_readv, memory_order_relaxed)) {
+        struct iovec local = {out, sizeof *out}, remote = {(void *)p, sizeof *out};
+        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (n == (ssize_t)sizeof *out) return true;
+        if (n < 0 && errno == EFAULT) return false;
+        atomic_store_explicit(&no_vm_readv, true, memory_order_relaxed);
+    }
+    return probe_pipe(p, out);
 }
 
 /* The holder of a lock another task waits on. NULL when readers hold it,
