@@ -15,7 +15,8 @@
 #   error     the program failed, hung, or printed no LEFT line
 #
 # Fails (exit 1) if a fixed twin is not clean, or if a leaky variant's class
-# (and, for proved, the kinds proved) differs from the expectation below:
+# (and, for proved, the kinds proved) differs from the expectation below
+# (alternatives separated by |):
 # a change in the detector shows up here. Output of each run goes to
 # $BUILD/bugs/log/<name>.<variant>.{out,err}.
 
@@ -32,7 +33,9 @@ expect() {
     03_double_send)          echo "proved (channel unreachable)" ;;
     04_range_never_closed)   echo "proved (channel unreachable)" ;;
     05_abandoned_producer)   echo "proved (channel unreachable)" ;;
-    06_select_no_cancel)     echo "proved (select on unreachable channels)" ;;
+    # Proved as the worker's select parks, or, if the owner's last unref
+    # lands after that park (a race between workers), by the scan.
+    06_select_no_cancel)     echo "proved (select on unreachable channels)|proved (tasks only each other could wake)" ;;
     07_cancel_never_called)  echo "suspect" ;;
     08_waitgroup_never_done) echo "suspect" ;;
     09_unlock_missed_on_error) echo "proved (lock held by an exited task, tasks only each other could wake)" ;;
@@ -117,7 +120,7 @@ for n in $names; do
     if [ "$cf" != clean ]; then
         verdict="FAIL: the fixed twin is not clean"
         fail=1
-    elif [ "$cl" != "$want" ]; then
+    elif ! printf '%s\n' "$want" | tr '|' '\n' | grep -qxF -- "$cl"; then
         verdict="FAIL: expected $want"
         fail=1
     fi
