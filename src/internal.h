@@ -52,14 +52,13 @@
  * public sync structs). After a long spin it yields the OS thread, which
  * keeps a preempted holder from starving everyone. */
 void roost__spin_slow(atomic_int *l);
-static inline void roost__lock(int *l) {
-    atomic_int *a = (atomic_int *)l;
-    if (ROOST_LIKELY(!atomic_exchange_explicit(a, 1, memory_order_acquire))) return;
-    roost__spin_slow(a);
-}
-/* For a fast path that must make no call: true if taken. */
+/* True if taken (for a fast path that must make no call). */
 static inline bool roost__trylock(int *l) {
     return !atomic_exchange_explicit((atomic_int *)l, 1, memory_order_acquire);
+}
+static inline void roost__lock(int *l) {
+    if (ROOST_LIKELY(roost__trylock(l))) return;
+    roost__spin_slow((atomic_int *)l);
 }
 static inline void roost__unlock(int *l) {
     atomic_store_explicit((atomic_int *)l, 0, memory_order_release);

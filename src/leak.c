@@ -412,35 +412,35 @@ static bool probe64(const void *p, uint64_t *out) {
     return probe_pipe(p, out);
 }
 
+/* A word another task pointed us at: probed (see above), or, when the
+ * caller holds the lock that keeps it alive, read directly. */
+static inline bool load_word(const void *p, uint64_t *out, bool probe) {
+    if (probe) return probe64(p, out);
+    *out = __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED);
+    return true;
+}
+
 /* The holder of a lock another task waits on. NULL when readers hold it,
  * or (probe) when the lock cannot be read. `probe`: the lock is only known
  * from another task's record, and may be gone; otherwise the caller holds
  * the lock's queue lock, and reads it exactly. */
 __attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void *obj, int reason,
                                                                     uint64_t *id, bool probe) {
-    uint64_t h, w;
+    uint64_t h;
     if (reason == ROOST_WAIT_MUTEX) {
         const roost_mutex_t *mu = obj;
-        if (!probe) {
-            *id = __atomic_load_n(&mu->holder_id, __ATOMIC_RELAXED);
-            return __atomic_load_n((roost__task **)&mu->holder, __ATOMIC_RELAXED);
-        }
-        if (!probe64(&mu->holder_id, id) || !probe64(&mu->holder, &h)) return NULL;
+        if (!load_word(&mu->holder_id, id, probe) || !load_word(&mu->holder, &h, probe)) return NULL;
         return (roost__task *)(uintptr_t)h;
     }
     const roost_rwmutex_t *rw = obj;
-    if (!probe) {
-        if (!__atomic_load_n(&rw->writer, __ATOMIC_RELAXED)) return NULL;
-        *id = __atomic_load_n(&rw->holder_id, __ATOMIC_RELAXED);
-        return __atomic_load_n((roost__task **)&rw->holder, __ATOMIC_RELAXED);
-    }
     /* writer is an int: read the aligned word holding it. */
     uintptr_t wa = (uintptr_t)&rw->writer;
+    uint64_t w;
     int writer;
-    if (!probe64((const void *)(wa & ~(uintptr_t)7), &w)) return NULL;
+    if (!load_word((const void *)(wa & ~(uintptr_t)7), &w, probe)) return NULL;
     memcpy(&writer, (const char *)&w + (wa & 7), sizeof writer);
     if (!writer) return NULL;
-    if (!probe64(&rw->holder_id, id) || !probe64(&rw->holder, &h)) return NULL;
+    if (!load_word(&rw->holder_id, id, probe) || !load_word(&rw->holder, &h, probe)) return NULL;
     return (roost__task *)(uintptr_t)h;
 }
 

@@ -424,8 +424,6 @@ __attribute__((noinline)) int roost__ready(roost__task *t) {
     return ready_global(t);
 }
 
-#define ROOST_FAIR_EVERY 61
-
 /* Whether the calling task's worker has another task queued: a select
  * about to block yields to it first (select.c). noinline: it reads TLS. */
 __attribute__((noinline)) bool roost__local_work(void) {
@@ -434,12 +432,15 @@ __attribute__((noinline)) bool roost__local_work(void) {
            (atomic_load_explicit(&w->runnext, memory_order_relaxed) || !ring_empty(w));
 }
 
+#define ROOST_FAIR_EVERY 61
+
 /* Next task for this worker: runnext, then the newest in the ring (depth
  * first: a spawn tree keeps depth x fan-out live stacks, not the whole
  * tree), then the global queue. Every 61st pick (ROOST_FAIR_EVERY) looks
- * at the global queue first, and also takes the ring's oldest task if the ring was not popped
- * at all in those 61 picks: that is a pair of tasks waking each other
- * through runnext, and whatever waits in the ring must get its turn.
+ * at the global queue first, and also takes the ring's oldest task if the
+ * ring was not popped at all in those 61 picks: that is a pair of tasks
+ * waking each other through runnext, and whatever waits in the ring must
+ * get its turn.
  * What this does not prevent: on a saturated worker, an older queued task
  * can wait behind a steady stream of newer ones until a thief (thieves take
  * the oldest) or the monitor's woken worker gets to it. */

@@ -42,6 +42,14 @@ static inline bool looks_ready(const roost_case_t *c) {
     return c->chan && roost__chan_maybe_ready(c->chan, c->op == ROOST_SEND);
 }
 
+/* List in ready[] the cases that look ready now; returns how many. */
+static int list_ready(const roost_case_t *cases, int ncases, uint16_t *ready) {
+    int n = 0;
+    for (int i = 0; i < ncases; i++)
+        if (looks_ready(&cases[i])) ready[n++] = (uint16_t)i;
+    return n;
+}
+
 /* Uniform in [0, n) from the top 32 bits of r (multiply, no division; the
  * bias is n / 2^32). */
 static inline int pick(uint64_t r, int n) { return (int)(((r >> 32) * (uint64_t)n) >> 32); }
@@ -145,9 +153,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
             if (heap) free(heap);
             return err;
         }
-        nready = 0;
-        for (int i = 0; i < ncases; i++)
-            if (looks_ready(&cases[i])) perm[nready++] = (uint16_t)i;
+        nready = list_ready(cases, ncases, perm);
         chosen = take_ready(cases, perm, nready, &rng, NULL);
     }
     if (chosen >= 0) {
@@ -169,9 +175,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         nlock++;
     }
     lock_all(order, nlock);
-    nready = 0;
-    for (int i = 0; i < ncases; i++)
-        if (looks_ready(&cases[i])) perm[nready++] = (uint16_t)i;
+    nready = list_ready(cases, ncases, perm);
     roost__waiter *peer = NULL;
     chosen = take_ready(cases, perm, nready, &rng, &peer);
     if (chosen >= 0 || (flags & ROOST_SELECT_NONBLOCK)) {
