@@ -188,6 +188,7 @@ struct roost__worker {
     _Atomic uint32_t wake;       /* futex word: 1 = woken */
     _Atomic uint64_t switches;   /* progress counter, read by the monitor thread */
     bool idle;                   /* on the idle list (under the idle lock) */
+    bool mon_queued;             /* ring queued at the monitor's last tick (monitor only) */
     roost__worker *idle_next;
     int *lockbuf[ROOST_MAX_LOCKS]; /* a parked select's lock list, copied before release */
     roost__stack *stack_cache;   /* free stacks of default size, LIFO */

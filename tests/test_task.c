@@ -1,5 +1,6 @@
 /* test_task.c - tasks: spawn, yield, sleep, ids, counts, stacks, runtime. */
 #include "check.h"
+#include <stdbool.h>
 
 #include <pthread.h>
 
@@ -299,6 +300,51 @@ static void t_stacks(void *arg) {
     }
 }
 
+/* ------------------------------------------------------------ busy tasks spread out */
+
+/* A worker's short ring is left to it (sched.c, STEAL_BATCH), but not when
+ * it stays queued: three tasks that compute and yield in turn on one worker
+ * must bring an idle one to take some of them (the monitor wakes it), and
+ * so must two that compute without a switch. Each task stops once two
+ * worker threads have been seen running them, or at a deadline. */
+static _Atomic pid_t g_spread_tid[2];
+static roost_waitgroup_t g_spread_wg = ROOST_WAITGROUP_INIT;
+
+static void spread_note_thread(void) {
+    pid_t me = gettid(), first = 0, none = 0;
+    if (atomic_compare_exchange_strong(&g_spread_tid[0], &first, me) || first == me) return;
+    atomic_compare_exchange_strong(&g_spread_tid[1], &none, me);
+}
+
+static void spread_busy(void *arg) {
+    bool yields = (intptr_t)arg;
+    int64_t t0 = roost_now();
+    while (!atomic_load(&g_spread_tid[1]) && check_since(t0) < 5 * ROOST_S * check_slack()) {
+        spread_note_thread();
+        int64_t until = roost_now() + 20 * ROOST_US;
+        while (roost_now() < until) {
+        }
+        if (yields) CHECK_OK(roost_yield());
+    }
+    CHECK_OK(roost_waitgroup_done(&g_spread_wg));
+}
+
+static void spread_run(int ntasks, bool yields) {
+    atomic_store(&g_spread_tid[0], 0);
+    atomic_store(&g_spread_tid[1], 0);
+    CHECK_OK(roost_waitgroup_add(&g_spread_wg, ntasks));
+    for (int i = 0; i < ntasks; i++) CHECK_OK(roost_go(spread_busy, (void *)(intptr_t)yields));
+    CHECK_OK(roost_waitgroup_wait(NULL, &g_spread_wg));
+    CHECK_MSG(atomic_load(&g_spread_tid[1]) != 0, "%d busy tasks (%s) never left one worker",
+              ntasks, yields ? "yielding" : "not switching");
+}
+
+static void t_spread(void *arg) {
+    if (roost_workers() < 2) return;
+    spread_run(3, true);
+    spread_run(2, false);
+}
+
 /* ------------------------------------------------------------ spawn from tasks, nested */
 
 static roost_waitgroup_t g_tree_wg = ROOST_WAITGROUP_INIT;
@@ -358,6 +404,7 @@ int main(void) {
     RUN(t_task_count);
     RUN(t_stacks);
     RUN(t_tree);
+    RUN(t_spread);
 
     /* 100k tasks spawned (by a task that returns at once) and finished. */
     g_many_n = SCALE(100000, 5000);
