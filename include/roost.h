@@ -132,7 +132,11 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
 int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts,
                 const char *file, int line, const char *func);
 
-/* Let other runnable tasks run; returns at once when there are none. */
+/* Let other runnable tasks run: every task queued on this worker now runs
+ * before the caller does again (Go's runtime.Gosched). Returns at once when
+ * there are none. It also says "this task computes for long": an idle
+ * worker is woken, and takes queued tasks off this one if they stay queued
+ * (docs/guide.md, section 13). */
 int roost_yield(void);
 
 /* Sleep for ns nanoseconds (<= 0 yields). 0, or the context's error. */

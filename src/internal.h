@@ -176,7 +176,8 @@ struct roost__worker {
     roost__task *current;        /* task running now, NULL in the scheduler loop */
     void *sched_sp;              /* the scheduler loop's saved context */
     _Atomic(roost__task *) runnext; /* next to run: the task just readied or spawned */
-    _Atomic uint32_t head;       /* run ring: owner pushes at tail, pops and steals at head */
+    _Atomic uint64_t head;       /* run ring: owner pushes and pops at tail, thieves take at
+                                  * head; index | moves << 32 (sched.c, hidx) */
     _Atomic uint32_t tail;
     roost__task *ring[ROOST_RUNQ_SIZE];
     void (*after_fn)(roost__worker *, void *); /* runs in the next context after a switch */
@@ -189,6 +190,7 @@ struct roost__worker {
     _Atomic uint64_t switches;   /* progress counter, read by the monitor thread */
     bool idle;                   /* on the idle list (under the idle lock) */
     bool mon_queued;             /* ring queued at the monitor's last tick (monitor only) */
+    uint64_t mon_switches;       /* `switches` at the monitor's last tick (monitor only) */
     roost__worker *idle_next;
     int *lockbuf[ROOST_MAX_LOCKS]; /* a parked select's lock list, copied before release */
     roost__stack *stack_cache;   /* free stacks of default size, LIFO */
@@ -249,6 +251,9 @@ static inline uint64_t roost__xorshift(uint64_t *s) {
 int roost__ready(roost__task *t);
 
 bool roost__local_work(void);
+/* roost_yield without its wake-up of an idle worker: for select, which
+ * yields to let the senders it woke run (sched.c). */
+int roost__yield_local(void);
 
 /* Switching away from a parked task is park_switch, static in sched.c and
  * inlined into park.c (the library is one translation unit, unity.c):
@@ -256,12 +261,11 @@ bool roost__local_work(void);
  * and releases the parking task's queue locks. */
 
 /* For the monitor on the timer thread (timer.c): true when every worker is
- * asleep; and, for the first n workers, wake a sleeper if one of them made no
- * switch since the last call (last[] keeps the counts) while holding
- * runnable tasks. */
+ * asleep; and, every tick while one is busy, wake a sleeper if some worker
+ * sits on queued work (sched.c says when). */
 bool roost__sched_all_idle(void);
 uint64_t roost__sched_switches(void);     /* sum over workers: moves whenever anything runs */
-void roost__sched_monitor(uint64_t *last, int n);
+void roost__sched_monitor(void);
 
 /* ------------------------------------------------------------ observability (registry.c) */
 /* ROOST_OBSERVE: 0 off; 1 (default) counts, and park times from the coarse

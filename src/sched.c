@@ -43,6 +43,7 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
 #define SPIN_ROUNDS 64
+#define QUIET_ROUNDS 4 /* find_runnable: no switch in this many rounds, before sleeping */
 #define ID_BLOCK 1024
 
 _Thread_local roost__worker *roost__tls_worker __attribute__((tls_model("initial-exec")));
@@ -211,8 +212,19 @@ static void sw(roost__worker *w, roost__task *from, roost__task *to, bool dying)
  * owner's tail pops. */
 #define SLOT(w, i) ((_Atomic(roost__task *) *)&(w)->ring[(i) % ROOST_RUNQ_SIZE])
 
+/* head is the oldest task's index (low 32 bits) and a count of head moves
+ * (high 32 bits). Head moves down as well as up (ring_put_oldest), so an
+ * index alone could return to a value a slow thief read before its CAS,
+ * and the thief would take a task already run (ABA); with the count the
+ * word cannot (fewer than 2^32 moves never add up to 0 mod 2^64). A move
+ * is one add: 2^32 + 1 up, 2^32 - 1 down (the index wraps mod 2^32; its
+ * carry or borrow only nudges the count). */
+static inline uint32_t hidx(uint64_t h) { return (uint32_t)h; }
+static inline uint64_t hup(uint64_t h) { return h + ((uint64_t)1 << 32) + 1; }
+static inline uint64_t hdown(uint64_t h) { return h + ((uint64_t)1 << 32) - 1; }
+
 static inline bool ring_put(roost__worker *w, roost__task *t) {
-    uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+    uint32_t h = hidx(atomic_load_explicit(&w->head, memory_order_acquire));
     uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
     if (tl - h >= ROOST_RUNQ_SIZE) return false;
     atomic_store_explicit(SLOT(w, tl), t, memory_order_relaxed);
@@ -220,22 +232,47 @@ static inline bool ring_put(roost__worker *w, roost__task *t) {
     return true;
 }
 
+/* Owner only: put t behind everything queued, at the head. The owner pops
+ * the newest first and thieves take the oldest, so t runs after every task
+ * queued now: a yield lets them all run, not just the next one (with t at
+ * the tail, the owner's next pop would be t again). Head moves down by a
+ * CAS, against thieves moving it up; the slot below head is free unless
+ * the ring is full, and a thief reads it only once head says it is there. */
+static inline __attribute__((always_inline)) bool ring_put_oldest(roost__worker *w, roost__task *t,
+                                                                  bool alone) {
+    for (;;) {
+        uint64_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        if (tl - hidx(h) >= ROOST_RUNQ_SIZE) return false;
+        atomic_store_explicit(SLOT(w, hidx(h) - 1), t, memory_order_relaxed);
+        if (alone) { /* one worker, no thief: a plain store */
+            atomic_store_explicit(&w->head, hdown(h), memory_order_relaxed);
+            return true;
+        }
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, hdown(h),
+                                                  memory_order_seq_cst, memory_order_relaxed))
+            return true;
+    }
+}
+
 /* Owner only: newest task. */
 static roost__task *ring_pop(roost__worker *w) {
     uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
-    uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
-    if (h == tl) return NULL; /* only the owner adds: empty stays empty */
+    uint64_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
+    if (hidx(h) == tl) return NULL; /* only the owner adds: empty stays empty */
     tl--;
     /* seq_cst store then load, not a fence: the store must not pass the
      * load, and ThreadSanitizer models seq_cst accesses but not fences. */
     atomic_store_explicit(&w->tail, tl, memory_order_seq_cst);
     h = atomic_load_explicit(&w->head, memory_order_seq_cst);
     roost__task *t = atomic_load_explicit(SLOT(w, tl), memory_order_relaxed);
-    if ((int32_t)(tl - h) > 0) return t; /* others remain: no thief can reach slot tl */
-    if (tl == h) {
+    /* Others remain: no thief can reach slot tl (only the owner moves head
+     * down, and it is here). */
+    if ((int32_t)(tl - hidx(h)) > 0) return t;
+    if (tl == hidx(h)) {
         /* the last one: race the thieves for it */
-        if (!atomic_compare_exchange_strong_explicit(&w->head, &h, h + 1, memory_order_seq_cst,
-                                                     memory_order_relaxed))
+        if (!atomic_compare_exchange_strong_explicit(&w->head, &h, hup(h),
+                                                     memory_order_seq_cst, memory_order_relaxed))
             t = NULL;
     } else {
         t = NULL; /* a thief took it first */
@@ -250,12 +287,12 @@ static roost__task *ring_pop(roost__worker *w) {
 static inline roost__task *ring_take_mo(roost__worker *w, memory_order head_mo,
                                         memory_order tail_mo) {
     for (;;) {
-        uint32_t h = atomic_load_explicit(&w->head, head_mo);
+        uint64_t h = atomic_load_explicit(&w->head, head_mo);
         uint32_t tl = atomic_load_explicit(&w->tail, tail_mo);
-        if ((int32_t)(tl - h) <= 0) return NULL;
-        roost__task *t = atomic_load_explicit(SLOT(w, h), memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_seq_cst,
-                                                  memory_order_relaxed))
+        if ((int32_t)(tl - hidx(h)) <= 0) return NULL;
+        roost__task *t = atomic_load_explicit(SLOT(w, hidx(h)), memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, hup(h),
+                                                  memory_order_seq_cst, memory_order_relaxed))
             return t;
     }
 }
@@ -271,10 +308,11 @@ static __attribute__((noinline)) roost__task *ring_take_own_shared(roost__worker
 static inline roost__task *ring_take_own(roost__worker *w) {
     if (G.nworkers == 1) {
         /* No other worker, so no thief: a plain head bump, no locked CAS. */
-        uint32_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
-        if ((int32_t)(atomic_load_explicit(&w->tail, memory_order_relaxed) - h) <= 0) return NULL;
-        roost__task *t = atomic_load_explicit(SLOT(w, h), memory_order_relaxed);
-        atomic_store_explicit(&w->head, h + 1, memory_order_relaxed);
+        uint64_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
+        if ((int32_t)(atomic_load_explicit(&w->tail, memory_order_relaxed) - hidx(h)) <= 0)
+            return NULL;
+        roost__task *t = atomic_load_explicit(SLOT(w, hidx(h)), memory_order_relaxed);
+        atomic_store_explicit(&w->head, hup(h), memory_order_relaxed);
         return t;
     }
     return ring_take_own_shared(w);
@@ -282,7 +320,7 @@ static inline roost__task *ring_take_own(roost__worker *w) {
 
 static bool ring_empty(roost__worker *w) {
     return (int32_t)(atomic_load_explicit(&w->tail, memory_order_acquire) -
-                     atomic_load_explicit(&w->head, memory_order_acquire)) <= 0;
+                     hidx(atomic_load_explicit(&w->head, memory_order_acquire))) <= 0;
 }
 
 static void gq_push_list(roost__task *head, roost__task *tail, long n) {
@@ -350,7 +388,7 @@ static roost__task *gq_get(roost__worker *w) {
 
 static inline uint32_t ring_len(roost__worker *w) {
     int32_t n = (int32_t)(atomic_load_explicit(&w->tail, memory_order_acquire) -
-                          atomic_load_explicit(&w->head, memory_order_acquire));
+                          hidx(atomic_load_explicit(&w->head, memory_order_acquire)));
     return n > 0 ? (uint32_t)n : 0;
 }
 
@@ -402,15 +440,15 @@ static inline void work_added(roost__worker *w) {
  * tick and the last (it is not getting through it: say three tasks that
  * compute and yield in turn). Wake a sleeper, which steals by the rule
  * above. At most one wake-up a tick for a ring that only looks busy. */
-void roost__sched_monitor(uint64_t *last, int n) {
+void roost__sched_monitor(void) {
     if (atomic_load(&G.nidle) == 0) return;
-    for (int i = 0; i < G.nworkers && i < n; i++) {
+    for (int i = 0; i < G.nworkers; i++) {
         roost__worker *v = &G.workers[i];
         uint64_t s = atomic_load_explicit(&v->switches, memory_order_relaxed);
         bool queued = !ring_empty(v);
         bool has = queued || atomic_load(&v->runnext);
-        if ((s == last[i] && has) || (queued && v->mon_queued)) wake_one();
-        last[i] = s;
+        if ((s == v->mon_switches && has) || (queued && v->mon_queued)) wake_one();
+        v->mon_switches = s;
         v->mon_queued = queued;
     }
 }
@@ -531,16 +569,28 @@ static inline __attribute__((always_inline)) void park_switch(roost__task *self,
     run_after(self->worker);
 }
 
+/* After a yield, once the yielder's registers are saved: queue it behind
+ * everything. A program's roost_yield says "I compute for long": wake a
+ * sleeping worker, which takes the yielder or another queued task if this
+ * ring stays queued (the steal rule above); left to the monitor, a task
+ * that yields between bursts of a busy pair of tasks could stay on their
+ * worker for good (measured: 2.6x slower). select's own yield (it lets the
+ * senders it woke run) wakes nobody for a short ring. */
 static void requeue_after_yield(roost__worker *w, void *arg) {
     roost__task *t = arg;
     atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
-    if (!ring_put(w, t)) ring_overflow(w, t);
+    if (!ring_put_oldest(w, t, false)) ring_overflow(w, t);
+    if (atomic_fetch_add_explicit(&G.nidle, 0, memory_order_seq_cst) > 0) wake_one();
+}
+
+static void requeue_after_local_yield(roost__worker *w, void *arg) {
+    roost__task *t = arg;
+    atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
+    if (!ring_put_oldest(w, t, false)) ring_overflow(w, t);
     work_added(w);
 }
 
-/* noinline: inlined into a library caller that reads TLS after it, the
- * thread pointer read here could be reused on another thread. */
-__attribute__((noinline)) int roost_yield(void) {
+static inline __attribute__((always_inline)) int yield(void (*requeue)(roost__worker *, void *)) {
     /* No TLS after the switch. The worker straight from TLS, not through
      * current->worker: a yield loop is bound by its chain of dependent
      * loads (which task runs next, then its stack pointer, then its saved
@@ -551,7 +601,8 @@ __attribute__((noinline)) int roost_yield(void) {
         sched_yield();
         return ROOST_OK;
     }
-    /* Round robin: the oldest queued task goes next, and we go to the back. */
+    /* Round robin: the oldest queued task goes next, and we go behind
+     * every task queued (ring_put_oldest). */
     roost__task *next = ring_take_own(w);
     if (!next) next = local_next(w);
     if (!next) return ROOST_OK;
@@ -561,9 +612,9 @@ __attribute__((noinline)) int roost_yield(void) {
          * saved: queue ourselves now, and skip the after-switch hook (an
          * indirect call and the idle check). */
         atomic_store_explicit(&self->state, ROOST_T_RUNNABLE, memory_order_relaxed);
-        if (!ring_put(w, self)) ring_overflow(w, self);
+        if (!ring_put_oldest(w, self, true)) ring_overflow(w, self);
     } else {
-        w->after_fn = requeue_after_yield;
+        w->after_fn = requeue;
         w->after_arg = self;
     }
     enter(w, next);
@@ -571,6 +622,12 @@ __attribute__((noinline)) int roost_yield(void) {
     run_after(self->worker);
     return ROOST_OK;
 }
+
+/* noinline, both: inlined into a library caller that reads TLS after it,
+ * the thread pointer read here could be reused on another thread. */
+__attribute__((noinline)) int roost_yield(void) { return yield(requeue_after_yield); }
+
+__attribute__((noinline)) int roost__yield_local(void) { return yield(requeue_after_local_yield); }
 
 /* ------------------------------------------------------------ spawn and exit */
 
@@ -666,6 +723,14 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
     else
         atomic_fetch_add(&G.thread_spawned, 1);
     roost__ready(t);
+    /* A spawn is new work, not a hand-off: if it pushed a task into our
+     * ring, wake a sleeper whatever the ring's length. It takes the task
+     * once the ring stays queued for half its spin (the steal rule), so a
+     * fan-out of two or three long tasks runs in parallel within tens of
+     * microseconds, not at the monitor's next ticks. */
+    if (w && G.nworkers > 1 && ring_len(w) - 1 < STEAL_BATCH - 1 && /* longer: woken already */
+        atomic_fetch_add_explicit(&G.nidle, 0, memory_order_seq_cst) > 0)
+        wake_one();
     return ROOST_OK;
 }
 
@@ -710,7 +775,7 @@ static roost__task *find_runnable(roost__worker *w) {
         /* Spin: look everywhere for a while before paying for a futex sleep.
          * A victim's runnext is taken only if the victim made no progress
          * meanwhile: an active worker will run it itself, on a warm cache. */
-        uint64_t snap[G.nworkers];
+        uint64_t snap[G.nworkers], late[G.nworkers];
         bool drained[G.nworkers]; /* its ring was seen empty during this spin */
         for (int i = 0; i < G.nworkers; i++) {
             snap[i] = atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
@@ -731,8 +796,16 @@ static roost__task *find_runnable(roost__worker *w) {
             }
             for (int k = 0; k < 50; k++) cpu_relax();
             if ((t = local_next(w))) return t;
+            if (round == SPIN_ROUNDS - QUIET_ROUNDS - 1) /* see `quiet` below */
+                for (int i = 0; i < G.nworkers; i++)
+                    late[i] = atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
         }
-        /* Sleep: get on the idle list, look once more, then wait. */
+        /* Sleep: get on the idle list, look once more, then wait. Not if a
+         * worker holds queued work and made no switch in the last
+         * QUIET_ROUNDS rounds (`quiet`): it may be settling into a long
+         * task after queueing work this spin saw too late (its ring seen
+         * empty, or its switches moving, early on), and the next spin takes
+         * it. A worker busy switching with a short ring is left to it. */
         pthread_mutex_lock(&G.idle_lock);
         atomic_store(&w->wake, 0);
         w->idle = true;
@@ -743,9 +816,9 @@ static roost__task *find_runnable(roost__worker *w) {
         bool work = atomic_load(&G.gq_len) > 0 || atomic_load(&G.stopping);
         for (int i = 0; i < G.nworkers && !work; i++) {
             roost__worker *v = &G.workers[i];
-            bool stalled = atomic_load_explicit(&v->switches, memory_order_relaxed) == snap[i];
+            bool quiet = atomic_load_explicit(&v->switches, memory_order_relaxed) == late[i];
             work = ring_len(v) >= STEAL_BATCH ||
-                   (stalled && (!ring_empty(v) || atomic_load(&v->runnext)));
+                   (quiet && (!ring_empty(v) || atomic_load(&v->runnext)));
         }
         if (work) {
             pthread_mutex_lock(&G.idle_lock);
@@ -759,6 +832,7 @@ static roost__task *find_runnable(roost__worker *w) {
                 atomic_fetch_sub(&G.nidle, 1);
             }
             pthread_mutex_unlock(&G.idle_lock);
+            roost__timer_poke(); /* busy again: the monitor must tick */
             continue;
         }
         roost__stack_flush(w); /* idle workers keep no private stacks */

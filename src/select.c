@@ -60,7 +60,7 @@ static inline int pick(uint64_t r, int n) { return (int)(((r >> 32) * (uint64_t)
  * wake (after unlocking) is stored there. A listed case may turn out not
  * ready (it only looked ready, or its only waiter was a stale select
  * node): it is dropped and another is drawn. Returns the case taken, or -1. */
-static int take_ready(roost_case_t *cases, uint16_t *ready, int n, uint64_t *rng,
+static inline __attribute__((always_inline)) int take_ready(roost_case_t *cases, uint16_t *ready, int n, uint64_t *rng,
                       roost__waiter **locked_peer) {
     bool locked = locked_peer != NULL;
     while (n > 0) {
@@ -84,13 +84,12 @@ static int take_ready(roost_case_t *cases, uint16_t *ready, int n, uint64_t *rng
     return -1;
 }
 
-__attribute__((flatten)) /* one frame for the whole blocking path, as chan_op */
-int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
-    roost__note_thread();
-    if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK))
-        return ROOST_EINVAL;
-    if (ncases > ROOST_SELECT_MAX) return ROOST_ERANGE;
-
+/* Everything but a select that finds a case ready at its first look: more
+ * than SMALL cases, the yield, the all-locked pass and blocking. One frame
+ * for the whole blocking path (flatten), as chan_op's. `tried`: the caller
+ * checked the cases and found none ready at the first look. */
+static __attribute__((noinline, flatten)) int select_slow(roost_ctx_t *ctx, roost_case_t *cases,
+                                                        int ncases, int flags, bool tried) {
     uint16_t perm_s[SMALL];
     roost_chan_t *order_s[SMALL];
     roost__waiter nodes_s[SMALL];
@@ -110,50 +109,42 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         perm = (uint16_t *)(locks + n + 2);
     }
 
-    /* Check every case, and peek at each channel without its lock: perm
-     * lists the cases that look ready. No side effect before the checks
-     * are done. */
-    int nready = 0;
-    for (int i = 0; i < ncases; i++) {
-        roost_case_t *c = &cases[i];
-        bool send = c->op == ROOST_SEND;
-        if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) {
-            if (heap) free(heap);
-            return ROOST_EINVAL;
-        }
-        c->err = 0;
-        if (looks_ready(c)) perm[nready++] = (uint16_t)i;
-    }
-    int err = roost__ctx_err(ctx);
-    if (err) {
-        if (heap) free(heap);
-        return err;
-    }
-
-    /* First pass: one of the ready-looking cases, drawn uniformly, under
-     * its own lock. Under load a case is usually ready, and then a select
-     * costs one random number and one lock, not a shuffle and a lock per
-     * channel. Whatever it takes was ready when taken; finding nothing
-     * proves nothing (a case may have become ready behind us), so that
-     * answer, blocking or not, comes only from the all-locked pass below. */
     /* One draw from the worker's generator, read inline (no switch point
      * yet, and after the yield below only noinline calls read TLS), then
      * roost__xorshift locally. A plain thread has its own, in roost__rand. */
     roost__worker *self_w = roost__worker_before_switch();
     uint64_t rng = self_w ? roost__xorshift(&self_w->rng) : roost__rand();
-    int chosen = take_ready(cases, perm, nready, &rng, NULL);
+    int chosen = -1, err;
+    if (!tried) {
+        /* The caller's first pass, for more than SMALL cases. */
+        int nready = 0;
+        for (int i = 0; i < ncases; i++) {
+            roost_case_t *c = &cases[i];
+            bool send = c->op == ROOST_SEND;
+            if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) {
+                free(heap);
+                return ROOST_EINVAL;
+            }
+            if (looks_ready(c)) perm[nready++] = (uint16_t)i;
+        }
+        if ((err = roost__ctx_err(ctx))) {
+            free(heap);
+            return err;
+        }
+        chosen = take_ready(cases, perm, nready, &rng, NULL);
+    }
     if (chosen < 0 && !(flags & ROOST_SELECT_NONBLOCK) && roost__local_work()) {
         /* Nothing ready, and other tasks wait to run on this worker: let
          * them run once before paying for the blocked path (a lock, a node
          * and later an unlink on every channel). They are often what this
          * select waits for (the senders it just woke), and then it finds a
          * case ready when it runs again. Once: then it blocks. */
-        roost_yield();
+        roost__yield_local();
         if ((err = roost__ctx_err(ctx))) { /* cancelled meanwhile: say so, as before the yield */
             if (heap) free(heap);
             return err;
         }
-        nready = list_ready(cases, ncases, perm);
+        int nready = list_ready(cases, ncases, perm);
         chosen = take_ready(cases, perm, nready, &rng, NULL);
     }
     if (chosen >= 0) {
@@ -175,7 +166,7 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
         nlock++;
     }
     lock_all(order, nlock);
-    nready = list_ready(cases, ncases, perm);
+    int nready = list_ready(cases, ncases, perm);
     roost__waiter *peer = NULL;
     chosen = take_ready(cases, perm, nready, &rng, &peer);
     if (chosen >= 0 || (flags & ROOST_SELECT_NONBLOCK)) {
@@ -240,4 +231,40 @@ unlink:
     if (p.index < 0) return p.err;
     cases[p.index].err = p.err;
     return p.index;
+}
+
+/* The common case, in a small frame: up to SMALL cases, checked and peeked
+ * at without locks in one pass, and one of those that look ready taken
+ * under its own lock, drawn uniformly (Go's fairness rule). Under load a
+ * case is usually ready, and then a select costs one random number and one
+ * lock: no shuffle, no sort, no lock per channel. Whatever it takes was
+ * ready when taken; finding nothing proves nothing (a case may have become
+ * ready behind us), so that answer, blocking or not, comes only from the
+ * all-locked pass in select_slow. Only the chosen case's err is written. */
+__attribute__((flatten)) int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
+    roost__note_thread();
+    if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK))
+        return ROOST_EINVAL;
+    if (ncases > ROOST_SELECT_MAX) return ROOST_ERANGE;
+    if (ncases > SMALL) return select_slow(ctx, cases, ncases, flags, false);
+    uint16_t perm[SMALL];
+    int nready = 0;
+    for (int i = 0; i < ncases; i++) {
+        roost_case_t *c = &cases[i];
+        bool send = c->op == ROOST_SEND;
+        if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) return ROOST_EINVAL;
+        if (looks_ready(c)) perm[nready++] = (uint16_t)i;
+    }
+    int err = roost__ctx_err(ctx);
+    if (err) return err;
+    if (nready) {
+        /* The worker's generator in place (read inline: no switch point
+         * here); a plain thread's from roost__rand. */
+        roost__worker *w = roost__worker_before_switch();
+        uint64_t trng;
+        int chosen = w ? take_ready(cases, perm, nready, &w->rng, NULL)
+                       : (trng = roost__rand(), take_ready(cases, perm, nready, &trng, NULL));
+        if (chosen >= 0) return chosen;
+    }
+    return select_slow(ctx, cases, ncases, flags, true);
 }

@@ -37,7 +37,7 @@ static struct {
     int len, capacity;
     _Atomic uint32_t seq;     /* futex word: bumped to wake the thread */
     atomic_bool stop;
-    atomic_bool deep;         /* thread is sleeping with no deadline at all */
+    atomic_bool deep;         /* thread sleeps without monitoring: a waking worker pokes */
     int64_t sleeping_until;   /* what the thread waits for (under lock) */
     pthread_t thread;
     bool running;
@@ -123,7 +123,7 @@ bool roost__timer_del(roost__timer *t) {
 
 /* The scheduler woke a worker: make sure the monitor is ticking. */
 void roost__timer_poke(void) {
-    if (atomic_load_explicit(&T.deep, memory_order_relaxed)) {
+    if (atomic_load_explicit(&T.deep, memory_order_seq_cst)) {
         atomic_fetch_add(&T.seq, 1);
         roost__futex_wake(&T.seq, 1);
     }
@@ -171,7 +171,6 @@ static void fire(roost__timer *t, int64_t now) {
 }
 
 static void *timer_main(void *arg) {
-    uint64_t last[64] = {0};
     roost__timer *due[64];
     /* Global deadlock watch: every worker idle, no switch for DEADLOCK_NS
      * and tasks alive (leak.c decides). */
@@ -199,7 +198,7 @@ static void *timer_main(void *arg) {
         if (ndue == 64) continue;
 
         bool busy = !roost__sched_all_idle();
-        if (busy) roost__sched_monitor(last, 64);
+        if (busy) roost__sched_monitor();
         /* Decide how long to sleep from the heap as it is now, under the
          * lock that adders take: a timer added after this point sees
          * sleeping_until and bumps seq if it is earlier; one added before is
@@ -224,8 +223,13 @@ static void *timer_main(void *arg) {
         T.sleeping_until = until;
         roost__unlock(&T.lock);
         if (until <= now) continue;
-        /* deep: no deadline of our own worth keeping when a worker wakes up */
-        atomic_store(&T.deep, until == INT64_MAX || (!busy && heap_empty));
+        /* deep: not monitoring, so a worker that wakes up must poke us (a
+         * far timer pending does not make us tick). Then look again: a
+         * worker that woke between `busy` above and this store may have
+         * found deep still false (both sides are seq_cst: a store, then a
+         * load of the other's word). */
+        atomic_store(&T.deep, until == INT64_MAX || !busy);
+        if (!busy && !roost__sched_all_idle()) continue;
         if (atomic_load(&T.seq) != seq) continue;
         roost__futex_wait(&T.seq, seq, until == INT64_MAX ? -1 : until - now);
         atomic_store(&T.deep, false);
