@@ -256,11 +256,15 @@ static inline __attribute__((always_inline)) bool ring_put_oldest(roost__worker 
 }
 
 /* Owner only: newest task. */
-static roost__task *ring_pop(roost__worker *w) {
+static inline __attribute__((always_inline)) roost__task *ring_pop(roost__worker *w) {
     uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
     uint64_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
     if (hidx(h) == tl) return NULL; /* only the owner adds: empty stays empty */
     tl--;
+    if (G.nworkers == 1) { /* no thief: no race for the last one either */
+        atomic_store_explicit(&w->tail, tl, memory_order_relaxed);
+        return atomic_load_explicit(SLOT(w, tl), memory_order_relaxed);
+    }
     /* seq_cst store then load, not a fence: the store must not pass the
      * load, and ThreadSanitizer models seq_cst accesses but not fences. */
     atomic_store_explicit(&w->tail, tl, memory_order_seq_cst);
@@ -601,10 +605,11 @@ static inline __attribute__((always_inline)) int yield(void (*requeue)(roost__wo
         sched_yield();
         return ROOST_OK;
     }
-    /* Round robin: the oldest queued task goes next, and we go behind
-     * every task queued (ring_put_oldest). */
-    roost__task *next = ring_take_own(w);
-    if (!next) next = local_next(w);
+    /* We go behind every task queued (ring_put_oldest), and the next one
+     * is picked as always (runnext, then the newest): all run before us.
+     * Not the oldest: that is where we go, and two yielders would then
+     * swap places at the head for ever, past everything else queued. */
+    roost__task *next = local_next(w);
     if (!next) return ROOST_OK;
     roost__uncount(w, self); /* runnable now, not parked */
     if (G.nworkers == 1) {

@@ -369,6 +369,46 @@ static void t_tree(void *arg) {
     CHECK_EQ(atomic_load(&g_tree_nodes), (1L << (depth + 1)) - 1);
 }
 
+/* ------------------------------------------------------------ yield order, one worker */
+
+/* roost_yield lets every task queued on its worker run before the caller
+ * runs again. Checked on one worker (no thief to reorder anything): the
+ * tasks spawned before a yield have all run when it returns; and two tasks
+ * yielding in a loop until a task spawned from a plain thread (so waiting
+ * in the global queue) sets a flag must let it run (when a yield took the
+ * ring's oldest task next, the two swapped places at the ring's head for
+ * ever, and the global queue was never looked at). */
+static atomic_int g_order_ran, g_order_flag;
+static void order_note(void *arg) { atomic_fetch_add(&g_order_ran, 1); }
+static void order_spin_yield(void *arg) {
+    int64_t t0 = roost_now();
+    while (!atomic_load(&g_order_flag)) {
+        CHECK_OK(roost_yield());
+        CHECK_MSG(check_since(t0) < 5 * ROOST_S * check_slack(), "two yielders starved the task queued behind them");
+    }
+}
+static void order_set_flag(void *arg) { atomic_store(&g_order_flag, 1); }
+static void *order_spawn_from_thread(void *arg) {
+    CHECK_OK(roost_go(order_set_flag, NULL));
+    return NULL;
+}
+
+static void t_yield_order(void *arg) {
+    CHECK_EQ(roost_workers(), 1);
+    atomic_store(&g_order_ran, 0);
+    for (int i = 0; i < 5; i++) CHECK_OK(roost_go(order_note, NULL));
+    CHECK_OK(roost_yield());
+    CHECK_EQ(atomic_load(&g_order_ran), 5);
+    atomic_store(&g_order_flag, 0);
+    CHECK_OK(roost_go(order_spin_yield, NULL));
+    CHECK_OK(roost_go(order_spin_yield, NULL));
+    CHECK_OK(roost_yield()); /* both spinners are running their loops */
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, order_spawn_from_thread, NULL), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0); /* blocks the worker a moment: fine here */
+    CHECK_OK(roost_wait_tasks(0, 10 * ROOST_S * check_slack()));
+}
+
 /* ------------------------------------------------------------ main */
 
 static atomic_int g_thread_spawned_ran;
@@ -443,5 +483,12 @@ int main(void) {
     check_no_leaks();
     CHECK_OK(roost_shutdown());
     printf("ok shutdown\n");
+
+    /* The runtime again, on one worker. */
+    roost_config_t one = {.workers = 1};
+    CHECK_OK(roost_init(&one));
+    RUN(t_yield_order);
+    check_no_leaks();
+    CHECK_OK(roost_shutdown());
     return 0;
 }
