@@ -8,21 +8,25 @@
  * the park claimed and skip the stale nodes, which this task unlinks once it
  * runs again.
  *
- * Before that, a first pass peeks at each channel without its lock, lists
- * the cases that look ready, and draws among them, each try under its own
- * lock: under load a case is usually ready, and then a select costs one
- * random number and one lock, with no shuffle and no sort. If none is, and
- * other tasks are queued on this worker, the select yields to them once and
- * looks again before blocking: they are often the very senders it woke,
- * and a blocked select costs a lock, a node and an unlink on every channel
- * (select4 on one worker: 833 -> 669 instructions a receive, no select
- * blocks; two workers 193 -> 140 ns).
+ * Before that, a first look (first_look) peeks at each channel without its
+ * lock, lists the cases that look ready, and draws among them, each try
+ * under its own lock: under load a case is usually ready, and then a select
+ * costs one random number and one lock, with no shuffle and no sort. If
+ * none is, and other tasks are queued on this worker, the select yields to
+ * them all once and looks again before blocking: they are often the very
+ * senders it woke, and a blocked select costs a lock, a node and an unlink
+ * on every channel (select4 on one worker: 833 -> 669 instructions a
+ * receive, no select blocks). roost_select is that first look, in a small
+ * frame; the rest (select_slow) has a big one, and is entered only to
+ * block, or for more than SMALL cases (session 9: 662 -> 589 instructions
+ * a receive, with the yield that lets every queued sender run).
  *
  * Cost: the draw is a multiply, not a division; the all-locked pass sorts
  * the distinct channels by insertion (a handful) and takes one lock each;
  * no allocation up to 16 cases.
  */
 #include "internal.h"
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,10 +88,54 @@ static inline __attribute__((always_inline)) int take_ready(roost_case_t *cases,
     return -1;
 }
 
-/* Everything but a select that finds a case ready at its first look: more
- * than SMALL cases, the yield, the all-locked pass and blocking. One frame
- * for the whole blocking path (flatten), as chan_op's. `tried`: the caller
- * checked the cases and found none ready at the first look. */
+#define NONE_READY INT_MIN
+
+/* The first look: check every case and peek at each channel without its
+ * lock, then take one of the cases that look ready, drawn uniformly (Go's
+ * fairness rule), under its own lock. Under load a case is usually ready,
+ * and then a select costs one random number and one lock: no shuffle, no
+ * sort, no lock per channel. If none is, and other tasks wait to run on
+ * this worker, let them all run once (roost__yield_local) and look again:
+ * they are often what this select waits for (the senders it just woke),
+ * and a blocked select costs a lock, a node and later an unlink on every
+ * channel. Whatever it takes was ready when taken; finding nothing proves
+ * nothing (a case may have become ready behind us), so that answer comes
+ * only from the all-locked pass in select_slow. Returns the case taken, an
+ * error, or NONE_READY. `w`: the caller's worker, read before any switch
+ * (NULL on a plain thread): its generator is used in place before the
+ * yield; after it, TLS is read only through roost__rand (not inline). */
+static inline __attribute__((always_inline)) int first_look(roost_ctx_t *ctx, roost_case_t *cases,
+                                                            int ncases, int flags, uint16_t *perm,
+                                                            roost__worker *w) {
+    int nready = 0;
+    for (int i = 0; i < ncases; i++) {
+        roost_case_t *c = &cases[i];
+        bool send = c->op == ROOST_SEND;
+        if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) return ROOST_EINVAL;
+        if (looks_ready(c)) perm[nready++] = (uint16_t)i;
+    }
+    int err = roost__ctx_err(ctx), chosen;
+    if (err) return err;
+    uint64_t rng;
+    if (nready) {
+        chosen = w ? take_ready(cases, perm, nready, &w->rng, NULL)
+                   : (rng = roost__rand(), take_ready(cases, perm, nready, &rng, NULL));
+        if (chosen >= 0) return chosen;
+    }
+    if ((flags & ROOST_SELECT_NONBLOCK) || !w || !roost__local_work()) return NONE_READY;
+    roost__yield_local();
+    if ((err = roost__ctx_err(ctx))) return err; /* cancelled meanwhile: say so, as before the yield */
+    nready = list_ready(cases, ncases, perm);
+    if (!nready) return NONE_READY;
+    rng = roost__rand();
+    chosen = take_ready(cases, perm, nready, &rng, NULL);
+    return chosen >= 0 ? chosen : NONE_READY;
+}
+
+/* Everything but a select that finds a case ready at its first look or
+ * after its yield: more than SMALL cases, the all-locked pass and blocking.
+ * One frame for the whole blocking path (flatten), as chan_op's. `tried`:
+ * the caller checked the cases, found none ready, and yielded if it could. */
 static __attribute__((noinline, flatten)) int select_slow(roost_ctx_t *ctx, roost_case_t *cases,
                                                         int ncases, int flags, bool tried) {
     uint16_t perm_s[SMALL];
@@ -109,48 +157,15 @@ static __attribute__((noinline, flatten)) int select_slow(roost_ctx_t *ctx, roos
         perm = (uint16_t *)(locks + n + 2);
     }
 
-    /* One draw from the worker's generator, read inline (no switch point
-     * yet, and after the yield below only noinline calls read TLS), then
-     * roost__xorshift locally. A plain thread has its own, in roost__rand. */
-    roost__worker *self_w = roost__worker_before_switch();
-    uint64_t rng = self_w ? roost__xorshift(&self_w->rng) : roost__rand();
-    int chosen = -1, err;
-    if (!tried) {
-        /* The caller's first pass, for more than SMALL cases. */
-        int nready = 0;
-        for (int i = 0; i < ncases; i++) {
-            roost_case_t *c = &cases[i];
-            bool send = c->op == ROOST_SEND;
-            if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) {
-                free(heap);
-                return ROOST_EINVAL;
-            }
-            if (looks_ready(c)) perm[nready++] = (uint16_t)i;
-        }
-        if ((err = roost__ctx_err(ctx))) {
+    int chosen;
+    if (!tried) { /* more than SMALL cases: roost_select's first look, here */
+        chosen = first_look(ctx, cases, ncases, flags, perm, roost__worker_before_switch());
+        if (chosen != NONE_READY) {
             free(heap);
-            return err;
+            return chosen;
         }
-        chosen = take_ready(cases, perm, nready, &rng, NULL);
     }
-    if (chosen < 0 && !(flags & ROOST_SELECT_NONBLOCK) && roost__local_work()) {
-        /* Nothing ready, and other tasks wait to run on this worker: let
-         * them run once before paying for the blocked path (a lock, a node
-         * and later an unlink on every channel). They are often what this
-         * select waits for (the senders it just woke), and then it finds a
-         * case ready when it runs again. Once: then it blocks. */
-        roost__yield_local();
-        if ((err = roost__ctx_err(ctx))) { /* cancelled meanwhile: say so, as before the yield */
-            if (heap) free(heap);
-            return err;
-        }
-        int nready = list_ready(cases, ncases, perm);
-        chosen = take_ready(cases, perm, nready, &rng, NULL);
-    }
-    if (chosen >= 0) {
-        if (heap) free(heap); /* free(NULL) is still a call */
-        return chosen;
-    }
+    uint64_t rng = roost__rand(); /* not inline: we may have yielded */
 
     /* All locked: the distinct channels in address order (so two selects
      * never deadlock), then the same draw among the cases ready now. */
@@ -241,6 +256,8 @@ unlink:
  * ready when taken; finding nothing proves nothing (a case may have become
  * ready behind us), so that answer, blocking or not, comes only from the
  * all-locked pass in select_slow. Only the chosen case's err is written. */
+/* The common case, in a small frame: up to SMALL cases, and a case ready
+ * at the first look (first_look). Only the chosen case's err is written. */
 __attribute__((flatten)) int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     roost__note_thread();
     if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK))
@@ -248,23 +265,7 @@ __attribute__((flatten)) int roost_select(roost_ctx_t *ctx, roost_case_t *cases,
     if (ncases > ROOST_SELECT_MAX) return ROOST_ERANGE;
     if (ncases > SMALL) return select_slow(ctx, cases, ncases, flags, false);
     uint16_t perm[SMALL];
-    int nready = 0;
-    for (int i = 0; i < ncases; i++) {
-        roost_case_t *c = &cases[i];
-        bool send = c->op == ROOST_SEND;
-        if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) return ROOST_EINVAL;
-        if (looks_ready(c)) perm[nready++] = (uint16_t)i;
-    }
-    int err = roost__ctx_err(ctx);
-    if (err) return err;
-    if (nready) {
-        /* The worker's generator in place (read inline: no switch point
-         * here); a plain thread's from roost__rand. */
-        roost__worker *w = roost__worker_before_switch();
-        uint64_t trng;
-        int chosen = w ? take_ready(cases, perm, nready, &w->rng, NULL)
-                       : (trng = roost__rand(), take_ready(cases, perm, nready, &trng, NULL));
-        if (chosen >= 0) return chosen;
-    }
+    int chosen = first_look(ctx, cases, ncases, flags, perm, roost__worker_before_switch());
+    if (chosen != NONE_READY) return chosen;
     return select_slow(ctx, cases, ncases, flags, true);
 }
