@@ -183,7 +183,6 @@ static inline __attribute__((always_inline)) bool chan_try(roost_chan_t *ch, boo
     return false;
 }
 
-static int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem);
 
 /* With ch locked, before parking w (plain) on it: count the references its
  * task adopted as stranded, and if that leaves every reference stranded,
@@ -215,24 +214,35 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
     return chan_try(ch, is_send, elem, false, err, peer);
 }
 
-static int chan_locked_send(roost_ctx_t *ctx, roost_chan_t *ch, void *elem, bool block, bool tried);
-static int chan_locked_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem, bool block, bool tried);
-static int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem);
+static int chan_locked_send(roost_ctx_t *ctx, roost_chan_t *ch, void *elem, bool block);
+static int chan_locked_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem, bool block);
+static int chan_park_send(roost_chan_t *ch, void *elem);
+static int chan_park_recv(roost_chan_t *ch, void *elem);
+static int chan_park_ctx(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send, void *elem);
+
+/* With ch locked and nothing to pair with: queue and park. Plain (no
+ * cancellable context, the hot case) and with a context are separate
+ * functions: the plain one keeps fewer values live across the switch, so
+ * it saves fewer registers. */
+static inline __attribute__((always_inline)) int chan_park(roost_ctx_t *ctx, roost_chan_t *ch,
+                                                           bool is_send, void *elem) {
+    if (ROOST_LIKELY(!roost__ctx_cancellable(ctx)))
+        return is_send ? chan_park_send(ch, elem) : chan_park_recv(ch, elem);
+    return chan_park_ctx(ctx, ch, is_send, elem);
+}
 
 /* With ch locked: complete the operation if it can be, else wait (or, not
- * blocking, give up). `tried`: the fast path found nothing to pair with,
- * so go straight to waiting. Inlined into chan_locked_send/recv, which are
- * one frame each down to the switch (that inlining took pingpong from 781
- * to 645 instructions a round trip, skynet -8%). What must stay out of line
- * is the cold part: leak proofs and context registration (roost__block);
- * an earlier version flattened those in too, and its 2 KB frame spilled
- * every argument. */
+ * blocking, give up): for another element size than a word, and after a
+ * contended lock. Waiting is chan_park_send/recv, one frame down to the
+ * switch (that inlining took pingpong from 781 to 645 instructions a round
+ * trip, skynet -8%). What must stay out of line is the cold part: leak
+ * proofs and context registration (roost__block); an earlier version
+ * flattened those in too, and its 2 KB frame spilled every argument. */
 static inline __attribute__((always_inline)) int chan_locked(roost_ctx_t *ctx, roost_chan_t *ch,
-                                                             bool is_send, void *elem, bool block,
-                                                             bool tried) {
+                                                             bool is_send, void *elem, bool block) {
     int err;
     roost__waiter *peer;
-    if (!tried && chan_try(ch, is_send, elem, false, &err, &peer)) {
+    if (chan_try(ch, is_send, elem, false, &err, &peer)) {
         roost__unlock(&ch->lock);
         if (peer) return roost__wake(peer->park, peer->index, 0);
         return err;
@@ -241,15 +251,14 @@ static inline __attribute__((always_inline)) int chan_locked(roost_ctx_t *ctx, r
         roost__unlock(&ch->lock);
         return ROOST_EAGAIN;
     }
-    return chan_wait(ctx, ch, is_send, elem);
+    return chan_park(ctx, ch, is_send, elem);
 }
 
 /* Another holds the lock: spin for it (roost__lock), then go on as chan_locked. */
 static __attribute__((noinline)) int chan_contended(roost_ctx_t *ctx, roost_chan_t *ch,
                                                     bool is_send, void *elem, bool block) {
     roost__lock(&ch->lock);
-    return is_send ? chan_locked_send(ctx, ch, elem, block, false)
-                   : chan_locked_recv(ctx, ch, elem, block, false);
+    return is_send ? chan_locked_send(ctx, ch, elem, block) : chan_locked_recv(ctx, ch, elem, block);
 }
 
 /* One send or receive, blocking unless `block` is false. Inlined into each
@@ -265,7 +274,6 @@ static inline __attribute__((always_inline)) int chan_op(roost_ctx_t *ctx, roost
     int err = roost__ctx_err(ctx);
     if (err) return err;
     if (ROOST_UNLIKELY(!roost__trylock(&ch->lock))) return chan_contended(ctx, ch, is_send, elem, block);
-    bool tried = false;
     if (ROOST_LIKELY(ch->elem_size == sizeof(void *))) {
         roost__waiter *peer;
         if (chan_try(ch, is_send, elem, true, &err, &peer)) {
@@ -273,19 +281,22 @@ static inline __attribute__((always_inline)) int chan_op(roost_ctx_t *ctx, roost
             if (peer) return roost__wake(peer->park, peer->index, 0);
             return err;
         }
-        tried = true;
+        if (!block) {
+            roost__unlock(&ch->lock);
+            return ROOST_EAGAIN;
+        }
+        return chan_park(ctx, ch, is_send, elem);
     }
-    return is_send ? chan_locked_send(ctx, ch, elem, block, tried)
-                   : chan_locked_recv(ctx, ch, elem, block, tried);
+    return is_send ? chan_locked_send(ctx, ch, elem, block) : chan_locked_recv(ctx, ch, elem, block);
 }
 
 /* With ch locked and nothing to pair with: queue, park, and sort out how
  * we were woken. */
 static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch,
-                                                           bool is_send, void *elem) {
+                                                           bool is_send, void *elem, bool plain) {
     roost__park p;
-    roost__task *self = roost__self_before_switch(); /* no TLS read after parking */
-    bool plain = !roost__ctx_cancellable(ctx);
+    roost__worker *wk = roost__worker_before_switch(); /* no TLS read after parking */
+    roost__task *self = wk ? wk->current : NULL;
     roost__park_init(&p, self);
     roost__waiter w = {.park = &p, .elem = elem, .is_send = is_send, .obj = ch, .plain = plain};
     roost__waitq_push(is_send ? &ch->sendq : &ch->recvq, &w);
@@ -304,14 +315,17 @@ static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roo
     }
     int reason = is_send ? ROOST_WAIT_CHAN_SEND : ROOST_WAIT_CHAN_RECV, rc;
     if (plain) {
-        rc = roost__block_plain(&p, self, &ch->lock, reason, ch);
-    } else {
-        int *locks[3] = {&ch->lock};
-        rc = roost__block(&p, ctx, INT64_MAX, locks, 1, reason, ch);
+        /* Only the channel can wake a plain waiter (a peer, close, or the
+         * leak detector's wake policy), always as case 0: it unlinked our
+         * node and dropped it from nwaiters, and we must not touch the
+         * channel again. */
+        roost__block_plain(&p, wk, self, &ch->lock, reason, ch);
+        return p.err;
     }
-    /* Woken by a peer or by close (index 0): that waker unlinked our node
-     * and dropped it from nwaiters, and we must not touch the channel again.
-     * Otherwise (context, registration error) the node is ours to drop. */
+    int *locks[3] = {&ch->lock};
+    rc = roost__block(&p, ctx, INT64_MAX, locks, 1, reason, ch);
+    /* Woken by a peer or by close (index 0): as above. Otherwise (context,
+     * registration error) the node is ours to drop. */
     if (!rc && p.index == 0) return p.err;
     size_t size = ch->elem_size;
     roost__lock(&ch->lock);
@@ -328,14 +342,27 @@ static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roo
 /* noinline, each: chan_wait reads TLS inline before it parks, which is only
  * safe when the caller reads none after (see roost__self_before_switch);
  * their callers return what they return. */
+static __attribute__((noinline)) int chan_park_send(roost_chan_t *ch, void *elem) {
+    return chan_wait(NULL, ch, true, elem, true);
+}
+
+static __attribute__((noinline)) int chan_park_recv(roost_chan_t *ch, void *elem) {
+    return chan_wait(NULL, ch, false, elem, true);
+}
+
+static __attribute__((noinline)) int chan_park_ctx(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send,
+                                                   void *elem) {
+    return is_send ? chan_wait(ctx, ch, true, elem, false) : chan_wait(ctx, ch, false, elem, false);
+}
+
 static __attribute__((noinline)) int chan_locked_send(roost_ctx_t *ctx, roost_chan_t *ch, void *elem,
-                                                      bool block, bool tried) {
-    return chan_locked(ctx, ch, true, elem, block, tried);
+                                                      bool block) {
+    return chan_locked(ctx, ch, true, elem, block);
 }
 
 static __attribute__((noinline)) int chan_locked_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem,
-                                                      bool block, bool tried) {
-    return chan_locked(ctx, ch, false, elem, block, tried);
+                                                      bool block) {
+    return chan_locked(ctx, ch, false, elem, block);
 }
 
 /* The entry points are noinline too, for the same reason: a library caller

@@ -448,8 +448,10 @@ int roost__wake(roost__park *p, int index, int err);
 int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
                  int reason, const void *obj); /* locks[] has room for nlocks + 2 */
 /* The same for one queue lock, no context and no deadline (the hot case).
- * self is p->task, passed as a value the caller holds in a register. */
-int roost__block_plain(roost__park *p, roost__task *self, int *lock, int reason, const void *obj);
+ * self is p->task and w its worker (NULL both on a plain thread), passed as
+ * values the caller holds in registers, read before any switch point. */
+int roost__block_plain(roost__park *p, roost__worker *w, roost__task *self, int *lock, int reason,
+                       const void *obj);
 static inline void roost__park_init(roost__park *p, roost__task *self) {
     p->task = self;
     atomic_init(&p->claimed, 0);

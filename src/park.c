@@ -59,7 +59,8 @@ static void unlock_one(roost__worker *w, void *lock) { roost__unlock(lock); }
 
 /* Say what we wait on, for observers and the leak detector, then switch
  * away; `after` runs in the next context and releases our queue locks. */
-static inline __attribute__((always_inline)) void park_task(roost__task *self, bool with_ctx,
+static inline __attribute__((always_inline)) void park_task(roost__worker *w, roost__task *self,
+                                                            bool with_ctx,
                                                             int reason, const void *obj,
                                                             void (*after)(roost__worker *, void *),
                                                             void *arg) {
@@ -76,13 +77,13 @@ static inline __attribute__((always_inline)) void park_task(roost__task *self, b
         self->park_tick = roost__park_clock();
         int was = atomic_load_explicit(&self->counted, memory_order_relaxed);
         if (ROOST_UNLIKELY(was != reason)) {
-            if (was) roost__ctr_add(&self->worker->parked[was], -1);
-            roost__ctr_add(&self->worker->parked[reason], 1);
+            if (was) roost__ctr_add(&w->parked[was], -1);
+            roost__ctr_add(&w->parked[reason], 1);
             atomic_store_explicit(&self->counted, (uint8_t)reason, memory_order_relaxed);
         }
     }
     atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
-    park_switch(self, after, arg);
+    park_switch(w, self, after, arg);
     __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
 }
@@ -96,11 +97,11 @@ static void park_thread(roost__park *p) {
 /* roost__block for the commonest wait: one queue lock, no context, no
  * deadline. The same steps with nothing to register, and the lock handed
  * to the next context as is. */
-inline __attribute__((always_inline)) int roost__block_plain(roost__park *p, roost__task *self,
-                                                             int *lock, int reason,
-                                                             const void *obj) {
+inline __attribute__((always_inline)) int roost__block_plain(roost__park *p, roost__worker *w,
+                                                             roost__task *self, int *lock,
+                                                             int reason, const void *obj) {
     if (self) {
-        park_task(self, false, reason, obj, unlock_one, lock);
+        park_task(w, self, false, reason, obj, unlock_one, lock);
     } else {
         roost__unlock(lock);
         park_thread(p);
@@ -135,9 +136,9 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
     }
     if (p->task) {
         if (ls.n == 1) /* one lock: hand it over as is, no list to copy */
-            park_task(p->task, with_ctx, reason, obj, unlock_one, locks[0]);
+            park_task(p->task->worker, p->task, with_ctx, reason, obj, unlock_one, locks[0]);
         else
-            park_task(p->task, with_ctx, reason, obj, release_locks, &ls);
+            park_task(p->task->worker, p->task, with_ctx, reason, obj, release_locks, &ls);
     } else {
         release_locks(NULL, &ls);
         park_thread(p);

@@ -548,17 +548,17 @@ static inline void enter(roost__worker *w, roost__task *t) {
     atomic_store_explicit(&t->state, ROOST_T_RUNNING, memory_order_relaxed);
 }
 
-/* Park the running task (its state and wait reason already set): switch
+/* Park the running task (its state and wait reason already set) from its
+ * worker w (read before this switch point, from TLS or self->worker): switch
  * to the next runnable task, or to the scheduler loop; `after(w, arg)` runs
  * in the next context once our registers are saved. Returns when woken,
  * perhaps on another worker. Inlined into park.c's blocking paths (one
  * translation unit, unity.c): a parking channel operation is then one
  * frame, where it was four, and each frame's saves and restores had cost a
  * tenth of a ping-pong's instructions. */
-static inline __attribute__((always_inline)) void park_switch(roost__task *self,
+static inline __attribute__((always_inline)) void park_switch(roost__worker *w, roost__task *self,
                                                               void (*after)(roost__worker *, void *),
                                                               void *arg) {
-    roost__worker *w = self->worker;
     if (ROOST_UNLIKELY(!self->stack->guarded)) roost__stack_check(self, __builtin_frame_address(0));
     roost__task *next = local_next(w);
     w->after_fn = after;
