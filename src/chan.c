@@ -297,7 +297,10 @@ static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roo
     roost__park p;
     roost__worker *wk = roost__worker_before_switch(); /* no TLS read after parking */
     roost__task *self = wk ? wk->current : NULL;
-    roost__park_init(&p, self);
+    if (plain)
+        roost__park_init_plain(&p, self);
+    else
+        roost__park_init(&p, self);
     roost__waiter w = {.park = &p, .elem = elem, .is_send = is_send, .obj = ch, .plain = plain};
     roost__waitq_push(is_send ? &ch->sendq : &ch->recvq, &w);
     ch->nwaiters++;

@@ -111,6 +111,7 @@ typedef struct roost__task {
      * at all. roost_counts subtracts the running tasks (one per worker), so
      * the counts are exact whenever no task is between two states. */
     _Atomic uint8_t counted;
+    bool unguarded;              /* !stack->guarded, here on the line a park reads */
     /* Second line: set at spawn, read at start and by observers. */
     struct roost__task *next;    /* global run queue link */
     roost_fn fn;                 /* entry function and its argument */
@@ -137,7 +138,7 @@ typedef struct roost__task {
 #endif
 } roost__task;
 _Static_assert(offsetof(roost__task, seq) == 0, "a spawn's memset skips seq at the start");
-_Static_assert(offsetof(roost__task, counted) < 64, "what a park writes fits the first line");
+_Static_assert(offsetof(roost__task, unguarded) < 64, "what a park touches fits the first line");
 
 /* ------------------------------------------------------------ stacks (stack.c) */
 struct roost__stack {
@@ -458,6 +459,14 @@ static inline void roost__park_init(roost__park *p, roost__task *self) {
     atomic_init(&p->thread_done, 0);
     p->index = -1;
     p->err = 0;
+}
+/* The same for a wait only a waker can end (a plain channel wait: no
+ * context, no timer), which always writes index and err: two stores fewer
+ * on the hottest park. */
+static inline void roost__park_init_plain(roost__park *p, roost__task *self) {
+    p->task = self;
+    atomic_init(&p->claimed, 0);
+    if (!self) atomic_init(&p->thread_done, 0);
 }
 
 /* ------------------------------------------------------------ timers (timer.c) */

@@ -84,12 +84,18 @@ static inline __attribute__((always_inline)) void park_task(roost__worker *w, ro
     }
     atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
     park_switch(w, self, after, arg);
-    __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
-    __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
+    /* An opaque copy: else the compiler keeps these fields' addresses from
+     * before the switch in two more saved registers. */
+    roost__task *me = self;
+    __asm__("" : "+r"(me));
+    __atomic_store_n(&me->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
+    __atomic_store_n(&me->wait_obj, NULL, __ATOMIC_RELAXED);
 }
 
-/* A plain thread has no task to switch away from: it sleeps on the park. */
-static void park_thread(roost__park *p) {
+/* A plain thread has no task to switch away from: it sleeps on the park.
+ * Out of line: inlined, its system call's set-up took registers from the
+ * parking task's path. */
+static __attribute__((noinline, cold)) void park_thread(roost__park *p) {
     while (!atomic_load_explicit(&p->thread_done, memory_order_acquire))
         roost__futex_wait(&p->thread_done, 0, -1);
 }

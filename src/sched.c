@@ -160,17 +160,14 @@ int64_t roost__thread_spawned(void) { return atomic_load(&G.thread_spawned); }
 static inline __attribute__((always_inline)) void run_after(roost__worker *w) {
     /* The task that switched out has its registers saved now: observers may
      * copy its stack again (seq even). Before after_fn, which may wake it. */
+    /* Neither field is cleared here: every switch sets both first (sw sets
+     * switched_out; whoever switches sets after_fn, NULL for nothing). */
     roost__task *out = w->switched_out;
-    if (out) {
-        w->switched_out = NULL;
+    if (out)
         atomic_store_explicit(&out->seq, atomic_load_explicit(&out->seq, memory_order_relaxed) + 1,
                               memory_order_release);
-    }
     void (*f)(roost__worker *, void *) = w->after_fn;
-    if (f) {
-        w->after_fn = NULL;
-        f(w, w->after_arg);
-    }
+    if (f) f(w, w->after_arg);
 }
 
 /* Switch from `from` (NULL: the scheduler loop) to `to` (NULL: the loop).
@@ -559,7 +556,7 @@ static inline void enter(roost__worker *w, roost__task *t) {
 static inline __attribute__((always_inline)) void park_switch(roost__worker *w, roost__task *self,
                                                               void (*after)(roost__worker *, void *),
                                                               void *arg) {
-    if (ROOST_UNLIKELY(!self->stack->guarded)) roost__stack_check(self, __builtin_frame_address(0));
+    if (ROOST_UNLIKELY(self->unguarded)) roost__stack_check(self, __builtin_frame_address(0));
     roost__task *next = local_next(w);
     w->after_fn = after;
     w->after_arg = arg;
@@ -618,6 +615,7 @@ static inline __attribute__((always_inline)) int yield(void (*requeue)(roost__wo
          * indirect call and the idle check). */
         atomic_store_explicit(&self->state, ROOST_T_RUNNABLE, memory_order_relaxed);
         if (!ring_put_oldest(w, self, true)) ring_overflow(w, self);
+        w->after_fn = NULL;
     } else {
         w->after_fn = requeue;
         w->after_arg = self;
@@ -702,6 +700,7 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
     memset((char *)t + sizeof t->seq, 0, sizeof *t - sizeof t->seq);
     roost__task *parent = w ? w->current : NULL;
     t->fn = fn, t->arg = arg, t->stack = s;
+    t->unguarded = !s->guarded;
     t->id = new_id();
     t->parent_id = parent ? parent->id : 0;
     t->site = site;
@@ -868,6 +867,7 @@ static void *worker_main(void *arg) {
         run_after(w);
         roost__task *t = find_runnable(w);
         if (!t) break;
+        w->after_fn = NULL; /* nothing to do after this switch */
         enter(w, t);
         sw(w, NULL, t, false);
     }
