@@ -485,7 +485,9 @@ static __attribute__((noinline)) int ready_global(roost__task *t) {
 __attribute__((noinline)) int roost__ready(roost__task *t) {
     atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
     roost__worker *w = roost__worker_before_switch();
-    if (ROOST_LIKELY(w && !atomic_load_explicit(&G.stopping, memory_order_relaxed))) {
+    /* No check for shutdown here: roost_shutdown refuses while any task is
+     * alive, and only a running task readies through its worker. */
+    if (ROOST_LIKELY(w)) {
         roost__task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
         if (ROOST_LIKELY(!old)) return ROOST_OK;
         return ready_spill(w, old);
