@@ -543,10 +543,16 @@ struct roost_chan {
  * The fields it reads are written under the lock with relaxed atomic
  * stores (plain moves). */
 static inline bool roost__chan_maybe_ready(roost_chan_t *ch, bool is_send) {
-    if (__atomic_load_n(&ch->closed, __ATOMIC_RELAXED)) return true;
-    size_t len = __atomic_load_n(&ch->len, __ATOMIC_RELAXED);
-    if (is_send) return len < ch->cap || __atomic_load_n(&ch->recvq.head, __ATOMIC_RELAXED);
-    return len > 0 || __atomic_load_n(&ch->sendq.head, __ATOMIC_RELAXED);
+    /* A waiting peer first: on an unbuffered channel under load, that is
+     * what makes a case ready, and then it is one load. */
+    if (!is_send) {
+        if (__atomic_load_n(&ch->sendq.head, __ATOMIC_RELAXED)) return true;
+        return __atomic_load_n(&ch->len, __ATOMIC_RELAXED) > 0 ||
+               __atomic_load_n(&ch->closed, __ATOMIC_RELAXED);
+    }
+    if (__atomic_load_n(&ch->recvq.head, __ATOMIC_RELAXED)) return true;
+    return __atomic_load_n(&ch->len, __ATOMIC_RELAXED) < ch->cap ||
+           __atomic_load_n(&ch->closed, __ATOMIC_RELAXED);
 }
 /* With ch locked: complete a send or receive now if it can be. Returns true
  * if done (result in *err: 0 or ROOST_ECLOSED); *peer is then a claimed

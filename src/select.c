@@ -110,9 +110,15 @@ static inline __attribute__((always_inline)) int first_look(roost_ctx_t *ctx, ro
     int nready = 0;
     for (int i = 0; i < ncases; i++) {
         roost_case_t *c = &cases[i];
-        bool send = c->op == ROOST_SEND;
-        if ((!send && c->op != ROOST_RECV) || (send && c->chan && !c->elem)) return ROOST_EINVAL;
-        if (looks_ready(c)) perm[nready++] = (uint16_t)i;
+        roost_chan_t *ch = c->chan;
+        if (c->op == ROOST_RECV) {
+            if (ch && roost__chan_maybe_ready(ch, false)) perm[nready++] = (uint16_t)i;
+        } else if (c->op == ROOST_SEND) {
+            if (ch && !c->elem) return ROOST_EINVAL;
+            if (ch && roost__chan_maybe_ready(ch, true)) perm[nready++] = (uint16_t)i;
+        } else {
+            return ROOST_EINVAL;
+        }
     }
     int err = roost__ctx_err(ctx), chosen;
     if (err) return err;
