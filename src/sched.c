@@ -325,8 +325,8 @@ static bool ring_empty(roost__worker *w) {
 }
 
 static void gq_push_list(roost__task *head, roost__task *tail, long n) {
-    tail->next = NULL;
     roost__lock(&G.gq_lock);
+    tail->next = NULL; /* under the lock, where gq_get read it last (TSan) */
     if (G.gq_tail)
         G.gq_tail->next = head;
     else
