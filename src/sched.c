@@ -319,10 +319,13 @@ static inline roost__task *ring_take_own(roost__worker *w) {
     return ring_take_own_shared(w);
 }
 
-static bool ring_empty(roost__worker *w) {
-    return (int32_t)(atomic_load_explicit(&w->tail, memory_order_acquire) -
-                     hidx(atomic_load_explicit(&w->head, memory_order_acquire))) <= 0;
+static inline uint32_t ring_len(roost__worker *w) {
+    int32_t n = (int32_t)(atomic_load_explicit(&w->tail, memory_order_acquire) -
+                          hidx(atomic_load_explicit(&w->head, memory_order_acquire)));
+    return n > 0 ? (uint32_t)n : 0;
 }
+
+static bool ring_empty(roost__worker *w) { return ring_len(w) == 0; }
 
 static void gq_push_list(roost__task *head, roost__task *tail, long n) {
     roost__lock(&G.gq_lock);
@@ -387,12 +390,6 @@ static roost__task *gq_get(roost__worker *w) {
  * half a spin (`patient`), or its worker made no switch meanwhile. */
 #define STEAL_BATCH 4
 
-static inline uint32_t ring_len(roost__worker *w) {
-    int32_t n = (int32_t)(atomic_load_explicit(&w->tail, memory_order_acquire) -
-                          hidx(atomic_load_explicit(&w->head, memory_order_acquire)));
-    return n > 0 ? (uint32_t)n : 0;
-}
-
 /* One task from v: the oldest in its ring, by the rule above; if v is
  * stalled and its ring gave nothing, its runnext. */
 static roost__task *steal(roost__worker *v, bool patient, bool stalled) {
@@ -427,12 +424,16 @@ static void wake_one(void) {
  * is woken only once that ring is long enough to be stolen from at once
  * (STEAL_BATCH): a shorter one is w's own to get through, and the monitor
  * wakes a sleeper when it stays queued or w stalls. */
+/* After pushing work: wake a sleeping worker if there is one. An RMW, not
+ * a fence + load: it orders our push before the read of nidle against a
+ * sleeper's increment followed by its re-check. */
+static inline void wake_if_idle(void) {
+    if (atomic_fetch_add_explicit(&G.nidle, 0, memory_order_seq_cst) > 0) wake_one();
+}
+
 static inline void work_added(roost__worker *w) {
     if (G.nworkers == 1) return; /* nobody to wake */
-    if (ring_len(w) < STEAL_BATCH) return;
-    /* An RMW, not a fence + load: it orders our push before the read of
-     * nidle against a sleeper's increment followed by its re-check. */
-    if (atomic_fetch_add_explicit(&G.nidle, 0, memory_order_seq_cst) > 0) wake_one();
+    if (ring_len(w) >= STEAL_BATCH) wake_if_idle();
 }
 
 /* For the monitor, every tick while some worker is busy: is some worker
@@ -579,17 +580,18 @@ static inline __attribute__((always_inline)) void park_switch(roost__worker *w, 
  * that yields between bursts of a busy pair of tasks could stay on their
  * worker for good (measured: 2.6x slower). select's own yield (it lets the
  * senders it woke run) wakes nobody for a short ring. */
-static void requeue_after_yield(roost__worker *w, void *arg) {
-    roost__task *t = arg;
+static inline void requeue_oldest(roost__worker *w, roost__task *t) {
     atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
     if (!ring_put_oldest(w, t, false)) ring_overflow(w, t);
-    if (atomic_fetch_add_explicit(&G.nidle, 0, memory_order_seq_cst) > 0) wake_one();
+}
+
+static void requeue_after_yield(roost__worker *w, void *arg) {
+    requeue_oldest(w, arg);
+    wake_if_idle();
 }
 
 static void requeue_after_local_yield(roost__worker *w, void *arg) {
-    roost__task *t = arg;
-    atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
-    if (!ring_put_oldest(w, t, false)) ring_overflow(w, t);
+    requeue_oldest(w, arg);
     work_added(w);
 }
 
@@ -734,9 +736,8 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
      * once the ring stays queued for half its spin (the steal rule), so a
      * fan-out of two or three long tasks runs in parallel within tens of
      * microseconds, not at the monitor's next ticks. */
-    if (w && G.nworkers > 1 && ring_len(w) - 1 < STEAL_BATCH - 1 && /* longer: woken already */
-        atomic_fetch_add_explicit(&G.nidle, 0, memory_order_seq_cst) > 0)
-        wake_one();
+    if (w && G.nworkers > 1 && ring_len(w) - 1 < STEAL_BATCH - 1) /* longer: woken already */
+        wake_if_idle();
     return ROOST_OK;
 }
 
