@@ -62,6 +62,30 @@ else
   SWITCH_SRC := src/arch/switch_ucontext.c
 endif
 
+# The version, read from the public header (its one home).
+version_part = $(shell sed -n 's/^$(H)define ROOST_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/roost.h)
+VERSION_MAJOR := $(call version_part,MAJOR)
+VERSION_MINOR := $(call version_part,MINOR)
+VERSION_PATCH := $(call version_part,PATCH)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+# SONAME: MAJOR.MINOR while MAJOR is 0 (a 0.x minor release may break the
+# ABI), MAJOR alone from 1.0 on. The real file carries the full version;
+# libroost.so (for -lroost) and the SONAME are links to it.
+ifeq ($(VERSION_MAJOR),0)
+  SONAME := libroost.so.$(VERSION_MAJOR).$(VERSION_MINOR)
+else
+  SONAME := libroost.so.$(VERSION_MAJOR)
+endif
+SOREAL := libroost.so.$(VERSION)
+
+# What the objects were built with. The file changes (and everything is
+# rebuilt) when the compiler, the flags or the libdw probe change, so a
+# library built without libdw is never installed with a roost.pc asking
+# for it, nor the other way round.
+CONFIG_STAMP := $(BUILD)/config.stamp
+CONFIG_LINE := CC=$(CC) CFLAGS=$(CFLAGS) LDLIBS=$(LDLIBS) SWITCH=$(SWITCH_SRC) VERSION=$(VERSION)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(CONFIG_STAMP) 2>/dev/null)" = '$(CONFIG_LINE)' ] || printf '%s\n' '$(CONFIG_LINE)' > $(CONFIG_STAMP); })
+
 LIB_SRCS := $(wildcard src/*.c)
 # One translation unit (src/unity.c includes every concept file) + the switch.
 LIB_OBJS := $(BUILD)/obj/unity.o $(BUILD)/obj/switch.o
@@ -81,11 +105,11 @@ INTERNAL := $(wildcard src/*.h)
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
-$(BUILD)/obj/unity.o: $(LIB_SRCS) $(HEADERS) $(INTERNAL)
+$(BUILD)/obj/unity.o: $(LIB_SRCS) $(HEADERS) $(INTERNAL) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c src/unity.c -o $@
 
-$(BUILD)/obj/switch.o: $(SWITCH_SRC) $(INTERNAL)
+$(BUILD)/obj/switch.o: $(SWITCH_SRC) $(INTERNAL) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -93,7 +117,9 @@ $(BUILD)/libroost.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/libroost.so: $(LIB_OBJS)
-	$(CC) -shared -o $@ $^ $(LDFLAGS_SAN) $(LDLIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $(BUILD)/$(SOREAL) $^ $(LDFLAGS_SAN) $(LDLIBS)
+	ln -sf $(SOREAL) $(BUILD)/$(SONAME)
+	ln -sf $(SOREAL) $@
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libroost.a
 	@mkdir -p $(dir $@)
@@ -152,16 +178,26 @@ scale-bundle:
 scale: scale-bundle
 	sh build/scale/scale.sh build/scale
 
+# A real install as root refreshes the dynamic linker's cache from
+# /etc/ld.so.conf (which names /usr/local/lib on Debian), so programs find
+# the library at once. Staged (DESTDIR) and non-root installs leave that to
+# the packager, or to LD_LIBRARY_PATH for a prefix the cache does not know.
+LDCONFIG := if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then echo ldconfig; ldconfig; fi
+
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libroost.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libroost.so $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|g' \
+	install -m 755 $(BUILD)/$(SOREAL) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(SOREAL) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SOREAL) $(DESTDIR)$(PREFIX)/lib/libroost.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|g' \
 	    roost.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	@$(LDCONFIG)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/roost*.h $(DESTDIR)$(PREFIX)/lib/libroost.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	@$(LDCONFIG)
 
 clean:
 	rm -rf build

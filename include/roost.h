@@ -38,8 +38,13 @@
 extern "C" {
 #endif
 
+/* The one place the version lives: the Makefile (library file name, SONAME)
+ * and roost.pc read it from here. While MAJOR is 0 a minor release may change
+ * the ABI, so the shared library's SONAME carries MAJOR.MINOR (libroost.so.0.1);
+ * from 1.0 on it carries MAJOR only. */
 #define ROOST_VERSION_MAJOR 0
 #define ROOST_VERSION_MINOR 1
+#define ROOST_VERSION_PATCH 0
 
 /* ---------------------------------------------------------------- errors */
 

@@ -12,6 +12,10 @@
 # 3. Both programs must print exactly what hello.c promises.
 # 4. The public header must compile on its own as C99 and as C++.
 # 5. `make uninstall PREFIX=$tmp` must remove what install put there.
+# 6. With README=1 (CI, as root on a fresh machine): the README's install
+#    lines verbatim: `make install` into /usr/local, then the README's taste
+#    program built with `cc taste.c $(pkg-config --cflags --libs roost)` and
+#    run with no LD_LIBRARY_PATH; then `make uninstall` again.
 # Exits non-zero on the first failure.
 set -eu
 
@@ -37,9 +41,19 @@ step "make install PREFIX=$prefix"
 make --no-print-directory install SAN= PREFIX="$prefix" ${BUILD:+BUILD="$BUILD"} >"$tmp/install.log" 2>&1 ||
     { cat "$tmp/install.log" >&2; fail "make install failed"; }
 
-for f in include/roost.h lib/libroost.a lib/libroost.so lib/pkgconfig/roost.pc; do
+ver_part() { sed -n "s/^#define ROOST_VERSION_$1 \\([0-9]*\\).*/\\1/p" include/roost.h; }
+major=$(ver_part MAJOR) minor=$(ver_part MINOR) patch=$(ver_part PATCH)
+if [ "$major" = 0 ]; then soname=libroost.so.$major.$minor; else soname=libroost.so.$major; fi
+for f in include/roost.h lib/libroost.a lib/libroost.so lib/$soname lib/libroost.so.$major.$minor.$patch lib/pkgconfig/roost.pc; do
     [ -f "$prefix/$f" ] || fail "make install did not install $f"
 done
+[ -L "$prefix/lib/libroost.so" ] && [ -L "$prefix/lib/$soname" ] ||
+    fail "libroost.so and $soname should be links to libroost.so.$major.$minor.$patch"
+if command -v readelf >/dev/null 2>&1; then
+    got=$(readelf -d "$prefix/lib/libroost.so" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
+    [ "$got" = "$soname" ] || fail "SONAME is '$got', want $soname"
+    step "SONAME $soname: ok"
+fi
 if grep -q '@' "$prefix/lib/pkgconfig/roost.pc"; then
     fail "roost.pc still has @PLACEHOLDERS@: $(grep '@' "$prefix/lib/pkgconfig/roost.pc")"
 fi
@@ -123,5 +137,24 @@ make --no-print-directory uninstall PREFIX="$prefix" >"$tmp/uninstall.log" 2>&1 
     { cat "$tmp/uninstall.log" >&2; fail "make uninstall failed"; }
 left=$(find "$prefix" -type f | sed "s|^$prefix/||")
 [ -z "$left" ] || fail "make uninstall left files behind: $left"
+
+# The README's lines, verbatim, on the real system (CI only: it writes to
+# /usr/local and runs ldconfig).
+if [ "${README:-0}" = 1 ]; then
+    [ "$(id -u)" = 0 ] || fail "README=1 needs root (it installs into /usr/local)"
+    taste=$tmp/taste.c
+    # The README's "A taste" block: the first ```c block after that heading.
+    awk '/^## A taste/ { t = 1 } t && /^```c$/ { c = 1; next } c && /^```$/ { exit } c { print }' README.md >"$taste"
+    grep -q 'roost_run' "$taste" || fail "could not extract the taste program from README.md"
+    step "README: make install (PREFIX=/usr/local, ldconfig)"
+    make --no-print-directory install SAN= ${BUILD:+BUILD="$BUILD"} >"$tmp/sysinstall.log" 2>&1 ||
+        { cat "$tmp/sysinstall.log" >&2; fail "make install failed"; }
+    ( cd "$tmp" && unset PKG_CONFIG_PATH && cc taste.c $(pkg-config --cflags --libs roost) -o taste ) ||
+        fail "the README's build line failed"
+    out=$(env -u LD_LIBRARY_PATH "$tmp/taste") || fail "the README's taste program failed"
+    printf '%s\n' "$out" | grep -q 'got 3' || fail "taste printed: $out"
+    step "README: taste ran: $(printf '%s' "$out" | tr '\n' ' ')"
+    make --no-print-directory uninstall >/dev/null 2>&1 || fail "make uninstall (/usr/local) failed"
+fi
 
 step "PASS"
