@@ -69,8 +69,9 @@ typedef struct roost_site_info {
     int64_t alive, created;
 } roost_site_info_t;
 
-/* Copy up to max sites into out (may be NULL with max 0); returns the number
- * of sites that exist. O(sites x workers). */
+/* Copy up to max sites into out; returns the number of sites that exist.
+ * out may be NULL (whatever max says) to ask for that number alone.
+ * O(sites x workers). */
 int roost_sites(roost_site_info_t *out, int max);
 
 /* ---------------------------------------------------------------- task records */

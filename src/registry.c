@@ -147,6 +147,7 @@ static int64_t site_sum(int id, int which) {
 
 int roost_sites(roost_site_info_t *out, int max) {
     int n = atomic_load(&R.nsites);
+    if (!out) max = 0;              /* NULL asks only how many there are */
     for (int id = 1; id <= n && id <= max; id++) {
         roost_site_t *s = site_at(id);
         int64_t exited = site_sum(id, 1); /* exits first: never below zero */

@@ -53,6 +53,7 @@ static void t_counts(void *unused) {
     roost_site_info_t sites[64];
     int ns = roost_sites(sites, 64);
     CHECK_GE(ns, 2);
+    CHECK_EQ(roost_sites(NULL, 5), ns);       /* NULL: the count alone */
     roost_site_info_t *s = find_site(sites, ns < 64 ? ns : 64, "spawn_senders");
     CHECK(s != NULL);
     CHECK_EQ(s->alive, n - 1);
