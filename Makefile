@@ -7,6 +7,7 @@
 #   make valgrind-check                the suite under valgrind
 #   make check-aarch64                 the suite cross-built for AArch64, run under qemu-user
 #   make bench        roost vs Go, side by side; writes build/bench.tsv
+#   make insns        hot-path instruction counts (callgrind) against bench/insns.baseline
 #   make scale-bundle build/scale/: static benchmark programs (both sides) and
 #                     bench/scale.sh, to carry to a many-core machine
 #   make scale        that bundle, run here: roost vs Go at 1..16 workers
@@ -101,7 +102,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 HEADERS := $(wildcard include/*.h)
 INTERNAL := $(wildcard src/*.h)
 
-.PHONY: bugs all lib check check-aarch64 valgrind-check demo bench scale scale-bundle examples install uninstall clean
+.PHONY: insns bugs all lib check check-aarch64 valgrind-check demo bench scale scale-bundle examples install uninstall clean
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
@@ -164,6 +165,13 @@ demo: $(BUILD)/examples/story
 
 bench: $(BENCHES)
 	sh bench/run.sh $(BUILD)
+
+# Instruction counts of the hot paths at one worker, against
+# bench/insns.baseline (fails on a rise over INSNS_TOLERANCE%, default 3;
+# UPDATE=1 rewrites the baseline). Needs valgrind. Always the plain -O2 build.
+INSNS_PROGS := pingpong yield select4 mpmc skynet
+insns: $(patsubst %,$(BUILD)/bench/%,$(INSNS_PROGS))
+	@UPDATE=$(UPDATE) sh bench/insns.sh $(BUILD)
 
 # Scaling runs (docs/design.md, "Scaling"): the programs must run on a
 # machine where nothing can be installed, so link them statically and

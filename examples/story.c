@@ -19,7 +19,7 @@
  *   usage: story leaky|leaky-wake|fixed [seconds]      (default 5 seconds)
  *   (leaky-wake: the leaky code under the wake policy, ROOST_LEAK=wake)
  *
- * How roost catches the leak, every way at once (issue 3):
+ * How roost catches the leak, every way at once:
  *   - the count climbs, and the monitor's growth alert fires, naming the
  *     spawn site and "chan send";
  *   - the leak detector proves each leak the moment the caller walks away

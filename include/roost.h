@@ -25,7 +25,7 @@
  *   Channels and contexts are reference counted. The creator holds one
  *   reference; give every task that keeps a pointer its own reference with
  *   roost_chan_ref / roost_ctx_ref and drop it with the matching _unref.
- *   Exact references are what lets the leak detector (issue 3) prove that a
+ *   Exact references are what lets the leak detector prove that a
  *   parked task can never be woken.
  */
 #ifndef ROOST_H

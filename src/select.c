@@ -15,11 +15,10 @@
  * none is, and other tasks are queued on this worker, the select yields to
  * them all once and looks again before blocking: they are often the very
  * senders it woke, and a blocked select costs a lock, a node and an unlink
- * on every channel (select4 on one worker: 833 -> 669 instructions a
- * receive, no select blocks). roost_select is that first look, in a small
- * frame; the rest (select_slow) has a big one, and is entered only to
- * block, or for more than SMALL cases (session 9: 662 -> 589 instructions
- * a receive, with the yield that lets every queued sender run).
+ * on every channel (in select4 on one worker no select blocks).
+ * roost_select is that first look, in a small frame; the rest
+ * (select_slow) has a big one, and is entered only to block, or for more
+ * than SMALL cases: the common case pays for no big frame.
  *
  * Cost: the draw is a multiply, not a division; the all-locked pass sorts
  * the distinct channels by insertion (a handful) and takes one lock each;
@@ -234,8 +233,7 @@ static __attribute__((noinline, flatten)) int select_slow(roost_ctx_t *ctx, roos
     /* Unlink the stale nodes, one channel lock at a time: the park is
      * claimed, so nobody else completes a case meanwhile, and each node is
      * only ever on its own channel's queue. The winning case's node was
-     * dropped by its waker, and its channel is not locked again (a woken
-     * select used to re-take every lock). A channel orphaned meanwhile
+     * dropped by its waker, and its channel is not locked again. A channel orphaned meanwhile
      * reports "free me" from exactly one node (its last waiter); after
      * that no later case can have a node on it, so it is freed at once. */
 unlink:
