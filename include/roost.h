@@ -61,6 +61,9 @@ enum {
     ROOST_ERANGE = -9,      /* size or count beyond what roost supports */
     ROOST_EDEADLK = -10,    /* re-locking a mutex held by the calling task */
     ROOST_ELEAKED = -11,    /* the operation can never complete: the leak detector proved it (roost_obs.h) */
+    ROOST_EFDCLOSED = -12,  /* the descriptor was closed with roost_fd_close (roost_io.h) */
+    ROOST_ENOHOST = -13,    /* a host name that does not resolve (roost_io.h) */
+    /* roost_io.h adds ROOST_ESYS(errno) codes, from -1000 down. */
 };
 
 /* Message for a ROOST_E* code (or "unknown error"). Never NULL. */

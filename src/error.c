@@ -2,7 +2,10 @@
  *
  * One table each, indexed by the code, so adding a code is one line here
  * and one in roost.h. */
+#define _GNU_SOURCE
 #include "internal.h"
+#include "roost_io.h"
+#include <string.h>
 
 static const char *const messages[] = {
     [0] = "success",
@@ -17,9 +20,17 @@ static const char *const messages[] = {
     [-ROOST_ERANGE] = "size or count out of range",
     [-ROOST_EDEADLK] = "lock already held by the calling task",
     [-ROOST_ELEAKED] = "operation can never complete: the leak detector proved it",
+    [-ROOST_EFDCLOSED] = "use of closed file descriptor",
+    [-ROOST_ENOHOST] = "no such host",
 };
 
 const char *roost_strerror(int err) {
+    /* A system call's errno (roost_io.h): glibc's message for it, a
+     * constant string (strerror may write a shared buffer). */
+    if (err <= -ROOST_ESYS_BASE) {
+        const char *m = strerrordesc_np(-err - ROOST_ESYS_BASE);
+        return m ? m : "unknown system error";
+    }
     if (err > 0 || -err >= (int)(sizeof messages / sizeof *messages) || !messages[-err])
         return "unknown error";
     return messages[-err];

@@ -469,6 +469,17 @@ static inline void roost__park_init_plain(roost__park *p, roost__task *self) {
     if (!self) atomic_init(&p->thread_done, 0);
 }
 
+/* ------------------------------------------------------------ descriptors (poll.c) */
+typedef struct roost__pd roost__pd;
+/* A descriptor roost just opened: registered afresh with the poller. */
+int roost__fd_new(int fd);
+/* Bracket a call on fd (ROOST_EFDCLOSED once roost_fd_close ran); while
+ * acquired, close(2) is deferred and the descriptor cannot be reused. */
+int roost__fd_acquire(int fd, roost__pd **out);
+void roost__fd_release(int fd, roost__pd *d);
+/* Park until d is ready for events (ROOST_IO_*), after an EAGAIN. */
+int roost__fd_wait_acquired(roost_ctx_t *ctx, roost__pd *d, int events);
+
 /* ------------------------------------------------------------ timers (timer.c) */
 typedef struct roost__timer {
     int64_t when;

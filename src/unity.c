@@ -21,3 +21,6 @@
 #include "symbolize.c"
 #include "profile.c"
 #include "monitor.c"
+#include "poll.c"
+#include "net.c"
+#include "offload.c"
