@@ -153,6 +153,25 @@ int roost_offload_detached(roost_ctx_t *ctx, roost_offload_fn fn, void *arg, voi
 ssize_t roost_file_read(roost_ctx_t *ctx, int fd, void *buf, size_t n, int64_t off);
 ssize_t roost_file_write(roost_ctx_t *ctx, int fd, const void *buf, size_t n, int64_t off);
 
+/* ---------------------------------------------------------------- signals
+ *
+ * Go's signal.NotifyContext: *out is a child of parent that is cancelled,
+ * with the signal number as its cause (roost_ctx_cause), when one of the
+ * nsigs signals arrives; the program stops listening with roost_ctx_cancel
+ * (as Go's stop). While a live context listens for a signal, roost's
+ * handler is installed for it; once none does (the signal arrived, or
+ * every listener was cancelled), the previous disposition is back: a
+ * second Ctrl-C during a graceful shutdown kills the program as usual.
+ * The handler only writes the signal number to a pipe; a thread of roost's
+ * does the cancelling. ROOST_EINVAL for SIGKILL, SIGSTOP and the fault
+ * signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE).
+ *
+ * roost's own threads (workers, timer, poller, pool) block asynchronous
+ * signals from the start, so a process-directed signal is delivered to one
+ * of the program's threads (its main thread, typically), never in the
+ * middle of a task on a worker. */
+int roost_ctx_with_signals(roost_ctx_t *parent, const int *sigs, int nsigs, roost_ctx_t **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -633,6 +633,10 @@ static inline void roost__chan_unstrand(roost_chan_t *ch, roost__waiter *w) {
 
 /* ------------------------------------------------------------ misc */
 void roost__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* Start a runtime thread (thread.c): named, asynchronous signals blocked.
+ * Returns 0, ROOST_ENOMEM or ROOST_EINVAL. */
+int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const char *name,
+                        bool detached);
 void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void roost__futex_wake(_Atomic uint32_t *addr, int n);
 

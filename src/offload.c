@@ -111,23 +111,13 @@ static int pool_submit(job *j) {
     if (pool.nidle > 0) {
         pthread_cond_signal(&pool.cond);
     } else if (pool.nthreads < pool_max()) {
-        pthread_attr_t a;
-        pthread_t t;
-        pthread_attr_init(&a);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        /* Asynchronous signals go to the program's threads, not the pool's. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        int e = pthread_create(&t, &a, pool_main, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_attr_destroy(&a);
+        int e = roost__thread_start(NULL, pool_main, NULL, "roost-pool", true);
         if (e == 0) {
             pool.nthreads++;
         } else if (pool.nthreads == 0) {
             /* No thread at all to run it: take it back. */
             pool.head = pool.tail = NULL;
-            rc = e == EAGAIN ? ROOST_ENOMEM : ROOST_ESYS(e);
+            rc = e;
         }
         /* else: a running thread will get to it */
     }

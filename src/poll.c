@@ -81,18 +81,11 @@ static int poller_start(void) {
             rc = ROOST_ESYS(errno);
         } else {
             poller.epfd = ep;
-            /* Signals go to the program's own threads, never to this one. */
-            sigset_t all, old;
-            sigfillset(&all);
-            pthread_sigmask(SIG_SETMASK, &all, &old);
-            int e = pthread_create(&poller.thread, NULL, poller_main, NULL);
-            pthread_sigmask(SIG_SETMASK, &old, NULL);
-            if (e) {
+            rc = roost__thread_start(&poller.thread, poller_main, NULL, "roost-poller", true);
+            if (rc) {
                 close(ep);
                 poller.epfd = -1;
-                rc = ROOST_ESYS(e);
             } else {
-                pthread_detach(poller.thread);
                 atomic_store_explicit(&poller.started, true, memory_order_release);
             }
         }

@@ -920,7 +920,10 @@ static int start_locked(const roost_config_t *cfg) {
         w->fair_left = ROOST_FAIR_EVERY;
         atomic_store(&w->site_ctr[0], w->site_ctr0);
         w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ (uint64_t)roost_now();
-        if (pthread_create(&w->thread, NULL, worker_main, w)) roost__fatal("cannot start worker threads");
+        char name[24];               /* thread.c keeps the first 15 */
+        snprintf(name, sizeof name, "roost-w%d", i);
+        if (roost__thread_start(&w->thread, worker_main, w, name, false))
+            roost__fatal("cannot start worker threads");
     }
     atomic_store(&G.started, true);
     roost__profile_start();

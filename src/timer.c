@@ -251,7 +251,7 @@ int roost__timer_start(void) {
     if (T.running) return ROOST_OK;
     atomic_store(&T.stop, false);
     T.sleeping_until = INT64_MAX;
-    if (pthread_create(&T.thread, NULL, timer_main, NULL)) return ROOST_ENOMEM;
+    if (roost__thread_start(&T.thread, timer_main, NULL, "roost-timer", false)) return ROOST_ENOMEM;
     T.running = true;
     return ROOST_OK;
 }

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "error.c"
+#include "thread.c"
 #include "stack.c"
 #include "sched.c"
 #include "park.c"
@@ -24,3 +25,4 @@
 #include "poll.c"
 #include "net.c"
 #include "offload.c"
+#include "signal.c"

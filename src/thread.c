@@ -1,0 +1,41 @@
+/* thread.c - the OS threads roost starts: one way to start them.
+ *
+ * Workers, the timer thread, the poller, blocking-pool threads and the
+ * signal watcher all start here, named (visible in top -H, gdb, perf) and
+ * with every asynchronous signal blocked, whatever the starting thread's
+ * mask was: a signal sent to the process then lands on one of the
+ * program's own threads, never on a runtime thread by chance in the middle
+ * of a task switch. Synchronous signals (a fault in a task: SIGSEGV,
+ * SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) cannot be blocked usefully and
+ * stay open, as does SIGPROF, so that a CPU profiler's timer samples the
+ * threads that run tasks.
+ */
+#include "internal.h"
+#include <signal.h>
+#include <stdio.h>
+#include <errno.h>
+#include <string.h>
+
+int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const char *name,
+                        bool detached) {
+    sigset_t block, old;
+    sigfillset(&block);
+    static const int open_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGPROF};
+    for (size_t i = 0; i < sizeof open_sigs / sizeof *open_sigs; i++) sigdelset(&block, open_sigs[i]);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    if (detached) pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    pthread_sigmask(SIG_SETMASK, &block, &old);
+    int e = pthread_create(&t, &a, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&a);
+    if (e) return e == EAGAIN ? ROOST_ENOMEM : ROOST_EINVAL;
+    if (name) {
+        char n[16];                 /* the kernel keeps 15 characters */
+        snprintf(n, sizeof n, "%s", name);
+        pthread_setname_np(t, n);
+    }
+    if (out) *out = t;
+    return 0;
+}
