@@ -311,10 +311,21 @@ static roost__timer **drop_unseen_locked(int *n) {
     int k = 0;
     for (int i = 0; i < T.len; i++) {
         roost__timer *t = T.heap[i];
-        bool unseen =
-            (t->kind == ROOST_TIMER_CHAN &&
-             ROOST_CHAN_REFS(atomic_load(&((roost_chan_t *)t->arg)->refs)) == 1) ||
-            (t->kind == ROOST_TIMER_CTX && atomic_load(&((roost_ctx_t *)t->arg)->refs) == 1);
+        bool unseen = false;
+        if (t->kind == ROOST_TIMER_CHAN) {
+            /* And nobody waits on it (one who does without a reference of
+             * its own would still be woken by the timer). The channel's
+             * lock inside this one: no one takes the timer lock while
+             * holding a channel's (only sleeps arm a timer as they park). */
+            roost_chan_t *ch = t->arg;
+            if (ROOST_CHAN_REFS(atomic_load(&ch->refs)) == 1) {
+                roost__lock(&ch->lock);
+                unseen = ch->nwaiters == 0;
+                roost__unlock(&ch->lock);
+            }
+        } else if (t->kind == ROOST_TIMER_CTX) {
+            unseen = atomic_load(&((roost_ctx_t *)t->arg)->refs) == 1; /* waiters hold one */
+        }
         if (unseen) {
             t->heap_index = -1;
             out[(*n)++] = t;

@@ -54,9 +54,9 @@ static void *sleeper(void *arg) {
 static void *timed_receiver(void *arg) {
     waiter_t *w = arg;
     roost_ctx_t *ctx;
+    int64_t t0 = roost_now();
     CHECK_OK(roost_ctx_with_timeout(NULL, w->ns, &ctx));
     atomic_store(&w->started, 1);
-    int64_t t0 = roost_now();
     int64_t v;
     w->rc = roost_chan_recv(ctx, w->ch, &v);
     w->took = check_since(t0);
@@ -77,7 +77,9 @@ static void *receiver(void *arg) {
 static void start(waiter_t *w, void *(*fn)(void *)) {
     CHECK_EQ(pthread_create(&w->tid, NULL, fn, w), 0);
     while (!atomic_load(&w->started)) sched_yield();
-    struct timespec ts = {0, 20000000}; /* into its wait, most likely */
+    /* Into its wait, most likely; if not, its call starts the runtime
+     * again, and the checks below still hold. */
+    struct timespec ts = {0, 20000000 * check_slack()};
     nanosleep(&ts, NULL);
 }
 
@@ -114,7 +116,7 @@ int main(void) {
 
     /* Plain threads asleep, and in a timed receive, across a shutdown. */
     check_init_workers(2);
-    waiter_t s = {.ns = 150 * ROOST_MS}, r = {.ns = 150 * ROOST_MS};
+    waiter_t s = {.ns = 150 * ROOST_MS * check_slack()}, r = {.ns = 150 * ROOST_MS * check_slack()};
     CHECK_OK(roost_chan_make(&r.ch, sizeof(int64_t), 0));
     start(&s, sleeper);
     start(&r, timed_receiver);
@@ -124,10 +126,10 @@ int main(void) {
     CHECK_GE(s.took, s.ns);
     finish(&r, "a thread in a timed receive");
     CHECK_ERR(r.rc, ROOST_ETIMEDOUT);
-    CHECK_GE(r.took, r.ns - 20 * ROOST_MS); /* its clock started before `took`'s */
+    CHECK_GE(r.took, r.ns);
     roost_chan_unref(r.ch);
+    CHECK_OK(roost_shutdown()); /* in case the sleeper started it again, late */
     wait_threads(base); /* the timers are done: no thread left for them */
-    CHECK_OK(roost_shutdown());
     printf("ok waiting threads wake after shutdown\n");
 
     /* A roost_after channel and a ticker made before a shutdown deliver
@@ -173,10 +175,11 @@ int main(void) {
     /* A restart while leftovers are served: the same thread serves the
      * scheduler again (a task's sleep), and the leftover still fires. */
     check_init_workers(2);
-    waiter_t s2 = {.ns = 200 * ROOST_MS};
+    waiter_t s2 = {.ns = 200 * ROOST_MS * check_slack()};
     start(&s2, sleeper);
     CHECK_OK(roost_shutdown());
-    check_init_workers(2);
+    int rc = roost_init(&(roost_config_t){.workers = 2});
+    CHECK(rc == ROOST_OK || rc == ROOST_ESTATE); /* ESTATE: the sleeper was late and started it */
     CHECK_OK(roost_run(sleepy, NULL));
     finish(&s2, "a sleeping thread across a restart");
     CHECK_OK(s2.rc);
