@@ -300,10 +300,11 @@ int roost__timer_start(void) {
     return ROOST_OK;
 }
 
-/* With the lock held and no thread running: drop the roost_after channels
- * and contexts whose only reference left is their timer's. Returns them in
- * a malloc'ed array (*n), to release after unlocking: their release takes
- * channel and context locks, which are taken before this one elsewhere. */
+/* With the lock held: take the roost_after channels and contexts whose only
+ * reference left is their timer's out of the heap (a thread firing timers
+ * only touches those it took out itself). Returns them in a malloc'ed
+ * array (*n), to release after unlocking: their release takes context
+ * locks, which are taken before this one elsewhere. */
 static roost__timer **drop_unseen_locked(int *n) {
     *n = 0;
     roost__timer **out = T.len ? malloc((size_t)T.len * sizeof *out) : NULL;
