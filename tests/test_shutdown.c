@@ -104,6 +104,7 @@ int main(void) {
      * threads that live as long as the process (the SIGQUIT dumper). */
     check_init_workers(2);
     CHECK_OK(roost_run(noop, NULL));
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack())); /* roost_run's task is exiting */
     CHECK_OK(roost_shutdown());
     /* The stopped timer thread leaves a moment after roost_shutdown. */
     int base = nthreads();
