@@ -389,6 +389,14 @@ static void t_bad_input_obs(void *arg) {
         CHECK_OK(roost_task_label(keys[i], "x"));
     }
     CHECK_ERR(roost_task_label("one-too-many", "x"), ROOST_ERANGE);
+    CHECK_OK(roost_task_set_name("named"));
+    CHECK_OK(roost_task_set_name(NULL));
+    roost_task_info_t *all;
+    size_t nall;
+    CHECK_OK(roost_tasks_snapshot(&all, &nall, 0));
+    for (size_t i = 0; i < nall; i++)
+        if (all[i].id == roost_task_id()) CHECK_PTR(all[i].name, NULL);
+    free(all);
     /* Snapshots and profiles. */
     size_t len;
     roost_task_info_t *v;
@@ -433,6 +441,7 @@ static void t_bad_input_obs(void *arg) {
     int old = roost_leak_policy(ROOST_LEAK_REPORT | 64); /* unknown bits are dropped */
     CHECK_EQ(roost_leak_policy(old), ROOST_LEAK_REPORT);
     CHECK_EQ(roost_leak_scan(INT64_MIN), 0);
+    roost_leak_hook(NULL, NULL); /* the default: reports to stderr */
 }
 
 /* Calls that need a task, made from a plain thread. */
