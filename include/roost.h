@@ -27,6 +27,14 @@
  *   roost_chan_ref / roost_ctx_ref and drop it with the matching _unref.
  *   Exact references are what lets the leak detector prove that a
  *   parked task can never be woken.
+ *
+ * DURATIONS AND DEADLINES
+ *   Durations are int64_t nanoseconds, deadlines absolute roost_now()
+ *   nanoseconds. A duration that would carry a deadline past INT64_MAX
+ *   saturates: the deadline is "never" (no timer fires, no context expires).
+ *   A duration <= 0 is due at once (Go's rule), except a ticker's period,
+ *   which must be > 0. docs/guide.md (section 8) tabulates every call's
+ *   answer to bad input.
  */
 #ifndef ROOST_H
 #define ROOST_H
@@ -84,15 +92,23 @@ int64_t roost_now(void);
 
 /* ---------------------------------------------------------------- runtime */
 
+#define ROOST_STACK_MAX ((size_t)1 << 30)   /* largest task stack, bytes */
+
 typedef struct roost_config {
-    int workers;        /* worker threads; 0: $ROOST_WORKERS, else the CPU count */
-    size_t stack_size;  /* default task stack; 0: $ROOST_STACK_SIZE, else 64 KiB */
+    int workers;        /* worker threads, up to 1024; 0: $ROOST_WORKERS, else the CPU count */
+    size_t stack_size;  /* default task stack, up to ROOST_STACK_MAX (rounded up to whole
+                         * pages, at least 4); 0: $ROOST_STACK_SIZE, else 64 KiB */
     int observe;        /* bookkeeping (roost_obs.h): 1 on, 2 on with TSC-exact park times, -1 off;
                          * 0: $ROOST_OBSERVE (0, 1 or 2), else 1 */
 } roost_config_t;
 
 /* Start the runtime with explicit settings. Optional: the first roost_run or
- * roost_go starts it with defaults. ROOST_ESTATE if already started. */
+ * roost_go starts it with defaults. ROOST_ESTATE if already started;
+ * ROOST_EINVAL for negative workers or observe outside -1..2; ROOST_ERANGE
+ * for more than 1024 workers or stack_size over ROOST_STACK_MAX (and the
+ * runtime is then left unstarted). An environment variable that does not
+ * parse or is out of range is ignored with a warning on stderr (once per
+ * variable) and the default used. */
 int roost_init(const roost_config_t *cfg);
 
 /* Run fn(arg) as a task and block the calling OS thread until it returns.
@@ -101,7 +117,12 @@ int roost_init(const roost_config_t *cfg);
 int roost_run(void (*fn)(void *), void *arg);
 
 /* Stop the worker threads and free the runtime's memory. ROOST_ESTATE while
- * tasks are alive or when called from a task. */
+ * tasks are alive or when called from a task. Timers outlive it: a plain
+ * thread asleep or in a timed wait wakes on time, and roost_after channels,
+ * tickers and context deadlines made before still fire, served by a thread
+ * of their own that exits once none is left (the runtime is not started
+ * again for them). A roost_after channel or a context that only its own
+ * timer still references is freed at once: nobody could see it fire. */
 int roost_shutdown(void);
 
 /* Number of worker threads (0 before the runtime starts). */
@@ -126,7 +147,9 @@ typedef struct roost_site {
 
 /* Spawn fn(arg) as a new task: Go's `go fn(arg)`. The spawn site (file, line,
  * function) is recorded for profiles, per-site counts and leak reports, at
- * the cost of one load per spawn. ROOST_ENOMEM if no stack could be had. */
+ * the cost of one load per spawn. ROOST_ENOMEM if no stack could be had;
+ * ROOST_EINVAL for a NULL fn; ROOST_ERANGE for opts->stack_size over
+ * ROOST_STACK_MAX (smaller sizes are rounded up to whole pages, at least 4). */
 #define roost_go(fn, arg) roost_go_opts((fn), (arg), NULL)
 #define roost_go_opts(fn, arg, opts)                                                   \
     __extension__({                                                                    \
@@ -147,7 +170,8 @@ int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts,
  * (docs/guide.md, section 13). */
 int roost_yield(void);
 
-/* Sleep for ns nanoseconds (<= 0 yields). 0, or the context's error. */
+/* Sleep for ns nanoseconds (<= 0 yields; past the clock's range, until the
+ * context ends). 0, or the context's error. */
 int roost_sleep(roost_ctx_t *ctx, int64_t ns);
 
 /* The calling task's id (ids start at 1), or 0 outside a task. */
@@ -159,8 +183,8 @@ int64_t roost_task_count(void);
 /* Wait, up to timeout_ns, for the live task count to drop to `expected`.
  * Called from a task, the caller itself is not counted: roost_wait_tasks(0,
  * ...) waits for every *other* task. Returns ROOST_OK, or ROOST_ETIMEDOUT
- * with the count still above it. The building block of test-time leak
- * checks. */
+ * with the count still above it (timeout_ns <= 0: one look; past the
+ * clock's range: no limit). The building block of test-time leak checks. */
 int roost_wait_tasks(int64_t expected, int64_t timeout_ns);
 
 /* ---------------------------------------------------------------- contexts */
@@ -171,7 +195,10 @@ roost_ctx_t *roost_background(void);
 /* New child contexts of `parent` (NULL: background). *out gets a context
  * holding one reference for the caller. A child is cancelled when its parent
  * is. Deadlines are absolute roost_now() nanoseconds; a child's deadline is
- * never later than its parent's. */
+ * never later than its parent's. A deadline already past (or a timeout <= 0)
+ * gives a context already expired (ROOST_ETIMEDOUT); a timeout past the
+ * clock's range, or a deadline of INT64_MAX, none. ROOST_EINVAL for a NULL
+ * out. */
 int roost_ctx_with_cancel(roost_ctx_t *parent, roost_ctx_t **out);
 int roost_ctx_with_deadline(roost_ctx_t *parent, int64_t deadline, roost_ctx_t **out);
 int roost_ctx_with_timeout(roost_ctx_t *parent, int64_t timeout_ns, roost_ctx_t **out);
@@ -260,14 +287,17 @@ int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags);
 /* ---------------------------------------------------------------- timers */
 
 /* A channel of int64_t that receives roost_now() once, ns from now (Go's
- * time.After). The caller holds one reference; the pending timer holds its
- * own, so dropping yours early is fine. */
+ * time.After; ns <= 0: at once; past the clock's range: never). The caller
+ * holds one reference; the pending timer holds its own, so dropping yours
+ * early is fine. ROOST_EINVAL for a NULL out. */
 int roost_after(int64_t ns, roost_chan_t **out);
 
 typedef struct roost_ticker roost_ticker_t;
 
 /* A ticker delivering roost_now() every period_ns on a channel of int64_t with
- * a buffer of one; ticks a slow reader misses are dropped, as in Go. */
+ * a buffer of one; ticks a slow reader misses are dropped, as in Go.
+ * ROOST_EINVAL for period_ns <= 0 (Go's NewTicker panics) or a NULL out; a
+ * period past the clock's range never ticks. */
 int roost_ticker_make(int64_t period_ns, roost_ticker_t **out);
 roost_chan_t *roost_ticker_chan(roost_ticker_t *t);
 /* Stop and free the ticker (its channel is not closed, as in Go). */
@@ -316,7 +346,8 @@ int roost_cond_broadcast(roost_cond_t *c);
 typedef struct roost_waitgroup { int lock; int64_t count; roost__waitq_t waiters; } roost_waitgroup_t;
 #define ROOST_WAITGROUP_INIT {0, 0, {NULL, NULL}}
 
-/* ROOST_ESTATE (and no change) if the counter would go negative. */
+/* ROOST_ESTATE (and no change) if the counter would go negative;
+ * ROOST_ERANGE (and no change) if it would pass INT64_MAX. */
 int roost_waitgroup_add(roost_waitgroup_t *wg, int64_t delta);
 int roost_waitgroup_done(roost_waitgroup_t *wg);
 int roost_waitgroup_wait(roost_ctx_t *ctx, roost_waitgroup_t *wg);

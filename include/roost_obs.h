@@ -56,7 +56,7 @@ typedef struct roost_counts {
     int64_t by_reason[ROOST_WAIT__COUNT]; /* parked tasks by wait reason */
 } roost_counts_t;
 
-/* Fill *out. Cost: a few loads per worker, whatever the number of tasks.
+/* Fill *out (NULL: nothing). Cost: a few loads per worker, whatever the number of tasks.
  * The figures are read without stopping anything, so under load they can be
  * off by the tasks that were changing state during the read (never negative). */
 void roost_counts(roost_counts_t *out);
@@ -261,7 +261,8 @@ int64_t roost_leaks_found(void);
 
 /* Wait, up to timeout_ns, until every leak found so far has been reported
  * (reports are written by a reporter thread). roost_check_leaks does this
- * first, and so does the process's exit (up to 2 s). 0 or ROOST_ETIMEDOUT. */
+ * first, and so does the process's exit (up to 2 s). 0 or ROOST_ETIMEDOUT
+ * (timeout_ns <= 0: one look; past the clock's range: no limit). */
 int roost_leak_flush(int64_t timeout_ns);
 
 /* Search now for leak sets the moment-of-proof checks cannot see, and for

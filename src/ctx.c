@@ -189,9 +189,7 @@ int roost_ctx_with_deadline(roost_ctx_t *parent, int64_t deadline, roost_ctx_t *
 }
 
 int roost_ctx_with_timeout(roost_ctx_t *parent, int64_t timeout_ns, roost_ctx_t **out) {
-    int64_t now = roost_now();
-    int64_t d = timeout_ns > INT64_MAX - now ? INT64_MAX - 1 : now + timeout_ns;
-    return make_child(parent, d, out);
+    return make_child(parent, roost__deadline_after(timeout_ns), out);
 }
 
 roost_chan_t *roost_ctx_done(roost_ctx_t *ctx) {

@@ -631,6 +631,18 @@ static inline void roost__chan_unstrand(roost_chan_t *ch, roost__waiter *w) {
     }
 }
 
+/* ------------------------------------------------------------ durations
+ * Every duration the API takes becomes a deadline here, saturating: a sum
+ * past the clock's range is INT64_MAX, which every deadline in roost reads
+ * as "never" (no timer is armed, no wait ends). A duration <= 0 is due now.
+ * roost_now() is never negative (a monotonic clock counts from boot), so
+ * only the upper end can overflow. */
+static inline int64_t roost__add_sat(int64_t t, int64_t ns) {
+    if (ns <= 0) return t;
+    return ns > INT64_MAX - t ? INT64_MAX : t + ns;
+}
+static inline int64_t roost__deadline_after(int64_t ns) { return roost__add_sat(roost_now(), ns); }
+
 /* ------------------------------------------------------------ misc */
 void roost__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* Start a runtime thread (thread.c): named, asynchronous signals blocked.

@@ -243,7 +243,7 @@ static void *reporter_main(void *unused) {
 int roost_leak_flush(int64_t timeout_ns) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t end = (int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec + (timeout_ns > 0 ? timeout_ns : 0);
+    int64_t end = roost__add_sat((int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec, timeout_ns);
     ts.tv_sec = end / ROOST_S, ts.tv_nsec = end % ROOST_S;
     int rc = ROOST_OK;
     pthread_mutex_lock(&L.lock);

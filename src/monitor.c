@@ -436,7 +436,7 @@ static void *mon_main(void *arg) {
         /* Keep the cadence; after falling behind (a slow hook), start
          * again from now. Saturating: an interval may be huge. */
         int64_t base = next && next > now - o.interval ? next : now;
-        next = base > INT64_MAX - o.interval ? INT64_MAX : base + o.interval;
+        next = roost__add_sat(base, o.interval);
         pthread_mutex_unlock(&MON.lock);
         mon_sample(h, &o, &armed);
         pthread_mutex_lock(&MON.lock);

@@ -168,6 +168,7 @@ static size_t site_hash(const char *file, int line, const char *func) {
 
 int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const char *file, int line,
                 const char *func) {
+    if (!fn) return ROOST_EINVAL;
     if (!file) file = "?";
     if (!func) func = "?";
     pthread_mutex_lock(&R.lock);
@@ -208,6 +209,7 @@ int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const cha
 /* ------------------------------------------------------------ counts */
 
 void roost_counts(roost_counts_t *out) {
+    if (!out) return;
     memset(out, 0, sizeof *out);
     int nw = roost__nworkers();
     int64_t exited = 0, created = roost__thread_spawned();

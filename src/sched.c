@@ -687,6 +687,7 @@ static uint64_t new_id(void) {
 
 int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_site_t *site) {
     if (!fn || !site) return ROOST_EINVAL;
+    if (opts && opts->stack_size > ROOST_STACK_MAX) return ROOST_ERANGE;
     int rc = roost__ensure_started();
     if (rc) return rc;
     roost__worker *w = roost__worker_self();
@@ -758,7 +759,7 @@ int64_t roost_task_count(void) {
 }
 
 int roost_wait_tasks(int64_t expected, int64_t timeout_ns) {
-    int64_t end = roost_now() + timeout_ns;
+    int64_t end = roost__deadline_after(timeout_ns);
     if (roost__self()) expected++; /* the caller is alive and counted */
     for (;;) {
         if (roost_task_count() <= expected) return ROOST_OK;
@@ -880,31 +881,51 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-static int env_int(const char *name, long lo, long hi, long *out) {
+/* An integer setting from the environment, with an optional k, m or g
+ * suffix. 0 (use the default) when unset; also when it does not parse or
+ * is out of [lo, hi], and then a warning says so, once per variable (bit:
+ * its flag in `warned`). */
+static int env_int(const char *name, unsigned bit, long lo, long hi, long *out) {
+    static _Atomic unsigned warned;
     const char *s = getenv(name);
     if (!s || !*s) return 0;
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 0);
-    if (*end == 'k' || *end == 'K') v <<= 10, end++;
-    else if (*end == 'm' || *end == 'M') v <<= 20, end++;
-    if (*end || v < lo || v > hi) return 0;
-    *out = v;
+    int shift = 0;
+    if (end != s && *end && strchr("kK", *end)) shift = 10, end++;
+    else if (end != s && *end && strchr("mM", *end)) shift = 20, end++;
+    else if (end != s && *end && strchr("gG", *end)) shift = 30, end++;
+    if (end == s || *end || errno || v < 0 || v > (hi >> shift) || (v << shift) < lo) {
+        if (!(atomic_fetch_or(&warned, bit) & bit))
+            fprintf(stderr, "roost: ignoring %s=%s (not an integer from %ld to %ld); using the default\n",
+                    name, s, lo, hi);
+        return 0;
+    }
+    *out = v << shift;
     return 1;
 }
 
+#define ROOST_WORKERS_MAX 1024
+
 static int start_locked(const roost_config_t *cfg) {
+    /* Check everything before anything is set up: a refused config leaves
+     * the runtime as it was, not started. */
+    if (cfg && (cfg->workers < 0 || cfg->observe < -1 || cfg->observe > 2)) return ROOST_EINVAL;
+    if (cfg && (cfg->workers > ROOST_WORKERS_MAX || cfg->stack_size > ROOST_STACK_MAX))
+        return ROOST_ERANGE;
     long n = cfg && cfg->workers > 0 ? cfg->workers : 0;
-    if (!n && !env_int("ROOST_WORKERS", 1, 1024, &n)) {
+    if (!n && !env_int("ROOST_WORKERS", 1, 1, ROOST_WORKERS_MAX, &n)) {
         cpu_set_t set;
         n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        if (n > ROOST_WORKERS_MAX) n = ROOST_WORKERS_MAX;
     }
-    if (n > 1024) return ROOST_ERANGE;
     long ss = cfg && cfg->stack_size ? (long)cfg->stack_size : 0;
-    if (!ss && !env_int("ROOST_STACK_SIZE", 16 << 10, 1L << 30, &ss)) ss = 64 << 10;
+    if (!ss && !env_int("ROOST_STACK_SIZE", 2, 16 << 10, (long)ROOST_STACK_MAX, &ss)) ss = 64 << 10;
     int rc = roost__stack_init((size_t)ss);
     if (rc) return rc;
     long obs = cfg && cfg->observe ? (cfg->observe > 0 ? cfg->observe : 0) : 1;
-    if (!(cfg && cfg->observe)) env_int("ROOST_OBSERVE", 0, 2, &obs);
+    if (!(cfg && cfg->observe)) env_int("ROOST_OBSERVE", 4, 0, 2, &obs);
     roost__observe = (int)obs;
     roost__registry_init();
     G.workers = aligned_alloc(64, sizeof(roost__worker) * (size_t)n);

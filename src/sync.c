@@ -267,6 +267,10 @@ int roost_waitgroup_add(roost_waitgroup_t *wg, int64_t delta) {
     roost__note_thread();
     if (!wg) return ROOST_EINVAL;
     roost__lock(&wg->lock);
+    if (delta > 0 && wg->count > INT64_MAX - delta) { /* the sum would overflow */
+        roost__unlock(&wg->lock);
+        return ROOST_ERANGE;
+    }
     int64_t n = wg->count + delta;
     if (n < 0) {
         roost__unlock(&wg->lock);

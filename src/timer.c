@@ -15,6 +15,15 @@
  * holding runnable tasks gets a sleeping worker woken to steal them (roost
  * does not preempt; a task that computes for long only delays the tasks
  * queued behind it on its own worker, and only until the next tick).
+ *
+ * Timers outlive the runtime. roost_shutdown stops the thread once the
+ * workers are gone; if timers are still pending (a plain thread asleep or
+ * in a timed wait, a roost_after channel someone holds, a context's
+ * deadline, a ticker not stopped) a new thread serves them, without the
+ * scheduler duties, and exits when the heap is empty; the next runtime
+ * start hands it the scheduler duties again. A roost_after channel, or a
+ * context, that only its own timer still references is dropped at shutdown
+ * instead: nobody could ever see it fire.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -39,9 +48,13 @@ static struct {
     atomic_bool stop;
     atomic_bool deep;         /* thread sleeps without monitoring: a waking worker pokes */
     int64_t sleeping_until;   /* what the thread waits for (under lock) */
-    pthread_t thread;
-    bool running;
+    bool running;             /* a timer thread exists (under lock) */
+    bool sched;               /* the runtime is started: the thread also monitors the
+                               * scheduler (under lock; false: it only serves timers) */
+    _Atomic uint32_t exited;  /* futex word: a thread told to stop is gone */
 } T;
+
+static void thread_start_locked(void);
 
 /* ------------------------------------------------------------ heap */
 
@@ -95,6 +108,7 @@ static void add_locked(roost__timer *t) {
     }
     heap_set(T.len, t);
     sift_up(T.len++);
+    if (ROOST_UNLIKELY(!T.running)) thread_start_locked(); /* added as the runtime shut down */
     if (t->heap_index == 0 && t->when < T.sleeping_until) {
         atomic_fetch_add(&T.seq, 1);
         roost__futex_wake(&T.seq, 1);
@@ -156,9 +170,9 @@ static void fire(roost__timer *t, int64_t now) {
         tk->firing = false;
         bool stopped = tk->stopped;
         if (!stopped) {
-            t->when += t->period;
-            if (t->when <= now) t->when = now + t->period; /* skip missed ticks */
-            add_locked(t);
+            t->when = roost__add_sat(t->when, t->period);
+            if (t->when <= now) t->when = roost__add_sat(now, t->period); /* skip missed ticks */
+            if (t->when < INT64_MAX) add_locked(t); /* else it never ticks again */
         }
         roost__unlock(&T.lock);
         if (stopped) {
@@ -182,6 +196,7 @@ static void *timer_main(void *arg) {
         roost__coarse_refresh(); /* every MONITOR_NS while any worker is busy */
         int ndue = 0;
         roost__lock(&T.lock);
+        bool sched = T.sched;
         while (T.len > 0 && T.heap[0]->when <= now && ndue < 64) {
             roost__timer *t = T.heap[0];
             heap_remove(0);
@@ -197,7 +212,7 @@ static void *timer_main(void *arg) {
         for (int i = 0; i < ndue; i++) fire(due[i], now);
         if (ndue == 64) continue;
 
-        bool busy = !roost__sched_all_idle();
+        bool busy = sched && !roost__sched_all_idle();
         if (busy) roost__sched_monitor();
         /* Decide how long to sleep from the heap as it is now, under the
          * lock that adders take: a timer added after this point sees
@@ -205,10 +220,16 @@ static void *timer_main(void *arg) {
          * in the heap. */
         now = roost_now();
         roost__lock(&T.lock);
+        if (!T.sched && T.len == 0 && !atomic_load(&T.stop)) { /* served what a shutdown left */
+            T.running = false;
+            roost__unlock(&T.lock);
+            return NULL;
+        }
+        sched = T.sched;
         int64_t until = T.len ? T.heap[0]->when : INT64_MAX;
         if (busy && until > now + MONITOR_NS) until = now + MONITOR_NS;
         bool heap_empty = T.len == 0;
-        if (!busy && heap_empty) {
+        if (sched && !busy && heap_empty) {
             uint64_t sw = roost__sched_switches();
             if (sw != idle_sw) {
                 idle_sw = sw, idle_at = now;
@@ -229,7 +250,7 @@ static void *timer_main(void *arg) {
          * found deep still false (both sides are seq_cst: a store, then a
          * load of the other's word). */
         atomic_store(&T.deep, until == INT64_MAX || !busy);
-        if (!busy && !roost__sched_all_idle()) continue;
+        if (sched && !busy && !roost__sched_all_idle()) continue;
         if (atomic_load(&T.seq) != seq) continue;
         roost__futex_wait(&T.seq, seq, until == INT64_MAX ? -1 : until - now);
         atomic_store(&T.deep, false);
@@ -237,6 +258,9 @@ static void *timer_main(void *arg) {
         T.sleeping_until = INT64_MIN; /* awake: adders need not signal */
         roost__unlock(&T.lock);
     }
+    /* Told to stop (roost__timer_stop waits for this): touch nothing after. */
+    atomic_store(&T.exited, 1);
+    roost__futex_wake(&T.exited, 1);
     return NULL;
 }
 
@@ -247,22 +271,110 @@ bool roost__timer_pending(void) {
     return any;
 }
 
-int roost__timer_start(void) {
-    if (T.running) return ROOST_OK;
+/* With the lock held and no thread running: start one. Detached: a thread
+ * told to stop says so through T.exited, and one that served the timers
+ * left after a shutdown exits on its own. */
+static void thread_start_locked(void) {
     atomic_store(&T.stop, false);
+    atomic_store(&T.exited, 0);
     T.sleeping_until = INT64_MAX;
-    if (roost__thread_start(&T.thread, timer_main, NULL, "roost-timer", false)) return ROOST_ENOMEM;
+    if (roost__thread_start(NULL, timer_main, NULL, "roost-timer", true))
+        roost__fatal("cannot start the timer thread");
     T.running = true;
+}
+
+int roost__timer_start(void) {
+    roost__lock(&T.lock);
+    T.sched = true;
+    if (T.running) { /* serving timers since a shutdown: monitor again */
+        atomic_fetch_add(&T.seq, 1);
+        roost__futex_wake(&T.seq, 1);
+    } else {
+        thread_start_locked();
+    }
+    roost__unlock(&T.lock);
     return ROOST_OK;
 }
 
+/* With the lock held: take the roost_after channels and contexts whose only
+ * reference left is their timer's out of the heap (a thread firing timers
+ * only touches those it took out itself). Returns them in a malloc'ed
+ * array (*n), to release after unlocking: their release takes context
+ * locks, which are taken before this one elsewhere. */
+static roost__timer **drop_unseen_locked(int *n) {
+    *n = 0;
+    roost__timer **out = T.len ? malloc((size_t)T.len * sizeof *out) : NULL;
+    if (!out) return NULL;
+    int k = 0;
+    for (int i = 0; i < T.len; i++) {
+        roost__timer *t = T.heap[i];
+        bool unseen = false;
+        if (t->kind == ROOST_TIMER_CHAN) {
+            /* And nobody waits on it (one who does without a reference of
+             * its own would still be woken by the timer). The channel's
+             * lock inside this one: no one takes the timer lock while
+             * holding a channel's (only sleeps arm a timer as they park). */
+            roost_chan_t *ch = t->arg;
+            if (ROOST_CHAN_REFS(atomic_load(&ch->refs)) == 1) {
+                roost__lock(&ch->lock);
+                unseen = ch->nwaiters == 0;
+                roost__unlock(&ch->lock);
+            }
+        } else if (t->kind == ROOST_TIMER_CTX) {
+            unseen = atomic_load(&((roost_ctx_t *)t->arg)->refs) == 1; /* waiters hold one */
+        }
+        if (unseen) {
+            t->heap_index = -1;
+            out[(*n)++] = t;
+        } else {
+            heap_set(k++, t);
+        }
+    }
+    T.len = k;
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(i);
+    return out;
+}
+
+/* roost_shutdown, after the workers are gone: stop the thread, then have a
+ * new one serve whatever timers are left, without the scheduler. */
 void roost__timer_stop(void) {
-    if (!T.running) return;
-    atomic_store(&T.stop, true);
-    atomic_fetch_add(&T.seq, 1);
-    roost__futex_wake(&T.seq, 1);
-    pthread_join(T.thread, NULL);
-    T.running = false;
+    roost__lock(&T.lock);
+    T.sched = false;
+    bool running = T.running;
+    if (running) {
+        atomic_store(&T.stop, true);
+        atomic_fetch_add(&T.seq, 1);
+        roost__futex_wake(&T.seq, 1);
+    }
+    roost__unlock(&T.lock);
+    if (running)
+        while (!atomic_load(&T.exited)) roost__futex_wait(&T.exited, 0, -1);
+    roost__lock(&T.lock);
+    if (running) T.running = false;
+    /* Until none is left: dropping a context drops its reference to its
+     * parent, whose timer may then be the parent's last reference. */
+    for (;;) {
+        int n;
+        roost__timer **drop = drop_unseen_locked(&n);
+        if (!n) {
+            free(drop);
+            break;
+        }
+        roost__unlock(&T.lock);
+        for (int i = 0; i < n; i++) {
+            roost__timer *t = drop[i];
+            if (t->kind == ROOST_TIMER_CHAN) {
+                roost_chan_unref(t->arg);
+                free(t);
+            } else {
+                roost_ctx_unref(t->arg); /* the timer's reference: the last */
+            }
+        }
+        free(drop);
+        roost__lock(&T.lock);
+    }
+    if (T.len && !T.running) thread_start_locked();
+    roost__unlock(&T.lock);
 }
 
 /* ------------------------------------------------------------ public API */
@@ -276,9 +388,11 @@ int roost_sleep(roost_ctx_t *ctx, int64_t ns) {
     roost__park p;
     roost__park_init(&p, roost__self());
     int *locks[2];
-    int64_t now = roost_now();
-    rc = roost__block(&p, ctx, ns > INT64_MAX - now ? INT64_MAX - 1 : now + ns, locks, 0,
-                      ROOST_WAIT_SLEEP, NULL);
+    /* A sleep past the clock's range still arms a timer (one that never
+     * fires): a sleeper is asleep on a timer, for the leak detector too. */
+    int64_t deadline = roost__deadline_after(ns);
+    if (deadline == INT64_MAX) deadline = INT64_MAX - 1;
+    rc = roost__block(&p, ctx, deadline, locks, 0, ROOST_WAIT_SLEEP, NULL);
     if (rc) return rc;
     return p.index == ROOST_TIMER_FIRED ? ROOST_OK : p.err;
 }
@@ -296,7 +410,11 @@ int roost_after(int64_t ns, roost_chan_t **out) {
         return rc;
     }
     t->heap_index = -1;
-    t->when = roost_now() + (ns > 0 ? ns : 0);
+    t->when = roost__deadline_after(ns);
+    if (t->when == INT64_MAX) { /* beyond the clock's range: never fires, no timer */
+        free(t);
+        return ROOST_OK;
+    }
     t->kind = ROOST_TIMER_CHAN;
     t->arg = roost_chan_ref(*out);
     roost__timer_add(t);
@@ -317,11 +435,11 @@ int roost_ticker_make(int64_t period_ns, roost_ticker_t **out) {
         return rc;
     }
     tk->tm.heap_index = -1;
-    tk->tm.when = roost_now() + period_ns;
+    tk->tm.when = roost__deadline_after(period_ns);
     tk->tm.period = period_ns;
     tk->tm.kind = ROOST_TIMER_TICKER;
     tk->tm.arg = tk;
-    roost__timer_add(&tk->tm);
+    if (tk->tm.when < INT64_MAX) roost__timer_add(&tk->tm); /* else it never ticks */
     *out = tk;
     return ROOST_OK;
 }
