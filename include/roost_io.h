@@ -167,9 +167,11 @@ ssize_t roost_file_write(roost_ctx_t *ctx, int fd, const void *buf, size_t n, in
  * signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE).
  *
  * roost's own threads (workers, timer, poller, pool) block asynchronous
- * signals from the start, so a process-directed signal is delivered to one
- * of the program's threads (its main thread, typically), never in the
- * middle of a task on a worker. */
+ * signals from the start (all but SIGQUIT, roost's task dump, and
+ * SIGPROF), so a process-directed signal is delivered to one of the
+ * program's threads (its main thread, typically), never in the middle of a
+ * task on a worker. raise(3) in a task signals its worker thread, where
+ * the signal stays pending: use kill(getpid(), sig). */
 int roost_ctx_with_signals(roost_ctx_t *parent, const int *sigs, int nsigs, roost_ctx_t **out);
 
 #ifdef __cplusplus

@@ -7,8 +7,10 @@
  * program's own threads, never on a runtime thread by chance in the middle
  * of a task switch. Synchronous signals (a fault in a task: SIGSEGV,
  * SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) cannot be blocked usefully and
- * stay open, as does SIGPROF, so that a CPU profiler's timer samples the
- * threads that run tasks.
+ * stay open, as do SIGPROF, so that a CPU profiler's timer samples the
+ * threads that run tasks, and SIGQUIT, whose handler is roost's own task
+ * dump (profile.c), safe on any thread. A task's raise(3) signals its
+ * worker thread: for the others, use kill(getpid(), sig).
  */
 #include "internal.h"
 #include <signal.h>
@@ -20,7 +22,8 @@ int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const ch
                         bool detached) {
     sigset_t block, old;
     sigfillset(&block);
-    static const int open_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGPROF};
+    static const int open_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGPROF,
+                                     SIGQUIT};
     for (size_t i = 0; i < sizeof open_sigs / sizeof *open_sigs; i++) sigdelset(&block, open_sigs[i]);
     pthread_attr_t a;
     pthread_attr_init(&a);
