@@ -226,9 +226,9 @@ void roost_group_unref(roost_group_t *g) {
         ids[nids++] = atomic_load_explicit(&m->task_id, memory_order_relaxed);
     roost__unlock(&g->lock);
     wake_list_err(slots, ROOST_ESTATE);
-    roost_ctx_cancel(g->ctx);
-    report_abandoned(g, ids, nids, active);
+    report_abandoned(g, ids, nids, active); /* first: the stacks show where they were */
     free(ids);
+    roost_ctx_cancel(g->ctx);
     if (inside) return; /* the last task frees it */
     roost__lock(&g->lock);
     while (g->active > 0) {
