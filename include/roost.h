@@ -377,7 +377,10 @@ int roost_group_set_limit(roost_group_t *g, int64_t n);
  * waits for a slot (slots are handed over in order) under ctx: the ctx's
  * error if it ends first. ROOST_ESTATE once the group is done or closed
  * (also to a spawn waiting for a slot when the group is closed);
- * ROOST_EINVAL; ROOST_ENOMEM. The spawn site is recorded as roost_go's. */
+ * ROOST_EINVAL; ROOST_ENOMEM. The spawn site is recorded as roost_go's.
+ * A task of the group spawning into it at the limit waits holding its own
+ * slot, as in Go (with a limit of 1, for ever). A spawning task yields
+ * after every 64 spawns into a group, so that a fan-out runs as it goes. */
 #define roost_group_go(ctx, g, fn, arg)                                                 \
     __extension__({                                                                    \
         static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \

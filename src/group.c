@@ -254,8 +254,10 @@ static void member_exit(roost_group_t *g, member *m) {
     if (m->next) m->next->prev = m->prev;
     if (!g->closing) slot = roost__waitq_claim(&g->slotq);
     if (!slot && --g->active == 0) {
-        if (!roost__waitq_empty(&g->waiters)) g->done = true;
+        /* Done only if a wait will return with it: a waiter whose context
+         * claimed its node first returns that error, and leaves it open. */
         waiters = claim_list(&g->waiters);
+        if (waiters) g->done = true;
     }
     bool last = g->users == 0 && g->active == 0 && !g->reaping;
     roost__unlock(&g->lock);
