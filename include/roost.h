@@ -380,7 +380,8 @@ int roost_group_set_limit(roost_group_t *g, int64_t n);
  * ROOST_EINVAL; ROOST_ENOMEM. The spawn site is recorded as roost_go's.
  * A task of the group spawning into it at the limit waits holding its own
  * slot, as in Go (with a limit of 1, for ever). A spawning task yields
- * after every 64 spawns into a group, so that a fan-out runs as it goes. */
+ * after every 64 spawns into a group, so that a fan-out runs as it goes
+ * (the tasks queued on its worker run before it resumes). */
 #define roost_group_go(ctx, g, fn, arg)                                                 \
     __extension__({                                                                    \
         static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \

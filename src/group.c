@@ -44,6 +44,7 @@ struct roost_group {
     roost__waitq_t waiters;      /* roost_group_wait callers (and a reaping unref) */
     roost__waitq_t slotq;        /* spawns waiting for a slot under the limit */
     member *members;             /* live tasks, for reports (doubly linked) */
+    member *spare;               /* finished tasks' small records, for reuse (linked by next) */
     const char *where, *func;    /* creation site: static strings */
     unsigned spawns;             /* spawns so far, for the yield (YIELD_EVERY) */
 };
@@ -52,13 +53,19 @@ struct roost_group {
  * fan-out that spawns faster than its tasks run would otherwise keep every
  * task's stack live at once and spill the worker's run ring (256 tasks)
  * into the global queue; yielding runs what it queued while the stacks are
- * warm, and wakes an idle worker to share them (roost_yield). It halves the
- * group_fanout benchmark's time. The cost: the spawner resumes only once
- * the tasks queued on its worker have run or parked. */
+ * warm (idle workers were woken by the spawns themselves, so the yield
+ * wakes none: roost__yield_local). It halves the group_fanout benchmark's
+ * time. The cost: the spawner resumes only once the tasks queued on its
+ * worker have run or parked. */
 enum { YIELD_EVERY = 64 };
 
-/* One task of a group: malloc'ed by the spawner, freed by the task as it
- * finishes. Followed by the handed-over channels and the copied argument. */
+/* One task of a group: allocated by the spawner, given back by the task as
+ * it finishes. Followed by the handed-over channels and the copied
+ * argument. Records that fit SMALL_CHANS channels and SMALL_ARG bytes are
+ * all of one size and go back to the group's `spare` list, so a fan-out
+ * allocates about as many as run at once, not one per task (malloc and a
+ * free on another worker were a tenth of group_fanout); the rest are
+ * malloc'ed and freed. */
 struct member {
     member *next, *prev;         /* the group's list, under its lock */
     roost_group_t *g;
@@ -66,6 +73,7 @@ struct member {
     void *arg;                   /* the argument, or the copy below */
     _Atomic uint64_t task_id;    /* set when the task starts (reports; 0: not yet) */
     int nchans;
+    bool small;                  /* of the spare size: goes back to `spare` */
     roost_chan_t *chans[];       /* then, max_align_t-aligned, the argument's copy */
 };
 
@@ -122,7 +130,20 @@ int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *wh
     return ROOST_OK;
 }
 
+enum { SMALL_CHANS = 4, SMALL_ARG = 64 };
+
+/* Bytes before the argument's copy, for n channels. */
+static size_t member_head(int n) {
+    size_t head = sizeof(member) + sizeof(roost_chan_t *) * (size_t)n;
+    return (head + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+}
+
 static void group_free(roost_group_t *g) {
+    while (g->spare) {
+        member *m = g->spare;
+        g->spare = m->next;
+        free(m);
+    }
     roost_ctx_cancel(g->ctx); /* Go's deferred cancel(): releases what hangs off it */
     roost_ctx_unref(g->ctx);
     free(g);
@@ -252,6 +273,7 @@ static void member_exit(roost_group_t *g, member *m) {
     else if (g->members == m)
         g->members = m->next;
     if (m->next) m->next->prev = m->prev;
+    if (m->small) m->next = g->spare, g->spare = m;
     if (!g->closing) slot = roost__waitq_claim(&g->slotq);
     if (!slot && --g->active == 0) {
         /* Done only if a wait will return with it: a waiter whose context
@@ -290,8 +312,9 @@ static void member_main(void *p) {
         roost__unlock(&g->lock);
         if (first) roost_ctx_cancel_cause(g->ctx, rc);
     }
-    member_exit(g, m);
-    free(m);
+    bool small = m->small;
+    member_exit(g, m); /* a small record is the group's again from here */
+    if (!small) free(m);
 }
 
 int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, const void *arg,
@@ -301,11 +324,16 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
         return ROOST_EINVAL;
     for (int i = 0; i < nchans; i++)
         if (!chans[i]) return ROOST_EINVAL;
-    size_t head = sizeof(member) + sizeof(roost_chan_t *) * (size_t)nchans;
-    head = (head + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-    member *m = malloc(head + size);
-    if (!m) return ROOST_ENOMEM;
-    m->g = g, m->fn = fn, m->nchans = nchans;
+    bool small = nchans <= SMALL_CHANS && size <= SMALL_ARG;
+    size_t head = member_head(small ? SMALL_CHANS : nchans);
+    member *m = NULL;
+    if (small) {
+        roost__lock(&g->lock);
+        if ((m = g->spare)) g->spare = m->next;
+        roost__unlock(&g->lock);
+    }
+    if (!m && !(m = malloc(head + (small ? SMALL_ARG : size)))) return ROOST_ENOMEM;
+    m->g = g, m->fn = fn, m->nchans = nchans, m->small = small;
     m->arg = size ? memcpy((char *)m + head, arg, size) : (void *)arg;
     atomic_init(&m->task_id, 0);
     roost__lock(&g->lock);
@@ -323,8 +351,9 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
         g->active++;
     }
     if (rc) {
+        if (small) m->next = g->spare, g->spare = m;
         roost__unlock(&g->lock);
-        free(m);
+        if (!small) free(m);
         return rc;
     }
     bool yield_now = ++g->spawns % YIELD_EVERY == 0;
@@ -335,11 +364,11 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
     roost__unlock(&g->lock);
     for (int i = 0; i < nchans; i++) m->chans[i] = roost_chan_ref(chans[i]);
     rc = roost_go_site(member_main, m, NULL, site);
-    if (!rc && yield_now && roost__tls_worker) roost_yield();
+    if (!rc && yield_now && roost__tls_worker) roost__yield_local();
     if (rc) {
         for (int i = 0; i < nchans; i++) roost_chan_unref(m->chans[i]);
         member_exit(g, m);
-        free(m);
+        if (!small) free(m);
     }
     return rc;
 }
