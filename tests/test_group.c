@@ -374,6 +374,24 @@ static int fetch_one(roost_ctx_t *ctx, void *arg) {
     return roost_chan_send(NULL, a->out, &v);
 }
 
+typedef struct big_arg {
+    roost_chan_t *c[5];
+    int v;
+    char pad[200];
+} big_arg;
+
+/* Each channel must still be there: a send fills its one slot, a receive
+ * empties it again. */
+static int big_task(roost_ctx_t *ctx, void *arg) {
+    big_arg *a = arg;
+    for (int i = 0; i < 5; i++) {
+        int v = a->v, got;
+        CHECK_OK(roost_chan_send(NULL, a->c[i], &v));
+        CHECK_OK(roost_chan_recv(NULL, a->c[i], &got));
+    }
+    return 0;
+}
+
 static atomic_int chan_leaks;
 static void on_chan_leak(const roost_leak_t *l, void *arg) {
     if (l->kind == ROOST_LEAK_CHAN) atomic_fetch_add(&chan_leaks, 1);
@@ -404,6 +422,18 @@ static void t_go_with(void *unused) {
     CHECK_OK(roost_group_make(NULL, &g));
     CHECK_OK(roost_group_go_with(NULL, g, (), fail_after, &(first_arg){3, 0}));
     CHECK_EQ(roost_group_wait(NULL, g), 3);
+    roost_group_unref(g);
+
+    /* An argument too big for the group's recycled records, and more
+     * channels than fit them: malloc'ed, freed at the task's return. */
+    roost_chan_t *c[5];
+    for (int i = 0; i < 5; i++) CHECK_OK(roost_chan_make(&c[i], sizeof(int), 1));
+    CHECK_OK(roost_group_make(NULL, &g));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(roost_group_go_with(NULL, g, (c[0], c[1], c[2], c[3], c[4]), big_task,
+                                     &(big_arg){.c = {c[0], c[1], c[2], c[3], c[4]}, .v = i}));
+    for (int i = 0; i < 5; i++) roost_chan_unref(c[i]); /* the tasks hold their own */
+    CHECK_OK(roost_group_wait(NULL, g));
     roost_group_unref(g);
 
     /* The leak: unbuffered, the caller drops its reference. */
