@@ -265,15 +265,11 @@ void roost_group_unref(roost_group_t *g) {
 /* A task is finished (or its spawn failed): leave the list, hand the slot
  * to a waiting spawner or give it up, wake the waiters when it was the
  * last, free the group if nothing holds it. */
-static void member_exit(roost_group_t *g, member *m) {
+/* Give up a slot, with the lock held: hand it to a waiting spawner or give
+ * it back, wake the waiters when it was the last, unlock, and free the
+ * group if nothing holds it any more. */
+static void slot_put(roost_group_t *g) {
     roost__waiter *slot = NULL, *waiters = NULL;
-    roost__lock(&g->lock);
-    if (m->prev)
-        m->prev->next = m->next;
-    else if (g->members == m)
-        g->members = m->next;
-    if (m->next) m->next->prev = m->prev;
-    if (m->small) m->next = g->spare, g->spare = m;
     if (!g->closing) slot = roost__waitq_claim(&g->slotq);
     if (!slot && --g->active == 0) {
         /* Done only if a wait will return with it: a waiter whose context
@@ -288,12 +284,44 @@ static void member_exit(roost_group_t *g, member *m) {
     if (last) group_free(g);
 }
 
+static void member_exit(roost_group_t *g, member *m) {
+    roost__lock(&g->lock);
+    if (m->prev)
+        m->prev->next = m->next;
+    else if (g->members == m)
+        g->members = m->next;
+    if (m->next) m->next->prev = m->prev;
+    if (m->small) m->next = g->spare, g->spare = m;
+    slot_put(g);
+}
+
+/* Take a slot, with the lock held (and held again on return): 0, or why
+ * not. At the limit, waits for one under ctx unless told not to. */
+static int slot_get(roost_ctx_t *ctx, roost_group_t *g, int flags) {
+    if (g->done) return ROOST_ESTATE;
+    if (g->limit < 0 || g->active < g->limit) {
+        g->active++;
+        return ROOST_OK;
+    }
+    if (flags & ROOST_GROUP_TRY) return ROOST_EAGAIN;
+    int rc = roost__ctx_err(ctx);
+    if (rc) return rc;
+    rc = group_wait_on(ctx, g, &g->slotq); /* 0: a finishing task gave us its slot */
+    roost__lock(&g->lock);
+    return rc;
+}
+
 static void member_main(void *p) {
     member *m = p;
     roost_group_t *g = m->g;
     roost__task *self = roost__self();
     atomic_store_explicit(&m->task_id, self->id, memory_order_relaxed);
-    (void)roost_task_label("group", g->where); /* ROOST_ERANGE: four labels already */
+    if (!self->nlabels) { /* the usual case: roost_task_label's search, skipped */
+        self->labels[0][0] = "group", self->labels[0][1] = g->where;
+        self->nlabels = 1;
+    } else {
+        (void)roost_task_label("group", g->where); /* ROOST_ERANGE: four labels already */
+    }
     /* A reference the task record has no room for (out of memory) stays
      * here, and is released below. */
     int kept = 0;
@@ -327,35 +355,26 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
     bool small = nchans <= SMALL_CHANS && size <= SMALL_ARG;
     size_t head = member_head(small ? SMALL_CHANS : nchans);
     member *m = NULL;
-    if (small) {
-        roost__lock(&g->lock);
-        if ((m = g->spare)) g->spare = m->next;
+    roost__lock(&g->lock);
+    int rc = slot_get(ctx, g, flags);
+    if (rc) {
         roost__unlock(&g->lock);
+        return rc;
     }
-    if (!m && !(m = malloc(head + (small ? SMALL_ARG : size)))) return ROOST_ENOMEM;
+    /* One trip to the lock when a spare record is there (the usual case). */
+    if (small && (m = g->spare)) g->spare = m->next;
+    if (!m) {
+        roost__unlock(&g->lock);
+        m = malloc(head + (small ? SMALL_ARG : size));
+        roost__lock(&g->lock);
+        if (!m) {
+            slot_put(g);
+            return ROOST_ENOMEM;
+        }
+    }
     m->g = g, m->fn = fn, m->nchans = nchans, m->small = small;
     m->arg = size ? memcpy((char *)m + head, arg, size) : (void *)arg;
     atomic_init(&m->task_id, 0);
-    roost__lock(&g->lock);
-    int rc = ROOST_OK;
-    if (g->done) {
-        rc = ROOST_ESTATE;
-    } else if (g->limit >= 0 && g->active >= g->limit) {
-        if (flags & ROOST_GROUP_TRY) {
-            rc = ROOST_EAGAIN;
-        } else if ((rc = roost__ctx_err(ctx)) == ROOST_OK) {
-            rc = group_wait_on(ctx, g, &g->slotq); /* 0: a finishing task gave us its slot */
-            roost__lock(&g->lock);
-        }
-    } else {
-        g->active++;
-    }
-    if (rc) {
-        if (small) m->next = g->spare, g->spare = m;
-        roost__unlock(&g->lock);
-        if (!small) free(m);
-        return rc;
-    }
     bool yield_now = ++g->spawns % YIELD_EVERY == 0;
     m->prev = NULL;
     m->next = g->members;
