@@ -383,7 +383,7 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
     roost__unlock(&g->lock);
     for (int i = 0; i < nchans; i++) m->chans[i] = roost_chan_ref(chans[i]);
     rc = roost_go_site(member_main, m, NULL, site);
-    if (!rc && yield_now && roost__tls_worker) roost__yield_local();
+    if (!rc && yield_now && roost__self()) roost__yield_local(); /* not a plain thread */
     if (rc) {
         for (int i = 0; i < nchans; i++) roost_chan_unref(m->chans[i]);
         member_exit(g, m);
