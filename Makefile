@@ -149,6 +149,7 @@ check: $(TESTS) $(EXAMPLES) $(BUGS)
 	@BUILD=$(BUILD) SAN=$(SAN) RUNNER="$(RUNNER)" sh tests/run.sh $(TESTS)
 	@if [ -z "$(RUNNER)" ]; then BUILD=$(BUILD) sh tests/bugs.sh; fi
 	@if [ -z "$(RUNNER)" ]; then sh tests/pprof_test.sh $(BUILD)/tests/test_profile; fi
+	@$(RUNNER) $(BUILD)/examples/groups >$(BUILD)/examples/groups.log 2>&1 || { cat $(BUILD)/examples/groups.log; exit 1; }
 
 # The suite cross-built for AArch64 and run under qemu-user: checks
 # src/arch/switch_aarch64.S on an x86_64 machine (Debian packages

@@ -8,7 +8,7 @@
 #
 #   workload<TAB>unit<TAB>roost<TAB>go<TAB>better      (better: lower | higher)
 #
-# Core rows: skynet pingpong yield select4 mpmc parked, plus skynet_w1 and
+# Core rows: skynet pingpong yield select4 mpmc parked group_fanout, plus skynet_w1 and
 # pingpong_w1 (one worker: ROOST_WORKERS=1 and GOMAXPROCS=1; yield always runs
 # that way). Default rows unset both variables, so each side uses the CPU
 # count. Each core row's roost figure is taken with ROOST_OBSERVE=0 (the
@@ -244,6 +244,7 @@ obs_row yield       ns/switch    yield_switch_ns       lower w1      yield    yi
 obs_row select4     ns/op        select4_ns_per_op     lower default select4  selectb
 obs_row mpmc        ns/msg       ns_per_msg            lower default mpmc     mpmc
 obs_row parked      bytes/task   parked_1M_bytes_per_task lower default parked parked
+obs_row group_fanout us/round    group_fanout_us       lower default group_fanout group_fanout
 row     profile100k ms           profile100k_ms        lower default profile100k profile100k
 also_row profile100k_pause ms    pause_ms              lower profile100k
 row     leak_latency us          leak_latency_us       lower default leak_latency -

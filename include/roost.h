@@ -359,6 +359,129 @@ typedef struct roost_once { int lock; int state; roost__waitq_t waiters; } roost
  * 0, or the context's error for a caller that gave up waiting. */
 int roost_once_do(roost_ctx_t *ctx, roost_once_t *o, roost_fn fn, void *arg);
 
+/* ---------------------------------------------------------------- groups
+ * A task group: Go's errgroup.WithContext, and a scope no task outlives
+ * (Trio's nursery, libdill's bundle). Tasks spawned into a group get the
+ * group's context; the first to return an error cancels that context with
+ * the error as its cause; waiting on the group returns the first error once
+ * every task in it has returned. Dropping the group (roost_group_close, or
+ * the last roost_group_unref) while tasks still run cancels them and waits
+ * for them, so every task comes home; a last unref with tasks still running
+ * is also a bug the leak detector reports (ROOST_LEAK_GROUP, roost_obs.h),
+ * naming the group's creation site and its tasks.
+ *
+ * Reuse: a group is one scope. Once a wait has seen it empty, or it was
+ * closed, spawning into it is refused with ROOST_ESTATE (a new round takes
+ * a new group: roost_group_make is one allocation). A wait that gave up on
+ * its own context leaves the group open.
+ *
+ * A task of the group may use the group (spawn into it, read its context)
+ * without a reference of its own: the group lives while it has tasks. It
+ * must not wait on or close its own group (ROOST_EDEADLK).
+ *
+ * Each task carries the label group=FILE:LINE (the roost_group_make site)
+ * in profiles, dumps and leak reports; tasks it spawns inherit the label, as
+ * they inherit every label. */
+
+typedef struct roost_group roost_group_t;   /* opaque, reference counted */
+
+/* A group's task: gets the group's context and its argument; returns 0 or an
+ * error (a negative ROOST_E* code or the program's own positive code). */
+typedef int (*roost_group_fn)(roost_ctx_t *ctx, void *arg);
+
+/* Make a group whose context is a child of parent (NULL: background): Go's
+ * errgroup.WithContext. The caller holds one reference. The creation site
+ * (file:line) is recorded for labels and leak reports. ROOST_EINVAL,
+ * ROOST_ENOMEM. */
+#define roost_group_make(parent, out) \
+    roost_group_make_at((parent), (out), __FILE__ ":" ROOST__STR(__LINE__), __func__)
+#define ROOST__STR(x) ROOST__STR2(x)
+#define ROOST__STR2(x) #x
+/* The same with an explicit site: `where` and `func` must be static strings. */
+int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where,
+                        const char *func);
+
+/* The group's context, owned by the group (valid while you hold a reference
+ * or are one of its tasks; roost_ctx_ref it to keep it longer). Cancelled
+ * by the first error, by a wait that saw every task return, by close, and
+ * when the parent is. */
+roost_ctx_t *roost_group_ctx(roost_group_t *g);
+
+/* Run at most n of the group's tasks at once (Go's SetLimit); n < 0: no
+ * limit (the default); 0: no task can be added. ROOST_ESTATE while tasks
+ * run or once the group is done; ROOST_EINVAL for a NULL group. */
+int roost_group_set_limit(roost_group_t *g, int64_t n);
+
+/* Spawn fn(group context, arg) into the group: Go's g.Go. At the limit it
+ * waits for a slot (slots are handed over in order) under ctx: the ctx's
+ * error if it ends first. ROOST_ESTATE once the group is done or closed
+ * (also to a spawn waiting for a slot when the group is closed);
+ * ROOST_EINVAL; ROOST_ENOMEM. The spawn site is recorded as roost_go's.
+ * A task of the group spawning into it at the limit waits holding its own
+ * slot, as in Go (with a limit of 1, for ever). A spawning task yields
+ * after every 64 spawns into a group, so that a fan-out runs as it goes
+ * (the tasks queued on its worker run before it resumes). */
+#define roost_group_go(ctx, g, fn, arg)                                                 \
+    __extension__({                                                                    \
+        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \
+        roost_group_go_site((ctx), (g), (fn), (arg), 0, NULL, 0, 0, &roost__site_);    \
+    })
+/* Go's TryGo: the same without waiting, ROOST_EAGAIN at the limit. */
+#define roost_group_trygo(g, fn, arg)                                                   \
+    __extension__({                                                                    \
+        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \
+        roost_group_go_site(NULL, (g), (fn), (arg), 0, NULL, 0, ROOST_GROUP_TRY,      \
+                            &roost__site_);                                            \
+    })
+/* Spawn with arguments and references handed over, the closest C gets to a
+ * Go closure. `chans` is a parenthesized list of channels, () for none:
+ * each gets a new reference that the task adopts (roost_chan_adopt), so it
+ * is released when the task returns and the leak detector knows it is the
+ * task's; the caller keeps its own. The argument (the last one, a pointer
+ * to a struct, often a compound literal) is copied into the task, which
+ * gets a pointer to its copy, freed when it returns:
+ *   roost_group_go_with(NULL, g, (ch), fetch_one, &(fetch_arg){.ch = ch, .id = id});
+ * Otherwise as roost_group_go. */
+#define roost_group_go_with(ctx, g, chans, fn, ...)                                     \
+    __extension__({                                                                    \
+        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \
+        roost_chan_t *roost__chans_[] = {NULL, ROOST__UNPAREN chans};                  \
+        roost_group_go_site((ctx), (g), (fn), (__VA_ARGS__), sizeof *(__VA_ARGS__),      \
+                            roost__chans_ + 1,                                         \
+                            (int)(sizeof roost__chans_ / sizeof *roost__chans_) - 1, 0, \
+                            &roost__site_);                                            \
+    })
+#define ROOST__UNPAREN(...) __VA_ARGS__
+enum { ROOST_GROUP_TRY = 1 };
+/* What the macros call. size > 0: copy size bytes from arg; chans: nchans
+ * channels to hand over (not NULL); flags: ROOST_GROUP_TRY. */
+int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, const void *arg,
+                        size_t size, roost_chan_t *const *chans, int nchans, int flags,
+                        roost_site_t *site);
+
+/* Wait until every task of the group has returned, then return the first
+ * error one returned (0 if none): Go's g.Wait. The group is then done: its
+ * context is cancelled (with that error as the cause, ROOST_ECANCELED if
+ * none) and further spawns are refused. If ctx ends first, its error
+ * (ROOST_ECANCELED, ROOST_ETIMEDOUT) and the group stays open, its tasks
+ * running. ROOST_EDEADLK from one of the group's own tasks; ROOST_EINVAL. */
+int roost_group_wait(roost_ctx_t *ctx, roost_group_t *g);
+
+/* Close the scope: cancel the group's context, refuse further spawns (and
+ * fail spawns waiting for a slot with ROOST_ESTATE), wait for every task,
+ * and drop the caller's reference. Returns the first error a task returned
+ * before the close (errors after it, typically ROOST_ECANCELED, are the
+ * close's own doing). ROOST_EDEADLK (and nothing done) from one of the
+ * group's own tasks; ROOST_EINVAL. */
+int roost_group_close(roost_group_t *g);
+
+roost_group_t *roost_group_ref(roost_group_t *g);
+/* Drop a reference. The last one, with tasks still running, abandons the
+ * group: reported to the leak detector (ROOST_LEAK_GROUP), the tasks are
+ * cancelled, and the caller waits for them (unless it is one of them: then
+ * the group goes when its last task returns). */
+void roost_group_unref(roost_group_t *g);
+
 #ifdef __cplusplus
 }
 #endif

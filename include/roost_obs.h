@@ -228,6 +228,7 @@ enum roost_leak_kind {
     ROOST_LEAK_DEADLOCK,       /* every task asleep and nothing can wake one */
     ROOST_LEAK_SUSPECT,        /* parked longer than the suspect threshold */
     ROOST_LEAK_CYCLE,          /* a set of tasks only each other could wake, through channels and locks (scan) */
+    ROOST_LEAK_GROUP,          /* a task group dropped with tasks still running (roost_group_unref; obj: the group) */
 };
 const char *roost_leak_kind_name(int kind);
 

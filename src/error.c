@@ -70,6 +70,7 @@ const char *roost_leak_kind_name(int kind) {
         [ROOST_LEAK_DEADLOCK] = "all tasks are asleep - deadlock",
         [ROOST_LEAK_SUSPECT] = "suspect: parked long",
         [ROOST_LEAK_CYCLE] = "tasks only each other could wake",
+        [ROOST_LEAK_GROUP] = "group abandoned with tasks running",
     };
-    return kind > 0 && kind <= ROOST_LEAK_CYCLE ? names[kind] : "?";
+    return kind > 0 && kind <= ROOST_LEAK_GROUP ? names[kind] : "?";
 }

@@ -604,6 +604,11 @@ void roost__leak_post(roost__leak_ev *ev);
  * all) and no cancellable context: reported; returns true when the policy
  * wakes, i.e. the select must return ROOST_ELEAKED instead of parking. */
 bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
+/* A report built elsewhere (group.c), delivered as the detector's own: to
+ * the hook or stderr, counted, abort under ROOST_LEAK_ABORT; nothing when
+ * the policy is off. Synchronous, on the caller's thread. */
+void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, size_t n,
+                         const char *text);
 /* Timer thread: all workers idle for a while with this switch total. */
 void roost__leak_idle_check(uint64_t switches);
 /* Lock-cycle / orphaned-holder check before a task parks on mutex-like obj

@@ -17,6 +17,7 @@
 #include "chan.c"
 #include "select.c"
 #include "sync.c"
+#include "group.c"
 #include "registry.c"
 #include "leak.c"
 #include "symbolize.c"
