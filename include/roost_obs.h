@@ -258,6 +258,20 @@ void roost_leak_hook(void (*fn)(const roost_leak_t *leak, void *arg), void *arg)
  * refused re-locks are not counted). */
 int64_t roost_leaks_found(void);
 
+/* What the detector has done so far, and what it cost. A versioned
+ * struct: fields are only ever added at the end, before `reserved`. */
+typedef struct roost_leak_stats {
+    int64_t proved;            /* distinct tasks proved leaked (roost_leaks_found) */
+    int64_t suspects;          /* distinct tasks reported as suspects */
+    int64_t reports;           /* findings delivered: to the hook, or written to stderr in full */
+    int64_t folded;            /* findings written to stderr as part of a count line instead */
+    int64_t lock_steps;        /* lock holders the lock-chain check followed past the first */
+    int64_t probes;            /* words of possibly freed memory read through the kernel (a
+                                * system call each): the lock-chain check and the scan */
+    int64_t reserved[10];      /* zero */
+} roost_leak_stats_t;
+void roost_leak_stats(roost_leak_stats_t *out);
+
 /* Wait, up to timeout_ns, until every leak found so far has been reported
  * (reports are written by a reporter thread). roost_check_leaks does this
  * first, and so does the process's exit (up to 2 s). 0 or ROOST_ETIMEDOUT. */

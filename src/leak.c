@@ -59,6 +59,8 @@ static struct {
     void (*hook)(const roost_leak_t *, void *);
     void *hook_arg;
     _Atomic int64_t found;
+    _Atomic int64_t probes;        /* words read through the kernel (probe64) */
+    _Atomic int64_t lock_steps;    /* holders the lock-chain check followed past the first */
     _Atomic uint64_t idle_reported; /* switch total at the last deadlock report */
 } L = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
        .idle = PTHREAD_COND_INITIALIZER};
@@ -82,14 +84,16 @@ static int policy_from_env(void) {
     return p;
 }
 
+/* The first look at the policy: from the environment, once. */
+static __attribute__((noinline, cold)) int policy_read(void) {
+    int p = -1, want = policy_from_env();
+    atomic_compare_exchange_strong(&L.policy, &p, want);
+    return atomic_load(&L.policy);
+}
+
 static int policy(void) {
     int p = atomic_load_explicit(&L.policy, memory_order_relaxed);
-    if (ROOST_UNLIKELY(p < 0)) {
-        int want = policy_from_env();
-        atomic_compare_exchange_strong(&L.policy, &p, want);
-        p = atomic_load(&L.policy);
-    }
-    return p;
+    return ROOST_UNLIKELY(p < 0) ? policy_read() : p;
 }
 
 int roost_leak_policy(int p) {
@@ -105,6 +109,14 @@ void roost_leak_hook(void (*fn)(const roost_leak_t *, void *), void *arg) {
 }
 
 int64_t roost_leaks_found(void) { return atomic_load(&L.found); }
+
+void roost_leak_stats(roost_leak_stats_t *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    out->proved = atomic_load(&L.found);
+    out->probes = atomic_load_explicit(&L.probes, memory_order_relaxed);
+    out->lock_steps = atomic_load_explicit(&L.lock_steps, memory_order_relaxed);
+}
 
 int roost__owned_count(roost__task *t, const roost_chan_t *ch) {
     roost_chan_t **arr = t->owned ? t->owned : t->owned_small;
@@ -402,6 +414,7 @@ static bool probe_pipe(const void *p, uint64_t *out) {
 }
 
 static bool probe64(const void *p, uint64_t *out) {
+    atomic_fetch_add_explicit(&L.probes, 1, memory_order_relaxed);
     if (!atomic_load_explicit(&no_vm_readv, memory_order_relaxed)) {
         struct iovec local = {out, sizeof *out}, remote = {(void *)p, sizeof *out};
         ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
@@ -412,10 +425,14 @@ static bool probe64(const void *p, uint64_t *out) {
     return probe_pipe(p, out);
 }
 
-/* A word another task pointed us at: probed (see above), or, when the
- * caller holds the lock that keeps it alive, read directly. */
-static inline bool load_word(const void *p, uint64_t *out, bool probe) {
-    if (probe) return probe64(p, out);
+struct graph;
+static bool scan_load(struct graph *g, const void *p, uint64_t *out);
+
+/* A word another task pointed us at: probed (see above; during a scan,
+ * through the scan's memo, g), or, when the caller holds the lock that
+ * keeps it alive, read directly. */
+static inline bool load_word(const void *p, uint64_t *out, bool probe, struct graph *g) {
+    if (probe) return g ? scan_load(g, p, out) : probe64(p, out);
     *out = __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED);
     return true;
 }
@@ -423,13 +440,15 @@ static inline bool load_word(const void *p, uint64_t *out, bool probe) {
 /* The holder of a lock another task waits on. NULL when readers hold it,
  * or (probe) when the lock cannot be read. `probe`: the lock is only known
  * from another task's record, and may be gone; otherwise the caller holds
- * the lock's queue lock, and reads it exactly. */
+ * the lock's queue lock, and reads it exactly. g: the scan reading it, or
+ * NULL. */
 __attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void *obj, int reason,
-                                                                    uint64_t *id, bool probe) {
+                                                                    uint64_t *id, bool probe,
+                                                                    struct graph *g) {
     uint64_t h;
     if (reason == ROOST_WAIT_MUTEX) {
         const roost_mutex_t *mu = obj;
-        if (!load_word(&mu->holder_id, id, probe) || !load_word(&mu->holder, &h, probe)) return NULL;
+        if (!load_word(&mu->holder_id, id, probe, g) || !load_word(&mu->holder, &h, probe, g)) return NULL;
         return (roost__task *)(uintptr_t)h;
     }
     const roost_rwmutex_t *rw = obj;
@@ -437,10 +456,10 @@ __attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void 
     uintptr_t wa = (uintptr_t)&rw->writer;
     uint64_t w;
     int writer;
-    if (!load_word((const void *)(wa & ~(uintptr_t)7), &w, probe)) return NULL;
+    if (!load_word((const void *)(wa & ~(uintptr_t)7), &w, probe, g)) return NULL;
     memcpy(&writer, (const char *)&w + (wa & 7), sizeof writer);
     if (!writer) return NULL;
-    if (!load_word(&rw->holder_id, id, probe) || !load_word(&rw->holder, &h, probe)) return NULL;
+    if (!load_word(&rw->holder_id, id, probe, g) || !load_word(&rw->holder, &h, probe, g)) return NULL;
     return (roost__task *)(uintptr_t)h;
 }
 
@@ -454,40 +473,49 @@ typedef struct {
 
 /* Follow holder -> what it waits on -> its holder from (obj, holder).
  * Returns 1 for a cycle back to self, 2 for a holder that exited (at the
- * first step only: deeper, a reused record could fool us), 0 otherwise. */
+ * first step only: deeper, a reused record could fool us), 0 otherwise.
+ *
+ * The walk stops, with 0, at the first holder that cannot be part of a
+ * cycle through self, before reading anything through the kernel:
+ * - a runnable holder has been woken: a member of a cycle is running (it
+ *   published its wait and is about to park) or parked, never runnable;
+ * - a holder that waits on a lock the chain has met already. Most often
+ *   that is obj itself: an unlock hands a contended lock to its first
+ *   waiter, which holds it from then on but keeps obj in its wait fields
+ *   until it runs. Otherwise the chain has run into a cycle that self is
+ *   not part of (its members find it themselves).
+ * So a contended lock handed from task to task costs no system call. */
 __attribute__((no_sanitize("thread"))) static int follow(roost__task *self, const void *obj, int reason, roost__task *h, uint64_t hid,
                   chain *c) {
     c->n = 0;
     c->t[c->n] = self, c->obj[c->n++] = obj;
     for (int depth = 0; depth < CYCLE_MAX - 1; depth++) {
         if (!h) return 0;
+        if (depth) atomic_fetch_add_explicit(&L.lock_steps, 1, memory_order_relaxed);
         /* Our own record, but another task's id: the holder exited and
          * we reuse its stack slot. */
         if (h == self) return hid == self->id ? 1 : (depth == 0 ? 2 : 0);
         uint64_t id = __atomic_load_n(&h->id, __ATOMIC_RELAXED);
         int st = atomic_load_explicit(&h->state, memory_order_relaxed);
         if (id != hid || st == ROOST_T_DEAD) return depth == 0 ? 2 : 0;
+        if (st == ROOST_T_RUNNABLE) return 0;
         int r = __atomic_load_n(&h->wait_reason, __ATOMIC_RELAXED);
         const void *o = __atomic_load_n(&h->wait_obj, __ATOMIC_RELAXED);
         if (!lock_reason(r) || !o || __atomic_load_n(&h->cancellable, __ATOMIC_RELAXED)) return 0;
+        for (int i = 0; i < c->n; i++)
+            if (c->obj[i] == o) return 0;
         c->t[c->n] = h, c->obj[c->n++] = o;
-        h = holder_of(o, r, &hid, true); /* h's lock: it may be gone by now */
+        h = holder_of(o, r, &hid, true, NULL); /* h's lock: it may be gone by now */
     }
     return 0;
 }
 
-int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx) {
+/* The chain past its first step, the verdict and the report: out of line,
+ * so that the common case below stays small enough to inline into sync.c. */
+static __attribute__((noinline)) int lock_check_slow(roost__task *self, const void *obj, int reason,
+                                                     roost__task *holder, uint64_t hid) {
     int p = policy();
-    if (!p || roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
-    uint64_t hid;
-    roost__task *holder = holder_of(obj, reason, &hid, false); /* we hold obj's lock: exact */
-    if (!holder) return 0; /* a plain thread holds it, or readers do */
-    /* Publish what we are about to wait on before looking at the others:
-     * of two tasks closing a cycle at once, at least one sees the other. */
-    __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
-    __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
-    __atomic_store_n(&self->cancellable, false, __ATOMIC_RELAXED);
-    atomic_thread_fence(memory_order_seq_cst);
+    if (!p) return 0;
     chain c1, c2;
     int k = follow(self, obj, reason, holder, hid, &c1);
     if (!k) return 0;
@@ -515,6 +543,39 @@ int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost
         return ROOST_ELEAKED;
     }
     return 0;
+}
+
+int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx) {
+    int p = atomic_load_explicit(&L.policy, memory_order_relaxed);
+    if (ROOST_UNLIKELY(p < 0)) p = policy_read();
+    if (!p || roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
+    /* We hold obj's queue lock: its holder is exact. */
+    roost__task *holder;
+    uint64_t hid;
+    if (reason == ROOST_WAIT_MUTEX) {
+        const roost_mutex_t *mu = obj;
+        holder = mu->holder, hid = mu->holder_id;
+    } else {
+        const roost_rwmutex_t *rw = obj;
+        holder = rw->writer ? rw->holder : NULL, hid = rw->holder_id;
+    }
+    if (!holder) return 0; /* a plain thread holds it, or readers do */
+    /* Publish what we are about to wait on before looking at the others:
+     * of two tasks closing a cycle at once, at least one sees the other. */
+    __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->cancellable, false, __ATOMIC_RELAXED);
+    atomic_thread_fence(memory_order_seq_cst);
+    /* The common case, a holder that is running or was just handed the
+     * lock: it waits on no lock, so there is no chain to follow (follow's
+     * first step, inline). */
+    if (holder != self && __atomic_load_n(&holder->id, __ATOMIC_RELAXED) == hid) {
+        int st = atomic_load_explicit(&holder->state, memory_order_relaxed);
+        if (st == ROOST_T_RUNNABLE ||
+            (st != ROOST_T_DEAD && !lock_reason(__atomic_load_n(&holder->wait_reason, __ATOMIC_RELAXED))))
+            return 0;
+    }
+    return lock_check_slow(self, obj, reason, holder, hid);
 }
 
 /* Re-locking a lock the caller holds: the call fails with ROOST_EDEADLK.
@@ -589,16 +650,17 @@ typedef struct {
     uint64_t val;
 } memo_ent;
 
-typedef struct {
+typedef struct graph {
     node *v;
     size_t n, cap;
     bool unknown, oom;
     bool thread_caller;            /* scanning from a plain thread, which could wake anything */
+    size_t nalive;                 /* nodes marked so far */
     memo_ent *memo;                /* 1 << MEMO_BITS entries, or NULL */
     roost__task rec;
 } graph;
 
-static bool scan_load(graph *g, const void *p, uint64_t *out) {
+static bool scan_load(struct graph *g, const void *p, uint64_t *out) {
     memo_ent *e = NULL;
     if (g->memo) {
         e = &g->memo[((uintptr_t)p >> 3) * 0x9E3779B97F4A7C15ull >> (64 - MEMO_BITS)];
@@ -699,17 +761,14 @@ static bool could_wake(graph *g, const node *x) {
     case ROOST_WAIT_RWMUTEX_W:
     case ROOST_WAIT_RWMUTEX_R: {
         uint64_t hid = 0;
-        roost__task *h = holder_of(x->obj, x->reason, &hid, true);
+        roost__task *h = holder_of(x->obj, x->reason, &hid, true, g);
         if (!h) return true; /* readers hold it: not tracked */
         for (size_t i = 0; i < g->n; i++)
             if (g->v[i].t == h && g->v[i].id == hid) return g->v[i].alive;
         return false; /* its holder exited: nobody will unlock it */
     }
-    default: /* wait group, cond: anybody marked might end it */
-        if (g->thread_caller) return true;
-        for (size_t i = 0; i < g->n; i++)
-            if (g->v[i].alive && &g->v[i] != x) return true;
-        return false;
+    default: /* wait group, cond: anybody marked might end it (x is not) */
+        return g->thread_caller || g->nalive > 0;
     }
 }
 
@@ -724,11 +783,12 @@ static int64_t cycle_scan(void) {
         node *x = &g.v[i];
         x->alive = x->state != ROOST_T_PARKED || x->cancellable || !waits_on_tasks(x->reason) ||
                    (!x->obj && x->reason != ROOST_WAIT_SELECT);
+        g.nalive += x->alive;
     }
     for (bool changed = true; changed;) {
         changed = false;
         for (size_t i = 0; i < g.n; i++)
-            if (!g.v[i].alive && could_wake(&g, &g.v[i])) g.v[i].alive = changed = true;
+            if (!g.v[i].alive && could_wake(&g, &g.v[i])) g.v[i].alive = changed = true, g.nalive++;
     }
     size_t dead = 0;
     for (size_t i = 0; i < g.n; i++) {

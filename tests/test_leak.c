@@ -559,6 +559,55 @@ static void t_scan_quiet(void *unused) {
     CHECK_EQ(hook_wait(1, 20 * ROOST_MS), 0);
 }
 
+/* ------------------------------------------------------------ the check's cost */
+
+typedef struct {
+    roost_mutex_t *mu;
+    roost_rwmutex_t *rw;
+    int n;
+} hammer_arg;
+
+/* Lock, yield with the lock held (so the others find it taken), unlock:
+ * nearly every lock parks, and every unlock hands the lock to a waiter
+ * that has not run yet. */
+static void hammer(void *arg) {
+    hammer_arg *h = arg;
+    for (int i = 0; i < h->n; i++) {
+        if (h->mu) {
+            CHECK_OK(roost_mutex_lock(NULL, h->mu));
+            CHECK_OK(roost_yield());
+            CHECK_OK(roost_mutex_unlock(h->mu));
+        } else {
+            CHECK_OK(roost_rwmutex_lock(NULL, h->rw));
+            CHECK_OK(roost_yield());
+            CHECK_OK(roost_rwmutex_unlock(h->rw));
+        }
+    }
+}
+
+/* A contended lock handed from task to task, under the default policy:
+ * the lock-chain check must see that the holder was handed the lock (or
+ * runs) and stop, without walking on or reading through the kernel. The
+ * same for a write-locked rwmutex. */
+static void t_contended_cost(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    hook_reset();
+    roost_mutex_t mu = ROOST_MUTEX_INIT;
+    roost_rwmutex_t rw = ROOST_RWMUTEX_INIT;
+    for (int pass = 0; pass < 2; pass++) {
+        hammer_arg h = {pass ? NULL : &mu, pass ? &rw : NULL, SCALE(2000, 200)};
+        roost_leak_stats_t a, b;
+        roost_leak_stats(&a);
+        for (int i = 0; i < 8; i++) CHECK_OK(roost_go(hammer, &h));
+        CHECK_OK(roost_wait_tasks(0, 60 * ROOST_S * check_slack()));
+        roost_leak_stats(&b);
+        CHECK_EQ(b.probes - a.probes, 0);
+        CHECK_EQ(b.lock_steps - a.lock_steps, 0);
+        CHECK_EQ(b.proved, a.proved);
+    }
+    CHECK_EQ(hook_calls, 0);
+}
+
 /* ------------------------------------------------------------ select */
 
 typedef struct {
@@ -673,6 +722,7 @@ int main(int argc, char **argv) {
     RUN(t_relock);
     RUN(t_thread_holder);
     RUN(t_locks_fine);
+    RUN(t_contended_cost);
     RUN(t_suspects_and_check);
     RUN(t_scan_sets);
     RUN(t_scan_quiet);
