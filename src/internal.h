@@ -121,6 +121,9 @@ typedef struct roost__task {
     const char *name;            /* optional static name */
     int sel_n;                   /* parked in a select: its cases (for leak.c's scan) */
     const roost_case_t *sel_cases;
+    /* (id << 4) | kind of the finding that first named this task (leak.c):
+     * a task is counted and reported once. A reused record has another id. */
+    _Atomic uint64_t leak_mark;
     uint64_t created_tick;       /* roost__park_clock() at spawn (converted when read) */
     int nlabels;
     const char *labels[ROOST_MAX_LABELS][2];
