@@ -285,7 +285,8 @@ int64_t roost_leaks_found(void);
 /* Every live task a finding has named, with its record now (and its stack,
  * with ROOST_SNAP_STACKS): the whole list, whatever stderr left out. A task
  * woken with ROOST_ELEAKED leaves it when it exits. *out is malloc'ed (free
- * it); in no particular order. 0 or ROOST_ENOMEM. */
+ * it); in no particular order. 0, ROOST_EINVAL for a NULL out or n, or
+ * ROOST_ENOMEM. */
 typedef struct roost_leaked_task {
     int kind;                  /* the finding that named it: enum roost_leak_kind */
     int verdict;               /* enum roost_leak_verdict */

@@ -27,6 +27,15 @@
  * hook, and aborts if asked. Sets that only a scan can see (global
  * deadlock, tasks parked too long) come from roost_leak_scan and from the
  * timer thread when every worker is idle (roost__leak_idle_check).
+ *
+ * Each task is named by one finding only: the finder claims it (a mark on
+ * its record, claim()) before putting it in the event, so a scan that meets
+ * a reported task again leaves it out, and the counters count tasks. On
+ * stderr, findings are grouped by kind, spawn site and wait reason: the
+ * first in full, then a count line a period (group_admit, groups_flush);
+ * the hook gets every finding in full. Anything that wants to report a set
+ * of tasks (a new kind of finding) builds an event with ev_new, claims its
+ * tasks and hands it to roost__leak_post.
  */
 #include "internal.h"
 #include <stdarg.h>
@@ -68,10 +77,12 @@ static struct {
     /* stderr's groups (see "grouping" below), under `out`, which is taken
      * after `lock` when both are. */
     pthread_mutex_t out;
+    pthread_mutex_t claim;         /* one set claimed at a time (see claim) */
     struct group *groups;
     size_t ngroups, groups_cap;
 } L = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-       .idle = PTHREAD_COND_INITIALIZER, .out = PTHREAD_MUTEX_INITIALIZER};
+       .idle = PTHREAD_COND_INITIALIZER, .out = PTHREAD_MUTEX_INITIALIZER,
+       .claim = PTHREAD_MUTEX_INITIALIZER};
 
 bool roost__threads_active;
 
@@ -249,8 +260,12 @@ const char *roost_leak_verdict_name(int verdict) {
 }
 
 /* Name task t (whose id is id) in a finding of `kind`: true the first
- * time. A suspect may be named once more, by a proof. */
-static bool claim(roost__task *t, uint64_t id, int kind) {
+ * time. A suspect may be named once more, by a proof. A finder claims its
+ * whole set under L.claim: two tasks closing one lock cycle at once each
+ * find the set, and the first to claim takes all of it. Inlined, so that the
+ * slot walkers' no_sanitize covers it: they may meet a record that a spawn
+ * is clearing. */
+static inline __attribute__((always_inline)) bool claim(roost__task *t, uint64_t id, int kind) {
     uint64_t old = atomic_load_explicit(&t->leak_mark, memory_order_relaxed);
     for (;;) {
         if (old >> 4 == id && (kind == ROOST_LEAK_SUSPECT || (old & 15) != ROOST_LEAK_SUSPECT))
@@ -550,6 +565,7 @@ roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, r
         for (roost__waiter *x = qs[q]->head; x; x = x->next) n += x->plain;
     if (!n) return NULL;
     roost__leak_ev *ev = ev_new(ROOST_LEAK_CHAN, ch, n);
+    /* No L.claim: a task waits on one channel, whose lock we hold. */
     for (int q = 0; q < 2; q++) {
         roost__waiter *x = qs[q]->head, *nx;
         for (; x; x = nx) {
@@ -743,14 +759,17 @@ static __attribute__((noinline)) int lock_check_slow(roost__task *self, const vo
     size_t n = k == 1 ? (size_t)c1.n : 1;
     roost__leak_ev *ev = ev_new(kind, obj, n);
     if (ev) {
-        if (claim(self, self->id, kind)) {
+        bool got[CYCLE_MAX];
+        pthread_mutex_lock(&L.claim);
+        got[0] = claim(self, self->id, kind);
+        for (size_t i = 1; i < n; i++) got[i] = claim(c1.t[i], __atomic_load_n(&c1.t[i]->id, __ATOMIC_RELAXED), kind);
+        pthread_mutex_unlock(&L.claim);
+        if (got[0]) {
             roost__self_info(self, &ev->tasks[ev->n]);
             ev->tasks[ev->n].wait_reason = reason, ev->tasks[ev->n++].wait_obj = obj;
         }
         for (size_t i = 1; i < n; i++)
-            if (claim(c1.t[i], __atomic_load_n(&c1.t[i]->id, __ATOMIC_RELAXED), kind) &&
-                roost__task_info(c1.t[i], &ev->tasks[ev->n], ROOST_SNAP_STACKS))
-                ev->n++;
+            if (got[i] && roost__task_info(c1.t[i], &ev->tasks[ev->n], ROOST_SNAP_STACKS)) ev->n++;
         roost__leak_post(ev);
     }
     /* Orphaned locks are reported, never woken: Go lets a task unlock a
@@ -849,7 +868,9 @@ static size_t claim_ids(roost_task_info_t *v, size_t n, int kind) {
     if (w.ids && w.got) {
         for (size_t i = 0; i < n; i++) w.ids[i] = v[i].id;
         qsort(w.ids, n, sizeof *w.ids, cmp_u64);
+        pthread_mutex_lock(&L.claim);
         roost__for_each_stack_slot(claim_one, &w);
+        pthread_mutex_unlock(&L.claim);
         for (size_t i = 0; i < n; i++) {
             uint64_t *at = bsearch(&v[i].id, w.ids, n, sizeof *w.ids, cmp_u64);
             if (at && w.got[at - w.ids]) v[m++] = v[i];
@@ -1061,10 +1082,12 @@ static int64_t cycle_scan(void) {
     if (!dead) goto out;
     roost__leak_ev *ev = ev_new(ROOST_LEAK_CYCLE, NULL, dead);
     if (!ev) goto out;
+    pthread_mutex_lock(&L.claim);
+    for (size_t i = 0; i < g.n; i++) /* alive from here on: claimed by another finding */
+        if (!g.v[i].alive) g.v[i].alive = !claim(g.v[i].t, g.v[i].id, ROOST_LEAK_CYCLE);
+    pthread_mutex_unlock(&L.claim);
     for (size_t i = 0; i < g.n; i++)
-        if (!g.v[i].alive && claim(g.v[i].t, g.v[i].id, ROOST_LEAK_CYCLE) &&
-            roost__task_info(g.v[i].t, &ev->tasks[ev->n], ROOST_SNAP_STACKS))
-            ev->n++;
+        if (!g.v[i].alive && roost__task_info(g.v[i].t, &ev->tasks[ev->n], ROOST_SNAP_STACKS)) ev->n++;
     found = (int64_t)ev->n;
     roost__leak_post(ev);
 out:
@@ -1141,6 +1164,7 @@ __attribute__((no_sanitize("thread"))) static void collect_named(roost__task *t,
 static int cmp_named(const void *a, const void *b) { return cmp_u64(&((const named *)a)->id, &((const named *)b)->id); }
 
 int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags) {
+    if (!out || !n) return ROOST_EINVAL;
     *out = NULL, *n = 0;
     if (!roost__nworkers()) return ROOST_OK;
     named_walk w = {0};

@@ -379,7 +379,7 @@ static void t_suspects_and_check(void *unused) {
     CHECK_EQ(hook_verdict, ROOST_VERDICT_SUSPECT);
     CHECK_EQ(hook_ntasks, 3);
     /* One stack told once, the other two by id. */
-    CHECK(strstr(hook_text, "and 2 more tasks like it:") != NULL);
+    CHECK_MSG(strstr(hook_text, "and 2 more tasks like it:") != NULL, "report: %s", hook_text);
     CHECK_EQ(roost_leak_scan(10 * ROOST_S), 0); /* none that old */
 
     int fds[2];
