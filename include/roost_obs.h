@@ -323,7 +323,8 @@ int roost_leak_flush(int64_t timeout_ns);
  * other could wake (ROOST_LEAK_CYCLE; with no task marked at all and no
  * timer pending, ROOST_LEAK_DEADLOCK). Findings are reported (and abort
  * under ROOST_LEAK_ABORT) but never woken: a scan is not a moment of proof.
- * Returns the number of tasks found. */
+ * Returns the number of tasks found that no finding had named before (a
+ * task is reported once, whoever finds it). */
 int64_t roost_leak_scan(int64_t suspect_ns);
 
 /* roost_leak_scan, with what it found told apart. Only tasks no finding
