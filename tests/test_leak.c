@@ -598,20 +598,39 @@ static void hammer(void *arg) {
     }
 }
 
+/* Eight tasks taking turns through a condition variable: each broadcast
+ * wakes seven waiters that all re-lock the mutex at once. */
+static roost_mutex_t turn_mu = ROOST_MUTEX_INIT;
+static roost_cond_t turn_cond = ROOST_COND_INIT;
+static int turn;
+
+static void take_turns(void *arg) {
+    int me = (int)(intptr_t)arg;
+    for (int i = 0; i < SCALE(300, 30); i++) {
+        CHECK_OK(roost_mutex_lock(NULL, &turn_mu));
+        while (turn % 8 != me) CHECK_OK(roost_cond_wait(NULL, &turn_cond, &turn_mu));
+        turn++;
+        CHECK_OK(roost_cond_broadcast(&turn_cond));
+        CHECK_OK(roost_mutex_unlock(&turn_mu));
+    }
+}
+
 /* A contended lock handed from task to task, under the default policy:
  * the lock-chain check must see that the holder was handed the lock (or
  * runs) and stop, without walking on or reading through the kernel. The
- * same for a write-locked rwmutex. */
+ * same for a write-locked rwmutex, and for a mutex re-taken after a
+ * condition variable's broadcast. */
 static void t_contended_cost(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
     roost_mutex_t mu = ROOST_MUTEX_INIT;
     roost_rwmutex_t rw = ROOST_RWMUTEX_INIT;
-    for (int pass = 0; pass < 2; pass++) {
-        hammer_arg h = {pass ? NULL : &mu, pass ? &rw : NULL, SCALE(2000, 200)};
+    for (int pass = 0; pass < 3; pass++) {
+        hammer_arg h = {pass == 0 ? &mu : NULL, pass == 1 ? &rw : NULL, SCALE(2000, 200)};
         roost_leak_stats_t a, b;
         roost_leak_stats(&a);
-        for (int i = 0; i < 8; i++) CHECK_OK(roost_go(hammer, &h));
+        for (int i = 0; i < 8; i++)
+            CHECK_OK(pass < 2 ? roost_go(hammer, &h) : roost_go(take_turns, (void *)(intptr_t)i));
         CHECK_OK(roost_wait_tasks(0, 60 * ROOST_S * check_slack()));
         roost_leak_stats(&b);
         CHECK_EQ(b.probes - a.probes, 0);
