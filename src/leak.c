@@ -797,15 +797,24 @@ int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost
         holder = rw->writer ? rw->holder : NULL, hid = rw->holder_id;
     }
     if (!holder) return 0; /* a plain thread holds it, or readers do */
+    /* A holder that still names obj as the lock it waits on was handed obj
+     * by an unlock and has not come back from that wait yet: on its way
+     * back it takes obj's queue lock, which we hold until we have parked.
+     * So it cannot join a cycle before then, and by then our wait is
+     * published; nor can its wait fields still say obj once it has been
+     * through that lock (we took the lock after it). No chain, no fence:
+     * this is the common case of a contended lock. */
+    if (holder != self && __atomic_load_n(&holder->wait_obj, __ATOMIC_RELAXED) == obj &&
+        __atomic_load_n(&holder->id, __ATOMIC_RELAXED) == hid)
+        return 0;
     /* Publish what we are about to wait on before looking at the others:
      * of two tasks closing a cycle at once, at least one sees the other. */
     __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
     __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
     __atomic_store_n(&self->cancellable, false, __ATOMIC_RELAXED);
     atomic_thread_fence(memory_order_seq_cst);
-    /* The common case, a holder that is running or was just handed the
-     * lock: it waits on no lock, so there is no chain to follow (follow's
-     * first step, inline). */
+    /* A holder that runs or is runnable and waits on no lock: there is no
+     * chain to follow (follow's first step, inline). */
     if (holder != self && __atomic_load_n(&holder->id, __ATOMIC_RELAXED) == hid) {
         int st = atomic_load_explicit(&holder->state, memory_order_relaxed);
         if (st == ROOST_T_RUNNABLE ||
