@@ -28,7 +28,7 @@
 #                           report (Go: none)
 #   mutex_contended    ns/op 8 tasks on one mutex, yielding with it held, under
 #                           the default leak policy (Go: sync.Mutex, Gosched)
-#   mutex_contended_leakoff  the same with ROOST_LEAK=off: the program runs
+#   mutex_leak_off     ns/op the same with ROOST_LEAK=off: the program runs
 #                           both policies in turns in one process and prints
 #                           both (target: the default at most 3% worse)
 #
@@ -253,7 +253,7 @@ row     profile100k ms           profile100k_ms        lower default profile100k
 also_row profile100k_pause ms    pause_ms              lower profile100k
 row     leak_latency us          leak_latency_us       lower default leak_latency -
 row     mutex_contended ns/op    mutex_contended_ns    lower default mutex_contended mutex_contended
-also_row mutex_contended_leakoff ns/op leak_off_ns     lower mutex_contended
+also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended
 
 # ------------------------------------------------------------ report
 {
