@@ -591,6 +591,10 @@ typedef struct roost__leak_ev roost__leak_ev;
 roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, roost__waiter **wake,
                                         bool *self_woken);
 void roost__leak_post(roost__leak_ev *ev);
+/* Report the tasks in v (records from a snapshot, with stacks) as a finding
+ * of `kind` on obj: those no finding has named yet are claimed, counted and
+ * reported (v is compacted to them; returns how many). */
+size_t roost__leak_post_tasks(int kind, const void *obj, roost_task_info_t *v, size_t n);
 /* A select about to park with no case any other task could complete (every
  * channel's references are the caller's own adopted ones, or no channel at
  * all) and no cancellable context: reported; returns true when the policy

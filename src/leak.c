@@ -33,9 +33,9 @@
  * a reported task again leaves it out, and the counters count tasks. On
  * stderr, findings are grouped by kind, spawn site and wait reason: the
  * first in full, then a count line a period (group_admit, groups_flush);
- * the hook gets every finding in full. Anything that wants to report a set
- * of tasks (a new kind of finding) builds an event with ev_new, claims its
- * tasks and hands it to roost__leak_post.
+ * the hook gets every finding in full. Another file that finds a set of
+ * tasks to report hands their records (from roost_tasks_snapshot) to
+ * roost__leak_post_tasks, which claims, reports and counts them.
  */
 #include "internal.h"
 #include <stdarg.h>
@@ -890,7 +890,7 @@ static size_t claim_ids(roost_task_info_t *v, size_t n, int kind) {
     return m;
 }
 
-static size_t post_tasks(int kind, const void *obj, roost_task_info_t *v, size_t n) {
+size_t roost__leak_post_tasks(int kind, const void *obj, roost_task_info_t *v, size_t n) {
     n = claim_ids(v, n, kind);
     roost__leak_ev *ev = n ? ev_new(kind, obj, n) : NULL;
     if (!ev) return 0;
@@ -913,7 +913,7 @@ static int64_t deadlock_check(roost_task_info_t *v, size_t n, uint64_t self_id) 
         parked++;
     }
     if (!parked || roost__timer_pending()) return 0;
-    post_tasks(ROOST_LEAK_DEADLOCK, NULL, v, n);
+    roost__leak_post_tasks(ROOST_LEAK_DEADLOCK, NULL, v, n);
     return (int64_t)parked; /* found, whether or not named before: reported once a stall */
 }
 
@@ -1131,7 +1131,7 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
                         v[j].wait_reason == v[i].wait_reason;
              j++) {
         }
-        found += (int64_t)post_tasks(ROOST_LEAK_SUSPECT, v[i].wait_obj, &v[i], j - i);
+        found += (int64_t)roost__leak_post_tasks(ROOST_LEAK_SUSPECT, v[i].wait_obj, &v[i], j - i);
     }
     free(v);
     r.suspects = found;
