@@ -26,6 +26,11 @@
 #                           tasks while that profile was taken
 #   leak_latency       us   median delay from a leak becoming provable to its
 #                           report (Go: none)
+#   mutex_contended    ns/op 8 tasks on one mutex, yielding with it held, under
+#                           the default leak policy (Go: sync.Mutex, Gosched)
+#   mutex_leak_off     ns/op the same with ROOST_LEAK=off: the program runs
+#                           both policies in turns in one process and prints
+#                           both (target: the default at most 3% worse)
 #
 # A program that crashes, fails its own checks, prints no figure or runs past
 # BENCH_TIMEOUT seconds (default 300) gets FAIL in its column; the script goes
@@ -248,6 +253,8 @@ obs_row group_fanout us/round    group_fanout_us       lower default group_fanou
 row     profile100k ms           profile100k_ms        lower default profile100k profile100k
 also_row profile100k_pause ms    pause_ms              lower profile100k
 row     leak_latency us          leak_latency_us       lower default leak_latency -
+row     mutex_contended ns/op    mutex_contended_ns    lower default mutex_contended mutex_contended
+also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended
 
 # ------------------------------------------------------------ report
 {

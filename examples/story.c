@@ -24,7 +24,9 @@
  *     spawn site and "chan send";
  *   - the leak detector proves each leak the moment the caller walks away
  *     (every reference to `done` left is held by the task parked on it) and
- *     reports it: the first report is printed whole, then counted;
+ *     reports it on stderr: the first in full, then a line a second with
+ *     the count of those that followed at the same site (roost_leaks_found
+ *     on the status lines counts them all);
  *   - at the end the grouped task profile shows one entry at the leaky spawn
  *     site, in chan send, with the count;
  *   - with ROOST_LEAK=wake the same leaky code stays flat: each stranded task
@@ -169,13 +171,6 @@ static int fetch(roost_ctx_t *ctx, const char *id, result *out) {
 
 /* ------------------------------------------------------------------ main */
 
-/* Leak reports: the first in full, then a count on the status lines. */
-static atomic_long leaks_reported;
-static void on_leak(const roost_leak_t *l, void *arg) {
-    (void)arg;
-    if (atomic_fetch_add(&leaks_reported, 1) == 0) fprintf(stderr, "%s", l->text);
-}
-
 typedef struct story_args {
     const char *mode;
     int64_t duration;
@@ -190,7 +185,6 @@ static void story(void *arg) {
     roost_chan_t *end;
     int64_t now;
     CHECK(roost_ticker_make(500 * ROOST_MS, &tick));    /* time.NewTicker(500 * time.Millisecond) */
-    roost_leak_hook(on_leak, NULL);
     /* The monitor: a growth alert if the count climbs for 2 s straight. */
     roost_monitor_opts_t mo = {.interval = 250 * ROOST_MS, .log_fd = -1, .window = 2 * ROOST_S};
     if (roost_monitor_start(&mo) != 0) fprintf(stderr, "story: no monitor\n");
@@ -204,12 +198,12 @@ static void story(void *arg) {
         int i = roost_select(NULL, cases, 2, ROOST_SELECT_NONBLOCK);
         if (i == 0) {
             printf("%s tasks %lld timeouts %ld leaks-reported %ld\n", mode,
-                   (long long)roost_task_count(), timeouts, atomic_load(&leaks_reported));
+                   (long long)roost_task_count(), timeouts, (long)roost_leaks_found());
             continue;
         }
         if (i == 1) {
             printf("%s final tasks %lld timeouts %ld leaks-reported %ld\n", mode,
-                   (long long)roost_task_count(), timeouts, atomic_load(&leaks_reported));
+                   (long long)roost_task_count(), timeouts, (long)roost_leaks_found());
             break;
         }
         if (i != ROOST_EAGAIN) CHECK(i);                 /* default: */

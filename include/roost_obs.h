@@ -232,9 +232,29 @@ enum roost_leak_kind {
 };
 const char *roost_leak_kind_name(int kind);
 
+/* What a finding rests on (roost_leak_t.verdict). */
+enum roost_leak_verdict {
+    ROOST_VERDICT_REFS = 1,    /* exact references: every reference left to what the tasks wait
+                                * on is held by tasks that cannot run (CHAN, SELECT, CYCLE) */
+    ROOST_VERDICT_LOCKS,       /* the lock chain: a cycle of holders, or a holder that exited
+                                * (LOCK_CYCLE, LOCK_ORPHANED) */
+    ROOST_VERDICT_RELOCK,      /* a re-lock refused with ROOST_EDEADLK: nobody is stuck (kind
+                                * LOCK_CYCLE; not counted) */
+    ROOST_VERDICT_DEADLOCK,    /* global deadlock: every task asleep, nothing to wake one */
+    ROOST_VERDICT_SUSPECT,     /* nothing proved: parked longer than the threshold */
+};
+/* "exact references", "lock chain", "refused re-lock", "global deadlock",
+ * "suspect"; never NULL. */
+const char *roost_leak_verdict_name(int verdict);
+
 /* What to do when a leak is proved. Flags, combined:
  *   ROOST_LEAK_REPORT: write a report (tasks, wait reasons, stacks) to stderr
- *                      and count it (roost_leaks_found).
+ *                      and count it (roost_leaks_found). On stderr, findings
+ *                      are grouped by kind, spawn site and wait reason: the
+ *                      first of a group in full, then one line a second
+ *                      with the count of those that followed ("roost: leak:
+ *                      57 more tasks leaked at story.c:224 in chan send in
+ *                      the last 1s (channel unreachable)").
  *   ROOST_LEAK_WAKE:   wake the stranded tasks: their blocking call returns
  *                      ROOST_ELEAKED, so they can clean up and exit.
  *   ROOST_LEAK_ABORT:  report, then abort() (for tests).
@@ -248,17 +268,47 @@ typedef struct roost_leak {
     int kind;                  /* enum roost_leak_kind */
     const void *obj;           /* the channel or lock involved */
     size_t ntasks;
-    const roost_task_info_t *tasks; /* the whole set, with stacks */
-    const char *text;          /* the report as written to stderr */
+    const roost_task_info_t *tasks; /* the tasks this finding names for the first time, with
+                                * stacks (a task is named by one finding only) */
+    const char *text;          /* the report in full, as written to stderr when it is */
+    int verdict;               /* enum roost_leak_verdict */
 } roost_leak_t;
 
-/* Call fn for every leak found (instead of, not as well as, writing it to
- * stderr). fn runs on the thread that found the leak; it must not block. */
+/* Call fn for every finding (instead of, not as well as, writing it to
+ * stderr): every one, in full; grouping and rate limits are stderr's. fn
+ * runs on the leak detector's reporter thread; it must not block. */
 void roost_leak_hook(void (*fn)(const roost_leak_t *leak, void *arg), void *arg);
 
-/* Leaks found so far (each report counts the tasks in it; suspects and
- * refused re-locks are not counted). */
+/* Tasks proved leaked so far. Each task counts once, at its first proof:
+ * a scan that meets it again, or a suspect that is proved later, does not
+ * count it twice. Suspects and refused re-locks are not counted. */
 int64_t roost_leaks_found(void);
+
+/* Every live task a finding has named, with its record now (and its stack,
+ * with ROOST_SNAP_STACKS): the whole list, whatever stderr left out. A task
+ * woken with ROOST_ELEAKED leaves it when it exits. *out is malloc'ed (free
+ * it); in no particular order. 0, ROOST_EINVAL for a NULL out or n, or
+ * ROOST_ENOMEM. */
+typedef struct roost_leaked_task {
+    int kind;                  /* the finding that named it: enum roost_leak_kind */
+    int verdict;               /* enum roost_leak_verdict */
+    roost_task_info_t task;
+} roost_leaked_task_t;
+int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags);
+
+/* What the detector has done so far, and what it cost. A versioned
+ * struct: fields are only ever added at the end, before `reserved`. */
+typedef struct roost_leak_stats {
+    int64_t proved;            /* distinct tasks proved leaked (roost_leaks_found) */
+    int64_t suspects;          /* distinct tasks reported as suspects */
+    int64_t reports;           /* findings delivered: to the hook, or written to stderr in full */
+    int64_t folded;            /* findings written to stderr as part of a count line instead */
+    int64_t lock_steps;        /* lock holders the lock-chain check followed past the first */
+    int64_t probes;            /* words of possibly freed memory read through the kernel (a
+                                * system call each): the lock-chain check and the scan */
+    int64_t reserved[10];      /* zero */
+} roost_leak_stats_t;
+void roost_leak_stats(roost_leak_stats_t *out);
 
 /* Wait, up to timeout_ns, until every leak found so far has been reported
  * (reports are written by a reporter thread). roost_check_leaks does this
@@ -276,8 +326,18 @@ int roost_leak_flush(int64_t timeout_ns);
  * other could wake (ROOST_LEAK_CYCLE; with no task marked at all and no
  * timer pending, ROOST_LEAK_DEADLOCK). Findings are reported (and abort
  * under ROOST_LEAK_ABORT) but never woken: a scan is not a moment of proof.
- * Returns the number of tasks found. */
+ * Returns the number of tasks found that no finding had named before (a
+ * task is reported once, whoever finds it). */
 int64_t roost_leak_scan(int64_t suspect_ns);
+
+/* roost_leak_scan, with what it found told apart. Only tasks no finding
+ * named before count. Returns proved + suspects. */
+typedef struct roost_leak_scan_result {
+    int64_t proved;            /* tasks only each other could wake, or a global deadlock */
+    int64_t suspects;          /* tasks parked longer than suspect_ns, nothing proved */
+    int64_t reserved[6];       /* zero */
+} roost_leak_scan_result_t;
+int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out);
 
 /* A task takes over one reference to ch that it was given (say, by its
  * spawner): the runtime releases it when the task exits, and while the

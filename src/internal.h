@@ -121,6 +121,9 @@ typedef struct roost__task {
     const char *name;            /* optional static name */
     int sel_n;                   /* parked in a select: its cases (for leak.c's scan) */
     const roost_case_t *sel_cases;
+    /* (id << 4) | kind of the finding that first named this task (leak.c):
+     * a task is counted and reported once. A reused record has another id. */
+    _Atomic uint64_t leak_mark;
     uint64_t created_tick;       /* roost__park_clock() at spawn (converted when read) */
     int nlabels;
     const char *labels[ROOST_MAX_LABELS][2];
@@ -599,6 +602,10 @@ typedef struct roost__leak_ev roost__leak_ev;
 roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, roost__waiter **wake,
                                         bool *self_woken);
 void roost__leak_post(roost__leak_ev *ev);
+/* Report the tasks in v (records from a snapshot, with stacks) as a finding
+ * of `kind` on obj: those no finding has named yet are claimed, counted and
+ * reported (v is compacted to them; returns how many). */
+size_t roost__leak_post_tasks(int kind, const void *obj, roost_task_info_t *v, size_t n);
 /* A select about to park with no case any other task could complete (every
  * channel's references are the caller's own adopted ones, or no channel at
  * all) and no cancellable context: reported; returns true when the policy

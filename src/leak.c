@@ -27,6 +27,15 @@
  * hook, and aborts if asked. Sets that only a scan can see (global
  * deadlock, tasks parked too long) come from roost_leak_scan and from the
  * timer thread when every worker is idle (roost__leak_idle_check).
+ *
+ * Each task is named by one finding only: the finder claims it (a mark on
+ * its record, claim()) before putting it in the event, so a scan that meets
+ * a reported task again leaves it out, and the counters count tasks. On
+ * stderr, findings are grouped by kind, spawn site and wait reason: the
+ * first in full, then a count line a period (group_admit, groups_flush);
+ * the hook gets every finding in full. Another file that finds a set of
+ * tasks to report hands their records (from roost_tasks_snapshot) to
+ * roost__leak_post_tasks, which claims, reports and counts them.
  */
 #include "internal.h"
 #include <stdarg.h>
@@ -58,10 +67,22 @@ static struct {
     pthread_cond_t idle;
     void (*hook)(const roost_leak_t *, void *);
     void *hook_arg;
-    _Atomic int64_t found;
+    _Atomic int64_t found;         /* distinct tasks proved leaked */
+    _Atomic int64_t suspects;      /* distinct tasks reported as suspects */
+    _Atomic int64_t reports;       /* findings delivered in full */
+    _Atomic int64_t folded;        /* findings folded into a count line */
+    _Atomic int64_t probes;        /* words read through the kernel (probe64) */
+    _Atomic int64_t lock_steps;    /* holders the lock-chain check followed past the first */
     _Atomic uint64_t idle_reported; /* switch total at the last deadlock report */
+    /* stderr's groups (see "grouping" below), under `out`, which is taken
+     * after `lock` when both are. */
+    pthread_mutex_t out;
+    pthread_mutex_t claim;         /* one set claimed at a time (see claim) */
+    struct group *groups;
+    size_t ngroups, groups_cap;
 } L = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-       .idle = PTHREAD_COND_INITIALIZER};
+       .idle = PTHREAD_COND_INITIALIZER, .out = PTHREAD_MUTEX_INITIALIZER,
+       .claim = PTHREAD_MUTEX_INITIALIZER};
 
 bool roost__threads_active;
 
@@ -82,14 +103,16 @@ static int policy_from_env(void) {
     return p;
 }
 
+/* The first look at the policy: from the environment, once. */
+static __attribute__((noinline, cold)) int policy_read(void) {
+    int p = -1, want = policy_from_env();
+    atomic_compare_exchange_strong(&L.policy, &p, want);
+    return atomic_load(&L.policy);
+}
+
 static int policy(void) {
     int p = atomic_load_explicit(&L.policy, memory_order_relaxed);
-    if (ROOST_UNLIKELY(p < 0)) {
-        int want = policy_from_env();
-        atomic_compare_exchange_strong(&L.policy, &p, want);
-        p = atomic_load(&L.policy);
-    }
-    return p;
+    return ROOST_UNLIKELY(p < 0) ? policy_read() : p;
 }
 
 int roost_leak_policy(int p) {
@@ -105,6 +128,17 @@ void roost_leak_hook(void (*fn)(const roost_leak_t *, void *), void *arg) {
 }
 
 int64_t roost_leaks_found(void) { return atomic_load(&L.found); }
+
+void roost_leak_stats(roost_leak_stats_t *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    out->proved = atomic_load(&L.found);
+    out->suspects = atomic_load(&L.suspects);
+    out->reports = atomic_load(&L.reports);
+    out->folded = atomic_load(&L.folded);
+    out->probes = atomic_load_explicit(&L.probes, memory_order_relaxed);
+    out->lock_steps = atomic_load_explicit(&L.lock_steps, memory_order_relaxed);
+}
 
 int roost__owned_count(roost__task *t, const roost_chan_t *ch) {
     roost_chan_t **arr = t->owned ? t->owned : t->owned_small;
@@ -166,18 +200,184 @@ static void sb_task(sbuf *b, const roost_task_info_t *t, int64_t now) {
               (unsigned long long)t->parent_id);
 }
 
+static bool same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+/* Tasks a report shows once: same spawn site, wait reason and stack. */
+static bool same_story(const roost_task_info_t *a, const roost_task_info_t *b) {
+    return a->line == b->line && a->wait_reason == b->wait_reason && a->nframes == b->nframes &&
+           same_str(a->file, b->file) && !memcmp(a->pcs, b->pcs, sizeof a->pcs[0] * (size_t)a->nframes);
+}
+
+/* The tasks of one finding: each distinct story in full, then how many
+ * more tell it, with their ids (at most 64 stories are told apart). */
+#define STORIES_MAX 64
+#define IDS_SHOWN 8
+static void sb_tasks(sbuf *b, const roost_task_info_t *v, size_t n, int64_t now) {
+    size_t rep[STORIES_MAX], nrep = 0;
+    size_t *like = calloc(n ? n : 1, sizeof *like); /* index of the story each task tells */
+    for (size_t i = 0; i < n; i++) {
+        size_t r = 0;
+        while (r < nrep && !same_story(&v[rep[r]], &v[i])) r++;
+        if (r == nrep && nrep < STORIES_MAX) rep[nrep++] = i;
+        if (like) like[i] = r < nrep ? rep[r] : i;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (like && like[i] != i) continue;
+        sb_task(b, &v[i], now);
+        size_t more = 0;
+        for (size_t j = i + 1; like && j < n; j++) more += like[j] == i;
+        if (!more) continue;
+        sb_printf(b, "    and %zu more task%s like it:", more, more == 1 ? "" : "s");
+        size_t shown = 0;
+        for (size_t j = i + 1; j < n && shown < IDS_SHOWN; j++)
+            if (like[j] == i) sb_printf(b, " %llu", (unsigned long long)v[j].id), shown++;
+        sb_printf(b, "%s\n", more > shown ? " ..." : "");
+    }
+    free(like);
+}
+
+/* ------------------------------------------------------------ verdicts */
+
+static int verdict_of(int kind, bool refused) {
+    if (refused) return ROOST_VERDICT_RELOCK;
+    switch (kind) {
+    case ROOST_LEAK_LOCK_CYCLE: case ROOST_LEAK_LOCK_ORPHANED: return ROOST_VERDICT_LOCKS;
+    case ROOST_LEAK_DEADLOCK: return ROOST_VERDICT_DEADLOCK;
+    case ROOST_LEAK_SUSPECT: return ROOST_VERDICT_SUSPECT;
+    default: return ROOST_VERDICT_REFS;
+    }
+}
+
+const char *roost_leak_verdict_name(int verdict) {
+    static const char *const names[] = {
+        [ROOST_VERDICT_REFS] = "exact references",
+        [ROOST_VERDICT_LOCKS] = "lock chain",
+        [ROOST_VERDICT_RELOCK] = "refused re-lock",
+        [ROOST_VERDICT_DEADLOCK] = "global deadlock",
+        [ROOST_VERDICT_SUSPECT] = "suspect",
+    };
+    return verdict > 0 && verdict <= ROOST_VERDICT_SUSPECT ? names[verdict] : "?";
+}
+
+/* Name task t (whose id is id) in a finding of `kind`: true the first
+ * time. A suspect may be named once more, by a proof. A finder claims its
+ * whole set under L.claim: two tasks closing one lock cycle at once each
+ * find the set, and the first to claim takes all of it. Inlined, so that the
+ * slot walkers' no_sanitize covers it: they may meet a record that a spawn
+ * is clearing. */
+static inline __attribute__((always_inline)) bool claim(roost__task *t, uint64_t id, int kind) {
+    uint64_t old = atomic_load_explicit(&t->leak_mark, memory_order_relaxed);
+    for (;;) {
+        if (old >> 4 == id && (kind == ROOST_LEAK_SUSPECT || (old & 15) != ROOST_LEAK_SUSPECT))
+            return false;
+        if (atomic_compare_exchange_weak(&t->leak_mark, &old, id << 4 | (uint64_t)kind)) return true;
+    }
+}
+
+/* ------------------------------------------------------------ grouping
+ *
+ * stderr gets each group's first finding in full, then a count line a
+ * period for those that followed. A group is a kind (a refused re-lock
+ * apart), a spawn site and a wait reason: the first task's. The hook gets
+ * every finding in full. */
+#define GROUP_PERIOD ROOST_S
+
+struct group {
+    int kind;
+    bool refused;
+    const char *file;
+    int line, reason;
+    int64_t since;                 /* roost_now() at the start of the period */
+    int64_t tasks, findings;       /* folded in this period */
+};
+
+static bool group_is(const struct group *g, int kind, bool refused, const roost_task_info_t *t) {
+    return g->kind == kind && g->refused == refused && g->line == t->line &&
+           g->reason == t->wait_reason && same_str(g->file, t->file);
+}
+
+/* The count line of g, if it folded anything; the period starts over. With
+ * L.out held. */
+static void group_flush(struct group *g, int64_t now) {
+    if (!g->findings) return;
+    sbuf b = {0};
+    double s = (double)(now - g->since) / 1e9;
+    const char *what = g->refused ? "re-locks refused" : g->kind == ROOST_LEAK_SUSPECT ? "tasks suspected"
+                                                                                     : "tasks leaked";
+    sb_printf(&b, "roost: leak: %lld more %s at %s:%d in %s in the last %.2gs (%s)\n",
+              (long long)(g->refused ? g->findings : g->tasks), what, g->file ? g->file : "?", g->line,
+              roost_wait_reason_name(g->reason), s > 0 ? s : 0, roost_leak_kind_name(g->kind));
+    if (b.p && write(2, b.p, b.len) < 0) {
+        /* nowhere else to say it */
+    }
+    free(b.p);
+    g->tasks = g->findings = 0;
+    g->since = now;
+}
+
+/* Count lines due by now (all of them with `all`); returns the next time
+ * one falls due (roost_now() scale), or 0 for none. */
+static int64_t groups_flush(bool all) {
+    int64_t now = roost_now(), next = 0;
+    pthread_mutex_lock(&L.out);
+    for (size_t i = 0; i < L.ngroups; i++) {
+        struct group *g = &L.groups[i];
+        if (!g->findings) continue;
+        if (all || now - g->since >= GROUP_PERIOD)
+            group_flush(g, now);
+        else if (!next || g->since + GROUP_PERIOD < next)
+            next = g->since + GROUP_PERIOD;
+    }
+    pthread_mutex_unlock(&L.out);
+    return next;
+}
+
+/* Whether this finding goes to stderr in full (and starts its group's
+ * period), or is folded into its group's count. */
+static bool group_admit(const roost__leak_ev *ev) {
+    if (!ev->n) return true;
+    const roost_task_info_t *t = &ev->tasks[0];
+    int64_t now = roost_now();
+    bool full = false;
+    pthread_mutex_lock(&L.out);
+    struct group *g = NULL;
+    for (size_t i = 0; i < L.ngroups && !g; i++)
+        if (group_is(&L.groups[i], ev->kind, ev->refused, t)) g = &L.groups[i];
+    if (!g) {
+        if (L.ngroups == L.groups_cap) {
+            size_t cap = L.groups_cap ? L.groups_cap * 2 : 16;
+            struct group *v = realloc(L.groups, cap * sizeof *v);
+            if (v) L.groups = v, L.groups_cap = cap;
+        }
+        full = true;
+        if (L.ngroups < L.groups_cap) {
+            g = &L.groups[L.ngroups++];
+            *g = (struct group){ev->kind, ev->refused, t->file, t->line, t->wait_reason, now, 0, 0};
+        }
+    } else {
+        if (!g->findings && now - g->since >= GROUP_PERIOD) g->since = now; /* quiet since */
+        g->tasks += (int64_t)ev->n;
+        g->findings++;
+    }
+    pthread_mutex_unlock(&L.out);
+    return full;
+}
+
 /* ------------------------------------------------------------ reporting */
 
 static void report(roost__leak_ev *ev) {
     int p = policy();
     sbuf b = {0};
     int64_t now = roost_now();
+    const char *s = ev->n == 1 ? "" : "s";
+    sb_printf(&b, "roost: leak: %s [%s]: ", roost_leak_kind_name(ev->kind),
+              roost_leak_verdict_name(verdict_of(ev->kind, ev->refused)));
     if (ev->kind == ROOST_LEAK_SUSPECT)
-        sb_printf(&b, "roost: leak: %s: %zu task(s) parked longer than the threshold", roost_leak_kind_name(ev->kind), ev->n);
+        sb_printf(&b, "%zu task%s parked longer than the threshold", ev->n, s);
     else if (ev->refused)
-        sb_printf(&b, "roost: leak: %s: a task re-locked a lock it holds; refused with ROOST_EDEADLK", roost_leak_kind_name(ev->kind));
+        sb_printf(&b, "a task re-locked a lock it holds; refused with ROOST_EDEADLK");
     else
-        sb_printf(&b, "roost: leak: %s: %zu task(s) can never proceed", roost_leak_kind_name(ev->kind), ev->n);
+        sb_printf(&b, "%zu task%s can never proceed", ev->n, s);
     switch (ev->kind) {
     case ROOST_LEAK_CHAN:
         sb_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
@@ -204,28 +404,59 @@ static void report(roost__leak_ev *ev) {
                  (ev->kind == ROOST_LEAK_CHAN || ev->kind == ROOST_LEAK_SELECT ||
                   ev->kind == ROOST_LEAK_LOCK_CYCLE);
     sb_printf(&b, "%s\n", woken ? "; woken with ROOST_ELEAKED" : "");
-    for (size_t i = 0; i < ev->n; i++) sb_task(&b, &ev->tasks[i], now);
+    sb_tasks(&b, ev->tasks, ev->n, now);
     bool counts = ev->kind != ROOST_LEAK_SUSPECT && !ev->refused;
-    if (counts) atomic_fetch_add(&L.found, (int64_t)ev->n);
-    roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, b.p ? b.p : ""};
+    roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, b.p ? b.p : "",
+                         verdict_of(ev->kind, ev->refused)};
     pthread_mutex_lock(&L.lock);
     void (*hook)(const roost_leak_t *, void *) = L.hook;
     void *arg = L.hook_arg;
     pthread_mutex_unlock(&L.lock);
-    if (hook)
+    if (hook) {
+        atomic_fetch_add(&L.reports, 1);
         hook(&leak, arg);
-    else if (b.p && write(2, b.p, b.len) < 0) {
-        /* nowhere else to say it */
+    } else if (group_admit(ev)) {
+        atomic_fetch_add(&L.reports, 1);
+        if (b.p && write(2, b.p, b.len) < 0) {
+            /* nowhere else to say it */
+        }
+    } else {
+        atomic_fetch_add(&L.folded, 1);
     }
     free(b.p);
-    if (p & ROOST_LEAK_ABORT && counts) abort();
+    if (p & ROOST_LEAK_ABORT && counts) {
+        groups_flush(true);
+        abort();
+    }
+}
+
+/* pthread_cond_timedwait's deadline for roost_now()-scale time `when`. */
+static struct timespec realtime_at(int64_t when) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t d = when - roost_now();
+    int64_t at = (int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec + (d > 0 ? d : 0);
+    ts.tv_sec = at / ROOST_S, ts.tv_nsec = at % ROOST_S;
+    return ts;
 }
 
 static void *reporter_main(void *unused) {
     (void)unused;
     pthread_mutex_lock(&L.lock);
     for (;;) {
-        while (!L.head) pthread_cond_wait(&L.cond, &L.lock);
+        while (!L.head) {
+            /* Asleep until a finding comes, or a count line falls due. */
+            pthread_mutex_unlock(&L.lock);
+            int64_t next = groups_flush(false);
+            pthread_mutex_lock(&L.lock);
+            if (L.head) break;
+            if (!next) {
+                pthread_cond_wait(&L.cond, &L.lock);
+            } else {
+                struct timespec ts = realtime_at(next);
+                pthread_cond_timedwait(&L.cond, &L.lock, &ts);
+            }
+        }
         roost__leak_ev *ev = L.head;
         L.head = ev->next;
         if (!L.head) L.tail = NULL;
@@ -253,6 +484,7 @@ int roost_leak_flush(int64_t timeout_ns) {
             break;
         }
     pthread_mutex_unlock(&L.lock);
+    groups_flush(true); /* the counts so far, not a period later */
     return rc;
 }
 
@@ -264,6 +496,14 @@ static void flush_at_exit(void) { roost_leak_flush(2 * ROOST_S); }
  * lives as long as the process, asleep). */
 void roost__leak_post(roost__leak_ev *ev) {
     if (!ev) return;
+    if (!ev->n) {
+        free(ev); /* every task in it was named before */
+        return;
+    }
+    if (ev->kind == ROOST_LEAK_SUSPECT)
+        atomic_fetch_add(&L.suspects, (int64_t)ev->n);
+    else if (!ev->refused)
+        atomic_fetch_add(&L.found, (int64_t)ev->n);
     ev->next = NULL;
     pthread_mutex_lock(&L.lock);
     if (!L.started) {
@@ -325,12 +565,14 @@ roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, r
         for (roost__waiter *x = qs[q]->head; x; x = x->next) n += x->plain;
     if (!n) return NULL;
     roost__leak_ev *ev = ev_new(ROOST_LEAK_CHAN, ch, n);
+    /* No L.claim: a task waits on one channel, whose lock we hold. */
     for (int q = 0; q < 2; q++) {
         roost__waiter *x = qs[q]->head, *nx;
         for (; x; x = nx) {
             nx = x->next;
             if (!x->plain) continue;
-            if (ev) chan_info(x, self, ch, &ev->tasks[ev->n++]);
+            roost__task *t = x->park->task;
+            if (ev && (!t || claim(t, t->id, ROOST_LEAK_CHAN))) chan_info(x, self, ch, &ev->tasks[ev->n++]);
             if (!(p & ROOST_LEAK_WAKE)) continue;
             /* Plain waiters are never stale: only this channel, under this
              * lock, could have claimed them. */
@@ -358,7 +600,7 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n) {
         uint64_t w = atomic_load(&order[i]->refs);
         if (ROOST_CHAN_REFS(w) != (uint32_t)roost__owned_count(self, order[i])) return false;
     }
-    roost__leak_ev *ev = ev_new(ROOST_LEAK_SELECT, n ? order[0] : NULL, 1);
+    roost__leak_ev *ev = claim(self, self->id, ROOST_LEAK_SELECT) ? ev_new(ROOST_LEAK_SELECT, n ? order[0] : NULL, 1) : NULL;
     if (ev) {
         roost__self_info(self, &ev->tasks[0]);
         ev->tasks[0].wait_reason = ROOST_WAIT_SELECT;
@@ -402,6 +644,7 @@ static bool probe_pipe(const void *p, uint64_t *out) {
 }
 
 static bool probe64(const void *p, uint64_t *out) {
+    atomic_fetch_add_explicit(&L.probes, 1, memory_order_relaxed);
     if (!atomic_load_explicit(&no_vm_readv, memory_order_relaxed)) {
         struct iovec local = {out, sizeof *out}, remote = {(void *)p, sizeof *out};
         ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
@@ -412,10 +655,14 @@ static bool probe64(const void *p, uint64_t *out) {
     return probe_pipe(p, out);
 }
 
-/* A word another task pointed us at: probed (see above), or, when the
- * caller holds the lock that keeps it alive, read directly. */
-static inline bool load_word(const void *p, uint64_t *out, bool probe) {
-    if (probe) return probe64(p, out);
+struct graph;
+static bool scan_load(struct graph *g, const void *p, uint64_t *out);
+
+/* A word another task pointed us at: probed (see above; during a scan,
+ * through the scan's memo, g), or, when the caller holds the lock that
+ * keeps it alive, read directly. */
+static inline bool load_word(const void *p, uint64_t *out, bool probe, struct graph *g) {
+    if (probe) return g ? scan_load(g, p, out) : probe64(p, out);
     *out = __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED);
     return true;
 }
@@ -423,13 +670,15 @@ static inline bool load_word(const void *p, uint64_t *out, bool probe) {
 /* The holder of a lock another task waits on. NULL when readers hold it,
  * or (probe) when the lock cannot be read. `probe`: the lock is only known
  * from another task's record, and may be gone; otherwise the caller holds
- * the lock's queue lock, and reads it exactly. */
+ * the lock's queue lock, and reads it exactly. g: the scan reading it, or
+ * NULL. */
 __attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void *obj, int reason,
-                                                                    uint64_t *id, bool probe) {
+                                                                    uint64_t *id, bool probe,
+                                                                    struct graph *g) {
     uint64_t h;
     if (reason == ROOST_WAIT_MUTEX) {
         const roost_mutex_t *mu = obj;
-        if (!load_word(&mu->holder_id, id, probe) || !load_word(&mu->holder, &h, probe)) return NULL;
+        if (!load_word(&mu->holder_id, id, probe, g) || !load_word(&mu->holder, &h, probe, g)) return NULL;
         return (roost__task *)(uintptr_t)h;
     }
     const roost_rwmutex_t *rw = obj;
@@ -437,10 +686,10 @@ __attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void 
     uintptr_t wa = (uintptr_t)&rw->writer;
     uint64_t w;
     int writer;
-    if (!load_word((const void *)(wa & ~(uintptr_t)7), &w, probe)) return NULL;
+    if (!load_word((const void *)(wa & ~(uintptr_t)7), &w, probe, g)) return NULL;
     memcpy(&writer, (const char *)&w + (wa & 7), sizeof writer);
     if (!writer) return NULL;
-    if (!load_word(&rw->holder_id, id, probe) || !load_word(&rw->holder, &h, probe)) return NULL;
+    if (!load_word(&rw->holder_id, id, probe, g) || !load_word(&rw->holder, &h, probe, g)) return NULL;
     return (roost__task *)(uintptr_t)h;
 }
 
@@ -454,40 +703,49 @@ typedef struct {
 
 /* Follow holder -> what it waits on -> its holder from (obj, holder).
  * Returns 1 for a cycle back to self, 2 for a holder that exited (at the
- * first step only: deeper, a reused record could fool us), 0 otherwise. */
+ * first step only: deeper, a reused record could fool us), 0 otherwise.
+ *
+ * The walk stops, with 0, at the first holder that cannot be part of a
+ * cycle through self, before reading anything through the kernel:
+ * - a runnable holder has been woken: a member of a cycle is running (it
+ *   published its wait and is about to park) or parked, never runnable;
+ * - a holder that waits on a lock the chain has met already. Most often
+ *   that is obj itself: an unlock hands a contended lock to its first
+ *   waiter, which holds it from then on but keeps obj in its wait fields
+ *   until it runs. Otherwise the chain has run into a cycle that self is
+ *   not part of (its members find it themselves).
+ * So a contended lock handed from task to task costs no system call. */
 __attribute__((no_sanitize("thread"))) static int follow(roost__task *self, const void *obj, int reason, roost__task *h, uint64_t hid,
                   chain *c) {
     c->n = 0;
     c->t[c->n] = self, c->obj[c->n++] = obj;
     for (int depth = 0; depth < CYCLE_MAX - 1; depth++) {
         if (!h) return 0;
+        if (depth) atomic_fetch_add_explicit(&L.lock_steps, 1, memory_order_relaxed);
         /* Our own record, but another task's id: the holder exited and
          * we reuse its stack slot. */
         if (h == self) return hid == self->id ? 1 : (depth == 0 ? 2 : 0);
         uint64_t id = __atomic_load_n(&h->id, __ATOMIC_RELAXED);
         int st = atomic_load_explicit(&h->state, memory_order_relaxed);
         if (id != hid || st == ROOST_T_DEAD) return depth == 0 ? 2 : 0;
+        if (st == ROOST_T_RUNNABLE) return 0;
         int r = __atomic_load_n(&h->wait_reason, __ATOMIC_RELAXED);
         const void *o = __atomic_load_n(&h->wait_obj, __ATOMIC_RELAXED);
         if (!lock_reason(r) || !o || __atomic_load_n(&h->cancellable, __ATOMIC_RELAXED)) return 0;
+        for (int i = 0; i < c->n; i++)
+            if (c->obj[i] == o) return 0;
         c->t[c->n] = h, c->obj[c->n++] = o;
-        h = holder_of(o, r, &hid, true); /* h's lock: it may be gone by now */
+        h = holder_of(o, r, &hid, true, NULL); /* h's lock: it may be gone by now */
     }
     return 0;
 }
 
-int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx) {
+/* The chain past its first step, the verdict and the report: out of line,
+ * so that the common case below stays small enough to inline into sync.c. */
+static __attribute__((noinline)) int lock_check_slow(roost__task *self, const void *obj, int reason,
+                                                     roost__task *holder, uint64_t hid) {
     int p = policy();
-    if (!p || roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
-    uint64_t hid;
-    roost__task *holder = holder_of(obj, reason, &hid, false); /* we hold obj's lock: exact */
-    if (!holder) return 0; /* a plain thread holds it, or readers do */
-    /* Publish what we are about to wait on before looking at the others:
-     * of two tasks closing a cycle at once, at least one sees the other. */
-    __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
-    __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
-    __atomic_store_n(&self->cancellable, false, __ATOMIC_RELAXED);
-    atomic_thread_fence(memory_order_seq_cst);
+    if (!p) return 0;
     chain c1, c2;
     int k = follow(self, obj, reason, holder, hid, &c1);
     if (!k) return 0;
@@ -501,10 +759,17 @@ int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost
     size_t n = k == 1 ? (size_t)c1.n : 1;
     roost__leak_ev *ev = ev_new(kind, obj, n);
     if (ev) {
-        roost__self_info(self, &ev->tasks[0]);
-        ev->tasks[0].wait_reason = reason, ev->tasks[0].wait_obj = obj;
-        for (size_t i = 1; i < n; i++) roost__task_info(c1.t[i], &ev->tasks[i], ROOST_SNAP_STACKS);
-        ev->n = n;
+        bool got[CYCLE_MAX];
+        pthread_mutex_lock(&L.claim);
+        got[0] = claim(self, self->id, kind);
+        for (size_t i = 1; i < n; i++) got[i] = claim(c1.t[i], __atomic_load_n(&c1.t[i]->id, __ATOMIC_RELAXED), kind);
+        pthread_mutex_unlock(&L.claim);
+        if (got[0]) {
+            roost__self_info(self, &ev->tasks[ev->n]);
+            ev->tasks[ev->n].wait_reason = reason, ev->tasks[ev->n++].wait_obj = obj;
+        }
+        for (size_t i = 1; i < n; i++)
+            if (got[i] && roost__task_info(c1.t[i], &ev->tasks[ev->n], ROOST_SNAP_STACKS)) ev->n++;
         roost__leak_post(ev);
     }
     /* Orphaned locks are reported, never woken: Go lets a task unlock a
@@ -515,6 +780,48 @@ int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost
         return ROOST_ELEAKED;
     }
     return 0;
+}
+
+int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx) {
+    int p = atomic_load_explicit(&L.policy, memory_order_relaxed);
+    if (ROOST_UNLIKELY(p < 0)) p = policy_read();
+    if (!p || roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
+    /* We hold obj's queue lock: its holder is exact. */
+    roost__task *holder;
+    uint64_t hid;
+    if (reason == ROOST_WAIT_MUTEX) {
+        const roost_mutex_t *mu = obj;
+        holder = mu->holder, hid = mu->holder_id;
+    } else {
+        const roost_rwmutex_t *rw = obj;
+        holder = rw->writer ? rw->holder : NULL, hid = rw->holder_id;
+    }
+    if (!holder) return 0; /* a plain thread holds it, or readers do */
+    /* A holder that still names obj as the lock it waits on was handed obj
+     * by an unlock and has not come back from that wait yet: on its way
+     * back it takes obj's queue lock, which we hold until we have parked.
+     * So it cannot join a cycle before then, and by then our wait is
+     * published; nor can its wait fields still say obj once it has been
+     * through that lock (we took the lock after it). No chain, no fence:
+     * this is the common case of a contended lock. */
+    if (holder != self && __atomic_load_n(&holder->wait_obj, __ATOMIC_RELAXED) == obj &&
+        __atomic_load_n(&holder->id, __ATOMIC_RELAXED) == hid)
+        return 0;
+    /* Publish what we are about to wait on before looking at the others:
+     * of two tasks closing a cycle at once, at least one sees the other. */
+    __atomic_store_n(&self->wait_reason, reason, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->wait_obj, obj, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->cancellable, false, __ATOMIC_RELAXED);
+    atomic_thread_fence(memory_order_seq_cst);
+    /* A holder that runs or is runnable and waits on no lock: there is no
+     * chain to follow (follow's first step, inline). */
+    if (holder != self && __atomic_load_n(&holder->id, __ATOMIC_RELAXED) == hid) {
+        int st = atomic_load_explicit(&holder->state, memory_order_relaxed);
+        if (st == ROOST_T_RUNNABLE ||
+            (st != ROOST_T_DEAD && !lock_reason(__atomic_load_n(&holder->wait_reason, __ATOMIC_RELAXED))))
+            return 0;
+    }
+    return lock_check_slow(self, obj, reason, holder, hid);
 }
 
 /* Re-locking a lock the caller holds: the call fails with ROOST_EDEADLK.
@@ -541,12 +848,56 @@ static int cmp_group(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static void post_tasks(int kind, const void *obj, const roost_task_info_t *v, size_t n) {
-    roost__leak_ev *ev = ev_new(kind, obj, n);
-    if (!ev) return;
+/* Claim, for a finding of `kind`, the live tasks whose ids are in v
+ * (copies from a snapshot), one walk over the stack slots. Keeps in v
+ * those claimed now, in their order; returns how many. */
+typedef struct {
+    uint64_t *ids;                 /* v's ids, sorted */
+    bool *got;                     /* by position in ids */
+    size_t n;
+    int kind;
+} claim_walk;
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+__attribute__((no_sanitize("thread"))) static void claim_one(roost__task *t, void *arg) {
+    claim_walk *w = arg;
+    uint64_t id = __atomic_load_n(&t->id, __ATOMIC_RELAXED);
+    if (!id || atomic_load_explicit(&t->state, memory_order_relaxed) == ROOST_T_DEAD) return;
+    uint64_t *at = bsearch(&id, w->ids, w->n, sizeof id, cmp_u64);
+    if (at && claim(t, id, w->kind)) w->got[at - w->ids] = true;
+}
+
+static size_t claim_ids(roost_task_info_t *v, size_t n, int kind) {
+    claim_walk w = {malloc(n * sizeof *w.ids), calloc(n, sizeof *w.got), n, kind};
+    size_t m = 0;
+    if (w.ids && w.got) {
+        for (size_t i = 0; i < n; i++) w.ids[i] = v[i].id;
+        qsort(w.ids, n, sizeof *w.ids, cmp_u64);
+        pthread_mutex_lock(&L.claim);
+        roost__for_each_stack_slot(claim_one, &w);
+        pthread_mutex_unlock(&L.claim);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t *at = bsearch(&v[i].id, w.ids, n, sizeof *w.ids, cmp_u64);
+            if (at && w.got[at - w.ids]) v[m++] = v[i];
+        }
+    }
+    free(w.ids);
+    free(w.got);
+    return m;
+}
+
+size_t roost__leak_post_tasks(int kind, const void *obj, roost_task_info_t *v, size_t n) {
+    n = claim_ids(v, n, kind);
+    roost__leak_ev *ev = n ? ev_new(kind, obj, n) : NULL;
+    if (!ev) return 0;
     memcpy(ev->tasks, v, n * sizeof *v);
     ev->n = n;
     roost__leak_post(ev);
+    return n;
 }
 
 /* Every task asleep with nothing to wake one: not sleeping, no timer, no
@@ -562,8 +913,8 @@ static int64_t deadlock_check(roost_task_info_t *v, size_t n, uint64_t self_id) 
         parked++;
     }
     if (!parked || roost__timer_pending()) return 0;
-    post_tasks(ROOST_LEAK_DEADLOCK, NULL, v, n);
-    return (int64_t)parked;
+    roost__leak_post_tasks(ROOST_LEAK_DEADLOCK, NULL, v, n);
+    return (int64_t)parked; /* found, whether or not named before: reported once a stall */
 }
 
 /* The mark phase of roost_leak_scan: one node per live task, copied under
@@ -589,16 +940,17 @@ typedef struct {
     uint64_t val;
 } memo_ent;
 
-typedef struct {
+typedef struct graph {
     node *v;
     size_t n, cap;
     bool unknown, oom;
     bool thread_caller;            /* scanning from a plain thread, which could wake anything */
+    size_t nalive;                 /* nodes marked so far */
     memo_ent *memo;                /* 1 << MEMO_BITS entries, or NULL */
     roost__task rec;
 } graph;
 
-static bool scan_load(graph *g, const void *p, uint64_t *out) {
+static bool scan_load(struct graph *g, const void *p, uint64_t *out) {
     memo_ent *e = NULL;
     if (g->memo) {
         e = &g->memo[((uintptr_t)p >> 3) * 0x9E3779B97F4A7C15ull >> (64 - MEMO_BITS)];
@@ -699,17 +1051,14 @@ static bool could_wake(graph *g, const node *x) {
     case ROOST_WAIT_RWMUTEX_W:
     case ROOST_WAIT_RWMUTEX_R: {
         uint64_t hid = 0;
-        roost__task *h = holder_of(x->obj, x->reason, &hid, true);
+        roost__task *h = holder_of(x->obj, x->reason, &hid, true, g);
         if (!h) return true; /* readers hold it: not tracked */
         for (size_t i = 0; i < g->n; i++)
             if (g->v[i].t == h && g->v[i].id == hid) return g->v[i].alive;
         return false; /* its holder exited: nobody will unlock it */
     }
-    default: /* wait group, cond: anybody marked might end it */
-        if (g->thread_caller) return true;
-        for (size_t i = 0; i < g->n; i++)
-            if (g->v[i].alive && &g->v[i] != x) return true;
-        return false;
+    default: /* wait group, cond: anybody marked might end it (x is not) */
+        return g->thread_caller || g->nalive > 0;
     }
 }
 
@@ -724,11 +1073,12 @@ static int64_t cycle_scan(void) {
         node *x = &g.v[i];
         x->alive = x->state != ROOST_T_PARKED || x->cancellable || !waits_on_tasks(x->reason) ||
                    (!x->obj && x->reason != ROOST_WAIT_SELECT);
+        g.nalive += x->alive;
     }
     for (bool changed = true; changed;) {
         changed = false;
         for (size_t i = 0; i < g.n; i++)
-            if (!g.v[i].alive && could_wake(&g, &g.v[i])) g.v[i].alive = changed = true;
+            if (!g.v[i].alive && could_wake(&g, &g.v[i])) g.v[i].alive = changed = true, g.nalive++;
     }
     size_t dead = 0;
     for (size_t i = 0; i < g.n; i++) {
@@ -741,6 +1091,10 @@ static int64_t cycle_scan(void) {
     if (!dead) goto out;
     roost__leak_ev *ev = ev_new(ROOST_LEAK_CYCLE, NULL, dead);
     if (!ev) goto out;
+    pthread_mutex_lock(&L.claim);
+    for (size_t i = 0; i < g.n; i++) /* alive from here on: claimed by another finding */
+        if (!g.v[i].alive) g.v[i].alive = !claim(g.v[i].t, g.v[i].id, ROOST_LEAK_CYCLE);
+    pthread_mutex_unlock(&L.claim);
     for (size_t i = 0; i < g.n; i++)
         if (!g.v[i].alive && roost__task_info(g.v[i].t, &ev->tasks[ev->n], ROOST_SNAP_STACKS)) ev->n++;
     found = (int64_t)ev->n;
@@ -751,13 +1105,19 @@ out:
     return found;
 }
 
-int64_t roost_leak_scan(int64_t suspect_ns) {
+int64_t roost_leak_scan(int64_t suspect_ns) { return roost_leak_scan_detail(suspect_ns, NULL); }
+
+int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out) {
+    roost_leak_scan_result_t r = {0};
+    if (out) *out = r;
     if (!roost__nworkers() || !policy()) return 0;
-    int64_t found = cycle_scan();
-    if (suspect_ns <= 0 || !roost__observe) return found;
+    r.proved = cycle_scan();
+    if (out) *out = r;
+    if (suspect_ns <= 0 || !roost__observe) return r.proved;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS) || !n) return found;
+    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS) || !n) return r.proved;
+    int64_t found = 0;
     uint64_t self_id = roost_task_id();
     int64_t now = roost_now();
     size_t m = 0;
@@ -771,11 +1131,84 @@ int64_t roost_leak_scan(int64_t suspect_ns) {
                         v[j].wait_reason == v[i].wait_reason;
              j++) {
         }
-        post_tasks(ROOST_LEAK_SUSPECT, v[i].wait_obj, &v[i], j - i);
-        found += (int64_t)(j - i);
+        found += (int64_t)roost__leak_post_tasks(ROOST_LEAK_SUSPECT, v[i].wait_obj, &v[i], j - i);
     }
     free(v);
-    return found;
+    r.suspects = found;
+    if (out) *out = r;
+    return r.proved + r.suspects;
+}
+
+/* ------------------------------------------------------------ the list */
+
+typedef struct {
+    uint64_t id;
+    int kind;
+} named;
+
+typedef struct {
+    named *v;
+    size_t n, cap;
+    bool oom;
+} named_walk;
+
+__attribute__((no_sanitize("thread"))) static void collect_named(roost__task *t, void *arg) {
+    named_walk *w = arg;
+    uint64_t id = __atomic_load_n(&t->id, __ATOMIC_RELAXED);
+    uint64_t mark = atomic_load_explicit(&t->leak_mark, memory_order_relaxed);
+    if (!id || mark >> 4 != id || atomic_load_explicit(&t->state, memory_order_relaxed) == ROOST_T_DEAD)
+        return;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        named *v = realloc(w->v, cap * sizeof *v);
+        if (!v) {
+            w->oom = true;
+            return;
+        }
+        w->v = v, w->cap = cap;
+    }
+    w->v[w->n++] = (named){id, (int)(mark & 15)};
+}
+
+static int cmp_named(const void *a, const void *b) { return cmp_u64(&((const named *)a)->id, &((const named *)b)->id); }
+
+int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags) {
+    if (!out || !n) return ROOST_EINVAL;
+    *out = NULL, *n = 0;
+    if (!roost__nworkers()) return ROOST_OK;
+    named_walk w = {0};
+    roost__for_each_stack_slot(collect_named, &w);
+    if (w.oom) {
+        free(w.v);
+        return ROOST_ENOMEM;
+    }
+    if (!w.n) return ROOST_OK;
+    qsort(w.v, w.n, sizeof *w.v, cmp_named);
+    roost_task_info_t *v;
+    size_t m;
+    int rc = roost_tasks_snapshot(&v, &m, flags);
+    if (rc) {
+        free(w.v);
+        return rc;
+    }
+    roost_leaked_task_t *o = malloc((w.n ? w.n : 1) * sizeof *o);
+    if (!o) {
+        free(w.v);
+        free(v);
+        return ROOST_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < m && k < w.n; i++) {
+        named key = {v[i].id, 0}, *at = bsearch(&key, w.v, w.n, sizeof *w.v, cmp_named);
+        if (!at) continue;
+        o[k].kind = at->kind;
+        o[k].verdict = verdict_of(at->kind, false);
+        o[k++].task = v[i];
+    }
+    free(w.v);
+    free(v);
+    *out = o, *n = k;
+    return ROOST_OK;
 }
 
 /* Timer thread, every worker asleep and the timer heap empty: a deadlock

@@ -12,7 +12,7 @@
 /* ------------------------------------------------------------ the hook */
 
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
-static int hook_calls, hook_kind, hook_ntasks;
+static int hook_calls, hook_kind, hook_ntasks, hook_verdict;
 static char hook_text[4096];
 static char hook_func[64];
 
@@ -21,6 +21,7 @@ static void hook(const roost_leak_t *l, void *arg) {
     pthread_mutex_lock(&hook_lock);
     hook_calls++;
     hook_kind = l->kind;
+    hook_verdict = l->verdict;
     hook_ntasks = (int)l->ntasks;
     snprintf(hook_text, sizeof hook_text, "%s", l->text);
     snprintf(hook_func, sizeof hook_func, "%s", l->ntasks ? l->tasks[0].func : "");
@@ -29,7 +30,7 @@ static void hook(const roost_leak_t *l, void *arg) {
 
 static void hook_reset(void) {
     pthread_mutex_lock(&hook_lock);
-    hook_calls = hook_kind = hook_ntasks = 0;
+    hook_calls = hook_kind = hook_ntasks = hook_verdict = 0;
     hook_text[0] = hook_func[0] = 0;
     pthread_mutex_unlock(&hook_lock);
 }
@@ -119,8 +120,10 @@ static void t_story_park_time(void *unused) {
     CHECK_EQ(wait_rc(&r), ROOST_ELEAKED);
     CHECK_EQ(hook_wait(1, ROOST_S), 1);
     CHECK_EQ(hook_kind, ROOST_LEAK_CHAN);
+    CHECK_EQ(hook_verdict, ROOST_VERDICT_REFS);
     CHECK_EQ(hook_ntasks, 1);
     CHECK(strcmp(hook_func, "fetch") == 0);
+    CHECK(strstr(hook_text, "roost: leak: channel unreachable [exact references]: 1 task can never proceed") != NULL);
     CHECK(strstr(hook_text, "chan send") != NULL);
     CHECK(strstr(hook_text, "created by fetch at") != NULL);
     CHECK_EQ(roost_leaks_found(), found0 + 1);
@@ -257,8 +260,10 @@ static void t_lock_cycle(void *unused) {
           (a == ROOST_ELEAKED && b == ROOST_ELEAKED));
     CHECK_GE(hook_wait(1, ROOST_S), 1);
     CHECK_EQ(hook_kind, ROOST_LEAK_LOCK_CYCLE);
+    CHECK_EQ(hook_verdict, ROOST_VERDICT_LOCKS);
     CHECK_EQ(hook_ntasks, 2);
     CHECK(strstr(hook_text, "mutex") != NULL);
+    CHECK(strstr(hook_text, "[lock chain]") != NULL);
 }
 
 static void lock_and_exit(void *arg) { CHECK_OK(roost_mutex_lock(NULL, arg)); }
@@ -283,6 +288,7 @@ static void orphan_once(void) {
     CHECK_OK(roost_go(lock_again, &mu));
     CHECK_EQ(hook_wait(1, ROOST_S), 1);
     CHECK_EQ(hook_kind, ROOST_LEAK_LOCK_ORPHANED);
+    CHECK_EQ(hook_verdict, ROOST_VERDICT_LOCKS);
     CHECK_EQ(atomic_load(&reuse_rc), 1); /* still waiting */
     CHECK_OK(roost_mutex_unlock(&mu));   /* the other task's unlock, as Go allows */
     CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
@@ -304,8 +310,10 @@ static void t_relock(void *unused) {
     CHECK_OK(roost_mutex_unlock(&mu));
     CHECK_EQ(hook_wait(1, ROOST_S), 1);
     CHECK_EQ(hook_kind, ROOST_LEAK_LOCK_CYCLE);
+    CHECK_EQ(hook_verdict, ROOST_VERDICT_RELOCK);
     CHECK_EQ(hook_ntasks, 1);
     CHECK(strstr(hook_text, "refused with ROOST_EDEADLK") != NULL);
+    CHECK(strstr(hook_text, "[refused re-lock]") != NULL);
     CHECK_EQ(roost_leaks_found(), found0); /* refused, not leaked */
 }
 
@@ -368,7 +376,12 @@ static void t_suspects_and_check(void *unused) {
     CHECK_EQ(roost_leak_scan(20 * ROOST_MS), 3);
     CHECK_EQ(hook_wait(1, ROOST_S), 1);
     CHECK_EQ(hook_kind, ROOST_LEAK_SUSPECT);
+    CHECK_EQ(hook_verdict, ROOST_VERDICT_SUSPECT);
     CHECK_EQ(hook_ntasks, 3);
+    /* Tasks with the same stack are told once, the others listed by id. A
+     * park has two switch sites (to the next task, or to the scheduler),
+     * so three receivers show at most two stacks. */
+    CHECK_MSG(strstr(hook_text, "more task") && strstr(hook_text, " like it: "), "report: %s", hook_text);
     CHECK_EQ(roost_leak_scan(10 * ROOST_S), 0); /* none that old */
 
     int fds[2];
@@ -559,6 +572,253 @@ static void t_scan_quiet(void *unused) {
     CHECK_EQ(hook_wait(1, 20 * ROOST_MS), 0);
 }
 
+/* ------------------------------------------------------------ the check's cost */
+
+typedef struct {
+    roost_mutex_t *mu;
+    roost_rwmutex_t *rw;
+    int n;
+} hammer_arg;
+
+/* Lock, yield with the lock held (so the others find it taken), unlock:
+ * nearly every lock parks, and every unlock hands the lock to a waiter
+ * that has not run yet. */
+static void hammer(void *arg) {
+    hammer_arg *h = arg;
+    for (int i = 0; i < h->n; i++) {
+        if (h->mu) {
+            CHECK_OK(roost_mutex_lock(NULL, h->mu));
+            CHECK_OK(roost_yield());
+            CHECK_OK(roost_mutex_unlock(h->mu));
+        } else {
+            CHECK_OK(roost_rwmutex_lock(NULL, h->rw));
+            CHECK_OK(roost_yield());
+            CHECK_OK(roost_rwmutex_unlock(h->rw));
+        }
+    }
+}
+
+/* Eight tasks taking turns through a condition variable: each broadcast
+ * wakes seven waiters that all re-lock the mutex at once. */
+static roost_mutex_t turn_mu = ROOST_MUTEX_INIT;
+static roost_cond_t turn_cond = ROOST_COND_INIT;
+static int turn;
+
+static void take_turns(void *arg) {
+    int me = (int)(intptr_t)arg;
+    for (int i = 0; i < SCALE(300, 30); i++) {
+        CHECK_OK(roost_mutex_lock(NULL, &turn_mu));
+        while (turn % 8 != me) CHECK_OK(roost_cond_wait(NULL, &turn_cond, &turn_mu));
+        turn++;
+        CHECK_OK(roost_cond_broadcast(&turn_cond));
+        CHECK_OK(roost_mutex_unlock(&turn_mu));
+    }
+}
+
+/* A contended lock handed from task to task, under the default policy:
+ * the lock-chain check must see that the holder was handed the lock (or
+ * runs) and stop, without walking on or reading through the kernel. The
+ * same for a write-locked rwmutex, and for a mutex re-taken after a
+ * condition variable's broadcast. */
+static void t_contended_cost(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    hook_reset();
+    roost_mutex_t mu = ROOST_MUTEX_INIT;
+    roost_rwmutex_t rw = ROOST_RWMUTEX_INIT;
+    for (int pass = 0; pass < 3; pass++) {
+        hammer_arg h = {pass == 0 ? &mu : NULL, pass == 1 ? &rw : NULL, SCALE(2000, 200)};
+        roost_leak_stats_t a, b;
+        roost_leak_stats(&a);
+        for (int i = 0; i < 8; i++)
+            CHECK_OK(pass < 2 ? roost_go(hammer, &h) : roost_go(take_turns, (void *)(intptr_t)i));
+        CHECK_OK(roost_wait_tasks(0, 60 * ROOST_S * check_slack()));
+        roost_leak_stats(&b);
+        CHECK_EQ(b.probes - a.probes, 0);
+        CHECK_EQ(b.lock_steps - a.lock_steps, 0);
+        CHECK_EQ(b.proved, a.proved);
+    }
+    CHECK_EQ(hook_calls, 0);
+}
+
+/* ------------------------------------------------------------ counted once, listed */
+
+/* A request that parks on its send for good once the caller unrefs; the
+ * caller keeps a borrowed pointer to close it at the end (a test's
+ * licence: the task's adopted reference keeps the channel alive). */
+static roost_chan_t *strand_one(request *r) {
+    roost_chan_t *ch = start_request(r, 0, 0);
+    roost_chan_unref(ch);
+    return ch;
+}
+
+static int64_t scan_parts(int64_t suspect_ns, int64_t *proved, int64_t *suspects) {
+    roost_leak_scan_result_t res;
+    int64_t n = roost_leak_scan_detail(suspect_ns, &res);
+    *proved = res.proved, *suspects = res.suspects;
+    CHECK_EQ(n, res.proved + res.suspects);
+    return n;
+}
+
+/* Each task is counted and reported once, whoever finds it again; a
+ * suspect is reported once more when proved; the list names them all. */
+static void t_counted_once(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    hook_reset();
+    roost_leak_stats_t a, b;
+    roost_leak_stats(&a);
+    int64_t found0 = roost_leaks_found();
+    request r[2];
+    roost_chan_t *keep[2];
+    for (int i = 0; i < 2; i++) keep[i] = strand_one(&r[i]);
+    CHECK_EQ(hook_wait(2, ROOST_S), 2);
+    wait_parked(ROOST_WAIT_CHAN_SEND, 2);
+    roost_sleep(NULL, 5 * ROOST_MS);
+    /* Scans meet them again: as a set only each other could wake, and as
+     * tasks parked longer than 1 ms. Neither names them a second time. */
+    int64_t proved, suspects;
+    CHECK_EQ(scan_parts(ROOST_MS, &proved, &suspects), 0);
+    CHECK_EQ(roost_leak_scan(ROOST_MS), 0);
+    CHECK_EQ(roost_leaks_found(), found0 + 2);
+    roost_leak_flush(ROOST_S);
+    CHECK_EQ(hook_calls, 2);
+    roost_leak_stats(&b);
+    CHECK_EQ(b.proved - a.proved, 2);
+    CHECK_EQ(b.suspects - a.suspects, 0);
+
+    /* A suspect first (we hold a reference), proved when we let go. */
+    request s;
+    roost_chan_t *ch = start_request(&s, 0, 0);
+    wait_parked(ROOST_WAIT_CHAN_SEND, 3);
+    roost_sleep(NULL, 5 * ROOST_MS);
+    CHECK_EQ(scan_parts(ROOST_MS, &proved, &suspects), 1);
+    CHECK_EQ(proved, 0);
+    CHECK_EQ(suspects, 1);
+    CHECK_EQ(hook_wait(3, ROOST_S), 3);
+    CHECK_EQ(hook_kind, ROOST_LEAK_SUSPECT);
+    CHECK_EQ(roost_leak_scan(ROOST_MS), 0); /* suspected already */
+    roost_chan_unref(ch);
+    CHECK_EQ(hook_wait(4, ROOST_S), 4);
+    CHECK_EQ(hook_kind, ROOST_LEAK_CHAN);
+    CHECK_EQ(roost_leaks_found(), found0 + 3);
+    roost_leak_stats(&b);
+    CHECK_EQ(b.suspects - a.suspects, 1);
+
+    /* The whole list, whatever was reported how. */
+    roost_leaked_task_t *v;
+    size_t n;
+    CHECK_OK(roost_leaked_tasks(&v, &n, ROOST_SNAP_STACKS));
+    CHECK_EQ(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_EQ(v[i].kind, ROOST_LEAK_CHAN);
+        CHECK_EQ(v[i].verdict, ROOST_VERDICT_REFS);
+        CHECK_EQ(v[i].task.wait_reason, ROOST_WAIT_CHAN_SEND);
+        CHECK_GT(v[i].task.nframes, 0);
+        CHECK(strcmp(v[i].task.func, "start_request") == 0);
+    }
+    free(v);
+    for (int i = 0; i < 2; i++) CHECK_OK(roost_chan_close(keep[i]));
+    CHECK_OK(roost_chan_close(ch));
+    CHECK_EQ(wait_rc(&r[0]), ROOST_ECLOSED);
+    CHECK_EQ(wait_rc(&r[1]), ROOST_ECLOSED);
+    CHECK_EQ(wait_rc(&s), ROOST_ECLOSED);
+    CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S * check_slack()));
+    CHECK_OK(roost_leaked_tasks(&v, &n, 0));
+    CHECK_EQ(n, 0); /* gone with them */
+    free(v);
+    CHECK(strcmp(roost_leak_verdict_name(ROOST_VERDICT_DEADLOCK), "global deadlock") == 0);
+    CHECK(strcmp(roost_leak_verdict_name(0), "?") == 0);
+}
+
+/* ------------------------------------------------------------ stderr, grouped */
+
+/* stderr goes to a file for a while; checks run once it is back (a failed
+ * check writes to stderr). */
+static int stderr_saved = -1, stderr_file = -1;
+
+static void stderr_to_file(void) {
+    char path[] = "/tmp/roost_test_leak_XXXXXX";
+    stderr_file = mkstemp(path);
+    CHECK_GE(stderr_file, 0);
+    unlink(path);
+    fflush(stderr);
+    stderr_saved = dup(2);
+    CHECK_GE(stderr_saved, 0);
+    CHECK_EQ(dup2(stderr_file, 2), 2);
+}
+
+static void stderr_back(void) {
+    fflush(stderr);
+    CHECK_EQ(dup2(stderr_saved, 2), 2);
+    close(stderr_saved);
+    close(stderr_file);
+}
+
+static char grouped_out[65536];
+static const char *file_text(void) {
+    ssize_t n = pread(stderr_file, grouped_out, sizeof grouped_out - 1, 0);
+    grouped_out[n > 0 ? n : 0] = 0;
+    return grouped_out;
+}
+
+static int count_of(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+static roost_chan_t *strand_grouped(request *r) {
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    r->result = roost_chan_ref(ch);
+    r->delay = 0;
+    atomic_store(&r->rc, 1);
+    CHECK_OK(roost_go(do_request, r)); /* one spawn site: one group */
+    roost_chan_unref(ch);
+    return ch;
+}
+
+/* Without a hook: the first finding of a group in full, the rest as a
+ * count line, on roost_leak_flush and then a period later, unasked. */
+static void t_stderr_grouped(void *unused) {
+    roost_leak_policy(ROOST_LEAK_REPORT);
+    roost_leak_hook(NULL, NULL);
+    enum { N = 20, M = 5 };
+    static request r[N + M];
+    static char first[sizeof grouped_out];
+    roost_chan_t *keep[N + M];
+    roost_leak_stats_t a, b;
+    roost_leak_stats(&a);
+    stderr_to_file();
+    for (int i = 0; i < N; i++) keep[i] = strand_grouped(&r[i]);
+    wait_parked(ROOST_WAIT_CHAN_SEND, N);
+    int flushed = roost_leak_flush(5 * ROOST_S * check_slack());
+    roost_leak_stats(&b);
+    snprintf(first, sizeof first, "%s", file_text());
+    for (int i = N; i < N + M; i++) keep[i] = strand_grouped(&r[i]);
+    int64_t end = roost_now() + 5 * ROOST_S * check_slack();
+    while (!strstr(file_text(), "roost: leak: 5 more tasks leaked at") && roost_now() < end)
+        roost_sleep(NULL, 10 * ROOST_MS);
+    const char *t = file_text();
+    stderr_back();
+    roost_leak_hook(hook, NULL);
+
+    CHECK_OK(flushed);
+    CHECK_MSG(count_of(first, "roost: leak: channel unreachable [exact references]: 1 task can never proceed") == 1,
+              "stderr: %s", first);
+    CHECK_EQ(count_of(first, "created by strand_grouped at"), 1);
+    CHECK_MSG(strstr(first, "roost: leak: 19 more tasks leaked at tests/test_leak.c:") != NULL, "stderr: %s", first);
+    CHECK(strstr(first, " in chan send in the last ") != NULL);
+    CHECK(strstr(first, "s (channel unreachable)\n") != NULL);
+    CHECK_EQ(b.reports - a.reports, 1);
+    CHECK_EQ(b.folded - a.folded, N - 1);
+    CHECK_EQ(b.proved - a.proved, N);
+    CHECK_MSG(strstr(t, "roost: leak: 5 more tasks leaked at") != NULL, "stderr: %s", t);
+    CHECK_EQ(count_of(t, "created by strand_grouped at"), 1);
+
+    for (int i = 0; i < N + M; i++) CHECK_OK(roost_chan_close(keep[i]));
+    for (int i = 0; i < N + M; i++) CHECK_EQ(wait_rc(&r[i]), ROOST_ECLOSED);
+}
+
 /* ------------------------------------------------------------ select */
 
 typedef struct {
@@ -616,6 +876,7 @@ static void t_select_leaks(void *unused) {
     CHECK_EQ(roost_leak_scan(0), 1);
     CHECK_EQ(hook_wait(1, ROOST_S), 1);
     CHECK_EQ(hook_kind, ROOST_LEAK_CYCLE);
+    CHECK_EQ(hook_verdict, ROOST_VERDICT_REFS);
     CHECK_OK(roost_chan_close(keep)); /* (a test's licence) */
     CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S));
     CHECK_EQ(atomic_load(&s.rc), 1);
@@ -650,7 +911,7 @@ static void t_global_deadlock(void *unused) {
     size_t len = fread(out, 1, sizeof out - 1, p);
     out[len] = 0;
     int st = pclose(p);
-    CHECK_MSG(strstr(out, "all tasks are asleep - deadlock") != NULL, "child said: %s", out);
+    CHECK_MSG(strstr(out, "all tasks are asleep - deadlock [global deadlock]") != NULL, "child said: %s", out);
     CHECK(strstr(out, "deadlock_main") != NULL);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 124);
 }
@@ -673,11 +934,14 @@ int main(int argc, char **argv) {
     RUN(t_relock);
     RUN(t_thread_holder);
     RUN(t_locks_fine);
+    RUN(t_contended_cost);
     RUN(t_suspects_and_check);
     RUN(t_scan_sets);
     RUN(t_scan_quiet);
     RUN(t_scan_races_frees);
     RUN(t_select_leaks);
+    RUN(t_counted_once);
+    RUN(t_stderr_grouped);
     RUN(t_global_deadlock);
     check_no_leaks();
     return 0;
