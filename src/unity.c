@@ -21,3 +21,4 @@
 #include "symbolize.c"
 #include "profile.c"
 #include "monitor.c"
+#include "fatal.c"
