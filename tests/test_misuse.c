@@ -52,6 +52,16 @@ static void send_after_free(void *unused) {
     roost_chan_send(NULL, ch, &v);
 }
 
+/* A select on a freed channel (one not ready: the all-locked pass). */
+static void select_after_free(void *unused) {
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    roost_chan_unref(ch);
+    int v;
+    roost_case_t c[1] = {{ch, ROOST_RECV, &v, 0}};
+    roost_select(NULL, c, 1, ROOST_SELECT_NONBLOCK);
+}
+
 /* Unreferencing a context's done channel, which the context owns. Before,
  * cancelling the context then hung. */
 static void done_unref(void *unused) {
@@ -222,6 +232,7 @@ int main(void) {
                  "spawned at src/sched.c", "unref_below_zero+") /* roost_run's task */);
     t_death("t_unref_twice", unref_twice, true, SAYS("roost_chan_unref on channel", "which was freed"));
     t_death("t_send_after_free", send_after_free, true, SAYS("which was freed", "send_after_free"));
+    t_death("t_select_after_free", select_after_free, true, SAYS("which was freed"));
     t_death("t_done_unref", done_unref, false,
             SAYS("the reference its context holds", "done_unref"));
     t_death("t_adopt_twice", adopt_twice, false,
