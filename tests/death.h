@@ -8,6 +8,8 @@
  * of these tests are about) is killed by SIGALRM after a generous bound.
  *
  *   death_run(body, env, &d)   d.status (waitpid's), d.out (its stderr)
+ *   death_run_with(before, body, after, env, &d)   before() in the child
+ *                              first, after() once roost_run returns
  *   DEATH_SIGNAL(d)            the signal it died of, or 0
  */
 #ifndef ROOST_TEST_DEATH_H
@@ -35,8 +37,10 @@ typedef struct {
 #define DEATH_SIGNAL(d) (WIFSIGNALED((d).status) ? WTERMSIG((d).status) : 0)
 
 /* Run body(NULL) as a task (roost_run) in a child, with env ("NAME=value",
- * or NULL) set first. A child whose body returns exits 0. */
-static CHECK__UNUSED void death_run(void (*body)(void *), const char *env, death_t *d) {
+ * or NULL) set first, then before() (may be NULL) and after roost_run
+ * returns, after() (may be NULL). A child that gets to the end exits 0. */
+static CHECK__UNUSED void death_run_with(void (*before)(void), void (*body)(void *),
+                                         void (*after)(void), const char *env, death_t *d) {
     int p[2];
     CHECK(pipe(p) == 0);
     fflush(stdout);
@@ -50,7 +54,9 @@ static CHECK__UNUSED void death_run(void (*body)(void *), const char *env, death
         if (env) putenv((char *)env);
         signal(SIGALRM, SIG_DFL);
         alarm((unsigned)(30 * check_slack()));
+        if (before) before();
         roost_run(body, NULL);
+        if (after) after();
         _exit(0);
     }
     close(p[1]);
@@ -66,6 +72,10 @@ static CHECK__UNUSED void death_run(void (*body)(void *), const char *env, death
     d->out[n] = 0;
     close(p[0]);
     CHECK(waitpid(pid, &d->status, 0) == pid);
+}
+
+static CHECK__UNUSED void death_run(void (*body)(void *), const char *env, death_t *d) {
+    death_run_with(NULL, body, NULL, env, d);
 }
 
 /* The child must have died of sig, saying each of the strings given

@@ -90,29 +90,12 @@ static void on_abrt(int sig) {
 
 static void own_handler_main(void *unused) { spawn_and_wait(aborter, "aborter"); }
 
+static void install_own_handler(void) { signal(SIGABRT, on_abrt); }
+
 static void t_own_handler(void) {
     death_t *d = malloc(sizeof *d);
     CHECK(d != NULL);
-    int p[2];
-    CHECK(pipe(p) == 0);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]), close(p[1]);
-        alarm((unsigned)(30 * check_slack()));
-        signal(SIGABRT, on_abrt);
-        roost_run(own_handler_main, NULL);
-        _exit(0);
-    }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof d->out - 1 && (r = read(p[0], d->out + n, sizeof d->out - 1 - n)) > 0)
-        n += (size_t)r;
-    d->out[n] = 0;
-    close(p[0]);
-    CHECK(waitpid(pid, &d->status, 0) == pid);
+    death_run_with(install_own_handler, own_handler_main, NULL, NULL, d);
     CHECK_MSG(WIFEXITED(d->status) && WEXITSTATUS(d->status) == 42, "child status %#x, stderr:\n%s",
               d->status, d->out);
     CHECK_MSG(strstr(d->out, "program's own handler") && !strstr(d->out, "roost: fatal"), "stderr:\n%s",

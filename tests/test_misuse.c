@@ -102,8 +102,9 @@ static void ctx_use_after_free(void *unused) {
     roost_sleep(ctx, ROOST_MS);
 }
 
-/* A misuse on a plain thread (no task) is reported too. */
-static void thread_unref_twice(void *unused) {
+/* A misuse on a plain thread (no task) is reported too: a task parks on a
+ * channel, then the thread drops the channel's references (below). */
+static void thread_setup(void *unused) {
     roost_chan_t *ch;
     CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
     parked_on = ch;
@@ -135,33 +136,17 @@ static void t_death(const char *name, void (*body)(void *), bool freed, const ch
 
 #define SAYS(...) ((const char *const[]){"roost: fatal: misuse: ", __VA_ARGS__, NULL})
 
+/* This thread (no task) drops the references one too many times. */
+static void unref_thrice_from_thread(void) {
+    roost_chan_unref(parked_on);
+    roost_chan_unref(parked_on);
+    roost_chan_unref(parked_on);
+}
+
 static void t_thread_misuse(void) {
-    /* The runtime runs a task that parks; this thread then drops the
-     * channel's references one too many times. */
     death_t *d = malloc(sizeof *d);
     CHECK(d != NULL);
-    int p[2];
-    CHECK(pipe(p) == 0);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]), close(p[1]);
-        alarm((unsigned)(30 * check_slack()));
-        roost_run(thread_unref_twice, NULL);
-        roost_chan_unref(parked_on);
-        roost_chan_unref(parked_on);
-        roost_chan_unref(parked_on);
-        _exit(0);
-    }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof d->out - 1 && (r = read(p[0], d->out + n, sizeof d->out - 1 - n)) > 0)
-        n += (size_t)r;
-    d->out[n] = 0;
-    close(p[0]);
-    CHECK(waitpid(pid, &d->status, 0) == pid);
+    death_run_with(NULL, thread_setup, unref_thrice_from_thread, NULL, d);
     death_expect(d, SIGABRT, SAYS("reference count below zero", "on a thread (not a task)"));
     printf("ok t_thread_misuse\n");
     free(d);
