@@ -62,9 +62,7 @@ int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap) {
 roost_chan_t *roost_chan_ref(roost_chan_t *ch) {
     if (!ch) return ch;
     roost__chan_check(ch, "roost_chan_ref");
-    uint64_t old = atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
-    if (ROOST_UNLIKELY(ROOST_CHAN_REFS(old) == 0))
-        roost__misuse(ch, "roost_chan_ref of channel %p, which has no reference left to copy", (void *)ch);
+    atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
     return ch;
 }
 
@@ -105,11 +103,8 @@ void roost_chan_unref(roost_chan_t *ch) {
     if (!ch) return;
     roost__chan_check(ch, "roost_chan_unref");
     uint64_t old = atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel);
-    if (ROOST_UNLIKELY(ROOST_CHAN_REFS(old) == 0))
-        roost__misuse(ch, "roost_chan_unref of channel %p, which has no reference left "
-                          "(reference count below zero: one unref too many)", (void *)ch);
     uint32_t left = ROOST_CHAN_REFS(old) - 1;
-    if (left > 0) {
+    if ((int32_t)left > 0) { /* signed: a count taken below zero goes on, to the check below */
         /* Every reference left held by a task parked here that only this
          * channel could wake: nobody can ever complete their operations. One
          * load when no task adopted a reference. The channel cannot go away
@@ -124,6 +119,9 @@ void roost_chan_unref(roost_chan_t *ch) {
         }
         return;
     }
+    if (ROOST_UNLIKELY(left))
+        roost__misuse(ch, "roost_chan_unref of channel %p, which has no reference left "
+                          "(reference count below zero: one unref too many)", (void *)ch);
     roost__lock(&ch->lock);
     if (ROOST_UNLIKELY(ch->owner))
         roost__misuse(ch, "roost_chan_unref of channel %p dropped the reference its context holds "
