@@ -26,7 +26,11 @@
  *   reference; give every task that keeps a pointer its own reference with
  *   roost_chan_ref / roost_ctx_ref and drop it with the matching _unref.
  *   Exact references are what lets the leak detector prove that a
- *   parked task can never be woken.
+ *   parked task can never be woken. Misuse that would corrupt memory (an
+ *   unref too many, a freed channel or context used, the done channel of a
+ *   context unreferenced) is reported at the call, naming the task, and
+ *   aborts, as a Go panic (best effort for freed objects: docs/guide.md,
+ *   section 9).
  *
  * DURATIONS AND DEADLINES
  *   Durations are int64_t nanoseconds, deadlines absolute roost_now()

@@ -344,7 +344,10 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
  * task is parked on ch that reference does not count as a way to reach ch.
  * This is what lets the detector prove the story's leak: the caller drops
  * its reference and walks away, the request task is left the only holder,
- * parked on a send nobody can receive. The task must not unref it itself. */
+ * parked on a send nobody can receive. The task must not unref it itself.
+ * A task adopts a given channel once: a second adopt of the same channel by
+ * the same task is reported and aborts (docs/guide.md, section 9).
+ * ROOST_ESTATE from a plain thread. */
 int roost_chan_adopt(roost_chan_t *ch);
 
 /* The test helper (Go's goleak.VerifyNone): wait up to timeout_ns for the

@@ -52,6 +52,7 @@ int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap) {
     if (!ch) return ROOST_ENOMEM;
     atomic_init(&ch->refs, 1);
     ch->elem_size = (uint32_t)elem_size;
+    ch->magic = ROOST_CHAN_MAGIC;
     ch->cap = cap;
     ch->buf = (char *)(ch + 1);
     *out = ch;
@@ -59,11 +60,25 @@ int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap) {
 }
 
 roost_chan_t *roost_chan_ref(roost_chan_t *ch) {
-    if (ch) atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
+    if (!ch) return ch;
+    roost__chan_check(ch, "roost_chan_ref");
+    atomic_fetch_add_explicit(&ch->refs, 1, memory_order_relaxed);
     return ch;
 }
 
-void roost__chan_free(roost_chan_t *ch) { free(ch); }
+/* Poisoned first (fatal.c): the magic says "freed" to the checks, and the
+ * lock word is left taken, so that a send or receive on the freed channel
+ * takes the contended path, which checks. */
+void roost__chan_free(roost_chan_t *ch) {
+    ch->magic = ROOST_DEAD_MAGIC;
+    atomic_store_explicit((atomic_int *)&ch->lock, 1, memory_order_relaxed);
+    free(ch);
+}
+
+void roost__chan_lock_slow(roost_chan_t *ch) {
+    roost__chan_check(ch, "a channel operation");
+    roost__spin_slow((atomic_int *)&ch->lock);
+}
 
 /* After unlocking: wake the leaked waiters leak.c claimed, then hand the
  * report to the reporter thread. */
@@ -86,9 +101,10 @@ static void chan_leaked_unlock(roost_chan_t *ch) {
 
 void roost_chan_unref(roost_chan_t *ch) {
     if (!ch) return;
+    roost__chan_check(ch, "roost_chan_unref");
     uint64_t old = atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel);
     uint32_t left = ROOST_CHAN_REFS(old) - 1;
-    if (left > 0) {
+    if ((int32_t)left > 0) { /* signed: a count taken below zero goes on, to the check below */
         /* Every reference left held by a task parked here that only this
          * channel could wake: nobody can ever complete their operations. One
          * load when no task adopted a reference. The channel cannot go away
@@ -103,7 +119,14 @@ void roost_chan_unref(roost_chan_t *ch) {
         }
         return;
     }
+    if (ROOST_UNLIKELY(left))
+        roost__misuse(ch, "roost_chan_unref of channel %p, which has no reference left "
+                          "(reference count below zero: one unref too many)", (void *)ch);
     roost__lock(&ch->lock);
+    if (ROOST_UNLIKELY(ch->owner))
+        roost__misuse(ch, "roost_chan_unref of channel %p dropped the reference its context holds "
+                          "(a context's done channel belongs to the context: do not unref it "
+                          "unless you took a reference of your own)", (void *)ch);
     ch->orphaned = true;
     bool now = ch->nwaiters == 0;
     if (!now) {
@@ -255,7 +278,7 @@ static inline __attribute__((always_inline)) int chan_locked(roost_ctx_t *ctx, r
 /* Another holds the lock: spin for it (roost__lock), then go on as chan_locked. */
 static __attribute__((noinline)) int chan_contended(roost_ctx_t *ctx, roost_chan_t *ch, void *elem,
                                                     bool is_send, bool block) {
-    roost__lock(&ch->lock);
+    roost__chan_lock_slow(ch);
     return is_send ? chan_locked_send(ctx, ch, elem, block) : chan_locked_recv(ctx, ch, elem, block);
 }
 
@@ -269,7 +292,7 @@ static inline __attribute__((always_inline)) int chan_op(roost_ctx_t *ctx, roost
                                                          bool is_send, void *elem, bool block) {
     if (!ch || (is_send && !elem)) return ROOST_EINVAL;
     roost__note_thread();
-    int err = roost__ctx_err(ctx);
+    int err = roost__ctx_err_raw(ctx);
     if (err) return err;
     if (ROOST_UNLIKELY(!roost__trylock(&ch->lock))) return chan_contended(ctx, ch, elem, is_send, block);
     if (ROOST_LIKELY(ch->elem_size == sizeof(void *))) {
@@ -393,6 +416,7 @@ int roost_chan_tryrecv(roost_chan_t *ch, void *elem) {
 int roost_chan_close(roost_chan_t *ch) {
     if (!ch) return ROOST_EINVAL;
     roost__note_thread();
+    roost__chan_check(ch, "roost_chan_close");
     roost__lock(&ch->lock);
     if (ch->closed) {
         roost__unlock(&ch->lock);
@@ -423,7 +447,7 @@ int roost_chan_close(roost_chan_t *ch) {
 
 size_t roost_chan_len(roost_chan_t *ch) {
     if (!ch) return 0;
-    roost__lock(&ch->lock);
+    roost__chan_lock(ch);
     size_t n = ch->len;
     roost__unlock(&ch->lock);
     return n;

@@ -13,7 +13,12 @@
 #include <stdlib.h>
 
 
-static roost_ctx_t background = {.background = true, .deadline = INT64_MAX};
+static roost_ctx_t background = {.background = true, .deadline = INT64_MAX, .magic = ROOST_CTX_MAGIC};
+
+/* Abort with a report unless ctx is a live context (fatal.c). */
+static inline void ctx_check(const roost_ctx_t *ctx, const char *op) {
+    if (ROOST_UNLIKELY(ctx->magic != ROOST_CTX_MAGIC)) roost__ctx_bad(ctx, op);
+}
 
 roost_ctx_t *roost_background(void) { return &background; }
 
@@ -22,6 +27,7 @@ int roost_ctx_err(roost_ctx_t *ctx) { return roost__ctx_err(ctx); }
 
 int roost_ctx_cause(roost_ctx_t *ctx) {
     if (!roost__ctx_cancellable(ctx) || !roost__ctx_err(ctx)) return 0;
+    ctx_check(ctx, "roost_ctx_cause");
     roost__lock(&ctx->lock);
     int c = ctx->cause;
     roost__unlock(&ctx->lock);
@@ -31,7 +37,10 @@ int roost_ctx_cause(roost_ctx_t *ctx) {
 int64_t roost_ctx_deadline(roost_ctx_t *ctx) { return ctx ? ctx->deadline : INT64_MAX; }
 
 roost_ctx_t *roost_ctx_ref(roost_ctx_t *ctx) {
-    if (roost__ctx_cancellable(ctx)) atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+    if (!roost__ctx_cancellable(ctx)) return ctx;
+    ctx_check(ctx, "roost_ctx_ref");
+    if (ROOST_UNLIKELY(atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed) <= 0))
+        roost__misuse(ctx, "roost_ctx_ref of context %p, which has no reference left to copy", (void *)ctx);
     return ctx;
 }
 
@@ -44,7 +53,12 @@ static bool ref_if_live(roost_ctx_t *c) {
 
 void roost_ctx_unref(roost_ctx_t *ctx) {
     if (!roost__ctx_cancellable(ctx)) return;
-    if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1) return;
+    ctx_check(ctx, "roost_ctx_unref");
+    int old = atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel);
+    if (ROOST_LIKELY(old > 1)) return;
+    if (ROOST_UNLIKELY(old < 1))
+        roost__misuse(ctx, "roost_ctx_unref of context %p, which has no reference left "
+                           "(reference count below zero: one unref too many)", (void *)ctx);
     roost_ctx_t *p = ctx->parent;
     if (p) {
         roost__lock(&p->lock);
@@ -56,11 +70,19 @@ void roost_ctx_unref(roost_ctx_t *ctx) {
         roost__unlock(&p->lock);
         roost_ctx_unref(p);
     }
-    if (ctx->done) roost_chan_unref(ctx->done);
+    if (ctx->done) {
+        ctx->done->owner = ROOST_CHAN_OWNER_NONE; /* our reference: dropping it is no misuse */
+        roost_chan_unref(ctx->done);
+    }
+    /* Poisoned (fatal.c): a later use finds the magic gone, and a blocking
+     * call an err that no live context has. */
+    ctx->magic = ROOST_DEAD_MAGIC;
+    atomic_store_explicit(&ctx->err, 1, memory_order_relaxed);
     free(ctx);
 }
 
 int roost__ctx_lock_register(roost_ctx_t *ctx, roost__waiter *w, int **lockp) {
+    ctx_check(ctx, "a blocking call");
     roost__lock(&ctx->lock);
     int err = atomic_load_explicit(&ctx->err, memory_order_relaxed);
     if (err) {
@@ -96,7 +118,9 @@ static void cancel_locked(roost_ctx_t *c, int err, int cause, roost__waiter **wl
 }
 
 static void cancel(roost_ctx_t *ctx, int err, int cause) {
-    if (!roost__ctx_cancellable(ctx) || atomic_load(&ctx->err)) return;
+    if (!roost__ctx_cancellable(ctx)) return;
+    ctx_check(ctx, "roost_ctx_cancel");
+    if (atomic_load(&ctx->err)) return;
     roost__waiter *wl = NULL;
     roost_ctx_t *todo = NULL;
     roost__lock(&ctx->lock);
@@ -145,11 +169,12 @@ static int make_child(roost_ctx_t *parent, int64_t deadline, roost_ctx_t **out) 
     roost_ctx_t *c = calloc(1, sizeof *c);
     if (!c) return ROOST_ENOMEM;
     atomic_init(&c->refs, 1);
+    c->magic = ROOST_CTX_MAGIC;
     c->timer.heap_index = -1;
     int64_t pd = roost_ctx_deadline(parent);
     c->deadline = deadline < pd ? deadline : pd;
     if (roost__ctx_cancellable(parent)) {
-        c->parent = roost_ctx_ref(parent);
+        c->parent = roost_ctx_ref(parent); /* checks parent */
         roost__lock(&parent->lock);
         int perr = atomic_load(&parent->err);
         if (perr) {
@@ -194,10 +219,12 @@ int roost_ctx_with_timeout(roost_ctx_t *parent, int64_t timeout_ns, roost_ctx_t 
 
 roost_chan_t *roost_ctx_done(roost_ctx_t *ctx) {
     if (!roost__ctx_cancellable(ctx)) return NULL;
+    ctx_check(ctx, "roost_ctx_done");
     roost__lock(&ctx->lock);
-    if (!ctx->done && roost_chan_make(&ctx->done, 1, 0) == ROOST_OK &&
-        atomic_load(&ctx->err))
-        roost_chan_close(ctx->done); /* nobody else can hold its lock yet */
+    if (!ctx->done && roost_chan_make(&ctx->done, 1, 0) == ROOST_OK) {
+        ctx->done->owner = ROOST_CHAN_OWNER_CTX;
+        if (atomic_load(&ctx->err)) roost_chan_close(ctx->done); /* nobody else can hold its lock yet */
+    }
     roost_chan_t *d = ctx->done;
     roost__unlock(&ctx->lock);
     return d;

@@ -164,6 +164,9 @@ void roost__stack_thread_init(void);
 void roost__stack_thread_fini(void);
 /* Software check used where no guard page could be installed. */
 void roost__stack_check(roost__task *t, void *sp);
+/* A SIGSEGV in t at addr with its stack pointer at sp: if a stack overflow,
+ * reported (naming the task) and true; the caller aborts. */
+bool roost__stack_overflow_fault(roost__task *t, const void *addr, const void *sp);
 /* The task record at the top of a stack slot. */
 static inline roost__task *roost__stack_task(roost__stack *s) {
     return (roost__task *)(((uintptr_t)s - sizeof(roost__task)) & ~(uintptr_t)63);
@@ -505,6 +508,37 @@ void roost__timer_poke(void);
 bool roost__timer_pending(void);          /* any timer in the heap */
 void roost__ctx_deadline_fire(roost_ctx_t *ctx);
 
+/* ------------------------------------------------------------ fatal reports (fatal.c)
+ * Misuse that would corrupt memory or hang (a reference count below zero,
+ * a freed channel or context, a second adopt) is reported at the call,
+ * naming the calling task, and aborts, as a Go panic does. Channels and
+ * contexts carry a magic word: set at creation, overwritten with
+ * ROOST_DEAD_MAGIC just before free(). It is checked on entry points off
+ * the fast paths (ref, unref, close, adopt, a contended channel lock, a
+ * cancellable park); a freed channel's lock word is also left taken, so a
+ * send or receive on it goes to the contended path and meets the check.
+ * Best effort: memory the allocator has handed out again, to another
+ * object of the same kind, passes. */
+#define ROOST_CHAN_MAGIC 0x6e616863u  /* "chan" */
+#define ROOST_CTX_MAGIC 0x78746378u   /* "xctx" */
+#define ROOST_DEAD_MAGIC 0xdeadf4eeu
+enum { ROOST_CHAN_OWNER_NONE = 0, ROOST_CHAN_OWNER_CTX = 1 };
+/* Report misuse at obj by the calling task (or thread), then abort. */
+void roost__misuse(const void *obj, const char *fmt, ...)
+    __attribute__((noreturn, cold, format(printf, 2, 3)));
+void roost__chan_bad(const roost_chan_t *ch, const char *op) __attribute__((noreturn, cold));
+void roost__ctx_bad(const roost_ctx_t *ctx, const char *op) __attribute__((noreturn, cold));
+/* ctx's err, known to be non-zero: returned if it is one a live context
+ * can have, else the report. Out of line, from roost__ctx_err, which is
+ * inlined into every blocking call: a tail call with its one argument
+ * already in place, so that the fast path moves no register. */
+int roost__ctx_err_checked(roost_ctx_t *ctx);
+/* Install the handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT
+ * (once per process): a guard-page fault is a stack overflow (stack.c),
+ * any other in a task is reported with the task's stack before the usual
+ * death. ROOST_CRASH=0 keeps only the overflow report. */
+void roost__crash_install(void);
+
 /* ------------------------------------------------------------ contexts (ctx.c) */
 /* The context record, here so the checks below inline into every call. */
 struct roost_ctx {
@@ -514,6 +548,7 @@ struct roost_ctx {
     int cause;                   /* given at cancellation (Go's context.Cause) */
     bool background;
     bool timer_armed;            /* the deadline timer holds a reference */
+    uint32_t magic;              /* ROOST_CTX_MAGIC while live, ROOST_DEAD_MAGIC once freed (fatal.c) */
     int64_t deadline;            /* absolute, INT64_MAX if none */
     roost_ctx_t *parent;         /* referenced; NULL for roots */
     roost_ctx_t *children;       /* cancellable children, linked by sib_* */
@@ -524,8 +559,19 @@ struct roost_ctx {
     roost_ctx_t *todo_next;      /* cancellation's work list */
 };
 
-/* 0 if live, else the ctx's error; one atomic load. */
+/* 0 if live, else the ctx's error; one atomic load. A freed context reads
+ * as something else (its err is poisoned at free, and malloc's free-list
+ * words land on it): checked only once err is known to be non-zero, so a
+ * live context pays nothing. */
 static inline int roost__ctx_err(roost_ctx_t *ctx) {
+    int err = ctx ? atomic_load_explicit(&ctx->err, memory_order_acquire) : 0;
+    if (err) return roost__ctx_err_checked(ctx);
+    return err;
+}
+/* The same, unchecked, for the channel fast path (chan_op): any code on its
+ * error branch costs every send and receive a register move or two. A
+ * freed context there is caught if the operation parks. */
+static inline int roost__ctx_err_raw(roost_ctx_t *ctx) {
     return ctx ? atomic_load_explicit(&ctx->err, memory_order_acquire) : 0;
 }
 static inline bool roost__ctx_cancellable(roost_ctx_t *ctx) { return ctx && !ctx->background; }
@@ -546,7 +592,9 @@ struct roost_chan {
     int nwaiters;                /* waiter nodes not yet dropped (see chan.c) */
     bool closed;
     bool orphaned;               /* refs reached 0: freed once nwaiters is 0 too */
+    uint8_t owner;               /* ROOST_CHAN_OWNER_*: the reference only its owner may drop */
     uint32_t elem_size;
+    uint32_t magic;              /* ROOST_CHAN_MAGIC while live, ROOST_DEAD_MAGIC once freed */
     size_t cap, len, recvx;      /* ring buffer: len elements from index recvx */
     roost__waitq_t recvq, sendq;
     char *buf;                   /* cap * elem_size bytes, right after the struct */
@@ -577,6 +625,17 @@ bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err
  * owner. True if the channel must be freed (roost__chan_free) after unlocking. */
 bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w);
 void roost__chan_free(roost_chan_t *ch);
+/* Abort with a report unless ch is a live channel (see fatal.c). */
+static inline void roost__chan_check(const roost_chan_t *ch, const char *op) {
+    if (ROOST_UNLIKELY(ch->magic != ROOST_CHAN_MAGIC)) roost__chan_bad(ch, op);
+}
+/* Lock a channel: a trylock inline; a lock already taken is checked for a
+ * freed channel (whose lock word is left taken) before spinning. */
+void roost__chan_lock_slow(roost_chan_t *ch);
+static inline void roost__chan_lock(roost_chan_t *ch) {
+    if (ROOST_LIKELY(roost__trylock(&ch->lock))) return;
+    roost__chan_lock_slow(ch);
+}
 
 /* ------------------------------------------------------------ leaks (leak.c) */
 bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags); /* registry.c */

@@ -1263,7 +1263,7 @@ void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, 
     int p = policy();
     if (!(p & ROOST_LEAK_REPORT)) return;
     atomic_fetch_add(&L.found, (int64_t)n);
-    roost_leak_t leak = {kind, obj, n, v, text};
+    roost_leak_t leak = {kind, obj, n, v, text, verdict_of(kind, false)};
     pthread_mutex_lock(&L.lock);
     void (*hook)(const roost_leak_t *, void *) = L.hook;
     void *arg = L.hook_arg;

@@ -279,10 +279,21 @@ int roost_task_label(const char *key, const char *value) {
 
 int roost_chan_adopt(roost_chan_t *ch) {
     if (!ch) return ROOST_EINVAL;
+    roost__chan_check(ch, "roost_chan_adopt");
     roost__task *t = roost__self();
     if (!t) return ROOST_ESTATE;
     roost_chan_t **arr = t->owned ? t->owned : t->owned_small;
     int cap = t->owned ? t->owned_cap : 4;
+    /* One adopted reference per channel and task: a second adopt is the
+     * same reference taken over twice (it would be dropped twice at exit),
+     * and a task given two should adopt one and unref the other. */
+    for (int i = 0; i < t->nowned; i++)
+        if (ROOST_UNLIKELY(arr[i] == ch))
+            roost__misuse(ch, "second roost_chan_adopt of channel %p by the same task "
+                              "(each reference is adopted once; it is dropped when the task exits)",
+                          (void *)ch);
+    if (ROOST_UNLIKELY(ROOST_CHAN_REFS(atomic_load_explicit(&ch->refs, memory_order_relaxed)) == 0))
+        roost__misuse(ch, "roost_chan_adopt of channel %p, which has no reference left to adopt", (void *)ch);
     if (t->nowned == cap) {
         roost_chan_t **n = malloc(sizeof *n * (size_t)cap * 2);
         if (!n) return ROOST_ENOMEM;

@@ -32,7 +32,7 @@
 #define SMALL 16
 
 static void lock_all(roost_chan_t **order, int n) {
-    for (int i = 0; i < n; i++) roost__lock(&order[i]->lock);
+    for (int i = 0; i < n; i++) roost__chan_lock(order[i]);
 }
 
 static void unlock_all(roost_chan_t **order, int n) {
@@ -71,7 +71,7 @@ static inline __attribute__((always_inline)) int take_ready(roost_case_t *cases,
         roost_case_t *c = &cases[i];
         roost__waiter *peer;
         int err;
-        if (!locked) roost__lock(&c->chan->lock);
+        if (!locked) roost__chan_lock(c->chan);
         bool done = roost__chan_try_locked(c->chan, c->op == ROOST_SEND, c->elem, &err, &peer);
         if (!locked) roost__unlock(&c->chan->lock);
         if (done) {

@@ -20,8 +20,9 @@
  *      (roost__stack_check), which catches an overflow that is still deep at
  *      a switch point but not one that returned before it. docs/guide.md
  *      states this trade-off.
- * A fault in a guard is reported, naming the task and its spawn site, from a
- * SIGSEGV handler on an alternate signal stack; then the process aborts.
+ * A fault in a guard is reported, naming the task and its spawn site, from
+ * fatal.c's SIGSEGV handler on an alternate signal stack; then the process
+ * aborts.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -64,8 +65,6 @@ static struct {
     long pooled;
     roost__stack *chunks;     /* slot 0 of every chunk, linked by chunk_next */
     roost__stack *odd;        /* live odd-size stacks, linked by chunk_next (for observers) */
-    struct sigaction old_segv;
-    bool handler;
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 
@@ -246,39 +245,19 @@ void roost__stack_check(roost__task *t, void *sp) {
     }
 }
 
-#ifndef ROOST_ASAN /* ASan owns SIGSEGV and reports overflows itself */
-static void on_segv(int sig, siginfo_t *si, void *uctx) {
-    roost__worker *w = roost__tls_worker;
-    roost__task *t = w ? w->current : NULL;
-    char *a = (char *)si->si_addr;
-    /* Ours if the fault is in the guard, or if the task's stack pointer is
-     * already below its stack (a stack without a guard page that ran into
-     * something unmapped further down). */
-    char *sp = NULL;
-#if defined(__x86_64__)
-    sp = (char *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    sp = (char *)((ucontext_t *)uctx)->uc_mcontext.sp;
-#endif
-    if (t && t->stack &&
-        ((a < t->stack->lo && a >= t->stack->lo - GUARD_SIZE) || (sp && sp < t->stack->lo))) {
+/* A SIGSEGV in task t, at addr, with the task's stack pointer at sp (from
+ * fatal.c's handler, on the alternate signal stack): ours if the fault is in
+ * the guard, or if the stack pointer is already below the stack (a stack
+ * without a guard page that ran into something unmapped further down). */
+bool roost__stack_overflow_fault(roost__task *t, const void *addr, const void *sp) {
+    const char *a = addr;
+    if (!t->stack) return false;
+    if ((a < t->stack->lo && a >= t->stack->lo - GUARD_SIZE) || (sp && (const char *)sp < t->stack->lo)) {
         report_overflow(t);
-        signal(SIGABRT, SIG_DFL);
-        abort();
+        return true;
     }
-    /* Not ours: hand over to whatever was there before, or die as usual. */
-    if (S.old_segv.sa_flags & SA_SIGINFO && S.old_segv.sa_sigaction) {
-        S.old_segv.sa_sigaction(sig, si, uctx);
-        return;
-    }
-    if (S.old_segv.sa_handler != SIG_DFL && S.old_segv.sa_handler != SIG_IGN &&
-        S.old_segv.sa_handler) {
-        S.old_segv.sa_handler(sig);
-        return;
-    }
-    signal(SIGSEGV, SIG_DFL); /* returning re-executes the fault, now fatal */
+    return false;
 }
-#endif
 
 #define ALTSTACK_SIZE (64 << 10)
 static _Thread_local void *altstack;
@@ -312,17 +291,7 @@ int roost__stack_init(size_t default_size) {
                                                                          : GUARD_MPROTECT;
     munmap(probe, 2 * GUARD_SIZE);
     atomic_store(&S.mprotect_left, max_map_count() / 2 - 2048);
-#ifndef ROOST_ASAN
-    if (!S.handler) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_segv;
-        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGSEGV, &sa, &S.old_segv);
-        S.handler = true;
-    }
-#endif
+    roost__crash_install(); /* its SIGSEGV handler asks roost__stack_overflow_fault first */
     return ROOST_OK;
 }
 

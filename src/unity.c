@@ -27,3 +27,4 @@
 #include "net.c"
 #include "offload.c"
 #include "signal.c"
+#include "fatal.c"
