@@ -483,6 +483,9 @@ int roost__fd_new(int fd);
  * acquired, close(2) is deferred and the descriptor cannot be reused. */
 int roost__fd_acquire(int fd, roost__pd **out);
 void roost__fd_release(int fd, roost__pd *d);
+/* An idle worker polls without blocking: true if it readied something
+ * (into its own runnext). Free unless a task waits on a descriptor. */
+bool roost__netpoll_try(void);
 /* Park until d is ready for events (ROOST_IO_*), after an EAGAIN. */
 int roost__fd_wait_acquired(roost_ctx_t *ctx, roost__pd *d, int events);
 

@@ -66,6 +66,7 @@ static struct {
     int epfd;                   /* -1 until the poller starts */
     pthread_t thread;
     _Atomic bool started;
+    _Atomic int waiters;        /* tasks and threads parked on a descriptor */
 } poller = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
 
 static void *poller_main(void *unused);
@@ -218,7 +219,9 @@ int roost__fd_wait_acquired(roost_ctx_t *ctx, pd *d, int events) {
     if (events & ROOST_IO_READ) roost__waitq_push(&d->rq, &rw);
     if (events & ROOST_IO_WRITE) roost__waitq_push(&d->wq, &ww);
     int *locks[3] = {&d->lock};
+    atomic_fetch_add_explicit(&poller.waiters, 1, memory_order_relaxed);
     int rc = roost__block(&p, ctx, INT64_MAX, locks, 1, ROOST_WAIT_IO, d);
+    atomic_fetch_sub_explicit(&poller.waiters, 1, memory_order_relaxed);
     roost__lock(&d->lock);
     roost__waitq_remove(&d->rq, &rw);
     roost__waitq_remove(&d->wq, &ww);
@@ -327,40 +330,56 @@ static int fd_end(int fd, bool close_it) {
 int roost_fd_close(int fd) { return fd_end(fd, true); }
 int roost_fd_forget(int fd) { return fd_end(fd, false); }
 
-/* ------------------------------------------------------------ the poller thread */
+/* ------------------------------------------------------------ polling */
 
-static void *poller_main(void *unused) {
+/* Wait up to timeout_ms (-1: no limit) for ready descriptors and wake their
+ * waiters. On a worker, roost__ready puts them in its own runnext and ring,
+ * so a worker that polls runs them with no thread hop. Returns how many
+ * events it saw. */
+static int netpoll(int timeout_ms) {
     struct epoll_event evs[128];
-    for (;;) {
-        int n = epoll_wait(poller.epfd, evs, 128, -1);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            roost__fatal("epoll_wait: %s", strerror(errno));
-        }
-        for (int i = 0; i < n; i++) {
-            int fd = (int)(uint32_t)evs[i].data.u64;
-            uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32), e = evs[i].events;
-            pd *d = pd_of(fd);
-            if (!d) continue;
-            roost__waiter *list = NULL;
-            roost__lock(&d->lock);
-            if (d->gen == gen && d->state == PD_OPEN) {
-                /* The token goes to the waiters claimed, or stays if there
-                 * were none (stale nodes of cancelled waits do not count). */
-                if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                    roost__waiter *before = list;
-                    pd_claim_all(&d->rq, &list);
-                    if (list == before) d->rready = true;
-                }
-                if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-                    roost__waiter *before = list;
-                    pd_claim_all(&d->wq, &list);
-                    if (list == before) d->wready = true;
-                }
-            }
-            roost__unlock(&d->lock);
-            pd_wake_all(list, 0);
-        }
+    int n = epoll_wait(poller.epfd, evs, 128, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR) return 0;
+        roost__fatal("epoll_wait: %s", strerror(errno));
     }
+    for (int i = 0; i < n; i++) {
+        int fd = (int)(uint32_t)evs[i].data.u64;
+        uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32), e = evs[i].events;
+        pd *d = pd_of(fd);
+        if (!d) continue;
+        roost__waiter *list = NULL;
+        roost__lock(&d->lock);
+        if (d->gen == gen && d->state == PD_OPEN) {
+            /* The token goes to the waiters claimed, or stays if there
+             * were none (stale nodes of cancelled waits do not count). */
+            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                roost__waiter *before = list;
+                pd_claim_all(&d->rq, &list);
+                if (list == before) d->rready = true;
+            }
+            if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+                roost__waiter *before = list;
+                pd_claim_all(&d->wq, &list);
+                if (list == before) d->wready = true;
+            }
+        }
+        roost__unlock(&d->lock);
+        pd_wake_all(list, 0);
+    }
+    return n;
+}
+
+/* An idle worker's look at the poller, before it steals or sleeps (Go's
+ * findrunnable does the same): no system call unless a task waits on a
+ * descriptor. */
+bool roost__netpoll_try(void) {
+    if (atomic_load_explicit(&poller.waiters, memory_order_relaxed) == 0) return false;
+    return netpoll(0) > 0;
+}
+
+/* The poller thread: blocked in epoll_wait for whatever no worker took. */
+static void *poller_main(void *unused) {
+    for (;;) netpoll(-1);
     return NULL;
 }

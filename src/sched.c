@@ -780,6 +780,7 @@ static roost__task *find_runnable(roost__worker *w) {
         if (atomic_load_explicit(&G.stopping, memory_order_relaxed)) return NULL;
         roost__task *t = local_next(w);
         if (t) return t;
+        if (roost__netpoll_try() && (t = local_next(w))) return t;
         /* Spin: look everywhere for a while before paying for a futex sleep.
          * A victim's runnext is taken only if the victim made no progress
          * meanwhile: an active worker will run it itself, on a warm cache. */
@@ -804,6 +805,7 @@ static roost__task *find_runnable(roost__worker *w) {
             }
             for (int k = 0; k < 50; k++) cpu_relax();
             if ((t = local_next(w))) return t;
+            if (roost__netpoll_try() && (t = local_next(w))) return t;
             if (round == SPIN_ROUNDS - QUIET_ROUNDS - 1) /* see `quiet` below */
                 for (int i = 0; i < G.nworkers; i++)
                     late[i] = atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
