@@ -164,7 +164,7 @@ valgrind-check: $(TESTS)
 demo: $(BUILD)/examples/story
 	sh examples/story.sh $(BUILD)/examples/story
 
-bench: $(BENCHES)
+bench: $(BENCHES) $(BUILD)/examples/http_hello
 	sh bench/run.sh $(BUILD)
 
 # Instruction counts of the hot paths at one worker, against

@@ -32,6 +32,9 @@
 #                           both policies in turns in one process and prints
 #                           both (target: the default at most 3% worse)
 #
+# BENCH_ONLY="echo_rtt http_hello ...": run only those workloads (an also_row
+# follows its source row).
+#
 # A program that crashes, fails its own checks, prints no figure or runs past
 # BENCH_TIMEOUT seconds (default 300) gets FAIL in its column; the script goes
 # on and exits 1 at the end. It exits 0 only if everything ran. Raw output of
@@ -102,6 +105,12 @@ why() {  # a short reason for a failed run
 
 ROWS=""
 DETAILS=""
+# wanted NAME: is workload NAME selected (BENCH_ONLY unset: all are)?
+wanted() {
+    [ -z "${BENCH_ONLY:-}" ] && return 0
+    case " $BENCH_ONLY " in *" $1 "*) return 0 ;; esac
+    return 1
+}
 OVERHEAD=""
 failures=""
 
@@ -175,6 +184,7 @@ add_details() {  # NAME RAWNAME [GO_RAWNAME]
 # row (ROOST_OBSERVE=0) and its +obs row (ROOST_OBSERVE=1), runs interleaved,
 # best of REPEAT each.
 obs_row() {
+    wanted "$1" || return 0
     name=$1 unit=$2 key=$3 better=$4 mode=$5 cprog=$6 goprog=$7
     echo "bench: $name and $name+obs ($mode; best of $REPEAT, interleaved) ..."
     series_init B
@@ -212,6 +222,7 @@ obs_row() {
 # row WORKLOAD UNIT KEY BETTER MODE C_PROGRAM GO_PROGRAM: a roost-only
 # workload (ROOST_OBSERVE=1), one run; GO_PROGRAM - for no Go side.
 row() {
+    wanted "$1" || return 0
     name=$1 unit=$2 key=$3 better=$4 mode=$5 cprog=$6 goprog=$7
     echo "bench: $name ($mode) ..."
     r=$(measure "$RAW/$name.roost" "$mode" "$BUILD/bench/$cprog" 1)
@@ -225,6 +236,7 @@ row() {
 # also_row WORKLOAD UNIT KEY BETTER FROM: another figure (KEY) of workload
 # FROM's runs, without running anything again.
 also_row() {
+    wanted "$5" || return 0
     name=$1 unit=$2 key=$3 better=$4 from=$5
     r=FAIL g=-
     [ -s "$RAW/$from.roost.rc" ] && [ "$(cat "$RAW/$from.roost.rc")" = 0 ] &&
@@ -239,6 +251,97 @@ also_row() {
     [ "$g" = FAIL ] && status=1
     add_row "$name" "$unit" "$r" "$g" "$better"
 }
+
+# ------------------------------------------------------------ HTTP with wrk
+# serve_wrk OUT SERVER...: start the server on a free loopback port, wait
+# for its "listening" line, drive it with wrk (WRK_CONNS connections, two
+# wrk threads, WRK_SECONDS), stop it with SIGTERM; OUT gets wrk's report
+# and a line "http_rps R p99_ms P". Prints R, or FAIL.
+WRK_CONNS=${WRK_CONNS:-100}
+WRK_SECONDS=${WRK_SECONDS:-5}
+ensure_wrk() {
+    command -v wrk >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ]; then
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; } >"$RAW/bench-apt-wrk.log" 2>&1
+    fi
+    command -v wrk >/dev/null 2>&1
+}
+serve_wrk() {
+    out=$1; shift
+    : >"$out"
+    if [ ! -x "$1" ]; then echo "missing $1" >"$out.err"; echo missing >"$out.rc"; echo FAIL; return; fi
+    port=$((20000 + $$ % 20000))
+    while ss -ltn 2>/dev/null | grep -q ":$port "; do port=$((port + 1)); done
+    "$@" "127.0.0.1:$port" >"$out.server" 2>&1 &
+    spid=$!
+    i=0
+    while ! grep -q listening "$out.server" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    timeout -k 5 $((WRK_SECONDS + 30)) wrk -t2 -c"$WRK_CONNS" -d"${WRK_SECONDS}s" --latency \
+        "http://127.0.0.1:$port/" >"$out.wrk" 2>"$out.err"
+    rc=$?
+    kill -TERM "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+    echo "$rc" >"$out.rc"
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out.wrk")
+    p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+                             if (u == "us") v /= 1000; else if (u == "s") v *= 1000; printf "%.3f", v }' "$out.wrk")
+    errs=$(awk '/Non-2xx|Socket errors/' "$out.wrk")
+    if [ "$rc" -ne 0 ] || [ -z "$rps" ] || [ -n "$errs" ]; then
+        [ -n "$errs" ] && echo "$errs" >>"$out.err"
+        echo FAIL; return
+    fi
+    echo "http_rps $rps p99_ms $p99" >"$out"
+    echo "$rps"
+}
+# The http_hello rows: requests/s and p99 latency of examples/http_hello.c
+# (roost) against Go's net/http twin (bench/go/http_hello), driven by wrk,
+# best of REPEAT; and the same server as a plain epoll loop per thread in C
+# (bench/http_epoll.c, the ceiling) as row http_epoll.
+http_rows() {
+    wanted http_hello || return 0
+    echo "bench: http_hello (wrk, $WRK_CONNS connections, ${WRK_SECONDS}s; best of $REPEAT) ..."
+    if ! ensure_wrk; then
+        echo "    wrk not found and not installable: http rows FAIL"
+        status=1; failures="$failures http_hello"
+        add_row http_hello_rps req/s FAIL FAIL higher
+        add_row http_hello_p99 ms FAIL FAIL lower
+        add_row http_epoll_rps req/s FAIL - higher
+        return
+    fi
+    for side in roost go epoll; do
+        case $side in
+            roost) prog=$BUILD/examples/http_hello ;;
+            go) prog=$BUILD/go/http_hello ;;
+            epoll) prog=$BUILD/bench/http_epoll ;;
+        esac
+        best= bestf=
+        i=1
+        while [ "$i" -le "$REPEAT" ]; do
+            f=$RAW/http_hello.$side.$i
+            v=$(serve_wrk "$f" "$prog")
+            if [ "$v" = FAIL ]; then best=FAIL; bestf=$f; break; fi
+            if [ -z "$best" ] || awk -v a="$v" -v b="$best" 'BEGIN { exit !(a + 0 > b + 0) }'; then best=$v bestf=$f; fi
+            i=$((i + 1))
+        done
+        keep "$bestf" "$RAW/http_hello.$side"
+        cp "$bestf.wrk" "$RAW/http_hello.$side.wrk" 2>/dev/null
+        eval "h_$side=\$best"
+        if [ "$best" = FAIL ]; then
+            status=1; failures="$failures http_hello($side)"
+            echo "    $side FAIL: $(why "$bestf")"; tail -n 3 "$bestf.err" 2>/dev/null | sed 's/^/      | /'
+            eval "p_$side=FAIL"
+        else
+            echo "    $side: $(cat "$RAW/http_hello.$side")"
+            eval "p_$side=\$(figure p99_ms \"\$RAW/http_hello.\$side\")"
+        fi
+    done
+    add_row http_hello_rps req/s "$h_roost" "$h_go" higher
+    add_row http_hello_p99 ms "$p_roost" "$p_go" lower
+    add_row http_epoll_rps req/s "$h_epoll" - higher
+    if [ "$h_roost" != FAIL ] && [ "$h_epoll" != FAIL ]; then
+        HTTP_NOTE="http_hello: roost serves $(awk -v a="$h_roost" -v b="$h_epoll" 'BEGIN { printf "%.0f", a * 100 / b }')% of the plain epoll server's requests/s (target: at least 80%)"
+    fi
+}
+HTTP_NOTE=""
 
 echo "bench: $(nproc 2>/dev/null || echo '?') CPUs; timeout ${TIMEOUT}s per program; best of $REPEAT"
 obs_row skynet      ns/task      ns_per_task           lower default skynet   skynet
@@ -255,6 +358,9 @@ also_row profile100k_pause ms    pause_ms              lower profile100k
 row     leak_latency us          leak_latency_us       lower default leak_latency -
 row     mutex_contended ns/op    mutex_contended_ns    lower default mutex_contended mutex_contended
 also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended
+obs_row echo_rtt    ns/roundtrip echo_rtt_ns           lower default echo_rtt echo_rtt
+obs_row echo_conns  msgs/s       echo_conns_msgs_per_s higher default echo_conns echo_conns
+http_rows
 
 # ------------------------------------------------------------ report
 {
@@ -270,6 +376,7 @@ printf '%s' "$ROWS" | awk -F '\t' '{
     printf "%-18s %-13s %10s %10s %-7s %7s\n", $1, $2, $3, $4, $5, ratio
 }'
 echo "(ratio = roost / go; with better=lower, below 1 means roost wins; go \"-\": no Go twin)"
+[ -n "$HTTP_NOTE" ] && echo "$HTTP_NOTE"
 echo
 echo "observability overhead: +obs (ROOST_OBSERVE=1) against ROOST_OBSERVE=0, best of $REPEAT each (target: at most 3% worse):"
 printf '  %-12s %10s %10s %9s\n' workload base +obs overhead
