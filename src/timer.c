@@ -176,6 +176,7 @@ static void *timer_main(void *arg) {
      * and tasks alive (leak.c decides). */
     uint64_t idle_sw = UINT64_MAX, reported_sw = UINT64_MAX;
     int64_t idle_at = 0;
+    roost__sched_on_timer_thread();
     while (!atomic_load(&T.stop)) {
         uint32_t seq = atomic_load(&T.seq);
         int64_t now = roost_now();
