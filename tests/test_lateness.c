@@ -89,11 +89,11 @@ static void t_sleep_in_crowd(void *arg) {
         if (late > worst) worst = late;
     }
     /* A context's deadline, fired by the timer thread too. */
-    roost_ctx_t *c;
-    CHECK_OK(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &c));
     roost_chan_t *never;
     CHECK_OK(roost_chan_make(&never, sizeof(int), 0));
     int64_t t0 = roost_now();
+    roost_ctx_t *c;
+    CHECK_OK(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &c));
     int v;
     CHECK_ERR(roost_chan_recv(c, never, &v), ROOST_ETIMEDOUT);
     int64_t late = check_since(t0) - 10 * ROOST_MS;
