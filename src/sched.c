@@ -4,6 +4,10 @@
  * task it just woke or spawned: it runs next on this warm core, which is what
  * makes a channel round trip cost two switches and no system call), its own
  * ring of 256, the global queue, and other workers' rings (stealing half).
+ * Every 61st pick comes from the global queue instead, and moves a ring
+ * that runnext kept from being popped along into it (fair_pick): whatever
+ * waits goes round one queue, and runs within about one pass over the
+ * runnable tasks. The timer thread's wake-ups go to the front of it.
  * Switches go task to task directly; the scheduler loop, on the worker
  * thread's own stack, only runs when a worker has nothing to do. Whatever a
  * task must do *after* its registers are saved (release the locks of the

@@ -5,6 +5,10 @@
  * when there is none: an idle process uses no CPU). This thread is also where
  * the network poller will wait (epoll_wait with the next expiry as timeout).
  *
+ * The tasks this thread readies go to the front of the global run queue
+ * (sched.c): a sleeper has waited its time already, and runs at a worker's
+ * next fairness check however many tasks are queued.
+ *
  * Sleep timers (WAKE) fire with the heap lock held, so a sleeper that removes
  * its own timer under that lock knows the timer thread is done with it: the
  * timer lives on the sleeper's stack. Other kinds fire after the lock is
