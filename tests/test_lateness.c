@@ -6,9 +6,11 @@
  * sleep ends must still run within about one pass over those tasks (each
  * gets a turn of 61 picks), and so must a task readied by a plain thread
  * (through the global queue): both checked with a bound of hundreds of
- * milliseconds. (When a fairness check moved a batch of the global queue
- * into a ring that runnext kept from being popped, a 10 ms sleep woke
- * seconds late, or never on one worker.)
+ * milliseconds. (A fairness check that moves a batch of the global queue
+ * into a ring that runnext keeps from being popped fails both: the batch
+ * goes round between the ring and the global queue without running, and a
+ * 10 ms sleep wakes seconds late, or never on one worker. See fair_pick in
+ * sched.c.)
  */
 #include "check.h"
 #include <pthread.h>
