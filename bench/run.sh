@@ -19,6 +19,11 @@
 # the overhead summary printed at the end (target: +obs at most 3% worse)
 # is not just this machine's noise.
 #
+# Latency rows, one run each side (Go: best of BENCH_REPEAT), ROOST_OBSERVE=1:
+#   timer_lateness_p50 us   median lateness of 10 ms sleeps while 50,000
+#                           ping-pong pairs keep every worker busy
+#   timer_lateness_p99 us   their 99th percentile (the same runs)
+#
 # roost-only rows (go column "-" where Go has no twin), with ROOST_OBSERVE=1:
 #   profile100k        ms   a grouped task profile of 100,000 parked tasks
 #                           (Go: pprof goroutine profile, debug=1)
@@ -353,6 +358,8 @@ obs_row select4     ns/op        select4_ns_per_op     lower default select4  se
 obs_row mpmc        ns/msg       ns_per_msg            lower default mpmc     mpmc
 obs_row parked      bytes/task   parked_1M_bytes_per_task lower default parked parked
 obs_row group_fanout us/round    group_fanout_us       lower default group_fanout group_fanout
+row     timer_lateness_p50 us    timer_lateness_p50_us lower default timer_lateness timer_lateness
+also_row timer_lateness_p99 us   timer_lateness_p99_us lower timer_lateness_p50
 row     profile100k ms           profile100k_ms        lower default profile100k profile100k
 also_row profile100k_pause ms    pause_ms              lower profile100k
 row     leak_latency us          leak_latency_us       lower default leak_latency -

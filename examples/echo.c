@@ -31,7 +31,9 @@ static void serve(void *arg) {
         fprintf(stderr, "echo: listen %s: %s\n", (char *)arg, roost_strerror(rc));
         return;
     }
-    printf("echo: listening on %s\n", (char *)arg);
+    char where[64];
+    roost_sock_addr(lfd, 0, where, sizeof where);   /* the real port, for ":0" */
+    printf("echo: listening on %s\n", where);
     roost_group_t *conns;
     roost_group_make(stop, &conns);              /* the connections end with `stop` */
     while (roost_accept(stop, lfd, &fd) == 0)

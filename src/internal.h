@@ -273,6 +273,10 @@ int roost__yield_local(void);
 bool roost__sched_all_idle(void);
 uint64_t roost__sched_switches(void);     /* sum over workers: moves whenever anything runs */
 void roost__sched_monitor(void);
+/* Called once by the timer thread: the tasks it readies (a sleep, deadline,
+ * roost_after or ticker fired) go to the global queue's timer list, which
+ * workers serve first (sched.c, gq_get). */
+void roost__sched_on_timer_thread(void);
 
 /* ------------------------------------------------------------ observability (registry.c) */
 /* ROOST_OBSERVE: 0 off; 1 (default) counts, and park times from the coarse

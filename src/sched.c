@@ -4,6 +4,10 @@
  * task it just woke or spawned: it runs next on this warm core, which is what
  * makes a channel round trip cost two switches and no system call), its own
  * ring of 256, the global queue, and other workers' rings (stealing half).
+ * Every 61st pick comes from the global queue instead, and moves a ring
+ * that runnext kept from being popped along into it (fair_pick): whatever
+ * waits goes round one queue, and runs within about one pass over the
+ * runnable tasks. The timer thread's wake-ups go to the front of it.
  * Switches go task to task directly; the scheduler loop, on the worker
  * thread's own stack, only runs when a worker has nothing to do. Whatever a
  * task must do *after* its registers are saved (release the locks of the
@@ -54,10 +58,15 @@ static struct {
     atomic_bool stopping;
     int nworkers;
     roost__worker *workers;
-    /* global run queue: tasks readied by plain threads and ring overflow */
-    int gq_lock;                  /* spinlock: held for a few pointer moves */
+    /* global run queue: tasks readied by plain threads and ring overflow,
+     * FIFO; and before it, the tasks the timer thread readied (`tq`: their
+     * sleep or deadline is over; served first, but never twice in a row
+     * while the other list waits: see gq_next). */
+    int gq_lock;                  /* spinlock over both lists: held for a few pointer moves */
     roost__task *gq_head, *gq_tail;
-    atomic_long gq_len;
+    roost__task *tq_head, *tq_tail;
+    bool tq_took;                 /* gq_next's last task came from tq */
+    atomic_long gq_len;           /* tasks in both lists: the lock-free "anything?" look */
     /* idle workers */
     pthread_mutex_t idle_lock;
     roost__worker *idle;
@@ -327,14 +336,16 @@ static inline uint32_t ring_len(roost__worker *w) {
 
 static bool ring_empty(roost__worker *w) { return ring_len(w) == 0; }
 
-static void gq_push_list(roost__task *head, roost__task *tail, long n) {
+/* Append a list to the global queue, or with `timer` to the timer list. */
+static void gq_push_list(roost__task *head, roost__task *tail, long n, bool timer) {
+    roost__task **qh = timer ? &G.tq_head : &G.gq_head, **qt = timer ? &G.tq_tail : &G.gq_tail;
     roost__lock(&G.gq_lock);
     tail->next = NULL; /* under the lock, where gq_get read it last (TSan) */
-    if (G.gq_tail)
-        G.gq_tail->next = head;
+    if (*qt)
+        (*qt)->next = head;
     else
-        G.gq_head = head;
-    G.gq_tail = tail;
+        *qh = head;
+    *qt = tail;
     atomic_fetch_add(&G.gq_len, n);
     roost__unlock(&G.gq_lock);
 }
@@ -350,30 +361,70 @@ static void ring_overflow(roost__worker *w, roost__task *t) {
         tail = x, n++;
     }
     if (tail) tail->next = t; else head = t;
-    gq_push_list(head, t, n + 1);
+    gq_push_list(head, t, n + 1, false);
 }
 
-/* Take a fair share of the global queue: one to run, a few more to the ring. */
-static roost__task *gq_get(roost__worker *w) {
+/* With the global queue's lock held: unlink a list's first task. */
+static inline roost__task *pop_front(roost__task **head, roost__task **tail) {
+    roost__task *t = *head;
+    if (t && !(*head = t->next)) *tail = NULL;
+    return t;
+}
+
+/* With the lock held: the next task to run from the two lists. The timer
+ * list goes first, except when the last one taken this way was the timer
+ * list's and the global queue waits: a steady stream of timer wake-ups
+ * cannot starve it. */
+static inline roost__task *gq_next(void) {
+    bool from_tq = G.tq_head && (!G.gq_head || !G.tq_took);
+    G.tq_took = from_tq;
+    return from_tq ? pop_front(&G.tq_head, &G.tq_tail) : pop_front(&G.gq_head, &G.gq_tail);
+}
+
+/* Take from the global queue: one task to run and, up to `max` in all, a
+ * fair share more into our ring, the timer list's first. */
+static roost__task *gq_get(roost__worker *w, long max) {
     if (atomic_load_explicit(&G.gq_len, memory_order_relaxed) == 0) return NULL;
     roost__lock(&G.gq_lock);
-    roost__task *t = G.gq_head;
+    roost__task *t = gq_next();
     if (!t) {
         roost__unlock(&G.gq_lock);
         return NULL;
     }
     long len = atomic_load(&G.gq_len);
     long n = len / G.nworkers + 1;
-    if (n > 32) n = 32;
-    G.gq_head = t->next;
+    if (n > max) n = max;
     long took = 1;
-    for (; took < n && G.gq_head; took++) {
-        roost__task *x = G.gq_head;
-        if (!ring_put(w, x)) break;
-        G.gq_head = x->next;
+    for (; took < n; took++) {
+        bool tq = G.tq_head != NULL;
+        roost__task *x = tq ? G.tq_head : G.gq_head;
+        if (!x || !ring_put(w, x)) break;
+        if (tq)
+            pop_front(&G.tq_head, &G.tq_tail);
+        else
+            pop_front(&G.gq_head, &G.gq_tail);
     }
-    if (!G.gq_head) G.gq_tail = NULL;
     atomic_fetch_sub(&G.gq_len, took);
+    roost__unlock(&G.gq_lock);
+    return t;
+}
+
+/* The global queue's next task to run, and `old` (a task waiting in our
+ * ring) to its tail, in one go; `old` itself if the queue is empty. */
+static roost__task *gq_swap(roost__task *old) {
+    if (atomic_load_explicit(&G.gq_len, memory_order_relaxed) == 0) return old;
+    roost__lock(&G.gq_lock);
+    roost__task *t = gq_next();
+    if (t) {
+        old->next = NULL;
+        if (G.gq_tail)
+            G.gq_tail->next = old;
+        else
+            G.gq_head = old;
+        G.gq_tail = old;
+    } else {
+        t = old;
+    }
     roost__unlock(&G.gq_lock);
     return t;
 }
@@ -475,8 +526,13 @@ static __attribute__((noinline)) int ready_spill(roost__worker *w, roost__task *
     return ROOST_OK;
 }
 
+/* Set on the timer thread: what it readies goes to the timer list. */
+static _Thread_local bool timer_thread;
+
+void roost__sched_on_timer_thread(void) { timer_thread = true; }
+
 static __attribute__((noinline)) int ready_global(roost__task *t) {
-    gq_push_list(t, t, 1);
+    gq_push_list(t, t, 1, timer_thread);
     wake_one();
     return ROOST_OK;
 }
@@ -506,25 +562,34 @@ __attribute__((noinline)) bool roost__local_work(void) {
 
 #define ROOST_FAIR_EVERY 61
 
+/* Every 61st pick (ROOST_FAIR_EVERY), before runnext: the global queue's
+ * next task (the timer list's first, see gq_next). If the ring was not
+ * popped in those 61 picks, runnext was never empty: a pair of tasks waking
+ * each other through it, which would keep the worker for ever; then the
+ * ring's oldest task also gets a turn, by going to the global queue's tail
+ * (it runs now if that queue is empty). So everything waiting, in the ring
+ * or the global queue, goes round one queue in order, one task every 61
+ * picks: a task runs within about one pass over the runnable tasks, and one
+ * the timer readied at the next fairness check or the one after.
+ * One task, not a batch: moved into a ring that is not popped, a batch sat
+ * there until the ring overflowed back into the global queue's tail, and a
+ * task could go round that loop many times without running (a 10 ms sleep
+ * woke seconds late behind 50,000 busy pairs). */
+static __attribute__((noinline)) roost__task *fair_pick(roost__worker *w) {
+    w->fair_left = ROOST_FAIR_EVERY;
+    bool starving = !w->ring_popped;
+    w->ring_popped = false;
+    roost__task *old = starving ? ring_take_own(w) : NULL;
+    return old ? gq_swap(old) : gq_get(w, 1);
+}
+
 /* Next task for this worker: runnext, then the newest in the ring (depth
  * first: a spawn tree keeps depth x fan-out live stacks, not the whole
- * tree), then the global queue. Every 61st pick (ROOST_FAIR_EVERY) looks
- * at the global queue first, and also takes the ring's oldest task if the
- * ring was not popped at all in those 61 picks: that is a pair of tasks
- * waking each other through runnext, and whatever waits in the ring must
- * get its turn.
- * What this does not prevent: on a saturated worker, an older queued task
- * can wait behind a steady stream of newer ones until a thief (thieves take
- * the oldest) or the monitor's woken worker gets to it. */
+ * tree), then the global queue; every 61st pick, fair_pick first. */
 static inline __attribute__((always_inline)) roost__task *local_next(roost__worker *w) {
     roost__task *t;
-    if (ROOST_UNLIKELY(--w->fair_left == 0)) { /* a countdown: cheaper than a modulo */
-        w->fair_left = ROOST_FAIR_EVERY;
-        bool starving = !w->ring_popped;
-        w->ring_popped = false;
-        if ((t = gq_get(w))) return t;
-        if (starving && (t = ring_take_own(w))) return t;
-    }
+    /* A countdown: cheaper than a modulo. */
+    if (ROOST_UNLIKELY(--w->fair_left == 0) && (t = fair_pick(w))) return t;
     t = atomic_load_explicit(&w->runnext, memory_order_relaxed);
     if (t && atomic_compare_exchange_strong_explicit(&w->runnext, &t, NULL, memory_order_acquire,
                                                      memory_order_relaxed))
@@ -533,7 +598,7 @@ static inline __attribute__((always_inline)) roost__task *local_next(roost__work
         w->ring_popped = true;
         return t;
     }
-    return gq_get(w);
+    return gq_get(w, 32);
 }
 
 /* ------------------------------------------------------------ parking */
@@ -791,7 +856,7 @@ static roost__task *find_runnable(roost__worker *w) {
             drained[i] = false;
         }
         for (int round = 0; round < SPIN_ROUNDS; round++) {
-            if ((t = gq_get(w))) return t;
+            if ((t = gq_get(w, 32))) return t;
             int start = (int)(roost__xorshift(&w->rng) % (uint64_t)G.nworkers);
             bool half = round >= SPIN_ROUNDS / 2;
             for (int i = 0; i < G.nworkers; i++) {

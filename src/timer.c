@@ -5,6 +5,10 @@
  * when there is none: an idle process uses no CPU). This thread is also where
  * the network poller will wait (epoll_wait with the next expiry as timeout).
  *
+ * The tasks this thread readies go to the front of the global run queue
+ * (sched.c): a sleeper has waited its time already, and runs at a worker's
+ * next fairness check however many tasks are queued.
+ *
  * Sleep timers (WAKE) fire with the heap lock held, so a sleeper that removes
  * its own timer under that lock knows the timer thread is done with it: the
  * timer lives on the sleeper's stack. Other kinds fire after the lock is
@@ -190,6 +194,7 @@ static void *timer_main(void *arg) {
      * and tasks alive (leak.c decides). */
     uint64_t idle_sw = UINT64_MAX, reported_sw = UINT64_MAX;
     int64_t idle_at = 0;
+    roost__sched_on_timer_thread();
     while (!atomic_load(&T.stop)) {
         uint32_t seq = atomic_load(&T.seq);
         int64_t now = roost_now();

@@ -7,11 +7,14 @@ set -u
 BUILD=${1:-build}
 fail() { echo "FAIL  io_examples: $*"; exit 1; }
 
-port=$((30000 + $$ % 20000))
-start() {  # start NAME: the example on 127.0.0.1:$port, waiting for "listening"
-    "$BUILD/examples/$1" "127.0.0.1:$port" >"$BUILD/io_examples.$1.log" 2>&1 &
+start() {  # start NAME: the example on a free loopback port ($port), waiting for "listening"
+    "$BUILD/examples/$1" "127.0.0.1:0" >"$BUILD/io_examples.$1.log" 2>&1 &
     pid=$!
-    for _ in $(seq 100); do grep -q listening "$BUILD/io_examples.$1.log" && return 0; sleep 0.05; done
+    for _ in $(seq 200); do
+        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$BUILD/io_examples.$1.log")
+        [ -n "$port" ] && return 0
+        sleep 0.05
+    done
     fail "$1 did not start: $(cat "$BUILD/io_examples.$1.log")"
 }
 stop() {  # stop NAME: SIGTERM, and it must exit 0 within 10 s
@@ -30,7 +33,6 @@ read -r -t 5 line <&3 || fail "echo: no answer"
 stop echo
 read -r -t 5 rest <&3; exec 3<&-
 grep -q "stopped by signal 15" "$BUILD/io_examples.echo.log" || fail "echo: $(cat "$BUILD/io_examples.echo.log")"
-port=$((port + 1))
 
 # http_hello: two keep-alive requests on one connection, then shutdown with
 # the connection still open and idle.
