@@ -198,6 +198,10 @@ struct roost__worker {
     bool idle;                   /* on the idle list (under the idle lock) */
     bool mon_queued;             /* ring queued at the monitor's last tick (monitor only) */
     uint64_t mon_switches;       /* `switches` at the monitor's last tick (monitor only) */
+    int64_t mon_since;           /* roost_now() of the last switch the monitor saw (monitor only) */
+    bool mon_said;               /* this stall was reported (monitor only) */
+    bool spare;                  /* started by the monitor while workers were blocked */
+    _Atomic bool retired;        /* a spare asleep until workers block again (not on the idle list) */
     roost__worker *idle_next;
     int *lockbuf[ROOST_MAX_LOCKS]; /* a parked select's lock list, copied before release */
     roost__stack *stack_cache;   /* free stacks of default size, LIFO */

@@ -50,13 +50,24 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #define QUIET_ROUNDS 4 /* find_runnable: no switch in this many rounds, before sleeping */
 #define ID_BLOCK 1024
 
+/* The worker count, read once by whoever loops over the workers. */
+#define NW() atomic_load_explicit(&G.nworkers, memory_order_acquire)
+
 _Thread_local roost__worker *roost__tls_worker __attribute__((tls_model("initial-exec")));
 
 static struct {
     pthread_mutex_t init_lock;
     atomic_bool started;
     atomic_bool stopping;
-    int nworkers;
+    /* Workers started: ROOST_WORKERS of them at start-up, plus the spares
+     * the monitor starts while workers are blocked (see roost__sched_monitor),
+     * up to `cap` slots, all allocated at start-up. It only grows while the
+     * runtime runs, and a slot is set up before the count takes it in, so a
+     * reader that loops up to a count it read once sees ready workers only. */
+    _Atomic int nworkers;
+    int base;                     /* ROOST_WORKERS: what roost_workers() says */
+    int cap;                      /* slots in `workers` */
+    int64_t stall_ns;             /* ROOST_BLOCKED_MS: a worker this long without a switch is blocked */
     roost__worker *workers;
     /* global run queue: tasks readied by plain threads and ring overflow,
      * FIFO; and before it, the tasks the timer thread readied (`tq`: their
@@ -71,6 +82,8 @@ static struct {
     pthread_mutex_t idle_lock;
     roost__worker *idle;
     atomic_int nidle;
+    atomic_int nretired;          /* spares retired (asleep, not on the idle list) */
+    atomic_int nblocked;          /* workers the monitor saw blocked at its last tick */
     /* ids and counts for spawns from plain threads */
     atomic_ullong next_id;
     atomic_llong thread_spawned;
@@ -157,8 +170,8 @@ __attribute__((noinline)) roost__task *roost__self(void) {
     return w ? w->current : NULL;
 }
 
-int roost_workers(void) { return atomic_load(&G.started) ? G.nworkers : 0; }
-int roost__nworkers(void) { return atomic_load(&G.started) ? G.nworkers : 0; }
+int roost_workers(void) { return atomic_load(&G.started) ? G.base : 0; }
+int roost__nworkers(void) { return atomic_load(&G.started) ? NW() : 0; }
 roost__worker *roost__worker_at(int i) { return &G.workers[i]; }
 int64_t roost__thread_spawned(void) { return atomic_load(&G.thread_spawned); }
 
@@ -267,7 +280,7 @@ static inline __attribute__((always_inline)) roost__task *ring_pop(roost__worker
     uint64_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
     if (hidx(h) == tl) return NULL; /* only the owner adds: empty stays empty */
     tl--;
-    if (G.nworkers == 1) { /* no thief: no race for the last one either */
+    if (NW() == 1) { /* no thief: no race for the last one either */
         atomic_store_explicit(&w->tail, tl, memory_order_relaxed);
         return atomic_load_explicit(SLOT(w, tl), memory_order_relaxed);
     }
@@ -316,7 +329,7 @@ static __attribute__((noinline)) roost__task *ring_take_own_shared(roost__worker
 }
 
 static inline roost__task *ring_take_own(roost__worker *w) {
-    if (G.nworkers == 1) {
+    if (NW() == 1) {
         /* No other worker, so no thief: a plain head bump, no locked CAS. */
         uint64_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
         if ((int32_t)(atomic_load_explicit(&w->tail, memory_order_relaxed) - hidx(h)) <= 0)
@@ -392,7 +405,7 @@ static roost__task *gq_get(roost__worker *w, long max) {
         return NULL;
     }
     long len = atomic_load(&G.gq_len);
-    long n = len / G.nworkers + 1;
+    long n = len / NW() + 1;
     if (n > max) n = max;
     long took = 1;
     for (; took < n; took++) {
@@ -483,8 +496,69 @@ static inline void wake_if_idle(void) {
 }
 
 static inline void work_added(roost__worker *w) {
-    if (G.nworkers == 1) return; /* nobody to wake */
+    if (NW() == 1) return; /* nobody to wake */
     if (ring_len(w) >= STEAL_BATCH) wake_if_idle();
+}
+
+/* ------------------------------------------------------------ blocked workers
+ *
+ * A task that calls a blocking function directly (read(2) on a blocking
+ * descriptor, sleep(3), a slow library call) or computes for long keeps its
+ * worker: nothing in the task switches. The monitor sees it as a worker that
+ * made no switch for G.stall_ns (ROOST_BLOCKED_MS) while running a task,
+ * says so once on stderr (the task, its spawn site, for how long), and,
+ * when no worker is idle to take the blocked worker's queued tasks (thieves
+ * take from a worker that makes no switch, runnext included), starts a spare
+ * worker, as Go hands a processor stuck in a system call to another thread.
+ * A spare is a full worker; once no worker is blocked it retires (sleeps,
+ * counted as idle, off the idle list) until the monitor needs it again, so
+ * that ROOST_WORKERS workers run at a time, give or take a tick. Spares are
+ * started only when ROOST_WORKERS >= 2: a one-worker runtime takes paths
+ * that assume no thief. */
+static void start_worker(int i, bool spare);
+
+/* At most one report every REPORT_EVERY (the monitor's thread only). */
+#define REPORT_EVERY (10 * ROOST_S)
+static int64_t last_report;
+static long unsaid;
+
+static void report_blocked(roost__worker *v, int64_t ns, uint64_t s, int64_t now) {
+    if (last_report && now - last_report < REPORT_EVERY) {
+        unsaid++;
+        return;
+    }
+    /* The task cannot exit without a switch, so its record is there; read
+     * racily (it runs), and dropped if the worker moved on meanwhile. */
+    roost__task *t = (roost__task *)(uintptr_t)roost__racy_load64(&v->current);
+    if (!t) return;
+    uint64_t id = roost__racy_load64(&t->id);
+    roost_site_t *site = (roost_site_t *)(uintptr_t)roost__racy_load64(&t->site);
+    if (atomic_load_explicit(&v->switches, memory_order_acquire) != s || !site) return;
+    fprintf(stderr,
+            "roost: worker %d blocked: task %llu (created at %s:%d in %s) has run %lld ms "
+            "without a switch (a blocking call, or a long computation); its queued tasks "
+            "go to other workers (at most one such line every %d s; %ld not said since the last)\n",
+            v->id, (unsigned long long)id, site->file ? site->file : "?", site->line,
+            site->func ? site->func : "?", (long long)(ns / ROOST_MS),
+            (int)(REPORT_EVERY / ROOST_S), unsaid);
+    last_report = now;
+    unsaid = 0;
+}
+
+/* Get a spare running: a retired one back, or a new one in a free slot. */
+static void spare_up(void) {
+    int nw = NW();
+    for (int i = G.base; i < nw; i++) {
+        roost__worker *v = &G.workers[i];
+        bool was = true;
+        if (atomic_compare_exchange_strong(&v->retired, &was, false)) {
+            atomic_fetch_sub(&G.nretired, 1);
+            atomic_store(&v->wake, 1);
+            roost__futex_wake(&v->wake, 1);
+            return;
+        }
+    }
+    if (nw < G.cap && G.base >= 2 && !atomic_load(&G.stopping)) start_worker(nw, true);
 }
 
 /* For the monitor, every tick while some worker is busy: is some worker
@@ -492,25 +566,45 @@ static inline void work_added(roost__worker *w) {
  * since the last tick (a task runs long), or its ring was queued at this
  * tick and the last (it is not getting through it: say three tasks that
  * compute and yield in turn). Wake a sleeper, which steals by the rule
- * above. At most one wake-up a tick for a ring that only looks busy. */
+ * above. At most one wake-up a tick for a ring that only looks busy. And
+ * the blocked workers above: reported, and a spare when nobody is idle. */
 void roost__sched_monitor(void) {
-    if (atomic_load(&G.nidle) == 0) return;
-    for (int i = 0; i < G.nworkers; i++) {
+    int nw = NW(), blocked = 0;
+    int64_t now = roost_now();
+    bool work = atomic_load(&G.gq_len) > 0;
+    for (int i = 0; i < nw; i++) {
         roost__worker *v = &G.workers[i];
         uint64_t s = atomic_load_explicit(&v->switches, memory_order_relaxed);
         bool queued = !ring_empty(v);
         bool has = queued || atomic_load(&v->runnext);
-        if ((s == v->mon_switches && has) || (queued && v->mon_queued)) wake_one();
+        work |= has;
+        if (s != v->mon_switches || !v->mon_since) {
+            v->mon_since = now;
+            v->mon_said = false;
+        } else if (G.stall_ns > 0 && now - v->mon_since >= G.stall_ns &&
+                   roost__racy_load64(&v->current)) {
+            blocked++;
+            if (!v->mon_said) {
+                v->mon_said = true;
+                report_blocked(v, now - v->mon_since, s, now);
+            }
+        }
+        if (atomic_load(&G.nidle) > 0 && ((s == v->mon_switches && has) || (queued && v->mon_queued)))
+            wake_one();
         v->mon_switches = s;
         v->mon_queued = queued;
     }
+    atomic_store(&G.nblocked, blocked);
+    if (blocked && work && atomic_load(&G.nidle) == 0) spare_up();
 }
 
-bool roost__sched_all_idle(void) { return atomic_load(&G.nidle) == G.nworkers; }
+bool roost__sched_all_idle(void) {
+    return atomic_load(&G.nidle) + atomic_load(&G.nretired) == NW();
+}
 
 uint64_t roost__sched_switches(void) {
     uint64_t n = 0;
-    for (int i = 0; i < G.nworkers; i++)
+    for (int i = 0, nw = NW(); i < nw; i++)
         n += atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
     return n;
 }
@@ -678,7 +772,7 @@ static inline __attribute__((always_inline)) int yield(void (*requeue)(roost__wo
     roost__task *next = local_next(w);
     if (!next) return ROOST_OK;
     roost__uncount(w, self); /* runnable now, not parked */
-    if (G.nworkers == 1) {
+    if (NW() == 1) {
         /* No thief can take us off the ring before our registers are
          * saved: queue ourselves now, and skip the after-switch hook (an
          * indirect call and the idle check). */
@@ -802,7 +896,7 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
      * once the ring stays queued for half its spin (the steal rule), so a
      * fan-out of two or three long tasks runs in parallel within tens of
      * microseconds, not at the monitor's next ticks. */
-    if (w && G.nworkers > 1 && ring_len(w) - 1 < STEAL_BATCH - 1) /* longer: woken already */
+    if (w && NW() > 1 && ring_len(w) - 1 < STEAL_BATCH - 1) /* longer: woken already */
         wake_if_idle();
     return ROOST_OK;
 }
@@ -815,7 +909,7 @@ uint64_t roost_task_id(void) {
 int64_t roost_task_count(void) {
     if (!atomic_load(&G.started)) return 0;
     int64_t n = atomic_load(&G.thread_spawned);
-    for (int i = 0; i < G.nworkers; i++) {
+    for (int i = 0, nw = NW(); i < nw; i++) {
         /* exited first: a task is counted as spawned before it can exit */
         n -= atomic_load_explicit(&G.workers[i].exited, memory_order_acquire);
         n += atomic_load_explicit(&G.workers[i].spawned, memory_order_acquire);
@@ -849,18 +943,19 @@ static roost__task *find_runnable(roost__worker *w) {
         /* Spin: look everywhere for a while before paying for a futex sleep.
          * A victim's runnext is taken only if the victim made no progress
          * meanwhile: an active worker will run it itself, on a warm cache. */
-        uint64_t snap[G.nworkers], late[G.nworkers];
-        bool drained[G.nworkers]; /* its ring was seen empty during this spin */
-        for (int i = 0; i < G.nworkers; i++) {
+        int nw = NW(); /* once: spares started meanwhile wait for the next pass */
+        uint64_t snap[nw], late[nw];
+        bool drained[nw]; /* its ring was seen empty during this spin */
+        for (int i = 0; i < nw; i++) {
             snap[i] = atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
             drained[i] = false;
         }
         for (int round = 0; round < SPIN_ROUNDS; round++) {
             if ((t = gq_get(w, 32))) return t;
-            int start = (int)(roost__xorshift(&w->rng) % (uint64_t)G.nworkers);
+            int start = (int)(roost__xorshift(&w->rng) % (uint64_t)nw);
             bool half = round >= SPIN_ROUNDS / 2;
-            for (int i = 0; i < G.nworkers; i++) {
-                int k = (start + i) % G.nworkers;
+            for (int i = 0; i < nw; i++) {
+                int k = (start + i) % nw;
                 roost__worker *v = &G.workers[k];
                 if (v == w) continue;
                 if (ring_empty(v)) drained[k] = true;
@@ -872,8 +967,22 @@ static roost__task *find_runnable(roost__worker *w) {
             if ((t = local_next(w))) return t;
             if (roost__netpoll_try() && (t = local_next(w))) return t;
             if (round == SPIN_ROUNDS - QUIET_ROUNDS - 1) /* see `quiet` below */
-                for (int i = 0; i < G.nworkers; i++)
+                for (int i = 0; i < nw; i++)
                     late[i] = atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
+        }
+        /* A spare with no blocked worker left retires: asleep off the idle
+         * list until the monitor calls it back (spare_up). */
+        if (w->spare && atomic_load(&G.nblocked) == 0) {
+            atomic_store(&w->wake, 0);
+            atomic_store(&w->retired, true);
+            atomic_fetch_add(&G.nretired, 1);
+            roost__stack_flush(w);
+            while (atomic_load(&w->wake) == 0) roost__futex_wait(&w->wake, 0, -1);
+            bool was = true; /* woken by shutdown rather than by spare_up */
+            if (atomic_compare_exchange_strong(&w->retired, &was, false))
+                atomic_fetch_sub(&G.nretired, 1);
+            roost__coarse_refresh();
+            continue;
         }
         /* Sleep: get on the idle list, look once more, then wait. Not if a
          * worker holds queued work and made no switch in the last
@@ -889,7 +998,7 @@ static roost__task *find_runnable(roost__worker *w) {
         atomic_fetch_add(&G.nidle, 1);
         pthread_mutex_unlock(&G.idle_lock);
         bool work = atomic_load(&G.gq_len) > 0 || atomic_load(&G.stopping);
-        for (int i = 0; i < G.nworkers && !work; i++) {
+        for (int i = 0; i < nw && !work; i++) {
             roost__worker *v = &G.workers[i];
             bool quiet = atomic_load_explicit(&v->switches, memory_order_relaxed) == late[i];
             work = ring_len(v) >= STEAL_BATCH ||
@@ -975,6 +1084,28 @@ static int env_int(const char *name, unsigned bit, long lo, long hi, long *out) 
 
 #define ROOST_WORKERS_MAX 1024
 
+/* Set up slot i and start its thread; a spare (started by the monitor while
+ * the runtime runs) is counted in only once it is set up. */
+static void start_worker(int i, bool spare) {
+    roost__worker *w = &G.workers[i];
+    w->id = i;
+    w->spare = spare;
+    w->fair_left = ROOST_FAIR_EVERY;
+    atomic_store(&w->site_ctr[0], w->site_ctr0);
+    w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ (uint64_t)roost_now();
+    char name[24];               /* thread.c keeps the first 15 */
+    snprintf(name, sizeof name, spare ? "roost-spare%d" : "roost-w%d", i);
+    if (roost__thread_start(&w->thread, worker_main, w, name, false)) {
+        if (!spare) roost__fatal("cannot start worker threads");
+        return;                  /* no spare this tick: the next may try again */
+    }
+    if (spare) {
+        atomic_store(&G.nworkers, i + 1);
+        fprintf(stderr, "roost: started spare worker %d while %d worker(s) are blocked\n", i,
+                atomic_load(&G.nblocked));
+    }
+}
+
 static int start_locked(const roost_config_t *cfg) {
     /* Check everything before anything is set up: a refused config leaves
      * the runtime as it was, not started. */
@@ -995,24 +1126,33 @@ static int start_locked(const roost_config_t *cfg) {
     if (!(cfg && cfg->observe)) env_int("ROOST_OBSERVE", 4, 0, 2, &obs);
     roost__observe = (int)obs;
     roost__registry_init();
-    G.workers = aligned_alloc(64, sizeof(roost__worker) * (size_t)n);
+    /* Room for spares (blocked workers' stand-ins): as many again, at most 64. */
+    G.base = (int)n;
+    G.cap = (int)n + (n >= 2 ? (n < 64 ? (int)n : 64) : 0);
+    long blocked_ms = 20;
+    env_int("ROOST_BLOCKED_MS", 8, 0, 3600 * 1000, &blocked_ms);
+    G.stall_ns = blocked_ms * ROOST_MS;
+    /* Under valgrind and the sanitizers everything is slower: so is what
+     * counts as blocked. */
+#ifdef ROOST_HAVE_VALGRIND
+    if (RUNNING_ON_VALGRIND) G.stall_ns *= 50;
+#endif
+#if defined(ROOST_TSAN)
+    G.stall_ns *= 10;
+#elif defined(ROOST_ASAN)
+    G.stall_ns *= 3;
+#endif
+    atomic_store(&G.nretired, 0);
+    atomic_store(&G.nblocked, 0);
+    G.workers = aligned_alloc(64, sizeof(roost__worker) * (size_t)G.cap);
     if (!G.workers) return ROOST_ENOMEM;
-    memset(G.workers, 0, sizeof(roost__worker) * (size_t)n);
-    G.nworkers = (int)n;
+    memset(G.workers, 0, sizeof(roost__worker) * (size_t)G.cap);
+    atomic_store(&G.nworkers, 0);
     atomic_store(&G.stopping, false);
     rc = roost__timer_start();
     if (rc) return rc;
-    for (int i = 0; i < n; i++) {
-        roost__worker *w = &G.workers[i];
-        w->id = i;
-        w->fair_left = ROOST_FAIR_EVERY;
-        atomic_store(&w->site_ctr[0], w->site_ctr0);
-        w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ (uint64_t)roost_now();
-        char name[24];               /* thread.c keeps the first 15 */
-        snprintf(name, sizeof name, "roost-w%d", i);
-        if (roost__thread_start(&w->thread, worker_main, w, name, false))
-            roost__fatal("cannot start worker threads");
-    }
+    atomic_store(&G.nworkers, (int)n);
+    for (int i = 0; i < n; i++) start_worker(i, false);
     atomic_store(&G.started, true);
     roost__profile_start();
     return ROOST_OK;
@@ -1069,20 +1209,20 @@ int roost_shutdown(void) {
     }
     roost_monitor_stop();
     atomic_store(&G.stopping, true);
-    for (int i = 0; i < G.nworkers; i++) {
+    for (int i = 0; i < NW(); i++) {
         atomic_store(&G.workers[i].wake, 1);
         roost__futex_wake(&G.workers[i].wake, 1);
     }
-    for (int i = 0; i < G.nworkers; i++) pthread_join(G.workers[i].thread, NULL);
+    for (int i = 0; i < NW(); i++) pthread_join(G.workers[i].thread, NULL);
     roost__timer_stop();
     atomic_store(&G.started, false);
     G.idle = NULL;
     atomic_store(&G.nidle, 0);
     atomic_store(&G.thread_spawned, 0);
-    for (int i = 0; i < G.nworkers; i++) roost__registry_worker_fini(&G.workers[i]);
+    for (int i = 0; i < NW(); i++) roost__registry_worker_fini(&G.workers[i]);
     free(G.workers);
     G.workers = NULL;
-    G.nworkers = 0;
+    atomic_store(&G.nworkers, 0);
     roost__stack_fini();
     pthread_mutex_unlock(&G.init_lock);
     return ROOST_OK;
