@@ -35,11 +35,12 @@ static const char response[] = "HTTP/1.1 200 OK\r\n"
                                "\r\n"
                                "Hello, world\n";
 
-/* Case-insensitive search for a header line in the head [p, end). */
-static int has_header(const char *p, const char *end, const char *line) {
+/* Case-insensitive search for a header line in the head [start, end): a
+ * match must begin a line (the request line comes first, so not at start). */
+static int has_header(const char *start, const char *end, const char *line) {
     size_t n = strlen(line);
-    for (; p + n <= end; p++)
-        if ((p[-1] == '\n') && strncasecmp(p, line, n) == 0) return 1;
+    for (const char *p = start + 1; p + n <= end; p++)
+        if (p[-1] == '\n' && strncasecmp(p, line, n) == 0) return 1;
     return 0;
 }
 

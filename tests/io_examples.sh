@@ -28,7 +28,7 @@ stop() {  # stop NAME: SIGTERM, and it must exit 0 within 10 s
 start echo
 exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "echo: connect"
 printf 'ping roost\n' >&3
-read -r -t 5 line <&3 || fail "echo: no answer"
+read -r -t 20 line <&3 || fail "echo: no answer"
 [ "$line" = "ping roost" ] || fail "echo answered '$line'"
 stop echo
 read -r -t 5 rest <&3; exec 3<&-
@@ -40,7 +40,7 @@ start http_hello
 exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "http_hello: connect"
 printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /again HTTP/1.1\r\nHost: x\r\n\r\n' >&3
 n=0
-while read -r -t 5 line <&3; do
+while read -r -t 20 line <&3; do
     case $line in "Hello, world"*) n=$((n + 1)); [ $n = 2 ] && break ;; esac
 done
 [ $n = 2 ] || fail "http_hello: $n of 2 answers"
