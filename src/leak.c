@@ -1116,7 +1116,11 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
     if (suspect_ns <= 0 || !roost__observe) return r.proved;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS) || !n) return r.proved;
+    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return r.proved;
+    if (!n) {                 /* the array is allocated all the same */
+        free(v);
+        return r.proved;
+    }
     int64_t found = 0;
     uint64_t self_id = roost_task_id();
     int64_t now = roost_now();
