@@ -375,6 +375,8 @@ static int netpoll(int timeout_ms) {
  * descriptor. */
 bool roost__netpoll_try(void) {
     if (atomic_load_explicit(&poller.waiters, memory_order_relaxed) == 0) return false;
+    /* The acquire pairs with poller_start's release: epfd is set. */
+    if (!atomic_load_explicit(&poller.started, memory_order_acquire)) return false;
     return netpoll(0) > 0;
 }
 
