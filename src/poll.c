@@ -24,9 +24,12 @@
  *     it, and an event with an old gen is dropped.
  *
  * Cost: one epoll_ctl per descriptor's life, none per wait; a wait that
- * finds a token is a lock and a flag. The poller is a thread of its own,
- * started on the first registration, so a ready descriptor reaches its task
- * through the global run queue (a thread hop; see docs/design.md).
+ * finds a token is a lock and a flag. Who calls epoll_wait: an idle worker,
+ * without blocking, before and while it spins (roost__netpoll_try: what it
+ * readies runs on that worker, no thread hop), and the poller thread,
+ * started on the first registration and blocked in epoll_wait, for what
+ * arrives while every worker sleeps (that path goes through the global run
+ * queue and a worker's wake-up: see docs/design.md).
  */
 #define _GNU_SOURCE
 #include "internal.h"
