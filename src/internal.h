@@ -494,6 +494,9 @@ void roost__fd_release(int fd, roost__pd *d);
 /* An idle worker polls without blocking: true if it readied something
  * (into its own runnext). Free unless a task waits on a descriptor. */
 bool roost__netpoll_try(void);
+/* After a failed system call on an acquired descriptor (errno e): 0 to
+ * retry (EINTR, or EAGAIN and the descriptor is now ready), else the error. */
+int roost__fd_retry(roost_ctx_t *ctx, roost__pd *d, int events, int e);
 /* Park until d is ready for events (ROOST_IO_*), after an EAGAIN. */
 int roost__fd_wait_acquired(roost_ctx_t *ctx, roost__pd *d, int events);
 

@@ -316,14 +316,8 @@ int roost_udp_sendto(roost_ctx_t *ctx, int fd, const void *buf, size_t n, const 
     if (rc) return rc;
     roost__pd *d;
     if (!(rc = roost__fd_acquire(fd, &d))) {
-        for (;;) {
-            if (sendto(fd, buf, n, MSG_NOSIGNAL, res->ai_addr, res->ai_addrlen) >= 0) break;
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                rc = ROOST_ESYS(errno);
-                break;
-            }
-            if ((rc = roost__fd_wait_acquired(ctx, d, ROOST_IO_WRITE))) break;
+        while (sendto(fd, buf, n, MSG_NOSIGNAL, res->ai_addr, res->ai_addrlen) < 0 &&
+               !(rc = roost__fd_retry(ctx, d, ROOST_IO_WRITE, errno))) {
         }
         roost__fd_release(fd, d);
     }
@@ -338,23 +332,11 @@ ssize_t roost_udp_recvfrom(roost_ctx_t *ctx, int fd, void *buf, size_t n, char *
     if (rc) return rc;
     ssize_t r;
     struct sockaddr_storage ss;
-    for (;;) {
-        socklen_t sl = sizeof ss;
-        r = recvfrom(fd, buf, n, 0, (struct sockaddr *)&ss, &sl);
-        if (r >= 0) {
-            if (from && fromlen) format_addr((struct sockaddr *)&ss, from, fromlen);
-            break;
-        }
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            r = ROOST_ESYS(errno);
-            break;
-        }
-        if ((rc = roost__fd_wait_acquired(ctx, d, ROOST_IO_READ))) {
-            r = rc;
-            break;
-        }
-    }
+    socklen_t sl;
+    do sl = sizeof ss;
+    while ((r = recvfrom(fd, buf, n, 0, (struct sockaddr *)&ss, &sl)) < 0 &&
+           !(r = roost__fd_retry(ctx, d, ROOST_IO_READ, errno)));
+    if (r >= 0 && from && fromlen) format_addr((struct sockaddr *)&ss, from, fromlen);
     roost__fd_release(fd, d);
     return r;
 }

@@ -244,24 +244,22 @@ int roost_fd_wait(roost_ctx_t *ctx, int fd, int events) {
     return rc;
 }
 
+/* A system call on d's descriptor failed with errno e: 0 to try it again
+ * (EINTR, or EAGAIN and then the descriptor became ready for events), else
+ * the error to return (the wait's, or ROOST_ESYS(e)). */
+int roost__fd_retry(roost_ctx_t *ctx, roost__pd *d, int events, int e) {
+    if (e == EINTR) return 0;
+    if (e != EAGAIN && e != EWOULDBLOCK) return ROOST_ESYS(e);
+    return roost__fd_wait_acquired(ctx, d, events);
+}
+
 ssize_t roost_fd_read(roost_ctx_t *ctx, int fd, void *buf, size_t n) {
     if (fd < 0 || (!buf && n)) return ROOST_EINVAL;
     pd *d;
     int rc = roost__fd_acquire(fd, &d);
     if (rc) return rc;
     ssize_t r;
-    for (;;) {
-        r = read(fd, buf, n);
-        if (r >= 0) break;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            r = ROOST_ESYS(errno);
-            break;
-        }
-        if ((rc = roost__fd_wait_acquired(ctx, d, ROOST_IO_READ))) {
-            r = rc;
-            break;
-        }
+    while ((r = read(fd, buf, n)) < 0 && !(r = roost__fd_retry(ctx, d, ROOST_IO_READ, errno))) {
     }
     roost__fd_release(fd, d);
     return r;
@@ -291,12 +289,8 @@ int roost_fd_write(roost_ctx_t *ctx, int fd, const void *buf, size_t n, size_t *
             done += (size_t)r;
             continue;
         }
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            rc = ROOST_ESYS(errno);
-            break;
-        }
-        if ((rc = roost__fd_wait_acquired(ctx, d, ROOST_IO_WRITE))) break;
+        /* 0 bytes for a non-empty write: as EAGAIN, wait until writable */
+        if ((rc = roost__fd_retry(ctx, d, ROOST_IO_WRITE, r < 0 ? errno : EAGAIN))) break;
     }
     roost__fd_release(fd, d);
     if (written) *written = done;
