@@ -291,36 +291,62 @@ static int prof_grouped(roost__buf *b, roost__prof_groups *G1, size_t n, roost__
 
 /* ------------------------------------------------------------ full (debug=2) */
 
-static void prof_full_task(roost__buf *b, const roost_task_info_t *t, int64_t now, roost__prof_pcs *P) {
+/* One task, as Go prints a goroutine:
+ *   task 42 "name" [chan send, 3.2s] {k=v}:
+ *       #0 function+0x1f (file.c:12)
+ *       created by fetch at story.c:40 (task 7)
+ * The leak reports (leak.c, group.c) and the full profile (with
+ * ROOST__TB_PROFILE) all print tasks so. The profile's form: each frame's
+ * pc before its symbol, symbols from P's table, labels separated by
+ * commas, the time parked only when known, "(from a thread)" for a task a
+ * plain thread spawned, and a blank line after. */
+void roost__traceback(roost__buf *b, const roost_task_info_t *t, int64_t now, int flags,
+                      roost__prof_pcs *P) {
+    bool prof = flags & ROOST__TB_PROFILE;
     roost__buf_printf(b, "task %llu", (unsigned long long)t->id);
     if (t->name) roost__buf_printf(b, " \"%s\"", t->name);
-    double s = prof_waited_s(t, now);
-    if (s >= 0)
-        roost__buf_printf(b, " [%s, %.*fs]", prof_state_word(t), s < 10 ? 1 : 0, s);
-    else
-        roost__buf_printf(b, " [%s]", prof_state_word(t));
-    if (t->nlabels) {
-        roost__buf_putc(b, ' ');
-        prof_labels_text(b, t);
+    double s;
+    bool timed;
+    const char *word;
+    if (prof) {
+        s = prof_waited_s(t, now);
+        timed = s >= 0;
+        word = prof_state_word(t);
+    } else {
+        timed = t->state == ROOST_TASK_PARKED || t->wait_reason;
+        s = t->parked_at ? (double)(now - t->parked_at) / 1e9 : 0;
+        word = timed ? roost_wait_reason_name(t->wait_reason) : roost_task_state_name(t->state);
     }
-    roost__buf_puts(b, ":\n");
+    if (timed)
+        roost__buf_printf(b, " [%s, %.*fs]", word, s < 10 ? 1 : 0, s);
+    else
+        roost__buf_printf(b, " [%s]", word);
+    for (int i = 0; i < t->nlabels; i++)
+        roost__buf_printf(b, "%s%s=%s", i ? (prof ? ", " : " ") : " {", t->labels[i][0],
+                          t->labels[i][1] ? t->labels[i][1] : "");
+    roost__buf_puts(b, t->nlabels ? "}:\n" : ":\n");
     char sym[512];
     for (int i = 0; i < t->nframes; i++) {
-        roost__sym_format(roost__prof_pcs_sym(P, t->pcs[i]), t->pcs[i], sym, sizeof sym);
-        roost__buf_printf(b, "    #%d %#lx %s\n", i, (unsigned long)t->pcs[i], sym);
+        if (prof) {
+            roost__sym_format(roost__prof_pcs_sym(P, t->pcs[i]), t->pcs[i], sym, sizeof sym);
+            roost__buf_printf(b, "    #%d %#lx %s\n", i, (unsigned long)t->pcs[i], sym);
+        } else {
+            roost_symbolize(t->pcs[i], sym, sizeof sym);
+            roost__buf_printf(b, "    #%d %s\n", i, sym);
+        }
     }
-    if (t->parent_id)
-        roost__buf_printf(b, "    created by %s at %s:%d (task %llu)\n\n", t->func, t->file, t->line,
-                    (unsigned long long)t->parent_id);
+    roost__buf_printf(b, "    created by %s at %s:%d ", t->func, t->file, t->line);
+    if (prof && !t->parent_id)
+        roost__buf_puts(b, "(from a thread)\n\n");
     else
-        roost__buf_printf(b, "    created by %s at %s:%d (from a thread)\n\n", t->func, t->file, t->line);
+        roost__buf_printf(b, "(task %llu)\n%s", (unsigned long long)t->parent_id, prof ? "\n" : "");
 }
 
 static int prof_full(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_pcs *P) {
     int64_t now = roost_now();
     prof_sort_by_id(v, n);
     roost__buf_printf(b, "task profile: total %zu\n\n", n);
-    for (size_t i = 0; i < n; i++) prof_full_task(b, &v[i], now, P);
+    for (size_t i = 0; i < n; i++) roost__traceback(b, &v[i], now, ROOST__TB_PROFILE, P);
     return ROOST_OK;
 }
 
@@ -502,6 +528,9 @@ static void prof_dump(int signo) {
  * it never keeps the process from exiting (exit ends it wherever it is). */
 static void *prof_dumper(void *unused) {
     (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
     uint32_t seen = 0;
     for (;;) {
         uint32_t now = atomic_load_explicit(&profq.req, memory_order_acquire);
@@ -516,29 +545,17 @@ static void *prof_dumper(void *unused) {
     return NULL;
 }
 
-/* Start the dumper once per process. Its thread has every signal blocked,
- * so the handler runs on some other thread and never interrupts a dump. */
+/* Start the dumper once per process. Its thread blocks every signal (the
+ * runtime's threads leave SIGQUIT open: this one closes it too), so the
+ * handler runs on some other thread and never interrupts a dump. */
 static int prof_dumper_start(void) {
     pthread_mutex_lock(&profq.lock);
     int rc = ROOST_OK;
     if (!profq.started) {
         const char *e = getenv("ROOST_SIGQUIT_EXIT");
         profq.exit_after = e && *e && strcmp(e, "0") != 0;
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pthread_attr_t at;
-        pthread_t th;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &at, prof_dumper, NULL) == 0) {
-            profq.started = true;
-            pthread_setname_np(th, "roost-dump");
-        } else {
-            rc = ROOST_ENOMEM;
-        }
-        pthread_attr_destroy(&at);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        rc = roost__thread_start(NULL, prof_dumper, NULL, "roost-dump", true);
+        if (!rc) profq.started = true;
     }
     pthread_mutex_unlock(&profq.lock);
     return rc;

@@ -51,6 +51,15 @@ int roost__prof_group_merge(roost__prof_groups *G1, roost__prof_groups *out);
 /* Mix the string s (by content; NULL hashes as "") into hash h. */
 uint64_t roost__str_hash(uint64_t h, const char *s);
 
+/* One task's traceback (its id, name, wait, labels, symbolized frames and
+ * spawn site) appended to b: the one form of a task in leak reports, group
+ * reports and the full profile. now: roost_now(), for the time parked.
+ * ROOST__TB_PROFILE: the full profile's form (profile.c says how it
+ * differs), with symbols from P; else P is unused (may be NULL). */
+enum { ROOST__TB_PROFILE = 1 };
+void roost__traceback(roost__buf *b, const roost_task_info_t *t, int64_t now, int flags,
+                      roost__prof_pcs *P);
+
 /* The grouped profile in profile.proto form (pprof.c), appended to b. */
 int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P);
 

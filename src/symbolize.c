@@ -410,7 +410,7 @@ static const roost__sym *prof_sym_locked(uintptr_t pc) {
  * it would while doing the work itself. */
 void roost__off_task(void *(*fn)(void *), void *arg) {
     pthread_t th;
-    if (roost__self() && pthread_create(&th, NULL, fn, arg) == 0) {
+    if (roost__self() && roost__thread_start(&th, fn, arg, "roost-symbols", false) == 0) {
         pthread_join(th, NULL);
         return;
     }
