@@ -876,7 +876,9 @@ typedef struct {
 } node;
 
 /* Words read with probe64 during one scan, by address: thousands of tasks
- * parked on one channel cost one system call, not thousands. */
+ * parked on one channel cost one system call, not thousands. A direct-
+ * mapped cache, not a table (hash.h): a collision replaces the entry, and
+ * a lost entry costs one probe more. */
 #define MEMO_BITS 10
 typedef struct {
     uintptr_t addr; /* 0: empty */
