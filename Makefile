@@ -8,6 +8,9 @@
 #   make check-aarch64                 the suite cross-built for AArch64, run under qemu-user
 #   make bench        roost vs Go, side by side; writes build/bench.tsv
 #   make insns        hot-path instruction counts (callgrind) against bench/insns.baseline
+#   make lint         each src/*.c alone: -Wall -Wextra -Wshadow, clang --analyze,
+#                     gcc -fanalyzer (tools/lint.sh; false findings in tools/lint.supp)
+#   make format-check whether the sources follow .clang-format (clang-format)
 #   make scale-bundle build/scale/: static benchmark programs (both sides) and
 #                     bench/scale.sh, to carry to a many-core machine
 #   make scale        that bundle, run here: roost vs Go at 1..16 workers
@@ -121,7 +124,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 HEADERS := $(wildcard include/*.h)
 INTERNAL := $(wildcard src/*.h)
 
-.PHONY: insns bugs all lib check check-aarch64 valgrind-check demo bench scale scale-bundle examples install uninstall clean
+.PHONY: lint format-check insns bugs all lib check check-aarch64 valgrind-check demo bench scale scale-bundle examples install uninstall clean
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
@@ -201,6 +204,20 @@ bench: $(BENCHES) $(BUILD)/examples/http_hello
 INSNS_PROGS := pingpong yield select4 mpmc skynet
 insns: $(patsubst %,$(BUILD)/bench/%,$(INSNS_PROGS))
 	@UPDATE=$(UPDATE) sh bench/insns.sh $(BUILD)
+
+# Static analysis of each unit on its own (Debian packages gcc, clang):
+# fails on any finding not excused in tools/lint.supp.
+lint:
+	@sh tools/lint.sh
+
+# The C sources against .clang-format; lists the files that differ.
+FORMAT_SRCS := $(wildcard src/*.c src/*.h src/arch/*.c include/*.h tests/*.c tests/*.h \
+    tests/bugs/*.c tests/bugs/*.h bench/*.c bench/*.h examples/*.c)
+format-check:
+	@bad=; for f in $(FORMAT_SRCS); do \
+	    clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; done; \
+	if [ -n "$$bad" ]; then echo "format-check: not as .clang-format says (clang-format -i FILE):$$bad"; exit 1; fi; \
+	echo "format-check: ok"
 
 # Scaling runs (docs/design.md, "Scaling"): the programs must run on a
 # machine where nothing can be installed, so link them statically and

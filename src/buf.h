@@ -28,7 +28,7 @@ static inline bool roost__buf_reserve(roost__buf *b, size_t n) {
     return b->cap - b->len >= n || roost__buf_grow(b, n);
 }
 static inline void roost__buf_put(roost__buf *b, const void *s, size_t n) {
-    if (!roost__buf_reserve(b, n)) return;
+    if (!n || !roost__buf_reserve(b, n)) return; /* s may be NULL when n is 0 */
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }

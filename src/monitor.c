@@ -203,6 +203,7 @@ static const int64_t *mon_site_keys(const mon_hist *h) { return h->ms ? &h->ms->
 /* Up to k indices with the largest positive keys, largest first. O(len x k). */
 static int mon_top(const int64_t *key, size_t stride, int len, int *out, int k) {
     int got = 0;
+    if (!key) return 0;
     while (got < k) {
         int best = -1;
         for (int i = 0; i < len; i++) {

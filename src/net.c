@@ -136,7 +136,7 @@ static int format_addr(const struct sockaddr *sa, char *buf, size_t n) {
 
 int roost_sock_addr(int fd, int peer, char *buf, size_t n) {
     if (fd < 0 || !buf || !n) return ROOST_EINVAL;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0}; /* AF_UNSPEC should the call fill in less */
     socklen_t len = sizeof ss;
     int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
                  : getsockname(fd, (struct sockaddr *)&ss, &len);
@@ -327,7 +327,7 @@ ssize_t roost_udp_recvfrom(roost_ctx_t *ctx, int fd, void *buf, size_t n, char *
     int rc = roost__fd_acquire(fd, &d);
     if (rc) return rc;
     ssize_t r;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl;
     do sl = sizeof ss;
     while ((r = recvfrom(fd, buf, n, 0, (struct sockaddr *)&ss, &sl)) < 0 &&

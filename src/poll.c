@@ -145,6 +145,7 @@ int roost__fd_new(int fd) {
 /* Begin a call on fd: ROOST_EFDCLOSED once roost_fd_close ran. A
  * descriptor roost has not seen yet is made non-blocking and registered. */
 int roost__fd_acquire(int fd, pd **out) {
+    *out = NULL;
     int rc = poller_start();
     if (rc) return rc;
     pd *d = pd_of(fd);

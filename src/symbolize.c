@@ -290,6 +290,7 @@ static roost__module *prof_mod_at(uintptr_t pc) {
 /* The function containing link-time address a in m, or NULL. */
 static const prof_fsym *prof_mod_func(roost__module *m, uintptr_t a) {
     if (!m->loaded) prof_mod_load(m);
+    if (!m->syms) return NULL; /* unreadable, or no function symbols */
     size_t lo = 0, hi = m->nsyms;
     while (lo < hi) { /* first symbol above a */
         size_t mid = (lo + hi) / 2;
