@@ -13,7 +13,8 @@
 # A load generator drives each front for a minute (--quick: 4 s); meanwhile
 # each front's task count and resident memory are charted in the terminal,
 # and each front's debug endpoint (ROOST_DEBUG_ADDR) is named. At the end,
-# a verdict per front. Exits 1 unless leaky climbs and the two others stay
+# the leaky front's own reports (leak detector, monitor), then a verdict per
+# front. Exits 1 unless leaky climbs and the two others stay
 # flat (tests/demo_test.sh runs --quick).
 set -eu
 
@@ -182,4 +183,12 @@ for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
 for p in $pids; do wait "$p" || true; done
 pids=
 sed 's/^load: /story: load: /' "$tmp"/load.leaky "$tmp"/load.fixed "$tmp"/load.wake
+# How the leaky front said so itself, on its stderr: the leak detector's
+# first report (the spawn site, the wait, the stack), its per-second
+# summary, and the monitor's growth alert.
+echo "story: the leaky front's stderr (excerpts):"
+awk 'r == 1 { print "  " $0; if ($1 == "created") r = 2; next }
+     /^roost: leak: channel/ && !r { r = 1; print "  " $0; next }
+     /^roost: leak: [0-9]+ more/ && !m { m = 1; print "  ..."; print "  " $0 }
+     /^roost: alert:/ && !a { a = 1; print "  ..."; print "  " $0 }' "$tmp/leaky.err" | cut -c1-200
 chart 1

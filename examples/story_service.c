@@ -11,7 +11,8 @@
  *       of TIMEOUT_MS (default 20): 200 and the upstream's answer, or 504
  *       when the deadline passes. Every STATS_MS (default 1000) it prints
  *       a stats line: live tasks, resident memory, requests, timeouts,
- *       leaks proved.
+ *       leaks proved. The leak detector's reports and the monitor's
+ *       growth alert go to stderr.
  *   story_service load ADDR RATE CONNS SECONDS
  *       RATE requests a second in all over CONNS keep-alive connections,
  *       for SECONDS; then a summary line.
@@ -326,13 +327,20 @@ static void server(void *arg) {
 
     roost_group_t *g;   /* every connection, and the stats task: cancelled by `stop` */
     CHECK(roost_group_make(stop, &g));
-    if (a->stats) CHECK(roost_group_go_with(NULL, g, (), stats_loop, &a->stats));
+    if (a->stats) {
+        CHECK(roost_group_go_with(NULL, g, (), stats_loop, &a->stats));
+        /* The monitor: an alert on stderr when the task count climbs for
+         * 2 s straight, naming the sites and wait reasons that grew. */
+        roost_monitor_opts_t mo = {.interval = 250 * ROOST_MS, .log_fd = -1, .window = 2 * ROOST_S};
+        CHECK(roost_monitor_start(&mo));
+    }
     int fd;
     while ((rc = roost_accept(stop, lfd, &fd)) == 0)
         CHECK(roost_group_go_with(NULL, g, (), a->conn, &fd));
     roost_fd_close(lfd);
     if (rc != ROOST_ECANCELED) fprintf(stderr, "story_service: accept: %s\n", roost_strerror(rc));
     roost_group_close(g);   /* cancel, wait, drop */
+    if (a->stats) roost_monitor_stop();
     printf("%s: stopped\n", a->role);
     roost_ctx_unref(stop);
     /* The leaky front's stranded tasks are parked for good: nothing will
