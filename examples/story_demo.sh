@@ -129,7 +129,7 @@ chart() {
             first = s == "t" ? task[f, 1] : rss[f, 1]
             last = s == "t" ? task[f, n[f]] : rss[f, n[f]]
             printf "  %-11s |%s|", r == rows - 1 ? label : "", line
-            if (r == rows - 1) printf " " fmt " -> " fmt " %s", first, last, unit
+            if (r == rows - 1) printf " " fmt " -> " fmt "%s", first, last, unit == "" ? "" : " " unit
             printf "\n"
         }
     }
@@ -182,7 +182,7 @@ sleep "$(awk -v ms=$stats_ms 'BEGIN { print 1.5 * ms / 1000 }')"   # a stats lin
 for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
 for p in $pids; do wait "$p" || true; done
 pids=
-sed 's/^load: /story: load: /' "$tmp"/load.leaky "$tmp"/load.fixed "$tmp"/load.wake
+sed -n 's/^load: /story: load: /p' "$tmp"/load.leaky "$tmp"/load.fixed "$tmp"/load.wake
 # How the leaky front said so itself, on its stderr: the leak detector's
 # first report (the spawn site, the wait, the stack), its per-second
 # summary, and the monitor's growth alert.
