@@ -55,7 +55,7 @@ start() {
     ) >"$tmp/$name.out" 2>"$tmp/$name.err" &
     pids="$pids $!"
     for _ in $(seq 400); do
-        addr=$(sed -n 's/.*listening on //p' "$tmp/$name.out")
+        addr=$(sed -n 's/.*listening on //p' "$tmp/$name.out" 2>/dev/null || true)
         [ -n "$addr" ] && return 0
         sleep 0.05
     done
