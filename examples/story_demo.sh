@@ -77,8 +77,8 @@ wake=$addr
 echo "story: upstream on $up (answers take 0-$((upstream_ms - 1)) ms); fronts call it with a ${timeout_ms} ms deadline"
 echo "story: leaky on $leaky, fixed on $fixed, leaky+wake (ROOST_LEAK=wake) on $wake"
 echo "story: load: $rate requests/s on $conns connections at each front, for ${secs}s"
-for f in leaky fixed wake; do
-    sed -n "s|^roost: debug endpoint on |story: $f's debug endpoint: |p" "$tmp/$f.err"
+for f in leaky fixed leaky+wake; do
+    sed -n "s|^roost: debug endpoint on |story: $f's debug endpoint: |p" "$tmp/${f#leaky+}.err"
 done
 
 loaders=
