@@ -35,24 +35,44 @@ REASONS = ["running", "chan send", "chan receive", "select", "sleep", "mutex",
 
 def _global(names, field):
     """The first file-level static among names whose type has field (the
-    globals are looked up by name, newest name first)."""
+    globals are looked up by name, newest name first). A link-time optimized
+    build may keep the variable's type in the debug information but not its
+    location, and rename its symbol NAME.lto_priv.N: then the symbol's
+    address is taken with the debug information's type."""
+    def has_field(t):
+        t = t.strip_typedefs()
+        return t.code == gdb.TYPE_CODE_STRUCT and any(f.name == field for f in t.fields())
     for name in names:
         try:
             syms = gdb.lookup_static_symbols(name)
         except AttributeError:   # gdb before 10
             sym = gdb.lookup_static_symbol(name)
             syms = [sym] if sym else []
-        for sym in syms:
-            v = sym.value()
-            if v.type.strip_typedefs().code == gdb.TYPE_CODE_STRUCT and \
-                    any(f.name == field for f in v.type.strip_typedefs().fields()):
-                return v
         try:
-            v = gdb.parse_and_eval(name)
-            if any(f.name == field for f in v.type.strip_typedefs().fields()):
-                return v
+            sym = gdb.lookup_global_symbol(name)
+            if sym:
+                syms.append(sym)
         except gdb.error:
             pass
+        typ = None
+        for sym in syms:
+            if not has_field(sym.type):
+                continue
+            typ = sym.type
+            try:
+                v = sym.value()
+                if not v.is_optimized_out and v.address is not None:
+                    return v
+            except gdb.error:
+                pass
+        if typ is None:
+            continue
+        for cand in [name] + ["%s.lto_priv.%d" % (name, i) for i in range(4)]:
+            try:
+                addr = int(gdb.parse_and_eval("(long)&'%s'" % cand))
+            except gdb.error:
+                continue
+            return gdb.Value(addr).cast(typ.pointer()).dereference()
     raise gdb.GdbError("roost: no roost runtime here (no '%s' global with debug info)" % names[0])
 
 
