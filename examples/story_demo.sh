@@ -14,8 +14,8 @@
 # each front's task count and resident memory are charted in the terminal,
 # and each front's debug endpoint (ROOST_DEBUG_ADDR) is named. At the end,
 # the leaky front's own reports (leak detector, monitor), then a verdict per
-# front. Exits 1 unless leaky climbs and the two others stay
-# flat (tests/demo_test.sh runs --quick).
+# front. Exits 1 unless leaky climbs and the two others stay flat
+# (tests/demo_test.sh runs --quick).
 set -eu
 
 quick=0
@@ -37,8 +37,9 @@ climb=$((4 * conns + 20))
 
 tmp=$(mktemp -d)
 pids=
+loaders=
 cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null || true; done
+    for p in $pids $loaders; do kill "$p" 2>/dev/null || true; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -81,7 +82,6 @@ for f in leaky fixed leaky+wake; do
     sed -n "s|^roost: debug endpoint on |story: $f's debug endpoint: |p" "$tmp/${f#leaky+}.err"
 done
 
-loaders=
 for f in leaky fixed wake; do
     eval "a=\$$f"
     "$bin" load "$a" $rate $conns $secs >"$tmp/load.$f" 2>&1 &
@@ -176,6 +176,7 @@ if [ -t 1 ] && [ $quick = 0 ]; then
     [ $lines -gt 0 ] && printf '\033[%dA\033[J' "$lines"
 fi
 for p in $loaders; do wait "$p" || { echo "story: a load generator failed:" >&2; cat "$tmp"/load.* >&2; exit 1; }; done
+loaders=
 sleep "$(awk -v ms=$stats_ms 'BEGIN { print 1.5 * ms / 1000 }')"   # a stats line after the load
 
 # Stop the services (SIGTERM: a graceful shutdown) and wait for them.
