@@ -149,6 +149,7 @@ check: $(TESTS) $(EXAMPLES) $(BUGS)
 	@BUILD=$(BUILD) SAN=$(SAN) RUNNER="$(RUNNER)" sh tests/run.sh $(TESTS)
 	@if [ -z "$(RUNNER)" ]; then BUILD=$(BUILD) sh tests/bugs.sh; fi
 	@if [ -z "$(RUNNER)" ]; then sh tests/pprof_test.sh $(BUILD)/tests/test_profile; fi
+	@if [ -z "$(RUNNER)" ]; then sh tests/debug_test.sh $(BUILD); fi
 	@# Not under TSan: it runs a signal handler only at the receiving thread's
 	@# next intercepted call, and the main thread sits in roost_run's futex.
 	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then bash tests/io_examples.sh $(BUILD); fi

@@ -28,3 +28,6 @@
 #include "offload.c"
 #include "signal.c"
 #include "fatal.c"
+#include "http_parse.c"
+#include "metrics.c"
+#include "debug_http.c"
