@@ -38,6 +38,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/roost-page.XXXXXX") || exit 1
 pid=
 trap '[ -n "$pid" ] && { kill $pid; wait $pid; } 2>/dev/null; rm -rf "$tmp"' EXIT
 
+# The file exists before the loop reads it (the shell opens it in the child).
+: >"$tmp/svc.out"
 "$svc" leaky 60 >"$tmp/svc.out" 2>"$tmp/svc.err" &
 pid=$!
 addr=

@@ -83,6 +83,7 @@ fi
 
 # start_svc NAME: sets $addr ("host:port") once it serves.
 start_svc() {
+    : >"$tmp/$1.out"   # there before the loop reads it (the child opens it)
     "$svc" "$1" 90 >"$tmp/$1.out" 2>"$tmp/$1.err" &
     pids+=($!)
     for _ in $(seq 400); do
