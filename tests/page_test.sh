@@ -50,10 +50,11 @@ for _ in $(seq 400); do
 done
 [ -n "$addr" ] || bad "svc leaky did not start" "$tmp/svc.err"
 
-# As root Chromium needs --no-sandbox; its own profile folder keeps it off
+# As root Chromium needs --no-sandbox; --disable-dev-shm-usage spares a
+# container's small /dev/shm; its own profile folder keeps it off
 # the user's; dbus and GPU complaints on stderr are expected here.
 chrome() {
-    timeout 60 "$browser" --headless --no-sandbox --disable-gpu --no-first-run \
+    timeout 60 "$browser" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
         --user-data-dir="$tmp/profile" --virtual-time-budget=5000 "$@" "http://$addr/" 2>>"$tmp/chrome.err"
 }
 
