@@ -15,7 +15,8 @@
 #   make install PREFIX=/usr/local     headers, libroost.a, libroost.so, roost.pc
 #
 # Variables: SAN (none|asan|tsan), BUILD (output folder), CC, PREFIX, DESTDIR,
-# LDFLAGS (extra link flags for programs), HAVE_LIBDW (0: build without libdw).
+# LDFLAGS (extra link flags for programs), HAVE_LIBDW (0: build without libdw),
+# LTO (0: no link-time optimisation; the default with GCC is 1 unless SAN).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -38,6 +39,19 @@ else
 endif
 LDLIBS := -pthread
 BUILD ?= $(BUILD_DEFAULT)
+# The library's own units: GNU extensions (pthread_setname_np, ...).
+LIB_CFLAGS := -D_GNU_SOURCE
+# Link-time optimisation (GCC), on by default in the plain build: the hot
+# paths cross units (a channel operation, its park and the switch are one
+# call chain in chan.c, park.c and sched.c) and must inline as one; see
+# docs/design.md, "Units". The sanitizer builds compile the units as they
+# are. LTO=0 turns it off (any compiler then builds roost, a little slower).
+ifeq ($(SAN),)
+  LTO ?= $(if $(shell $(CC) -v 2>&1 | grep '^gcc version'),1,0)
+endif
+ifeq ($(LTO),1)
+  LIB_CFLAGS += -flto
+endif
 
 # libdw (Debian libdw-dev), optional: with it, stacks in profiles and leak
 # reports show file:line; without it, function names only (src/profile.c
@@ -85,12 +99,17 @@ SOREAL := libroost.so.$(VERSION)
 # library built without libdw is never installed with a roost.pc asking
 # for it, nor the other way round.
 CONFIG_STAMP := $(BUILD)/config.stamp
-CONFIG_LINE := CC=$(CC) CFLAGS=$(CFLAGS) LDLIBS=$(LDLIBS) SWITCH=$(SWITCH_SRC) VERSION=$(VERSION)
+CONFIG_LINE := CC=$(CC) CFLAGS=$(CFLAGS) LIB_CFLAGS=$(LIB_CFLAGS) LDLIBS=$(LDLIBS) SWITCH=$(SWITCH_SRC) VERSION=$(VERSION)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CONFIG_STAMP) 2>/dev/null)" = '$(CONFIG_LINE)' ] || printf '%s\n' '$(CONFIG_LINE)' > $(CONFIG_STAMP); })
 
+# Every src/*.c is a unit of its own (one object each), plus the switch.
 LIB_SRCS := $(wildcard src/*.c)
-# One translation unit (src/unity.c includes every concept file) + the switch.
-LIB_OBJS := $(BUILD)/obj/unity.o $(BUILD)/obj/switch.o
+UNIT_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+ifeq ($(LTO),1)
+  LIB_OBJS := $(BUILD)/obj/roost.o $(BUILD)/obj/switch.o
+else
+  LIB_OBJS := $(UNIT_OBJS) $(BUILD)/obj/switch.o
+endif
 TEST_SRCS := $(wildcard tests/*.c)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
@@ -107,9 +126,15 @@ INTERNAL := $(wildcard src/*.h)
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
-$(BUILD)/obj/unity.o: $(LIB_SRCS) $(HEADERS) $(INTERNAL) $(CONFIG_STAMP)
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) $(INTERNAL) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c src/unity.c -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
+
+# LTO=1: the units optimised together at link time into one plain object
+# (a relocatable link), so that the static library needs no LTO from the
+# programs that link it, and the shared one is made from the same object.
+$(BUILD)/obj/roost.o: $(UNIT_OBJS)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -flto=auto -r -flinker-output=nolto-rel $^ -o $@
 
 $(BUILD)/obj/switch.o: $(SWITCH_SRC) $(INTERNAL) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)

@@ -22,6 +22,7 @@
  * thread, no timer, no memory beyond that task's stack.
  */
 #include "internal.h"
+#include "buf.h"
 #include "roost_io.h"
 #include "http_parse.h"
 #include <errno.h>
@@ -76,7 +77,7 @@ typedef struct {
     const char *extra;         /* more header lines, each ending in CRLF ("" for none) */
     const char *body;          /* static text, or b.p */
     size_t len;
-    roost__sbuf b;             /* a built body (freed after the answer) */
+    roost__buf b;             /* a built body (freed after the answer) */
 } debug_resp;
 
 static void resp_static(debug_resp *r, int status, const char *ctype, const char *body) {
@@ -84,7 +85,7 @@ static void resp_static(debug_resp *r, int status, const char *ctype, const char
 }
 
 static void resp_error(debug_resp *r, int status, const char *why) {
-    roost__sbuf_printf(&r->b, "%d %s%s%s\n", status, debug_reason(status), why ? ": " : "", why ? why : "");
+    roost__buf_printf(&r->b, "%d %s%s%s\n", status, debug_reason(status), why ? ": " : "", why ? why : "");
     r->status = status, r->ctype = "text/plain; charset=utf-8";
     r->body = r->b.p, r->len = r->b.len;
 }
@@ -154,35 +155,35 @@ static uint32_t debug_crc32(uint32_t crc, const unsigned char *p, size_t n) {
     return ~crc;
 }
 
-static void debug_gzip(roost__sbuf *out, const char *in, size_t n) {
+static void debug_gzip(roost__buf *out, const char *in, size_t n) {
     static const unsigned char hdr[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
-    roost__sbuf_put(out, hdr, sizeof hdr);
+    roost__buf_put(out, hdr, sizeof hdr);
     size_t off = 0;
     do {
         size_t k = n - off > 65535 ? 65535 : n - off;
         unsigned char b[5] = {off + k == n ? 1 : 0, (unsigned char)k, (unsigned char)(k >> 8),
                               (unsigned char)~k, (unsigned char)(~k >> 8)};
-        roost__sbuf_put(out, b, 5);
-        roost__sbuf_put(out, in + off, k);
+        roost__buf_put(out, b, 5);
+        roost__buf_put(out, in + off, k);
         off += k;
     } while (off < n);
     uint32_t crc = debug_crc32(0, (const unsigned char *)in, n), size = (uint32_t)n;
     unsigned char t[8] = {(unsigned char)crc,  (unsigned char)(crc >> 8),  (unsigned char)(crc >> 16),
                           (unsigned char)(crc >> 24), (unsigned char)size, (unsigned char)(size >> 8),
                           (unsigned char)(size >> 16), (unsigned char)(size >> 24)};
-    roost__sbuf_put(out, t, 8);
+    roost__buf_put(out, t, 8);
 }
 
 /* ------------------------------------------------------------ the summary */
 
-static void debug_json_str(roost__sbuf *b, const char *s) {
-    roost__sbuf_put(b, "\"", 1);
+static void debug_json_str(roost__buf *b, const char *s) {
+    roost__buf_put(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\') roost__sbuf_printf(b, "\\%c", *p);
-        else if (*p < 0x20) roost__sbuf_printf(b, "\\u%04x", *p);
-        else roost__sbuf_put(b, p, 1);
+        if (*p == '"' || *p == '\\') roost__buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20) roost__buf_printf(b, "\\u%04x", *p);
+        else roost__buf_put(b, p, 1);
     }
-    roost__sbuf_put(b, "\"", 1);
+    roost__buf_put(b, "\"", 1);
 }
 
 /* Tasks folded by (spawn site, state or wait reason), by pointer: a site's
@@ -252,14 +253,14 @@ static int debug_group_cmp(const void *a, const void *b) {
     return x->count != y->count ? (x->count > y->count ? -1 : 1) : 0;
 }
 
-static int debug_summary(roost__sbuf *b, bool groups) {
+static int debug_summary(roost__buf *b, bool groups) {
     roost_counts_t c;
     roost_counts(&c);
     roost_leak_stats_t ls;
     roost_leak_stats(&ls);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    roost__sbuf_printf(b,
+    roost__buf_printf(b,
                        "{\"time\":%.3f,\"alive\":%lld,\"running\":%lld,\"runnable\":%lld,\"parked\":%lld,"
                        "\"created\":%lld,\"exited\":%lld,\"leaks_proved\":%lld,\"leaks_woken\":%lld,"
                        "\"workers\":%d",
@@ -276,26 +277,26 @@ static int debug_summary(roost__sbuf *b, bool groups) {
             return rc ? rc : ROOST_ENOMEM;
         }
         if (G.cap) qsort(G.g, G.cap, sizeof *G.g, debug_group_cmp);
-        roost__sbuf_printf(b, ",\"ngroups\":%zu,\"groups\":[", G.n);
+        roost__buf_printf(b, ",\"ngroups\":%zu,\"groups\":[", G.n);
         for (size_t i = 0; i < G.n && i < DEBUG_TOP_GROUPS; i++) {
             const debug_group *g = &G.g[i];
-            roost__sbuf_printf(b, "%s{\"site\":", i ? "," : "");
+            roost__buf_printf(b, "%s{\"site\":", i ? "," : "");
             char site[512];
             snprintf(site, sizeof site, "%s:%d", g->file, g->line);
             debug_json_str(b, site);
-            roost__sbuf_printf(b, ",\"func\":");
+            roost__buf_printf(b, ",\"func\":");
             debug_json_str(b, g->func);
-            roost__sbuf_printf(b, ",\"state\":");
+            roost__buf_printf(b, ",\"state\":");
             debug_json_str(b, g->what >= 0 ? roost_wait_reason_name(g->what) : roost_task_state_name(-1 - g->what));
-            roost__sbuf_printf(b, ",\"count\":%lld,\"oldest_wait_s\":", (long long)g->count);
-            if (g->oldest) roost__sbuf_printf(b, "%.3f", (double)(now > g->oldest ? now - g->oldest : 0) / 1e9);
-            else roost__sbuf_printf(b, "null");
-            roost__sbuf_printf(b, "}");
+            roost__buf_printf(b, ",\"count\":%lld,\"oldest_wait_s\":", (long long)g->count);
+            if (g->oldest) roost__buf_printf(b, "%.3f", (double)(now > g->oldest ? now - g->oldest : 0) / 1e9);
+            else roost__buf_printf(b, "null");
+            roost__buf_printf(b, "}");
         }
-        roost__sbuf_printf(b, "]");
+        roost__buf_printf(b, "]");
         free(G.g);
     }
-    roost__sbuf_printf(b, "}\n");
+    roost__buf_printf(b, "}\n");
     return b->oom ? ROOST_ENOMEM : ROOST_OK;
 }
 
@@ -381,8 +382,7 @@ static int debug_build(debug_work *w) {
         rc = roost_profile(w->arg, &p, &n);
         if (!rc) {
             if (w->arg == ROOST_PROFILE_PPROF) debug_gzip(&r->b, p, n);
-            else roost__sbuf_put(&r->b, p, n);
-            if (!n && !r->b.p) roost__sbuf_put(&r->b, "", 0);
+            else roost__buf_put(&r->b, p, n);
         }
         free(p);
     } else if (w->what == WORK_METRICS) {

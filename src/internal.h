@@ -267,10 +267,13 @@ bool roost__local_work(void);
  * yields to let the senders it woke run (sched.c). */
 int roost__yield_local(void);
 
-/* Switching away from a parked task is park_switch, static in sched.c and
- * inlined into park.c (the library is one translation unit, unity.c):
- * after(w, arg) runs in whatever context runs next, before anything else,
- * and releases the parking task's queue locks. */
+/* Switch away from a parked task (park.c): after(w, arg) runs in whatever
+ * context runs next, before anything else, and releases the parking task's
+ * queue locks. Defined in sched.c as an always_inline external definition,
+ * so that the link-time optimised build (Makefile, LTO) makes it part of
+ * park.c's blocking paths. */
+void roost__park_switch(roost__worker *w, roost__task *self, void (*after)(roost__worker *, void *),
+                        void *arg);
 
 /* For the monitor on the timer thread (timer.c): true when every worker is
  * asleep; and, every tick while one is busy, wake a sleeper if some worker
@@ -298,17 +301,10 @@ void roost__offload_figures(roost__offload_figures_t *out);
 /* The debug endpoint (debug_http.c): started at the runtime's first start
  * when ROOST_DEBUG_ADDR is set (acts once); stopped by roost_shutdown. */
 void roost__debug_autostart(void);
-/* A growing text buffer, NUL-terminated (metrics.c); oom set once an
- * append failed, the text then incomplete. */
-typedef struct roost__sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} roost__sbuf;
-void roost__sbuf_put(roost__sbuf *b, const void *s, size_t n);
-void roost__sbuf_printf(roost__sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Append the Prometheus text of roost_metrics_text; 0 or ROOST_ENOMEM. */
-int roost__metrics(roost__sbuf *b);
+/* Append the Prometheus text of roost_metrics_text (metrics.c) to b;
+ * 0 or ROOST_ENOMEM. */
+struct roost__buf;
+int roost__metrics(struct roost__buf *b);
 void roost__sched_monitor(void);
 /* Called once by the timer thread: the tasks it readies (a sleep, deadline,
  * roost_after or ticker fired) go to the global queue's timer list, which

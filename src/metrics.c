@@ -16,6 +16,7 @@
  * Every wait reason is written, zero or not, so series do not come and go.
  */
 #include "internal.h"
+#include "buf.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,67 +25,25 @@
 
 #define METRICS_TOP_SITES 20
 
-/* ------------------------------------------------------------ text buffer */
-
-void roost__sbuf_put(roost__sbuf *b, const void *s, size_t n) {
-    if (b->oom) return;
-    if (b->cap - b->len <= n) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len <= n) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void roost__sbuf_printf(roost__sbuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) {
-        roost__sbuf_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    roost__sbuf_put(b, big, (size_t)n);
-    free(big);
-}
-
 /* ------------------------------------------------------------ exposition */
 
 /* A label value: backslash, double quote and newline escaped. */
-static void metrics_label(roost__sbuf *b, const char *s) {
+static void metrics_label(roost__buf *b, const char *s) {
     for (const char *p = s ? s : ""; *p; p++) {
-        if (*p == '\\') roost__sbuf_put(b, "\\\\", 2);
-        else if (*p == '"') roost__sbuf_put(b, "\\\"", 2);
-        else if (*p == '\n') roost__sbuf_put(b, "\\n", 2);
-        else roost__sbuf_put(b, p, 1);
+        if (*p == '\\') roost__buf_put(b, "\\\\", 2);
+        else if (*p == '"') roost__buf_put(b, "\\\"", 2);
+        else if (*p == '\n') roost__buf_put(b, "\\n", 2);
+        else roost__buf_put(b, p, 1);
     }
 }
 
-static void metrics_head(roost__sbuf *b, const char *name, const char *type, const char *help) {
-    roost__sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+static void metrics_head(roost__buf *b, const char *name, const char *type, const char *help) {
+    roost__buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void metrics_one(roost__sbuf *b, const char *name, const char *type, const char *help, double v) {
+static void metrics_one(roost__buf *b, const char *name, const char *type, const char *help, double v) {
     metrics_head(b, name, type, help);
-    roost__sbuf_printf(b, "%s %.17g\n", name, v);
+    roost__buf_printf(b, "%s %.17g\n", name, v);
 }
 
 static int metrics_site_cmp(const void *a, const void *b) {
@@ -126,18 +85,18 @@ static bool metrics_process(double *rss, double *cpu) {
     return true;
 }
 
-int roost__metrics(roost__sbuf *b) {
+int roost__metrics(roost__buf *b) {
     roost_counts_t c;
     roost_counts(&c);
     metrics_head(b, "roost_tasks", "gauge", "Tasks alive, by state.");
-    roost__sbuf_printf(b, "roost_tasks{state=\"running\"} %lld\nroost_tasks{state=\"runnable\"} %lld\n"
+    roost__buf_printf(b, "roost_tasks{state=\"running\"} %lld\nroost_tasks{state=\"runnable\"} %lld\n"
                           "roost_tasks{state=\"parked\"} %lld\n",
                        (long long)c.running, (long long)c.runnable, (long long)c.parked);
     metrics_head(b, "roost_tasks_parked", "gauge", "Parked tasks, by wait reason.");
     for (int r = 1; r < ROOST_WAIT__COUNT; r++) {
-        roost__sbuf_printf(b, "roost_tasks_parked{reason=\"");
+        roost__buf_printf(b, "roost_tasks_parked{reason=\"");
         metrics_label(b, roost_wait_reason_name(r));
-        roost__sbuf_printf(b, "\"} %lld\n", (long long)c.by_reason[r]);
+        roost__buf_printf(b, "\"} %lld\n", (long long)c.by_reason[r]);
     }
     metrics_one(b, "roost_tasks_created_total", "counter", "Tasks spawned since start.", (double)c.created);
     metrics_one(b, "roost_tasks_exited_total", "counter", "Tasks that returned since start.", (double)c.exited);
@@ -160,13 +119,13 @@ int roost__metrics(roost__sbuf *b) {
             other += sites[i].alive;
             continue;
         }
-        roost__sbuf_printf(b, "roost_site_tasks{site=\"");
+        roost__buf_printf(b, "roost_site_tasks{site=\"");
         metrics_label(b, sites[i].file);
-        roost__sbuf_printf(b, ":%d\",func=\"", sites[i].line);
+        roost__buf_printf(b, ":%d\",func=\"", sites[i].line);
         metrics_label(b, sites[i].func);
-        roost__sbuf_printf(b, "\"} %lld\n", (long long)sites[i].alive);
+        roost__buf_printf(b, "\"} %lld\n", (long long)sites[i].alive);
     }
-    roost__sbuf_printf(b, "roost_site_tasks{site=\"other\",func=\"\"} %lld\n", (long long)other);
+    roost__buf_printf(b, "roost_site_tasks{site=\"other\",func=\"\"} %lld\n", (long long)other);
     free(sites);
 
     roost_leak_stats_t ls;
@@ -210,17 +169,18 @@ int roost__metrics(roost__sbuf *b) {
                     cpu);
     }
     metrics_head(b, "roost_build_info", "gauge", "The roost library's version, as a label.");
-    roost__sbuf_printf(b, "roost_build_info{version=\"%d.%d.%d\"} 1\n", ROOST_VERSION_MAJOR,
+    roost__buf_printf(b, "roost_build_info{version=\"%d.%d.%d\"} 1\n", ROOST_VERSION_MAJOR,
                        ROOST_VERSION_MINOR, ROOST_VERSION_PATCH);
     return b->oom ? ROOST_ENOMEM : ROOST_OK;
 }
 
 int roost_metrics_text(char **buf, size_t *len) {
     if (!buf || !len) return ROOST_EINVAL;
-    roost__sbuf b = {0};
+    roost__buf b = {0};
     int rc = roost__metrics(&b);
+    if (!rc && !roost__buf_str(&b)) rc = ROOST_ENOMEM;
     if (rc) {
-        free(b.p);
+        roost__buf_free(&b);
         return rc;
     }
     *buf = b.p, *len = b.len;

@@ -94,7 +94,7 @@ static struct {
     roost_monitor_opts_t opts; /* the configuration, normalized */
     uint64_t gen;             /* bumped by every start: the thread rereads opts */
     mon_hist *pending;        /* a new history for the thread to take up */
-} MON = {.ctl = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER};
+} monitor = {.ctl = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* True on the monitor thread: start and stop from the alert hook must not
  * join the thread they run on. */
@@ -401,7 +401,7 @@ static void mon_sample(mon_hist *h, const roost_monitor_opts_t *o, bool *armed) 
 
 static void mon_wait_until(int64_t when) {
     struct timespec ts = {.tv_sec = (time_t)(when / ROOST_S), .tv_nsec = (long)(when % ROOST_S)};
-    pthread_cond_timedwait(&MON.cond, &MON.lock, &ts);
+    pthread_cond_timedwait(&monitor.cond, &monitor.lock, &ts);
 }
 
 static void *mon_main(void *arg) {
@@ -411,20 +411,20 @@ static void *mon_main(void *arg) {
     uint64_t gen = 0;
     bool armed = true;   /* the threshold alert may fire */
     int64_t next = 0;    /* when the next sample is due */
-    pthread_mutex_lock(&MON.lock);
-    while (!MON.stop) {
-        if (MON.gen != gen) {
+    pthread_mutex_lock(&monitor.lock);
+    while (!monitor.stop) {
+        if (monitor.gen != gen) {
             /* (Re)configured. Same interval and window: the history and the
              * schedule carry on, and an unchanged threshold that has fired
              * stays quiet. Otherwise a fresh history, sampled from now. */
-            if (gen == 0 || MON.opts.threshold != o.threshold) armed = true;
-            o = MON.opts, gen = MON.gen;
-            if (MON.pending) old = h, h = MON.pending, MON.pending = NULL, next = 0;
+            if (gen == 0 || monitor.opts.threshold != o.threshold) armed = true;
+            o = monitor.opts, gen = monitor.gen;
+            if (monitor.pending) old = h, h = monitor.pending, monitor.pending = NULL, next = 0;
             if (old) {
-                pthread_mutex_unlock(&MON.lock);
+                pthread_mutex_unlock(&monitor.lock);
                 mon_hist_free(old);
                 old = NULL;
-                pthread_mutex_lock(&MON.lock);
+                pthread_mutex_lock(&monitor.lock);
                 continue;
             }
         }
@@ -437,39 +437,39 @@ static void *mon_main(void *arg) {
          * again from now. Saturating: an interval may be huge. */
         int64_t base = next && next > now - o.interval ? next : now;
         next = roost__add_sat(base, o.interval);
-        pthread_mutex_unlock(&MON.lock);
+        pthread_mutex_unlock(&monitor.lock);
         mon_sample(h, &o, &armed);
-        pthread_mutex_lock(&MON.lock);
+        pthread_mutex_lock(&monitor.lock);
     }
-    pthread_mutex_unlock(&MON.lock);
+    pthread_mutex_unlock(&monitor.lock);
     mon_hist_free(h);
     return NULL;
 }
 
-/* Join a thread asked to stop. With ctl held, MON.lock not. */
+/* Join a thread asked to stop. With ctl held, monitor.lock not. */
 static void mon_reap(void) {
-    pthread_join(MON.tid, NULL);
-    pthread_mutex_lock(&MON.lock);
-    MON.thread = false;
-    mon_hist *p = MON.pending;
-    MON.pending = NULL;
-    pthread_mutex_unlock(&MON.lock);
+    pthread_join(monitor.tid, NULL);
+    pthread_mutex_lock(&monitor.lock);
+    monitor.thread = false;
+    mon_hist *p = monitor.pending;
+    monitor.pending = NULL;
+    pthread_mutex_unlock(&monitor.lock);
     mon_hist_free(p);
 }
 
-/* Hand a configuration to the running thread, with MON.lock held. Returns
+/* Hand a configuration to the running thread, with monitor.lock held. Returns
  * the history not needed (h itself when the geometry did not change, or a
  * pending one it replaces), to free after unlocking. */
 static mon_hist *mon_install(const roost_monitor_opts_t *o, mon_hist *h) {
     mon_hist *unused = h;
-    if (o->interval != MON.opts.interval || o->window != MON.opts.window) {
-        unused = MON.pending;
-        MON.pending = h;
+    if (o->interval != monitor.opts.interval || o->window != monitor.opts.window) {
+        unused = monitor.pending;
+        monitor.pending = h;
     }
-    MON.opts = *o;
-    MON.gen++;
-    MON.stop = false;
-    pthread_cond_signal(&MON.cond);
+    monitor.opts = *o;
+    monitor.gen++;
+    monitor.stop = false;
+    pthread_cond_signal(&monitor.cond);
     return unused;
 }
 
@@ -486,70 +486,70 @@ int roost_monitor_start(const roost_monitor_opts_t *opts) {
     if (!h) return ROOST_ENOMEM;
 
     if (mon_on_thread) { /* from the alert hook: the thread is this one */
-        pthread_mutex_lock(&MON.lock);
+        pthread_mutex_lock(&monitor.lock);
         mon_hist *unused = mon_install(&o, h);
-        pthread_mutex_unlock(&MON.lock);
+        pthread_mutex_unlock(&monitor.lock);
         mon_hist_free(unused);
         return ROOST_OK;
     }
     int rc = ROOST_OK;
-    pthread_mutex_lock(&MON.ctl);
-    if (!MON.cond_ready) {
+    pthread_mutex_lock(&monitor.ctl);
+    if (!monitor.cond_ready) {
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* roost_now()'s clock */
-        pthread_cond_init(&MON.cond, &ca);
+        pthread_cond_init(&monitor.cond, &ca);
         pthread_condattr_destroy(&ca);
-        MON.cond_ready = true;
+        monitor.cond_ready = true;
     }
-    pthread_mutex_lock(&MON.lock);
-    if (MON.thread && MON.stop) { /* stopped from its alert hook, not joined yet */
-        pthread_mutex_unlock(&MON.lock);
+    pthread_mutex_lock(&monitor.lock);
+    if (monitor.thread && monitor.stop) { /* stopped from its alert hook, not joined yet */
+        pthread_mutex_unlock(&monitor.lock);
         mon_reap();
-        pthread_mutex_lock(&MON.lock);
+        pthread_mutex_lock(&monitor.lock);
     }
     mon_hist *unused = NULL;
-    if (MON.thread) {
+    if (monitor.thread) {
         unused = mon_install(&o, h);
     } else {
-        MON.opts = o;
-        MON.gen++;
-        MON.stop = false;
+        monitor.opts = o;
+        monitor.gen++;
+        monitor.stop = false;
         /* All signals blocked on the monitor thread: the process's signals
          * go to the program's threads, and a write to a closed pipe fails
          * with EPIPE instead of killing the process. */
         sigset_t all, prev;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &prev);
-        if (pthread_create(&MON.tid, NULL, mon_main, h) == 0) {
-            MON.thread = true;
+        if (pthread_create(&monitor.tid, NULL, mon_main, h) == 0) {
+            monitor.thread = true;
         } else {
             unused = h;
             rc = ROOST_ENOMEM;
         }
         pthread_sigmask(SIG_SETMASK, &prev, NULL);
     }
-    pthread_mutex_unlock(&MON.lock);
-    pthread_mutex_unlock(&MON.ctl);
+    pthread_mutex_unlock(&monitor.lock);
+    pthread_mutex_unlock(&monitor.ctl);
     mon_hist_free(unused);
     return rc;
 }
 
 void roost_monitor_stop(void) {
     if (mon_on_thread) { /* from the alert hook: exit once it returns; joined later */
-        pthread_mutex_lock(&MON.lock);
-        MON.stop = true;
-        pthread_mutex_unlock(&MON.lock);
+        pthread_mutex_lock(&monitor.lock);
+        monitor.stop = true;
+        pthread_mutex_unlock(&monitor.lock);
         return;
     }
-    pthread_mutex_lock(&MON.ctl);
-    pthread_mutex_lock(&MON.lock);
-    bool running = MON.thread;
+    pthread_mutex_lock(&monitor.ctl);
+    pthread_mutex_lock(&monitor.lock);
+    bool running = monitor.thread;
     if (running) {
-        MON.stop = true;
-        pthread_cond_signal(&MON.cond);
+        monitor.stop = true;
+        pthread_cond_signal(&monitor.cond);
     }
-    pthread_mutex_unlock(&MON.lock);
+    pthread_mutex_unlock(&monitor.lock);
     if (running) mon_reap();
-    pthread_mutex_unlock(&MON.ctl);
+    pthread_mutex_unlock(&monitor.ctl);
 }
