@@ -7,8 +7,8 @@
 #
 # 1. promtool check rules: the file loads.
 # 2. promtool test rules tests/prom/roost-alerts.test.yml: the unit tests on
-#    synthetic series (a leak fires, overall and at its site; noise, a jump
-#    and a short ramp stay silent).
+#    synthetic series (a leak fires, overall and at its site, and so does a
+#    ramp as long as the window; noise, a jump and a short ramp stay silent).
 # 3. A Prometheus server on a free loopback port, with its own storage in a
 #    temporary folder, scrapes BUILD/prom/svc leaky and BUILD/prom/svc fixed
 #    (tests/prom/svc.c) once a second and evaluates the shipped rules with
