@@ -1,7 +1,7 @@
 # roost - build, test, benchmark, install.
 #
 #   make              static + shared library in build/
-#   make demo         the story's example: leaky and fixed clients side by side
+#   make demo         the story as services on loopback: leaky, fixed, wake, charted
 #   make check        every test (tests/*.c), each one its own program
 #   make check SAN=asan | SAN=tsan     the suite under ASan+UBSan or TSan (build/asan, build/tsan)
 #   make valgrind-check                the suite under valgrind
@@ -197,6 +197,9 @@ check: $(TESTS) $(EXAMPLES) $(BUGS) $(BUILD)/prom/svc $(BUILD)/fuzz/replay_http
 	@# runs cover (TSan would only slow them down).
 	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then bash tests/prom_test.sh $(BUILD); fi
 	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then bash tests/page_test.sh $(BUILD); fi
+	@# The story over loopback (make demo --quick) and the gdb extension on it.
+	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then sh tests/demo_test.sh $(BUILD); fi
+	@if [ -z "$(RUNNER)" ]; then SAN=$(SAN) sh tests/gdb_test.sh $(BUILD); fi
 
 # The suite cross-built for AArch64 and run under qemu-user: checks
 # src/arch/switch_aarch64.S on an x86_64 machine (Debian packages
@@ -225,8 +228,10 @@ fuzz: $(BUILD)/fuzz/fuzz_http
 	    -dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=1 \
 	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
-demo: $(BUILD)/examples/story
-	sh examples/story.sh $(BUILD)/examples/story
+# The story as services on loopback, charted (examples/story_demo.sh; a
+# minute; DEMO_FLAGS=--quick: 4 s).
+demo: $(BUILD)/examples/story_service
+	sh examples/story_demo.sh $(DEMO_FLAGS) $(BUILD)
 
 bench: $(BENCHES) $(BUILD)/examples/http_hello
 	sh bench/run.sh $(BUILD)
@@ -266,10 +271,13 @@ install: lib
 	ln -sf $(SOREAL) $(DESTDIR)$(PREFIX)/lib/libroost.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|g' \
 	    roost.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	install -d $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib
+	install -m 644 tools/gdb/roost.py $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib/$(SOREAL)-gdb.py
 	@$(LDCONFIG)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/roost*.h $(DESTDIR)$(PREFIX)/lib/libroost.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	rm -f $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib/libroost.so.*-gdb.py
 	@$(LDCONFIG)
 
 clean:
