@@ -32,7 +32,8 @@
 #   leak_latency       us   median delay from a leak becoming provable to its
 #                           report (Go: none)
 #   debug_metrics      ms   a /metrics scrape of the debug endpoint over
-#                           loopback with 100,000 parked tasks (bench/debug_scrape)
+#                           loopback with 100,000 parked tasks (bench/debug_scrape;
+#                           Go: net/http/pprof and runtime/metrics as text)
 #   debug_metrics_stall ms  the longest a worker was kept from running tasks
 #                           meanwhile, beyond the machine's own noise (median)
 #   debug_goroutine1   ms   /debug/pprof/goroutine?debug=1, the same way
@@ -371,7 +372,7 @@ also_row timer_lateness_p99 us   timer_lateness_p99_us lower timer_lateness_p50
 row     profile100k ms           profile100k_ms        lower default profile100k profile100k
 also_row profile100k_pause ms    pause_ms              lower profile100k
 row     leak_latency us          leak_latency_us       lower default leak_latency -
-row     debug_metrics ms         metrics_ms            lower default debug_scrape -
+row     debug_metrics ms         metrics_ms            lower default debug_scrape debug_scrape
 also_row debug_metrics_stall ms  metrics_stall_ms      lower debug_metrics
 also_row debug_goroutine1 ms     goroutine1_ms         lower debug_metrics
 also_row debug_goroutine1_stall ms goroutine1_stall_ms lower debug_metrics
