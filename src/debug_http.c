@@ -49,7 +49,7 @@ static struct {
     int64_t timeout;           /* read and write deadline, ns */
     _Atomic int conns;         /* connections being served */
     _Atomic int refusing;      /* connections being refused (503), beyond conns */
-} D = {.lock = PTHREAD_MUTEX_INITIALIZER, .lfd = -1};
+} endpoint = {.lock = PTHREAD_MUTEX_INITIALIZER, .lfd = -1};
 
 /* ------------------------------------------------------------ responses */
 
@@ -106,7 +106,7 @@ static int debug_send(roost_ctx_t *gctx, int fd, debug_resp *r, bool head_only, 
     memcpy(all, head, (size_t)n);
     if (body) memcpy(all + n, r->body, body);
     roost_ctx_t *w;
-    int rc = roost_ctx_with_timeout(gctx, D.timeout, &w);
+    int rc = roost_ctx_with_timeout(gctx, endpoint.timeout, &w);
     if (!rc) rc = roost_fd_write(w, fd, all, (size_t)n + body, NULL);
     free(all);
     if (rc) return rc;
@@ -123,7 +123,7 @@ static int debug_send(roost_ctx_t *gctx, int fd, debug_resp *r, bool head_only, 
 static void debug_linger(roost_ctx_t *gctx, int fd, int64_t most) {
     roost_sock_shutdown(fd, ROOST_SHUT_WR);
     roost_ctx_t *c;
-    if (roost_ctx_with_timeout(gctx, D.timeout < most ? D.timeout : most, &c)) return;
+    if (roost_ctx_with_timeout(gctx, endpoint.timeout < most ? endpoint.timeout : most, &c)) return;
     char buf[4096];
     for (size_t total = 0; total < 65536;) {
         ssize_t n = roost_fd_read(c, fd, buf, sizeof buf);
@@ -514,7 +514,7 @@ static int debug_refuse(roost_ctx_t *gctx, void *arg) {
     if (!debug_send(gctx, fd, &r, false, true)) debug_linger(gctx, fd, 250 * ROOST_MS);
     free(r.b.p);
     roost_fd_close(fd);
-    atomic_fetch_sub(&D.refusing, 1);
+    atomic_fetch_sub(&endpoint.refusing, 1);
     return 0;
 }
 
@@ -527,7 +527,7 @@ static int debug_conn(roost_ctx_t *gctx, void *arg) {
     size_t have = 0;
     for (bool more = true; more;) {
         roost_ctx_t *rctx;
-        if (roost_ctx_with_timeout(gctx, D.timeout, &rctx)) break;
+        if (roost_ctx_with_timeout(gctx, endpoint.timeout, &rctx)) break;
         roost__http_req q;
         long n;
         int rc = 0;
@@ -568,7 +568,7 @@ static int debug_conn(roost_ctx_t *gctx, void *arg) {
         have -= (size_t)n;
     }
     roost_fd_close(fd);
-    atomic_fetch_sub(&D.conns, 1);
+    atomic_fetch_sub(&endpoint.conns, 1);
     return 0;
 }
 
@@ -576,35 +576,35 @@ static void debug_listener(void *arg) {
     (void)arg;
     roost_task_label("component", "debug");
     roost_task_set_name("roost debug: listener");
-    int lfd = D.lfd;
+    int lfd = endpoint.lfd;
     roost_group_t *g = NULL;
-    if (roost_group_make(D.stop, &g)) g = NULL;
+    if (roost_group_make(endpoint.stop, &g)) g = NULL;
     for (;;) {
-        int fd, rc = roost_accept(D.stop, lfd, &fd);
+        int fd, rc = roost_accept(endpoint.stop, lfd, &fd);
         if (rc == ROOST_ECANCELED || rc == ROOST_EFDCLOSED) break;
         if (rc) { /* a connection reset before accept, ...: go on */
-            if (roost_sleep(D.stop, 10 * ROOST_MS)) break;
+            if (roost_sleep(endpoint.stop, 10 * ROOST_MS)) break;
             continue;
         }
-        if (!g || atomic_load(&D.conns) >= DEBUG_MAX_CONNS) {
+        if (!g || atomic_load(&endpoint.conns) >= DEBUG_MAX_CONNS) {
             /* Refused: with a 503 while refusals are few, else closed. */
-            if (g && atomic_load(&D.refusing) < DEBUG_MAX_CONNS) {
-                atomic_fetch_add(&D.refusing, 1);
+            if (g && atomic_load(&endpoint.refusing) < DEBUG_MAX_CONNS) {
+                atomic_fetch_add(&endpoint.refusing, 1);
                 if (!roost_group_go_with(NULL, g, (), debug_refuse, &(debug_conn_arg){fd})) continue;
-                atomic_fetch_sub(&D.refusing, 1);
+                atomic_fetch_sub(&endpoint.refusing, 1);
             }
             roost_fd_close(fd);
             continue;
         }
-        atomic_fetch_add(&D.conns, 1);
+        atomic_fetch_add(&endpoint.conns, 1);
         if (roost_group_go_with(NULL, g, (), debug_conn, &(debug_conn_arg){fd})) {
-            atomic_fetch_sub(&D.conns, 1);
+            atomic_fetch_sub(&endpoint.conns, 1);
             roost_fd_close(fd);
         }
     }
     roost_fd_close(lfd);
     if (g) roost_group_close(g);
-    roost_chan_close(D.done);
+    roost_chan_close(endpoint.done);
 }
 
 /* ------------------------------------------------------------ start, stop */
@@ -613,9 +613,9 @@ int roost_debug_start(const char *addr) {
     if (!addr) addr = DEBUG_DEFAULT_ADDR;
     int rc = roost__ensure_started();
     if (rc) return rc;
-    pthread_mutex_lock(&D.lock);
-    if (D.running) {
-        pthread_mutex_unlock(&D.lock);
+    pthread_mutex_lock(&endpoint.lock);
+    if (endpoint.running) {
+        pthread_mutex_unlock(&endpoint.lock);
         return ROOST_ESTATE;
     }
     long ms = 10000;
@@ -625,49 +625,49 @@ int roost_debug_start(const char *addr) {
         long v = strtol(e, &end, 10);
         if (!*end && v > 0 && v <= 3600 * 1000) ms = v;
     }
-    D.timeout = ms * ROOST_MS;
+    endpoint.timeout = ms * ROOST_MS;
     int lfd = -1;
     rc = roost_tcp_listen(NULL, addr, 128, &lfd);
-    if (!rc) rc = roost_sock_addr(lfd, 0, D.addr, sizeof D.addr);
-    if (!rc) rc = roost_ctx_with_cancel(NULL, &D.stop);
-    if (!rc && (rc = roost_chan_make(&D.done, 1, 0))) {
-        roost_ctx_unref(D.stop);
+    if (!rc) rc = roost_sock_addr(lfd, 0, endpoint.addr, sizeof endpoint.addr);
+    if (!rc) rc = roost_ctx_with_cancel(NULL, &endpoint.stop);
+    if (!rc && (rc = roost_chan_make(&endpoint.done, 1, 0))) {
+        roost_ctx_unref(endpoint.stop);
     }
     if (!rc) {
-        D.lfd = lfd;
+        endpoint.lfd = lfd;
         roost_task_opts_t o = {.name = "roost debug: listener"};
         if ((rc = roost_go_opts(debug_listener, NULL, &o))) {
-            roost_ctx_unref(D.stop);
-            roost_chan_unref(D.done);
+            roost_ctx_unref(endpoint.stop);
+            roost_chan_unref(endpoint.done);
         }
     }
     if (rc && lfd >= 0) roost_fd_close(lfd);
-    D.running = rc == 0;
-    pthread_mutex_unlock(&D.lock);
+    endpoint.running = rc == 0;
+    pthread_mutex_unlock(&endpoint.lock);
     return rc;
 }
 
 int roost_debug_addr(char *buf, size_t len) {
     if (!buf) return ROOST_EINVAL;
-    pthread_mutex_lock(&D.lock);
-    int rc = !D.running ? ROOST_ESTATE : snprintf(buf, len, "%s", D.addr) >= (int)len ? ROOST_ERANGE : 0;
-    pthread_mutex_unlock(&D.lock);
+    pthread_mutex_lock(&endpoint.lock);
+    int rc = !endpoint.running ? ROOST_ESTATE : snprintf(buf, len, "%s", endpoint.addr) >= (int)len ? ROOST_ERANGE : 0;
+    pthread_mutex_unlock(&endpoint.lock);
     return rc;
 }
 
 void roost_debug_stop(void) {
-    pthread_mutex_lock(&D.lock);
-    if (!D.running) {
-        pthread_mutex_unlock(&D.lock);
+    pthread_mutex_lock(&endpoint.lock);
+    if (!endpoint.running) {
+        pthread_mutex_unlock(&endpoint.lock);
         return;
     }
-    roost_ctx_cancel(D.stop);
-    roost_chan_recv(NULL, D.done, NULL); /* returns ROOST_ECLOSED once the listener is done */
-    roost_ctx_unref(D.stop);
-    roost_chan_unref(D.done);
-    D.stop = NULL, D.done = NULL, D.lfd = -1;
-    D.running = false;
-    pthread_mutex_unlock(&D.lock);
+    roost_ctx_cancel(endpoint.stop);
+    roost_chan_recv(NULL, endpoint.done, NULL); /* returns ROOST_ECLOSED once the listener is done */
+    roost_ctx_unref(endpoint.stop);
+    roost_chan_unref(endpoint.done);
+    endpoint.stop = NULL, endpoint.done = NULL, endpoint.lfd = -1;
+    endpoint.running = false;
+    pthread_mutex_unlock(&endpoint.lock);
 }
 
 void roost__debug_autostart(void) {
