@@ -467,21 +467,36 @@ static roost__task *steal(roost__worker *v, bool patient, bool stalled) {
 
 /* ------------------------------------------------------------ idle workers */
 
+/* Wake w, asleep on its futex or blocked in epoll_wait as the poller's
+ * owner (poll.c says why no wake-up is lost). */
+static void wake_worker(roost__worker *w) {
+    atomic_store(&w->wake, 1);
+    if (!roost__netpoll_break(w)) roost__futex_wake(&w->wake, 1);
+}
+
+/* An idle worker, the poller's owner last: it readies I/O where it is. */
 static void wake_one(void) {
     if (atomic_load(&G.nidle) == 0) return;
     pthread_mutex_lock(&G.idle_lock);
-    roost__worker *w = G.idle;
+    roost__worker **p = &G.idle;
+    if (*p && (*p)->idle_next && roost__netpoll_owns(*p)) p = &(*p)->idle_next;
+    roost__worker *w = *p;
     if (w) {
-        G.idle = w->idle_next;
+        *p = w->idle_next;
         w->idle = false;
         atomic_fetch_sub(&G.nidle, 1);
     }
     pthread_mutex_unlock(&G.idle_lock);
     if (w) {
-        atomic_store(&w->wake, 1);
-        roost__futex_wake(&w->wake, 1);
+        wake_worker(w);
         roost__timer_poke();
     }
+}
+
+/* poll.c: a plain thread waits on a descriptor; if every worker sleeps,
+ * one must wake to become the poller's owner. */
+void roost__sched_kick_poller(void) {
+    if (roost__sched_all_idle()) wake_one();
 }
 
 /* Work was put in w's ring, where another worker could take it. A sleeper
@@ -934,6 +949,22 @@ int roost_wait_tasks(int64_t expected, int64_t timeout_ns) {
 
 /* ------------------------------------------------------------ worker threads */
 
+/* w leaves the idle list, if nobody took it off already (a waker does). */
+void roost__sched_unidle(roost__worker *w) {
+    pthread_mutex_lock(&G.idle_lock);
+    if (w->idle) {
+        for (roost__worker **p = &G.idle; *p; p = &(*p)->idle_next)
+            if (*p == w) {
+                *p = w->idle_next;
+                break;
+            }
+        w->idle = false;
+        atomic_fetch_sub(&G.nidle, 1);
+    }
+    pthread_mutex_unlock(&G.idle_lock);
+    roost__timer_poke(); /* busy again: the monitor must tick */
+}
+
 static roost__task *find_runnable(roost__worker *w) {
     for (;;) {
         if (atomic_load_explicit(&G.stopping, memory_order_relaxed)) return NULL;
@@ -1005,22 +1036,14 @@ static roost__task *find_runnable(roost__worker *w) {
                    (quiet && (!ring_empty(v) || atomic_load(&v->runnext)));
         }
         if (work) {
-            pthread_mutex_lock(&G.idle_lock);
-            if (w->idle) {
-                for (roost__worker **p = &G.idle; *p; p = &(*p)->idle_next)
-                    if (*p == w) {
-                        *p = w->idle_next;
-                        break;
-                    }
-                w->idle = false;
-                atomic_fetch_sub(&G.nidle, 1);
-            }
-            pthread_mutex_unlock(&G.idle_lock);
-            roost__timer_poke(); /* busy again: the monitor must tick */
+            roost__sched_unidle(w);
             continue;
         }
         roost__stack_flush(w); /* idle workers keep no private stacks */
-        while (atomic_load(&w->wake) == 0) roost__futex_wait(&w->wake, 0, -1);
+        /* The last idle worker, while a task waits on a descriptor, waits
+         * in epoll_wait instead (poll.c). */
+        if (!roost__netpoll_block(w))
+            while (atomic_load(&w->wake) == 0) roost__futex_wait(&w->wake, 0, -1);
         roost__coarse_refresh(); /* the timer thread may have been asleep too */
     }
 }
@@ -1209,10 +1232,7 @@ int roost_shutdown(void) {
     }
     roost_monitor_stop();
     atomic_store(&G.stopping, true);
-    for (int i = 0; i < NW(); i++) {
-        atomic_store(&G.workers[i].wake, 1);
-        roost__futex_wake(&G.workers[i].wake, 1);
-    }
+    for (int i = 0; i < NW(); i++) wake_worker(&G.workers[i]);
     for (int i = 0; i < NW(); i++) pthread_join(G.workers[i].thread, NULL);
     roost__timer_stop();
     atomic_store(&G.started, false);

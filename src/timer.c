@@ -219,6 +219,7 @@ static void *timer_main(void *arg) {
 
         bool busy = sched && !roost__sched_all_idle();
         if (busy) roost__sched_monitor();
+        if (busy) roost__netpoll_tick();
         /* Decide how long to sleep from the heap as it is now, under the
          * lock that adders take: a timer added after this point sees
          * sleeping_until and bumps seq if it is earlier; one added before is
