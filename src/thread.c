@@ -1,6 +1,6 @@
 /* thread.c - the OS threads roost starts: one way to start them.
  *
- * Workers, the timer thread, the poller, blocking-pool threads and the
+ * Workers, the timer thread, blocking-pool threads and the
  * signal watcher all start here, named (visible in top -H, gdb, perf) and
  * with every asynchronous signal blocked, whatever the starting thread's
  * mask was: a signal sent to the process then lands on one of the

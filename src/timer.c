@@ -2,8 +2,8 @@
  *
  * The one idea: one binary heap of timers, ordered by expiry, served by one
  * timer thread that sleeps on a futex until the earliest expiry (or forever
- * when there is none: an idle process uses no CPU). This thread is also where
- * the network poller will wait (epoll_wait with the next expiry as timeout).
+ * when there is none: an idle process uses no CPU). While a worker is busy
+ * its tick also polls the network poller if no worker does (poll.c).
  *
  * The tasks this thread readies go to the front of the global run queue
  * (sched.c): a sleeper has waited its time already, and runs at a worker's
