@@ -509,6 +509,11 @@ void roost__netpoll_tick(void);
  * wake an idle worker if every worker sleeps. */
 void roost__sched_unidle(roost__worker *w);
 void roost__sched_kick_poller(void);
+/* fatal.c: the stack of the task running on worker v, which keeps it
+ * (a blocked worker), unwound in a SIGURG handler on v's thread: frames
+ * into pcs (at most max), 0 when it cannot be had (sanitizer builds, a
+ * program's own SIGURG handler, no answer within 20 ms). Monitor only. */
+int roost__worker_stack(roost__worker *v, uintptr_t *pcs, int max);
 /* After a failed system call on an acquired descriptor (errno e): 0 to
  * retry (EINTR, or EAGAIN and the descriptor is now ready), else the error. */
 int roost__fd_retry(roost_ctx_t *ctx, roost__pd *d, int events, int e);
