@@ -266,10 +266,13 @@ bool roost__local_work(void);
  * yields to let the senders it woke run (sched.c). */
 int roost__yield_local(void);
 
-/* Switching away from a parked task is park_switch, static in sched.c and
- * inlined into park.c (the library is one translation unit, unity.c):
- * after(w, arg) runs in whatever context runs next, before anything else,
- * and releases the parking task's queue locks. */
+/* Switch away from a parked task (park.c): after(w, arg) runs in whatever
+ * context runs next, before anything else, and releases the parking task's
+ * queue locks. Defined in sched.c as an always_inline external definition,
+ * so that the link-time optimised build (Makefile, LTO) makes it part of
+ * park.c's blocking paths. */
+void roost__park_switch(roost__worker *w, roost__task *self, void (*after)(roost__worker *, void *),
+                        void *arg);
 
 /* For the monitor on the timer thread (timer.c): true when every worker is
  * asleep; and, every tick while one is busy, wake a sleeper if some worker

@@ -68,6 +68,7 @@ static job *next_job(void) {
 }
 
 static void *pool_main(void *unused) {
+    (void)unused;
     pthread_mutex_lock(&pool.lock);
     for (;;) {
         job *j = next_job();

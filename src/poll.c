@@ -63,7 +63,6 @@
  * Cost: one epoll_ctl per descriptor's life, none per wait; a wait that
  * finds a token is a lock and a flag.
  */
-#define _GNU_SOURCE
 #include "internal.h"
 #include "roost_io.h"
 #include <errno.h>

@@ -737,11 +737,11 @@ static inline void enter(roost__worker *w, roost__task *t) {
  * worker w (read before this switch point, from TLS or self->worker): switch
  * to the next runnable task, or to the scheduler loop; `after(w, arg)` runs
  * in the next context once our registers are saved. Returns when woken,
- * perhaps on another worker. Inlined into park.c's blocking paths (one
- * translation unit, unity.c): a parking channel operation is then one
+ * perhaps on another worker. Inlined into park.c's blocking paths (where
+ * the build inlines across units, see internal.h): a parking channel operation is then one
  * frame, where it was four, and each frame's saves and restores had cost a
  * tenth of a ping-pong's instructions. */
-static inline __attribute__((always_inline)) void park_switch(roost__worker *w, roost__task *self,
+inline __attribute__((always_inline)) void roost__park_switch(roost__worker *w, roost__task *self,
                                                               void (*after)(roost__worker *, void *),
                                                               void *arg) {
     if (ROOST_UNLIKELY(self->unguarded)) roost__stack_check(self, __builtin_frame_address(0));
