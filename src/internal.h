@@ -497,6 +497,8 @@ void roost__fd_release(int fd, roost__pd *d);
 /* An idle worker polls without blocking: true if it readied something
  * (into its own runnext). Free unless a task waits on a descriptor. */
 bool roost__netpoll_try(void);
+/* Whether some task or thread waits on a descriptor (a relaxed look). */
+bool roost__netpoll_waiting(void);
 /* An idle worker about to sleep (on the idle list, its wake word read 0):
  * the last one idle, while a task waits on a descriptor, blocks in
  * epoll_wait until woken or a descriptor is ready (true); else false, and

@@ -415,6 +415,8 @@ static inline bool poll_needed(void) {
            atomic_load_explicit(&poller.started, memory_order_acquire);
 }
 
+bool roost__netpoll_waiting(void) { return poll_needed(); }
+
 /* An idle worker's look at the poller, before it steals or sleeps (Go's
  * findrunnable does the same): no system call unless a task waits on a
  * descriptor. */

@@ -1008,6 +1008,13 @@ static roost__task *find_runnable(roost__worker *w) {
             for (int k = 0; k < 50; k++) cpu_relax();
             if ((t = local_next(w))) return t;
             if (roost__netpoll_try() && (t = local_next(w))) return t;
+            /* The last one awake, while tasks wait on descriptors: cut the
+             * spin short, to the quiet rounds; it is about to wait in
+             * epoll_wait, which readiness ends at once (poll.c), and the
+             * rounds spent here are CPU a busy I/O server wants. */
+            if (round == 3 && nw > 1 && roost__netpoll_waiting() &&
+                atomic_load(&G.nidle) + atomic_load(&G.nretired) == nw - 1)
+                round = SPIN_ROUNDS - QUIET_ROUNDS - 2;
             if (round == SPIN_ROUNDS - QUIET_ROUNDS - 1) /* see `quiet` below */
                 for (int i = 0; i < nw; i++)
                     late[i] = atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
