@@ -1,7 +1,7 @@
 # roost - build, test, benchmark, install.
 #
 #   make              static + shared library in build/
-#   make demo         the story's example: leaky and fixed clients side by side
+#   make demo         the story as services on loopback: leaky, fixed, wake, charted
 #   make check        every test (tests/*.c), each one its own program
 #   make check SAN=asan | SAN=tsan     the suite under ASan+UBSan or TSan (build/asan, build/tsan)
 #   make valgrind-check                the suite under valgrind
@@ -179,6 +179,9 @@ check: $(TESTS) $(EXAMPLES) $(BUGS)
 	@# next intercepted call, and the main thread sits in roost_run's futex.
 	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then bash tests/io_examples.sh $(BUILD); fi
 	@$(RUNNER) $(BUILD)/examples/groups >$(BUILD)/examples/groups.log 2>&1 || { cat $(BUILD)/examples/groups.log; exit 1; }
+	@# The story over loopback (make demo --quick) and the gdb extension on it.
+	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then sh tests/demo_test.sh $(BUILD); fi
+	@if [ -z "$(RUNNER)" ]; then SAN=$(SAN) sh tests/gdb_test.sh $(BUILD); fi
 
 # The suite cross-built for AArch64 and run under qemu-user: checks
 # src/arch/switch_aarch64.S on an x86_64 machine (Debian packages
@@ -190,8 +193,10 @@ check-aarch64:
 valgrind-check: $(TESTS)
 	@BUILD=$(BUILD) VALGRIND=1 sh tests/run.sh $(TESTS)
 
-demo: $(BUILD)/examples/story
-	sh examples/story.sh $(BUILD)/examples/story
+# The story as services on loopback, charted (examples/story_demo.sh; a
+# minute; DEMO_FLAGS=--quick: 4 s).
+demo: $(BUILD)/examples/story_service
+	sh examples/story_demo.sh $(DEMO_FLAGS) $(BUILD)
 
 bench: $(BENCHES) $(BUILD)/examples/http_hello
 	sh bench/run.sh $(BUILD)
@@ -231,10 +236,13 @@ install: lib
 	ln -sf $(SOREAL) $(DESTDIR)$(PREFIX)/lib/libroost.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|g' \
 	    roost.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	install -d $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib
+	install -m 644 tools/gdb/roost.py $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib/$(SOREAL)-gdb.py
 	@$(LDCONFIG)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/roost*.h $(DESTDIR)$(PREFIX)/lib/libroost.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	rm -f $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib/libroost.so.*-gdb.py
 	@$(LDCONFIG)
 
 clean:

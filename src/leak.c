@@ -38,6 +38,8 @@
  * roost__leak_post_tasks, which claims, reports and counts them.
  */
 #include "internal.h"
+#include "buf.h"
+#include "profile.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,57 +153,6 @@ int roost__owned_count(roost__task *t, const roost_chan_t *ch) {
 
 /* ------------------------------------------------------------ text */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->len;
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if ((size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return;
-        b->p = p, b->cap = cap;
-    }
-}
-
-/* One task, Go-traceback style:
- *   task 42 "name" [chan send, 3.2s] {k=v}:
- *     #0 0x... function+0x1f (file.c:12)
- *     created by fetch at story.c:40 (task 7) */
-static void sb_task(sbuf *b, const roost_task_info_t *t, int64_t now) {
-    sb_printf(b, "task %llu", (unsigned long long)t->id);
-    if (t->name) sb_printf(b, " \"%s\"", t->name);
-    if (t->state == ROOST_TASK_PARKED || t->wait_reason) {
-        double s = t->parked_at ? (double)(now - t->parked_at) / 1e9 : 0;
-        sb_printf(b, " [%s, %.*fs]", roost_wait_reason_name(t->wait_reason), s < 10 ? 1 : 0, s);
-    } else {
-        sb_printf(b, " [%s]", roost_task_state_name(t->state));
-    }
-    for (int i = 0; i < t->nlabels; i++)
-        sb_printf(b, "%s%s=%s%s", i ? " " : " {", t->labels[i][0], t->labels[i][1],
-                  i == t->nlabels - 1 ? "}" : "");
-    sb_printf(b, ":\n");
-    for (int i = 0; i < t->nframes; i++) {
-        char sym[512];
-        roost_symbolize(t->pcs[i], sym, sizeof sym);
-        sb_printf(b, "    #%d %s\n", i, sym);
-    }
-    sb_printf(b, "    created by %s at %s:%d (task %llu)\n", t->func, t->file, t->line,
-              (unsigned long long)t->parent_id);
-}
-
 static bool same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
 
 /* Tasks a report shows once: same spawn site, wait reason and stack. */
@@ -214,7 +165,7 @@ static bool same_story(const roost_task_info_t *a, const roost_task_info_t *b) {
  * more tell it, with their ids (at most 64 stories are told apart). */
 #define STORIES_MAX 64
 #define IDS_SHOWN 8
-static void sb_tasks(sbuf *b, const roost_task_info_t *v, size_t n, int64_t now) {
+static void sb_tasks(roost__buf *b, const roost_task_info_t *v, size_t n, int64_t now) {
     size_t rep[STORIES_MAX], nrep = 0;
     size_t *like = calloc(n ? n : 1, sizeof *like); /* index of the story each task tells */
     for (size_t i = 0; i < n; i++) {
@@ -225,15 +176,15 @@ static void sb_tasks(sbuf *b, const roost_task_info_t *v, size_t n, int64_t now)
     }
     for (size_t i = 0; i < n; i++) {
         if (like && like[i] != i) continue;
-        sb_task(b, &v[i], now);
+        roost__traceback(b, &v[i], now, 0, NULL);
         size_t more = 0;
         for (size_t j = i + 1; like && j < n; j++) more += like[j] == i;
         if (!more) continue;
-        sb_printf(b, "    and %zu more task%s like it:", more, more == 1 ? "" : "s");
+        roost__buf_printf(b, "    and %zu more task%s like it:", more, more == 1 ? "" : "s");
         size_t shown = 0;
         for (size_t j = i + 1; j < n && shown < IDS_SHOWN; j++)
-            if (like[j] == i) sb_printf(b, " %llu", (unsigned long long)v[j].id), shown++;
-        sb_printf(b, "%s\n", more > shown ? " ..." : "");
+            if (like[j] == i) roost__buf_printf(b, " %llu", (unsigned long long)v[j].id), shown++;
+        roost__buf_printf(b, "%s\n", more > shown ? " ..." : "");
     }
     free(like);
 }
@@ -302,17 +253,15 @@ static bool group_is(const struct group *g, int kind, bool refused, const roost_
  * leaks.out held. */
 static void group_flush(struct group *g, int64_t now) {
     if (!g->findings) return;
-    sbuf b = {0};
+    roost__buf b = {0};
     double s = (double)(now - g->since) / 1e9;
     const char *what = g->refused ? "re-locks refused" : g->kind == ROOST_LEAK_SUSPECT ? "tasks suspected"
                                                                                      : "tasks leaked";
-    sb_printf(&b, "roost: leak: %lld more %s at %s:%d in %s in the last %.2gs (%s)\n",
+    roost__buf_printf(&b, "roost: leak: %lld more %s at %s:%d in %s in the last %.2gs (%s)\n",
               (long long)(g->refused ? g->findings : g->tasks), what, g->file ? g->file : "?", g->line,
               roost_wait_reason_name(g->reason), s > 0 ? s : 0, roost_leak_kind_name(g->kind));
-    if (b.p && write(2, b.p, b.len) < 0) {
-        /* nowhere else to say it */
-    }
-    free(b.p);
+    roost__write_all(2, b.p, b.len); /* nowhere else to say it if that fails */
+    roost__buf_free(&b);
     g->tasks = g->findings = 0;
     g->since = now;
 }
@@ -369,46 +318,47 @@ static bool group_admit(const roost__leak_ev *ev) {
 
 static void report(roost__leak_ev *ev) {
     int p = policy();
-    sbuf b = {0};
+    roost__buf b = {0};
     int64_t now = roost_now();
     const char *s = ev->n == 1 ? "" : "s";
-    sb_printf(&b, "roost: leak: %s [%s]: ", roost_leak_kind_name(ev->kind),
+    roost__buf_printf(&b, "roost: leak: %s [%s]: ", roost_leak_kind_name(ev->kind),
               roost_leak_verdict_name(verdict_of(ev->kind, ev->refused)));
     if (ev->kind == ROOST_LEAK_SUSPECT)
-        sb_printf(&b, "%zu task%s parked longer than the threshold", ev->n, s);
+        roost__buf_printf(&b, "%zu task%s parked longer than the threshold", ev->n, s);
     else if (ev->refused)
-        sb_printf(&b, "a task re-locked a lock it holds; refused with ROOST_EDEADLK");
+        roost__buf_printf(&b, "a task re-locked a lock it holds; refused with ROOST_EDEADLK");
     else
-        sb_printf(&b, "%zu task%s can never proceed", ev->n, s);
+        roost__buf_printf(&b, "%zu task%s can never proceed", ev->n, s);
     switch (ev->kind) {
     case ROOST_LEAK_CHAN:
-        sb_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
+        roost__buf_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
         break;
     case ROOST_LEAK_LOCK_CYCLE:
-        if (!ev->refused) sb_printf(&b, " (each waits for a lock another in the set holds)");
+        if (!ev->refused) roost__buf_printf(&b, " (each waits for a lock another in the set holds)");
         break;
     case ROOST_LEAK_LOCK_ORPHANED:
-        sb_printf(&b, " (lock %p: its holder exited without unlocking; reported, never woken: another "
+        roost__buf_printf(&b, " (lock %p: its holder exited without unlocking; reported, never woken: another "
                       "task may still unlock it, as Go allows)", ev->obj);
         break;
     case ROOST_LEAK_SUSPECT:
-        sb_printf(&b, " (not proved: parked longer than the threshold)");
+        roost__buf_printf(&b, " (not proved: parked longer than the threshold)");
         break;
     case ROOST_LEAK_CYCLE:
-        sb_printf(&b, " (found by a scan: each waits on a channel or lock that only tasks in this set hold)");
+        roost__buf_printf(&b, " (found by a scan: each waits on a channel or lock that only tasks in this set hold)");
         break;
     default:
         break;
     }
     if (ev->kind == ROOST_LEAK_SELECT)
-        sb_printf(&b, " (every channel of the select is reachable only by the task itself, or it has none)");
+        roost__buf_printf(&b, " (every channel of the select is reachable only by the task itself, or it has none)");
     bool woken = p & ROOST_LEAK_WAKE && !ev->refused &&
                  (ev->kind == ROOST_LEAK_CHAN || ev->kind == ROOST_LEAK_SELECT ||
                   ev->kind == ROOST_LEAK_LOCK_CYCLE);
-    sb_printf(&b, "%s\n", woken ? "; woken with ROOST_ELEAKED" : "");
+    roost__buf_printf(&b, "%s\n", woken ? "; woken with ROOST_ELEAKED" : "");
     sb_tasks(&b, ev->tasks, ev->n, now);
     bool counts = ev->kind != ROOST_LEAK_SUSPECT && !ev->refused;
-    roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, b.p ? b.p : "",
+    const char *text = roost__buf_str(&b);
+    roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, text ? text : "",
                          verdict_of(ev->kind, ev->refused)};
     pthread_mutex_lock(&leaks.lock);
     void (*hook)(const roost_leak_t *, void *) = leaks.hook;
@@ -419,13 +369,11 @@ static void report(roost__leak_ev *ev) {
         hook(&leak, arg);
     } else if (group_admit(ev)) {
         atomic_fetch_add(&leaks.reports, 1);
-        if (b.p && write(2, b.p, b.len) < 0) {
-            /* nowhere else to say it */
-        }
+        roost__write_all(2, b.p, b.len); /* nowhere else to say it if that fails */
     } else {
         atomic_fetch_add(&leaks.folded, 1);
     }
-    free(b.p);
+    roost__buf_free(&b);
     if (p & ROOST_LEAK_ABORT && counts) {
         groups_flush(true);
         abort();
@@ -509,15 +457,10 @@ void roost__leak_post(roost__leak_ev *ev) {
     ev->next = NULL;
     pthread_mutex_lock(&leaks.lock);
     if (!leaks.started) {
-        pthread_t th;
-        pthread_attr_t a;
-        pthread_attr_init(&a);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &a, reporter_main, NULL) == 0) {
+        if (roost__thread_start(NULL, reporter_main, NULL, "roost-leaks", true) == 0) {
             leaks.started = true;
             atexit(flush_at_exit);
         }
-        pthread_attr_destroy(&a);
     }
     if (!leaks.started) {
         pthread_mutex_unlock(&leaks.lock);
@@ -939,7 +882,9 @@ typedef struct {
 } node;
 
 /* Words read with probe64 during one scan, by address: thousands of tasks
- * parked on one channel cost one system call, not thousands. */
+ * parked on one channel cost one system call, not thousands. A direct-
+ * mapped cache, not a table (hash.h): a collision replaces the entry, and
+ * a lost entry costs one probe more. */
 #define MEMO_BITS 10
 typedef struct {
     uintptr_t addr; /* 0: empty */
@@ -1248,20 +1193,18 @@ int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd) {
     size_t n;
     if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return roost_task_count();
     uint64_t self_id = roost_task_id();
-    sbuf b = {0};
+    roost__buf b = {0};
     int64_t now = roost_now(), left = 0;
     for (size_t i = 0; i < n; i++) {
         if (v[i].id == self_id) continue;
         left++;
     }
-    sb_printf(&b, "roost: %lld task(s) left behind (expected %lld):\n", (long long)left,
+    roost__buf_printf(&b, "roost: %lld task(s) left behind (expected %lld):\n", (long long)left,
               (long long)expected);
     for (size_t i = 0; i < n; i++)
-        if (v[i].id != self_id) sb_task(&b, &v[i], now);
-    if (fd >= 0 && b.p && write(fd, b.p, b.len) < 0) {
-        /* the count is the answer; the text is a courtesy */
-    }
-    free(b.p);
+        if (v[i].id != self_id) roost__traceback(&b, &v[i], now, 0, NULL);
+    if (fd >= 0) roost__write_all(fd, b.p, b.len); /* the count is the answer; the text is a courtesy */
+    roost__buf_free(&b);
     free(v);
     return left > expected ? left - expected : 0;
 }
@@ -1280,8 +1223,7 @@ void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, 
     pthread_mutex_unlock(&leaks.lock);
     if (hook)
         hook(&leak, arg);
-    else if (write(2, text, strlen(text)) < 0) {
-        /* nowhere else to say it */
-    }
+    else
+        roost__write_all(2, text, strlen(text)); /* nowhere else to say it if that fails */
     if (p & ROOST_LEAK_ABORT) abort();
 }

@@ -40,6 +40,7 @@
  * sleeps on a condition variable, which stop signals, so stopping is prompt.
  */
 #include "internal.h"
+#include "buf.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -220,28 +221,13 @@ static int mon_top(const int64_t *key, size_t stride, int len, int *out, int k) 
 
 /* ------------------------------------------------------------ output */
 
-/* Write all of buf, or give up: a broken pipe (SIGPIPE is blocked on this
- * thread, so write says EPIPE) or a full non-blocking fd loses the line
- * rather than stalling the monitor. */
-static void mon_write(int fd, const char *buf, size_t len) {
-    while (len) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        buf += w, len -= (size_t)w;
-    }
-}
-
-/* snprintf at *len, clamped so that a long line is cut, never overrun. */
-__attribute__((format(printf, 4, 5))) static void mon_cat(char *buf, size_t size, size_t *len,
-                                                          const char *fmt, ...) {
-    if (*len >= size - 1) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(buf + *len, size - *len, fmt, ap);
-    va_end(ap);
-    if (w > 0) *len += (size_t)w;
-    if (*len > size - 1) *len = size - 1;
+/* Write b out and free it. Out of memory, nothing is written (a cut line
+ * would mislead). A broken pipe (SIGPIPE is blocked on this thread, so
+ * write says EPIPE) or a full non-blocking fd loses the line rather than
+ * stalling the monitor. */
+static void mon_write(int fd, roost__buf *b) {
+    if (!b->oom) roost__write_all(fd, b->p, b->len);
+    roost__buf_free(b);
 }
 
 static void mon_dur(char *buf, size_t size, double ns) {
@@ -254,21 +240,19 @@ static void mon_dur(char *buf, size_t size, double ns) {
 /* roost: tasks alive=123 running=2 runnable=0 parked=121 (chan send 120,
  * sleep 1) created=5000 exited=4877 */
 static void mon_log_counts(int fd, const roost_counts_t *c) {
-    char buf[512];
-    size_t len = 0;
-    mon_cat(buf, sizeof buf, &len, "roost: tasks alive=%lld running=%lld runnable=%lld parked=%lld",
-            (long long)c->alive, (long long)c->running, (long long)c->runnable, (long long)c->parked);
+    roost__buf b = {0};
+    roost__buf_printf(&b, "roost: tasks alive=%lld running=%lld runnable=%lld parked=%lld",
+                      (long long)c->alive, (long long)c->running, (long long)c->runnable,
+                      (long long)c->parked);
     const char *sep = " (";
     for (int r = 1; r < ROOST_WAIT__COUNT; r++) {
         if (!c->by_reason[r]) continue;
-        mon_cat(buf, sizeof buf, &len, "%s%s %lld", sep, roost_wait_reason_name(r),
-                (long long)c->by_reason[r]);
+        roost__buf_printf(&b, "%s%s %lld", sep, roost_wait_reason_name(r), (long long)c->by_reason[r]);
         sep = ", ";
     }
-    if (sep[0] == ',') mon_cat(buf, sizeof buf, &len, ")");
-    mon_cat(buf, sizeof buf, &len, " created=%lld exited=%lld\n", (long long)c->created,
-            (long long)c->exited);
-    mon_write(fd, buf, len);
+    if (sep[0] == ',') roost__buf_putc(&b, ')');
+    roost__buf_printf(&b, " created=%lld exited=%lld\n", (long long)c->created, (long long)c->exited);
+    mon_write(fd, &b);
 }
 
 /* Fill and deliver an alert. sites[]/nsites: the sites to name (the first
@@ -295,32 +279,33 @@ static void mon_alert(mon_hist *h, const roost_monitor_opts_t *o, int kind, cons
     }
     if (nreasons) a.reason = reasons[0], a.reason_grew_by = rrise[reasons[0]];
 
-    char text[1024], span[32];
-    size_t len = 0;
+    char span[32];
+    roost__buf b = {0};
     mon_dur(span, sizeof span, (double)(m - 1) * (double)h->interval);
     if (kind == ROOST_ALERT_GROWTH)
-        mon_cat(text, sizeof text, &len,
+        roost__buf_printf(&b,
                 "roost: alert: tasks growing over %s without coming back down: alive=%lld (+%lld)", span,
                 (long long)c->alive, (long long)a.grew_by);
     else
-        mon_cat(text, sizeof text, &len, "roost: alert: tasks alive=%lld >= threshold %lld (+%lld over %s)",
+        roost__buf_printf(&b, "roost: alert: tasks alive=%lld >= threshold %lld (+%lld over %s)",
                 (long long)c->alive, (long long)o->threshold, (long long)a.grew_by, span);
     for (int i = 0; i < nsites; i++) {
         const roost_site_info_t *s = &h->info[sites[i]];
-        mon_cat(text, sizeof text, &len, "%s%s:%d %s +%lld (alive %lld)", i ? ", " : "; sites: ", s->file,
+        roost__buf_printf(&b, "%s%s:%d %s +%lld (alive %lld)", i ? ", " : "; sites: ", s->file,
                 s->line, s->func, (long long)h->ms[sites[i]].rise, (long long)s->alive);
     }
     for (int i = 0; i < nreasons; i++)
-        mon_cat(text, sizeof text, &len, "%s%s +%lld (parked %lld)", i ? ", " : "; waits: ",
+        roost__buf_printf(&b, "%s%s +%lld (parked %lld)", i ? ", " : "; waits: ",
                 roost_wait_reason_name(reasons[i]), (long long)rrise[reasons[i]],
                 (long long)c->by_reason[reasons[i]]);
-    a.text = text;
+    const char *text = roost__buf_str(&b);
+    a.text = text ? text : "roost: alert (out of memory for its text)";
     if (o->alert) {
         o->alert(&a, o->alert_arg);
+        roost__buf_free(&b);
     } else {
-        mon_cat(text, sizeof text, &len, "\n");
-        if (text[len - 1] != '\n') text[len - 1] = '\n'; /* cut short: still one line */
-        mon_write(o->log_fd >= 0 ? o->log_fd : 2, text, len);
+        roost__buf_putc(&b, '\n');
+        mon_write(o->log_fd >= 0 ? o->log_fd : 2, &b);
     }
 }
 

@@ -57,32 +57,32 @@ static void pb_msg(roost__buf *b, int field, roost__buf *sub) {
 typedef struct {
     const char **s;            /* by index */
     size_t n, cap;
-    uint32_t *slots;           /* index + 1; 0 empty */
-    size_t nslots;
+    roost__index index;        /* s by content */
     roost__arena *arena;         /* strings made for this profile */
     bool oom;
 } pb_strings;
 
+static uint64_t pb_str_hash_of(size_t i, void *arg) { return roost__hash_str(0, ((pb_strings *)arg)->s[i]); }
+
+typedef struct {
+    const pb_strings *S;
+    const char *s;
+} pb_str_probe;
+
+static bool pb_str_eq(size_t i, void *arg) {
+    pb_str_probe *q = arg;
+    return strcmp(q->S->s[i], q->s) == 0;
+}
+
 static uint64_t pb_str_intern(pb_strings *S, const char *s) {
     if (!s) s = "";
-    if (S->n * 2 >= S->nslots) {
-        size_t ns = S->nslots ? S->nslots * 2 : 256;
-        uint32_t *sl = calloc(ns, sizeof *sl);
-        if (!sl) {
-            S->oom = true;
-            return 0;
-        }
-        for (size_t i = 0; i < S->n; i++) {
-            size_t j = roost__str_hash(0, S->s[i]) & (ns - 1);
-            while (sl[j]) j = (j + 1) & (ns - 1);
-            sl[j] = (uint32_t)i + 1;
-        }
-        free(S->slots);
-        S->slots = sl, S->nslots = ns;
+    if (!roost__index_reserve(&S->index, S->n, pb_str_hash_of, S)) {
+        S->oom = true;
+        return 0;
     }
-    size_t j = roost__str_hash(0, s) & (S->nslots - 1);
-    for (uint32_t k; (k = S->slots[j]); j = (j + 1) & (S->nslots - 1))
-        if (strcmp(S->s[k - 1], s) == 0) return k - 1;
+    pb_str_probe q = {S, s};
+    uint32_t *slot = roost__index_find(&S->index, roost__hash_str(0, s), pb_str_eq, &q);
+    if (*slot) return *slot - 1;
     if (S->n == S->cap) {
         size_t cap = S->cap ? S->cap * 2 : 256;
         const char **v = realloc(S->s, cap * sizeof *v);
@@ -93,7 +93,7 @@ static uint64_t pb_str_intern(pb_strings *S, const char *s) {
         S->s = v, S->cap = cap;
     }
     S->s[S->n] = s;
-    S->slots[j] = (uint32_t)++S->n;
+    *slot = (uint32_t)++S->n;
     return S->n - 1;
 }
 
@@ -159,7 +159,7 @@ int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P) {
                 oom = true;
                 break;
             }
-            pb_varint(&m2, P->ids[j]); /* packed location ids, leaf first */
+            pb_varint(&m2, j + 1); /* packed location ids, leaf first */
         }
         if (m2.len) pb_msg(&m1, 1, &m2);
         pb_varint(&m2, G.g[i].count);
@@ -178,10 +178,9 @@ int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P) {
     loc_map = calloc(nloc + 1, sizeof *loc_map);
     loc_pc = calloc(nloc + 1, sizeof *loc_pc);
     if (!loc_func || !loc_map || !loc_pc) oom = true;
-    for (size_t j = 0; !oom && j < P->cap; j++) {
-        if (!P->pcs[j]) continue;
+    for (size_t j = 0; !oom && j < P->n; j++) {
         const roost__sym *s = P->syms[j];
-        uint32_t id = P->ids[j];
+        size_t id = j + 1;
         loc_pc[id - 1] = P->pcs[j];
         if (s->mod) {
             size_t k = 0;
@@ -227,8 +226,8 @@ int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P) {
     for (size_t k = 0; !oom && k < nmods; k++) {
         const roost__module *m = mods[k];
         bool funcs_known = false, lines = false;
-        for (size_t j = 0; j < P->cap; j++)
-            if (P->pcs[j] && P->syms[j]->mod == m) {
+        for (size_t j = 0; j < P->n; j++)
+            if (P->syms[j]->mod == m) {
                 funcs_known |= P->syms[j]->func != NULL;
                 lines |= P->syms[j]->file != NULL;
             }
@@ -283,8 +282,8 @@ int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P) {
     if (S.oom || m1.oom || m2.oom) oom = true;
 
     free(G.g);
-    free(S.s), free(S.slots), roost__arena_free(S.arena);
-    free(FS.s), free(FS.slots), roost__arena_free(FS.arena);
+    free(S.s), roost__index_free(&S.index), roost__arena_free(S.arena);
+    free(FS.s), roost__index_free(&FS.index), roost__arena_free(FS.arena);
     free(m1.p), free(m2.p);
     free(mods), free(funcs), free(loc_func), free(loc_map), free(loc_pc);
     return oom ? ROOST_ENOMEM : ROOST_OK;

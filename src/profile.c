@@ -53,35 +53,43 @@ static void prof_json_str(roost__buf *b, const char *s) {
 
 static const roost__sym prof_nosym; /* what a failed look-up shows: the bare pc */
 
+static uint64_t pcs_hash_of(size_t i, void *arg) { return roost__hash_ptr(((roost__prof_pcs *)arg)->pcs[i]); }
+
+typedef struct {
+    const roost__prof_pcs *P;
+    uintptr_t pc;
+} pcs_probe;
+
+static bool pcs_eq(size_t i, void *arg) {
+    pcs_probe *q = arg;
+    return q->P->pcs[i] == q->pc;
+}
+
 size_t roost__prof_pcs_find(roost__prof_pcs *P, uintptr_t pc) {
-    if (P->n * 2 >= P->cap) {
+    if (!roost__index_reserve(&P->index, P->n, pcs_hash_of, P)) {
+        P->oom = true;
+        return SIZE_MAX;
+    }
+    pcs_probe q = {P, pc};
+    uint32_t *slot = roost__index_find(&P->index, roost__hash_ptr(pc), pcs_eq, &q);
+    if (*slot) return *slot - 1;
+    if (P->n == P->cap) {
         size_t cap = P->cap ? P->cap * 2 : 256;
-        uintptr_t *pcs = calloc(cap, sizeof *pcs);
-        const roost__sym **syms = calloc(cap, sizeof *syms);
-        uint32_t *ids = calloc(cap, sizeof *ids);
-        if (!pcs || !syms || !ids) {
-            free(pcs), free(syms), free(ids);
+        uintptr_t *pcs = realloc(P->pcs, cap * sizeof *pcs);
+        if (pcs) P->pcs = pcs;
+        const roost__sym **syms = realloc(P->syms, cap * sizeof *syms);
+        if (syms) P->syms = syms;
+        if (!pcs || !syms) {
             P->oom = true;
             return SIZE_MAX;
         }
-        for (size_t i = 0; i < P->cap; i++) {
-            if (!P->pcs[i]) continue;
-            size_t j = roost__pc_hash(P->pcs[i]) & (cap - 1);
-            while (pcs[j]) j = (j + 1) & (cap - 1);
-            pcs[j] = P->pcs[i], syms[j] = P->syms[i], ids[j] = P->ids[i];
-        }
-        free(P->pcs), free(P->syms), free(P->ids);
-        P->pcs = pcs, P->syms = syms, P->ids = ids, P->cap = cap;
+        P->cap = cap;
     }
-    size_t j = roost__pc_hash(pc) & (P->cap - 1);
-    while (P->pcs[j] && P->pcs[j] != pc) j = (j + 1) & (P->cap - 1);
-    if (!P->pcs[j]) {
-        const roost__sym *s = roost__sym_get(pc);
-        P->pcs[j] = pc;
-        P->syms[j] = s ? s : &prof_nosym;
-        P->ids[j] = (uint32_t)++P->n;
-    }
-    return j;
+    const roost__sym *s = roost__sym_get(pc);
+    P->pcs[P->n] = pc;
+    P->syms[P->n] = s ? s : &prof_nosym;
+    *slot = (uint32_t)++P->n;
+    return P->n - 1;
 }
 
 const roost__sym *roost__prof_pcs_sym(roost__prof_pcs *P, uintptr_t pc) {
@@ -90,20 +98,12 @@ const roost__sym *roost__prof_pcs_sym(roost__prof_pcs *P, uintptr_t pc) {
     return j == SIZE_MAX ? &prof_nosym : P->syms[j];
 }
 
-static void prof_pcs_free(roost__prof_pcs *P) { free(P->pcs), free(P->syms), free(P->ids); }
+static void prof_pcs_free(roost__prof_pcs *P) {
+    free(P->pcs), free(P->syms);
+    roost__index_free(&P->index);
+}
 
 /* ------------------------------------------------------------ grouping */
-
-static uint64_t prof_mix(uint64_t h, uint64_t v) {
-    h = (h ^ v) * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 31);
-}
-
-uint64_t roost__str_hash(uint64_t h, const char *s) {
-    uint64_t x = 0xcbf29ce484222325ull;
-    for (; s && *s; s++) x = (x ^ (unsigned char)*s) * 0x100000001b3ull;
-    return prof_mix(h, x);
-}
 
 static bool prof_str_eq(const char *a, const char *b, bool content) {
     if (a == b) return true;
@@ -116,17 +116,17 @@ static bool prof_str_eq(const char *a, const char *b, bool content) {
  * every task of a site); a second pass over the groups merges those whose
  * strings are equal but not the same, so 100,000 tasks are never strcmp'ed. */
 static uint64_t prof_key_hash(const roost_task_info_t *t, bool content) {
-    uint64_t h = prof_mix((uint64_t)t->state << 32 | (uint32_t)t->wait_reason, (uint64_t)t->nframes);
-    for (int i = 0; i < t->nframes; i++) h = prof_mix(h, t->pcs[i]);
-    h = prof_mix(h, (uint64_t)t->line);
+    uint64_t h = roost__hash_mix((uint64_t)t->state << 32 | (uint32_t)t->wait_reason, (uint64_t)t->nframes);
+    for (int i = 0; i < t->nframes; i++) h = roost__hash_mix(h, t->pcs[i]);
+    h = roost__hash_mix(h, (uint64_t)t->line);
     if (content) {
-        h = roost__str_hash(h, t->file), h = roost__str_hash(h, t->func);
+        h = roost__hash_str(h, t->file), h = roost__hash_str(h, t->func);
         for (int i = 0; i < t->nlabels; i++)
-            h = roost__str_hash(roost__str_hash(h, t->labels[i][0]), t->labels[i][1]);
+            h = roost__hash_str(roost__hash_str(h, t->labels[i][0]), t->labels[i][1]);
     } else {
-        h = prof_mix(prof_mix(h, (uintptr_t)t->file), (uintptr_t)t->func);
+        h = roost__hash_mix(roost__hash_mix(h, (uintptr_t)t->file), (uintptr_t)t->func);
         for (int i = 0; i < t->nlabels; i++)
-            h = prof_mix(prof_mix(h, (uintptr_t)t->labels[i][0]), (uintptr_t)t->labels[i][1]);
+            h = roost__hash_mix(roost__hash_mix(h, (uintptr_t)t->labels[i][0]), (uintptr_t)t->labels[i][1]);
     }
     return h;
 }
@@ -146,27 +146,27 @@ static bool prof_key_eq(const roost_task_info_t *a, const roost_task_info_t *b, 
 
 /* Add count tasks like t (copied, if G owns its tasks); false when out of
  * memory. */
+static uint64_t group_hash_of(size_t i, void *arg) { return ((roost__prof_groups *)arg)->g[i].hash; }
+
+typedef struct {
+    const roost__prof_groups *G;
+    const roost_task_info_t *t;
+    uint64_t hash;
+} group_probe;
+
+static bool group_eq(size_t i, void *arg) {
+    group_probe *q = arg;
+    const roost__prof_group *g = &q->G->g[i];
+    return g->hash == q->hash && prof_key_eq(g->t, q->t, q->G->by_content);
+}
+
 static bool prof_group_add(roost__prof_groups *G, const roost_task_info_t *t, size_t count) {
-    if (G->n * 2 >= G->nslots) {
-        size_t ns = G->nslots ? G->nslots * 2 : 64;
-        uint32_t *s = calloc(ns, sizeof *s);
-        if (!s) return false;
-        for (size_t i = 0; i < G->n; i++) {
-            size_t j = G->g[i].hash & (ns - 1);
-            while (s[j]) j = (j + 1) & (ns - 1);
-            s[j] = (uint32_t)i + 1;
-        }
-        free(G->slots);
-        G->slots = s, G->nslots = ns;
-    }
-    uint64_t h = prof_key_hash(t, G->by_content);
-    size_t j = h & (G->nslots - 1);
-    for (uint32_t k; (k = G->slots[j]); j = (j + 1) & (G->nslots - 1)) {
-        roost__prof_group *g = &G->g[k - 1];
-        if (g->hash == h && prof_key_eq(g->t, t, G->by_content)) {
-            g->count += count;
-            return true;
-        }
+    if (!roost__index_reserve(&G->index, G->n, group_hash_of, G)) return false;
+    group_probe q = {G, t, prof_key_hash(t, G->by_content)};
+    uint32_t *slot = roost__index_find(&G->index, q.hash, group_eq, &q);
+    if (*slot) {
+        G->g[*slot - 1].count += count;
+        return true;
     }
     if (G->n == G->cap) {
         size_t cap = G->cap ? G->cap * 2 : 64;
@@ -179,8 +179,8 @@ static bool prof_group_add(roost__prof_groups *G, const roost_task_info_t *t, si
         if (!(rep = malloc(sizeof *rep))) return false;
         *rep = *t;
     }
-    G->g[G->n] = (roost__prof_group){rep, count, h};
-    G->slots[j] = (uint32_t)++G->n;
+    G->g[G->n] = (roost__prof_group){rep, count, q.hash};
+    *slot = (uint32_t)++G->n;
     return true;
 }
 
@@ -198,7 +198,8 @@ static int prof_group_cmp(const void *a, const void *b) {
 static void prof_groups_free(roost__prof_groups *G) {
     if (G->owns)
         for (size_t i = 0; i < G->n; i++) free(G->g[i].t);
-    free(G->g), free(G->slots);
+    free(G->g);
+    roost__index_free(&G->index);
     memset(G, 0, sizeof *G);
 }
 
@@ -216,8 +217,7 @@ int roost__prof_group_merge(roost__prof_groups *G1, roost__prof_groups *out) {
             return ROOST_ENOMEM;
         }
     }
-    free(out->slots);
-    out->slots = NULL;
+    roost__index_free(&out->index);
     if (out->n) qsort(out->g, out->n, sizeof *out->g, prof_group_cmp);
     return ROOST_OK;
 }
@@ -291,36 +291,62 @@ static int prof_grouped(roost__buf *b, roost__prof_groups *G1, size_t n, roost__
 
 /* ------------------------------------------------------------ full (debug=2) */
 
-static void prof_full_task(roost__buf *b, const roost_task_info_t *t, int64_t now, roost__prof_pcs *P) {
+/* One task, as Go prints a goroutine:
+ *   task 42 "name" [chan send, 3.2s] {k=v}:
+ *       #0 function+0x1f (file.c:12)
+ *       created by fetch at story.c:40 (task 7)
+ * The leak reports (leak.c, group.c) and the full profile (with
+ * ROOST__TB_PROFILE) all print tasks so. The profile's form: each frame's
+ * pc before its symbol, symbols from P's table, labels separated by
+ * commas, the time parked only when known, "(from a thread)" for a task a
+ * plain thread spawned, and a blank line after. */
+void roost__traceback(roost__buf *b, const roost_task_info_t *t, int64_t now, int flags,
+                      roost__prof_pcs *P) {
+    bool prof = flags & ROOST__TB_PROFILE;
     roost__buf_printf(b, "task %llu", (unsigned long long)t->id);
     if (t->name) roost__buf_printf(b, " \"%s\"", t->name);
-    double s = prof_waited_s(t, now);
-    if (s >= 0)
-        roost__buf_printf(b, " [%s, %.*fs]", prof_state_word(t), s < 10 ? 1 : 0, s);
-    else
-        roost__buf_printf(b, " [%s]", prof_state_word(t));
-    if (t->nlabels) {
-        roost__buf_putc(b, ' ');
-        prof_labels_text(b, t);
+    double s;
+    bool timed;
+    const char *word;
+    if (prof) {
+        s = prof_waited_s(t, now);
+        timed = s >= 0;
+        word = prof_state_word(t);
+    } else {
+        timed = t->state == ROOST_TASK_PARKED || t->wait_reason;
+        s = t->parked_at ? (double)(now - t->parked_at) / 1e9 : 0;
+        word = timed ? roost_wait_reason_name(t->wait_reason) : roost_task_state_name(t->state);
     }
-    roost__buf_puts(b, ":\n");
+    if (timed)
+        roost__buf_printf(b, " [%s, %.*fs]", word, s < 10 ? 1 : 0, s);
+    else
+        roost__buf_printf(b, " [%s]", word);
+    for (int i = 0; i < t->nlabels; i++)
+        roost__buf_printf(b, "%s%s=%s", i ? (prof ? ", " : " ") : " {", t->labels[i][0],
+                          t->labels[i][1] ? t->labels[i][1] : "");
+    roost__buf_puts(b, t->nlabels ? "}:\n" : ":\n");
     char sym[512];
     for (int i = 0; i < t->nframes; i++) {
-        roost__sym_format(roost__prof_pcs_sym(P, t->pcs[i]), t->pcs[i], sym, sizeof sym);
-        roost__buf_printf(b, "    #%d %#lx %s\n", i, (unsigned long)t->pcs[i], sym);
+        if (prof) {
+            roost__sym_format(roost__prof_pcs_sym(P, t->pcs[i]), t->pcs[i], sym, sizeof sym);
+            roost__buf_printf(b, "    #%d %#lx %s\n", i, (unsigned long)t->pcs[i], sym);
+        } else {
+            roost_symbolize(t->pcs[i], sym, sizeof sym);
+            roost__buf_printf(b, "    #%d %s\n", i, sym);
+        }
     }
-    if (t->parent_id)
-        roost__buf_printf(b, "    created by %s at %s:%d (task %llu)\n\n", t->func, t->file, t->line,
-                    (unsigned long long)t->parent_id);
+    roost__buf_printf(b, "    created by %s at %s:%d ", t->func, t->file, t->line);
+    if (prof && !t->parent_id)
+        roost__buf_puts(b, "(from a thread)\n\n");
     else
-        roost__buf_printf(b, "    created by %s at %s:%d (from a thread)\n\n", t->func, t->file, t->line);
+        roost__buf_printf(b, "(task %llu)\n%s", (unsigned long long)t->parent_id, prof ? "\n" : "");
 }
 
 static int prof_full(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_pcs *P) {
     int64_t now = roost_now();
     prof_sort_by_id(v, n);
     roost__buf_printf(b, "task profile: total %zu\n\n", n);
-    for (size_t i = 0; i < n; i++) prof_full_task(b, &v[i], now, P);
+    for (size_t i = 0; i < n; i++) roost__traceback(b, &v[i], now, ROOST__TB_PROFILE, P);
     return ROOST_OK;
 }
 
@@ -502,6 +528,9 @@ static void prof_dump(int signo) {
  * it never keeps the process from exiting (exit ends it wherever it is). */
 static void *prof_dumper(void *unused) {
     (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
     uint32_t seen = 0;
     for (;;) {
         uint32_t now = atomic_load_explicit(&profq.req, memory_order_acquire);
@@ -516,29 +545,17 @@ static void *prof_dumper(void *unused) {
     return NULL;
 }
 
-/* Start the dumper once per process. Its thread has every signal blocked,
- * so the handler runs on some other thread and never interrupts a dump. */
+/* Start the dumper once per process. Its thread blocks every signal (the
+ * runtime's threads leave SIGQUIT open: this one closes it too), so the
+ * handler runs on some other thread and never interrupts a dump. */
 static int prof_dumper_start(void) {
     pthread_mutex_lock(&profq.lock);
     int rc = ROOST_OK;
     if (!profq.started) {
         const char *e = getenv("ROOST_SIGQUIT_EXIT");
         profq.exit_after = e && *e && strcmp(e, "0") != 0;
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pthread_attr_t at;
-        pthread_t th;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &at, prof_dumper, NULL) == 0) {
-            profq.started = true;
-            pthread_setname_np(th, "roost-dump");
-        } else {
-            rc = ROOST_ENOMEM;
-        }
-        pthread_attr_destroy(&at);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        rc = roost__thread_start(NULL, prof_dumper, NULL, "roost-dump", true);
+        if (!rc) profq.started = true;
     }
     pthread_mutex_unlock(&profq.lock);
     return rc;

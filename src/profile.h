@@ -7,6 +7,7 @@
 
 #include "roost_obs.h"
 #include "buf.h"
+#include "hash.h"
 #include "symbolize.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,13 +18,13 @@
 /* The distinct pcs of one profile, each with its cached symbol: the global
  * cache costs a lock per look-up, this costs a probe. */
 typedef struct {
-    uintptr_t *pcs;            /* 0: empty slot */
-    const roost__sym **syms;
-    uint32_t *ids;             /* pprof location ids, 1-based in order of first use */
-    size_t cap, n;
+    uintptr_t *pcs;            /* in order of first use: index + 1 is the pprof location id */
+    const roost__sym **syms;   /* their symbols */
+    size_t n, cap;
+    roost__index index;        /* pcs by value */
     bool oom;
 } roost__prof_pcs;
-/* pc's slot in P (added, and symbolized, if new); SIZE_MAX when out of memory. */
+/* pc's index in P (added, and symbolized, if new); SIZE_MAX when out of memory. */
 size_t roost__prof_pcs_find(roost__prof_pcs *P, uintptr_t pc);
 /* pc's symbol; a stand-in with no name when it cannot be had. */
 const roost__sym *roost__prof_pcs_sym(roost__prof_pcs *P, uintptr_t pc);
@@ -39,8 +40,7 @@ typedef struct {
 typedef struct {
     roost__prof_group *g;
     size_t n, cap;
-    uint32_t *slots;           /* index + 1 into g; 0 empty */
-    size_t nslots;
+    roost__index index;        /* g by key */
     bool by_content;           /* compare strings by content (else by pointer) */
     bool owns;                 /* t is a malloc'ed copy of each group's first task */
 } roost__prof_groups;
@@ -48,8 +48,14 @@ typedef struct {
  * groups by content, *out, sorted by count, descending. Free out->g after. */
 int roost__prof_group_merge(roost__prof_groups *G1, roost__prof_groups *out);
 
-/* Mix the string s (by content; NULL hashes as "") into hash h. */
-uint64_t roost__str_hash(uint64_t h, const char *s);
+/* One task's traceback (its id, name, wait, labels, symbolized frames and
+ * spawn site) appended to b: the one form of a task in leak reports, group
+ * reports and the full profile. now: roost_now(), for the time parked.
+ * ROOST__TB_PROFILE: the full profile's form (profile.c says how it
+ * differs), with symbols from P; else P is unused (may be NULL). */
+enum { ROOST__TB_PROFILE = 1 };
+void roost__traceback(roost__buf *b, const roost_task_info_t *t, int64_t now, int flags,
+                      roost__prof_pcs *P);
 
 /* The grouped profile in profile.proto form (pprof.c), appended to b. */
 int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P);

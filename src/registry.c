@@ -20,6 +20,7 @@
  * allocated: about 100,000 tasks in a few tens of ms (bench profile100k).
  */
 #include "internal.h"
+#include "hash.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +34,9 @@ static struct {
     _Atomic int nsites;             /* ids 1..nsites are taken */
     roost_site_t **site_blk[ROOST_SITE_BLOCKS];            /* id -> site */
     _Atomic(_Atomic int64_t *) thread_ctr[ROOST_SITE_BLOCKS]; /* spawns from plain threads */
-    roost_site_t **hash;            /* roost_go_at's sites by (file, line, func) */
-    size_t hcap, hn;
+    roost_site_t **at;              /* roost_go_at's sites, in order of first use */
+    size_t nat, capat;
+    roost__index at_index;          /* at by (file, line, func) */
 } registry = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void roost__registry_init(void) {
@@ -160,10 +162,19 @@ int roost_sites(roost_site_info_t *out, int max) {
 
 /* For callers without a static site: one per (file, line, func), made on
  * first use and kept for the life of the process. */
-static size_t site_hash(const char *file, int line, const char *func) {
-    size_t h = (size_t)line * 0x9E3779B97F4A7C15ull;
-    h ^= (size_t)(uintptr_t)file * 31 + (size_t)(uintptr_t)func;
-    return h ^ (h >> 29);
+static uint64_t site_hash(const char *file, int line, const char *func) {
+    return roost__hash_mix(roost__hash_mix(roost__hash_ptr((uintptr_t)file), (uintptr_t)func), (uint64_t)line);
+}
+
+static uint64_t at_hash_of(size_t i, void *unused) {
+    (void)unused;
+    const roost_site_t *s = registry.at[i];
+    return site_hash(s->file, s->line, s->func);
+}
+
+static bool at_eq(size_t i, void *key) {
+    const roost_site_t *s = registry.at[i], *k = key;
+    return s->line == k->line && s->file == k->file && s->func == k->func;
 }
 
 int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const char *file, int line,
@@ -172,35 +183,32 @@ int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const cha
     if (!file) file = "?";
     if (!func) func = "?";
     pthread_mutex_lock(&registry.lock);
-    if (registry.hn * 2 >= registry.hcap) {
-        size_t cap = registry.hcap ? registry.hcap * 2 : 64;
-        roost_site_t **h = calloc(cap, sizeof *h);
-        if (!h) {
-            pthread_mutex_unlock(&registry.lock);
-            return ROOST_ENOMEM;
-        }
-        for (size_t i = 0; i < registry.hcap; i++) {
-            roost_site_t *s = registry.hash[i];
-            if (!s) continue;
-            size_t j = site_hash(s->file, s->line, s->func) & (cap - 1);
-            while (h[j]) j = (j + 1) & (cap - 1);
-            h[j] = s;
-        }
-        free(registry.hash);
-        registry.hash = h, registry.hcap = cap;
+    roost_site_t key = {file, func, line, 0}, *s = NULL;
+    if (!roost__index_reserve(&registry.at_index, registry.nat, at_hash_of, NULL)) {
+        pthread_mutex_unlock(&registry.lock);
+        return ROOST_ENOMEM;
     }
-    size_t j = site_hash(file, line, func) & (registry.hcap - 1);
-    roost_site_t *s;
-    while ((s = registry.hash[j]) && !(s->line == line && s->file == file && s->func == func))
-        j = (j + 1) & (registry.hcap - 1);
-    if (!s) {
+    uint32_t *slot = roost__index_find(&registry.at_index, site_hash(file, line, func), at_eq, &key);
+    if (*slot) {
+        s = registry.at[*slot - 1];
+    } else {
+        if (registry.nat == registry.capat) {
+            size_t cap = registry.capat ? registry.capat * 2 : 64;
+            roost_site_t **v = realloc(registry.at, cap * sizeof *v);
+            if (!v) {
+                pthread_mutex_unlock(&registry.lock);
+                return ROOST_ENOMEM;
+            }
+            registry.at = v, registry.capat = cap;
+        }
         s = calloc(1, sizeof *s);
         if (!s) {
             pthread_mutex_unlock(&registry.lock);
             return ROOST_ENOMEM;
         }
-        *s = (roost_site_t){file, func, line, 0};
-        registry.hash[j] = s, registry.hn++;
+        *s = key;
+        registry.at[registry.nat] = s;
+        *slot = (uint32_t)++registry.nat;
     }
     pthread_mutex_unlock(&registry.lock);
     return roost_go_site(fn, arg, opts, s);

@@ -19,6 +19,7 @@
  */
 #include "internal.h"
 #include "symbolize.h"
+#include "hash.h"
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -86,12 +87,13 @@ typedef struct roost__fsym {
 
 static struct {
     pthread_mutex_t lock;      /* everything below */
-    roost__module *mods;            /* modules loaded now */
-    roost__module *gone;            /* modules seen unloaded: kept, see the top */
+    roost__module *mods;       /* modules loaded now */
+    roost__module *gone;       /* modules seen unloaded: kept, see the top */
     unsigned long long adds, subs; /* dl_iterate_phdr's counters at the last walk */
     bool walked;
-    roost__sym **tab;            /* pc cache: open addressing, power-of-two size */
+    roost__sym **tab;          /* pc cache: the symbols, in order of look-up */
     size_t cap, n;
+    roost__index index;        /* tab by pc */
     roost__arena *arena;
 #ifdef PROF_LIBDW
     Dwfl *dwfl;                /* reports every module of the process */
@@ -236,7 +238,7 @@ static int prof_phdr_cb(struct dl_phdr_info *info, size_t size, void *arg) {
 }
 
 static void prof_cache_clear(void) {
-    if (syms.tab) memset(syms.tab, 0, syms.cap * sizeof *syms.tab);
+    roost__index_clear(&syms.index);
     syms.n = 0;
 #ifdef PROF_LIBDW
     if (syms.dwfl) dwfl_end(syms.dwfl);
@@ -337,37 +339,31 @@ static void prof_lines(uintptr_t a, roost__sym *s) {
 }
 #endif
 
-size_t roost__pc_hash(uintptr_t pc) {
-    uint64_t h = (uint64_t)pc * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h ^ (h >> 29));
-}
-
 /* pc, symbolized, from the cache or now. pc is taken as a return address:
  * the call is the instruction before it, so pc - 1 is what is looked up
  * (a call that ends a function returns to the next one's first byte). With
  * syms.lock held. NULL only when out of memory. */
+static bool sym_eq(size_t i, void *pc) { return syms.tab[i]->pc == *(uintptr_t *)pc; }
+
+static uint64_t sym_hash_of(size_t i, void *unused) {
+    (void)unused;
+    return roost__hash_ptr(syms.tab[i]->pc);
+}
+
 static roost__sym *prof_sym_probe(uintptr_t pc) {
-    if (!syms.cap) return NULL;
-    for (size_t j = roost__pc_hash(pc) & (syms.cap - 1); syms.tab[j]; j = (j + 1) & (syms.cap - 1))
-        if (syms.tab[j]->pc == pc) return syms.tab[j];
-    return NULL;
+    if (!syms.n) return NULL;
+    uint32_t k = *roost__index_find(&syms.index, roost__hash_ptr(pc), sym_eq, &pc);
+    return k ? syms.tab[k - 1] : NULL;
 }
 
 static const roost__sym *prof_sym_locked(uintptr_t pc) {
     roost__sym *s = prof_sym_probe(pc);
     if (s) return s;
-    if (syms.n * 2 >= syms.cap) {
+    if (!roost__index_reserve(&syms.index, syms.n, sym_hash_of, NULL)) return NULL;
+    if (syms.n == syms.cap) {
         size_t cap = syms.cap ? syms.cap * 2 : 256;
-        roost__sym **t = calloc(cap, sizeof *t);
+        roost__sym **t = realloc(syms.tab, cap * sizeof *t);
         if (!t) return NULL;
-        for (size_t i = 0; i < syms.cap; i++) {
-            roost__sym *e = syms.tab[i];
-            if (!e) continue;
-            size_t j = roost__pc_hash(e->pc) & (cap - 1);
-            while (t[j]) j = (j + 1) & (cap - 1);
-            t[j] = e;
-        }
-        free(syms.tab);
         syms.tab = t, syms.cap = cap;
     }
     s = roost__arena_alloc(&syms.arena, sizeof *s);
@@ -395,10 +391,8 @@ static const roost__sym *prof_sym_locked(uintptr_t pc) {
 #ifdef PROF_LIBDW
     prof_lines(a, s);
 #endif
-    size_t j = roost__pc_hash(pc) & (syms.cap - 1);
-    while (syms.tab[j]) j = (j + 1) & (syms.cap - 1);
-    syms.tab[j] = s;
-    syms.n++;
+    *roost__index_find(&syms.index, roost__hash_ptr(pc), sym_eq, &pc) = (uint32_t)syms.n + 1;
+    syms.tab[syms.n++] = s;
     return s;
 }
 
@@ -410,7 +404,7 @@ static const roost__sym *prof_sym_locked(uintptr_t pc) {
  * it would while doing the work itself. */
 void roost__off_task(void *(*fn)(void *), void *arg) {
     pthread_t th;
-    if (roost__self() && pthread_create(&th, NULL, fn, arg) == 0) {
+    if (roost__self() && roost__thread_start(&th, fn, arg, "roost-symbols", false) == 0) {
         pthread_join(th, NULL);
         return;
     }

@@ -62,8 +62,6 @@ size_t roost__sym_format(const roost__sym *s, uintptr_t pc, char *buf, size_t si
 /* Run fn(arg) on a stack deep enough for libdw: on a short-lived plain
  * thread when called from a task, else right here. */
 void roost__off_task(void *(*fn)(void *), void *arg);
-/* The hash of a pc, for tables keyed by pcs. */
-size_t roost__pc_hash(uintptr_t pc);
 
 #pragma GCC visibility pop
 
