@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #define N 100000
-#define REPS 15
+#define REPS 5
 #define MAXW 256
 #define YIELDERS_PER_WORKER 2
 #define IDLE_MS 2000
