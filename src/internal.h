@@ -194,13 +194,13 @@ struct roost__worker {
     uint32_t fair_left;          /* picks left until the next fairness check (local_next) */
     bool ring_popped;            /* the ring was popped since the last fairness check */
     _Atomic uint32_t wake;       /* futex word: 1 = woken */
-    _Atomic uint64_t switches;   /* progress counter, read by the monitor thread */
+    _Atomic uint64_t switches;   /* progress counter, read by sysmon on the timer thread */
     bool idle;                   /* on the idle list (under the idle lock) */
-    bool mon_queued;             /* ring queued at the monitor's last tick (monitor only) */
-    uint64_t mon_switches;       /* `switches` at the monitor's last tick (monitor only) */
-    int64_t mon_since;           /* roost_now() of the last switch the monitor saw (monitor only) */
-    bool mon_said;               /* this stall was reported (monitor only) */
-    bool spare;                  /* started by the monitor while workers were blocked */
+    bool sysmon_queued;          /* ring queued at sysmon's last tick (sysmon.c only) */
+    uint64_t sysmon_switches;    /* `switches` at sysmon's last tick (sysmon.c only) */
+    int64_t sysmon_since;        /* roost_now() of the last switch sysmon saw (sysmon.c only) */
+    bool sysmon_said;            /* this stall was reported (sysmon.c only) */
+    bool spare;                  /* started by sysmon while workers were blocked */
     _Atomic bool retired;        /* a spare asleep until workers block again (not on the idle list) */
     roost__worker *idle_next;
     int *lockbuf[ROOST_MAX_LOCKS]; /* a parked select's lock list, copied before release */
@@ -274,15 +274,16 @@ int roost__yield_local(void);
 void roost__park_switch(roost__worker *w, roost__task *self, void (*after)(roost__worker *, void *),
                         void *arg);
 
-/* For the monitor on the timer thread (timer.c): true when every worker is
- * asleep; and, every tick while one is busy, wake a sleeper if some worker
- * sits on queued work (sched.c says when). */
+/* The scheduler's watchdog (sysmon.c), run by the timer thread: true when
+ * every worker is asleep; and, every tick while one is busy, wake a
+ * sleeper if some worker sits on queued work, report blocked workers and
+ * start spares (sysmon.c says when). */
 bool roost__sched_all_idle(void);
 uint64_t roost__sched_switches(void);     /* sum over workers: moves whenever anything runs */
-void roost__sched_monitor(void);
+void roost__sysmon_tick(void);
 /* Called once by the timer thread: the tasks it readies (a sleep, deadline,
  * roost_after or ticker fired) go to the global queue's timer list, which
- * workers serve first (sched.c, gq_get). */
+ * workers serve first (runq.c). */
 void roost__sched_on_timer_thread(void);
 
 /* ------------------------------------------------------------ observability (registry.c) */
