@@ -51,7 +51,13 @@ void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
+/* An idle worker's spin before it sleeps: SPIN_ROUNDS looks at every
+ * queue, SPIN_PAUSES pauses apart. The looks decide (the steal rule counts
+ * them); the pauses only space them. Short pauses keep the spin short:
+ * a spinning worker holds a CPU that, on a machine shared with other
+ * programs, the busy workers of this one could have had. */
 #define SPIN_ROUNDS 64
+#define SPIN_PAUSES 10
 #define QUIET_ROUNDS 4 /* find_runnable: no switch in this many rounds, before sleeping */
 #define ID_BLOCK 1024
 
@@ -544,7 +550,7 @@ static roost__task *find_runnable(roost__worker *w) {
                     half && atomic_load_explicit(&v->switches, memory_order_relaxed) == snap[k];
                 if ((t = steal(v, half && !drained[k], stalled))) return t;
             }
-            for (int k = 0; k < 50; k++) roost__cpu_relax();
+            for (int k = 0; k < SPIN_PAUSES; k++) roost__cpu_relax();
             if ((t = local_next(w))) return t;
             if (roost__netpoll_try() && (t = local_next(w))) return t;
             if (round == SPIN_ROUNDS - QUIET_ROUNDS - 1) /* see `quiet` below */
