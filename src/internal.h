@@ -46,6 +46,36 @@
 #define ROOST_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ROOST_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* ------------------------------------------------------------ invariant checks
+ * The core files open with their invariants; a ROOST_DEBUG build (make
+ * DEBUG=1, and the sanitizer builds) checks them where they can be checked
+ * cheaply: task state moves, a lock held in a *_locked function, the
+ * worker read after a switch point being the thread's own. Elsewhere a
+ * check compiles to nothing (its condition is not evaluated), so the normal
+ * build runs no instruction for it. A failed check is reported through
+ * fatal.c (naming the calling task, with its stack) and aborts. */
+void roost__assert_fail(const char *file, int line, const char *expr)
+    __attribute__((noreturn, cold));
+#ifdef ROOST_DEBUG
+#define ROOST_ASSERT(cond)                                                       \
+    do {                                                                         \
+        if (ROOST_UNLIKELY(!(cond))) roost__assert_fail(__FILE__, __LINE__, #cond); \
+    } while (0)
+#else
+#define ROOST_ASSERT(cond) ((void)sizeof(!(cond)))
+#endif
+/* A spin lock (below) is held: by someone; the lock word cannot say whom. */
+#define ROOST_ASSERT_LOCKED(l) \
+    ROOST_ASSERT(atomic_load_explicit((atomic_int *)(l), memory_order_relaxed) != 0)
+
+/* For correctness, not speed: a function that reads the thread's worker
+ * from TLS, or reads it inline before a switch point, must stay a call of
+ * its own. Inlined into a caller that also reads TLS after a switch, the
+ * compiler could keep the thread pointer from before the switch in a
+ * register, and the task may have moved to another thread since (GCC
+ * treats AArch64's thread pointer as a constant within a function). */
+#define ROOST_TLS_REREAD __attribute__((noinline))
+
 /* ------------------------------------------------------------ spinlock
  * Queue locks are held for a handful of instructions, so a test-and-test-
  * and-set lock beats a pthread mutex (no syscall, 4 bytes, embeddable in the

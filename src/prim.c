@@ -31,6 +31,11 @@ void roost__fatal(const char *fmt, ...) {
     abort();
 }
 
+void roost__assert_fail(const char *file, int line, const char *expr) {
+    roost__misuse(NULL, "internal invariant broken at %s:%d: %s (a bug in roost, or its memory "
+                        "overwritten by the program)", file, line, expr);
+}
+
 void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns) {
     struct timespec ts, *tp = NULL;
     if (timeout_ns >= 0) {

@@ -22,6 +22,34 @@
  * thread) notices the worker made no progress and wakes a sleeper, which
  * steals it. Start-up and shutdown are in init.c, the primitives (futex,
  * spin lock, clock) in prim.c.
+ *
+ * Invariants:
+ *   - A task's state moves RUNNABLE -> RUNNING (enter, on the worker that
+ *     will run it) -> PARKED (set by the task itself, before it switches
+ *     away) or RUNNABLE again (a yield, requeued once its registers are
+ *     saved) or DEAD (task_main, before its last switch). Only roost__ready
+ *     makes a PARKED task RUNNABLE, and only the waker that claimed its park
+ *     calls it.
+ *   - A RUNNABLE task is in exactly one place: a worker's runnext, a ring,
+ *     the global queue, or the hands of the worker about to enter it. A
+ *     RUNNING task is exactly one worker's `current`.
+ *   - A worker's current, after_fn, after_arg, switched_out, fair_left and
+ *     ring_popped are touched by its own thread only; runnext is filled by
+ *     roost__ready on its own worker only, and emptied by the owner or by a
+ *     thief's CAS (when the owner is stalled); the ring's rules are in
+ *     runq.h.
+ *   - after_fn runs in the next context, first, once the switching task's
+ *     registers are saved: whatever could let another worker resume that
+ *     task (its queue locks, its requeue after a yield, its stack's reuse)
+ *     happens there and not before.
+ *   - After a switch point the task may run on another thread: nothing read
+ *     from TLS before it is used after it. Code after a switch takes its
+ *     worker from self->worker (set by enter), or calls a ROOST_TLS_REREAD
+ *     accessor; the inline TLS reads (roost__worker_before_switch) are only
+ *     in functions that read no TLS after their switch point, themselves
+ *     ROOST_TLS_REREAD so no caller can inline them. A ROOST_DEBUG build
+ *     checks the state moves and that self->worker is TLS's worker after
+ *     every switch.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -76,12 +104,12 @@ uint64_t roost__rand(void) {
     return roost__xorshift(&thread_rng);
 }
 
-__attribute__((noinline)) roost__worker *roost__worker_self(void) {
+ROOST_TLS_REREAD roost__worker *roost__worker_self(void) {
     __asm__ __volatile__("" ::: "memory");
     return roost__tls_worker;
 }
 
-__attribute__((noinline)) roost__task *roost__self(void) {
+ROOST_TLS_REREAD roost__task *roost__self(void) {
     __asm__ __volatile__("" ::: "memory");
     roost__worker *w = roost__tls_worker;
     return w ? w->current : NULL;
@@ -222,7 +250,9 @@ static __attribute__((noinline)) int ready_global(roost__task *t) {
 
 /* noinline, so its TLS read stays here: it has no switch point, and no
  * caller that switches can inherit a thread pointer from it. */
-__attribute__((noinline)) int roost__ready(roost__task *t) {
+ROOST_TLS_REREAD int roost__ready(roost__task *t) {
+    ROOST_ASSERT(atomic_load_explicit(&t->state, memory_order_relaxed) == ROOST_T_PARKED ||
+                 atomic_load_explicit(&t->state, memory_order_relaxed) == ROOST_T_RUNNABLE);
     atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
     roost__worker *w = roost__worker_before_switch();
     /* No check for shutdown here: roost_shutdown refuses while any task is
@@ -237,7 +267,7 @@ __attribute__((noinline)) int roost__ready(roost__task *t) {
 
 /* Whether the calling task's worker has another task queued: a select
  * about to block yields to it first (select.c). noinline: it reads TLS. */
-__attribute__((noinline)) bool roost__local_work(void) {
+ROOST_TLS_REREAD bool roost__local_work(void) {
     roost__worker *w = roost__worker_before_switch();
     return w && w->current &&
            (atomic_load_explicit(&w->runnext, memory_order_relaxed) || !roost__ring_empty(w));
@@ -285,6 +315,7 @@ static inline __attribute__((always_inline)) roost__task *local_next(roost__work
 /* ------------------------------------------------------------ parking */
 
 static inline void enter(roost__worker *w, roost__task *t) {
+    ROOST_ASSERT(atomic_load_explicit(&t->state, memory_order_relaxed) == ROOST_T_RUNNABLE);
     __atomic_store_n(&w->current, t, __ATOMIC_RELAXED); /* read by roost_counts */
     t->worker = w;
     /* seq odd: the stack is about to change under observers */
@@ -316,6 +347,7 @@ inline __attribute__((always_inline)) void roost__park_switch(roost__worker *w, 
         __atomic_store_n(&w->current, NULL, __ATOMIC_RELAXED);
         sw(w, self, NULL, false);
     }
+    ROOST_ASSERT(self->worker == roost__worker_self() && self->worker->current == self);
     run_after(self->worker);
 }
 
@@ -372,15 +404,16 @@ static inline __attribute__((always_inline)) int yield(void (*requeue)(roost__wo
     }
     enter(w, next);
     sw(w, self, next, false);
+    ROOST_ASSERT(self->worker == roost__worker_self() && self->worker->current == self);
     run_after(self->worker);
     return ROOST_OK;
 }
 
 /* noinline, both: inlined into a library caller that reads TLS after it,
  * the thread pointer read here could be reused on another thread. */
-__attribute__((noinline)) int roost_yield(void) { return yield(requeue_after_yield); }
+ROOST_TLS_REREAD int roost_yield(void) { return yield(requeue_after_yield); }
 
-__attribute__((noinline)) int roost__yield_local(void) { return yield(requeue_after_local_yield); }
+ROOST_TLS_REREAD int roost__yield_local(void) { return yield(requeue_after_local_yield); }
 
 /* ------------------------------------------------------------ spawn and exit */
 
@@ -397,6 +430,7 @@ static void task_main(void *arg) {
 #ifdef ROOST_ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+    ROOST_ASSERT(t->worker == roost__worker_self());
     run_after(t->worker);
     /* Read now, while the record is hot: at exit it may have left L1, and
      * the exit count's address depends on it (measured: 3 ns a task). */

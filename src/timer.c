@@ -28,6 +28,17 @@
  * start hands it the scheduler duties again. A roost_after channel, or a
  * context, that only its own timer still references is dropped at shutdown
  * instead: nobody could ever see it fire.
+ *
+ * Invariants, under timers.lock:
+ *   - heap_index is a timer's slot in the heap, -1 exactly when it is not
+ *     in it; every slot's `when` is >= its parent's.
+ *   - A WAKE timer lives on its sleeper's stack: it is fired, and its
+ *     park claimed, with the lock held, and the sleeper removes it under
+ *     the lock before its frame goes; other kinds are fired after the lock
+ *     is dropped, kept alive by a reference.
+ *   - A ticker is out of the heap while it fires (`firing`); the firing
+ *     re-adds it under the lock unless it was stopped meanwhile, and then
+ *     frees it instead.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -104,6 +115,8 @@ static void heap_remove(int i) {
 
 /* With the lock held. Wakes the thread if t is now the earliest. */
 static void add_locked(roost__timer *t) {
+    ROOST_ASSERT_LOCKED(&timers.lock);
+    ROOST_ASSERT(t->heap_index == -1);
     if (timers.len == timers.capacity) {
         int nc = timers.capacity ? 2 * timers.capacity : 64;
         roost__timer **h = realloc(timers.heap, (size_t)nc * sizeof *h);
