@@ -136,8 +136,10 @@ static int start_locked(const roost_config_t *cfg) {
 int roost__ensure_started(void) {
     if (ROOST_LIKELY(atomic_load_explicit(&roost__sched.started, memory_order_acquire))) return ROOST_OK;
     pthread_mutex_lock(&roost__sched.init_lock);
-    int rc = atomic_load(&roost__sched.started) ? ROOST_OK : start_locked(NULL);
+    bool was = atomic_load(&roost__sched.started);
+    int rc = was ? ROOST_OK : start_locked(NULL);
     pthread_mutex_unlock(&roost__sched.init_lock);
+    if (!rc && !was) roost__debug_autostart(); /* outside the lock: it spawns */
     return rc;
 }
 
@@ -145,6 +147,7 @@ int roost_init(const roost_config_t *cfg) {
     pthread_mutex_lock(&roost__sched.init_lock);
     int rc = atomic_load(&roost__sched.started) ? ROOST_ESTATE : start_locked(cfg);
     pthread_mutex_unlock(&roost__sched.init_lock);
+    if (!rc) roost__debug_autostart();
     return rc;
 }
 
@@ -173,6 +176,7 @@ int roost_run(void (*fn)(void *), void *arg) {
 
 int roost_shutdown(void) {
     if (roost__self()) return ROOST_ESTATE;
+    roost_debug_stop(); /* its tasks would keep the runtime alive */
     pthread_mutex_lock(&roost__sched.init_lock);
     if (!atomic_load(&roost__sched.started)) {
         pthread_mutex_unlock(&roost__sched.init_lock);

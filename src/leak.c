@@ -75,6 +75,7 @@ static struct {
     _Atomic int64_t folded;        /* findings folded into a count line */
     _Atomic int64_t probes;        /* words read through the kernel (probe64) */
     _Atomic int64_t lock_steps;    /* holders the lock-chain check followed past the first */
+    _Atomic int64_t woken;         /* tasks the wake policy woke with ROOST_ELEAKED */
     _Atomic uint64_t idle_reported; /* switch total at the last deadlock report */
     /* stderr's groups (see "grouping" below), under `out`, which is taken
      * after `lock` when both are. */
@@ -140,6 +141,7 @@ void roost_leak_stats(roost_leak_stats_t *out) {
     out->folded = atomic_load(&leaks.folded);
     out->probes = atomic_load_explicit(&leaks.probes, memory_order_relaxed);
     out->lock_steps = atomic_load_explicit(&leaks.lock_steps, memory_order_relaxed);
+    out->woken = atomic_load_explicit(&leaks.woken, memory_order_relaxed);
 }
 
 int roost__owned_count(roost__task *t, const roost_chan_t *ch) {
@@ -523,6 +525,7 @@ roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, r
             roost__waitq_remove(qs[q], x);
             roost__chan_unstrand(ch, x);
             ch->nwaiters--;
+            atomic_fetch_add_explicit(&leaks.woken, 1, memory_order_relaxed);
             if (x == self) {
                 *self_woken = true;
                 continue;
@@ -550,7 +553,9 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n) {
         ev->n = 1;
         roost__leak_post(ev);
     }
-    return (p & ROOST_LEAK_WAKE) != 0;
+    if (!(p & ROOST_LEAK_WAKE)) return false;
+    atomic_fetch_add_explicit(&leaks.woken, 1, memory_order_relaxed);
+    return true;
 }
 
 /* ------------------------------------------------------------ locks */
@@ -718,6 +723,7 @@ static __attribute__((noinline)) int lock_check_slow(roost__task *self, const vo
     /* Orphaned locks are reported, never woken: Go lets a task unlock a
      * lock another task locked, so the lock may yet be released. */
     if (p & ROOST_LEAK_WAKE && kind == ROOST_LEAK_LOCK_CYCLE) {
+        atomic_fetch_add_explicit(&leaks.woken, 1, memory_order_relaxed);
         __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
         __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
         return ROOST_ELEAKED;

@@ -582,7 +582,10 @@ static roost__task *find_runnable(roost__worker *w) {
                 if (roost__ring_empty(v)) drained[k] = true;
                 bool stalled =
                     half && atomic_load_explicit(&v->switches, memory_order_relaxed) == snap[k];
-                if ((t = steal(v, half && !drained[k], stalled))) return t;
+                if ((t = steal(v, half && !drained[k], stalled))) {
+                    roost__ctr_add(&w->steals, 1);
+                    return t;
+                }
             }
             for (int k = 0; k < SPIN_PAUSES; k++) roost__cpu_relax();
             if ((t = local_next(w))) return t;

@@ -46,6 +46,7 @@ struct roost__sched {
     atomic_int nidle;             /* workers on it */
     atomic_int nretired;          /* spares retired (asleep, not on the idle list) */
     atomic_int nblocked;          /* workers sysmon saw blocked at its last tick */
+    _Atomic uint64_t stalls;      /* workers seen blocked, once per episode (sysmon only) */
     /* ids and counts for spawns from plain threads */
     atomic_ullong next_id;
     atomic_llong thread_spawned;

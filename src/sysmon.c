@@ -28,6 +28,7 @@
 #include "runq.h"
 #include "scheduler.h"
 #include <stdio.h>
+#include <string.h>
 
 /* At most one report every REPORT_EVERY (the timer thread only). */
 #define REPORT_EVERY (10 * ROOST_S)
@@ -98,6 +99,9 @@ void roost__sysmon_tick(void) {
             blocked++;
             if (!v->sysmon_said) {
                 v->sysmon_said = true;
+                atomic_store_explicit(&roost__sched.stalls,
+                                      atomic_load_explicit(&roost__sched.stalls, memory_order_relaxed) + 1,
+                                      memory_order_relaxed);
                 report_blocked(v, now - v->sysmon_since, s, now);
             }
         }
@@ -112,6 +116,20 @@ void roost__sysmon_tick(void) {
 
 bool roost__sched_all_idle(void) {
     return atomic_load(&roost__sched.nidle) + atomic_load(&roost__sched.nretired) == roost__nw();
+}
+
+void roost__sched_figures(roost__sched_figures_t *out) {
+    memset(out, 0, sizeof *out);
+    int nw = roost__nw();
+    for (int i = 0; i < nw; i++) {
+        out->switches += atomic_load_explicit(&roost__sched.workers[i].switches, memory_order_relaxed);
+        out->steals += (uint64_t)atomic_load_explicit(&roost__sched.workers[i].steals, memory_order_relaxed);
+    }
+    out->stalls = atomic_load_explicit(&roost__sched.stalls, memory_order_relaxed);
+    out->workers = roost__sched.base;
+    out->started = nw;
+    out->idle = atomic_load(&roost__sched.nidle) + atomic_load(&roost__sched.nretired);
+    out->blocked = atomic_load(&roost__sched.nblocked);
 }
 
 uint64_t roost__sched_switches(void) {
