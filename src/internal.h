@@ -121,6 +121,10 @@ typedef struct roost__task {
     const char *name;            /* optional static name */
     int sel_n;                   /* parked in a select: its cases (for leak.c's scan) */
     const roost_case_t *sel_cases;
+    /* The cancellable context of the current park (set by roost__block when
+     * there is one; read only while `cancellable` says so): the
+     * reachability proof (reach.c) counts a cancel as a way to wake. */
+    roost_ctx_t *wait_ctx;
     /* (id << 4) | kind of the finding that first named this task (leak.c):
      * a task is counted and reported once. A reused record has another id. */
     _Atomic uint64_t leak_mark;
@@ -366,6 +370,15 @@ int roost__nworkers(void);
 int64_t roost__thread_spawned(void);
 roost__worker *roost__worker_at(int i);
 void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg);
+/* For the reachability proof (reach.c): hold the stack pool's lock (no slot
+ * is mapped, unmapped or handed out meanwhile), walk every slot while
+ * holding it (fn gets the slot's mapping [base, base + len) and its stack),
+ * release. The walk calls no allocator. */
+void roost__stack_hold(bool hold);
+void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg);
+/* The signal the reachability proof stops threads with (reach.c); runtime
+ * threads leave it open (thread.c). */
+#define ROOST_STOP_SIGNAL (SIGRTMAX - 3)
 /* profile.c: runtime start (installs the default SIGQUIT dump). */
 void roost__profile_start(void);
 
@@ -689,6 +702,13 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
  * the policy is off. Synchronous, on the caller's thread. */
 void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, size_t n,
                          const char *text);
+/* The policy now (ROOST_LEAK_*), read from ROOST_LEAK on the first look. */
+int roost__leak_policy_now(void);
+/* reach.c: whether a finding of `kind` on these tasks is woken under the
+ * wake policy (the reachability proof wakes channel and select waits); the
+ * periodic proof's thread (ROOST_LEAK_PROVE), started with the runtime. */
+bool roost__reach_wakes(int kind, const roost_task_info_t *v, size_t n);
+void roost__reach_start(void);
 /* Timer thread: all workers idle for a while with this switch total. */
 void roost__leak_idle_check(uint64_t switches);
 /* Lock-cycle / orphaned-holder check before a task parks on mutex-like obj

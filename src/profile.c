@@ -612,6 +612,7 @@ static int prof_dumper_start(void) {
         PQ.exit_after = e && *e && strcmp(e, "0") != 0;
         sigset_t all, old;
         sigfillset(&all);
+        sigdelset(&all, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
         pthread_sigmask(SIG_SETMASK, &all, &old);
         pthread_attr_t at;
         pthread_t th;

@@ -20,6 +20,8 @@
 #include "group.c"
 #include "registry.c"
 #include "leak.c"
+#include "heapwalk.c"
+#include "reach.c"
 #include "symbolize.c"
 #include "profile.c"
 #include "monitor.c"
