@@ -114,23 +114,25 @@ static bool walk_main(roost__heapmap *h, uintptr_t lo, uintptr_t hi) {
 }
 
 /* A non-main heap at base (64 MiB aligned), readable up to hi. */
-__attribute__((no_sanitize("address", "thread"))) static bool walk_arena_heap(roost__heapmap *h,
-                                                                              uintptr_t base,
-                                                                              uintptr_t hi) {
+__attribute__((no_sanitize("address", "thread"))) static int walk_arena_heap(roost__heapmap *h,
+                                                                             uintptr_t base,
+                                                                             uintptr_t hi) {
     uintptr_t ar = rd(base), prev = rd(base + 8), size = rd(base + 16);
-    if (size < 4096 || size > HEAP_MAX || base + size > hi) return false;
+    if (size < 4096 || size > HEAP_MAX || base + size > hi) return 0;
     uintptr_t end = base + size;
     size_t first = h->n;
     /* A later heap points at the heap before it and at its arena, which
      * lies in the arena's first heap, right after that heap's heap_info. */
     if (prev && ((prev & (HEAP_MAX - 1)) || (((ar - 32) & (HEAP_MAX - 1)) && ((ar - 48) & (HEAP_MAX - 1)))))
-        return false;
+        return 0;
+    if (!prev && !(ar > base && ar < base + 128)) return 0;
+    /* It has the shape of a heap: from here on, a walk that fails means a
+     * heap caught in the middle of a change (-1), not something else. */
     if (ar > base && ar < base + 128) {
         /* The arena's first heap: heap_info, then malloc_state, then chunks. */
-        if (prev) return false;
         if (!h->hinfo) h->hinfo = ar - base;
         if (h->mstate) {
-            if (!hw_walk(h, (ar + h->mstate + 15) & ~(uintptr_t)15, 0, end, true)) return false;
+            if (!hw_walk(h, (ar + h->mstate + 15) & ~(uintptr_t)15, 0, end, true)) return -1;
         } else {
             bool found = false;
             /* sizeof(struct malloc_state) on 64-bit glibc 2.26 and later
@@ -141,7 +143,7 @@ __attribute__((no_sanitize("address", "thread"))) static bool walk_arena_heap(ro
                 uintptr_t c = (ar + off + 15) & ~(uintptr_t)15;
                 if (hw_walk(h, c, 0, end, false) && hw_walk(h, c, 0, end, true)) h->mstate = off, found = true;
             }
-            if (!found) return false;
+            if (!found) return -1;
         }
     } else {
         if (!prev || !h->hinfo) {
@@ -149,11 +151,11 @@ __attribute__((no_sanitize("address", "thread"))) static bool walk_arena_heap(ro
             uintptr_t c32 = base + 32, c48 = base + 48;
             if (hw_walk(h, c48, 0, end, false)) h->hinfo = 48;
             else if (hw_walk(h, c32, 0, end, false)) h->hinfo = 32;
-            else return false;
+            else return -1;
         }
-        if (!hw_walk(h, base + h->hinfo, 0, end, true)) return false;
+        if (!hw_walk(h, base + h->hinfo, 0, end, true)) return -1;
     }
-    return roost__heap_seg_add(h, base, end, first);
+    return roost__heap_seg_add(h, base, end, first) ? 1 : -1;
 }
 
 /* Chunks of their own mapping laid end to end in [lo, hi): how many bytes
@@ -180,9 +182,9 @@ size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
     return c - lo;
 }
 
-bool roost__heap_region(roost__heapmap *h, uintptr_t lo, uintptr_t hi, bool is_brk_heap) {
-    if (is_brk_heap) return walk_main(h, lo, hi);
-    if (lo & (HEAP_MAX - 1)) return false;
+int roost__heap_region(roost__heapmap *h, uintptr_t lo, uintptr_t hi, bool is_brk_heap) {
+    if (is_brk_heap) return walk_main(h, lo, hi) ? 1 : -1;
+    if (lo & (HEAP_MAX - 1)) return 0;
     return walk_arena_heap(h, lo, hi);
 }
 

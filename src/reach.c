@@ -54,6 +54,8 @@
 #endif
 
 #define MAX_THREADS 4096
+#define HEAP_ALIGN ((uintptr_t)64 << 20) /* glibc's HEAP_MAX_SIZE on 64-bit systems */
+#define RED_ZONE 0     /* a parked task saved its stack pointer inside roost__switch: nothing of its lives below */
 #define MAX_SCRATCH 24
 #define STOP_WAIT_NS (2 * ROOST_S)
 
@@ -120,13 +122,16 @@ static void dbg(const char *fmt, ...) {
     }
 }
 
+static uintptr_t reach_trace;
+
 static int64_t r_mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec;
 }
 
-/* Whether thread tid blocks the stop signal (/proc/self/task/<tid>/status). */
+/* Whether thread tid blocks the stop signal (/proc/self/task/<tid>/status);
+ * a thread on its way out (state Z or X, or gone) does not count. */
 static bool blocks_signal(int tid) {
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
@@ -136,6 +141,12 @@ static bool blocks_signal(int tid) {
     close(fd);
     if (n <= 0) return false;
     buf[n] = 0;
+    char *st = strstr(buf, "State:");
+    if (st) {
+        st += 6;
+        while (*st == ' ' || *st == '\t') st++;
+        if (*st == 'Z' || *st == 'X') return false;
+    }
     char *p = strstr(buf, "SigBlk:");
     if (!p) return false;
     unsigned long long m = strtoull(p + 7, NULL, 16);
@@ -210,8 +221,17 @@ static const char *stop_world(int *sent, int *nthreads) {
             for (int j = 0; j < nsent && !known; j++) known = sent[j] == tid;
             if (known) continue;
             if (blocks_signal(tid)) {
-                r_resume();
-                return "a thread blocks ROOST_STOP_SIGNAL";
+                /* Perhaps one just joined, whose entry lingers: look again. */
+                bool still = true;
+                for (int k = 0; k < 20 && still; k++) {
+                    struct timespec ts = {0, 2000000};
+                    nanosleep(&ts, NULL);
+                    still = blocks_signal(tid);
+                }
+                if (still) {
+                    r_resume();
+                    return "a thread blocks ROOST_STOP_SIGNAL";
+                }
             }
             if (syscall(SYS_tgkill, pid, tid, ROOST_STOP_SIGNAL) != 0) continue; /* exited */
             sent[nsent++] = tid;
@@ -248,6 +268,7 @@ typedef struct rslot {
     uintptr_t from;                /* where a scan of it starts */
     uint64_t id;
     uint32_t seq;
+    uintptr_t why;                 /* (debug) the word that pointed into its stack */
     uint8_t role;                  /* SLOT_* */
     bool scanned, live;
     int reason;
@@ -287,6 +308,9 @@ typedef struct rproof {
     size_t maps_len;
     uintptr_t *buf;                /* for reads through the kernel */
     const char *why;
+    uintptr_t *whyc;               /* ROOST_REACH_DEBUG: per chunk, the address of the word that marked it */
+    uintptr_t at;                  /* (debug) the address of the word being considered */
+    uintptr_t trace;               /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
     bool no_vm_readv;
 } rproof;
@@ -570,21 +594,36 @@ static inline void r_consider(rproof *P, uintptr_t v) {
         if (!P->cmark[c]) {
             P->cmark[c] = 1;
             P->marked++;
+            if (P->whyc) P->whyc[c] = P->at;
             r_push(P, P->heap->lo[c], P->heap->hi[c]);
             r_reached(P, P->heap->lo[c], P->heap->hi[c]);
         }
         return;
     }
     rslot *s = rslot_find(P, v);
-    /* Into a parked task's stack (not its record, which is the runtime's
-     * bookkeeping): what lies there is reachable. */
-    if (s && s->role == SLOT_WAIT && v >= s->lo && v < s->rec) scan_slot(P, s);
+    /* Into a parked task's live frames (not below its stack pointer,
+     * where nothing lives until it runs again, less a red zone; not its
+     * record, which is the runtime's bookkeeping): what lies there is
+     * reachable. */
+    if (s && s->role == SLOT_WAIT && v + RED_ZONE >= s->from && v < s->rec) {
+        if (P->whyc && !s->scanned) s->why = P->at;
+        scan_slot(P, s);
+    }
 }
 
 /* Memory known to be readable: a chunk, a task's stack. */
 __attribute__((no_sanitize("address", "thread"))) static void scan_direct(rproof *P, uintptr_t lo,
                                                                            uintptr_t hi) {
-    for (uintptr_t a = (lo + 7) & ~(uintptr_t)7; a + 8 <= hi; a += 8) r_consider(P, *(volatile uintptr_t *)a);
+    for (uintptr_t a = (lo + 7) & ~(uintptr_t)7; a + 8 <= hi; a += 8) {
+        uintptr_t v = *(volatile uintptr_t *)a;
+        if (P->whyc) P->at = a;
+        if (ROOST_UNLIKELY(P->trace) && v - ~P->trace < 64)
+        {
+            dbg("reach: %lx at %lx (in %lx-%lx)\n", (unsigned long)v, (unsigned long)a, (unsigned long)lo, (unsigned long)hi);
+            for (uintptr_t q = a; q < a + 8 * 40 && q + 8 <= hi; q += 8) dbg("   +%lx %lx\n", (unsigned long)(q - a), *(unsigned long *)q);
+        }
+        r_consider(P, v);
+    }
 }
 
 /* A root mapping: read through the kernel, a block at a time, so that a
@@ -611,7 +650,13 @@ __attribute__((no_sanitize("address", "thread"))) static void scan_root(rproof *
             a = (a + 4096) & ~(uintptr_t)4095; /* an unreadable page */
             continue;
         }
-        for (size_t k = 0; k < (size_t)got / 8; k++) r_consider(P, P->buf[k]);
+        for (size_t k = 0; k < (size_t)got / 8; k++) {
+            if (P->whyc) P->at = a + 8 * k;
+            if (ROOST_UNLIKELY(P->trace) && P->buf[k] - ~P->trace < 64)
+                dbg("reach: %lx at root %lx (in %lx-%lx)\n", (unsigned long)P->buf[k], (unsigned long)(a + 8 * k),
+                    (unsigned long)lo, (unsigned long)hi);
+            r_consider(P, P->buf[k]);
+        }
         a += (uintptr_t)got;
     }
 }
@@ -620,6 +665,47 @@ static void r_drain(rproof *P) {
     while (P->nwork && !P->why) {
         rrange r = P->work[--P->nwork];
         scan_direct(P, r.lo, r.hi);
+    }
+}
+
+/* ROOST_REACH_DEBUG: for each parked task found live, the chain of words
+ * that reached what it waits on, back to a root. */
+static void explain(rproof *P) {
+    for (size_t i = 0; i < P->nslots; i++) {
+        rslot *s = &P->slots[i];
+        if (s->role != SLOT_WAIT || !s->live) continue;
+        for (size_t r = 0; r < P->nrefs; r++) {
+            if (P->refs[r].rslot != i) continue;
+            uintptr_t at = P->refs[r].obj;
+            dbg("reach: task %llu live: waits on %lx\n", (unsigned long long)s->id, (unsigned long)at);
+            for (int depth = 0; depth < 12; depth++) {
+                ssize_t c = roost__heap_find(P->heap, at);
+                if (c >= 0 && P->cmark[c]) {
+                    at = P->whyc[c];
+                    dbg("   in chunk %lx-%lx, marked by the word at %lx\n", (unsigned long)P->heap->lo[c],
+                        (unsigned long)P->heap->hi[c], (unsigned long)at);
+                    continue;
+                }
+                rslot *o = rslot_find(P, at);
+                if (o) {
+                    dbg("   in the stack of task %llu (role %d, live %d, %lx-%lx sp %lx, by %lx = %lx)\n",
+                        (unsigned long long)o->id, o->role, o->live, (unsigned long)o->lo,
+                        (unsigned long)o->hi, (unsigned long)o->t->sp, (unsigned long)o->why,
+                        o->why ? *(unsigned long *)o->why : 0ul);
+                    if (o->why) {
+                        uintptr_t *w = (uintptr_t *)(o->why & ~(uintptr_t)7);
+                        for (int k = -6; k < 10; k++) dbg("      [%d] %lx\n", k, (unsigned long)w[k]);
+                    }
+                    if (o->role == SLOT_WAIT && !o->live && o->why) {
+                        at = o->why;
+                        continue;
+                    }
+                } else {
+                    dbg("   in a root (or unclassified) at %lx\n", (unsigned long)at);
+                }
+                break;
+            }
+        }
     }
 }
 
@@ -712,6 +798,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         return;
     }
     P->heap->tcache_key = tkey;
+    P->trace = reach_trace;
     /* Stack pointers: the stopped threads', each worker's scheduler loop
      * (its thread may be running a task), ours. */
     int nin = atomic_load(&STW.nin);
@@ -746,27 +833,57 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         bool anon = m.pathlen == 0 || (m.path[0] == '[' && !path_is(&m, "[stack]") && !path_is(&m, "[heap]"));
         if (path_is(&m, "[heap]")) {
             dbg("reach: [heap] %lx-%lx\n", (unsigned long)m.lo, (unsigned long)m.hi);
-            if (!roost__heap_region(P->heap, m.lo, m.hi, true)) {
+            if (roost__heap_region(P->heap, m.lo, m.hi, true) != 1) {
                 P->why = "the main heap could not be walked";
                 return;
             }
             continue;
         }
         if (m.perm[1] != 'w' && !anon) continue; /* code, read-only data */
-        if (anon && m.perm[1] == 'w' && m.perm[3] == 'p' && !in_slots(P, m.lo) &&
-            roost__heap_region(P->heap, m.lo, m.hi, false)) {
-            dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)m.lo, (unsigned long)m.hi, P->heap->n);
-            continue; /* another arena's heap */
+        uintptr_t top = m.hi;
+        if (anon && m.perm[1] == 'w' && m.perm[3] == 'p') {
+            /* Another arena's heap: 64 MiB aligned, at the start of the
+             * mapping or further in, where the kernel merged it with what
+             * lies below. */
+            for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
+                int k = in_slots(P, b) ? 0 : roost__heap_region(P->heap, b, m.hi, false);
+                if (k < 0) {
+                    P->why = "a heap could not be walked";
+                    return;
+                }
+                if (k > 0) {
+                    dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)m.hi,
+                        P->heap->n);
+                    top = b;
+                    break;
+                }
+            }
+            if (top == m.lo) continue;
         }
-        if (anon && !(m.lo & ((64ul << 20) - 1)))
-            dbg("reach: aligned anon %lx-%lx %s not a heap\n", (unsigned long)m.lo, (unsigned long)m.hi, m.perm);
         uintptr_t lo = m.lo;
         if (anon && m.perm[3] == 'p' && !in_slots(P, lo))
-            lo += roost__heap_mmapped(P->heap, lo, m.hi, rd_safe);
-        if (!roots_from(P, lo, m.hi, (anon && guarded) || path_is(&m, "[stack]"))) {
+            lo += roost__heap_mmapped(P->heap, lo, top, rd_safe);
+        if (!roots_from(P, lo, top, (anon && guarded) || path_is(&m, "[stack]"))) {
             P->why = "too many roots";
             return;
         }
+    }
+    /* Segments in address order (a heap found inside a mapping came before
+     * the chunks of their own mapping below it). */
+    for (size_t i = 1; i < P->heap->nseg; i++) {
+        roost__heapseg x = P->heap->seg[i];
+        size_t j = i;
+        for (; j && P->heap->seg[j - 1].lo > x.lo; j--) P->heap->seg[j] = P->heap->seg[j - 1];
+        P->heap->seg[j] = x;
+    }
+    if (reach_debug > 0 && P->trace) {
+        int fd = open("/proc/self/maps", O_RDONLY);
+        char b[4096];
+        ssize_t n;
+        while ((n = read(fd, b, sizeof b)) > 0)
+            if (write(2, b, (size_t)n) < 0) {
+            }
+        close(fd);
     }
     dbg("reach: chunks %zu segs %zu probe %p slots %zu roots %zu\n", P->heap->n, P->heap->nseg, probe,
         P->nslots, P->nroots);
@@ -775,6 +892,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         return;
     }
     P->cmark = r_smap(P, P->heap->n + 1);
+    if (reach_debug > 0) P->whyc = r_smap(P, (P->heap->n + 1) * sizeof(uintptr_t));
     P->work_cap = P->heap->n + P->nslots + 64;
     P->work = r_smap(P, P->work_cap * sizeof(rrange));
     if (!P->cmark || !P->work) {
@@ -843,6 +961,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         parked += P->slots[i].role == SLOT_WAIT;
         n += P->slots[i].role == SLOT_WAIT && !P->slots[i].live;
     }
+    if (P->whyc) explain(P);
     st->parked = (int64_t)parked;
     st->chunks = (int64_t)P->heap->n;
     st->marked = P->marked;
@@ -969,6 +1088,7 @@ int roost_leak_prove(roost_leak_proof_t *out) {
     int64_t t0 = r_mono_ns();
     int rc = ROOST_OK;
     const char *why = unavailable_here();
+    if (getenv("ROOST_REACH_TRACE")) reach_trace = ~(uintptr_t)strtoull(getenv("ROOST_REACH_TRACE"), NULL, 16); /* kept as ~address: not a pointer */
     if (why) {
         st.reason = why;
         rc = ROOST_EAGAIN;
@@ -985,7 +1105,7 @@ int roost_leak_prove(roost_leak_proof_t *out) {
         rc = ROOST_EAGAIN;
         goto done;
     }
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < 5; attempt++) {
         __builtin_unwind_init();
         uintptr_t tkey = roost__heap_tcache_key();
         void *probe = malloc(48);
@@ -1022,7 +1142,11 @@ int roost_leak_prove(roost_leak_proof_t *out) {
         if (!why) break;
         st.reason = why;
         rc = ROOST_EAGAIN;
-        if (strcmp(why, "the main heap could not be walked") && strcmp(why, "a thread did not stop")) break;
+        if (strcmp(why, "the main heap could not be walked") && strcmp(why, "a heap could not be walked") &&
+            strcmp(why, "a thread did not stop"))
+            break;
+        struct timespec ts = {0, 1000000}; /* let the thread caught in malloc finish */
+        nanosleep(&ts, NULL);
     }
     if (st.available) st.reason = NULL, rc = ROOST_OK;
     pthread_mutex_unlock(&STW.one);

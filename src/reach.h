@@ -32,8 +32,9 @@ typedef struct roost__heapmap {
 } roost__heapmap;
 
 /* Walk a heap mapping [lo, hi): the main arena's (is_brk_heap), or one of
- * another arena (64 MiB aligned). False if it is not one, or not well formed. */
-bool roost__heap_region(roost__heapmap *h, uintptr_t lo, uintptr_t hi, bool is_brk_heap);
+ * another arena (64 MiB aligned). 1: walked; 0: not a heap; -1: a heap
+ * that is not well formed (caught half-way through a change). */
+int roost__heap_region(roost__heapmap *h, uintptr_t lo, uintptr_t hi, bool is_brk_heap);
 /* Mmapped chunks laid end to end from lo: the bytes they cover. */
 size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
                            bool (*rd_safe)(uintptr_t a, uintptr_t *out));
