@@ -754,6 +754,11 @@ void roost__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 
  * Returns 0, ROOST_ENOMEM or ROOST_EINVAL. */
 int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const char *name,
                         bool detached);
+/* True on the threads roost__thread_start started that run roost's code
+ * only (all but the blocking pool's), and on the leak reporter: the
+ * reachability proof counts no pointer from their stacks into a parked
+ * task's frames (reach.c). */
+extern _Thread_local bool roost__tls_runtime __attribute__((tls_model("initial-exec")));
 void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void roost__futex_wake(_Atomic uint32_t *addr, int n);
 

@@ -449,6 +449,7 @@ static struct timespec realtime_at(int64_t when) {
 
 static void *reporter_main(void *unused) {
     (void)unused;
+    roost__tls_runtime = true; /* see reach.c */
     pthread_mutex_lock(&L.lock);
     for (;;) {
         while (!L.head) {

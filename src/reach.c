@@ -54,6 +54,7 @@
 #endif
 
 #define MAX_THREADS 4096
+#define MALLOC_UNKNOWN "malloc is not glibc's, or its heap could not be walked"
 #define HEAP_ALIGN ((uintptr_t)64 << 20) /* glibc's HEAP_MAX_SIZE on 64-bit systems */
 #define RED_ZONE 0     /* a parked task saved its stack pointer inside roost__switch: nothing of its lives below */
 #define MAX_SCRATCH 24
@@ -67,6 +68,8 @@ static struct {
     struct {
         _Atomic int tid;
         uintptr_t sp;
+        bool runtime;              /* roost__tls_runtime */
+        uintptr_t self;            /* pthread_self(): its thread control block */
     } who[MAX_THREADS];
     pthread_mutex_t one;           /* one proof at a time */
     bool installed;
@@ -82,6 +85,8 @@ static void stop_handler(int sig, siginfo_t *si, void *uc) {
         int i = atomic_fetch_add(&STW.nin, 1);
         if (i < MAX_THREADS) {
             STW.who[i].sp = (uintptr_t)&here;
+            STW.who[i].runtime = roost__tls_runtime;
+            STW.who[i].self = (uintptr_t)pthread_self();
             atomic_store_explicit(&STW.who[i].tid, (int)syscall(SYS_gettid), memory_order_release);
         }
         while (atomic_load_explicit(&STW.gen, memory_order_acquire) == g)
@@ -283,6 +288,7 @@ typedef struct {
 
 typedef struct {
     uintptr_t lo, hi;
+    bool sched;                    /* a worker thread's own stack: the scheduler's frames */
 } rrange;
 
 typedef struct rproof {
@@ -313,6 +319,8 @@ typedef struct rproof {
     uintptr_t trace;               /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
     bool no_vm_readv;
+    bool sched_root;               /* scanning a worker thread's own stack (see r_consider) */
+    bool cur_sched;                /* roots being added are of such a stack */
 } rproof;
 
 static void *r_smap(rproof *P, size_t len) {
@@ -550,7 +558,7 @@ __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rpr
 /* ------------------------------------------------------------ marking */
 
 static void r_push(rproof *P, uintptr_t lo, uintptr_t hi) {
-    if (P->nwork < P->work_cap) P->work[P->nwork++] = (rrange){lo, hi};
+    if (P->nwork < P->work_cap) P->work[P->nwork++] = (rrange){lo, hi, false};
     else P->why = "out of work space"; /* the proof is then dropped */
 }
 
@@ -605,7 +613,12 @@ static inline void r_consider(rproof *P, uintptr_t v) {
      * where nothing lives until it runs again, less a red zone; not its
      * record, which is the runtime's bookkeeping): what lies there is
      * reachable. */
-    if (s && s->role == SLOT_WAIT && v + RED_ZONE >= s->from && v < s->rec) {
+    /* Not from a worker thread's own stack: only the scheduler runs there
+     * (a task's code runs on the task's stack), and it keeps no pointer
+     * into a parked task's frames that it will use again; the stale ones
+     * its frames are full of (the last task it switched, the waiter it
+     * unlocked) would keep every recently parked task alive. */
+    if (s && s->role == SLOT_WAIT && v + RED_ZONE >= s->from && v < s->rec && !P->sched_root) {
         if (P->whyc && !s->scanned) s->why = P->at;
         scan_slot(P, s);
     }
@@ -668,6 +681,33 @@ static void r_drain(rproof *P) {
     }
 }
 
+/* A stack glibc keeps for reuse after its thread exited: nothing in it is
+ * alive, but stale words, scanned, would keep much alive. Told by the
+ * thread control block at its top (x86_64: tcb and self point at it) that
+ * belongs to no live thread, and no live stack pointer in it. Elsewhere,
+ * never (it is then scanned). */
+__attribute__((no_sanitize("address", "thread"))) static bool dead_thread_stack(rproof *P, uintptr_t lo,
+                                                                                 uintptr_t hi, int nin) {
+#if defined(__x86_64__)
+    for (size_t k = 0; k < P->nsps; k++)
+        if (P->sps[k] >= lo && P->sps[k] < hi) return false;
+    uintptr_t me = (uintptr_t)pthread_self();
+    if (me >= lo && me < hi) return false;
+    for (int i = 0; i < nin && i < MAX_THREADS; i++)
+        if (STW.who[i].self >= lo && STW.who[i].self < hi) return false;
+    if (hi - lo < 65536) return false;
+    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= hi - 65536; a -= 64) { /* struct pthread is 64-byte aligned */
+        uintptr_t w0, w2;
+        if (!rd_safe(a, &w0) || w0 != a) continue;
+        if (rd_safe(a + 16, &w2) && w2 == a) return true;
+    }
+    return false;
+#else
+    (void)P, (void)lo, (void)hi, (void)nin;
+    return false;
+#endif
+}
+
 /* ROOST_REACH_DEBUG: for each parked task found live, the chain of words
  * that reached what it waits on, back to a root. */
 static void explain(rproof *P) {
@@ -692,6 +732,22 @@ static void explain(rproof *P) {
                         (unsigned long long)o->id, o->role, o->live, (unsigned long)o->lo,
                         (unsigned long)o->hi, (unsigned long)o->t->sp, (unsigned long)o->why,
                         o->why ? *(unsigned long *)o->why : 0ul);
+                    for (size_t q = 0; q < P->nroots; q++)
+                        if (o->why >= P->roots[q].lo && o->why < P->roots[q].hi)
+                            dbg("      the word is in root %lx-%lx sched %d\n", (unsigned long)P->roots[q].lo,
+                                (unsigned long)P->roots[q].hi, P->roots[q].sched);
+                    for (int i = 0; i < atomic_load(&STW.nin); i++) {
+                        char pth[64], nm[32] = "";
+                        snprintf(pth, sizeof pth, "/proc/self/task/%d/comm", STW.who[i].tid);
+                        int fd = open(pth, O_RDONLY);
+                        if (fd >= 0) {
+                            ssize_t k = read(fd, nm, sizeof nm - 1);
+                            nm[k > 0 ? k - 1 : 0] = 0;
+                            close(fd);
+                        }
+                        dbg("      thread %d %s sp %lx runtime %d\n", STW.who[i].tid, nm, (unsigned long)STW.who[i].sp,
+                            STW.who[i].runtime);
+                    }
                     if (o->why) {
                         uintptr_t *w = (uintptr_t *)(o->why & ~(uintptr_t)7);
                         for (int k = -6; k < 10; k++) dbg("      [%d] %lx\n", k, (unsigned long)w[k]);
@@ -720,7 +776,7 @@ static bool root_add(rproof *P, uintptr_t lo, uintptr_t hi) {
         if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
     }
     if (P->nroots == P->roots_cap) return false;
-    P->roots[P->nroots++] = (rrange){lo, hi};
+    P->roots[P->nroots++] = (rrange){lo, hi, P->cur_sched};
     return true;
 }
 
@@ -780,6 +836,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         p = parse_line(p, end, &m);
         if (m.perm[0] == 'r' && m.perm[1] == 'w') heapish += m.hi - m.lo;
     }
+    int nin = atomic_load(&STW.nin);
     P->heap = r_smap(P, sizeof *P->heap);
     size_t nslots_max = heapish / (16 << 10) + 64; /* a slot is a guard and 4 pages at least */
     P->slots_cap = nslots_max;
@@ -801,7 +858,6 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     P->trace = reach_trace;
     /* Stack pointers: the stopped threads', each worker's scheduler loop
      * (its thread may be running a task), ours. */
-    int nin = atomic_load(&STW.nin);
     for (int i = 0; i < nin && i < MAX_THREADS; i++) P->sps[P->nsps++] = STW.who[i].sp;
     for (int i = 0; i < roost__nworkers(); i++) {
         roost__worker *w = roost__worker_at(i);
@@ -847,6 +903,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
              * lies below. */
             for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
                 int k = in_slots(P, b) ? 0 : roost__heap_region(P->heap, b, m.hi, false);
+                if (k <= 0) dbg("reach: %lx in %lx-%lx: %d (in slots %d)\n", (unsigned long)b, (unsigned long)m.lo, (unsigned long)m.hi, k, in_slots(P, b));
                 if (k < 0) {
                     P->why = "a heap could not be walked";
                     return;
@@ -863,10 +920,27 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         uintptr_t lo = m.lo;
         if (anon && m.perm[3] == 'p' && !in_slots(P, lo))
             lo += roost__heap_mmapped(P->heap, lo, top, rd_safe);
+        if (anon && guarded && dead_thread_stack(P, lo, top, nin)) {
+            dbg("reach: %lx-%lx: a dead thread's cached stack\n", (unsigned long)lo, (unsigned long)top);
+            continue;
+        }
+        P->cur_sched = false;
+        if (anon && guarded)
+        {
+            for (int i = 0; i < nin && i < MAX_THREADS && !P->cur_sched; i++)
+                P->cur_sched = STW.who[i].runtime && STW.who[i].sp >= lo && STW.who[i].sp < top;
+            /* A worker's own stack, where its scheduler loop waits while it
+             * runs a task (the caller's among them). */
+            for (int i = 0; i < roost__nworkers() && !P->cur_sched; i++) {
+                uintptr_t ssp = (uintptr_t)roost__worker_at(i)->sched_sp;
+                P->cur_sched = ssp >= lo && ssp < top;
+            }
+        }
         if (!roots_from(P, lo, top, (anon && guarded) || path_is(&m, "[stack]"))) {
             P->why = "too many roots";
             return;
         }
+        P->cur_sched = false;
     }
     /* Segments in address order (a heap found inside a mapping came before
      * the chunks of their own mapping below it). */
@@ -876,7 +950,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         for (; j && P->heap->seg[j - 1].lo > x.lo; j--) P->heap->seg[j] = P->heap->seg[j - 1];
         P->heap->seg[j] = x;
     }
-    if (reach_debug > 0 && P->trace) {
+    if (reach_debug > 0 && (P->trace || !heap_probe_found(P, probe))) {
         int fd = open("/proc/self/maps", O_RDONLY);
         char b[4096];
         ssize_t n;
@@ -888,7 +962,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     dbg("reach: chunks %zu segs %zu probe %p slots %zu roots %zu\n", P->heap->n, P->heap->nseg, probe,
         P->nslots, P->nroots);
     if (!heap_probe_found(P, probe)) {
-        P->why = "malloc is not glibc's, or its heap could not be walked";
+        P->why = MALLOC_UNKNOWN;
         return;
     }
     P->cmark = r_smap(P, P->heap->n + 1);
@@ -946,7 +1020,9 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         if (P->slots[i].role == SLOT_ROOT) scan_slot(P, &P->slots[i]);
     r_drain(P);
     for (size_t i = 0; i < P->nroots && !P->why; i++) {
+        P->sched_root = P->roots[i].sched;
         scan_root(P, P->roots[i].lo, P->roots[i].hi);
+        P->sched_root = false;
         r_drain(P);
     }
     for (int i = 0; i < nw; i++) {
@@ -1088,6 +1164,8 @@ int roost_leak_prove(roost_leak_proof_t *out) {
     int64_t t0 = r_mono_ns();
     int rc = ROOST_OK;
     const char *why = unavailable_here();
+    reach_debug = -1;
+    dbg("%s", "");
     if (getenv("ROOST_REACH_TRACE")) reach_trace = ~(uintptr_t)strtoull(getenv("ROOST_REACH_TRACE"), NULL, 16); /* kept as ~address: not a pointer */
     if (why) {
         st.reason = why;
@@ -1143,7 +1221,7 @@ int roost_leak_prove(roost_leak_proof_t *out) {
         st.reason = why;
         rc = ROOST_EAGAIN;
         if (strcmp(why, "the main heap could not be walked") && strcmp(why, "a heap could not be walked") &&
-            strcmp(why, "a thread did not stop"))
+            strcmp(why, "a thread did not stop") && strcmp(why, MALLOC_UNKNOWN))
             break;
         struct timespec ts = {0, 1000000}; /* let the thread caught in malloc finish */
         nanosleep(&ts, NULL);
