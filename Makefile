@@ -1,20 +1,22 @@
 # roost - build, test, benchmark, install.
 #
 #   make              static + shared library in build/
-#   make demo         the story's example: leaky and fixed clients side by side
+#   make demo         the story as services on loopback: leaky, fixed, wake, charted
 #   make check        every test (tests/*.c), each one its own program
 #   make check SAN=asan | SAN=tsan     the suite under ASan+UBSan or TSan (build/asan, build/tsan)
 #   make valgrind-check                the suite under valgrind
 #   make check-aarch64                 the suite cross-built for AArch64, run under qemu-user
 #   make bench        roost vs Go, side by side; writes build/bench.tsv
 #   make insns        hot-path instruction counts (callgrind) against bench/insns.baseline
+#   make fuzz [FUZZ_SECONDS=60]        libFuzzer on the debug endpoint's request parser (clang)
 #   make scale-bundle build/scale/: static benchmark programs (both sides) and
 #                     bench/scale.sh, to carry to a many-core machine
 #   make scale        that bundle, run here: roost vs Go at 1..16 workers
 #   make install PREFIX=/usr/local     headers, libroost.a, libroost.so, roost.pc
 #
 # Variables: SAN (none|asan|tsan), BUILD (output folder), CC, PREFIX, DESTDIR,
-# LDFLAGS (extra link flags for programs), HAVE_LIBDW (0: build without libdw).
+# LDFLAGS (extra link flags for programs), HAVE_LIBDW (0: build without libdw),
+# LTO (0: no link-time optimisation; the default with GCC is 1 unless SAN).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -37,6 +39,19 @@ else
 endif
 LDLIBS := -pthread
 BUILD ?= $(BUILD_DEFAULT)
+# The library's own units: GNU extensions (pthread_setname_np, ...).
+LIB_CFLAGS := -D_GNU_SOURCE
+# Link-time optimisation (GCC), on by default in the plain build: the hot
+# paths cross units (a channel operation, its park and the switch are one
+# call chain in chan.c, park.c and sched.c) and must inline as one; see
+# docs/design.md, "Units". The sanitizer builds compile the units as they
+# are. LTO=0 turns it off (any compiler then builds roost, a little slower).
+ifeq ($(SAN),)
+  LTO ?= $(if $(shell $(CC) -v 2>&1 | grep '^gcc version'),1,0)
+endif
+ifeq ($(LTO),1)
+  LIB_CFLAGS += -flto
+endif
 
 # libdw (Debian libdw-dev), optional: with it, stacks in profiles and leak
 # reports show file:line; without it, function names only (src/profile.c
@@ -84,12 +99,17 @@ SOREAL := libroost.so.$(VERSION)
 # library built without libdw is never installed with a roost.pc asking
 # for it, nor the other way round.
 CONFIG_STAMP := $(BUILD)/config.stamp
-CONFIG_LINE := CC=$(CC) CFLAGS=$(CFLAGS) LDLIBS=$(LDLIBS) SWITCH=$(SWITCH_SRC) VERSION=$(VERSION)
+CONFIG_LINE := CC=$(CC) CFLAGS=$(CFLAGS) LIB_CFLAGS=$(LIB_CFLAGS) LDLIBS=$(LDLIBS) SWITCH=$(SWITCH_SRC) VERSION=$(VERSION)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CONFIG_STAMP) 2>/dev/null)" = '$(CONFIG_LINE)' ] || printf '%s\n' '$(CONFIG_LINE)' > $(CONFIG_STAMP); })
 
+# Every src/*.c is a unit of its own (one object each), plus the switch.
 LIB_SRCS := $(wildcard src/*.c)
-# One translation unit (src/unity.c includes every concept file) + the switch.
-LIB_OBJS := $(BUILD)/obj/unity.o $(BUILD)/obj/switch.o
+UNIT_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+ifeq ($(LTO),1)
+  LIB_OBJS := $(BUILD)/obj/roost.o $(BUILD)/obj/switch.o
+else
+  LIB_OBJS := $(UNIT_OBJS) $(BUILD)/obj/switch.o
+endif
 TEST_SRCS := $(wildcard tests/*.c)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
@@ -102,13 +122,19 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 HEADERS := $(wildcard include/*.h)
 INTERNAL := $(wildcard src/*.h)
 
-.PHONY: insns bugs all lib check check-aarch64 valgrind-check demo bench scale scale-bundle examples install uninstall clean
+.PHONY: fuzz insns bugs all lib check check-aarch64 valgrind-check demo bench scale scale-bundle examples install uninstall clean
 all: lib
 lib: $(BUILD)/libroost.a $(BUILD)/libroost.so
 
-$(BUILD)/obj/unity.o: $(LIB_SRCS) $(HEADERS) $(INTERNAL) $(CONFIG_STAMP)
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) $(INTERNAL) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c src/unity.c -o $@
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
+
+# LTO=1: the units optimised together at link time into one plain object
+# (a relocatable link), so that the static library needs no LTO from the
+# programs that link it, and the shared one is made from the same object.
+$(BUILD)/obj/roost.o: $(UNIT_OBJS)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -flto=auto -r -flinker-output=nolto-rel $^ -o $@
 
 $(BUILD)/obj/switch.o: $(SWITCH_SRC) $(INTERNAL) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
@@ -138,6 +164,17 @@ $(BUILD)/bugs/%: tests/bugs/%.c tests/bugs/bug.h $(BUILD)/libroost.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/bugs $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
 
+# The services tests/prom_test.sh and tests/page_test.sh point real tools at.
+$(BUILD)/prom/%: tests/prom/%.c $(BUILD)/libroost.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
+
+# The fuzz target's checks without libFuzzer, over the seed corpus: the
+# request parser alone, with whatever compiler and sanitizer the suite uses.
+$(BUILD)/fuzz/replay_http: tests/fuzz/fuzz_http.c src/http_parse.c src/http_parse.h $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFUZZ_REPLAY_MAIN $< src/http_parse.c -o $@ $(LDFLAGS_SAN)
+
 examples: $(EXAMPLES)
 
 # Every bug pattern, both variants, classed against docs/leaks.md's table.
@@ -145,14 +182,24 @@ bugs: $(BUGS)
 	@BUILD=$(BUILD) sh tests/bugs.sh
 
 # Each test is its own program; tests/run.sh runs them all and summarises.
-check: $(TESTS) $(EXAMPLES) $(BUGS)
+check: $(TESTS) $(EXAMPLES) $(BUGS) $(BUILD)/prom/svc $(BUILD)/fuzz/replay_http
 	@BUILD=$(BUILD) SAN=$(SAN) RUNNER="$(RUNNER)" sh tests/run.sh $(TESTS)
 	@if [ -z "$(RUNNER)" ]; then BUILD=$(BUILD) sh tests/bugs.sh; fi
 	@if [ -z "$(RUNNER)" ]; then sh tests/pprof_test.sh $(BUILD)/tests/test_profile; fi
+	@if [ -z "$(RUNNER)" ]; then sh tests/debug_test.sh $(BUILD); fi
 	@# Not under TSan: it runs a signal handler only at the receiving thread's
 	@# next intercepted call, and the main thread sits in roost_run's futex.
 	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then bash tests/io_examples.sh $(BUILD); fi
 	@$(RUNNER) $(BUILD)/examples/groups >$(BUILD)/examples/groups.log 2>&1 || { cat $(BUILD)/examples/groups.log; exit 1; }
+	@$(RUNNER) $(BUILD)/fuzz/replay_http tests/fuzz/corpus >$(BUILD)/fuzz/replay.log 2>&1 || { cat $(BUILD)/fuzz/replay.log; exit 1; }
+	@# Prometheus with the shipped alert rules, and Chromium on the live page,
+	@# against tests/prom/svc: what the tools see, which the plain and ASan
+	@# runs cover (TSan would only slow them down).
+	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then bash tests/prom_test.sh $(BUILD); fi
+	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then bash tests/page_test.sh $(BUILD); fi
+	@# The story over loopback (make demo --quick) and the gdb extension on it.
+	@if [ -z "$(RUNNER)" ] && [ "$(SAN)" != tsan ]; then sh tests/demo_test.sh $(BUILD); fi
+	@if [ -z "$(RUNNER)" ]; then SAN=$(SAN) sh tests/gdb_test.sh $(BUILD); fi
 
 # The suite cross-built for AArch64 and run under qemu-user: checks
 # src/arch/switch_aarch64.S on an x86_64 machine (Debian packages
@@ -164,8 +211,27 @@ check-aarch64:
 valgrind-check: $(TESTS)
 	@BUILD=$(BUILD) VALGRIND=1 sh tests/run.sh $(TESTS)
 
-demo: $(BUILD)/examples/story
-	sh examples/story.sh $(BUILD)/examples/story
+# libFuzzer on the debug endpoint's request parser: clang (Debian clang and
+# libclang-rt-14-dev) with ASan and UBSan. Seeds in tests/fuzz/corpus (read
+# only); what it finds that is new goes to $(BUILD)/fuzz/corpus, a crashing
+# input to $(BUILD)/fuzz/crash-*. Stops after FUZZ_SECONDS.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c src/http_parse.c src/http_parse.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc \
+	    $< src/http_parse.c -o $@
+
+fuzz: $(BUILD)/fuzz/fuzz_http
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=9000 -timeout=10 \
+	    -dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=1 \
+	    $(BUILD)/fuzz/corpus tests/fuzz/corpus
+
+# The story as services on loopback, charted (examples/story_demo.sh; a
+# minute; DEMO_FLAGS=--quick: 4 s).
+demo: $(BUILD)/examples/story_service
+	sh examples/story_demo.sh $(DEMO_FLAGS) $(BUILD)
 
 bench: $(BENCHES) $(BUILD)/examples/http_hello
 	sh bench/run.sh $(BUILD)
@@ -205,10 +271,13 @@ install: lib
 	ln -sf $(SOREAL) $(DESTDIR)$(PREFIX)/lib/libroost.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|g' \
 	    roost.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	install -d $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib
+	install -m 644 tools/gdb/roost.py $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib/$(SOREAL)-gdb.py
 	@$(LDCONFIG)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/roost*.h $(DESTDIR)$(PREFIX)/lib/libroost.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+	rm -f $(DESTDIR)$(PREFIX)/share/gdb/auto-load$(PREFIX)/lib/libroost.so.*-gdb.py
 	@$(LDCONFIG)
 
 clean:

@@ -7,7 +7,7 @@
 # OUTDIR. Static binaries (CGO_ENABLED=0), so they run on a machine with
 # no Go and another libc. Sets go_ok=1 when every build worked, else 0;
 # build logs go to LOGDIR/go-build-NAME.log.
-GO_PROGS="skynet pingpong yield selectb mpmc parked profile100k group_fanout mutex_contended echo_rtt echo_conns http_hello timer_lateness"
+GO_PROGS="skynet pingpong yield selectb mpmc parked profile100k group_fanout mutex_contended echo_rtt echo_conns http_hello timer_lateness debug_scrape"
 
 ensure_go() {  # LOGDIR
     command -v go >/dev/null 2>&1 && return 0

@@ -57,10 +57,13 @@ static int pool(roost_ctx_t *parent, const int *items, int n, int workers, int64
     CHECK(roost_ctx_with_timeout(parent, deadline, &ctx));     /* ctx, cancel := WithTimeout */
     CHECK(roost_group_make(ctx, &g));                           /* g, ctx := WithContext(ctx) */
     CHECK(roost_group_set_limit(g, workers));                   /* g.SetLimit(workers) */
+    int spawn_rc = 0;
     for (int i = 0; i < n; i++)                                 /* for _, it := range items */
-        if (roost_group_go_with(roost_group_ctx(g), g, (), process, &(item_arg){items[i], &sum}))
+        if ((spawn_rc = roost_group_go_with(roost_group_ctx(g), g, (), process,
+                                            &(item_arg){items[i], &sum})))
             break;                                              /* the deadline passed */
     int rc = roost_group_wait(NULL, g);                         /* err := g.Wait() */
+    if (!rc) rc = spawn_rc;     /* the deadline can pass while no task runs to report it */
     roost_group_unref(g);
     roost_ctx_cancel(ctx);                                      /* defer cancel() */
     roost_ctx_unref(ctx);

@@ -218,6 +218,48 @@ int roost_monitor_start(const roost_monitor_opts_t *opts);
  * task's worker until the current sample is done. */
 void roost_monitor_stop(void);
 
+/* ---------------------------------------------------------------- debug endpoint */
+
+/* A live HTTP/1.1 endpoint, served by roost's own tasks (label
+ * component=debug), off until enabled by this call or by ROOST_DEBUG_ADDR
+ * in the environment (the runtime then starts it at start-up and says
+ * "roost: debug endpoint on http://HOST:PORT/" on stderr). It serves:
+ *   /debug/pprof/goroutine   the task profile on Go's path: ?debug=1
+ *                            (grouped), ?debug=2 (one entry per task), no
+ *                            debug: gzip'ed profile.proto, which
+ *                            `go tool pprof http://HOST:PORT/debug/pprof/goroutine`
+ *                            reads; ?format=json: the JSON form
+ *   /debug/roost/tasks.json  the JSON form
+ *   /debug/roost/summary.json counts now, and with ?groups=1 the largest
+ *                            groups of tasks (spawn site, state or wait
+ *                            reason, count, oldest wait)
+ *   /metrics                 Prometheus text format 0.0.4 (roost_metrics_text)
+ *   /                        a self-contained page: the task count over time,
+ *                            and the largest groups
+ * addr: "host:port" (NULL: "127.0.0.1:6060"; port 0: a free one, which
+ * roost_debug_addr tells). Anything heavier than a count (a profile, the
+ * metrics) is built on the blocking pool, never on a worker. Requests are
+ * bounded (http_parse.h: request line 1 KB, 32 headers, head 8 KB), and so
+ * is the time to send a head and read an answer (ROOST_DEBUG_TIMEOUT_MS,
+ * default 10000), and the connections served at once (64; beyond, 503).
+ * Returns 0; ROOST_ESTATE when it runs already; a listen error
+ * (ROOST_ESYS(EADDRINUSE), ...). Starts the runtime if need be. */
+int roost_debug_start(const char *addr);
+/* The bound address, "host:port"; ROOST_ESTATE when not running,
+ * ROOST_ERANGE when buf is too small (64 bytes always do). */
+int roost_debug_addr(char *buf, size_t len);
+/* Stop the endpoint: close its listener and connections, and wait for its
+ * tasks to return. A no-op when it is not running. roost_shutdown calls it. */
+void roost_debug_stop(void);
+
+/* What /metrics serves, into a malloc'ed buffer (*len bytes, NUL-terminated;
+ * free() it): task counts by state, wait reason and spawn site (the 20
+ * sites with the most tasks alive, the rest summed under site="other"),
+ * totals, leak figures, workers, scheduler and blocking-pool figures, and
+ * the process's memory and CPU. 0 or ROOST_ENOMEM. Cost: O(workers x
+ * sites), no snapshot. */
+int roost_metrics_text(char **buf, size_t *len);
+
 /* ---------------------------------------------------------------- leaks */
 
 enum roost_leak_kind {
@@ -311,7 +353,9 @@ typedef struct roost_leak_stats {
     int64_t lock_steps;        /* lock holders the lock-chain check followed past the first */
     int64_t probes;            /* words of possibly freed memory read through the kernel (a
                                 * system call each): the lock-chain check and the scan */
-    int64_t reserved[10];      /* zero */
+    int64_t woken;             /* tasks the wake policy (ROOST_LEAK_WAKE) woke with ROOST_ELEAKED:
+                                * leaks averted */
+    int64_t reserved[9];       /* zero */
 } roost_leak_stats_t;
 void roost_leak_stats(roost_leak_stats_t *out);
 

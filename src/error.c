@@ -2,7 +2,6 @@
  *
  * One table each, indexed by the code, so adding a code is one line here
  * and one in roost.h. */
-#define _GNU_SOURCE
 #include "internal.h"
 #include "roost_io.h"
 #include <string.h>

@@ -55,7 +55,7 @@ static struct {
     bool report;                     /* ROOST_CRASH is not 0 */
     bool theirs[NCRASH];             /* the program handled this signal before we came */
     struct sigaction old[NCRASH];    /* ... and this is what it had */
-} F = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} crash = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------------ misuse */
 
@@ -108,8 +108,8 @@ static void misuse_stack(roost__task *t) {
 }
 
 void roost__misuse(const void *obj, const char *fmt, ...) {
-    pthread_mutex_lock(&F.lock); /* never unlocked: we abort */
-    atomic_store(&F.reported, 1);
+    pthread_mutex_lock(&crash.lock); /* never unlocked: we abort */
+    atomic_store(&crash.reported, 1);
     roost__task *t = roost__self();
     char msg[512];
     va_list ap;
@@ -346,24 +346,24 @@ static void on_crash(int sig, siginfo_t *si, void *uctx) {
         uintptr_t pc, sp, fp;
         uctx_regs(uctx, &pc, &sp, &fp);
         if (roost__stack_overflow_fault(t, si->si_addr, (void *)sp)) {
-            atomic_store(&F.reported, 1);
+            atomic_store(&crash.reported, 1);
             signal(SIGABRT, SIG_DFL);
             abort();
         }
     }
     int i = crash_slot(sig);
-    if (F.theirs[i]) { /* the program's own handler: pass it on */
-        if (F.old[i].sa_flags & SA_SIGINFO) {
-            F.old[i].sa_sigaction(sig, si, uctx);
-        } else if (F.old[i].sa_handler != SIG_IGN && F.old[i].sa_handler != SIG_DFL) {
-            F.old[i].sa_handler(sig);
+    if (crash.theirs[i]) { /* the program's own handler: pass it on */
+        if (crash.old[i].sa_flags & SA_SIGINFO) {
+            crash.old[i].sa_sigaction(sig, si, uctx);
+        } else if (crash.old[i].sa_handler != SIG_IGN && crash.old[i].sa_handler != SIG_DFL) {
+            crash.old[i].sa_handler(sig);
         } else {
             die_of(sig, si);
         }
         errno = e;
         return;
     }
-    if (t && F.report && !atomic_exchange(&F.reported, 1)) crash_report(sig, si, uctx, t);
+    if (t && crash.report && !atomic_exchange(&crash.reported, 1)) crash_report(sig, si, uctx, t);
     die_of(sig, si);
     errno = e;
 }
@@ -371,28 +371,28 @@ static void on_crash(int sig, siginfo_t *si, void *uctx) {
 
 void roost__crash_install(void) {
 #ifndef ROOST_ASAN
-    pthread_mutex_lock(&F.lock);
-    if (F.installed) {
-        pthread_mutex_unlock(&F.lock);
+    pthread_mutex_lock(&crash.lock);
+    if (crash.installed) {
+        pthread_mutex_unlock(&crash.lock);
         return;
     }
-    F.installed = true;
+    crash.installed = true;
     const char *e = getenv("ROOST_CRASH");
-    F.report = !(e && strcmp(e, "0") == 0);
+    crash.report = !(e && strcmp(e, "0") == 0);
 #ifdef ROOST_TSAN
-    F.report = false; /* TSan reports these signals itself (with our handler in place, a
+    crash.report = false; /* TSan reports these signals itself (with our handler in place, a
                        * second time, as a "nested bug"): only the overflow check stays */
 #endif
-    if (F.report) {
+    if (crash.report) {
         void *prime[1];
         backtrace(prime, 1); /* loads libgcc's unwinder now, not in a handler */
     }
     for (int i = 0; i < NCRASH; i++) {
         int sig = crash_sigs[i];
-        if (sigaction(sig, NULL, &F.old[i]) != 0) continue;
-        F.theirs[i] = (F.old[i].sa_flags & SA_SIGINFO) || F.old[i].sa_handler != SIG_DFL;
+        if (sigaction(sig, NULL, &crash.old[i]) != 0) continue;
+        crash.theirs[i] = (crash.old[i].sa_flags & SA_SIGINFO) || crash.old[i].sa_handler != SIG_DFL;
         /* SIGSEGV always: a guard-page fault must be told from any other. */
-        if (sig != SIGSEGV && (F.theirs[i] || !F.report)) continue;
+        if (sig != SIGSEGV && (crash.theirs[i] || !crash.report)) continue;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = on_crash;
@@ -400,6 +400,6 @@ void roost__crash_install(void) {
         sigemptyset(&sa.sa_mask);
         sigaction(sig, &sa, NULL);
     }
-    pthread_mutex_unlock(&F.lock);
+    pthread_mutex_unlock(&crash.lock);
 #endif
 }

@@ -25,6 +25,8 @@
  *     is waiting for the tasks (`reaping`): then that unref frees it.
  */
 #include "internal.h"
+#include "buf.h"
+#include "profile.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,41 +183,16 @@ static void report_abandoned(roost_group_t *g, const uint64_t *ids, size_t nids,
                 v[k++] = v[i];
                 break;
             }
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) {
-        free(v);
-        return;
-    }
+    roost__buf b = {0};
     int64_t now = roost_now();
-    fprintf(f, "roost: leak: %s: group %p made at %s (%s) had its last reference dropped with "
-               "%lld task(s) running; cancelled, and waited for\n",
-            roost_leak_kind_name(ROOST_LEAK_GROUP), (void *)g, g->where, g->func,
-            (long long)active);
-    for (size_t i = 0; i < k; i++) {
-        const roost_task_info_t *t = &v[i];
-        fprintf(f, "task %llu", (unsigned long long)t->id);
-        if (t->state == ROOST_TASK_PARKED)
-            fprintf(f, " [%s, %.1fs]", roost_wait_reason_name(t->wait_reason),
-                    t->parked_at ? (double)(now - t->parked_at) / 1e9 : 0.0);
-        else
-            fprintf(f, " [%s]", roost_task_state_name(t->state));
-        for (int l = 0; l < t->nlabels; l++)
-            fprintf(f, "%s%s=%s%s", l ? " " : " {", t->labels[l][0],
-                    t->labels[l][1] ? t->labels[l][1] : "", l == t->nlabels - 1 ? "}" : "");
-        fprintf(f, ":\n");
-        for (int fr = 0; fr < t->nframes; fr++) {
-            char sym[512];
-            roost_symbolize(t->pcs[fr], sym, sizeof sym);
-            fprintf(f, "    #%d %s\n", fr, sym);
-        }
-        fprintf(f, "    created by %s at %s:%d (task %llu)\n", t->func, t->file, t->line,
-                (unsigned long long)t->parent_id);
-    }
-    fclose(f);
+    roost__buf_printf(&b, "roost: leak: %s: group %p made at %s (%s) had its last reference dropped with "
+                          "%lld task(s) running; cancelled, and waited for\n",
+                      roost_leak_kind_name(ROOST_LEAK_GROUP), (void *)g, g->where, g->func,
+                      (long long)active);
+    for (size_t i = 0; i < k; i++) roost__traceback(&b, &v[i], now, 0, NULL);
+    const char *text = roost__buf_str(&b);
     roost__leak_deliver(ROOST_LEAK_GROUP, g, v, k, text ? text : "");
-    free(text);
+    roost__buf_free(&b);
     free(v);
 }
 

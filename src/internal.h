@@ -211,6 +211,7 @@ struct roost__worker {
     roost__stack *stack_cache;   /* free stacks of default size, LIFO */
     int stack_cached;
     _Atomic int64_t spawned, exited; /* per-worker counters: no shared cache line */
+    _Atomic int64_t steals;      /* tasks this worker took from others' queues */
     /* Observability counters, written only by this worker (a load and a store,
      * no locked instruction) and summed by readers: parked tasks by reason
      * (parks here minus resumes here: one worker's figure may be negative),
@@ -270,16 +271,44 @@ bool roost__local_work(void);
  * yields to let the senders it woke run (sched.c). */
 int roost__yield_local(void);
 
-/* Switching away from a parked task is park_switch, static in sched.c and
- * inlined into park.c (the library is one translation unit, unity.c):
- * after(w, arg) runs in whatever context runs next, before anything else,
- * and releases the parking task's queue locks. */
+/* Switch away from a parked task (park.c): after(w, arg) runs in whatever
+ * context runs next, before anything else, and releases the parking task's
+ * queue locks. Defined in sched.c as an always_inline external definition,
+ * so that the link-time optimised build (Makefile, LTO) makes it part of
+ * park.c's blocking paths. */
+void roost__park_switch(roost__worker *w, roost__task *self, void (*after)(roost__worker *, void *),
+                        void *arg);
 
 /* For the monitor on the timer thread (timer.c): true when every worker is
  * asleep; and, every tick while one is busy, wake a sleeper if some worker
  * sits on queued work (sched.c says when). */
 bool roost__sched_all_idle(void);
 uint64_t roost__sched_switches(void);     /* sum over workers: moves whenever anything runs */
+/* The scheduler's figures for the debug endpoint's /metrics (metrics.c):
+ * sums over the workers, read without stopping anything. */
+typedef struct roost__sched_figures {
+    uint64_t switches;          /* task switches */
+    uint64_t steals;            /* tasks taken from another worker's queue */
+    uint64_t stalls;            /* times the monitor saw a worker blocked (once per episode) */
+    int workers;                /* ROOST_WORKERS */
+    int started;                /* worker threads, spares included */
+    int idle;                   /* asleep: on the idle list, or spares retired */
+    int blocked;                /* blocked at the monitor's last tick */
+} roost__sched_figures_t;
+void roost__sched_figures(roost__sched_figures_t *out);
+/* The blocking pool's (offload.c), under its lock. */
+typedef struct roost__offload_figures {
+    int threads, idle, queued, max; /* threads alive, idle among them, jobs waiting, the limit */
+    uint64_t calls;                 /* jobs submitted */
+} roost__offload_figures_t;
+void roost__offload_figures(roost__offload_figures_t *out);
+/* The debug endpoint (debug_http.c): started at the runtime's first start
+ * when ROOST_DEBUG_ADDR is set (acts once); stopped by roost_shutdown. */
+void roost__debug_autostart(void);
+/* Append the Prometheus text of roost_metrics_text (metrics.c) to b;
+ * 0 or ROOST_ENOMEM. */
+struct roost__buf;
+int roost__metrics(struct roost__buf *b);
 void roost__sched_monitor(void);
 /* Called once by the timer thread: the tasks it readies (a sleep, deadline,
  * roost_after or ticker fired) go to the global queue's timer list, which

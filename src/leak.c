@@ -38,6 +38,8 @@
  * roost__leak_post_tasks, which claims, reports and counts them.
  */
 #include "internal.h"
+#include "buf.h"
+#include "profile.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +75,7 @@ static struct {
     _Atomic int64_t folded;        /* findings folded into a count line */
     _Atomic int64_t probes;        /* words read through the kernel (probe64) */
     _Atomic int64_t lock_steps;    /* holders the lock-chain check followed past the first */
+    _Atomic int64_t woken;         /* tasks the wake policy woke with ROOST_ELEAKED */
     _Atomic uint64_t idle_reported; /* switch total at the last deadlock report */
     /* stderr's groups (see "grouping" below), under `out`, which is taken
      * after `lock` when both are. */
@@ -80,7 +83,7 @@ static struct {
     pthread_mutex_t claim;         /* one set claimed at a time (see claim) */
     struct group *groups;
     size_t ngroups, groups_cap;
-} L = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+} leaks = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
        .idle = PTHREAD_COND_INITIALIZER, .out = PTHREAD_MUTEX_INITIALIZER,
        .claim = PTHREAD_MUTEX_INITIALIZER};
 
@@ -106,12 +109,12 @@ static int policy_from_env(void) {
 /* The first look at the policy: from the environment, once. */
 static __attribute__((noinline, cold)) int policy_read(void) {
     int p = -1, want = policy_from_env();
-    atomic_compare_exchange_strong(&L.policy, &p, want);
-    return atomic_load(&L.policy);
+    atomic_compare_exchange_strong(&leaks.policy, &p, want);
+    return atomic_load(&leaks.policy);
 }
 
 static int policy(void) {
-    int p = atomic_load_explicit(&L.policy, memory_order_relaxed);
+    int p = atomic_load_explicit(&leaks.policy, memory_order_relaxed);
     return ROOST_UNLIKELY(p < 0) ? policy_read() : p;
 }
 
@@ -119,27 +122,28 @@ int roost__leak_policy_now(void) { return policy(); }
 
 int roost_leak_policy(int p) {
     int old = policy();
-    atomic_store(&L.policy, p & (ROOST_LEAK_REPORT | ROOST_LEAK_WAKE | ROOST_LEAK_ABORT));
+    atomic_store(&leaks.policy, p & (ROOST_LEAK_REPORT | ROOST_LEAK_WAKE | ROOST_LEAK_ABORT));
     return old;
 }
 
 void roost_leak_hook(void (*fn)(const roost_leak_t *, void *), void *arg) {
-    pthread_mutex_lock(&L.lock);
-    L.hook = fn, L.hook_arg = arg;
-    pthread_mutex_unlock(&L.lock);
+    pthread_mutex_lock(&leaks.lock);
+    leaks.hook = fn, leaks.hook_arg = arg;
+    pthread_mutex_unlock(&leaks.lock);
 }
 
-int64_t roost_leaks_found(void) { return atomic_load(&L.found); }
+int64_t roost_leaks_found(void) { return atomic_load(&leaks.found); }
 
 void roost_leak_stats(roost_leak_stats_t *out) {
     if (!out) return;
     memset(out, 0, sizeof *out);
-    out->proved = atomic_load(&L.found);
-    out->suspects = atomic_load(&L.suspects);
-    out->reports = atomic_load(&L.reports);
-    out->folded = atomic_load(&L.folded);
-    out->probes = atomic_load_explicit(&L.probes, memory_order_relaxed);
-    out->lock_steps = atomic_load_explicit(&L.lock_steps, memory_order_relaxed);
+    out->proved = atomic_load(&leaks.found);
+    out->suspects = atomic_load(&leaks.suspects);
+    out->reports = atomic_load(&leaks.reports);
+    out->folded = atomic_load(&leaks.folded);
+    out->probes = atomic_load_explicit(&leaks.probes, memory_order_relaxed);
+    out->lock_steps = atomic_load_explicit(&leaks.lock_steps, memory_order_relaxed);
+    out->woken = atomic_load_explicit(&leaks.woken, memory_order_relaxed);
 }
 
 int roost__owned_count(roost__task *t, const roost_chan_t *ch) {
@@ -150,57 +154,6 @@ int roost__owned_count(roost__task *t, const roost_chan_t *ch) {
 }
 
 /* ------------------------------------------------------------ text */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->len;
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if ((size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return;
-        b->p = p, b->cap = cap;
-    }
-}
-
-/* One task, Go-traceback style:
- *   task 42 "name" [chan send, 3.2s] {k=v}:
- *     #0 0x... function+0x1f (file.c:12)
- *     created by fetch at story.c:40 (task 7) */
-static void sb_task(sbuf *b, const roost_task_info_t *t, int64_t now) {
-    sb_printf(b, "task %llu", (unsigned long long)t->id);
-    if (t->name) sb_printf(b, " \"%s\"", t->name);
-    if (t->state == ROOST_TASK_PARKED || t->wait_reason) {
-        double s = t->parked_at ? (double)(now - t->parked_at) / 1e9 : 0;
-        sb_printf(b, " [%s, %.*fs]", roost_wait_reason_name(t->wait_reason), s < 10 ? 1 : 0, s);
-    } else {
-        sb_printf(b, " [%s]", roost_task_state_name(t->state));
-    }
-    for (int i = 0; i < t->nlabels; i++)
-        sb_printf(b, "%s%s=%s%s", i ? " " : " {", t->labels[i][0], t->labels[i][1],
-                  i == t->nlabels - 1 ? "}" : "");
-    sb_printf(b, ":\n");
-    for (int i = 0; i < t->nframes; i++) {
-        char sym[512];
-        roost_symbolize(t->pcs[i], sym, sizeof sym);
-        sb_printf(b, "    #%d %s\n", i, sym);
-    }
-    sb_printf(b, "    created by %s at %s:%d (task %llu)\n", t->func, t->file, t->line,
-              (unsigned long long)t->parent_id);
-}
 
 static bool same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
 
@@ -214,7 +167,7 @@ static bool same_story(const roost_task_info_t *a, const roost_task_info_t *b) {
  * more tell it, with their ids (at most 64 stories are told apart). */
 #define STORIES_MAX 64
 #define IDS_SHOWN 8
-static void sb_tasks(sbuf *b, const roost_task_info_t *v, size_t n, int64_t now) {
+static void sb_tasks(roost__buf *b, const roost_task_info_t *v, size_t n, int64_t now) {
     size_t rep[STORIES_MAX], nrep = 0;
     size_t *like = calloc(n ? n : 1, sizeof *like); /* index of the story each task tells */
     for (size_t i = 0; i < n; i++) {
@@ -225,15 +178,15 @@ static void sb_tasks(sbuf *b, const roost_task_info_t *v, size_t n, int64_t now)
     }
     for (size_t i = 0; i < n; i++) {
         if (like && like[i] != i) continue;
-        sb_task(b, &v[i], now);
+        roost__traceback(b, &v[i], now, 0, NULL);
         size_t more = 0;
         for (size_t j = i + 1; like && j < n; j++) more += like[j] == i;
         if (!more) continue;
-        sb_printf(b, "    and %zu more task%s like it:", more, more == 1 ? "" : "s");
+        roost__buf_printf(b, "    and %zu more task%s like it:", more, more == 1 ? "" : "s");
         size_t shown = 0;
         for (size_t j = i + 1; j < n && shown < IDS_SHOWN; j++)
-            if (like[j] == i) sb_printf(b, " %llu", (unsigned long long)v[j].id), shown++;
-        sb_printf(b, "%s\n", more > shown ? " ..." : "");
+            if (like[j] == i) roost__buf_printf(b, " %llu", (unsigned long long)v[j].id), shown++;
+        roost__buf_printf(b, "%s\n", more > shown ? " ..." : "");
     }
     free(like);
 }
@@ -265,7 +218,7 @@ const char *roost_leak_verdict_name(int verdict) {
 
 /* Name task t (whose id is id) in a finding of `kind`: true the first
  * time. A suspect may be named once more, by a proof. A finder claims its
- * whole set under L.claim: two tasks closing one lock cycle at once each
+ * whole set under leaks.claim: two tasks closing one lock cycle at once each
  * find the set, and the first to claim takes all of it. Inlined, so that the
  * slot walkers' no_sanitize covers it: they may meet a record that a spawn
  * is clearing. */
@@ -301,20 +254,18 @@ static bool group_is(const struct group *g, int kind, bool refused, const roost_
 }
 
 /* The count line of g, if it folded anything; the period starts over. With
- * L.out held. */
+ * leaks.out held. */
 static void group_flush(struct group *g, int64_t now) {
     if (!g->findings) return;
-    sbuf b = {0};
+    roost__buf b = {0};
     double s = (double)(now - g->since) / 1e9;
     const char *what = g->refused ? "re-locks refused" : g->kind == ROOST_LEAK_SUSPECT ? "tasks suspected"
                                                                                      : "tasks leaked";
-    sb_printf(&b, "roost: leak: %lld more %s at %s:%d in %s in the last %.2gs (%s)\n",
+    roost__buf_printf(&b, "roost: leak: %lld more %s at %s:%d in %s in the last %.2gs (%s)\n",
               (long long)(g->refused ? g->findings : g->tasks), what, g->file ? g->file : "?", g->line,
               roost_wait_reason_name(g->reason), s > 0 ? s : 0, roost_leak_kind_name(g->kind));
-    if (b.p && write(2, b.p, b.len) < 0) {
-        /* nowhere else to say it */
-    }
-    free(b.p);
+    roost__write_all(2, b.p, b.len); /* nowhere else to say it if that fails */
+    roost__buf_free(&b);
     g->tasks = g->findings = 0;
     g->since = now;
 }
@@ -323,16 +274,16 @@ static void group_flush(struct group *g, int64_t now) {
  * one falls due (roost_now() scale), or 0 for none. */
 static int64_t groups_flush(bool all) {
     int64_t now = roost_now(), next = 0;
-    pthread_mutex_lock(&L.out);
-    for (size_t i = 0; i < L.ngroups; i++) {
-        struct group *g = &L.groups[i];
+    pthread_mutex_lock(&leaks.out);
+    for (size_t i = 0; i < leaks.ngroups; i++) {
+        struct group *g = &leaks.groups[i];
         if (!g->findings) continue;
         if (all || now - g->since >= GROUP_PERIOD)
             group_flush(g, now);
         else if (!next || g->since + GROUP_PERIOD < next)
             next = g->since + GROUP_PERIOD;
     }
-    pthread_mutex_unlock(&L.out);
+    pthread_mutex_unlock(&leaks.out);
     return next;
 }
 
@@ -343,19 +294,19 @@ static bool group_admit(const roost__leak_ev *ev) {
     const roost_task_info_t *t = &ev->tasks[0];
     int64_t now = roost_now();
     bool full = false;
-    pthread_mutex_lock(&L.out);
+    pthread_mutex_lock(&leaks.out);
     struct group *g = NULL;
-    for (size_t i = 0; i < L.ngroups && !g; i++)
-        if (group_is(&L.groups[i], ev->kind, ev->refused, t)) g = &L.groups[i];
+    for (size_t i = 0; i < leaks.ngroups && !g; i++)
+        if (group_is(&leaks.groups[i], ev->kind, ev->refused, t)) g = &leaks.groups[i];
     if (!g) {
-        if (L.ngroups == L.groups_cap) {
-            size_t cap = L.groups_cap ? L.groups_cap * 2 : 16;
-            struct group *v = realloc(L.groups, cap * sizeof *v);
-            if (v) L.groups = v, L.groups_cap = cap;
+        if (leaks.ngroups == leaks.groups_cap) {
+            size_t cap = leaks.groups_cap ? leaks.groups_cap * 2 : 16;
+            struct group *v = realloc(leaks.groups, cap * sizeof *v);
+            if (v) leaks.groups = v, leaks.groups_cap = cap;
         }
         full = true;
-        if (L.ngroups < L.groups_cap) {
-            g = &L.groups[L.ngroups++];
+        if (leaks.ngroups < leaks.groups_cap) {
+            g = &leaks.groups[leaks.ngroups++];
             *g = (struct group){ev->kind, ev->refused, t->file, t->line, t->wait_reason, now, 0, 0};
         }
     } else {
@@ -363,7 +314,7 @@ static bool group_admit(const roost__leak_ev *ev) {
         g->tasks += (int64_t)ev->n;
         g->findings++;
     }
-    pthread_mutex_unlock(&L.out);
+    pthread_mutex_unlock(&leaks.out);
     return full;
 }
 
@@ -371,66 +322,65 @@ static bool group_admit(const roost__leak_ev *ev) {
 
 static void report(roost__leak_ev *ev) {
     int p = policy();
-    sbuf b = {0};
+    roost__buf b = {0};
     int64_t now = roost_now();
     const char *s = ev->n == 1 ? "" : "s";
-    sb_printf(&b, "roost: leak: %s [%s]: ", roost_leak_kind_name(ev->kind),
+    roost__buf_printf(&b, "roost: leak: %s [%s]: ", roost_leak_kind_name(ev->kind),
               roost_leak_verdict_name(verdict_of(ev->kind, ev->refused)));
     if (ev->kind == ROOST_LEAK_SUSPECT)
-        sb_printf(&b, "%zu task%s parked longer than the threshold", ev->n, s);
+        roost__buf_printf(&b, "%zu task%s parked longer than the threshold", ev->n, s);
     else if (ev->refused)
-        sb_printf(&b, "a task re-locked a lock it holds; refused with ROOST_EDEADLK");
+        roost__buf_printf(&b, "a task re-locked a lock it holds; refused with ROOST_EDEADLK");
     else
-        sb_printf(&b, "%zu task%s can never proceed", ev->n, s);
+        roost__buf_printf(&b, "%zu task%s can never proceed", ev->n, s);
     switch (ev->kind) {
     case ROOST_LEAK_CHAN:
-        sb_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
+        roost__buf_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
         break;
     case ROOST_LEAK_LOCK_CYCLE:
-        if (!ev->refused) sb_printf(&b, " (each waits for a lock another in the set holds)");
+        if (!ev->refused) roost__buf_printf(&b, " (each waits for a lock another in the set holds)");
         break;
     case ROOST_LEAK_LOCK_ORPHANED:
-        sb_printf(&b, " (lock %p: its holder exited without unlocking; reported, never woken: another "
+        roost__buf_printf(&b, " (lock %p: its holder exited without unlocking; reported, never woken: another "
                       "task may still unlock it, as Go allows)", ev->obj);
         break;
     case ROOST_LEAK_SUSPECT:
-        sb_printf(&b, " (not proved: parked longer than the threshold)");
+        roost__buf_printf(&b, " (not proved: parked longer than the threshold)");
         break;
     case ROOST_LEAK_CYCLE:
-        sb_printf(&b, " (found by a scan: each waits on a channel or lock that only tasks in this set hold)");
+        roost__buf_printf(&b, " (found by a scan: each waits on a channel or lock that only tasks in this set hold)");
         break;
     case ROOST_LEAK_UNREACHABLE:
-        sb_printf(&b, " (%p: nothing that can run reaches it)", ev->obj);
+        roost__buf_printf(&b, " (%p: nothing that can run reaches it)", ev->obj);
         break;
     default:
         break;
     }
     if (ev->kind == ROOST_LEAK_SELECT)
-        sb_printf(&b, " (every channel of the select is reachable only by the task itself, or it has none)");
+        roost__buf_printf(&b, " (every channel of the select is reachable only by the task itself, or it has none)");
     bool woken = p & ROOST_LEAK_WAKE && !ev->refused &&
                  (ev->kind == ROOST_LEAK_CHAN || ev->kind == ROOST_LEAK_SELECT ||
                   ev->kind == ROOST_LEAK_LOCK_CYCLE || roost__reach_wakes(ev->kind, ev->tasks, ev->n));
-    sb_printf(&b, "%s\n", woken ? "; woken with ROOST_ELEAKED" : "");
+    roost__buf_printf(&b, "%s\n", woken ? "; woken with ROOST_ELEAKED" : "");
     sb_tasks(&b, ev->tasks, ev->n, now);
     bool counts = ev->kind != ROOST_LEAK_SUSPECT && !ev->refused;
-    roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, b.p ? b.p : "",
+    const char *text = roost__buf_str(&b);
+    roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, text ? text : "",
                          verdict_of(ev->kind, ev->refused)};
-    pthread_mutex_lock(&L.lock);
-    void (*hook)(const roost_leak_t *, void *) = L.hook;
-    void *arg = L.hook_arg;
-    pthread_mutex_unlock(&L.lock);
+    pthread_mutex_lock(&leaks.lock);
+    void (*hook)(const roost_leak_t *, void *) = leaks.hook;
+    void *arg = leaks.hook_arg;
+    pthread_mutex_unlock(&leaks.lock);
     if (hook) {
-        atomic_fetch_add(&L.reports, 1);
+        atomic_fetch_add(&leaks.reports, 1);
         hook(&leak, arg);
     } else if (group_admit(ev)) {
-        atomic_fetch_add(&L.reports, 1);
-        if (b.p && write(2, b.p, b.len) < 0) {
-            /* nowhere else to say it */
-        }
+        atomic_fetch_add(&leaks.reports, 1);
+        roost__write_all(2, b.p, b.len); /* nowhere else to say it if that fails */
     } else {
-        atomic_fetch_add(&L.folded, 1);
+        atomic_fetch_add(&leaks.folded, 1);
     }
-    free(b.p);
+    roost__buf_free(&b);
     if (p & ROOST_LEAK_ABORT && counts) {
         groups_flush(true);
         abort();
@@ -450,31 +400,31 @@ static struct timespec realtime_at(int64_t when) {
 static void *reporter_main(void *unused) {
     (void)unused;
     roost__tls_runtime = true; /* see reach.c */
-    pthread_mutex_lock(&L.lock);
+    pthread_mutex_lock(&leaks.lock);
     for (;;) {
-        while (!L.head) {
+        while (!leaks.head) {
             /* Asleep until a finding comes, or a count line falls due. */
-            pthread_mutex_unlock(&L.lock);
+            pthread_mutex_unlock(&leaks.lock);
             int64_t next = groups_flush(false);
-            pthread_mutex_lock(&L.lock);
-            if (L.head) break;
+            pthread_mutex_lock(&leaks.lock);
+            if (leaks.head) break;
             if (!next) {
-                pthread_cond_wait(&L.cond, &L.lock);
+                pthread_cond_wait(&leaks.cond, &leaks.lock);
             } else {
                 struct timespec ts = realtime_at(next);
-                pthread_cond_timedwait(&L.cond, &L.lock, &ts);
+                pthread_cond_timedwait(&leaks.cond, &leaks.lock, &ts);
             }
         }
-        roost__leak_ev *ev = L.head;
-        L.head = ev->next;
-        if (!L.head) L.tail = NULL;
-        L.busy = true;
-        pthread_mutex_unlock(&L.lock);
+        roost__leak_ev *ev = leaks.head;
+        leaks.head = ev->next;
+        if (!leaks.head) leaks.tail = NULL;
+        leaks.busy = true;
+        pthread_mutex_unlock(&leaks.lock);
         report(ev);
         free(ev);
-        pthread_mutex_lock(&L.lock);
-        L.busy = false;
-        if (!L.head) pthread_cond_broadcast(&L.idle);
+        pthread_mutex_lock(&leaks.lock);
+        leaks.busy = false;
+        if (!leaks.head) pthread_cond_broadcast(&leaks.idle);
     }
     return NULL;
 }
@@ -485,13 +435,13 @@ int roost_leak_flush(int64_t timeout_ns) {
     int64_t end = roost__add_sat((int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec, timeout_ns);
     ts.tv_sec = end / ROOST_S, ts.tv_nsec = end % ROOST_S;
     int rc = ROOST_OK;
-    pthread_mutex_lock(&L.lock);
-    while (L.head || L.busy)
-        if (pthread_cond_timedwait(&L.idle, &L.lock, &ts)) {
+    pthread_mutex_lock(&leaks.lock);
+    while (leaks.head || leaks.busy)
+        if (pthread_cond_timedwait(&leaks.idle, &leaks.lock, &ts)) {
             rc = ROOST_ETIMEDOUT;
             break;
         }
-    pthread_mutex_unlock(&L.lock);
+    pthread_mutex_unlock(&leaks.lock);
     groups_flush(true); /* the counts so far, not a period later */
     return rc;
 }
@@ -509,35 +459,30 @@ void roost__leak_post(roost__leak_ev *ev) {
         return;
     }
     if (ev->kind == ROOST_LEAK_SUSPECT)
-        atomic_fetch_add(&L.suspects, (int64_t)ev->n);
+        atomic_fetch_add(&leaks.suspects, (int64_t)ev->n);
     else if (!ev->refused)
-        atomic_fetch_add(&L.found, (int64_t)ev->n);
+        atomic_fetch_add(&leaks.found, (int64_t)ev->n);
     ev->next = NULL;
-    pthread_mutex_lock(&L.lock);
-    if (!L.started) {
-        pthread_t th;
-        pthread_attr_t a;
-        pthread_attr_init(&a);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &a, reporter_main, NULL) == 0) {
-            L.started = true;
+    pthread_mutex_lock(&leaks.lock);
+    if (!leaks.started) {
+        if (roost__thread_start(NULL, reporter_main, NULL, "roost-leaks", true) == 0) {
+            leaks.started = true;
             atexit(flush_at_exit);
         }
-        pthread_attr_destroy(&a);
     }
-    if (!L.started) {
-        pthread_mutex_unlock(&L.lock);
+    if (!leaks.started) {
+        pthread_mutex_unlock(&leaks.lock);
         report(ev); /* no thread to be had: report here */
         free(ev);
         return;
     }
-    if (L.tail)
-        L.tail->next = ev;
+    if (leaks.tail)
+        leaks.tail->next = ev;
     else
-        L.head = ev;
-    L.tail = ev;
-    pthread_cond_signal(&L.cond);
-    pthread_mutex_unlock(&L.lock);
+        leaks.head = ev;
+    leaks.tail = ev;
+    pthread_cond_signal(&leaks.cond);
+    pthread_mutex_unlock(&leaks.lock);
 }
 
 static roost__leak_ev *ev_new(int kind, const void *obj, size_t n) {
@@ -573,7 +518,7 @@ roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, r
         for (roost__waiter *x = qs[q]->head; x; x = x->next) n += x->plain;
     if (!n) return NULL;
     roost__leak_ev *ev = ev_new(ROOST_LEAK_CHAN, ch, n);
-    /* No L.claim: a task waits on one channel, whose lock we hold. */
+    /* No leaks.claim: a task waits on one channel, whose lock we hold. */
     for (int q = 0; q < 2; q++) {
         roost__waiter *x = qs[q]->head, *nx;
         for (; x; x = nx) {
@@ -588,6 +533,7 @@ roost__leak_ev *roost__leak_chan_locked(roost_chan_t *ch, roost__waiter *self, r
             roost__waitq_remove(qs[q], x);
             roost__chan_unstrand(ch, x);
             ch->nwaiters--;
+            atomic_fetch_add_explicit(&leaks.woken, 1, memory_order_relaxed);
             if (x == self) {
                 *self_woken = true;
                 continue;
@@ -615,7 +561,9 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n) {
         ev->n = 1;
         roost__leak_post(ev);
     }
-    return (p & ROOST_LEAK_WAKE) != 0;
+    if (!(p & ROOST_LEAK_WAKE)) return false;
+    atomic_fetch_add_explicit(&leaks.woken, 1, memory_order_relaxed);
+    return true;
 }
 
 /* ------------------------------------------------------------ locks */
@@ -652,7 +600,7 @@ static bool probe_pipe(const void *p, uint64_t *out) {
 }
 
 static bool probe64(const void *p, uint64_t *out) {
-    atomic_fetch_add_explicit(&L.probes, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&leaks.probes, 1, memory_order_relaxed);
     if (!atomic_load_explicit(&no_vm_readv, memory_order_relaxed)) {
         struct iovec local = {out, sizeof *out}, remote = {(void *)p, sizeof *out};
         ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
@@ -723,13 +671,13 @@ typedef struct {
  *   until it runs. Otherwise the chain has run into a cycle that self is
  *   not part of (its members find it themselves).
  * So a contended lock handed from task to task costs no system call. */
-__attribute__((no_sanitize("thread"))) static int follow(roost__task *self, const void *obj, int reason, roost__task *h, uint64_t hid,
+__attribute__((no_sanitize("thread"))) static int follow(roost__task *self, const void *obj, roost__task *h, uint64_t hid,
                   chain *c) {
     c->n = 0;
     c->t[c->n] = self, c->obj[c->n++] = obj;
     for (int depth = 0; depth < CYCLE_MAX - 1; depth++) {
         if (!h) return 0;
-        if (depth) atomic_fetch_add_explicit(&L.lock_steps, 1, memory_order_relaxed);
+        if (depth) atomic_fetch_add_explicit(&leaks.lock_steps, 1, memory_order_relaxed);
         /* Our own record, but another task's id: the holder exited and
          * we reuse its stack slot. */
         if (h == self) return hid == self->id ? 1 : (depth == 0 ? 2 : 0);
@@ -755,11 +703,11 @@ static __attribute__((noinline)) int lock_check_slow(roost__task *self, const vo
     int p = policy();
     if (!p) return 0;
     chain c1, c2;
-    int k = follow(self, obj, reason, holder, hid, &c1);
+    int k = follow(self, obj, holder, hid, &c1);
     if (!k) return 0;
     /* Read it all again: unchanged twice means every member was blocked on
      * its lock at one instant, and only members could release those. */
-    if (follow(self, obj, reason, holder, hid, &c2) != k || c1.n != c2.n ||
+    if (follow(self, obj, holder, hid, &c2) != k || c1.n != c2.n ||
         memcmp(c1.t, c2.t, sizeof c1.t[0] * (size_t)c1.n) ||
         memcmp(c1.obj, c2.obj, sizeof c1.obj[0] * (size_t)c1.n))
         return 0;
@@ -768,10 +716,10 @@ static __attribute__((noinline)) int lock_check_slow(roost__task *self, const vo
     roost__leak_ev *ev = ev_new(kind, obj, n);
     if (ev) {
         bool got[CYCLE_MAX];
-        pthread_mutex_lock(&L.claim);
+        pthread_mutex_lock(&leaks.claim);
         got[0] = claim(self, self->id, kind);
         for (size_t i = 1; i < n; i++) got[i] = claim(c1.t[i], __atomic_load_n(&c1.t[i]->id, __ATOMIC_RELAXED), kind);
-        pthread_mutex_unlock(&L.claim);
+        pthread_mutex_unlock(&leaks.claim);
         if (got[0]) {
             roost__self_info(self, &ev->tasks[ev->n]);
             ev->tasks[ev->n].wait_reason = reason, ev->tasks[ev->n++].wait_obj = obj;
@@ -783,6 +731,7 @@ static __attribute__((noinline)) int lock_check_slow(roost__task *self, const vo
     /* Orphaned locks are reported, never woken: Go lets a task unlock a
      * lock another task locked, so the lock may yet be released. */
     if (p & ROOST_LEAK_WAKE && kind == ROOST_LEAK_LOCK_CYCLE) {
+        atomic_fetch_add_explicit(&leaks.woken, 1, memory_order_relaxed);
         __atomic_store_n(&self->wait_reason, ROOST_WAIT_NONE, __ATOMIC_RELAXED);
         __atomic_store_n(&self->wait_obj, NULL, __ATOMIC_RELAXED);
         return ROOST_ELEAKED;
@@ -791,7 +740,7 @@ static __attribute__((noinline)) int lock_check_slow(roost__task *self, const vo
 }
 
 int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx) {
-    int p = atomic_load_explicit(&L.policy, memory_order_relaxed);
+    int p = atomic_load_explicit(&leaks.policy, memory_order_relaxed);
     if (ROOST_UNLIKELY(p < 0)) p = policy_read();
     if (!p || roost__ctx_cancellable(ctx)) return 0; /* a cancel may yet free us */
     /* We hold obj's queue lock: its holder is exact. */
@@ -885,9 +834,9 @@ static size_t claim_ids(roost_task_info_t *v, size_t n, int kind) {
     if (w.ids && w.got) {
         for (size_t i = 0; i < n; i++) w.ids[i] = v[i].id;
         qsort(w.ids, n, sizeof *w.ids, cmp_u64);
-        pthread_mutex_lock(&L.claim);
+        pthread_mutex_lock(&leaks.claim);
         roost__for_each_stack_slot(claim_one, &w);
-        pthread_mutex_unlock(&L.claim);
+        pthread_mutex_unlock(&leaks.claim);
         for (size_t i = 0; i < n; i++) {
             uint64_t *at = bsearch(&v[i].id, w.ids, n, sizeof *w.ids, cmp_u64);
             if (at && w.got[at - w.ids]) v[m++] = v[i];
@@ -941,7 +890,9 @@ typedef struct {
 } node;
 
 /* Words read with probe64 during one scan, by address: thousands of tasks
- * parked on one channel cost one system call, not thousands. */
+ * parked on one channel cost one system call, not thousands. A direct-
+ * mapped cache, not a table (hash.h): a collision replaces the entry, and
+ * a lost entry costs one probe more. */
 #define MEMO_BITS 10
 typedef struct {
     uintptr_t addr; /* 0: empty */
@@ -1099,10 +1050,10 @@ static int64_t cycle_scan(void) {
     if (!dead) goto out;
     roost__leak_ev *ev = ev_new(ROOST_LEAK_CYCLE, NULL, dead);
     if (!ev) goto out;
-    pthread_mutex_lock(&L.claim);
+    pthread_mutex_lock(&leaks.claim);
     for (size_t i = 0; i < g.n; i++) /* alive from here on: claimed by another finding */
         if (!g.v[i].alive) g.v[i].alive = !claim(g.v[i].t, g.v[i].id, ROOST_LEAK_CYCLE);
-    pthread_mutex_unlock(&L.claim);
+    pthread_mutex_unlock(&leaks.claim);
     for (size_t i = 0; i < g.n; i++)
         if (!g.v[i].alive && roost__task_info(g.v[i].t, &ev->tasks[ev->n], ROOST_SNAP_STACKS)) ev->n++;
     found = (int64_t)ev->n;
@@ -1229,14 +1180,14 @@ int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags) {
 void roost__leak_idle_check(uint64_t switches) {
     if (!(policy() & (ROOST_LEAK_REPORT | ROOST_LEAK_ABORT))) return;
     if (__atomic_load_n(&roost__threads_active, __ATOMIC_RELAXED)) return; /* a thread may feed them */
-    if (roost_task_count() == 0 || atomic_load(&L.idle_reported) == switches + 1) return;
+    if (roost_task_count() == 0 || atomic_load(&leaks.idle_reported) == switches + 1) return;
     roost_task_info_t *v;
     size_t n;
     if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return;
     /* Still idle with the same switch total: nothing moved while we looked. */
     if (n && roost__sched_all_idle() && roost__sched_switches() == switches &&
         deadlock_check(v, n, 0))
-        atomic_store(&L.idle_reported, switches + 1);
+        atomic_store(&leaks.idle_reported, switches + 1);
     free(v);
 }
 
@@ -1250,20 +1201,18 @@ int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd) {
     size_t n;
     if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return roost_task_count();
     uint64_t self_id = roost_task_id();
-    sbuf b = {0};
+    roost__buf b = {0};
     int64_t now = roost_now(), left = 0;
     for (size_t i = 0; i < n; i++) {
         if (v[i].id == self_id) continue;
         left++;
     }
-    sb_printf(&b, "roost: %lld task(s) left behind (expected %lld):\n", (long long)left,
+    roost__buf_printf(&b, "roost: %lld task(s) left behind (expected %lld):\n", (long long)left,
               (long long)expected);
     for (size_t i = 0; i < n; i++)
-        if (v[i].id != self_id) sb_task(&b, &v[i], now);
-    if (fd >= 0 && b.p && write(fd, b.p, b.len) < 0) {
-        /* the count is the answer; the text is a courtesy */
-    }
-    free(b.p);
+        if (v[i].id != self_id) roost__traceback(&b, &v[i], now, 0, NULL);
+    if (fd >= 0) roost__write_all(fd, b.p, b.len); /* the count is the answer; the text is a courtesy */
+    roost__buf_free(&b);
     free(v);
     return left > expected ? left - expected : 0;
 }
@@ -1274,16 +1223,15 @@ void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, 
                          const char *text) {
     int p = policy();
     if (!(p & ROOST_LEAK_REPORT)) return;
-    atomic_fetch_add(&L.found, (int64_t)n);
+    atomic_fetch_add(&leaks.found, (int64_t)n);
     roost_leak_t leak = {kind, obj, n, v, text, verdict_of(kind, false)};
-    pthread_mutex_lock(&L.lock);
-    void (*hook)(const roost_leak_t *, void *) = L.hook;
-    void *arg = L.hook_arg;
-    pthread_mutex_unlock(&L.lock);
+    pthread_mutex_lock(&leaks.lock);
+    void (*hook)(const roost_leak_t *, void *) = leaks.hook;
+    void *arg = leaks.hook_arg;
+    pthread_mutex_unlock(&leaks.lock);
     if (hook)
         hook(&leak, arg);
-    else if (write(2, text, strlen(text)) < 0) {
-        /* nowhere else to say it */
-    }
+    else
+        roost__write_all(2, text, strlen(text)); /* nowhere else to say it if that fails */
     if (p & ROOST_LEAK_ABORT) abort();
 }

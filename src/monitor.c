@@ -40,6 +40,7 @@
  * sleeps on a condition variable, which stop signals, so stopping is prompt.
  */
 #include "internal.h"
+#include "buf.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,7 +95,7 @@ static struct {
     roost_monitor_opts_t opts; /* the configuration, normalized */
     uint64_t gen;             /* bumped by every start: the thread rereads opts */
     mon_hist *pending;        /* a new history for the thread to take up */
-} MON = {.ctl = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER};
+} monitor = {.ctl = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* True on the monitor thread: start and stop from the alert hook must not
  * join the thread they run on. */
@@ -220,28 +221,13 @@ static int mon_top(const int64_t *key, size_t stride, int len, int *out, int k) 
 
 /* ------------------------------------------------------------ output */
 
-/* Write all of buf, or give up: a broken pipe (SIGPIPE is blocked on this
- * thread, so write says EPIPE) or a full non-blocking fd loses the line
- * rather than stalling the monitor. */
-static void mon_write(int fd, const char *buf, size_t len) {
-    while (len) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        buf += w, len -= (size_t)w;
-    }
-}
-
-/* snprintf at *len, clamped so that a long line is cut, never overrun. */
-__attribute__((format(printf, 4, 5))) static void mon_cat(char *buf, size_t size, size_t *len,
-                                                          const char *fmt, ...) {
-    if (*len >= size - 1) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(buf + *len, size - *len, fmt, ap);
-    va_end(ap);
-    if (w > 0) *len += (size_t)w;
-    if (*len > size - 1) *len = size - 1;
+/* Write b out and free it. Out of memory, nothing is written (a cut line
+ * would mislead). A broken pipe (SIGPIPE is blocked on this thread, so
+ * write says EPIPE) or a full non-blocking fd loses the line rather than
+ * stalling the monitor. */
+static void mon_write(int fd, roost__buf *b) {
+    if (!b->oom) roost__write_all(fd, b->p, b->len);
+    roost__buf_free(b);
 }
 
 static void mon_dur(char *buf, size_t size, double ns) {
@@ -254,21 +240,19 @@ static void mon_dur(char *buf, size_t size, double ns) {
 /* roost: tasks alive=123 running=2 runnable=0 parked=121 (chan send 120,
  * sleep 1) created=5000 exited=4877 */
 static void mon_log_counts(int fd, const roost_counts_t *c) {
-    char buf[512];
-    size_t len = 0;
-    mon_cat(buf, sizeof buf, &len, "roost: tasks alive=%lld running=%lld runnable=%lld parked=%lld",
-            (long long)c->alive, (long long)c->running, (long long)c->runnable, (long long)c->parked);
+    roost__buf b = {0};
+    roost__buf_printf(&b, "roost: tasks alive=%lld running=%lld runnable=%lld parked=%lld",
+                      (long long)c->alive, (long long)c->running, (long long)c->runnable,
+                      (long long)c->parked);
     const char *sep = " (";
     for (int r = 1; r < ROOST_WAIT__COUNT; r++) {
         if (!c->by_reason[r]) continue;
-        mon_cat(buf, sizeof buf, &len, "%s%s %lld", sep, roost_wait_reason_name(r),
-                (long long)c->by_reason[r]);
+        roost__buf_printf(&b, "%s%s %lld", sep, roost_wait_reason_name(r), (long long)c->by_reason[r]);
         sep = ", ";
     }
-    if (sep[0] == ',') mon_cat(buf, sizeof buf, &len, ")");
-    mon_cat(buf, sizeof buf, &len, " created=%lld exited=%lld\n", (long long)c->created,
-            (long long)c->exited);
-    mon_write(fd, buf, len);
+    if (sep[0] == ',') roost__buf_putc(&b, ')');
+    roost__buf_printf(&b, " created=%lld exited=%lld\n", (long long)c->created, (long long)c->exited);
+    mon_write(fd, &b);
 }
 
 /* Fill and deliver an alert. sites[]/nsites: the sites to name (the first
@@ -295,32 +279,33 @@ static void mon_alert(mon_hist *h, const roost_monitor_opts_t *o, int kind, cons
     }
     if (nreasons) a.reason = reasons[0], a.reason_grew_by = rrise[reasons[0]];
 
-    char text[1024], span[32];
-    size_t len = 0;
+    char span[32];
+    roost__buf b = {0};
     mon_dur(span, sizeof span, (double)(m - 1) * (double)h->interval);
     if (kind == ROOST_ALERT_GROWTH)
-        mon_cat(text, sizeof text, &len,
+        roost__buf_printf(&b,
                 "roost: alert: tasks growing over %s without coming back down: alive=%lld (+%lld)", span,
                 (long long)c->alive, (long long)a.grew_by);
     else
-        mon_cat(text, sizeof text, &len, "roost: alert: tasks alive=%lld >= threshold %lld (+%lld over %s)",
+        roost__buf_printf(&b, "roost: alert: tasks alive=%lld >= threshold %lld (+%lld over %s)",
                 (long long)c->alive, (long long)o->threshold, (long long)a.grew_by, span);
     for (int i = 0; i < nsites; i++) {
         const roost_site_info_t *s = &h->info[sites[i]];
-        mon_cat(text, sizeof text, &len, "%s%s:%d %s +%lld (alive %lld)", i ? ", " : "; sites: ", s->file,
+        roost__buf_printf(&b, "%s%s:%d %s +%lld (alive %lld)", i ? ", " : "; sites: ", s->file,
                 s->line, s->func, (long long)h->ms[sites[i]].rise, (long long)s->alive);
     }
     for (int i = 0; i < nreasons; i++)
-        mon_cat(text, sizeof text, &len, "%s%s +%lld (parked %lld)", i ? ", " : "; waits: ",
+        roost__buf_printf(&b, "%s%s +%lld (parked %lld)", i ? ", " : "; waits: ",
                 roost_wait_reason_name(reasons[i]), (long long)rrise[reasons[i]],
                 (long long)c->by_reason[reasons[i]]);
-    a.text = text;
+    const char *text = roost__buf_str(&b);
+    a.text = text ? text : "roost: alert (out of memory for its text)";
     if (o->alert) {
         o->alert(&a, o->alert_arg);
+        roost__buf_free(&b);
     } else {
-        mon_cat(text, sizeof text, &len, "\n");
-        if (text[len - 1] != '\n') text[len - 1] = '\n'; /* cut short: still one line */
-        mon_write(o->log_fd >= 0 ? o->log_fd : 2, text, len);
+        roost__buf_putc(&b, '\n');
+        mon_write(o->log_fd >= 0 ? o->log_fd : 2, &b);
     }
 }
 
@@ -401,7 +386,7 @@ static void mon_sample(mon_hist *h, const roost_monitor_opts_t *o, bool *armed) 
 
 static void mon_wait_until(int64_t when) {
     struct timespec ts = {.tv_sec = (time_t)(when / ROOST_S), .tv_nsec = (long)(when % ROOST_S)};
-    pthread_cond_timedwait(&MON.cond, &MON.lock, &ts);
+    pthread_cond_timedwait(&monitor.cond, &monitor.lock, &ts);
 }
 
 static void *mon_main(void *arg) {
@@ -411,20 +396,20 @@ static void *mon_main(void *arg) {
     uint64_t gen = 0;
     bool armed = true;   /* the threshold alert may fire */
     int64_t next = 0;    /* when the next sample is due */
-    pthread_mutex_lock(&MON.lock);
-    while (!MON.stop) {
-        if (MON.gen != gen) {
+    pthread_mutex_lock(&monitor.lock);
+    while (!monitor.stop) {
+        if (monitor.gen != gen) {
             /* (Re)configured. Same interval and window: the history and the
              * schedule carry on, and an unchanged threshold that has fired
              * stays quiet. Otherwise a fresh history, sampled from now. */
-            if (gen == 0 || MON.opts.threshold != o.threshold) armed = true;
-            o = MON.opts, gen = MON.gen;
-            if (MON.pending) old = h, h = MON.pending, MON.pending = NULL, next = 0;
+            if (gen == 0 || monitor.opts.threshold != o.threshold) armed = true;
+            o = monitor.opts, gen = monitor.gen;
+            if (monitor.pending) old = h, h = monitor.pending, monitor.pending = NULL, next = 0;
             if (old) {
-                pthread_mutex_unlock(&MON.lock);
+                pthread_mutex_unlock(&monitor.lock);
                 mon_hist_free(old);
                 old = NULL;
-                pthread_mutex_lock(&MON.lock);
+                pthread_mutex_lock(&monitor.lock);
                 continue;
             }
         }
@@ -437,39 +422,39 @@ static void *mon_main(void *arg) {
          * again from now. Saturating: an interval may be huge. */
         int64_t base = next && next > now - o.interval ? next : now;
         next = roost__add_sat(base, o.interval);
-        pthread_mutex_unlock(&MON.lock);
+        pthread_mutex_unlock(&monitor.lock);
         mon_sample(h, &o, &armed);
-        pthread_mutex_lock(&MON.lock);
+        pthread_mutex_lock(&monitor.lock);
     }
-    pthread_mutex_unlock(&MON.lock);
+    pthread_mutex_unlock(&monitor.lock);
     mon_hist_free(h);
     return NULL;
 }
 
-/* Join a thread asked to stop. With ctl held, MON.lock not. */
+/* Join a thread asked to stop. With ctl held, monitor.lock not. */
 static void mon_reap(void) {
-    pthread_join(MON.tid, NULL);
-    pthread_mutex_lock(&MON.lock);
-    MON.thread = false;
-    mon_hist *p = MON.pending;
-    MON.pending = NULL;
-    pthread_mutex_unlock(&MON.lock);
+    pthread_join(monitor.tid, NULL);
+    pthread_mutex_lock(&monitor.lock);
+    monitor.thread = false;
+    mon_hist *p = monitor.pending;
+    monitor.pending = NULL;
+    pthread_mutex_unlock(&monitor.lock);
     mon_hist_free(p);
 }
 
-/* Hand a configuration to the running thread, with MON.lock held. Returns
+/* Hand a configuration to the running thread, with monitor.lock held. Returns
  * the history not needed (h itself when the geometry did not change, or a
  * pending one it replaces), to free after unlocking. */
 static mon_hist *mon_install(const roost_monitor_opts_t *o, mon_hist *h) {
     mon_hist *unused = h;
-    if (o->interval != MON.opts.interval || o->window != MON.opts.window) {
-        unused = MON.pending;
-        MON.pending = h;
+    if (o->interval != monitor.opts.interval || o->window != monitor.opts.window) {
+        unused = monitor.pending;
+        monitor.pending = h;
     }
-    MON.opts = *o;
-    MON.gen++;
-    MON.stop = false;
-    pthread_cond_signal(&MON.cond);
+    monitor.opts = *o;
+    monitor.gen++;
+    monitor.stop = false;
+    pthread_cond_signal(&monitor.cond);
     return unused;
 }
 
@@ -486,35 +471,35 @@ int roost_monitor_start(const roost_monitor_opts_t *opts) {
     if (!h) return ROOST_ENOMEM;
 
     if (mon_on_thread) { /* from the alert hook: the thread is this one */
-        pthread_mutex_lock(&MON.lock);
+        pthread_mutex_lock(&monitor.lock);
         mon_hist *unused = mon_install(&o, h);
-        pthread_mutex_unlock(&MON.lock);
+        pthread_mutex_unlock(&monitor.lock);
         mon_hist_free(unused);
         return ROOST_OK;
     }
     int rc = ROOST_OK;
-    pthread_mutex_lock(&MON.ctl);
-    if (!MON.cond_ready) {
+    pthread_mutex_lock(&monitor.ctl);
+    if (!monitor.cond_ready) {
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* roost_now()'s clock */
-        pthread_cond_init(&MON.cond, &ca);
+        pthread_cond_init(&monitor.cond, &ca);
         pthread_condattr_destroy(&ca);
-        MON.cond_ready = true;
+        monitor.cond_ready = true;
     }
-    pthread_mutex_lock(&MON.lock);
-    if (MON.thread && MON.stop) { /* stopped from its alert hook, not joined yet */
-        pthread_mutex_unlock(&MON.lock);
+    pthread_mutex_lock(&monitor.lock);
+    if (monitor.thread && monitor.stop) { /* stopped from its alert hook, not joined yet */
+        pthread_mutex_unlock(&monitor.lock);
         mon_reap();
-        pthread_mutex_lock(&MON.lock);
+        pthread_mutex_lock(&monitor.lock);
     }
     mon_hist *unused = NULL;
-    if (MON.thread) {
+    if (monitor.thread) {
         unused = mon_install(&o, h);
     } else {
-        MON.opts = o;
-        MON.gen++;
-        MON.stop = false;
+        monitor.opts = o;
+        monitor.gen++;
+        monitor.stop = false;
         /* All signals blocked on the monitor thread: the process's signals
          * go to the program's threads, and a write to a closed pipe fails
          * with EPIPE instead of killing the process. */
@@ -522,35 +507,35 @@ int roost_monitor_start(const roost_monitor_opts_t *opts) {
         sigfillset(&all);
         sigdelset(&all, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
         pthread_sigmask(SIG_SETMASK, &all, &prev);
-        if (pthread_create(&MON.tid, NULL, mon_main, h) == 0) {
-            MON.thread = true;
+        if (pthread_create(&monitor.tid, NULL, mon_main, h) == 0) {
+            monitor.thread = true;
         } else {
             unused = h;
             rc = ROOST_ENOMEM;
         }
         pthread_sigmask(SIG_SETMASK, &prev, NULL);
     }
-    pthread_mutex_unlock(&MON.lock);
-    pthread_mutex_unlock(&MON.ctl);
+    pthread_mutex_unlock(&monitor.lock);
+    pthread_mutex_unlock(&monitor.ctl);
     mon_hist_free(unused);
     return rc;
 }
 
 void roost_monitor_stop(void) {
     if (mon_on_thread) { /* from the alert hook: exit once it returns; joined later */
-        pthread_mutex_lock(&MON.lock);
-        MON.stop = true;
-        pthread_mutex_unlock(&MON.lock);
+        pthread_mutex_lock(&monitor.lock);
+        monitor.stop = true;
+        pthread_mutex_unlock(&monitor.lock);
         return;
     }
-    pthread_mutex_lock(&MON.ctl);
-    pthread_mutex_lock(&MON.lock);
-    bool running = MON.thread;
+    pthread_mutex_lock(&monitor.ctl);
+    pthread_mutex_lock(&monitor.lock);
+    bool running = monitor.thread;
     if (running) {
-        MON.stop = true;
-        pthread_cond_signal(&MON.cond);
+        monitor.stop = true;
+        pthread_cond_signal(&monitor.cond);
     }
-    pthread_mutex_unlock(&MON.lock);
+    pthread_mutex_unlock(&monitor.lock);
     if (running) mon_reap();
-    pthread_mutex_unlock(&MON.ctl);
+    pthread_mutex_unlock(&monitor.ctl);
 }

@@ -203,6 +203,7 @@ static int unix_addr(const char *path, struct sockaddr_un *sa) {
 }
 
 int roost_unix_listen(roost_ctx_t *ctx, const char *path, int backlog, int *fd_out) {
+    (void)ctx; /* listening does not block */
     struct sockaddr_un sa;
     int rc = unix_addr(path, &sa);
     if (rc || !fd_out) return rc ? rc : ROOST_EINVAL;
@@ -229,11 +230,7 @@ int roost_accept(roost_ctx_t *ctx, int lfd, int *fd_out) {
             break;
         }
         int e = errno;
-        if (e == EINTR || e == ECONNABORTED) continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-            if ((rc = roost__fd_wait_acquired(ctx, d, ROOST_IO_READ))) break;
-            continue;
-        }
+        if (e == ECONNABORTED) continue; /* that connection is gone: take the next */
         if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
             if (!atomic_exchange(&emfile_said, true))
                 fprintf(stderr, "roost: accept: %s; backing off and retrying (said once)\n",
@@ -242,8 +239,7 @@ int roost_accept(roost_ctx_t *ctx, int lfd, int *fd_out) {
             if (backoff < ROOST_S) backoff *= 2;
             continue;
         }
-        rc = ROOST_ESYS(e);
-        break;
+        if ((rc = roost__fd_retry(ctx, d, ROOST_IO_READ, e))) break; /* EINTR, EAGAIN: again */
     }
     roost__fd_release(lfd, d);
     return rc;

@@ -43,6 +43,8 @@ static struct {
     pthread_cond_t cond;          /* a job was queued */
     job *head, *tail;
     int nthreads, nidle, max;
+    int queued;                   /* jobs in the queue, not yet taken by a thread */
+    uint64_t calls;               /* jobs submitted */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void job_unref(job *j) {
@@ -61,6 +63,7 @@ static int pool_max(void) {
 static job *next_job(void) {
     job *j = pool.head;
     if (j) {
+        pool.queued--;
         pool.head = j->next;
         if (!pool.head) pool.tail = NULL;
     }
@@ -68,6 +71,7 @@ static job *next_job(void) {
 }
 
 static void *pool_main(void *unused) {
+    (void)unused;
     pthread_mutex_lock(&pool.lock);
     for (;;) {
         job *j = next_job();
@@ -107,6 +111,8 @@ static int pool_submit(job *j) {
     if (pool.tail) pool.tail->next = j;
     else pool.head = j;
     pool.tail = j;
+    pool.queued++;
+    pool.calls++;
     int rc = 0;
     if (pool.nidle > 0) {
         pthread_cond_signal(&pool.cond);
@@ -117,6 +123,8 @@ static int pool_submit(job *j) {
         } else if (pool.nthreads == 0) {
             /* No thread at all to run it: take it back. */
             pool.head = pool.tail = NULL;
+            pool.queued = 0;
+            pool.calls--;
             rc = e;
         }
         /* else: a running thread will get to it */
@@ -221,4 +229,14 @@ ssize_t roost_file_read(roost_ctx_t *ctx, int fd, void *buf, size_t n, int64_t o
 ssize_t roost_file_write(roost_ctx_t *ctx, int fd, const void *buf, size_t n, int64_t off) {
     if (!buf && n) return ROOST_EINVAL;
     return file_op(ctx, fd, NULL, buf ? buf : "", n, off);
+}
+
+void roost__offload_figures(roost__offload_figures_t *out) {
+    pthread_mutex_lock(&pool.lock);
+    out->threads = pool.nthreads;
+    out->idle = pool.nidle;
+    out->queued = pool.queued;
+    out->max = pool_max();
+    out->calls = pool.calls;
+    pthread_mutex_unlock(&pool.lock);
 }

@@ -55,7 +55,10 @@ static void release_locks(roost__worker *w, void *arg) {
     for (int i = n - 1; i >= 0; i--) roost__unlock(locks[i]);
 }
 
-static void unlock_one(roost__worker *w, void *lock) { roost__unlock(lock); }
+static void unlock_one(roost__worker *w, void *lock) {
+    (void)w;
+    roost__unlock(lock);
+}
 
 /* Say what we wait on, for observers and the leak detector, then switch
  * away; `after` runs in the next context and releases our queue locks. */
@@ -83,7 +86,7 @@ static inline __attribute__((always_inline)) void park_task(roost__worker *w, ro
         }
     }
     atomic_store_explicit(&self->state, ROOST_T_PARKED, memory_order_relaxed);
-    park_switch(w, self, after, arg);
+    roost__park_switch(w, self, after, arg);
     /* An opaque copy: else the compiler keeps these fields' addresses from
      * before the switch in two more saved registers. */
     roost__task *me = self;

@@ -31,7 +31,6 @@
  * arrives while every worker sleeps (that path goes through the global run
  * queue and a worker's wake-up: see docs/design.md).
  */
-#define _GNU_SOURCE
 #include "internal.h"
 #include "roost_io.h"
 #include <errno.h>
@@ -379,6 +378,7 @@ bool roost__netpoll_try(void) {
 
 /* The poller thread: blocked in epoll_wait for whatever no worker took. */
 static void *poller_main(void *unused) {
+    (void)unused;
     for (;;) netpoll(-1);
     return NULL;
 }

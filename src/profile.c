@@ -13,6 +13,9 @@
  * the full profile and writes it to stderr.
  */
 #include "internal.h"
+#include "buf.h"
+#include "profile.h"
+#include "symbolize.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,162 +23,87 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------ output buffer */
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;                  /* an append failed: the result is incomplete */
-} prof_buf;
-
-static bool prof_reserve(prof_buf *b, size_t n) {
-    if (b->oom) return false;
-    if (b->cap - b->len >= n) return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < n) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
-        return false;
-    }
-    b->p = p, b->cap = cap;
-    return true;
-}
-
-static void prof_put(prof_buf *b, const void *s, size_t n) {
-    if (!prof_reserve(b, n)) return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void prof_puts(prof_buf *b, const char *s) { prof_put(b, s, strlen(s)); }
-
-static void prof_putc(prof_buf *b, char c) {
-    if (!prof_reserve(b, 1)) return;
-    b->p[b->len++] = c;
-}
-
-__attribute__((format(printf, 2, 3))) static void prof_printf(prof_buf *b, const char *fmt, ...) {
-    for (int tries = 0; tries < 2; tries++) {
-        if (!prof_reserve(b, 64)) return;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        if (!prof_reserve(b, (size_t)n + 1)) return;
-    }
-}
-
 /* A JSON string, quoted and escaped (NULL: null). Bytes >= 0x80 pass as
  * they are: names and files are taken to be UTF-8. */
-static void prof_json_str(prof_buf *b, const char *s) {
+static void prof_json_str(roost__buf *b, const char *s) {
     if (!s) {
-        prof_puts(b, "null");
+        roost__buf_puts(b, "null");
         return;
     }
-    prof_putc(b, '"');
+    roost__buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         const unsigned char *q = p;
         while (*q >= 0x20 && *q != '"' && *q != '\\') q++;
-        if (q > p) prof_put(b, p, (size_t)(q - p));
+        if (q > p) roost__buf_put(b, p, (size_t)(q - p));
         if (!*q) break;
         switch (*q) {
-        case '"': prof_puts(b, "\\\""); break;
-        case '\\': prof_puts(b, "\\\\"); break;
-        case '\n': prof_puts(b, "\\n"); break;
-        case '\t': prof_puts(b, "\\t"); break;
-        case '\r': prof_puts(b, "\\r"); break;
-        default: prof_printf(b, "\\u%04x", *q); break;
+        case '"': roost__buf_puts(b, "\\\""); break;
+        case '\\': roost__buf_puts(b, "\\\\"); break;
+        case '\n': roost__buf_puts(b, "\\n"); break;
+        case '\t': roost__buf_puts(b, "\\t"); break;
+        case '\r': roost__buf_puts(b, "\\r"); break;
+        default: roost__buf_printf(b, "\\u%04x", *q); break;
         }
         p = q;
     }
-    prof_putc(b, '"');
+    roost__buf_putc(b, '"');
 }
 
-/* ------------------------------------------------------------ per-profile pc table
- * The distinct pcs of one profile, each with its cached symbol: the global
- * cache costs a lock per look-up, this costs a probe. */
+/* ------------------------------------------------------------ per-profile pc table (profile.h) */
+
+static const roost__sym prof_nosym; /* what a failed look-up shows: the bare pc */
+
+static uint64_t pcs_hash_of(size_t i, void *arg) { return roost__hash_ptr(((roost__prof_pcs *)arg)->pcs[i]); }
+
 typedef struct {
-    uintptr_t *pcs;            /* 0: empty slot */
-    const prof_sym **syms;
-    uint32_t *ids;             /* pprof location ids, 1-based in order of first use */
-    size_t cap, n;
-    bool oom;
-} prof_pcs;
+    const roost__prof_pcs *P;
+    uintptr_t pc;
+} pcs_probe;
 
-static const prof_sym prof_nosym; /* what a failed look-up shows: the bare pc */
+static bool pcs_eq(size_t i, void *arg) {
+    pcs_probe *q = arg;
+    return q->P->pcs[i] == q->pc;
+}
 
-static size_t prof_pcs_find(prof_pcs *P, uintptr_t pc) {
-    if (P->n * 2 >= P->cap) {
+size_t roost__prof_pcs_find(roost__prof_pcs *P, uintptr_t pc) {
+    if (!roost__index_reserve(&P->index, P->n, pcs_hash_of, P)) {
+        P->oom = true;
+        return SIZE_MAX;
+    }
+    pcs_probe q = {P, pc};
+    uint32_t *slot = roost__index_find(&P->index, roost__hash_ptr(pc), pcs_eq, &q);
+    if (*slot) return *slot - 1;
+    if (P->n == P->cap) {
         size_t cap = P->cap ? P->cap * 2 : 256;
-        uintptr_t *pcs = calloc(cap, sizeof *pcs);
-        const prof_sym **syms = calloc(cap, sizeof *syms);
-        uint32_t *ids = calloc(cap, sizeof *ids);
-        if (!pcs || !syms || !ids) {
-            free(pcs), free(syms), free(ids);
+        uintptr_t *pcs = realloc(P->pcs, cap * sizeof *pcs);
+        if (pcs) P->pcs = pcs;
+        const roost__sym **syms = realloc(P->syms, cap * sizeof *syms);
+        if (syms) P->syms = syms;
+        if (!pcs || !syms) {
             P->oom = true;
             return SIZE_MAX;
         }
-        for (size_t i = 0; i < P->cap; i++) {
-            if (!P->pcs[i]) continue;
-            size_t j = prof_pc_hash(P->pcs[i]) & (cap - 1);
-            while (pcs[j]) j = (j + 1) & (cap - 1);
-            pcs[j] = P->pcs[i], syms[j] = P->syms[i], ids[j] = P->ids[i];
-        }
-        free(P->pcs), free(P->syms), free(P->ids);
-        P->pcs = pcs, P->syms = syms, P->ids = ids, P->cap = cap;
+        P->cap = cap;
     }
-    size_t j = prof_pc_hash(pc) & (P->cap - 1);
-    while (P->pcs[j] && P->pcs[j] != pc) j = (j + 1) & (P->cap - 1);
-    if (!P->pcs[j]) {
-        const prof_sym *s = prof_sym_get(pc);
-        P->pcs[j] = pc;
-        P->syms[j] = s ? s : &prof_nosym;
-        P->ids[j] = (uint32_t)++P->n;
-    }
-    return j;
+    const roost__sym *s = roost__sym_get(pc);
+    P->pcs[P->n] = pc;
+    P->syms[P->n] = s ? s : &prof_nosym;
+    *slot = (uint32_t)++P->n;
+    return P->n - 1;
 }
 
-static const prof_sym *prof_pcs_sym(prof_pcs *P, uintptr_t pc) {
+const roost__sym *roost__prof_pcs_sym(roost__prof_pcs *P, uintptr_t pc) {
     if (!pc) return &prof_nosym;
-    size_t j = prof_pcs_find(P, pc);
+    size_t j = roost__prof_pcs_find(P, pc);
     return j == SIZE_MAX ? &prof_nosym : P->syms[j];
 }
 
-static void prof_pcs_free(prof_pcs *P) { free(P->pcs), free(P->syms), free(P->ids); }
+static void prof_pcs_free(roost__prof_pcs *P) {
+    free(P->pcs), free(P->syms);
+    roost__index_free(&P->index);
+}
 
 /* ------------------------------------------------------------ grouping */
-
-typedef struct {
-    roost_task_info_t *t;      /* the first task of the group (in the snapshot, or a copy) */
-    size_t count;
-    uint64_t hash;
-} prof_group;
-
-typedef struct {
-    prof_group *g;
-    size_t n, cap;
-    uint32_t *slots;           /* index + 1 into g; 0 empty */
-    size_t nslots;
-    bool by_content;           /* compare strings by content (else by pointer) */
-    bool owns;                 /* t is a malloc'ed copy of each group's first task */
-} prof_groups;
-
-static uint64_t prof_mix(uint64_t h, uint64_t v) {
-    h = (h ^ v) * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 31);
-}
-
-static uint64_t prof_str_hash(uint64_t h, const char *s) {
-    uint64_t x = 0xcbf29ce484222325ull;
-    for (; s && *s; s++) x = (x ^ (unsigned char)*s) * 0x100000001b3ull;
-    return prof_mix(h, x);
-}
 
 static bool prof_str_eq(const char *a, const char *b, bool content) {
     if (a == b) return true;
@@ -188,17 +116,17 @@ static bool prof_str_eq(const char *a, const char *b, bool content) {
  * every task of a site); a second pass over the groups merges those whose
  * strings are equal but not the same, so 100,000 tasks are never strcmp'ed. */
 static uint64_t prof_key_hash(const roost_task_info_t *t, bool content) {
-    uint64_t h = prof_mix((uint64_t)t->state << 32 | (uint32_t)t->wait_reason, (uint64_t)t->nframes);
-    for (int i = 0; i < t->nframes; i++) h = prof_mix(h, t->pcs[i]);
-    h = prof_mix(h, (uint64_t)t->line);
+    uint64_t h = roost__hash_mix((uint64_t)t->state << 32 | (uint32_t)t->wait_reason, (uint64_t)t->nframes);
+    for (int i = 0; i < t->nframes; i++) h = roost__hash_mix(h, t->pcs[i]);
+    h = roost__hash_mix(h, (uint64_t)t->line);
     if (content) {
-        h = prof_str_hash(h, t->file), h = prof_str_hash(h, t->func);
+        h = roost__hash_str(h, t->file), h = roost__hash_str(h, t->func);
         for (int i = 0; i < t->nlabels; i++)
-            h = prof_str_hash(prof_str_hash(h, t->labels[i][0]), t->labels[i][1]);
+            h = roost__hash_str(roost__hash_str(h, t->labels[i][0]), t->labels[i][1]);
     } else {
-        h = prof_mix(prof_mix(h, (uintptr_t)t->file), (uintptr_t)t->func);
+        h = roost__hash_mix(roost__hash_mix(h, (uintptr_t)t->file), (uintptr_t)t->func);
         for (int i = 0; i < t->nlabels; i++)
-            h = prof_mix(prof_mix(h, (uintptr_t)t->labels[i][0]), (uintptr_t)t->labels[i][1]);
+            h = roost__hash_mix(roost__hash_mix(h, (uintptr_t)t->labels[i][0]), (uintptr_t)t->labels[i][1]);
     }
     return h;
 }
@@ -218,31 +146,31 @@ static bool prof_key_eq(const roost_task_info_t *a, const roost_task_info_t *b, 
 
 /* Add count tasks like t (copied, if G owns its tasks); false when out of
  * memory. */
-static bool prof_group_add(prof_groups *G, const roost_task_info_t *t, size_t count) {
-    if (G->n * 2 >= G->nslots) {
-        size_t ns = G->nslots ? G->nslots * 2 : 64;
-        uint32_t *s = calloc(ns, sizeof *s);
-        if (!s) return false;
-        for (size_t i = 0; i < G->n; i++) {
-            size_t j = G->g[i].hash & (ns - 1);
-            while (s[j]) j = (j + 1) & (ns - 1);
-            s[j] = (uint32_t)i + 1;
-        }
-        free(G->slots);
-        G->slots = s, G->nslots = ns;
-    }
-    uint64_t h = prof_key_hash(t, G->by_content);
-    size_t j = h & (G->nslots - 1);
-    for (uint32_t k; (k = G->slots[j]); j = (j + 1) & (G->nslots - 1)) {
-        prof_group *g = &G->g[k - 1];
-        if (g->hash == h && prof_key_eq(g->t, t, G->by_content)) {
-            g->count += count;
-            return true;
-        }
+static uint64_t group_hash_of(size_t i, void *arg) { return ((roost__prof_groups *)arg)->g[i].hash; }
+
+typedef struct {
+    const roost__prof_groups *G;
+    const roost_task_info_t *t;
+    uint64_t hash;
+} group_probe;
+
+static bool group_eq(size_t i, void *arg) {
+    group_probe *q = arg;
+    const roost__prof_group *g = &q->G->g[i];
+    return g->hash == q->hash && prof_key_eq(g->t, q->t, q->G->by_content);
+}
+
+static bool prof_group_add(roost__prof_groups *G, const roost_task_info_t *t, size_t count) {
+    if (!roost__index_reserve(&G->index, G->n, group_hash_of, G)) return false;
+    group_probe q = {G, t, prof_key_hash(t, G->by_content)};
+    uint32_t *slot = roost__index_find(&G->index, q.hash, group_eq, &q);
+    if (*slot) {
+        G->g[*slot - 1].count += count;
+        return true;
     }
     if (G->n == G->cap) {
         size_t cap = G->cap ? G->cap * 2 : 64;
-        prof_group *g = realloc(G->g, cap * sizeof *g);
+        roost__prof_group *g = realloc(G->g, cap * sizeof *g);
         if (!g) return false;
         G->g = g, G->cap = cap;
     }
@@ -251,8 +179,8 @@ static bool prof_group_add(prof_groups *G, const roost_task_info_t *t, size_t co
         if (!(rep = malloc(sizeof *rep))) return false;
         *rep = *t;
     }
-    G->g[G->n] = (prof_group){rep, count, h};
-    G->slots[j] = (uint32_t)++G->n;
+    G->g[G->n] = (roost__prof_group){rep, count, q.hash};
+    *slot = (uint32_t)++G->n;
     return true;
 }
 
@@ -262,21 +190,22 @@ static int prof_label_cmp(const void *a, const void *b) {
 }
 
 static int prof_group_cmp(const void *a, const void *b) {
-    const prof_group *x = a, *y = b;
+    const roost__prof_group *x = a, *y = b;
     if (x->count != y->count) return x->count > y->count ? -1 : 1;
     return x->t->id < y->t->id ? -1 : x->t->id > y->t->id;
 }
 
-static void prof_groups_free(prof_groups *G) {
+static void prof_groups_free(roost__prof_groups *G) {
     if (G->owns)
         for (size_t i = 0; i < G->n; i++) free(G->g[i].t);
-    free(G->g), free(G->slots);
+    free(G->g);
+    roost__index_free(&G->index);
     memset(G, 0, sizeof *G);
 }
 
 /* Merge groups formed by pointer identity (G1, which keeps its tasks) into
  * groups by content, *out, sorted by count, descending. */
-static int prof_group_merge(prof_groups *G1, prof_groups *out) {
+int roost__prof_group_merge(roost__prof_groups *G1, roost__prof_groups *out) {
     memset(out, 0, sizeof *out);
     out->by_content = true;
     for (size_t i = 0; i < G1->n; i++) {
@@ -288,8 +217,7 @@ static int prof_group_merge(prof_groups *G1, prof_groups *out) {
             return ROOST_ENOMEM;
         }
     }
-    free(out->slots);
-    out->slots = NULL;
+    roost__index_free(&out->index);
     if (out->n) qsort(out->g, out->n, sizeof *out->g, prof_group_cmp);
     return ROOST_OK;
 }
@@ -301,10 +229,10 @@ static const char *prof_state_word(const roost_task_info_t *t) {
     return roost_task_state_name(t->state);
 }
 
-static void prof_labels_text(prof_buf *b, const roost_task_info_t *t) {
+static void prof_labels_text(roost__buf *b, const roost_task_info_t *t) {
     for (int i = 0; i < t->nlabels; i++)
-        prof_printf(b, "%s%s=%s", i ? ", " : "{", t->labels[i][0], t->labels[i][1] ? t->labels[i][1] : "");
-    if (t->nlabels) prof_putc(b, '}');
+        roost__buf_printf(b, "%s%s=%s", i ? ", " : "{", t->labels[i][0], t->labels[i][1] ? t->labels[i][1] : "");
+    if (t->nlabels) roost__buf_putc(b, '}');
 }
 
 static int prof_id_cmp(const void *a, const void *b) {
@@ -328,34 +256,34 @@ static double prof_waited_s(const roost_task_info_t *t, int64_t now) {
 
 /* ------------------------------------------------------------ grouped (debug=1) */
 
-static int prof_grouped(prof_buf *b, prof_groups *G1, size_t n, prof_pcs *P) {
-    prof_groups G;
-    int rc = prof_group_merge(G1, &G);
+static int prof_grouped(roost__buf *b, roost__prof_groups *G1, size_t n, roost__prof_pcs *P) {
+    roost__prof_groups G;
+    int rc = roost__prof_group_merge(G1, &G);
     if (rc) return rc;
-    prof_printf(b, "task profile: total %zu\n", n);
+    roost__buf_printf(b, "task profile: total %zu\n", n);
     for (size_t i = 0; i < G.n; i++) {
         const roost_task_info_t *t = G.g[i].t;
-        prof_printf(b, "%zu @", G.g[i].count);
-        for (int k = 0; k < t->nframes; k++) prof_printf(b, " %#lx", (unsigned long)t->pcs[k]);
-        prof_printf(b, "\n# %s; created by %s at %s:%d\n", prof_state_word(t), t->func, t->file, t->line);
+        roost__buf_printf(b, "%zu @", G.g[i].count);
+        for (int k = 0; k < t->nframes; k++) roost__buf_printf(b, " %#lx", (unsigned long)t->pcs[k]);
+        roost__buf_printf(b, "\n# %s; created by %s at %s:%d\n", prof_state_word(t), t->func, t->file, t->line);
         if (t->nlabels) {
-            prof_puts(b, "# labels: ");
+            roost__buf_puts(b, "# labels: ");
             prof_labels_text(b, t);
-            prof_putc(b, '\n');
+            roost__buf_putc(b, '\n');
         }
         for (int k = 0; k < t->nframes; k++) {
-            const prof_sym *s = prof_pcs_sym(P, t->pcs[k]);
-            prof_printf(b, "#\t%#lx\t", (unsigned long)t->pcs[k]);
+            const roost__sym *s = roost__prof_pcs_sym(P, t->pcs[k]);
+            roost__buf_printf(b, "#\t%#lx\t", (unsigned long)t->pcs[k]);
             if (s->func)
-                prof_printf(b, "%s+%#lx", s->func, (unsigned long)s->off);
+                roost__buf_printf(b, "%s+%#lx", s->func, (unsigned long)s->off);
             else if (s->mod)
-                prof_printf(b, "%s+%#lx", s->mod->base, (unsigned long)s->off);
+                roost__buf_printf(b, "%s+%#lx", s->mod->base, (unsigned long)s->off);
             else
-                prof_puts(b, "?");
-            if (s->file) prof_printf(b, "\t%s:%d", s->file, s->line);
-            prof_putc(b, '\n');
+                roost__buf_puts(b, "?");
+            if (s->file) roost__buf_printf(b, "\t%s:%d", s->file, s->line);
+            roost__buf_putc(b, '\n');
         }
-        prof_putc(b, '\n');
+        roost__buf_putc(b, '\n');
     }
     free(G.g);
     return ROOST_OK;
@@ -363,92 +291,116 @@ static int prof_grouped(prof_buf *b, prof_groups *G1, size_t n, prof_pcs *P) {
 
 /* ------------------------------------------------------------ full (debug=2) */
 
-static void prof_full_task(prof_buf *b, const roost_task_info_t *t, int64_t now, prof_pcs *P) {
-    prof_printf(b, "task %llu", (unsigned long long)t->id);
-    if (t->name) prof_printf(b, " \"%s\"", t->name);
-    double s = prof_waited_s(t, now);
-    if (s >= 0)
-        prof_printf(b, " [%s, %.*fs]", prof_state_word(t), s < 10 ? 1 : 0, s);
-    else
-        prof_printf(b, " [%s]", prof_state_word(t));
-    if (t->nlabels) {
-        prof_putc(b, ' ');
-        prof_labels_text(b, t);
+/* One task, as Go prints a goroutine:
+ *   task 42 "name" [chan send, 3.2s] {k=v}:
+ *       #0 function+0x1f (file.c:12)
+ *       created by fetch at story.c:40 (task 7)
+ * The leak reports (leak.c, group.c) and the full profile (with
+ * ROOST__TB_PROFILE) all print tasks so. The profile's form: each frame's
+ * pc before its symbol, symbols from P's table, labels separated by
+ * commas, the time parked only when known, "(from a thread)" for a task a
+ * plain thread spawned, and a blank line after. */
+void roost__traceback(roost__buf *b, const roost_task_info_t *t, int64_t now, int flags,
+                      roost__prof_pcs *P) {
+    bool prof = flags & ROOST__TB_PROFILE;
+    roost__buf_printf(b, "task %llu", (unsigned long long)t->id);
+    if (t->name) roost__buf_printf(b, " \"%s\"", t->name);
+    double s;
+    bool timed;
+    const char *word;
+    if (prof) {
+        s = prof_waited_s(t, now);
+        timed = s >= 0;
+        word = prof_state_word(t);
+    } else {
+        timed = t->state == ROOST_TASK_PARKED || t->wait_reason;
+        s = t->parked_at ? (double)(now - t->parked_at) / 1e9 : 0;
+        word = timed ? roost_wait_reason_name(t->wait_reason) : roost_task_state_name(t->state);
     }
-    prof_puts(b, ":\n");
+    if (timed)
+        roost__buf_printf(b, " [%s, %.*fs]", word, s < 10 ? 1 : 0, s);
+    else
+        roost__buf_printf(b, " [%s]", word);
+    for (int i = 0; i < t->nlabels; i++)
+        roost__buf_printf(b, "%s%s=%s", i ? (prof ? ", " : " ") : " {", t->labels[i][0],
+                          t->labels[i][1] ? t->labels[i][1] : "");
+    roost__buf_puts(b, t->nlabels ? "}:\n" : ":\n");
     char sym[512];
     for (int i = 0; i < t->nframes; i++) {
-        prof_sym_format(prof_pcs_sym(P, t->pcs[i]), t->pcs[i], sym, sizeof sym);
-        prof_printf(b, "    #%d %#lx %s\n", i, (unsigned long)t->pcs[i], sym);
+        if (prof) {
+            roost__sym_format(roost__prof_pcs_sym(P, t->pcs[i]), t->pcs[i], sym, sizeof sym);
+            roost__buf_printf(b, "    #%d %#lx %s\n", i, (unsigned long)t->pcs[i], sym);
+        } else {
+            roost_symbolize(t->pcs[i], sym, sizeof sym);
+            roost__buf_printf(b, "    #%d %s\n", i, sym);
+        }
     }
-    if (t->parent_id)
-        prof_printf(b, "    created by %s at %s:%d (task %llu)\n\n", t->func, t->file, t->line,
-                    (unsigned long long)t->parent_id);
+    roost__buf_printf(b, "    created by %s at %s:%d ", t->func, t->file, t->line);
+    if (prof && !t->parent_id)
+        roost__buf_puts(b, "(from a thread)\n\n");
     else
-        prof_printf(b, "    created by %s at %s:%d (from a thread)\n\n", t->func, t->file, t->line);
+        roost__buf_printf(b, "(task %llu)\n%s", (unsigned long long)t->parent_id, prof ? "\n" : "");
 }
 
-static int prof_full(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) {
+static int prof_full(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_pcs *P) {
     int64_t now = roost_now();
     prof_sort_by_id(v, n);
-    prof_printf(b, "task profile: total %zu\n\n", n);
-    for (size_t i = 0; i < n; i++) prof_full_task(b, &v[i], now, P);
+    roost__buf_printf(b, "task profile: total %zu\n\n", n);
+    for (size_t i = 0; i < n; i++) roost__traceback(b, &v[i], now, ROOST__TB_PROFILE, P);
     return ROOST_OK;
 }
 
 /* ------------------------------------------------------------ JSON */
 
-static int prof_json(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) {
+static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_pcs *P) {
     int64_t now = roost_now();
     prof_sort_by_id(v, n);
-    prof_printf(b, "{\"total\":%zu,\"tasks\":[", n);
+    roost__buf_printf(b, "{\"total\":%zu,\"tasks\":[", n);
     for (size_t i = 0; i < n; i++) {
         const roost_task_info_t *t = &v[i];
-        prof_printf(b, "%s\n{\"id\":%llu,\"parent\":%llu,\"name\":", i ? "," : "", (unsigned long long)t->id,
+        roost__buf_printf(b, "%s\n{\"id\":%llu,\"parent\":%llu,\"name\":", i ? "," : "", (unsigned long long)t->id,
                     (unsigned long long)t->parent_id);
         prof_json_str(b, t->name);
-        prof_puts(b, ",\"state\":");
+        roost__buf_puts(b, ",\"state\":");
         prof_json_str(b, roost_task_state_name(t->state));
-        prof_puts(b, ",\"wait_reason\":");
+        roost__buf_puts(b, ",\"wait_reason\":");
         prof_json_str(b, t->state == ROOST_TASK_PARKED ? roost_wait_reason_name(t->wait_reason) : NULL);
         double s = prof_waited_s(t, now);
         if (s >= 0)
-            prof_printf(b, ",\"waiting_s\":%.3f", s);
+            roost__buf_printf(b, ",\"waiting_s\":%.3f", s);
         else
-            prof_puts(b, ",\"waiting_s\":null");
-        prof_printf(b, ",\"age_s\":%.3f", t->created && now > t->created ? (double)(now - t->created) / 1e9 : 0.0);
-        prof_puts(b, ",\"created_at\":{\"file\":");
+            roost__buf_puts(b, ",\"waiting_s\":null");
+        roost__buf_printf(b, ",\"age_s\":%.3f", t->created && now > t->created ? (double)(now - t->created) / 1e9 : 0.0);
+        roost__buf_puts(b, ",\"created_at\":{\"file\":");
         prof_json_str(b, t->file);
-        prof_printf(b, ",\"line\":%d,\"func\":", t->line);
+        roost__buf_printf(b, ",\"line\":%d,\"func\":", t->line);
         prof_json_str(b, t->func);
-        prof_puts(b, "},\"labels\":{");
+        roost__buf_puts(b, "},\"labels\":{");
         for (int k = 0; k < t->nlabels; k++) {
-            if (k) prof_putc(b, ',');
+            if (k) roost__buf_putc(b, ',');
             prof_json_str(b, t->labels[k][0]);
-            prof_putc(b, ':');
+            roost__buf_putc(b, ':');
             prof_json_str(b, t->labels[k][1] ? t->labels[k][1] : "");
         }
-        prof_puts(b, "},\"stack\":[");
+        roost__buf_puts(b, "},\"stack\":[");
         for (int k = 0; k < t->nframes; k++) {
-            const prof_sym *sy = prof_pcs_sym(P, t->pcs[k]);
-            prof_printf(b, "%s{\"pc\":\"%#lx\",\"func\":", k ? "," : "", (unsigned long)t->pcs[k]);
+            const roost__sym *sy = roost__prof_pcs_sym(P, t->pcs[k]);
+            roost__buf_printf(b, "%s{\"pc\":\"%#lx\",\"func\":", k ? "," : "", (unsigned long)t->pcs[k]);
             prof_json_str(b, sy->func);
-            prof_printf(b, ",\"off\":%lu,\"module\":", (unsigned long)sy->off);
+            roost__buf_printf(b, ",\"off\":%lu,\"module\":", (unsigned long)sy->off);
             prof_json_str(b, sy->mod ? sy->mod->base : NULL);
-            prof_puts(b, ",\"file\":");
+            roost__buf_puts(b, ",\"file\":");
             prof_json_str(b, sy->file);
             if (sy->file)
-                prof_printf(b, ",\"line\":%d}", sy->line);
+                roost__buf_printf(b, ",\"line\":%d}", sy->line);
             else
-                prof_puts(b, ",\"line\":null}");
+                roost__buf_puts(b, ",\"line\":null}");
         }
-        prof_puts(b, "]}");
+        roost__buf_puts(b, "]}");
     }
-    prof_puts(b, "\n]}\n");
+    roost__buf_puts(b, "\n]}\n");
     return ROOST_OK;
 }
-
-#include "pprof.c"
 
 /* ------------------------------------------------------------ entry points */
 
@@ -456,7 +408,7 @@ static int prof_json(prof_buf *b, roost_task_info_t *v, size_t n, prof_pcs *P) {
  * distinct (pointer-identical) key is kept, with a count, so 100,000 tasks
  * parked at three sites cost three records, not a 40 MB snapshot. */
 typedef struct {
-    prof_groups G;             /* owns its tasks */
+    roost__prof_groups G;             /* owns its tasks */
     size_t total;
     bool oom;
 } prof_stream;
@@ -483,13 +435,13 @@ static int prof_take(int format, char **buf, size_t *len) {
     } else if ((rc = roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS))) {
         return rc;
     }
-    prof_sym_begin();
-    prof_buf b = {0};
-    prof_pcs P = {0};
+    roost__sym_begin();
+    roost__buf b = {0};
+    roost__prof_pcs P = {0};
     switch (format) {
     case ROOST_PROFILE_GROUPED: rc = prof_grouped(&b, &S.G, S.total, &P); break;
     case ROOST_PROFILE_FULL: rc = prof_full(&b, v, n, &P); break;
-    case ROOST_PROFILE_PPROF: rc = prof_pprof(&b, &S.G, &P); break;
+    case ROOST_PROFILE_PPROF: rc = roost__pprof(&b, &S.G, &P); break;
     default: rc = prof_json(&b, v, n, &P); break;
     }
     if (!rc && (b.oom || P.oom)) rc = ROOST_ENOMEM;
@@ -500,7 +452,7 @@ static int prof_take(int format, char **buf, size_t *len) {
         free(b.p);
         return rc;
     }
-    if (!b.p) prof_reserve(&b, 1); /* an empty profile is still a buffer to free */
+    if (!b.p) roost__buf_reserve(&b, 1); /* an empty profile is still a buffer to free */
     if (!b.p) return ROOST_ENOMEM;
     *buf = b.p, *len = b.len;
     return ROOST_OK;
@@ -524,20 +476,8 @@ int roost_profile(int format, char **buf, size_t *len) {
     *buf = NULL, *len = 0;
     if (format < ROOST_PROFILE_GROUPED || format > ROOST_PROFILE_JSON) return ROOST_EINVAL;
     prof_req r = {format, buf, len, ROOST_OK};
-    prof_off_task(prof_take_main, &r);
+    roost__off_task(prof_take_main, &r);
     return r.rc;
-}
-
-static int prof_write_all(int fd, const char *p, size_t n) {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return ROOST_EINVAL; /* a bad or closed fd: the caller's argument */
-        }
-        p += w, n -= (size_t)w;
-    }
-    return ROOST_OK;
 }
 
 int roost_profile_write(int fd, int format) {
@@ -546,7 +486,7 @@ int roost_profile_write(int fd, int format) {
     size_t len;
     int rc = roost_profile(format, &buf, &len);
     if (rc) return rc;
-    rc = prof_write_all(fd, buf, len);
+    rc = roost__write_all(fd, buf, len) ? ROOST_EINVAL : ROOST_OK; /* a bad or closed fd: the caller's argument */
     free(buf);
     return rc;
 }
@@ -559,15 +499,15 @@ static struct {
     bool exit_after;           /* ROOST_SIGQUIT_EXIT=1 */
     _Atomic uint32_t req;      /* bumped by the handler; futex word */
     _Atomic int signo;         /* the last signal taken */
-} PQ = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} profq = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Async-signal-safe: an atomic add and a futex wake (one syscall), errno
  * kept. Everything else happens on the dumper thread. */
 static void prof_on_signal(int signo) {
     int e = errno;
-    atomic_store_explicit(&PQ.signo, signo, memory_order_relaxed);
-    atomic_fetch_add_explicit(&PQ.req, 1, memory_order_release);
-    roost__futex_wake(&PQ.req, 1);
+    atomic_store_explicit(&profq.signo, signo, memory_order_relaxed);
+    atomic_fetch_add_explicit(&profq.req, 1, memory_order_release);
+    roost__futex_wake(&profq.req, 1);
     errno = e;
 }
 
@@ -575,59 +515,50 @@ static void prof_dump(int signo) {
     char head[128];
     const char *name = signo == SIGQUIT ? "SIGQUIT: quit" : strsignal(signo);
     int n = snprintf(head, sizeof head, "%s\nroost: task dump (signal %d)\n", name ? name : "signal", signo);
-    if (n > 0) prof_write_all(2, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
+    if (n > 0) roost__write_all(2, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
     if (roost_profile_write(2, ROOST_PROFILE_FULL) != ROOST_OK) {
         static const char fail[] = "roost: task dump failed (out of memory)\n";
-        prof_write_all(2, fail, sizeof fail - 1);
+        roost__write_all(2, fail, sizeof fail - 1);
     }
     static const char end[] = "roost: end of task dump\n";
-    prof_write_all(2, end, sizeof end - 1);
+    roost__write_all(2, end, sizeof end - 1);
 }
 
 /* Blocked in the futex until a signal bumps req: no CPU, and detached, so
  * it never keeps the process from exiting (exit ends it wherever it is). */
 static void *prof_dumper(void *unused) {
     (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
     uint32_t seen = 0;
     for (;;) {
-        uint32_t now = atomic_load_explicit(&PQ.req, memory_order_acquire);
+        uint32_t now = atomic_load_explicit(&profq.req, memory_order_acquire);
         if (now == seen) {
-            roost__futex_wait(&PQ.req, seen, -1);
+            roost__futex_wait(&profq.req, seen, -1);
             continue;
         }
         seen = now;
-        prof_dump(atomic_load_explicit(&PQ.signo, memory_order_relaxed));
-        if (PQ.exit_after) exit(2); /* Go's status after a SIGQUIT dump */
+        prof_dump(atomic_load_explicit(&profq.signo, memory_order_relaxed));
+        if (profq.exit_after) exit(2); /* Go's status after a SIGQUIT dump */
     }
     return NULL;
 }
 
-/* Start the dumper once per process. Its thread has every signal blocked,
- * so the handler runs on some other thread and never interrupts a dump. */
+/* Start the dumper once per process. Its thread blocks every signal (the
+ * runtime's threads leave SIGQUIT open: this one closes it too), so the
+ * handler runs on some other thread and never interrupts a dump. */
 static int prof_dumper_start(void) {
-    pthread_mutex_lock(&PQ.lock);
+    pthread_mutex_lock(&profq.lock);
     int rc = ROOST_OK;
-    if (!PQ.started) {
+    if (!profq.started) {
         const char *e = getenv("ROOST_SIGQUIT_EXIT");
-        PQ.exit_after = e && *e && strcmp(e, "0") != 0;
-        sigset_t all, old;
-        sigfillset(&all);
-        sigdelset(&all, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pthread_attr_t at;
-        pthread_t th;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &at, prof_dumper, NULL) == 0) {
-            PQ.started = true;
-            pthread_setname_np(th, "roost-dump");
-        } else {
-            rc = ROOST_ENOMEM;
-        }
-        pthread_attr_destroy(&at);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        profq.exit_after = e && *e && strcmp(e, "0") != 0;
+        rc = roost__thread_start(NULL, prof_dumper, NULL, "roost-dump", true);
+        if (!rc) profq.started = true;
     }
-    pthread_mutex_unlock(&PQ.lock);
+    pthread_mutex_unlock(&profq.lock);
     return rc;
 }
 

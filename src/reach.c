@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -337,13 +338,6 @@ static void sfree_all(rproof *P) {
     P->nscratch = 0;
 }
 
-static bool is_scratch(const rproof *P, uintptr_t lo, uintptr_t hi) {
-    for (int i = 0; i < P->nscratch; i++) {
-        uintptr_t a = (uintptr_t)P->scratch[i].p, b = a + P->scratch[i].len;
-        if (lo < b && hi > a) return true;
-    }
-    return false;
-}
 
 /* ------------------------------------------------------------ sorting (no malloc) */
 
@@ -885,7 +879,8 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         if (path_is(&m, "[vvar]") || path_is(&m, "[vvar_vclock]") || path_is(&m, "[vsyscall]") ||
             path_is(&m, "[vdso]"))
             continue;
-        if (is_scratch(P, m.lo, m.hi)) continue;
+        /* The proof's own tables are left out piece by piece (root_add): the
+         * kernel may have merged them into a heap's mapping. */
         bool anon = m.pathlen == 0 || (m.path[0] == '[' && !path_is(&m, "[stack]") && !path_is(&m, "[heap]"));
         if (path_is(&m, "[heap]")) {
             dbg("reach: [heap] %lx-%lx\n", (unsigned long)m.lo, (unsigned long)m.hi);

@@ -20,6 +20,7 @@
  * allocated: about 100,000 tasks in a few tens of ms (bench profile100k).
  */
 #include "internal.h"
+#include "hash.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,14 +34,15 @@ static struct {
     _Atomic int nsites;             /* ids 1..nsites are taken */
     roost_site_t **site_blk[ROOST_SITE_BLOCKS];            /* id -> site */
     _Atomic(_Atomic int64_t *) thread_ctr[ROOST_SITE_BLOCKS]; /* spawns from plain threads */
-    roost_site_t **hash;            /* roost_go_at's sites by (file, line, func) */
-    size_t hcap, hn;
-} R = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    roost_site_t **at;              /* roost_go_at's sites, in order of first use */
+    size_t nat, capat;
+    roost__index at_index;          /* at by (file, line, func) */
+} registry = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void roost__registry_init(void) {
-    if (!R.tick0) {
-        R.tick0 = roost__tick();
-        R.ns0 = roost_now();
+    if (!registry.tick0) {
+        registry.tick0 = roost__tick();
+        registry.ns0 = roost_now();
     }
     roost__coarse_refresh();
 }
@@ -60,8 +62,8 @@ static void clock_now(tick_clock *c) {
     do {
         c->n1 = roost_now();
         c->t1 = roost__tick();
-    } while (c->n1 - R.ns0 < 2 * ROOST_MS);
-    c->ns_per_tick = c->t1 > R.tick0 ? (double)(c->n1 - R.ns0) / (double)(c->t1 - R.tick0) : 1.0;
+    } while (c->n1 - registry.ns0 < 2 * ROOST_MS);
+    c->ns_per_tick = c->t1 > registry.tick0 ? (double)(c->n1 - registry.ns0) / (double)(c->t1 - registry.tick0) : 1.0;
 }
 
 static int64_t clock_conv(const tick_clock *c, uint64_t tick) {
@@ -77,31 +79,31 @@ int64_t roost__tick_to_ns(uint64_t tick) {
 
 /* ------------------------------------------------------------ spawn sites */
 
-static roost_site_t *site_at(int id) { return R.site_blk[id / ROOST_SITE_BLOCK][id % ROOST_SITE_BLOCK]; }
+static roost_site_t *site_at(int id) { return registry.site_blk[id / ROOST_SITE_BLOCK][id % ROOST_SITE_BLOCK]; }
 
 /* Give a site its id on its first spawn. Sites beyond the table (16,383)
  * get id -1: they spawn normally but are not counted per site. */
 int roost__site_id(roost_site_t *site) {
-    pthread_mutex_lock(&R.lock);
+    pthread_mutex_lock(&registry.lock);
     int id = site->id;
     if (!id) {
-        int n = atomic_load(&R.nsites) + 1;
+        int n = atomic_load(&registry.nsites) + 1;
         if (n >= ROOST_SITE_BLOCK * ROOST_SITE_BLOCKS) {
             id = -1;
         } else {
-            roost_site_t ***blk = &R.site_blk[n / ROOST_SITE_BLOCK];
+            roost_site_t ***blk = &registry.site_blk[n / ROOST_SITE_BLOCK];
             if (!*blk) *blk = calloc(ROOST_SITE_BLOCK, sizeof **blk);
             if (!*blk) {
                 id = -1;
             } else {
                 (*blk)[n % ROOST_SITE_BLOCK] = site;
-                atomic_store(&R.nsites, n);
+                atomic_store(&registry.nsites, n);
                 id = n;
             }
         }
         __atomic_store_n(&site->id, id, __ATOMIC_RELEASE);
     }
-    pthread_mutex_unlock(&R.lock);
+    pthread_mutex_unlock(&registry.lock);
     return id;
 }
 
@@ -119,7 +121,7 @@ static _Atomic int64_t *ctr_block(_Atomic(_Atomic int64_t *) *slot) {
 void roost__site_count_slow(roost__worker *w, int site, int which) {
     if (site <= 0) return;
     _Atomic(_Atomic int64_t *) *slot =
-        w ? &w->site_ctr[site / ROOST_SITE_BLOCK] : &R.thread_ctr[site / ROOST_SITE_BLOCK];
+        w ? &w->site_ctr[site / ROOST_SITE_BLOCK] : &registry.thread_ctr[site / ROOST_SITE_BLOCK];
     _Atomic int64_t *b = ctr_block(slot);
     if (!b) return;
     _Atomic int64_t *c = &b[(site % ROOST_SITE_BLOCK) * 2 + which];
@@ -136,7 +138,7 @@ void roost__registry_worker_fini(roost__worker *w) {
 static int64_t site_sum(int id, int which) {
     int64_t n = 0;
     int b = id / ROOST_SITE_BLOCK, i = (id % ROOST_SITE_BLOCK) * 2 + which;
-    _Atomic int64_t *blk = atomic_load_explicit(&R.thread_ctr[b], memory_order_acquire);
+    _Atomic int64_t *blk = atomic_load_explicit(&registry.thread_ctr[b], memory_order_acquire);
     if (blk) n += atomic_load_explicit(&blk[i], memory_order_relaxed);
     for (int k = 0, nw = roost__nworkers(); k < nw; k++) {
         blk = atomic_load_explicit(&roost__worker_at(k)->site_ctr[b], memory_order_acquire);
@@ -146,7 +148,7 @@ static int64_t site_sum(int id, int which) {
 }
 
 int roost_sites(roost_site_info_t *out, int max) {
-    int n = atomic_load(&R.nsites);
+    int n = atomic_load(&registry.nsites);
     if (!out) max = 0;              /* NULL asks only how many there are */
     for (int id = 1; id <= n && id <= max; id++) {
         roost_site_t *s = site_at(id);
@@ -160,10 +162,19 @@ int roost_sites(roost_site_info_t *out, int max) {
 
 /* For callers without a static site: one per (file, line, func), made on
  * first use and kept for the life of the process. */
-static size_t site_hash(const char *file, int line, const char *func) {
-    size_t h = (size_t)line * 0x9E3779B97F4A7C15ull;
-    h ^= (size_t)(uintptr_t)file * 31 + (size_t)(uintptr_t)func;
-    return h ^ (h >> 29);
+static uint64_t site_hash(const char *file, int line, const char *func) {
+    return roost__hash_mix(roost__hash_mix(roost__hash_ptr((uintptr_t)file), (uintptr_t)func), (uint64_t)line);
+}
+
+static uint64_t at_hash_of(size_t i, void *unused) {
+    (void)unused;
+    const roost_site_t *s = registry.at[i];
+    return site_hash(s->file, s->line, s->func);
+}
+
+static bool at_eq(size_t i, void *key) {
+    const roost_site_t *s = registry.at[i], *k = key;
+    return s->line == k->line && s->file == k->file && s->func == k->func;
 }
 
 int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const char *file, int line,
@@ -171,38 +182,35 @@ int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const cha
     if (!fn) return ROOST_EINVAL;
     if (!file) file = "?";
     if (!func) func = "?";
-    pthread_mutex_lock(&R.lock);
-    if (R.hn * 2 >= R.hcap) {
-        size_t cap = R.hcap ? R.hcap * 2 : 64;
-        roost_site_t **h = calloc(cap, sizeof *h);
-        if (!h) {
-            pthread_mutex_unlock(&R.lock);
-            return ROOST_ENOMEM;
-        }
-        for (size_t i = 0; i < R.hcap; i++) {
-            roost_site_t *s = R.hash[i];
-            if (!s) continue;
-            size_t j = site_hash(s->file, s->line, s->func) & (cap - 1);
-            while (h[j]) j = (j + 1) & (cap - 1);
-            h[j] = s;
-        }
-        free(R.hash);
-        R.hash = h, R.hcap = cap;
+    pthread_mutex_lock(&registry.lock);
+    roost_site_t key = {file, func, line, 0}, *s = NULL;
+    if (!roost__index_reserve(&registry.at_index, registry.nat, at_hash_of, NULL)) {
+        pthread_mutex_unlock(&registry.lock);
+        return ROOST_ENOMEM;
     }
-    size_t j = site_hash(file, line, func) & (R.hcap - 1);
-    roost_site_t *s;
-    while ((s = R.hash[j]) && !(s->line == line && s->file == file && s->func == func))
-        j = (j + 1) & (R.hcap - 1);
-    if (!s) {
+    uint32_t *slot = roost__index_find(&registry.at_index, site_hash(file, line, func), at_eq, &key);
+    if (*slot) {
+        s = registry.at[*slot - 1];
+    } else {
+        if (registry.nat == registry.capat) {
+            size_t cap = registry.capat ? registry.capat * 2 : 64;
+            roost_site_t **v = realloc(registry.at, cap * sizeof *v);
+            if (!v) {
+                pthread_mutex_unlock(&registry.lock);
+                return ROOST_ENOMEM;
+            }
+            registry.at = v, registry.capat = cap;
+        }
         s = calloc(1, sizeof *s);
         if (!s) {
-            pthread_mutex_unlock(&R.lock);
+            pthread_mutex_unlock(&registry.lock);
             return ROOST_ENOMEM;
         }
-        *s = (roost_site_t){file, func, line, 0};
-        R.hash[j] = s, R.hn++;
+        *s = key;
+        registry.at[registry.nat] = s;
+        *slot = (uint32_t)++registry.nat;
     }
-    pthread_mutex_unlock(&R.lock);
+    pthread_mutex_unlock(&registry.lock);
     return roost_go_site(fn, arg, opts, s);
 }
 

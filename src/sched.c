@@ -84,6 +84,7 @@ static struct {
     atomic_int nidle;
     atomic_int nretired;          /* spares retired (asleep, not on the idle list) */
     atomic_int nblocked;          /* workers the monitor saw blocked at its last tick */
+    _Atomic uint64_t stalls;      /* workers seen blocked, once per episode (the monitor's thread) */
     /* ids and counts for spawns from plain threads */
     atomic_ullong next_id;
     atomic_llong thread_spawned;
@@ -586,6 +587,8 @@ void roost__sched_monitor(void) {
             blocked++;
             if (!v->mon_said) {
                 v->mon_said = true;
+                atomic_store_explicit(&G.stalls, atomic_load_explicit(&G.stalls, memory_order_relaxed) + 1,
+                                      memory_order_relaxed);
                 report_blocked(v, now - v->mon_since, s, now);
             }
         }
@@ -600,6 +603,20 @@ void roost__sched_monitor(void) {
 
 bool roost__sched_all_idle(void) {
     return atomic_load(&G.nidle) + atomic_load(&G.nretired) == NW();
+}
+
+void roost__sched_figures(roost__sched_figures_t *out) {
+    memset(out, 0, sizeof *out);
+    int nw = NW();
+    for (int i = 0; i < nw; i++) {
+        out->switches += atomic_load_explicit(&G.workers[i].switches, memory_order_relaxed);
+        out->steals += (uint64_t)atomic_load_explicit(&G.workers[i].steals, memory_order_relaxed);
+    }
+    out->stalls = atomic_load_explicit(&G.stalls, memory_order_relaxed);
+    out->workers = G.base;
+    out->started = nw;
+    out->idle = atomic_load(&G.nidle) + atomic_load(&G.nretired);
+    out->blocked = atomic_load(&G.nblocked);
 }
 
 uint64_t roost__sched_switches(void) {
@@ -711,11 +728,11 @@ static inline void enter(roost__worker *w, roost__task *t) {
  * worker w (read before this switch point, from TLS or self->worker): switch
  * to the next runnable task, or to the scheduler loop; `after(w, arg)` runs
  * in the next context once our registers are saved. Returns when woken,
- * perhaps on another worker. Inlined into park.c's blocking paths (one
- * translation unit, unity.c): a parking channel operation is then one
+ * perhaps on another worker. Inlined into park.c's blocking paths (where
+ * the build inlines across units, see internal.h): a parking channel operation is then one
  * frame, where it was four, and each frame's saves and restores had cost a
  * tenth of a ping-pong's instructions. */
-static inline __attribute__((always_inline)) void park_switch(roost__worker *w, roost__task *self,
+inline __attribute__((always_inline)) void roost__park_switch(roost__worker *w, roost__task *self,
                                                               void (*after)(roost__worker *, void *),
                                                               void *arg) {
     if (ROOST_UNLIKELY(self->unguarded)) roost__stack_check(self, __builtin_frame_address(0));
@@ -961,7 +978,10 @@ static roost__task *find_runnable(roost__worker *w) {
                 if (ring_empty(v)) drained[k] = true;
                 bool stalled =
                     half && atomic_load_explicit(&v->switches, memory_order_relaxed) == snap[k];
-                if ((t = steal(v, half && !drained[k], stalled))) return t;
+                if ((t = steal(v, half && !drained[k], stalled))) {
+                    roost__ctr_add(&w->steals, 1);
+                    return t;
+                }
             }
             for (int k = 0; k < 50; k++) cpu_relax();
             if ((t = local_next(w))) return t;
@@ -1162,8 +1182,10 @@ static int start_locked(const roost_config_t *cfg) {
 int roost__ensure_started(void) {
     if (ROOST_LIKELY(atomic_load_explicit(&G.started, memory_order_acquire))) return ROOST_OK;
     pthread_mutex_lock(&G.init_lock);
-    int rc = atomic_load(&G.started) ? ROOST_OK : start_locked(NULL);
+    bool was = atomic_load(&G.started);
+    int rc = was ? ROOST_OK : start_locked(NULL);
     pthread_mutex_unlock(&G.init_lock);
+    if (!rc && !was) roost__debug_autostart(); /* outside the lock: it spawns */
     return rc;
 }
 
@@ -1171,6 +1193,7 @@ int roost_init(const roost_config_t *cfg) {
     pthread_mutex_lock(&G.init_lock);
     int rc = atomic_load(&G.started) ? ROOST_ESTATE : start_locked(cfg);
     pthread_mutex_unlock(&G.init_lock);
+    if (!rc) roost__debug_autostart();
     return rc;
 }
 
@@ -1199,6 +1222,7 @@ int roost_run(void (*fn)(void *), void *arg) {
 
 int roost_shutdown(void) {
     if (roost__self()) return ROOST_ESTATE;
+    roost_debug_stop(); /* its tasks would keep the runtime alive */
     pthread_mutex_lock(&G.init_lock);
     if (!atomic_load(&G.started)) {
         pthread_mutex_unlock(&G.init_lock);

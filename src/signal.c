@@ -99,6 +99,7 @@ static int finish(sig_entry *gone, int s) {
 }
 
 static void *watcher_main(void *unused) {
+    (void)unused;
     unsigned char b;
     for (;;) {
         ssize_t r = read(sig.pipe[0], &b, 1);

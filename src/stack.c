@@ -65,7 +65,7 @@ static struct {
     long pooled;
     roost__stack *chunks;     /* slot 0 of every chunk, linked by chunk_next */
     roost__stack *odd;        /* live odd-size stacks, linked by chunk_next (for observers) */
-} S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} stacks = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 
 static long max_map_count(void) {
@@ -80,8 +80,8 @@ static long max_map_count(void) {
 
 /* Guard [p, p + GUARD_SIZE). Returns true if a guard is in place. */
 static bool guard(char *p) {
-    if (S.guard_mode == GUARD_INSTALL) return madvise(p, GUARD_SIZE, MADV_GUARD_INSTALL) == 0;
-    if (atomic_fetch_sub(&S.mprotect_left, 1) <= 0) return false;
+    if (stacks.guard_mode == GUARD_INSTALL) return madvise(p, GUARD_SIZE, MADV_GUARD_INSTALL) == 0;
+    if (atomic_fetch_sub(&stacks.mprotect_left, 1) <= 0) return false;
     return mprotect(p, GUARD_SIZE, PROT_NONE) == 0;
 }
 
@@ -108,71 +108,71 @@ static void *map(size_t len) {
 }
 
 /* Map a chunk of default-size slots and put them on the global pool.
- * Called with S.lock held. */
+ * Called with stacks.lock held. */
 static bool grow_pool(void) {
-    size_t slot = S.size + GUARD_SIZE;
+    size_t slot = stacks.size + GUARD_SIZE;
     size_t len = slot * CHUNK_SLOTS;
     char *base = map(len);
     if (!base) return false;
     for (int i = CHUNK_SLOTS - 1; i >= 0; i--) {
         roost__stack *s = slot_init(base + (size_t)i * slot, slot, true);
-        s->next = S.pool, S.pool = s;
-        S.pooled++;
+        s->next = stacks.pool, stacks.pool = s;
+        stacks.pooled++;
     }
     /* The chunk list lives in slot 0's record, whose page is touched anyway:
      * no heap memory per chunk. */
-    S.pool->chunk_next = S.chunks, S.chunks = S.pool;
+    stacks.pool->chunk_next = stacks.chunks, stacks.chunks = stacks.pool;
     return true;
 }
 
 roost__stack *roost__stack_get(roost__worker *w, size_t size) {
-    if (size == 0 || size == S.size) {
+    if (size == 0 || size == stacks.size) {
         roost__stack *s;
         if (w && (s = w->stack_cache)) {
             w->stack_cache = s->next;
             w->stack_cached--;
             return s;
         }
-        pthread_mutex_lock(&S.lock);
-        if (!S.pool && !grow_pool()) {
-            pthread_mutex_unlock(&S.lock);
+        pthread_mutex_lock(&stacks.lock);
+        if (!stacks.pool && !grow_pool()) {
+            pthread_mutex_unlock(&stacks.lock);
             return NULL;
         }
-        s = S.pool, S.pool = s->next, S.pooled--;
+        s = stacks.pool, stacks.pool = s->next, stacks.pooled--;
         /* Refill the worker's cache in one trip to the lock. */
-        for (int i = 0; w && i < POOL_BATCH && S.pool; i++) {
-            roost__stack *t = S.pool;
-            S.pool = t->next, S.pooled--;
+        for (int i = 0; w && i < POOL_BATCH && stacks.pool; i++) {
+            roost__stack *t = stacks.pool;
+            stacks.pool = t->next, stacks.pooled--;
             t->next = w->stack_cache, w->stack_cache = t, w->stack_cached++;
         }
-        pthread_mutex_unlock(&S.lock);
+        pthread_mutex_unlock(&stacks.lock);
         return s;
     }
     /* Odd sizes get their own mapping, returned to the kernel on exit. */
-    size = (size + S.page - 1) & ~(S.page - 1);
-    if (size < 4 * S.page) size = 4 * S.page;
+    size = (size + stacks.page - 1) & ~(stacks.page - 1);
+    if (size < 4 * stacks.page) size = 4 * stacks.page;
     if (size > ((size_t)1 << 34)) return NULL;
     char *base = map(size + GUARD_SIZE);
     if (!base) return NULL;
     roost__stack *s = slot_init(base, size + GUARD_SIZE, false);
-    pthread_mutex_lock(&S.lock);
-    s->chunk_next = S.odd, S.odd = s;
-    pthread_mutex_unlock(&S.lock);
+    pthread_mutex_lock(&stacks.lock);
+    s->chunk_next = stacks.odd, stacks.odd = s;
+    pthread_mutex_unlock(&stacks.lock);
     return s;
 }
 
 static void release_odd(roost__stack *s) {
     /* Unlinked under the lock observers hold while they read odd stacks, so
      * no one reads this mapping once it is gone. */
-    pthread_mutex_lock(&S.lock);
-    roost__stack **pp = &S.odd;
+    pthread_mutex_lock(&stacks.lock);
+    roost__stack **pp = &stacks.odd;
     while (*pp && *pp != s) pp = &(*pp)->chunk_next;
     if (*pp) *pp = s->chunk_next;
-    pthread_mutex_unlock(&S.lock);
+    pthread_mutex_unlock(&stacks.lock);
 #ifdef ROOST_HAVE_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
-    if (s->guarded && S.guard_mode == GUARD_MPROTECT) atomic_fetch_add(&S.mprotect_left, 1);
+    if (s->guarded && stacks.guard_mode == GUARD_MPROTECT) atomic_fetch_add(&stacks.mprotect_left, 1);
     munmap(s->lo - GUARD_SIZE, s->size + GUARD_SIZE);
 }
 
@@ -185,20 +185,20 @@ void roost__stack_put(roost__worker *w, roost__stack *s) {
         s->next = w->stack_cache, w->stack_cache = s, w->stack_cached++;
         return;
     }
-    pthread_mutex_lock(&S.lock);
-    s->next = S.pool, S.pool = s, S.pooled++;
-    pthread_mutex_unlock(&S.lock);
+    pthread_mutex_lock(&stacks.lock);
+    s->next = stacks.pool, stacks.pool = s, stacks.pooled++;
+    pthread_mutex_unlock(&stacks.lock);
 }
 
 void roost__stack_flush(roost__worker *w) {
-    pthread_mutex_lock(&S.lock);
+    pthread_mutex_lock(&stacks.lock);
     while (w->stack_cache) {
         roost__stack *s = w->stack_cache;
         w->stack_cache = s->next;
-        s->next = S.pool, S.pool = s, S.pooled++;
+        s->next = stacks.pool, stacks.pool = s, stacks.pooled++;
     }
     w->stack_cached = 0;
-    pthread_mutex_unlock(&S.lock);
+    pthread_mutex_unlock(&stacks.lock);
 }
 
 /* Call fn on the task record of every stack slot there is, live or not
@@ -206,10 +206,10 @@ void roost__stack_flush(roost__worker *w) {
  * roost_shutdown, so they are walked without the lock; odd-size stacks can
  * be unmapped at any exit, so they are visited under it. */
 void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg) {
-    pthread_mutex_lock(&S.lock);
-    roost__stack *c = S.chunks;
-    size_t slot = S.size + GUARD_SIZE;
-    pthread_mutex_unlock(&S.lock);
+    pthread_mutex_lock(&stacks.lock);
+    roost__stack *c = stacks.chunks;
+    size_t slot = stacks.size + GUARD_SIZE;
+    pthread_mutex_unlock(&stacks.lock);
     for (; c; c = c->chunk_next) {
         char *base = c->lo - GUARD_SIZE;
         for (int i = 0; i < CHUNK_SLOTS; i++) {
@@ -217,28 +217,28 @@ void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg
             fn(roost__stack_task(s), arg);
         }
     }
-    pthread_mutex_lock(&S.lock);
-    for (roost__stack *s = S.odd; s; s = s->chunk_next) fn(roost__stack_task(s), arg);
-    pthread_mutex_unlock(&S.lock);
+    pthread_mutex_lock(&stacks.lock);
+    for (roost__stack *s = stacks.odd; s; s = s->chunk_next) fn(roost__stack_task(s), arg);
+    pthread_mutex_unlock(&stacks.lock);
 }
 
 void roost__stack_hold(bool hold) {
     if (hold)
-        pthread_mutex_lock(&S.lock);
+        pthread_mutex_lock(&stacks.lock);
     else
-        pthread_mutex_unlock(&S.lock);
+        pthread_mutex_unlock(&stacks.lock);
 }
 
 void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg) {
-    size_t slot = S.size + GUARD_SIZE;
-    for (roost__stack *c = S.chunks; c; c = c->chunk_next) {
+    size_t slot = stacks.size + GUARD_SIZE;
+    for (roost__stack *c = stacks.chunks; c; c = c->chunk_next) {
         char *base = c->lo - GUARD_SIZE;
         for (int i = 0; i < CHUNK_SLOTS; i++) {
             char *b = base + (size_t)i * slot;
             fn((roost__stack *)(b + slot - sizeof(roost__stack)), b, slot, arg);
         }
     }
-    for (roost__stack *s = S.odd; s; s = s->chunk_next)
+    for (roost__stack *s = stacks.odd; s; s = s->chunk_next)
         fn(s, s->lo - GUARD_SIZE, (size_t)(s->hi - s->lo) + GUARD_SIZE, arg);
 }
 
@@ -301,27 +301,27 @@ void roost__stack_thread_fini(void) {
 }
 
 int roost__stack_init(size_t default_size) {
-    S.page = (size_t)sysconf(_SC_PAGESIZE);
-    if (default_size < 4 * S.page) default_size = 4 * S.page;
-    S.size = (default_size + S.page - 1) & ~(S.page - 1);
+    stacks.page = (size_t)sysconf(_SC_PAGESIZE);
+    if (default_size < 4 * stacks.page) default_size = 4 * stacks.page;
+    stacks.size = (default_size + stacks.page - 1) & ~(stacks.page - 1);
     /* Probe for page-table guards once, on a scratch mapping. */
     char *probe = map(2 * GUARD_SIZE);
     if (!probe) return ROOST_ENOMEM;
-    S.guard_mode = madvise(probe, GUARD_SIZE, MADV_GUARD_INSTALL) == 0 ? GUARD_INSTALL
+    stacks.guard_mode = madvise(probe, GUARD_SIZE, MADV_GUARD_INSTALL) == 0 ? GUARD_INSTALL
                                                                          : GUARD_MPROTECT;
     munmap(probe, 2 * GUARD_SIZE);
-    atomic_store(&S.mprotect_left, max_map_count() / 2 - 2048);
+    atomic_store(&stacks.mprotect_left, max_map_count() / 2 - 2048);
     roost__crash_install(); /* its SIGSEGV handler asks roost__stack_overflow_fault first */
     return ROOST_OK;
 }
 
 void roost__stack_fini(void) {
-    pthread_mutex_lock(&S.lock);
-    size_t slot = S.size + GUARD_SIZE;
-    while (S.chunks) {
-        roost__stack *c = S.chunks;
+    pthread_mutex_lock(&stacks.lock);
+    size_t slot = stacks.size + GUARD_SIZE;
+    while (stacks.chunks) {
+        roost__stack *c = stacks.chunks;
         char *base = c->lo - GUARD_SIZE;
-        S.chunks = c->chunk_next;
+        stacks.chunks = c->chunk_next;
 #ifdef ROOST_HAVE_VALGRIND
         for (int i = 0; i < CHUNK_SLOTS; i++) {
             roost__stack *s = (roost__stack *)(base + (size_t)(i + 1) * slot - sizeof(roost__stack));
@@ -330,6 +330,6 @@ void roost__stack_fini(void) {
 #endif
         munmap(base, slot * CHUNK_SLOTS);
     }
-    S.pool = NULL, S.pooled = 0;
-    pthread_mutex_unlock(&S.lock);
+    stacks.pool = NULL, stacks.pooled = 0;
+    pthread_mutex_unlock(&stacks.lock);
 }

@@ -14,10 +14,12 @@
  * needs more stack than a task has, so a look-up from a task runs on a
  * short-lived plain thread (about 50 us, once per new pc).
  *
- * profile.c, which formats profiles, uses prof_sym_* from here (one
- * translation unit: src/unity.c includes this file first).
+ * profile.c and pprof.c, which format profiles, use the cache directly
+ * (symbolize.h) for the module and file of each frame.
  */
 #include "internal.h"
+#include "symbolize.h"
+#include "hash.h"
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -43,20 +45,11 @@
 #endif
 #endif
 
-/* ------------------------------------------------------------ arena
- * Memory the symbol caches hand out and never take back: entries of the pc
- * cache, module records, interned file names. Reachable from PS for the
- * life of the process (so no leak checker reports it), and bounded by the
- * distinct pcs and modules ever symbolized. Under PS.lock. */
-typedef struct prof_block {
-    struct prof_block *next;
-    size_t used, cap;
-    _Alignas(16) char data[];
-} prof_block;
+/* ------------------------------------------------------------ arena (symbolize.h) */
 
-static void *prof_arena_alloc(prof_block **head, size_t n) {
+void *roost__arena_alloc(roost__arena **head, size_t n) {
     n = (n + 15) & ~(size_t)15;
-    prof_block *b = *head;
+    roost__arena *b = *head;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > 16000 ? n : 16000;
         b = malloc(sizeof *b + cap);
@@ -69,16 +62,16 @@ static void *prof_arena_alloc(prof_block **head, size_t n) {
     return p;
 }
 
-static const char *prof_arena_strdup(prof_block **head, const char *s) {
+const char *roost__arena_strdup(roost__arena **head, const char *s) {
     size_t n = strlen(s) + 1;
-    char *p = prof_arena_alloc(head, n);
+    char *p = roost__arena_alloc(head, n);
     if (p) memcpy(p, s, n);
     return p;
 }
 
-static void prof_arena_free(prof_block *b) {
+void roost__arena_free(roost__arena *b) {
     while (b) {
-        prof_block *n = b->next;
+        roost__arena *n = b->next;
         free(b);
         b = n;
     }
@@ -86,50 +79,27 @@ static void prof_arena_free(prof_block *b) {
 
 /* ------------------------------------------------------------ modules */
 
-typedef struct {
+typedef struct roost__fsym {
     uintptr_t addr;  /* link-time address (add the module's bias) */
     uintptr_t size;  /* 0 if the symbol table does not say */
     uint32_t name;   /* offset into the module's names */
 } prof_fsym;
 
-typedef struct prof_mod {
-    struct prof_mod *next;
-    uintptr_t bias;            /* dlpi_addr: run-time address = link-time + bias */
-    uintptr_t lo, hi;          /* run-time range of its PT_LOAD segments */
-    uintptr_t text_lo, text_hi, text_off; /* the executable segment (pprof's mapping) */
-    const char *path;          /* the file (the main program's resolved via /proc/self/exe) */
-    const char *base;          /* its last component, for "module+0xoff" */
-    bool loaded;               /* symbols read, or tried */
-    bool seen;                 /* met in the current dl_iterate_phdr walk */
-    size_t nsyms;
-    prof_fsym *syms;           /* functions, sorted by addr; malloc'ed */
-    char *names;               /* their names; malloc'ed */
-} prof_mod;
-
-/* One symbolized pc. Immutable once in the cache, and never freed. */
-typedef struct prof_sym {
-    uintptr_t pc;
-    const char *func;          /* NULL if no symbol covers it */
-    uintptr_t off;             /* pc - function start; pc - module bias without func */
-    const char *file;          /* NULL without line information */
-    int line;
-    const prof_mod *mod;       /* NULL if in no module we know */
-} prof_sym;
-
 static struct {
     pthread_mutex_t lock;      /* everything below */
-    prof_mod *mods;            /* modules loaded now */
-    prof_mod *gone;            /* modules seen unloaded: kept, see the top */
+    roost__module *mods;       /* modules loaded now */
+    roost__module *gone;       /* modules seen unloaded: kept, see the top */
     unsigned long long adds, subs; /* dl_iterate_phdr's counters at the last walk */
     bool walked;
-    prof_sym **tab;            /* pc cache: open addressing, power-of-two size */
+    roost__sym **tab;          /* pc cache: the symbols, in order of look-up */
     size_t cap, n;
-    prof_block *arena;
+    roost__index index;        /* tab by pc */
+    roost__arena *arena;
 #ifdef PROF_LIBDW
     Dwfl *dwfl;                /* reports every module of the process */
     bool dwfl_failed;
 #endif
-} PS = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} syms = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 #if __ELF_NATIVE_CLASS == 64
 #define PROF_ELFCLASS ELFCLASS64
@@ -146,7 +116,7 @@ static int prof_sym_cmp(const void *a, const void *b) {
 /* Read m's function symbols from its file: .symtab if it is there (static
  * functions too), else .dynsym. Costs one mmap of the file and a sort, once
  * per module; a file we cannot read leaves nsyms 0 (dladdr then helps). */
-static void prof_mod_load(prof_mod *m) {
+static void prof_mod_load(roost__module *m) {
     m->loaded = true;
     if (!m->path || !*m->path) return;
     int fd = open(m->path, O_RDONLY | O_CLOEXEC);
@@ -235,12 +205,12 @@ static int prof_phdr_cb(struct dl_phdr_info *info, size_t size, void *arg) {
         if ((p->p_flags & PF_X) && !thi) tlo = a, thi = a + p->p_memsz, toff = p->p_offset;
     }
     if (hi <= lo) return 0;
-    for (prof_mod *m = PS.mods; m; m = m->next)
+    for (roost__module *m = syms.mods; m; m = m->next)
         if (m->bias == info->dlpi_addr && m->lo == lo && m->hi == hi) {
             m->seen = true;
             return 0;
         }
-    prof_mod *m = prof_arena_alloc(&PS.arena, sizeof *m);
+    roost__module *m = roost__arena_alloc(&syms.arena, sizeof *m);
     if (!m) {
         w->oom = true;
         return 0;
@@ -256,69 +226,69 @@ static int prof_phdr_cb(struct dl_phdr_info *info, size_t size, void *arg) {
         if (exe) exe[n > 0 ? n : 0] = 0;
         name = exe ? exe : "";
     }
-    m->path = prof_arena_strdup(&PS.arena, name);
+    m->path = roost__arena_strdup(&syms.arena, name);
     free(exe);
     if (!m->path) m->path = "";
     const char *slash = strrchr(m->path, '/');
     m->base = slash ? slash + 1 : m->path;
     m->seen = true;
-    m->next = PS.mods;
-    PS.mods = m;
+    m->next = syms.mods;
+    syms.mods = m;
     return 0;
 }
 
 static void prof_cache_clear(void) {
-    if (PS.tab) memset(PS.tab, 0, PS.cap * sizeof *PS.tab);
-    PS.n = 0;
+    roost__index_clear(&syms.index);
+    syms.n = 0;
 #ifdef PROF_LIBDW
-    if (PS.dwfl) dwfl_end(PS.dwfl);
-    PS.dwfl = NULL;
-    PS.dwfl_failed = false;
+    if (syms.dwfl) dwfl_end(syms.dwfl);
+    syms.dwfl = NULL;
+    syms.dwfl_failed = false;
 #endif
 }
 
 /* Bring the module list up to date, if the loader's counters moved since
- * the last walk. With PS.lock held. One short dl_iterate_phdr call when
+ * the last walk. With syms.lock held. One short dl_iterate_phdr call when
  * nothing changed (it stops at the first module). */
 static bool prof_mods_stale(prof_walk *w) {
     w->first_only = true;
     dl_iterate_phdr(prof_phdr_cb, w);
-    return !PS.walked || w->adds != PS.adds || w->subs != PS.subs;
+    return !syms.walked || w->adds != syms.adds || w->subs != syms.subs;
 }
 
 static void prof_mods_refresh(void) {
     prof_walk w = {0};
     if (!prof_mods_stale(&w)) return;
-    bool unloaded = PS.walked && w.subs != PS.subs;
-    for (prof_mod *m = PS.mods; m; m = m->next) m->seen = false;
+    bool unloaded = syms.walked && w.subs != syms.subs;
+    for (roost__module *m = syms.mods; m; m = m->next) m->seen = false;
     w.first_only = false;
     dl_iterate_phdr(prof_phdr_cb, &w);
     /* Modules not met again were unloaded: their range may be reused, so
      * move them aside (not freed: cached names may still be in use) and
      * forget every pc symbolized so far. */
-    for (prof_mod **pm = &PS.mods; *pm;) {
-        prof_mod *m = *pm;
+    for (roost__module **pm = &syms.mods; *pm;) {
+        roost__module *m = *pm;
         if (m->seen) {
             pm = &m->next;
             continue;
         }
         *pm = m->next;
-        m->next = PS.gone;
-        PS.gone = m;
+        m->next = syms.gone;
+        syms.gone = m;
         unloaded = true;
     }
-    if (unloaded || (PS.walked && w.adds != PS.adds)) prof_cache_clear();
-    if (!w.oom) PS.adds = w.adds, PS.subs = w.subs, PS.walked = true;
+    if (unloaded || (syms.walked && w.adds != syms.adds)) prof_cache_clear();
+    if (!w.oom) syms.adds = w.adds, syms.subs = w.subs, syms.walked = true;
 }
 
-static prof_mod *prof_mod_at(uintptr_t pc) {
-    for (prof_mod *m = PS.mods; m; m = m->next)
+static roost__module *prof_mod_at(uintptr_t pc) {
+    for (roost__module *m = syms.mods; m; m = m->next)
         if (pc >= m->lo && pc < m->hi) return m;
     return NULL;
 }
 
 /* The function containing link-time address a in m, or NULL. */
-static const prof_fsym *prof_mod_func(prof_mod *m, uintptr_t a) {
+static const prof_fsym *prof_mod_func(roost__module *m, uintptr_t a) {
     if (!m->loaded) prof_mod_load(m);
     size_t lo = 0, hi = m->nsyms;
     while (lo < hi) { /* first symbol above a */
@@ -347,67 +317,61 @@ static const Dwfl_Callbacks prof_dwfl_cb = {
 /* File and line of the instruction at a (a return address less one), from
  * DWARF. The first call reads /proc/self/maps and each module's line table
  * on first use (milliseconds, once); later calls are a search. */
-static void prof_lines(uintptr_t a, prof_sym *s) {
-    if (!PS.dwfl && !PS.dwfl_failed) {
-        PS.dwfl = dwfl_begin(&prof_dwfl_cb);
-        if (PS.dwfl && (dwfl_linux_proc_report(PS.dwfl, getpid()) != 0 ||
-                        dwfl_report_end(PS.dwfl, NULL, NULL) != 0)) {
-            dwfl_end(PS.dwfl);
-            PS.dwfl = NULL;
+static void prof_lines(uintptr_t a, roost__sym *s) {
+    if (!syms.dwfl && !syms.dwfl_failed) {
+        syms.dwfl = dwfl_begin(&prof_dwfl_cb);
+        if (syms.dwfl && (dwfl_linux_proc_report(syms.dwfl, getpid()) != 0 ||
+                        dwfl_report_end(syms.dwfl, NULL, NULL) != 0)) {
+            dwfl_end(syms.dwfl);
+            syms.dwfl = NULL;
         }
-        PS.dwfl_failed = !PS.dwfl;
+        syms.dwfl_failed = !syms.dwfl;
     }
-    if (!PS.dwfl) return;
-    Dwfl_Module *mod = dwfl_addrmodule(PS.dwfl, a);
+    if (!syms.dwfl) return;
+    Dwfl_Module *mod = dwfl_addrmodule(syms.dwfl, a);
     Dwfl_Line *l = mod ? dwfl_module_getsrc(mod, a) : NULL;
     int line = 0;
     const char *file = l ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
     if (!file) return;
     /* Copied: the Dwfl is rebuilt when modules change, and its strings go. */
-    s->file = prof_arena_strdup(&PS.arena, file);
+    s->file = roost__arena_strdup(&syms.arena, file);
     s->line = line;
 }
 #endif
 
-static size_t prof_pc_hash(uintptr_t pc) {
-    uint64_t h = (uint64_t)pc * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h ^ (h >> 29));
-}
-
 /* pc, symbolized, from the cache or now. pc is taken as a return address:
  * the call is the instruction before it, so pc - 1 is what is looked up
  * (a call that ends a function returns to the next one's first byte). With
- * PS.lock held. NULL only when out of memory. */
-static prof_sym *prof_sym_probe(uintptr_t pc) {
-    if (!PS.cap) return NULL;
-    for (size_t j = prof_pc_hash(pc) & (PS.cap - 1); PS.tab[j]; j = (j + 1) & (PS.cap - 1))
-        if (PS.tab[j]->pc == pc) return PS.tab[j];
-    return NULL;
+ * syms.lock held. NULL only when out of memory. */
+static bool sym_eq(size_t i, void *pc) { return syms.tab[i]->pc == *(uintptr_t *)pc; }
+
+static uint64_t sym_hash_of(size_t i, void *unused) {
+    (void)unused;
+    return roost__hash_ptr(syms.tab[i]->pc);
 }
 
-static const prof_sym *prof_sym_locked(uintptr_t pc) {
-    prof_sym *s = prof_sym_probe(pc);
+static roost__sym *prof_sym_probe(uintptr_t pc) {
+    if (!syms.n) return NULL;
+    uint32_t k = *roost__index_find(&syms.index, roost__hash_ptr(pc), sym_eq, &pc);
+    return k ? syms.tab[k - 1] : NULL;
+}
+
+static const roost__sym *prof_sym_locked(uintptr_t pc) {
+    roost__sym *s = prof_sym_probe(pc);
     if (s) return s;
-    if (PS.n * 2 >= PS.cap) {
-        size_t cap = PS.cap ? PS.cap * 2 : 256;
-        prof_sym **t = calloc(cap, sizeof *t);
+    if (!roost__index_reserve(&syms.index, syms.n, sym_hash_of, NULL)) return NULL;
+    if (syms.n == syms.cap) {
+        size_t cap = syms.cap ? syms.cap * 2 : 256;
+        roost__sym **t = realloc(syms.tab, cap * sizeof *t);
         if (!t) return NULL;
-        for (size_t i = 0; i < PS.cap; i++) {
-            prof_sym *s = PS.tab[i];
-            if (!s) continue;
-            size_t j = prof_pc_hash(s->pc) & (cap - 1);
-            while (t[j]) j = (j + 1) & (cap - 1);
-            t[j] = s;
-        }
-        free(PS.tab);
-        PS.tab = t, PS.cap = cap;
+        syms.tab = t, syms.cap = cap;
     }
-    s = prof_arena_alloc(&PS.arena, sizeof *s);
+    s = roost__arena_alloc(&syms.arena, sizeof *s);
     if (!s) return NULL;
     memset(s, 0, sizeof *s);
     s->pc = pc;
     uintptr_t a = pc ? pc - 1 : 0;
-    prof_mod *m = prof_mod_at(a);
+    roost__module *m = prof_mod_at(a);
     s->mod = m;
     const prof_fsym *f = m ? prof_mod_func(m, a - m->bias) : NULL;
     if (f) {
@@ -427,10 +391,8 @@ static const prof_sym *prof_sym_locked(uintptr_t pc) {
 #ifdef PROF_LIBDW
     prof_lines(a, s);
 #endif
-    size_t j = prof_pc_hash(pc) & (PS.cap - 1);
-    while (PS.tab[j]) j = (j + 1) & (PS.cap - 1);
-    PS.tab[j] = s;
-    PS.n++;
+    *roost__index_find(&syms.index, roost__hash_ptr(pc), sym_eq, &pc) = (uint32_t)syms.n + 1;
+    syms.tab[syms.n++] = s;
     return s;
 }
 
@@ -440,9 +402,9 @@ static const prof_sym *prof_sym_locked(uintptr_t pc) {
  * it: some 50 us for the thread, paid only where symbols are missed (a
  * cache miss) or a whole profile is taken. The task's worker waits too, as
  * it would while doing the work itself. */
-static void prof_off_task(void *(*fn)(void *), void *arg) {
+void roost__off_task(void *(*fn)(void *), void *arg) {
     pthread_t th;
-    if (roost__self() && pthread_create(&th, NULL, fn, arg) == 0) {
+    if (roost__self() && roost__thread_start(&th, fn, arg, "roost-symbols", false) == 0) {
         pthread_join(th, NULL);
         return;
     }
@@ -450,21 +412,21 @@ static void prof_off_task(void *(*fn)(void *), void *arg) {
 }
 
 /* For a batch of look-ups (one profile): bring the modules up to date once. */
-static void prof_sym_begin(void) {
-    pthread_mutex_lock(&PS.lock);
+void roost__sym_begin(void) {
+    pthread_mutex_lock(&syms.lock);
     prof_mods_refresh();
-    pthread_mutex_unlock(&PS.lock);
+    pthread_mutex_unlock(&syms.lock);
 }
 
-static const prof_sym *prof_sym_get(uintptr_t pc) {
-    pthread_mutex_lock(&PS.lock);
-    const prof_sym *s = prof_sym_locked(pc);
-    pthread_mutex_unlock(&PS.lock);
+const roost__sym *roost__sym_get(uintptr_t pc) {
+    pthread_mutex_lock(&syms.lock);
+    const roost__sym *s = prof_sym_locked(pc);
+    pthread_mutex_unlock(&syms.lock);
     return s;
 }
 
 /* "function+0xoff (file:line)", "module+0xoff", or "0x..." */
-static size_t prof_sym_format(const prof_sym *s, uintptr_t pc, char *buf, size_t size) {
+size_t roost__sym_format(const roost__sym *s, uintptr_t pc, char *buf, size_t size) {
     if (!size) return 0;
     int n;
     if (s && s->func && s->file)
@@ -482,15 +444,15 @@ static size_t prof_sym_format(const prof_sym *s, uintptr_t pc, char *buf, size_t
 
 typedef struct {
     uintptr_t pc;
-    const prof_sym *s;
+    const roost__sym *s;
 } prof_sym_req;
 
 static void *prof_sym_fill(void *arg) {
     prof_sym_req *r = arg;
-    pthread_mutex_lock(&PS.lock);
+    pthread_mutex_lock(&syms.lock);
     prof_mods_refresh();
     r->s = prof_sym_locked(r->pc);
-    pthread_mutex_unlock(&PS.lock);
+    pthread_mutex_unlock(&syms.lock);
     return NULL;
 }
 
@@ -499,14 +461,14 @@ size_t roost_symbolize(uintptr_t pc, char *buf, size_t size) {
     /* A hit costs the lock, a probe and a short dl_iterate_phdr (is the
      * module list as it was?); a miss does the work off the task stack. */
     prof_walk w = {0};
-    pthread_mutex_lock(&PS.lock);
-    const prof_sym *s = prof_mods_stale(&w) ? NULL : prof_sym_probe(pc);
-    pthread_mutex_unlock(&PS.lock);
+    pthread_mutex_lock(&syms.lock);
+    const roost__sym *s = prof_mods_stale(&w) ? NULL : prof_sym_probe(pc);
+    pthread_mutex_unlock(&syms.lock);
     if (!s) {
         prof_sym_req r = {pc, NULL};
-        prof_off_task(prof_sym_fill, &r);
+        roost__off_task(prof_sym_fill, &r);
         s = r.s;
     }
-    return prof_sym_format(s, pc, buf, size);
+    return roost__sym_format(s, pc, buf, size);
 }
 

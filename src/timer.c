@@ -56,98 +56,98 @@ static struct {
     bool sched;               /* the runtime is started: the thread also monitors the
                                * scheduler (under lock; false: it only serves timers) */
     _Atomic uint32_t exited;  /* futex word: a thread told to stop is gone */
-} T;
+} timers;
 
 static void thread_start_locked(void);
 
 /* ------------------------------------------------------------ heap */
 
 static void heap_set(int i, roost__timer *t) {
-    T.heap[i] = t;
+    timers.heap[i] = t;
     t->heap_index = i;
 }
 
 static void sift_up(int i) {
-    roost__timer *t = T.heap[i];
+    roost__timer *t = timers.heap[i];
     while (i > 0) {
         int p = (i - 1) / 2;
-        if (T.heap[p]->when <= t->when) break;
-        heap_set(i, T.heap[p]);
+        if (timers.heap[p]->when <= t->when) break;
+        heap_set(i, timers.heap[p]);
         i = p;
     }
     heap_set(i, t);
 }
 
 static void sift_down(int i) {
-    roost__timer *t = T.heap[i];
+    roost__timer *t = timers.heap[i];
     for (;;) {
         int c = 2 * i + 1;
-        if (c >= T.len) break;
-        if (c + 1 < T.len && T.heap[c + 1]->when < T.heap[c]->when) c++;
-        if (t->when <= T.heap[c]->when) break;
-        heap_set(i, T.heap[c]);
+        if (c >= timers.len) break;
+        if (c + 1 < timers.len && timers.heap[c + 1]->when < timers.heap[c]->when) c++;
+        if (t->when <= timers.heap[c]->when) break;
+        heap_set(i, timers.heap[c]);
         i = c;
     }
     heap_set(i, t);
 }
 
 static void heap_remove(int i) {
-    roost__timer *t = T.heap[i];
-    T.len--;
-    if (i != T.len) {
-        heap_set(i, T.heap[T.len]);
+    roost__timer *t = timers.heap[i];
+    timers.len--;
+    if (i != timers.len) {
+        heap_set(i, timers.heap[timers.len]);
         sift_down(i);
-        sift_up(T.heap[i]->heap_index);
+        sift_up(timers.heap[i]->heap_index);
     }
     /* No stale entry past the end: the reachability proof (reach.c) reads
      * this array as memory, and a stale pointer would keep alive what it
      * points at (a parked task's stack, where its old sleep timer was). */
-    T.heap[T.len] = NULL;
+    timers.heap[timers.len] = NULL;
     t->heap_index = -1;
 }
 
 /* With the lock held. Wakes the thread if t is now the earliest. */
 static void add_locked(roost__timer *t) {
-    if (T.len == T.capacity) {
-        int nc = T.capacity ? 2 * T.capacity : 64;
-        roost__timer **h = realloc(T.heap, (size_t)nc * sizeof *h);
+    if (timers.len == timers.capacity) {
+        int nc = timers.capacity ? 2 * timers.capacity : 64;
+        roost__timer **h = realloc(timers.heap, (size_t)nc * sizeof *h);
         if (!h) roost__fatal("out of memory growing the timer heap");
-        T.heap = h, T.capacity = nc;
+        timers.heap = h, timers.capacity = nc;
     }
-    heap_set(T.len, t);
-    sift_up(T.len++);
-    if (ROOST_UNLIKELY(!T.running)) thread_start_locked(); /* added as the runtime shut down */
-    if (t->heap_index == 0 && t->when < T.sleeping_until) {
-        atomic_fetch_add(&T.seq, 1);
-        roost__futex_wake(&T.seq, 1);
+    heap_set(timers.len, t);
+    sift_up(timers.len++);
+    if (ROOST_UNLIKELY(!timers.running)) thread_start_locked(); /* added as the runtime shut down */
+    if (t->heap_index == 0 && t->when < timers.sleeping_until) {
+        atomic_fetch_add(&timers.seq, 1);
+        roost__futex_wake(&timers.seq, 1);
     }
 }
 
 int *roost__timer_lock_and_add(roost__timer *t) {
-    roost__lock(&T.lock);
+    roost__lock(&timers.lock);
     add_locked(t);
-    return &T.lock;
+    return &timers.lock;
 }
 
 void roost__timer_add(roost__timer *t) {
-    roost__lock(&T.lock);
+    roost__lock(&timers.lock);
     add_locked(t);
-    roost__unlock(&T.lock);
+    roost__unlock(&timers.lock);
 }
 
 bool roost__timer_del(roost__timer *t) {
-    roost__lock(&T.lock);
+    roost__lock(&timers.lock);
     bool pending = t->heap_index >= 0;
     if (pending) heap_remove(t->heap_index);
-    roost__unlock(&T.lock);
+    roost__unlock(&timers.lock);
     return pending;
 }
 
 /* The scheduler woke a worker: make sure the monitor is ticking. */
 void roost__timer_poke(void) {
-    if (atomic_load_explicit(&T.deep, memory_order_seq_cst)) {
-        atomic_fetch_add(&T.seq, 1);
-        roost__futex_wake(&T.seq, 1);
+    if (atomic_load_explicit(&timers.deep, memory_order_seq_cst)) {
+        atomic_fetch_add(&timers.seq, 1);
+        roost__futex_wake(&timers.seq, 1);
     }
 }
 
@@ -156,7 +156,7 @@ void roost__timer_poke(void) {
 struct roost_ticker {
     roost__timer tm;
     roost_chan_t *ch;
-    bool stopped, firing;     /* under T.lock */
+    bool stopped, firing;     /* under timers.lock */
 };
 
 static void fire(roost__timer *t, int64_t now) {
@@ -174,7 +174,7 @@ static void fire(roost__timer *t, int64_t now) {
     case ROOST_TIMER_TICKER: {
         struct roost_ticker *tk = t->arg;
         roost_chan_trysend(tk->ch, &now); /* a full buffer drops the tick, as Go does */
-        roost__lock(&T.lock);
+        roost__lock(&timers.lock);
         tk->firing = false;
         bool stopped = tk->stopped;
         if (!stopped) {
@@ -182,7 +182,7 @@ static void fire(roost__timer *t, int64_t now) {
             if (t->when <= now) t->when = roost__add_sat(now, t->period); /* skip missed ticks */
             if (t->when < INT64_MAX) add_locked(t); /* else it never ticks again */
         }
-        roost__unlock(&T.lock);
+        roost__unlock(&timers.lock);
         if (stopped) {
             roost_chan_unref(tk->ch);
             free(tk);
@@ -193,21 +193,22 @@ static void fire(roost__timer *t, int64_t now) {
 }
 
 static void *timer_main(void *arg) {
+    (void)arg;
     roost__timer *due[64];
     /* Global deadlock watch: every worker idle, no switch for DEADLOCK_NS
      * and tasks alive (leak.c decides). */
     uint64_t idle_sw = UINT64_MAX, reported_sw = UINT64_MAX;
     int64_t idle_at = 0;
     roost__sched_on_timer_thread();
-    while (!atomic_load(&T.stop)) {
-        uint32_t seq = atomic_load(&T.seq);
+    while (!atomic_load(&timers.stop)) {
+        uint32_t seq = atomic_load(&timers.seq);
         int64_t now = roost_now();
         roost__coarse_refresh(); /* every MONITOR_NS while any worker is busy */
         int ndue = 0;
-        roost__lock(&T.lock);
-        bool sched = T.sched;
-        while (T.len > 0 && T.heap[0]->when <= now && ndue < 64) {
-            roost__timer *t = T.heap[0];
+        roost__lock(&timers.lock);
+        bool sched = timers.sched;
+        while (timers.len > 0 && timers.heap[0]->when <= now && ndue < 64) {
+            roost__timer *t = timers.heap[0];
             heap_remove(0);
             if (t->kind == ROOST_TIMER_WAKE) {
                 roost__park *p = t->arg;
@@ -217,7 +218,7 @@ static void *timer_main(void *arg) {
             if (t->kind == ROOST_TIMER_TICKER) ((struct roost_ticker *)t->arg)->firing = true;
             due[ndue++] = t;
         }
-        roost__unlock(&T.lock);
+        roost__unlock(&timers.lock);
         for (int i = 0; i < ndue; i++) fire(due[i], now);
         if (ndue == 64) continue;
 
@@ -228,80 +229,80 @@ static void *timer_main(void *arg) {
          * sleeping_until and bumps seq if it is earlier; one added before is
          * in the heap. */
         now = roost_now();
-        roost__lock(&T.lock);
-        if (!T.sched && T.len == 0 && !atomic_load(&T.stop)) { /* served what a shutdown left */
-            T.running = false;
-            roost__unlock(&T.lock);
+        roost__lock(&timers.lock);
+        if (!timers.sched && timers.len == 0 && !atomic_load(&timers.stop)) { /* served what a shutdown left */
+            timers.running = false;
+            roost__unlock(&timers.lock);
             return NULL;
         }
-        sched = T.sched;
-        int64_t until = T.len ? T.heap[0]->when : INT64_MAX;
+        sched = timers.sched;
+        int64_t until = timers.len ? timers.heap[0]->when : INT64_MAX;
         if (busy && until > now + MONITOR_NS) until = now + MONITOR_NS;
-        bool heap_empty = T.len == 0;
+        bool heap_empty = timers.len == 0;
         if (sched && !busy && heap_empty) {
             uint64_t sw = roost__sched_switches();
             if (sw != idle_sw) {
                 idle_sw = sw, idle_at = now;
             } else if (now - idle_at >= DEADLOCK_NS && reported_sw != sw) {
                 reported_sw = sw;
-                roost__unlock(&T.lock);
+                roost__unlock(&timers.lock);
                 roost__leak_idle_check(sw);
                 continue;
             }
             if (reported_sw != sw && roost_task_count() > 0) until = idle_at + DEADLOCK_NS;
         }
-        T.sleeping_until = until;
-        roost__unlock(&T.lock);
+        timers.sleeping_until = until;
+        roost__unlock(&timers.lock);
         if (until <= now) continue;
         /* deep: not monitoring, so a worker that wakes up must poke us (a
          * far timer pending does not make us tick). Then look again: a
          * worker that woke between `busy` above and this store may have
          * found deep still false (both sides are seq_cst: a store, then a
          * load of the other's word). */
-        atomic_store(&T.deep, until == INT64_MAX || !busy);
+        atomic_store(&timers.deep, until == INT64_MAX || !busy);
         if (sched && !busy && !roost__sched_all_idle()) continue;
-        if (atomic_load(&T.seq) != seq) continue;
-        roost__futex_wait(&T.seq, seq, until == INT64_MAX ? -1 : until - now);
-        atomic_store(&T.deep, false);
-        roost__lock(&T.lock);
-        T.sleeping_until = INT64_MIN; /* awake: adders need not signal */
-        roost__unlock(&T.lock);
+        if (atomic_load(&timers.seq) != seq) continue;
+        roost__futex_wait(&timers.seq, seq, until == INT64_MAX ? -1 : until - now);
+        atomic_store(&timers.deep, false);
+        roost__lock(&timers.lock);
+        timers.sleeping_until = INT64_MIN; /* awake: adders need not signal */
+        roost__unlock(&timers.lock);
     }
     /* Told to stop (roost__timer_stop waits for this): touch nothing after. */
-    atomic_store(&T.exited, 1);
-    roost__futex_wake(&T.exited, 1);
+    atomic_store(&timers.exited, 1);
+    roost__futex_wake(&timers.exited, 1);
     return NULL;
 }
 
 bool roost__timer_pending(void) {
-    roost__lock(&T.lock);
-    bool any = T.len > 0;
-    roost__unlock(&T.lock);
+    roost__lock(&timers.lock);
+    bool any = timers.len > 0;
+    roost__unlock(&timers.lock);
     return any;
 }
 
 /* With the lock held and no thread running: start one. Detached: a thread
- * told to stop says so through T.exited, and one that served the timers
+ * told to stop says so through timers.exited, and one that served the timers
  * left after a shutdown exits on its own. */
 static void thread_start_locked(void) {
-    atomic_store(&T.stop, false);
-    atomic_store(&T.exited, 0);
-    T.sleeping_until = INT64_MAX;
+    atomic_store(&timers.stop, false);
+    atomic_store(&timers.exited, 0);
+    timers.sleeping_until = INT64_MAX;
     if (roost__thread_start(NULL, timer_main, NULL, "roost-timer", true))
         roost__fatal("cannot start the timer thread");
-    T.running = true;
+    timers.running = true;
 }
 
 int roost__timer_start(void) {
-    roost__lock(&T.lock);
-    T.sched = true;
-    if (T.running) { /* serving timers since a shutdown: monitor again */
-        atomic_fetch_add(&T.seq, 1);
-        roost__futex_wake(&T.seq, 1);
+    roost__lock(&timers.lock);
+    timers.sched = true;
+    if (timers.running) { /* serving timers since a shutdown: monitor again */
+        atomic_fetch_add(&timers.seq, 1);
+        roost__futex_wake(&timers.seq, 1);
     } else {
         thread_start_locked();
     }
-    roost__unlock(&T.lock);
+    roost__unlock(&timers.lock);
     return ROOST_OK;
 }
 
@@ -312,11 +313,11 @@ int roost__timer_start(void) {
  * locks, which are taken before this one elsewhere. */
 static roost__timer **drop_unseen_locked(int *n) {
     *n = 0;
-    roost__timer **out = T.len ? malloc((size_t)T.len * sizeof *out) : NULL;
+    roost__timer **out = timers.len ? malloc((size_t)timers.len * sizeof *out) : NULL;
     if (!out) return NULL;
     int k = 0;
-    for (int i = 0; i < T.len; i++) {
-        roost__timer *t = T.heap[i];
+    for (int i = 0; i < timers.len; i++) {
+        roost__timer *t = timers.heap[i];
         bool unseen = false;
         if (t->kind == ROOST_TIMER_CHAN) {
             /* And nobody waits on it (one who does without a reference of
@@ -339,8 +340,8 @@ static roost__timer **drop_unseen_locked(int *n) {
             heap_set(k++, t);
         }
     }
-    for (int i = k; i < T.len; i++) T.heap[i] = NULL; /* no stale entry (heap_remove) */
-    T.len = k;
+    for (int i = k; i < timers.len; i++) timers.heap[i] = NULL; /* no stale entry (heap_remove) */
+    timers.len = k;
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(i);
     return out;
 }
@@ -348,19 +349,19 @@ static roost__timer **drop_unseen_locked(int *n) {
 /* roost_shutdown, after the workers are gone: stop the thread, then have a
  * new one serve whatever timers are left, without the scheduler. */
 void roost__timer_stop(void) {
-    roost__lock(&T.lock);
-    T.sched = false;
-    bool running = T.running;
+    roost__lock(&timers.lock);
+    timers.sched = false;
+    bool running = timers.running;
     if (running) {
-        atomic_store(&T.stop, true);
-        atomic_fetch_add(&T.seq, 1);
-        roost__futex_wake(&T.seq, 1);
+        atomic_store(&timers.stop, true);
+        atomic_fetch_add(&timers.seq, 1);
+        roost__futex_wake(&timers.seq, 1);
     }
-    roost__unlock(&T.lock);
+    roost__unlock(&timers.lock);
     if (running)
-        while (!atomic_load(&T.exited)) roost__futex_wait(&T.exited, 0, -1);
-    roost__lock(&T.lock);
-    if (running) T.running = false;
+        while (!atomic_load(&timers.exited)) roost__futex_wait(&timers.exited, 0, -1);
+    roost__lock(&timers.lock);
+    if (running) timers.running = false;
     /* Until none is left: dropping a context drops its reference to its
      * parent, whose timer may then be the parent's last reference. */
     for (;;) {
@@ -370,7 +371,7 @@ void roost__timer_stop(void) {
             free(drop);
             break;
         }
-        roost__unlock(&T.lock);
+        roost__unlock(&timers.lock);
         for (int i = 0; i < n; i++) {
             roost__timer *t = drop[i];
             if (t->kind == ROOST_TIMER_CHAN) {
@@ -381,10 +382,10 @@ void roost__timer_stop(void) {
             }
         }
         free(drop);
-        roost__lock(&T.lock);
+        roost__lock(&timers.lock);
     }
-    if (T.len && !T.running) thread_start_locked();
-    roost__unlock(&T.lock);
+    if (timers.len && !timers.running) thread_start_locked();
+    roost__unlock(&timers.lock);
 }
 
 /* ------------------------------------------------------------ public API */
@@ -458,15 +459,15 @@ roost_chan_t *roost_ticker_chan(roost_ticker_t *t) { return t ? t->ch : NULL; }
 
 int roost_ticker_stop(roost_ticker_t *t) {
     if (!t) return ROOST_EINVAL;
-    roost__lock(&T.lock);
+    roost__lock(&timers.lock);
     if (t->stopped) {
-        roost__unlock(&T.lock);
+        roost__unlock(&timers.lock);
         return ROOST_EALREADY;
     }
     t->stopped = true;
     if (t->tm.heap_index >= 0) heap_remove(t->tm.heap_index);
     bool firing = t->firing;
-    roost__unlock(&T.lock);
+    roost__unlock(&timers.lock);
     if (!firing) { /* else the timer thread frees it when the tick is done */
         roost_chan_unref(t->ch);
         free(t);

@@ -44,7 +44,8 @@ make --no-print-directory install SAN= PREFIX="$prefix" ${BUILD:+BUILD="$BUILD"}
 ver_part() { sed -n "s/^#define ROOST_VERSION_$1 \\([0-9]*\\).*/\\1/p" include/roost.h; }
 major=$(ver_part MAJOR) minor=$(ver_part MINOR) patch=$(ver_part PATCH)
 if [ "$major" = 0 ]; then soname=libroost.so.$major.$minor; else soname=libroost.so.$major; fi
-for f in include/roost.h lib/libroost.a lib/libroost.so lib/$soname lib/libroost.so.$major.$minor.$patch lib/pkgconfig/roost.pc; do
+for f in include/roost.h lib/libroost.a lib/libroost.so lib/$soname lib/libroost.so.$major.$minor.$patch lib/pkgconfig/roost.pc \
+         "share/gdb/auto-load$prefix/lib/libroost.so.$major.$minor.$patch-gdb.py"; do
     [ -f "$prefix/$f" ] || fail "make install did not install $f"
 done
 [ -L "$prefix/lib/libroost.so" ] && [ -L "$prefix/lib/$soname" ] ||
