@@ -100,7 +100,7 @@ bad:
 
 static bool roost__heap_seg_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi, size_t first) {
     if (h->nseg == ROOST_HEAP_SEGS) return false;
-    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first};
+    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL};
     return true;
 }
 
@@ -223,6 +223,14 @@ ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v) {
     if (lo == h->nseg || v < h->seg[lo].lo) return -1;
     const roost__heapseg *s = &h->seg[lo];
     size_t a = s->first, b = s->first + s->n;   /* last chunk with lo <= v */
+    if (s->pidx) {
+        /* The chunk holding v ends at or past v's page start, and starts
+         * before the next page's first candidate ends. */
+        size_t p = (v - s->lo) >> 12;
+        a = s->first + s->pidx[p];
+        size_t e = s->first + s->pidx[p + 1] + 1;
+        if (e < b) b = e;
+    }
     while (a < b) {
         size_t m = (a + b) / 2;
         if (h->lo[m] <= v)
@@ -233,4 +241,24 @@ ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v) {
     if (a == s->first) return -1;
     a--;
     return v <= h->hi[a] ? (ssize_t)a : -1;
+}
+
+size_t roost__heap_index_size(const roost__heapmap *h) {
+    size_t n = 0;
+    for (size_t i = 0; i < h->nseg; i++) n += ((h->seg[i].hi - h->seg[i].lo) >> 12) + 2;
+    return n;
+}
+
+void roost__heap_index(roost__heapmap *h, uint32_t *idx) {
+    for (size_t i = 0; i < h->nseg; i++) {
+        roost__heapseg *s = &h->seg[i];
+        size_t np = ((s->hi - s->lo) >> 12) + 2, j = 0;
+        for (size_t p = 0; p < np; p++) {
+            uintptr_t start = s->lo + (p << 12);
+            while (j < s->n && h->hi[s->first + j] < start) j++;
+            idx[p] = (uint32_t)(j < s->n ? j : s->n - (s->n > 0));
+        }
+        s->pidx = s->n ? idx : NULL;
+        idx += np;
+    }
 }

@@ -66,6 +66,7 @@
 static struct {
     _Atomic uint32_t gen;          /* odd while the world is stopped */
     _Atomic int nin;               /* handlers that checked in this stop */
+    _Atomic int inside;            /* handlers not yet returned (of this stop or the last) */
     struct {
         _Atomic int tid;
         uintptr_t sp;
@@ -80,6 +81,7 @@ static struct {
 static void stop_handler(int sig, siginfo_t *si, void *uc) {
     (void)sig, (void)si, (void)uc;
     int e = errno;
+    atomic_fetch_add(&STW.inside, 1);
     uint32_t g = atomic_load_explicit(&STW.gen, memory_order_acquire);
     if (g & 1) {
         volatile uintptr_t here = 0;
@@ -93,6 +95,7 @@ static void stop_handler(int sig, siginfo_t *si, void *uc) {
         while (atomic_load_explicit(&STW.gen, memory_order_acquire) == g)
             roost__futex_wait(&STW.gen, g, -1);
     }
+    atomic_fetch_sub(&STW.inside, 1);
     errno = e;
 }
 
@@ -210,6 +213,12 @@ static const char *stop_world(int *sent, int *nthreads) {
     static int tids[MAX_THREADS];
     int self = (int)syscall(SYS_gettid), nsent = 0;
     pid_t pid = getpid();
+    /* The threads the last stop released must have left the handler (its
+     * mask blocks the signal) before this one starts. */
+    for (int64_t end = r_mono_ns() + STOP_WAIT_NS; atomic_load(&STW.inside) > 0;) {
+        if (r_mono_ns() > end) return "a thread did not leave the last stop";
+        sched_yield();
+    }
     atomic_store(&STW.nin, 0);
     for (int i = 0; i < MAX_THREADS; i++) atomic_store_explicit(&STW.who[i].tid, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&STW.gen, 1, memory_order_release); /* odd: stopping */
@@ -235,6 +244,7 @@ static const char *stop_world(int *sent, int *nthreads) {
                     still = blocks_signal(tid);
                 }
                 if (still) {
+                    dbg("reach: thread %d blocks the stop signal\n", tid);
                     r_resume();
                     return "a thread blocks ROOST_STOP_SIGNAL";
                 }
@@ -593,12 +603,14 @@ static inline void r_consider(rproof *P, uintptr_t v) {
     }
     ssize_t c = roost__heap_find(P->heap, v);
     if (c >= 0) {
-        if (!P->cmark[c]) {
+        uint8_t cm = P->cmark[c];
+        if (!(cm & 1)) {
+            /* 1: marked; 2: something waits on an object in it */
             P->cmark[c] = 1;
             P->marked++;
             if (P->whyc) P->whyc[c] = P->at;
             r_push(P, P->heap->lo[c], P->heap->hi[c]);
-            r_reached(P, P->heap->lo[c], P->heap->hi[c]);
+            if (cm & 2) r_reached(P, P->heap->lo[c], P->heap->hi[c]);
         }
         return;
     }
@@ -714,7 +726,7 @@ static void explain(rproof *P) {
             dbg("reach: task %llu live: waits on %lx\n", (unsigned long long)s->id, (unsigned long)at);
             for (int depth = 0; depth < 12; depth++) {
                 ssize_t c = roost__heap_find(P->heap, at);
-                if (c >= 0 && P->cmark[c]) {
+                if (c >= 0 && (P->cmark[c] & 1)) {
                     at = P->whyc[c];
                     dbg("   in chunk %lx-%lx, marked by the word at %lx\n", (unsigned long)P->heap->lo[c],
                         (unsigned long)P->heap->hi[c], (unsigned long)at);
@@ -805,6 +817,35 @@ __attribute__((no_sanitize("address", "thread"))) static bool heap_probe_found(r
     return c >= 0 && P->heap->lo[c] == (uintptr_t)probe;
 }
 
+/* A piece [lo, hi) of mapping m that is not a heap of an arena: chunks of
+ * their own mapping at its start, then roots (or nothing, for a dead
+ * thread's cached stack). guarded: a guard page lies right below it.
+ * False (P->why set) on failure. */
+static bool classify_piece(rproof *P, const rmapping *m, uintptr_t lo, uintptr_t hi, bool guarded, int nin) {
+    bool anon = m->pathlen == 0 || (m->path[0] == '[' && !path_is(m, "[stack]") && !path_is(m, "[heap]"));
+    if (anon && m->perm[3] == 'p' && !in_slots(P, lo)) lo += roost__heap_mmapped(P->heap, lo, hi, rd_safe);
+    if (lo >= hi) return true;
+    if (anon && guarded && dead_thread_stack(P, lo, hi, nin)) {
+        dbg("reach: %lx-%lx: a dead thread's cached stack\n", (unsigned long)lo, (unsigned long)hi);
+        return true;
+    }
+    P->cur_sched = false;
+    if (anon && guarded) {
+        for (int i = 0; i < nin && i < MAX_THREADS && !P->cur_sched; i++)
+            P->cur_sched = STW.who[i].runtime && STW.who[i].sp >= lo && STW.who[i].sp < hi;
+        /* A worker's own stack, where its scheduler loop waits while it
+         * runs a task (the caller's among them). */
+        for (int i = 0; i < roost__nworkers() && !P->cur_sched; i++) {
+            uintptr_t ssp = (uintptr_t)roost__worker_at(i)->sched_sp;
+            P->cur_sched = ssp >= lo && ssp < hi;
+        }
+    }
+    bool ok = roots_from(P, lo, hi, (anon && guarded) || path_is(m, "[stack]"));
+    P->cur_sched = false;
+    if (!ok) P->why = "too many roots";
+    return ok;
+}
+
 typedef struct rleaked {
     roost__task *t;
     uint64_t id;
@@ -891,51 +932,31 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
             continue;
         }
         if (m.perm[1] != 'w' && !anon) continue; /* code, read-only data */
-        uintptr_t top = m.hi;
         if (anon && m.perm[1] == 'w' && m.perm[3] == 'p') {
-            /* Another arena's heap: 64 MiB aligned, at the start of the
-             * mapping or further in, where the kernel merged it with what
-             * lies below. */
+            /* Other arenas' heaps: 64 MiB aligned, at the start of the
+             * mapping or further in (the kernel merges a heap's mapping
+             * with what lies below it, and full heaps with each other).
+             * Each owns its 64 MiB; what lies between them is classified
+             * as any other memory. */
+            uintptr_t cur = m.lo;
+            bool below_guarded = guarded;
             for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
-                int k = in_slots(P, b) ? 0 : roost__heap_region(P->heap, b, m.hi, false);
-                if (k <= 0) dbg("reach: %lx in %lx-%lx: %d (in slots %d)\n", (unsigned long)b, (unsigned long)m.lo, (unsigned long)m.hi, k, in_slots(P, b));
+                uintptr_t end = m.hi - b > HEAP_ALIGN ? b + HEAP_ALIGN : m.hi;
+                int k = in_slots(P, b) ? 0 : roost__heap_region(P->heap, b, end, false);
                 if (k < 0) {
+                    dbg("reach: %lx-%lx: a heap caught changing\n", (unsigned long)b, (unsigned long)end);
                     P->why = "a heap could not be walked";
                     return;
                 }
-                if (k > 0) {
-                    dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)m.hi,
-                        P->heap->n);
-                    top = b;
-                    break;
-                }
+                if (k == 0) continue;
+                dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)end, P->heap->n);
+                if (cur < b && !classify_piece(P, &m, cur, b, below_guarded, nin)) return;
+                cur = end, below_guarded = false;
             }
-            if (top == m.lo) continue;
-        }
-        uintptr_t lo = m.lo;
-        if (anon && m.perm[3] == 'p' && !in_slots(P, lo))
-            lo += roost__heap_mmapped(P->heap, lo, top, rd_safe);
-        if (anon && guarded && dead_thread_stack(P, lo, top, nin)) {
-            dbg("reach: %lx-%lx: a dead thread's cached stack\n", (unsigned long)lo, (unsigned long)top);
+            if (cur < m.hi && !classify_piece(P, &m, cur, m.hi, below_guarded, nin)) return;
             continue;
         }
-        P->cur_sched = false;
-        if (anon && guarded)
-        {
-            for (int i = 0; i < nin && i < MAX_THREADS && !P->cur_sched; i++)
-                P->cur_sched = STW.who[i].runtime && STW.who[i].sp >= lo && STW.who[i].sp < top;
-            /* A worker's own stack, where its scheduler loop waits while it
-             * runs a task (the caller's among them). */
-            for (int i = 0; i < roost__nworkers() && !P->cur_sched; i++) {
-                uintptr_t ssp = (uintptr_t)roost__worker_at(i)->sched_sp;
-                P->cur_sched = ssp >= lo && ssp < top;
-            }
-        }
-        if (!roots_from(P, lo, top, (anon && guarded) || path_is(&m, "[stack]"))) {
-            P->why = "too many roots";
-            return;
-        }
-        P->cur_sched = false;
+        if (!classify_piece(P, &m, m.lo, m.hi, guarded, nin)) return;
     }
     /* Segments in address order (a heap found inside a mapping came before
      * the chunks of their own mapping below it). */
@@ -960,6 +981,12 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->why = MALLOC_UNKNOWN;
         return;
     }
+    uint32_t *pidx = r_smap(P, roost__heap_index_size(P->heap) * sizeof(uint32_t) + 8);
+    if (!pidx) {
+        P->why = "out of memory";
+        return;
+    }
+    roost__heap_index(P->heap, pidx);
     P->cmark = r_smap(P, P->heap->n + 1);
     if (reach_debug > 0) P->whyc = r_smap(P, (P->heap->n + 1) * sizeof(uintptr_t));
     P->work_cap = P->heap->n + P->nslots + 64;
@@ -985,7 +1012,11 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
      * memory the walk could not classify): reached from the start. */
     for (size_t i = 0; i < P->nrefs; i++) {
         uintptr_t o = P->refs[i].obj;
-        if (roost__heap_find(P->heap, o) >= 0) continue;
+        ssize_t oc = roost__heap_find(P->heap, o);
+        if (oc >= 0) {
+            P->cmark[oc] |= 2;
+            continue;
+        }
         rslot *s = rslot_find(P, o);
         if (s && s->role == SLOT_WAIT && o >= s->lo && o < s->rec) continue;
         rslot *w = &P->slots[P->refs[i].rslot];

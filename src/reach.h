@@ -17,6 +17,8 @@
 typedef struct roost__heapseg {
     uintptr_t lo, hi;
     size_t first, n;
+    uint32_t *pidx;                /* per 4 KiB page p of [lo, hi]: the first of its chunks (from
+                                    * first) whose end is at or past the page's start; NULL: none */
 } roost__heapseg;
 
 /* The chunks in use, sorted by address: user part [lo[i], hi[i]]. */
@@ -40,6 +42,10 @@ size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
                            bool (*rd_safe)(uintptr_t a, uintptr_t *out));
 uintptr_t roost__heap_tcache_key(void);
 ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v);
+/* Pages needed by roost__heap_index, and the index itself (into idx, that
+ * many entries), once every segment is in and sorted. */
+size_t roost__heap_index_size(const roost__heapmap *h);
+void roost__heap_index(roost__heapmap *h, uint32_t *idx);
 
 #pragma GCC visibility pop
 
