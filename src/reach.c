@@ -325,6 +325,7 @@ typedef struct rproof {
     size_t maps_len;
     uintptr_t *buf;                /* for reads through the kernel */
     const char *why;
+    uintptr_t *regs;               /* the caller's callee-saved registers (16 words) */
     uintptr_t *whyc;               /* ROOST_REACH_DEBUG: per chunk, the address of the word that marked it */
     uintptr_t at;                  /* (debug) the address of the word being considered */
     uintptr_t trace;               /* ROOST_REACH_TRACE: say where pointers to this address are */
@@ -1044,6 +1045,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     }
     for (size_t i = 0; i < P->nslots; i++)
         if (P->slots[i].role == SLOT_ROOT) scan_slot(P, &P->slots[i]);
+    if (P->regs) scan_direct(P, (uintptr_t)P->regs, (uintptr_t)(P->regs + 16));
     r_drain(P);
     for (size_t i = 0; i < P->nroots && !P->why; i++) {
         P->sched_root = P->roots[i].sched;
@@ -1178,13 +1180,37 @@ static void r_report(rleaked *v, size_t n, roost_leak_proof_t *st) {
     }
 }
 
-/* The caller's registers onto its stack, and that stack's lowest address. */
-static __attribute__((noinline)) uintptr_t here_sp(void) {
-    volatile char c = 0;
-    return (uintptr_t)&c;
+
+/* The caller's callee-saved registers (they may hold its live pointers;
+ * what this file's frames push of them is not scanned: see below). */
+#if defined(__x86_64__)
+#define CAPTURE_REGS(r)                                                                          \
+    __asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"           \
+                     "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"             \
+                     : : "r"(r) : "memory")
+#elif defined(__aarch64__)
+#define CAPTURE_REGS(r)                                                                          \
+    __asm__ volatile("stp x19, x20, [%0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t" \
+                     "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"   \
+                     : : "r"(r) : "memory")
+#else
+#define CAPTURE_REGS(r) __builtin_unwind_init()
+#endif
+
+static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp);
+
+/* The caller's frames are scanned from just above this one: the proof's
+ * own frames (their uninitialised slots full of whatever the caller's
+ * dead frames left there) are not, and the caller's registers are taken
+ * here, before anything can spill them below that line. */
+__attribute__((noinline)) int roost_leak_prove(roost_leak_proof_t *out) {
+    uintptr_t regs[16] = {0};
+    CAPTURE_REGS(regs);
+    uintptr_t caller_sp = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
+    return prove(out, regs, caller_sp);
 }
 
-int roost_leak_prove(roost_leak_proof_t *out) {
+static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) {
     roost_leak_proof_t st;
     memset(&st, 0, sizeof st);
     int64_t t0 = r_mono_ns();
@@ -1210,7 +1236,6 @@ int roost_leak_prove(roost_leak_proof_t *out) {
         goto done;
     }
     for (int attempt = 0; attempt < 5; attempt++) {
-        __builtin_unwind_init();
         uintptr_t tkey = roost__heap_tcache_key();
         void *probe = malloc(48);
         if (!probe) {
@@ -1229,7 +1254,8 @@ int roost_leak_prove(roost_leak_proof_t *out) {
             rproof local;
             memset(&local, 0, sizeof local);
             P = &local;
-            prove_stopped(P, probe, tkey, here_sp(), &v, &n, &st);
+            P->regs = regs;
+            prove_stopped(P, probe, tkey, caller_sp, &v, &n, &st);
             why = P->why;
             r_resume();
             st.stop_ns = r_mono_ns() - s0;
