@@ -223,6 +223,10 @@ struct roost__worker {
      * (the chase was 3 ns of skynet's 140 per task). */
     _Atomic int64_t site_ctr0[2 * ROOST_SITE_BLOCK];
     pthread_t thread;
+    /* The top of the scheduler's frames on this worker's own stack (set as
+     * the worker starts): the reachability proof reads nothing below it as
+     * a root (reach.c); the thread's TLS lies above. */
+    void *frames_top;
 #ifdef ROOST_TSAN
     void *tsan_fiber;
 #endif

@@ -765,6 +765,15 @@ static void explain(rproof *P) {
                     }
                 } else {
                     dbg("   in a root (or unclassified) at %lx\n", (unsigned long)at);
+                    for (size_t q = 0; q < P->nroots; q++)
+                        if (at >= P->roots[q].lo && at < P->roots[q].hi)
+                            dbg("      root %lx-%lx sched %d\n", (unsigned long)P->roots[q].lo,
+                                (unsigned long)P->roots[q].hi, P->roots[q].sched);
+                    for (int i = 0; i < atomic_load(&STW.nin); i++)
+                        dbg("      thread %d sp %lx runtime %d\n", STW.who[i].tid, (unsigned long)STW.who[i].sp,
+                            STW.who[i].runtime);
+                    for (int i = 0; i < roost__nworkers(); i++)
+                        dbg("      worker %d sched_sp %p\n", i, roost__worker_at(i)->sched_sp);
                 }
                 break;
             }
@@ -841,6 +850,22 @@ static bool classify_piece(rproof *P, const rmapping *m, uintptr_t lo, uintptr_t
             P->cur_sched = ssp >= lo && ssp < hi;
         }
     }
+    /* A worker's own stack: the scheduler's frames (below frames_top) are
+     * not roots. Only roost's scheduler runs there (a task runs on its own
+     * stack, with its registers saved there), and nothing it holds makes a
+     * parked task wakeable: it readies tasks by their records, unlocks the
+     * locks of the task it just parked (which wakes nobody), frees exited
+     * tasks' slots; the words left in its frames are stale. Its TLS, above,
+     * is the program's too, and is read. */
+    if (anon && guarded)
+        for (int i = 0; i < roost__nworkers(); i++) {
+            uintptr_t ft = (uintptr_t)roost__worker_at(i)->frames_top;
+            if (ft > lo && ft < hi) {
+                lo = ft & ~(uintptr_t)7;
+                dbg("reach: worker %d's frames below %lx left out\n", i, (unsigned long)ft);
+                break;
+            }
+        }
     bool ok = roots_from(P, lo, hi, (anon && guarded) || path_is(m, "[stack]"));
     P->cur_sched = false;
     if (!ok) P->why = "too many roots";
