@@ -4,6 +4,7 @@
 #   make demo         the story as services on loopback: leaky, fixed, wake, charted
 #   make check        every test (tests/*.c), each one its own program
 #   make check SAN=asan | SAN=tsan     the suite under ASan+UBSan or TSan (build/asan, build/tsan)
+#   make check DEBUG=1                 the suite with the invariant checks (build/debug)
 #   make valgrind-check                the suite under valgrind
 #   make check-aarch64                 the suite cross-built for AArch64, run under qemu-user
 #   make bench        roost vs Go, side by side; writes build/bench.tsv
@@ -16,7 +17,9 @@
 #
 # Variables: SAN (none|asan|tsan), BUILD (output folder), CC, PREFIX, DESTDIR,
 # LDFLAGS (extra link flags for programs), HAVE_LIBDW (0: build without libdw),
-# LTO (0: no link-time optimisation; the default with GCC is 1 unless SAN).
+# LTO (0: no link-time optimisation; the default with GCC is 1 unless SAN),
+# DEBUG (1: check the core files' invariants, ROOST_DEBUG, in build/debug;
+# the sanitizer builds always do).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -36,6 +39,14 @@ else
   BUILD_DEFAULT := build
   CFLAGS := $(CFLAGS_BASE) -O2
   LDFLAGS_SAN :=
+endif
+# Invariant checks (src/internal.h, ROOST_ASSERT): in the sanitizer runs,
+# and with DEBUG=1.
+ifneq ($(SAN),)
+  CFLAGS += -DROOST_DEBUG
+else ifeq ($(DEBUG),1)
+  BUILD_DEFAULT := build/debug
+  CFLAGS += -DROOST_DEBUG
 endif
 LDLIBS := -pthread
 BUILD ?= $(BUILD_DEFAULT)

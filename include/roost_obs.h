@@ -11,7 +11,8 @@
  * Where each concept lives: src/registry.c (counts, spawn sites, records,
  * stack capture), src/profile.c (the four profile formats, SIGQUIT),
  * src/monitor.c (periodic log, growth alerts), src/leak.c (the detector and
- * the test-time leak check).
+ * the test-time leak check), src/debug_http.c and src/metrics.c (the debug
+ * endpoint and its Prometheus text).
  */
 #ifndef ROOST_OBS_H
 #define ROOST_OBS_H

@@ -14,6 +14,23 @@
  * its owner will not touch the channel again; a stale node is dropped by
  * its owner, who needs the channel alive until then). An orphaned channel with waiters is a provable leak: nobody can ever
  * reach it again (the hook the leak detector builds on).
+ *
+ * Invariants, under ch->lock, counting only waiter nodes whose park is not
+ * yet claimed (a select's other nodes, claimed through another channel,
+ * stay queued until their task unlinks them):
+ *   - At least one of recvq and sendq is empty, except when one select
+ *     waits on both a send and a receive on this channel.
+ *   - A non-empty recvq means the buffer is empty (len == 0); a non-empty
+ *     sendq means it is full (len == cap; always, when unbuffered).
+ *   - closed: no node joins a queue any more, and both were emptied by the
+ *     close (receivers and senders claimed and woken).
+ *   - len <= cap; the buffered elements are at recvx .. recvx + len - 1,
+ *     modulo cap.
+ *   - nwaiters counts the nodes queued here not yet dropped; the channel is
+ *     freed when orphaned (refs 0) and nwaiters is 0, by whoever made the
+ *     second of the two true.
+ * A claimed node is unlinked by its claimer (who then owns the wake-up);
+ * the parked task never touches the channel through it again.
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -146,6 +163,7 @@ void roost_chan_unref(roost_chan_t *ch) {
 }
 
 bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w) {
+    ROOST_ASSERT_LOCKED(&ch->lock);
     roost__waitq_remove(w->is_send ? &ch->sendq : &ch->recvq, w);
     roost__chan_unstrand(ch, w);
     return --ch->nwaiters == 0 && ch->orphaned;
@@ -234,6 +252,7 @@ static __attribute__((noinline, cold)) bool chan_strand_locked(roost_chan_t *ch,
 
 bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err,
                             roost__waiter **peer) {
+    ROOST_ASSERT_LOCKED(&ch->lock);
     return chan_try(ch, is_send, elem, false, err, peer);
 }
 
@@ -370,17 +389,17 @@ static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roo
  * cancellable context. One function per direction, taking (ctx, ch, elem)
  * as the entry points do: with a second call target in the fast path GCC
  * shuffled every operation's arguments first (3 instructions each). */
-static __attribute__((noinline)) int chan_park_send(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
+static ROOST_TLS_REREAD int chan_park_send(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
     if (ROOST_UNLIKELY(roost__ctx_cancellable(ctx))) return chan_park_ctx(ctx, ch, elem, true);
     return chan_wait(NULL, ch, true, elem, true);
 }
 
-static __attribute__((noinline)) int chan_park_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
+static ROOST_TLS_REREAD int chan_park_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
     if (ROOST_UNLIKELY(roost__ctx_cancellable(ctx))) return chan_park_ctx(ctx, ch, elem, false);
     return chan_wait(NULL, ch, false, elem, true);
 }
 
-static __attribute__((noinline)) int chan_park_ctx(roost_ctx_t *ctx, roost_chan_t *ch, void *elem,
+static ROOST_TLS_REREAD int chan_park_ctx(roost_ctx_t *ctx, roost_chan_t *ch, void *elem,
                                                    bool is_send) {
     return is_send ? chan_wait(ctx, ch, true, elem, false) : chan_wait(ctx, ch, false, elem, false);
 }
@@ -397,11 +416,11 @@ static __attribute__((noinline)) int chan_locked_recv(roost_ctx_t *ctx, roost_ch
 
 /* The entry points are noinline too, for the same reason: a library caller
  * might read TLS after them. */
-__attribute__((noinline)) int roost_chan_send(roost_ctx_t *ctx, roost_chan_t *ch, const void *elem) {
+ROOST_TLS_REREAD int roost_chan_send(roost_ctx_t *ctx, roost_chan_t *ch, const void *elem) {
     return chan_op(ctx, ch, true, (void *)elem, true);
 }
 
-__attribute__((noinline)) int roost_chan_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
+ROOST_TLS_REREAD int roost_chan_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem) {
     return chan_op(ctx, ch, false, elem, true);
 }
 

@@ -8,6 +8,18 @@
  * so a child cannot be freed while it is being visited). Done channels are
  * closed, and deadline timers removed, only after every lock is dropped: a
  * task may hold a done channel's lock while it waits for a context lock.
+ *
+ * Invariants:
+ *   - err goes from 0 to an error once, under ctx->lock, and never back;
+ *     from then on waiters is empty (the cancellation claimed them) and
+ *     registering a waiter returns the error instead.
+ *   - A child is in its parent's children list while both are live and
+ *     the child is cancellable; it holds a reference on its parent
+ *     (`parent`), and unlinks itself under the parent's lock.
+ *   - Locks are taken parent before child, never the other way; a done
+ *     channel or the timer lock is never taken while a context lock is
+ *     held by cancellation.
+ *   - The deadline timer holds a reference while armed (timer_armed).
  */
 #include "internal.h"
 #include <stdlib.h>
@@ -104,6 +116,7 @@ void roost__ctx_unregister(roost_ctx_t *ctx, roost__waiter *w) {
  * claimed waiters to *wl and the contexts (referenced) to *todo. */
 static void cancel_locked(roost_ctx_t *c, int err, int cause, roost__waiter **wl,
                           roost_ctx_t **todo) {
+    ROOST_ASSERT_LOCKED(&c->lock);
     if (atomic_load_explicit(&c->err, memory_order_relaxed)) return;
     c->cause = cause;
     atomic_store_explicit(&c->err, err, memory_order_release);

@@ -23,6 +23,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The library's own: not exported from libroost.so (a fuzzer or a test
+ * links the object, or the static library, directly). */
+#pragma GCC visibility push(hidden)
+
 #define ROOST_HTTP_MAX_LINE 1024    /* request line, without its line end */
 #define ROOST_HTTP_MAX_HEADERS 32   /* header fields */
 #define ROOST_HTTP_MAX_HEAD 8192    /* the whole head, blank line included */
@@ -51,5 +55,7 @@ long roost__http_parse(const char *buf, size_t len, roost__http_req *out);
  * or "b="). Undecoded. */
 bool roost__http_query(const char *query, size_t len, const char *name, const char **val,
                        size_t *val_len);
+
+#pragma GCC visibility pop
 
 #endif

@@ -46,6 +46,36 @@
 #define ROOST_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ROOST_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* ------------------------------------------------------------ invariant checks
+ * The core files open with their invariants; a ROOST_DEBUG build (make
+ * DEBUG=1, and the sanitizer builds) checks them where they can be checked
+ * cheaply: task state moves, a lock held in a *_locked function, the
+ * worker read after a switch point being the thread's own. Elsewhere a
+ * check compiles to nothing (its condition is not evaluated), so the normal
+ * build runs no instruction for it. A failed check is reported through
+ * fatal.c (naming the calling task, with its stack) and aborts. */
+void roost__assert_fail(const char *file, int line, const char *expr)
+    __attribute__((noreturn, cold));
+#ifdef ROOST_DEBUG
+#define ROOST_ASSERT(cond)                                                       \
+    do {                                                                         \
+        if (ROOST_UNLIKELY(!(cond))) roost__assert_fail(__FILE__, __LINE__, #cond); \
+    } while (0)
+#else
+#define ROOST_ASSERT(cond) ((void)sizeof(!(cond)))
+#endif
+/* A spin lock (below) is held: by someone; the lock word cannot say whom. */
+#define ROOST_ASSERT_LOCKED(l) \
+    ROOST_ASSERT(atomic_load_explicit((atomic_int *)(l), memory_order_relaxed) != 0)
+
+/* For correctness, not speed: a function that reads the thread's worker
+ * from TLS, or reads it inline before a switch point, must stay a call of
+ * its own. Inlined into a caller that also reads TLS after a switch, the
+ * compiler could keep the thread pointer from before the switch in a
+ * register, and the task may have moved to another thread since (GCC
+ * treats AArch64's thread pointer as a constant within a function). */
+#define ROOST_TLS_REREAD __attribute__((noinline))
+
 /* ------------------------------------------------------------ spinlock
  * Queue locks are held for a handful of instructions, so a test-and-test-
  * and-set lock beats a pthread mutex (no syscall, 4 bytes, embeddable in the
@@ -198,13 +228,13 @@ struct roost__worker {
     uint32_t fair_left;          /* picks left until the next fairness check (local_next) */
     bool ring_popped;            /* the ring was popped since the last fairness check */
     _Atomic uint32_t wake;       /* futex word: 1 = woken */
-    _Atomic uint64_t switches;   /* progress counter, read by the monitor thread */
+    _Atomic uint64_t switches;   /* progress counter, read by sysmon on the timer thread */
     bool idle;                   /* on the idle list (under the idle lock) */
-    bool mon_queued;             /* ring queued at the monitor's last tick (monitor only) */
-    uint64_t mon_switches;       /* `switches` at the monitor's last tick (monitor only) */
-    int64_t mon_since;           /* roost_now() of the last switch the monitor saw (monitor only) */
-    bool mon_said;               /* this stall was reported (monitor only) */
-    bool spare;                  /* started by the monitor while workers were blocked */
+    bool sysmon_queued;          /* ring queued at sysmon's last tick (sysmon.c only) */
+    uint64_t sysmon_switches;    /* `switches` at sysmon's last tick (sysmon.c only) */
+    int64_t sysmon_since;        /* roost_now() of the last switch sysmon saw (sysmon.c only) */
+    bool sysmon_said;            /* this stall was reported (sysmon.c only) */
+    bool spare;                  /* started by sysmon while workers were blocked */
     _Atomic bool retired;        /* a spare asleep until workers block again (not on the idle list) */
     roost__worker *idle_next;
     int *lockbuf[ROOST_MAX_LOCKS]; /* a parked select's lock list, copied before release */
@@ -283,9 +313,10 @@ int roost__yield_local(void);
 void roost__park_switch(roost__worker *w, roost__task *self, void (*after)(roost__worker *, void *),
                         void *arg);
 
-/* For the monitor on the timer thread (timer.c): true when every worker is
- * asleep; and, every tick while one is busy, wake a sleeper if some worker
- * sits on queued work (sched.c says when). */
+/* The scheduler's watchdog (sysmon.c), run by the timer thread: true when
+ * every worker is asleep; and, every tick while one is busy, wake a
+ * sleeper if some worker sits on queued work, report blocked workers and
+ * start spares (sysmon.c says when). */
 bool roost__sched_all_idle(void);
 uint64_t roost__sched_switches(void);     /* sum over workers: moves whenever anything runs */
 /* The scheduler's figures for the debug endpoint's /metrics (metrics.c):
@@ -293,11 +324,11 @@ uint64_t roost__sched_switches(void);     /* sum over workers: moves whenever an
 typedef struct roost__sched_figures {
     uint64_t switches;          /* task switches */
     uint64_t steals;            /* tasks taken from another worker's queue */
-    uint64_t stalls;            /* times the monitor saw a worker blocked (once per episode) */
+    uint64_t stalls;            /* times sysmon saw a worker blocked (once per episode) */
     int workers;                /* ROOST_WORKERS */
     int started;                /* worker threads, spares included */
     int idle;                   /* asleep: on the idle list, or spares retired */
-    int blocked;                /* blocked at the monitor's last tick */
+    int blocked;                /* blocked at sysmon's last tick */
 } roost__sched_figures_t;
 void roost__sched_figures(roost__sched_figures_t *out);
 /* The blocking pool's (offload.c), under its lock. */
@@ -313,10 +344,10 @@ void roost__debug_autostart(void);
  * 0 or ROOST_ENOMEM. */
 struct roost__buf;
 int roost__metrics(struct roost__buf *b);
-void roost__sched_monitor(void);
+void roost__sysmon_tick(void);
 /* Called once by the timer thread: the tasks it readies (a sleep, deadline,
  * roost_after or ticker fired) go to the global queue's timer list, which
- * workers serve first (sched.c, gq_get). */
+ * workers serve first (runq.c). */
 void roost__sched_on_timer_thread(void);
 
 /* ------------------------------------------------------------ observability (registry.c) */

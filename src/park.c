@@ -11,6 +11,21 @@
  *
  * Plain OS threads can block too: the park has no task, so the thread
  * sleeps on a futex in the park record instead of switching.
+ *
+ * Invariants:
+ *   - A park record is claimed at most once (claimed goes 0 -> 1 by CAS);
+ *     only the claimer writes index and err, and then readies the task (or
+ *     wakes the thread), exactly once.
+ *   - The locks of the queues a task parked on are released only by the
+ *     after-switch hook (release_locks, unlock_one), in the next context:
+ *     no waker can reach a node of a task that has not finished switching
+ *     out, so none can ready it before its registers are saved.
+ *   - The park record and the nodes live on the parked task's stack; they
+ *     are valid until roost__block returns, and a waker touches them only
+ *     under the queue's lock or after winning the claim.
+ *   - Between park_task's state store (PARKED) and its resumption, the
+ *     task runs no code: what runs "for it" (releasing the locks) runs on
+ *     the next context.
  */
 #include "internal.h"
 

@@ -23,6 +23,18 @@
  * Cost: the draw is a multiply, not a division; the all-locked pass sorts
  * the distinct channels by insertion (a handful) and takes one lock each;
  * no allocation up to 16 cases.
+ *
+ * Invariants:
+ *   - Every channel of a blocking select is locked, once, in address
+ *     order, from the all-locked pass until the task's registers are saved
+ *     (roost__block hands the lock list to the next context).
+ *   - All of a select's nodes point at one park record; the one waker that
+ *     claims it (a CAS) completes exactly one case and sets its index;
+ *     every other node is stale from then on: wakers skip it, and this
+ *     task unlinks it, under its channel's lock, once it runs again.
+ *   - A case completed by a waker has already moved its value: a received
+ *     value is in the case's buffer, a sent one has left it, before the
+ *     task is readied.
  */
 #include "internal.h"
 #include <limits.h>

@@ -8,6 +8,21 @@
  * the holder is always known, which the leak detector reads). The price is
  * that a contended lock cannot be barged by a running task, which Go's
  * normal mode allows for throughput.
+ *
+ * Invariants, each under the object's own spin lock:
+ *   - mutex: a non-empty waiters queue means locked; holder and holder_id
+ *     name the task (or thread) that holds it while locked. An unlock with
+ *     a waiter does not unlock: it claims the first waiter and makes it the
+ *     holder.
+ *   - rwmutex: writer and readers > 0 never hold together; a waiting writer
+ *     (wq non-empty) holds back new readers; the last reader out, or the
+ *     writer's unlock, hands over directly, as the mutex does.
+ *   - wait group: count >= 0; waiters is non-empty only while count > 0
+ *     (the add that takes it to 0 claims and wakes them all).
+ *   - once: state goes 0 (not run) -> 1 (running) -> 2 (done), never back;
+ *     waiters is non-empty only in state 1.
+ *   - cond: only waiters queued before a signal can take it; a waiter holds
+ *     no mutex while queued, and has it again when its wait returns.
  */
 #include "internal.h"
 
@@ -108,6 +123,8 @@ int roost_mutex_unlock(roost_mutex_t *mu) {
  * waiting readers go first; otherwise a waiting writer holds new readers
  * back, and readers are let in only when no writer waits. */
 static roost__waiter *rw_grant_locked(roost_rwmutex_t *rw, bool readers_first) {
+    ROOST_ASSERT_LOCKED(&rw->lock);
+    ROOST_ASSERT(!(rw->writer && rw->readers > 0));
     roost__waiter *list = NULL, *w;
     if (rw->writer) return NULL;
     if (readers_first || roost__waitq_empty(&rw->wq)) {

@@ -1,4 +1,4 @@
-/* timer.c - sleep, deadlines, time.After, tickers, and the monitor.
+/* timer.c - sleep, deadlines, time.After, tickers, and sysmon's ticks.
  *
  * The one idea: one binary heap of timers, ordered by expiry, served by one
  * timer thread that sleeps on a futex until the earliest expiry (or forever
@@ -14,8 +14,8 @@
  * timer lives on the sleeper's stack. Other kinds fire after the lock is
  * dropped and are kept alive by references instead.
  *
- * While any worker is busy the thread also ticks every MONITOR_NS as the
- * scheduler's monitor: a worker that made no switch for a whole tick while
+ * While any worker is busy the thread also ticks every MONITOR_NS for the
+ * scheduler's watchdog (sysmon.c): a worker that made no switch for a whole tick while
  * holding runnable tasks gets a sleeping worker woken to steal them (roost
  * does not preempt; a task that computes for long only delays the tasks
  * queued behind it on its own worker, and only until the next tick).
@@ -28,6 +28,17 @@
  * start hands it the scheduler duties again. A roost_after channel, or a
  * context, that only its own timer still references is dropped at shutdown
  * instead: nobody could ever see it fire.
+ *
+ * Invariants, under timers.lock:
+ *   - heap_index is a timer's slot in the heap, -1 exactly when it is not
+ *     in it; every slot's `when` is >= its parent's.
+ *   - A WAKE timer lives on its sleeper's stack: it is fired, and its
+ *     park claimed, with the lock held, and the sleeper removes it under
+ *     the lock before its frame goes; other kinds are fired after the lock
+ *     is dropped, kept alive by a reference.
+ *   - A ticker is out of the heap while it fires (`firing`); the firing
+ *     re-adds it under the lock unless it was stopped meanwhile, and then
+ *     frees it instead.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -108,6 +119,8 @@ static void heap_remove(int i) {
 
 /* With the lock held. Wakes the thread if t is now the earliest. */
 static void add_locked(roost__timer *t) {
+    ROOST_ASSERT_LOCKED(&timers.lock);
+    ROOST_ASSERT(t->heap_index == -1);
     if (timers.len == timers.capacity) {
         int nc = timers.capacity ? 2 * timers.capacity : 64;
         roost__timer **h = realloc(timers.heap, (size_t)nc * sizeof *h);
@@ -143,7 +156,7 @@ bool roost__timer_del(roost__timer *t) {
     return pending;
 }
 
-/* The scheduler woke a worker: make sure the monitor is ticking. */
+/* The scheduler woke a worker: make sure sysmon is ticking. */
 void roost__timer_poke(void) {
     if (atomic_load_explicit(&timers.deep, memory_order_seq_cst)) {
         atomic_fetch_add(&timers.seq, 1);
@@ -223,7 +236,7 @@ static void *timer_main(void *arg) {
         if (ndue == 64) continue;
 
         bool busy = sched && !roost__sched_all_idle();
-        if (busy) roost__sched_monitor();
+        if (busy) roost__sysmon_tick();
         /* Decide how long to sleep from the heap as it is now, under the
          * lock that adders take: a timer added after this point sees
          * sleeping_until and bumps seq if it is earlier; one added before is

@@ -365,7 +365,9 @@ static void slow_client(void *arg) {
 
 static void t_slow_client(void *arg) {
     char addr[64];
-    int64_t timeout = 400 * ROOST_MS * check_slack();
+    /* Long enough that the other clients' answers, slow as a loaded
+     * machine makes them, come well within it. */
+    int64_t timeout = 2 * ROOST_S * check_slack();
     char v[32];
     snprintf(v, sizeof v, "%lld", (long long)(timeout / ROOST_MS));
     setenv("ROOST_DEBUG_TIMEOUT_MS", v, 1);
@@ -449,8 +451,11 @@ static void t_lifecycle(void *arg) {
     CHECK_OK(roost_tcp_connect(NULL, addr, &fd));
     roost_sleep(NULL, 10 * ROOST_MS);
     roost_debug_stop();
+    /* Closed: by the connection's task, or (not accepted yet) with the
+     * listening socket, which resets it. */
     char buf[16];
-    CHECK_EQ(roost_fd_read(NULL, fd, buf, sizeof buf), 0);
+    ssize_t got = roost_fd_read(NULL, fd, buf, sizeof buf);
+    CHECK_MSG(got == 0 || got == ROOST_ESYS(ECONNRESET), "read: %zd", got);
     roost_fd_close(fd);
     CHECK_ERR(roost_debug_addr(addr, sizeof addr), ROOST_ESTATE);
     /* The port is free again, and a second start works. */

@@ -214,7 +214,7 @@ int main(void) {
     /* Every fork happens before this process starts the runtime. */
     t_death("t_unref_below_zero", unref_below_zero, false,
             SAYS("reference count below zero", "roost_chan_unref of channel", "in task 1 ",
-                 "spawned at src/sched.c", "unref_below_zero+") /* roost_run's task */);
+                 "spawned at src/init.c", "unref_below_zero+") /* roost_run's task */);
     t_death("t_unref_twice", unref_twice, true, SAYS("roost_chan_unref on channel", "which was freed"));
     t_death("t_send_after_free", send_after_free, true, SAYS("which was freed", "send_after_free"));
     t_death("t_select_after_free", select_after_free, true, SAYS("which was freed"));
