@@ -166,9 +166,9 @@ ssize_t roost_file_write(roost_ctx_t *ctx, int fd, const void *buf, size_t n, in
  * does the cancelling. ROOST_EINVAL for SIGKILL, SIGSTOP and the fault
  * signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE).
  *
- * roost's own threads (workers, timer, poller, pool) block asynchronous
- * signals from the start (all but SIGQUIT, roost's task dump, and
- * SIGPROF), so a process-directed signal is delivered to one of the
+ * roost's own threads (workers, timer, pool) block asynchronous
+ * signals from the start (all but SIGQUIT, roost's task dump, SIGPROF,
+ * and SIGURG, which the monitor sends a blocked worker), so a process-directed signal is delivered to one of the
  * program's threads (its main thread, typically), never in the middle of a
  * task on a worker. raise(3) in a task signals its worker thread, where
  * the signal stays pending: use kill(getpid(), sig). */

@@ -37,12 +37,14 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
+#include <time.h>
 #include <unistd.h>
 
 static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
@@ -367,7 +369,93 @@ static void on_crash(int sig, siginfo_t *si, void *uctx) {
     die_of(sig, si);
     errno = e;
 }
+
+/* ------------------------------------------------------------ a blocked worker's stack */
+
+/* The monitor asks for the stack of a task that keeps its worker (sched.c's
+ * blocked workers): it sends SIGURG to that worker's thread (Go's
+ * preemption signal: ignored by default, and rarely a program's own), and
+ * the handler unwinds the interrupted task as a crash report does (w_stack)
+ * into WS.pcs. One request at a time, from the monitor's thread; whoever
+ * clears `want` (the handler starting, or the monitor giving up) owns it. */
+static struct {
+    _Atomic(roost__worker *) want; /* the worker asked, until the handler takes it */
+    _Atomic int n;                 /* frames in pcs; -1 until the handler is done */
+    uintptr_t pcs[ROOST_MAX_FRAMES];
+    int state;                     /* 0 not set up, 1 handler installed, -1 unavailable */
+} WS;
+
+static void on_stack_sig(int sig, siginfo_t *si, void *uctx) {
+    int e = errno;
+    roost__worker *w = roost__tls_worker, *x = w;
+    roost__task *t = w ? w->current : NULL;
+    if (!t || !atomic_compare_exchange_strong(&WS.want, &x, NULL)) {
+        errno = e; /* not ours to answer (a stray SIGURG is ignored, as by default) */
+        return;
+    }
+    uintptr_t pc, sp, fp;
+    uctx_regs(uctx, &pc, &sp, &fp);
+    void *bt[ROOST_MAX_FRAMES + 8];
+    int n = backtrace(bt, ROOST_MAX_FRAMES + 8), k = 0, out = 0;
+    while (k < n && (uintptr_t)bt[k] != pc) k++;
+    if (pc && k < n) {
+        for (; k < n && out < ROOST_MAX_FRAMES; k++) WS.pcs[out++] = (uintptr_t)bt[k];
+    } else {
+        if (pc) WS.pcs[out++] = pc;
+        uintptr_t top = (uintptr_t)t;
+        while (out < ROOST_MAX_FRAMES && fp >= sp && fp + 16 <= top && (fp & 7) == 0) {
+            uintptr_t next = ((uintptr_t *)fp)[0], ret = ((uintptr_t *)fp)[1];
+            if (!ret) break;
+            WS.pcs[out++] = ret;
+            if (next <= fp) break;
+            fp = next;
+        }
+    }
+    atomic_store_explicit(&WS.n, out, memory_order_release);
+    errno = e;
+}
 #endif
+
+int roost__worker_stack(roost__worker *v, uintptr_t *pcs, int max) {
+#if defined(ROOST_ASAN) || defined(ROOST_TSAN)
+    (void)v, (void)pcs, (void)max;
+    return 0; /* the sanitizers own signal delivery: no unwinding in handlers there */
+#else
+    if (WS.state == 0) {
+        struct sigaction old, sa;
+        WS.state = -1;
+        if (sigaction(SIGURG, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+            old.sa_handler == SIG_DFL) {
+            void *prime[1];
+            backtrace(prime, 1); /* loads libgcc's unwinder now, not in the handler */
+            memset(&sa, 0, sizeof sa);
+            sa.sa_sigaction = on_stack_sig;
+            sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+            sigemptyset(&sa.sa_mask);
+            if (sigaction(SIGURG, &sa, NULL) == 0) WS.state = 1;
+        }
+    }
+    if (WS.state != 1) return 0;
+    atomic_store(&WS.n, -1);
+    atomic_store(&WS.want, v);
+    if (pthread_kill(v->thread, SIGURG) != 0) {
+        atomic_store(&WS.want, NULL);
+        return 0;
+    }
+    /* A thread in a system call takes the signal at once; give it 20 ms. */
+    for (int i = 0; i < 20 && atomic_load_explicit(&WS.n, memory_order_acquire) < 0; i++) {
+        struct timespec ts = {0, ROOST_MS};
+        nanosleep(&ts, NULL);
+    }
+    roost__worker *x = v;
+    if (atomic_compare_exchange_strong(&WS.want, &x, NULL)) return 0; /* never came */
+    int n;
+    while ((n = atomic_load_explicit(&WS.n, memory_order_acquire)) < 0) sched_yield();
+    if (n > max) n = max;
+    memcpy(pcs, WS.pcs, (size_t)n * sizeof *pcs);
+    return n;
+#endif
+}
 
 void roost__crash_install(void) {
 #ifndef ROOST_ASAN

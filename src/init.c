@@ -189,10 +189,7 @@ int roost_shutdown(void) {
     }
     roost_monitor_stop();
     atomic_store(&roost__sched.stopping, true);
-    for (int i = 0; i < roost__nw(); i++) {
-        atomic_store(&roost__sched.workers[i].wake, 1);
-        roost__futex_wake(&roost__sched.workers[i].wake, 1);
-    }
+    for (int i = 0; i < roost__nw(); i++) roost__wake_worker(&roost__sched.workers[i]);
     for (int i = 0; i < roost__nw(); i++) pthread_join(roost__sched.workers[i].thread, NULL);
     roost__timer_stop();
     atomic_store(&roost__sched.started, false);

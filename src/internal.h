@@ -571,6 +571,28 @@ void roost__fd_release(int fd, roost__pd *d);
 /* An idle worker polls without blocking: true if it readied something
  * (into its own runnext). Free unless a task waits on a descriptor. */
 bool roost__netpoll_try(void);
+/* Whether some task or thread waits on a descriptor (a relaxed look). */
+bool roost__netpoll_waiting(void);
+/* An idle worker about to sleep (on the idle list, its wake word read 0):
+ * the last one idle, while a task waits on a descriptor, blocks in
+ * epoll_wait until woken or a descriptor is ready (true); else false, and
+ * it sleeps on its futex. */
+bool roost__netpoll_block(roost__worker *w);
+/* w's wake word is set: if w blocks in epoll_wait, interrupt it (true). */
+bool roost__netpoll_break(roost__worker *w);
+/* Whether w is the worker blocked in epoll_wait (wake it last). */
+bool roost__netpoll_owns(roost__worker *w);
+/* The monitor's tick: poll if no worker waits in the poller nor polled. */
+void roost__netpoll_tick(void);
+/* sched.c, for the poller: take w off the idle list (it has I/O to run);
+ * wake an idle worker if every worker sleeps. */
+void roost__sched_unidle(roost__worker *w);
+void roost__sched_kick_poller(void);
+/* fatal.c: the stack of the task running on worker v, which keeps it
+ * (a blocked worker), unwound in a SIGURG handler on v's thread: frames
+ * into pcs (at most max), 0 when it cannot be had (sanitizer builds, a
+ * program's own SIGURG handler, no answer within 20 ms). Monitor only. */
+int roost__worker_stack(roost__worker *v, uintptr_t *pcs, int max);
 /* After a failed system call on an acquired descriptor (errno e): 0 to
  * retry (EINTR, or EAGAIN and the descriptor is now ready), else the error. */
 int roost__fd_retry(roost_ctx_t *ctx, roost__pd *d, int events, int e);

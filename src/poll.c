@@ -3,8 +3,8 @@
  * The one idea: a descriptor's state lives in a poll descriptor (pd), one
  * per descriptor number, found by indexing a table. A task that would block
  * on fd queues a waiter node on pd's read or write queue and parks through
- * roost__block like any other wait; the poller thread, in epoll_wait,
- * claims the waiters of a descriptor that became ready and readies them.
+ * roost__block like any other wait; whoever calls epoll_wait claims the
+ * waiters of a descriptor that became ready and readies them.
  *
  * Readiness is edge-triggered (EPOLLET, registered once per descriptor, as
  * Go's netpoller): the kernel reports a transition once. So a transition
@@ -23,13 +23,45 @@
  *   - `gen` changes whenever fd is closed or reset; the epoll event carries
  *     it, and an event with an old gen is dropped.
  *
+ * Who calls epoll_wait. There is no poller thread; the workers poll, as
+ * Go's findrunnable does, and what a worker readies goes to its own
+ * runnext and ring, so it runs with no thread hop:
+ *   - a worker with nothing to run polls without blocking before and while
+ *     it spins (roost__netpoll_try; no system call unless a task waits);
+ *   - the last worker to go idle, while a task waits on a descriptor,
+ *     blocks in epoll_wait instead of its futex (roost__netpoll_block):
+ *     it is the poller's `owner`, one at a time. "Last": a worker that goes
+ *     idle while another runs would, blocked in epoll, be woken by every
+ *     edge the running worker's own writes cause, and race it for the
+ *     event (a thread hop a round trip); the running worker polls those
+ *     itself when it runs out of work. With no timeout: timers are the
+ *     timer thread's, and what it readies wakes a worker like any work;
+ *   - while a worker runs and no worker blocks in epoll, the monitor (the
+ *     timer thread's tick, every 2 ms while a worker is busy) polls if no
+ *     worker did since its last tick (roost__netpoll_tick), as Go's sysmon:
+ *     a task whose descriptor became ready while every worker computes is
+ *     readied into the global queue and a sleeper woken.
+ *
+ * Waking the owner: new work wakes an idle worker (sched.c's wake_one),
+ * the owner only when no other is idle: it sets the worker's `wake` word,
+ * then, if that worker is the owner, writes the eventfd registered
+ * (level-triggered) in the epoll set, else wakes its futex. No wake-up is
+ * lost: the owner publishes itself (the CAS on `owner`) and then reads
+ * `wake` before each epoll_wait; the waker stores `wake` and then reads
+ * `owner` (all seq_cst). If the owner read wake = 0, the waker's read of
+ * owner comes after the owner's CAS, so it writes the eventfd, whose count
+ * stays until read: epoll_wait returns at once, however late it is called.
+ * A write that finds the owner already gone leaves a count behind: the
+ * next owner's epoll_wait returns once for nothing, reads it, and waits
+ * again. A plain thread that starts waiting on a descriptor while every
+ * worker sleeps and none owns the poller wakes one (which becomes the
+ * owner when it goes idle again): waiters is raised before the look at
+ * owner and at the idle count, and an idle worker reads waiters after it
+ * counts itself idle. Nothing on the spawn and wake paths changes while
+ * every worker runs: they look at the owner only when some worker is idle.
+ *
  * Cost: one epoll_ctl per descriptor's life, none per wait; a wait that
- * finds a token is a lock and a flag. Who calls epoll_wait: an idle worker,
- * without blocking, before and while it spins (roost__netpoll_try: what it
- * readies runs on that worker, no thread hop), and the poller thread,
- * started on the first registration and blocked in epoll_wait, for what
- * arrives while every worker sleeps (that path goes through the global run
- * queue and a worker's wake-up: see docs/design.md).
+ * finds a token is a lock and a flag.
  */
 #include "internal.h"
 #include "roost_io.h"
@@ -66,12 +98,16 @@ static struct {
     pthread_mutex_t lock;       /* chunk allocation and poller start */
     _Atomic(pd *) chunks[MAX_CHUNKS];
     int epfd;                   /* -1 until the poller starts */
-    pthread_t thread;
+    int evfd;                   /* eventfd in the epoll set: wakes the owner */
     _Atomic bool started;
     _Atomic int waiters;        /* tasks and threads parked on a descriptor */
-} poller = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1};
+    _Atomic(roost__worker *) owner; /* the worker blocked in epoll_wait, or NULL */
+    _Atomic uint64_t polls;     /* epoll_wait calls: the monitor polls if none since its tick */
+    uint64_t tick_polls;        /* `polls` at the monitor's last tick (monitor only) */
+} poller = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .evfd = -1};
 
-static void *poller_main(void *unused);
+/* The epoll event of the eventfd: no descriptor's (those carry gen >= 1). */
+#define EV_BREAK UINT64_MAX
 
 /* Start the poller once; returns 0 or an error. */
 static int poller_start(void) {
@@ -80,17 +116,16 @@ static int poller_start(void) {
     int rc = 0;
     if (!atomic_load(&poller.started)) {
         int ep = epoll_create1(EPOLL_CLOEXEC);
-        if (ep < 0) {
+        int ev = ep < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        struct epoll_event e = {.events = EPOLLIN, .data.u64 = EV_BREAK};
+        if (ep < 0 || ev < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) < 0) {
             rc = ROOST_ESYS(errno);
+            if (ev >= 0) close(ev);
+            if (ep >= 0) close(ep);
         } else {
             poller.epfd = ep;
-            rc = roost__thread_start(&poller.thread, poller_main, NULL, "roost-poller", true);
-            if (rc) {
-                close(ep);
-                poller.epfd = -1;
-            } else {
-                atomic_store_explicit(&poller.started, true, memory_order_release);
-            }
+            poller.evfd = ev;
+            atomic_store_explicit(&poller.started, true, memory_order_release);
         }
     }
     pthread_mutex_unlock(&poller.lock);
@@ -221,7 +256,10 @@ int roost__fd_wait_acquired(roost_ctx_t *ctx, pd *d, int events) {
     if (events & ROOST_IO_READ) roost__waitq_push(&d->rq, &rw);
     if (events & ROOST_IO_WRITE) roost__waitq_push(&d->wq, &ww);
     int *locks[3] = {&d->lock};
-    atomic_fetch_add_explicit(&poller.waiters, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&poller.waiters, 1, memory_order_seq_cst);
+    /* A plain thread: every worker may be asleep with none in epoll_wait
+     * (they saw no waiter); wake one, to become the owner (see the top). */
+    if (ROOST_UNLIKELY(!p.task) && !atomic_load(&poller.owner)) roost__sched_kick_poller();
     int rc = roost__block(&p, ctx, INT64_MAX, locks, 1, ROOST_WAIT_IO, d);
     atomic_fetch_sub_explicit(&poller.waiters, 1, memory_order_relaxed);
     roost__lock(&d->lock);
@@ -328,18 +366,11 @@ int roost_fd_forget(int fd) { return fd_end(fd, false); }
 
 /* ------------------------------------------------------------ polling */
 
-/* Wait up to timeout_ms (-1: no limit) for ready descriptors and wake their
- * waiters. On a worker, roost__ready puts them in its own runnext and ring,
- * so a worker that polls runs them with no thread hop. Returns how many
- * events it saw. */
-static int netpoll(int timeout_ms) {
-    struct epoll_event evs[128];
-    int n = epoll_wait(poller.epfd, evs, 128, timeout_ms);
-    if (n < 0) {
-        if (errno == EINTR) return 0;
-        roost__fatal("epoll_wait: %s", strerror(errno));
-    }
+/* Wake the waiters of the descriptors in evs[0..n), skipping the eventfd.
+ * On a worker, roost__ready puts them in its own runnext and ring. */
+static void netpoll_ready(struct epoll_event *evs, int n) {
     for (int i = 0; i < n; i++) {
+        if (evs[i].data.u64 == EV_BREAK) continue;
         int fd = (int)(uint32_t)evs[i].data.u64;
         uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32), e = evs[i].events;
         pd *d = pd_of(fd);
@@ -363,22 +394,97 @@ static int netpoll(int timeout_ms) {
         roost__unlock(&d->lock);
         pd_wake_all(list, 0);
     }
+}
+
+/* epoll_wait up to timeout_ms (-1: no limit). Returns how many events it
+ * saw (the eventfd's included), 0 on EINTR. */
+static int netpoll_wait(struct epoll_event *evs, int max, int timeout_ms) {
+    atomic_fetch_add_explicit(&poller.polls, 1, memory_order_relaxed);
+    int n = epoll_wait(poller.epfd, evs, max, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR) return 0;
+        roost__fatal("epoll_wait: %s", strerror(errno));
+    }
     return n;
 }
+
+/* Whether the poller is started and some task or thread waits on a
+ * descriptor: the acquire pairs with poller_start's release (epfd is set). */
+static inline bool poll_needed(void) {
+    return atomic_load_explicit(&poller.waiters, memory_order_relaxed) != 0 &&
+           atomic_load_explicit(&poller.started, memory_order_acquire);
+}
+
+bool roost__netpoll_waiting(void) { return poll_needed(); }
 
 /* An idle worker's look at the poller, before it steals or sleeps (Go's
  * findrunnable does the same): no system call unless a task waits on a
  * descriptor. */
 bool roost__netpoll_try(void) {
-    if (atomic_load_explicit(&poller.waiters, memory_order_relaxed) == 0) return false;
-    /* The acquire pairs with poller_start's release: epfd is set. */
-    if (!atomic_load_explicit(&poller.started, memory_order_acquire)) return false;
-    return netpoll(0) > 0;
+    if (!poll_needed()) return false;
+    struct epoll_event evs[128];
+    int n = netpoll_wait(evs, 128, 0);
+    netpoll_ready(evs, n);
+    return n > 0;
 }
 
-/* The poller thread: blocked in epoll_wait for whatever no worker took. */
-static void *poller_main(void *unused) {
-    (void)unused;
-    for (;;) netpoll(-1);
-    return NULL;
+/* An idle worker w, on the idle list with w->wake read 0 there, about to
+ * sleep: if it is the last to go idle and a task waits on a descriptor, it
+ * becomes the owner and blocks in epoll_wait until it is woken (w->wake)
+ * or a descriptor is ready, whose tasks it readies into its own queues
+ * after leaving the idle list. Returns false, having done nothing, when
+ * it should sleep on its futex instead. See the top of the file. */
+bool roost__netpoll_block(roost__worker *w) {
+    /* waiters read seq_cst, after our idle count: see the top. */
+    if (!atomic_load(&poller.waiters) || !poll_needed() || !roost__sched_all_idle())
+        return false;
+    roost__worker *none = NULL;
+    if (!atomic_compare_exchange_strong(&poller.owner, &none, w)) return false;
+    struct epoll_event evs[128];
+    while (!atomic_load(&w->wake)) {
+        int n = netpoll_wait(evs, 128, -1), k = 0;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u64 != EV_BREAK) {
+                k++;
+            } else {
+                uint64_t v;
+                if (read(poller.evfd, &v, sizeof v) < 0 && errno != EAGAIN)
+                    roost__fatal("eventfd read: %s", strerror(errno));
+            }
+        }
+        if (k) {
+            /* Off the idle list first: the wake-ups of what it readies go
+             * to the other workers, not to itself. */
+            roost__sched_unidle(w);
+            netpoll_ready(evs, n);
+            break;
+        }
+    }
+    atomic_store(&poller.owner, NULL);
+    return true;
+}
+
+/* wake_one (sched.c) set w->wake: if w is blocked in epoll_wait, make the
+ * call return. Returns false if w is not the owner (wake its futex). */
+bool roost__netpoll_break(roost__worker *w) {
+    if (atomic_load(&poller.owner) != w) return false;
+    uint64_t one = 1;
+    if (write(poller.evfd, &one, sizeof one) < 0 && errno != EAGAIN)
+        roost__fatal("eventfd write: %s", strerror(errno));
+    return true;
+}
+
+bool roost__netpoll_owns(roost__worker *w) { return atomic_load(&poller.owner) == w; }
+
+/* The monitor's tick, while some worker is busy: if no worker blocks in
+ * epoll_wait and none polled since the last tick, poll for them. What it
+ * readies goes to the global queue, and wakes a sleeper. */
+void roost__netpoll_tick(void) {
+    if (!poll_needed() || atomic_load(&poller.owner)) return;
+    uint64_t polls = atomic_load_explicit(&poller.polls, memory_order_relaxed);
+    bool polled = polls != poller.tick_polls;
+    poller.tick_polls = polls + !polled; /* our own poll below does not count */
+    if (polled) return;
+    struct epoll_event evs[128];
+    netpoll_ready(evs, netpoll_wait(evs, 128, 0));
 }

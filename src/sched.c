@@ -193,21 +193,36 @@ static roost__task *steal(roost__worker *v, bool patient, bool stalled) {
 
 /* ------------------------------------------------------------ idle workers */
 
+/* Wake w, asleep on its futex or blocked in epoll_wait as the poller's
+ * owner (poll.c says why no wake-up is lost). */
+void roost__wake_worker(roost__worker *w) {
+    atomic_store(&w->wake, 1);
+    if (!roost__netpoll_break(w)) roost__futex_wake(&w->wake, 1);
+}
+
+/* An idle worker, the poller's owner last: it readies I/O where it is. */
 void roost__wake_one(void) {
     if (atomic_load(&roost__sched.nidle) == 0) return;
     pthread_mutex_lock(&roost__sched.idle_lock);
-    roost__worker *w = roost__sched.idle;
+    roost__worker **p = &roost__sched.idle;
+    if (*p && (*p)->idle_next && roost__netpoll_owns(*p)) p = &(*p)->idle_next;
+    roost__worker *w = *p;
     if (w) {
-        roost__sched.idle = w->idle_next;
+        *p = w->idle_next;
         w->idle = false;
         atomic_fetch_sub(&roost__sched.nidle, 1);
     }
     pthread_mutex_unlock(&roost__sched.idle_lock);
     if (w) {
-        atomic_store(&w->wake, 1);
-        roost__futex_wake(&w->wake, 1);
+        roost__wake_worker(w);
         roost__timer_poke();
     }
+}
+
+/* poll.c: a plain thread waits on a descriptor; if every worker sleeps,
+ * one must wake to become the poller's owner. */
+void roost__sched_kick_poller(void) {
+    if (roost__sched_all_idle()) roost__wake_one();
 }
 
 /* Work was put in w's ring, where another worker could take it. A sleeper
@@ -555,6 +570,22 @@ int roost_wait_tasks(int64_t expected, int64_t timeout_ns) {
 
 /* ------------------------------------------------------------ worker threads */
 
+/* w leaves the idle list, if nobody took it off already (a waker does). */
+void roost__sched_unidle(roost__worker *w) {
+    pthread_mutex_lock(&roost__sched.idle_lock);
+    if (w->idle) {
+        for (roost__worker **p = &roost__sched.idle; *p; p = &(*p)->idle_next)
+            if (*p == w) {
+                *p = w->idle_next;
+                break;
+            }
+        w->idle = false;
+        atomic_fetch_sub(&roost__sched.nidle, 1);
+    }
+    pthread_mutex_unlock(&roost__sched.idle_lock);
+    roost__timer_poke(); /* busy again: the monitor must tick */
+}
+
 static roost__task *find_runnable(roost__worker *w) {
     for (;;) {
         if (atomic_load_explicit(&roost__sched.stopping, memory_order_relaxed)) return NULL;
@@ -590,6 +621,13 @@ static roost__task *find_runnable(roost__worker *w) {
             for (int k = 0; k < SPIN_PAUSES; k++) roost__cpu_relax();
             if ((t = local_next(w))) return t;
             if (roost__netpoll_try() && (t = local_next(w))) return t;
+            /* The last one awake, while tasks wait on descriptors: cut the
+             * spin short, to the quiet rounds; it is about to wait in
+             * epoll_wait, which readiness ends at once (poll.c), and the
+             * rounds spent here are CPU a busy I/O server wants. */
+            if (round == 3 && nw > 1 && roost__netpoll_waiting() &&
+                atomic_load(&roost__sched.nidle) + atomic_load(&roost__sched.nretired) == nw - 1)
+                round = SPIN_ROUNDS - QUIET_ROUNDS - 2;
             if (round == SPIN_ROUNDS - QUIET_ROUNDS - 1) /* see `quiet` below */
                 for (int i = 0; i < nw; i++)
                     late[i] = atomic_load_explicit(&roost__sched.workers[i].switches, memory_order_relaxed);
@@ -629,22 +667,14 @@ static roost__task *find_runnable(roost__worker *w) {
                    (quiet && (!roost__ring_empty(v) || atomic_load(&v->runnext)));
         }
         if (work) {
-            pthread_mutex_lock(&roost__sched.idle_lock);
-            if (w->idle) {
-                for (roost__worker **p = &roost__sched.idle; *p; p = &(*p)->idle_next)
-                    if (*p == w) {
-                        *p = w->idle_next;
-                        break;
-                    }
-                w->idle = false;
-                atomic_fetch_sub(&roost__sched.nidle, 1);
-            }
-            pthread_mutex_unlock(&roost__sched.idle_lock);
-            roost__timer_poke(); /* busy again: the monitor must tick */
+            roost__sched_unidle(w);
             continue;
         }
         roost__stack_flush(w); /* idle workers keep no private stacks */
-        while (atomic_load(&w->wake) == 0) roost__futex_wait(&w->wake, 0, -1);
+        /* The last idle worker, while a task waits on a descriptor, waits
+         * in epoll_wait instead (poll.c). */
+        if (!roost__netpoll_block(w))
+            while (atomic_load(&w->wake) == 0) roost__futex_wait(&w->wake, 0, -1);
         roost__coarse_refresh(); /* the timer thread may have been asleep too */
     }
 }

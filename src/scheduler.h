@@ -70,6 +70,8 @@ static inline void roost__cpu_relax(void) {
 /* sched.c: a worker thread's body; wake one idle worker, if any. */
 void *roost__worker_main(void *arg);
 void roost__wake_one(void);
+/* Wake w from its futex, or from epoll_wait if it owns the poller. */
+void roost__wake_worker(roost__worker *w);
 /* init.c: set up slot i and start its thread (a spare: counted in only once
  * it is set up). */
 void roost__start_worker(int i, bool spare);

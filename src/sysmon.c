@@ -56,6 +56,17 @@ static void report_blocked(roost__worker *v, int64_t ns, uint64_t s, int64_t now
             (int)(REPORT_EVERY / ROOST_S), unsaid);
     last_report = now;
     unsaid = 0;
+    /* Its stack, from a signal to its thread (fatal.c), if the worker is
+     * still in the same task by then. */
+    uintptr_t pcs[ROOST_MAX_FRAMES];
+    int n = roost__worker_stack(v, pcs, ROOST_MAX_FRAMES);
+    if (n <= 0 || atomic_load_explicit(&v->switches, memory_order_acquire) != s) return;
+    char sym[256];
+    fprintf(stderr, "task %llu [running, blocked]:\n", (unsigned long long)id);
+    for (int i = 0; i < n; i++) {
+        roost_symbolize(pcs[i], sym, sizeof sym);
+        fprintf(stderr, "    #%d %s\n", i, sym);
+    }
 }
 
 /* Get a spare running: a retired one back, or a new one in a free slot. */

@@ -1,6 +1,6 @@
 /* thread.c - the OS threads roost starts: one way to start them.
  *
- * Workers, the timer thread, the poller, blocking-pool threads and the
+ * Workers, the timer thread, blocking-pool threads and the
  * signal watcher all start here, named (visible in top -H, gdb, perf) and
  * with every asynchronous signal blocked, whatever the starting thread's
  * mask was: a signal sent to the process then lands on one of the
@@ -8,8 +8,10 @@
  * of a task switch. Synchronous signals (a fault in a task: SIGSEGV,
  * SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) cannot be blocked usefully and
  * stay open, as do SIGPROF, so that a CPU profiler's timer samples the
- * threads that run tasks, and SIGQUIT, whose handler is roost's own task
- * dump (profile.c), safe on any thread. A task's raise(3) signals its
+ * threads that run tasks, SIGQUIT, whose handler is roost's own task
+ * dump (profile.c), safe on any thread, and SIGURG, ignored by default,
+ * which the monitor sends a blocked worker to read its task's stack
+ * (fatal.c). A task's raise(3) signals its
  * worker thread: for the others, use kill(getpid(), sig).
  */
 #include "internal.h"
@@ -43,7 +45,7 @@ int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const ch
     sigset_t block, old;
     sigfillset(&block);
     static const int open_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGPROF,
-                                     SIGQUIT};
+                                     SIGQUIT, SIGURG};
     for (size_t i = 0; i < sizeof open_sigs / sizeof *open_sigs; i++) sigdelset(&block, open_sigs[i]);
     sigdelset(&block, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
     pthread_attr_t a;

@@ -2,8 +2,8 @@
  *
  * The one idea: one binary heap of timers, ordered by expiry, served by one
  * timer thread that sleeps on a futex until the earliest expiry (or forever
- * when there is none: an idle process uses no CPU). This thread is also where
- * the network poller will wait (epoll_wait with the next expiry as timeout).
+ * when there is none: an idle process uses no CPU). While a worker is busy
+ * its tick also polls the network poller if no worker does (poll.c).
  *
  * The tasks this thread readies go to the front of the global run queue
  * (sched.c): a sleeper has waited its time already, and runs at a worker's
@@ -237,6 +237,7 @@ static void *timer_main(void *arg) {
 
         bool busy = sched && !roost__sched_all_idle();
         if (busy) roost__sysmon_tick();
+        if (busy) roost__netpoll_tick();
         /* Decide how long to sleep from the heap as it is now, under the
          * lock that adders take: a timer added after this point sees
          * sleeping_until and bumps seq if it is earlier; one added before is

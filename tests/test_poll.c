@@ -210,6 +210,182 @@ static void t_plain_thread(void *arg) {
     roost_fd_close(p[1]);
 }
 
+/* ------------------------------------------------------------ the poller's owner */
+
+/* While a task waits on a descriptor, the last idle worker blocks in
+ * epoll_wait instead of its futex, and everything that wakes an idle
+ * worker must reach it there: readiness, a task readied by a plain thread,
+ * a timer. A plain thread drives the rounds, each bounded by a deadline
+ * (a lost wake-up fails the round: the timer thread ends the wait), with
+ * random delays so that the wake-up lands at every point of the owner's
+ * way into epoll_wait. `holder` keeps a task waiting on a descriptor all
+ * along, so that an idle worker owns the poller between rounds. */
+typedef struct {
+    int req[2], rep[2];         /* pipes: driver -> echo, echo -> driver */
+    int hold[2];                /* holder's pipe, closed at the end */
+    roost_chan_t *ask, *answer; /* driver -> server, server -> driver */
+    int rounds;
+    roost_chan_t *finished;     /* closed when the driver is done */
+} owner_arg;
+
+static void holder(void *arg) {
+    char c;
+    CHECK_EQ(roost_fd_read(NULL, *(int *)arg, &c, 1), 0); /* until the write end closes */
+}
+
+static void pipe_echo(void *arg) {
+    owner_arg *a = arg;
+    char c;
+    while (roost_fd_read(NULL, a->req[0], &c, 1) == 1)
+        CHECK_OK(roost_fd_write(NULL, a->rep[1], &c, 1, NULL));
+}
+
+/* Each request: 0 stop, 1 answer at once, 2 sleep a few microseconds first. */
+static void chan_server(void *arg) {
+    owner_arg *a = arg;
+    int64_t v;
+    uint64_t rng = 7;
+    while (roost_chan_recv(NULL, a->ask, &v) == ROOST_OK && v) {
+        if (v == 2) CHECK_OK(roost_sleep(NULL, 1000 + (int64_t)(check_rand(&rng) % 100000)));
+        CHECK_OK(roost_chan_send(NULL, a->answer, &v));
+    }
+}
+
+/* A random pause: mostly shorter than an idle worker's spin, sometimes
+ * longer (it is in epoll_wait or on its futex by then). */
+static void spin_a_little(uint64_t *rng) {
+    unsigned n = (unsigned)(check_rand(rng) % 2000);
+    if (n < 400) {
+        usleep(500 + n * 4);
+        return;
+    }
+    for (volatile unsigned i = 0; i < n; i++) {
+    }
+    if (n % 7 == 0) sched_yield();
+}
+
+/* Keeps its worker without a switch until told to stop. */
+static atomic_int spinners_up, spinners_stop;
+static void spinner(void *arg) {
+    atomic_fetch_add(&spinners_up, 1);
+    while (!atomic_load(&spinners_stop)) {
+    }
+    atomic_fetch_sub(&spinners_up, 1);
+}
+
+static void *owner_driver(void *arg) {
+    owner_arg *a = arg;
+    uint64_t rng = 12345;
+    for (int r = 0; r < a->rounds; r++) {
+        roost_ctx_t *ctx;
+        CHECK_OK(roost_ctx_with_timeout(NULL, 10 * ROOST_S * check_slack(), &ctx));
+        /* Now and then, every worker but one computes: the spinners wake
+         * the futex sleepers first, so the one left idle is the owner,
+         * blocked in epoll_wait (everyone was idle a moment ago), and only
+         * its wake-up through the eventfd can serve the first request. */
+        int nspin = r % 8 == 0 ? roost_workers() - 1 : 0;
+        atomic_store(&spinners_stop, 0);
+        if (nspin) usleep(1000);
+        for (int i = 0; i < nspin; i++) CHECK_OK(roost_go(spinner, NULL));
+        while (atomic_load(&spinners_up) < nspin) sched_yield();
+        /* a task readied by this plain thread, then one woken by a timer */
+        for (int64_t v = 1; v <= 2; v++) {
+            int64_t got = 0;
+            spin_a_little(&rng);
+            CHECK_OK(roost_chan_send(ctx, a->ask, &v));
+            CHECK_OK(roost_chan_recv(ctx, a->answer, &got));
+            CHECK_EQ(got, v);
+        }
+        /* readiness: a byte through the echo task and back */
+        spin_a_little(&rng);
+        char c = (char)r, back = 0;
+        CHECK_EQ(write(a->req[1], &c, 1), 1);
+        CHECK_EQ(roost_fd_read(ctx, a->rep[0], &back, 1), 1);
+        CHECK_EQ(back, c);
+        atomic_store(&spinners_stop, 1);
+        while (atomic_load(&spinners_up) > 0) sched_yield();
+        roost_ctx_unref(ctx);
+    }
+    int64_t stop = 0;
+    CHECK_OK(roost_chan_send(NULL, a->ask, &stop));
+    CHECK_OK(roost_chan_close(a->finished));
+    return NULL;
+}
+
+static void t_owner_wakeups(void *arg) {
+    static owner_arg a;
+    a.rounds = SCALE(600, 150);
+    make_pipe(a.req);
+    make_pipe(a.rep);
+    make_pipe(a.hold);
+    CHECK_OK(roost_chan_make(&a.ask, sizeof(int64_t), 0));
+    CHECK_OK(roost_chan_make(&a.answer, sizeof(int64_t), 0));
+    CHECK_OK(roost_chan_make(&a.finished, 1, 0));
+    CHECK_OK(roost_go(holder, &a.hold[0]));
+    CHECK_OK(roost_go(pipe_echo, &a));
+    CHECK_OK(roost_go(chan_server, &a));
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, owner_driver, &a), 0);
+    /* Parked, not blocked in pthread_join: every worker may go idle. */
+    CHECK_ERR(roost_chan_recv(NULL, a.finished, NULL), ROOST_ECLOSED);
+    pthread_join(t, NULL);
+    CHECK_OK(roost_fd_close(a.req[1]));
+    CHECK_OK(roost_fd_close(a.hold[1]));
+    CHECK_OK(roost_wait_tasks(0, 10 * ROOST_S * check_slack()));
+    roost_fd_close(a.req[0]);
+    roost_fd_close(a.rep[0]);
+    roost_fd_close(a.rep[1]);
+    roost_fd_close(a.hold[0]);
+    roost_chan_unref(a.ask);
+    roost_chan_unref(a.answer);
+    roost_chan_unref(a.finished);
+}
+
+/* A plain thread that starts waiting on a descriptor while every worker
+ * sleeps on its futex (no task waited on one when they went idle, so none
+ * owns the poller) wakes one, which takes the poller: else nobody would
+ * ever poll (no worker runs, so no monitor tick either), and its wait for
+ * a write by another plain thread would end only at its deadline. */
+typedef struct { int p[2]; roost_chan_t *done; int rounds; } kick_arg;
+
+static void *late_writer(void *arg) {
+    usleep(2000);
+    CHECK_EQ(write(*(int *)arg, "k", 1), 1);
+    return NULL;
+}
+
+static void *kick_driver(void *arg) {
+    kick_arg *a = arg;
+    for (int r = 0; r < a->rounds; r++) {
+        usleep(20000); /* every worker idle by now, on its futex */
+        pthread_t w;
+        CHECK_EQ(pthread_create(&w, NULL, late_writer, &a->p[1]), 0);
+        roost_ctx_t *ctx;
+        CHECK_OK(roost_ctx_with_timeout(NULL, 2 * ROOST_S * check_slack(), &ctx));
+        char c = 0;
+        CHECK_EQ(roost_fd_read(ctx, a->p[0], &c, 1), 1);
+        CHECK_EQ(c, 'k');
+        roost_ctx_unref(ctx);
+        pthread_join(w, NULL);
+    }
+    CHECK_OK(roost_chan_close(a->done));
+    return NULL;
+}
+
+static void t_plain_thread_kicks_poller(void *arg) {
+    kick_arg a = {.rounds = SCALE(20, 5)};
+    make_pipe(a.p);
+    CHECK_OK(roost_chan_make(&a.done, 1, 0));
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, kick_driver, &a), 0);
+    char c;
+    CHECK_ERR(roost_chan_recv(NULL, a.done, &c), ROOST_ECLOSED);
+    pthread_join(t, NULL);
+    roost_chan_unref(a.done);
+    roost_fd_close(a.p[0]);
+    roost_fd_close(a.p[1]);
+}
+
 /* ------------------------------------------------------------ the blocking pool */
 
 static int slow_add(void *arg) {
@@ -285,6 +461,11 @@ static void t_file_io(void *arg) {
 }
 
 int main(void) {
+    /* No spare workers: a worker kept by a computing task must not be
+     * rescued by a spare, which would hide a lost wake-up of the poller's
+     * owner (t_owner_wakeups). */
+    setenv("ROOST_BLOCKED_MS", "0", 1);
+    check_init_workers(4);
     RUN(t_read_waits);
     RUN(t_io_wait_counted);
     RUN(t_wait_ends);
@@ -292,6 +473,8 @@ int main(void) {
     RUN(t_fd_wait_foreign);
     RUN(t_many_pipes);
     RUN(t_plain_thread);
+    RUN(t_owner_wakeups);
+    RUN(t_plain_thread_kicks_poller);
     RUN(t_offload);
     RUN(t_offload_cancel);
     RUN(t_file_io);
