@@ -31,6 +31,12 @@
 #                           tasks while that profile was taken
 #   leak_latency       us   median delay from a leak becoming provable to its
 #                           report (Go: none)
+#   reach100k          ms   one reachability proof (roost_leak_prove) with
+#                           100,000 parked tasks and 256 MiB of live malloc'd
+#                           objects full of pointers (Go: no twin; its leak
+#                           profile runs inside a GC cycle)
+#   reach100k_stop     ms   how long every other thread was stopped for it
+#   reach10k, reach10k_stop   the same with 10,000 tasks and 32 MiB
 #   debug_metrics      ms   a /metrics scrape of the debug endpoint over
 #                           loopback with 100,000 parked tasks (bench/debug_scrape;
 #                           Go: net/http/pprof and runtime/metrics as text)
@@ -378,6 +384,10 @@ also_row debug_goroutine1 ms     goroutine1_ms         lower debug_metrics
 also_row debug_goroutine1_stall ms goroutine1_stall_ms lower debug_metrics
 also_row debug_idle_cpu ms       idle_cpu_ms           lower debug_metrics
 row     mutex_contended ns/op    mutex_contended_ns    lower default mutex_contended mutex_contended
+row     reach100k ms             reach100k_ms          lower default reach -
+also_row reach100k_stop ms       reach100k_stop_ms     lower reach100k
+also_row reach10k ms             reach10k_ms           lower reach100k
+also_row reach10k_stop ms        reach10k_stop_ms      lower reach100k
 also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended
 obs_row echo_rtt    ns/roundtrip echo_rtt_ns           lower default echo_rtt echo_rtt
 obs_row echo_conns  msgs/s       echo_conns_msgs_per_s higher default echo_conns echo_conns

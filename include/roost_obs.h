@@ -272,6 +272,8 @@ enum roost_leak_kind {
     ROOST_LEAK_SUSPECT,        /* parked longer than the suspect threshold */
     ROOST_LEAK_CYCLE,          /* a set of tasks only each other could wake, through channels and locks (scan) */
     ROOST_LEAK_GROUP,          /* a task group dropped with tasks still running (roost_group_unref; obj: the group) */
+    ROOST_LEAK_UNREACHABLE,    /* parked on something no running task, thread, global or timer can
+                                * reach (roost_leak_prove; obj: what the tasks wait on) */
 };
 const char *roost_leak_kind_name(int kind);
 
@@ -285,9 +287,12 @@ enum roost_leak_verdict {
                                 * LOCK_CYCLE; not counted) */
     ROOST_VERDICT_DEADLOCK,    /* global deadlock: every task asleep, nothing to wake one */
     ROOST_VERDICT_SUSPECT,     /* nothing proved: parked longer than the threshold */
+    ROOST_VERDICT_REACH,       /* reachability: a conservative mark of the whole process from
+                                * what can run found nothing that reaches what they wait on
+                                * (UNREACHABLE) */
 };
 /* "exact references", "lock chain", "refused re-lock", "global deadlock",
- * "suspect"; never NULL. */
+ * "suspect", "reachability"; never NULL. */
 const char *roost_leak_verdict_name(int verdict);
 
 /* What to do when a leak is proved. Flags, combined:
@@ -383,6 +388,51 @@ typedef struct roost_leak_scan_result {
     int64_t reserved[6];       /* zero */
 } roost_leak_scan_result_t;
 int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out);
+
+/* The reachability proof: Go's goroutine leak profile, conservatively, in C.
+ * With every thread of the process stopped for a moment, it marks memory
+ * from what can run: every thread's stack and registers, the running and
+ * runnable tasks' stacks, every writable mapping that is not the malloc
+ * heap or a task stack (globals of every module, other allocators), and,
+ * through them, the malloc heap, chunk by chunk (any word that points into
+ * a chunk, interior or low-bit tagged, marks it). A parked task joins the
+ * roots once what it waits on (a channel, a select's channels, a lock,
+ * a condition, a wait group, its cancellable context) is marked; a task
+ * asleep on a timer or I/O is a root. The parked tasks never reached are
+ * leaked: reported as ROOST_LEAK_UNREACHABLE with ROOST_VERDICT_REACH,
+ * and, under ROOST_LEAK_WAKE, those waiting on channels or a select are
+ * woken with ROOST_ELEAKED. No annotation (roost_chan_adopt) is needed.
+ * docs/leaks.md gives the design, what it costs and what can hide a
+ * pointer from it (a pointer stored XOR-ed or compressed, or held only by
+ * the kernel or another process, is not seen: the task may be proved
+ * wrongly).
+ *
+ * It needs glibc's malloc (the heap is walked): under ASan, TSan, valgrind
+ * or another allocator, and when a thread blocks ROOST_STOP_SIGNAL
+ * (SIGRTMAX - 3; the runtime's threads leave it open) or the signal has a
+ * handler of the program's, it proves nothing and says why. Set
+ * ROOST_LEAK_PROVE=<seconds> to have a thread run it on that period.
+ *
+ * Fills *out (NULL: nothing). Returns 0 when the proof ran, ROOST_EAGAIN
+ * when it could not (out->reason says why; the heap was changing, a thread
+ * did not stop), ROOST_ENOMEM. */
+typedef struct roost_leak_proof {
+    int available;             /* 1: the proof ran */
+    const char *reason;        /* why not (a static string), or NULL */
+    int64_t parked;            /* parked tasks looked at */
+    int64_t leaked;            /* of them, proved leaked (whether or not named before) */
+    int64_t reported;          /* of those, named by no finding before: reported now */
+    int64_t woken;             /* of those, woken with ROOST_ELEAKED (policy wake) */
+    int64_t threads;           /* threads stopped, the caller's not counted */
+    int64_t chunks;            /* malloc chunks in use, as walked */
+    int64_t marked;            /* of them, reached */
+    int64_t heap_bytes;        /* bytes of the malloc heap walked */
+    int64_t root_bytes;        /* bytes read as roots */
+    int64_t stop_ns;           /* how long the other threads were stopped */
+    int64_t total_ns;          /* the whole call */
+    int64_t reserved[8];       /* zero */
+} roost_leak_proof_t;
+int roost_leak_prove(roost_leak_proof_t *out);
 
 /* A task takes over one reference to ch that it was given (say, by its
  * spawner): the runtime releases it when the task exits, and while the

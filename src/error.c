@@ -70,6 +70,7 @@ const char *roost_leak_kind_name(int kind) {
         [ROOST_LEAK_SUSPECT] = "suspect: parked long",
         [ROOST_LEAK_CYCLE] = "tasks only each other could wake",
         [ROOST_LEAK_GROUP] = "group abandoned with tasks running",
+        [ROOST_LEAK_UNREACHABLE] = "unreachable",
     };
-    return kind > 0 && kind <= ROOST_LEAK_GROUP ? names[kind] : "?";
+    return kind > 0 && kind <= ROOST_LEAK_UNREACHABLE ? names[kind] : "?";
 }

@@ -130,6 +130,7 @@ static int start_locked(const roost_config_t *cfg) {
     for (int i = 0; i < n; i++) roost__start_worker(i, false);
     atomic_store(&roost__sched.started, true);
     roost__profile_start();
+    roost__reach_start();
     return ROOST_OK;
 }
 

@@ -151,6 +151,10 @@ typedef struct roost__task {
     const char *name;            /* optional static name */
     int sel_n;                   /* parked in a select: its cases (for leak.c's scan) */
     const roost_case_t *sel_cases;
+    /* The cancellable context of the current park (set by roost__block when
+     * there is one; read only while `cancellable` says so): the
+     * reachability proof (reach.c) counts a cancel as a way to wake. */
+    roost_ctx_t *wait_ctx;
     /* (id << 4) | kind of the finding that first named this task (leak.c):
      * a task is counted and reported once. A reused record has another id. */
     _Atomic uint64_t leak_mark;
@@ -249,6 +253,10 @@ struct roost__worker {
      * (the chase was 3 ns of skynet's 140 per task). */
     _Atomic int64_t site_ctr0[2 * ROOST_SITE_BLOCK];
     pthread_t thread;
+    /* The top of the scheduler's frames on this worker's own stack (set as
+     * the worker starts): the reachability proof reads nothing below it as
+     * a root (reach.c); the thread's TLS lies above. */
+    void *frames_top;
 #ifdef ROOST_TSAN
     void *tsan_fiber;
 #endif
@@ -426,6 +434,15 @@ int roost__nworkers(void);
 int64_t roost__thread_spawned(void);
 roost__worker *roost__worker_at(int i);
 void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg);
+/* For the reachability proof (reach.c): hold the stack pool's lock (no slot
+ * is mapped, unmapped or handed out meanwhile), walk every slot while
+ * holding it (fn gets the slot's mapping [base, base + len) and its stack),
+ * release. The walk calls no allocator. */
+void roost__stack_hold(bool hold);
+void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg);
+/* The signal the reachability proof stops threads with (reach.c); runtime
+ * threads leave it open (thread.c). */
+#define ROOST_STOP_SIGNAL (SIGRTMAX - 3)
 /* profile.c: runtime start (installs the default SIGQUIT dump). */
 void roost__profile_start(void);
 
@@ -771,6 +788,13 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
  * the policy is off. Synchronous, on the caller's thread. */
 void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, size_t n,
                          const char *text);
+/* The policy now (ROOST_LEAK_*), read from ROOST_LEAK on the first look. */
+int roost__leak_policy_now(void);
+/* reach.c: whether a finding of `kind` on these tasks is woken under the
+ * wake policy (the reachability proof wakes channel and select waits); the
+ * periodic proof's thread (ROOST_LEAK_PROVE), started with the runtime. */
+bool roost__reach_wakes(int kind, const roost_task_info_t *v, size_t n);
+void roost__reach_start(void);
 /* Timer thread: all workers idle for a while with this switch total. */
 void roost__leak_idle_check(uint64_t switches);
 /* Lock-cycle / orphaned-holder check before a task parks on mutex-like obj
@@ -816,6 +840,11 @@ void roost__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 
  * Returns 0, ROOST_ENOMEM or ROOST_EINVAL. */
 int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const char *name,
                         bool detached);
+/* True on the threads roost__thread_start started that run roost's code
+ * only (all but the blocking pool's), and on the leak reporter: the
+ * reachability proof counts no pointer from their stacks into a parked
+ * task's frames (reach.c). */
+extern _Thread_local bool roost__tls_runtime __attribute__((tls_model("initial-exec")));
 void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void roost__futex_wake(_Atomic uint32_t *addr, int n);
 

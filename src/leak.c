@@ -118,6 +118,8 @@ static int policy(void) {
     return ROOST_UNLIKELY(p < 0) ? policy_read() : p;
 }
 
+int roost__leak_policy_now(void) { return policy(); }
+
 int roost_leak_policy(int p) {
     int old = policy();
     atomic_store(&leaks.policy, p & (ROOST_LEAK_REPORT | ROOST_LEAK_WAKE | ROOST_LEAK_ABORT));
@@ -197,6 +199,7 @@ static int verdict_of(int kind, bool refused) {
     case ROOST_LEAK_LOCK_CYCLE: case ROOST_LEAK_LOCK_ORPHANED: return ROOST_VERDICT_LOCKS;
     case ROOST_LEAK_DEADLOCK: return ROOST_VERDICT_DEADLOCK;
     case ROOST_LEAK_SUSPECT: return ROOST_VERDICT_SUSPECT;
+    case ROOST_LEAK_UNREACHABLE: return ROOST_VERDICT_REACH;
     default: return ROOST_VERDICT_REFS;
     }
 }
@@ -208,8 +211,9 @@ const char *roost_leak_verdict_name(int verdict) {
         [ROOST_VERDICT_RELOCK] = "refused re-lock",
         [ROOST_VERDICT_DEADLOCK] = "global deadlock",
         [ROOST_VERDICT_SUSPECT] = "suspect",
+        [ROOST_VERDICT_REACH] = "reachability",
     };
-    return verdict > 0 && verdict <= ROOST_VERDICT_SUSPECT ? names[verdict] : "?";
+    return verdict > 0 && verdict <= ROOST_VERDICT_REACH ? names[verdict] : "?";
 }
 
 /* Name task t (whose id is id) in a finding of `kind`: true the first
@@ -346,6 +350,9 @@ static void report(roost__leak_ev *ev) {
     case ROOST_LEAK_CYCLE:
         roost__buf_printf(&b, " (found by a scan: each waits on a channel or lock that only tasks in this set hold)");
         break;
+    case ROOST_LEAK_UNREACHABLE:
+        roost__buf_printf(&b, " (%p: nothing that can run reaches it)", ev->obj);
+        break;
     default:
         break;
     }
@@ -353,7 +360,7 @@ static void report(roost__leak_ev *ev) {
         roost__buf_printf(&b, " (every channel of the select is reachable only by the task itself, or it has none)");
     bool woken = p & ROOST_LEAK_WAKE && !ev->refused &&
                  (ev->kind == ROOST_LEAK_CHAN || ev->kind == ROOST_LEAK_SELECT ||
-                  ev->kind == ROOST_LEAK_LOCK_CYCLE);
+                  ev->kind == ROOST_LEAK_LOCK_CYCLE || roost__reach_wakes(ev->kind, ev->tasks, ev->n));
     roost__buf_printf(&b, "%s\n", woken ? "; woken with ROOST_ELEAKED" : "");
     sb_tasks(&b, ev->tasks, ev->n, now);
     bool counts = ev->kind != ROOST_LEAK_SUSPECT && !ev->refused;
@@ -392,6 +399,7 @@ static struct timespec realtime_at(int64_t when) {
 
 static void *reporter_main(void *unused) {
     (void)unused;
+    roost__tls_runtime = true; /* see reach.c */
     pthread_mutex_lock(&leaks.lock);
     for (;;) {
         while (!leaks.head) {

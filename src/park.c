@@ -153,6 +153,7 @@ int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks
             return rc;
         }
         ls.n++;
+        if (p->task) p->task->wait_ctx = ctx;
     }
     if (with_timer) {
         tm = (roost__timer){.when = deadline, .heap_index = -1, .kind = ROOST_TIMER_WAKE, .arg = p};

@@ -682,6 +682,7 @@ static roost__task *find_runnable(roost__worker *w) {
 void *roost__worker_main(void *arg) {
     roost__worker *w = arg;
     roost__tls_worker = w;
+    w->frames_top = __builtin_frame_address(0);
     roost__stack_thread_init();
 #ifdef ROOST_TSAN
     w->tsan_fiber = __tsan_get_current_fiber();

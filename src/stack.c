@@ -222,6 +222,26 @@ void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg
     pthread_mutex_unlock(&stacks.lock);
 }
 
+void roost__stack_hold(bool hold) {
+    if (hold)
+        pthread_mutex_lock(&stacks.lock);
+    else
+        pthread_mutex_unlock(&stacks.lock);
+}
+
+void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg) {
+    size_t slot = stacks.size + GUARD_SIZE;
+    for (roost__stack *c = stacks.chunks; c; c = c->chunk_next) {
+        char *base = c->lo - GUARD_SIZE;
+        for (int i = 0; i < CHUNK_SLOTS; i++) {
+            char *b = base + (size_t)i * slot;
+            fn((roost__stack *)(b + slot - sizeof(roost__stack)), b, slot, arg);
+        }
+    }
+    for (roost__stack *s = stacks.odd; s; s = s->chunk_next)
+        fn(s, s->lo - GUARD_SIZE, (size_t)(s->hi - s->lo) + GUARD_SIZE, arg);
+}
+
 /* ------------------------------------------------------------ overflow */
 
 static void report_overflow(roost__task *t) {

@@ -110,6 +110,10 @@ static void heap_remove(int i) {
         sift_down(i);
         sift_up(timers.heap[i]->heap_index);
     }
+    /* No stale entry past the end: the reachability proof (reach.c) reads
+     * this array as memory, and a stale pointer would keep alive what it
+     * points at (a parked task's stack, where its old sleep timer was). */
+    timers.heap[timers.len] = NULL;
     t->heap_index = -1;
 }
 
@@ -350,6 +354,7 @@ static roost__timer **drop_unseen_locked(int *n) {
             heap_set(k++, t);
         }
     }
+    for (int i = k; i < timers.len; i++) timers.heap[i] = NULL; /* no stale entry (heap_remove) */
     timers.len = k;
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(i);
     return out;

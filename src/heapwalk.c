@@ -1,0 +1,264 @@
+/* heapwalk.c - glibc's malloc heap, chunk by chunk, for the reachability
+ * proof (reach.c), with every other thread stopped.
+ *
+ * The one idea: glibc lays every heap out as a chain of chunks, each headed
+ * by its size, so a heap can be walked from its first chunk to its end, and
+ * a chunk is in use when the next chunk's PREV_INUSE bit says so. There are
+ * three kinds of place to walk (glibc's malloc/malloc.c and arena.c):
+ *
+ *   - the main arena: the [heap] mapping, from its start to the break
+ *     (sbrk(0)), where its top chunk ends;
+ *   - the other arenas: heaps of up to HEAP_MAX_SIZE (64 MiB on 64-bit
+ *     systems), each aligned to that size and headed by a heap_info
+ *     (ar_ptr, prev, size, ...); an arena's first heap holds the arena's
+ *     malloc_state after it. A heap ends at heap_info.size, or at the
+ *     fenceposts (a 16-byte chunk, then a 0-sized one) left when the arena
+ *     moved on to a new heap;
+ *   - chunks of their own mapping (mmapped: IS_MMAPPED in the size word),
+ *     one mapping each, though the kernel may show neighbours as one line.
+ *
+ * Nothing here is trusted: the layout constants that differ between glibc
+ * versions (sizeof heap_info, sizeof malloc_state) are found by requiring
+ * that a walk lands exactly on the heap's end, and a walk that does not
+ * (another allocator, a heap caught half-way through a split by a thread
+ * stopped inside malloc) fails: the caller then proves nothing. A chunk
+ * freed into a tcache bin is still "in use" to the PREV_INUSE bit; it is
+ * told apart by the key glibc writes into its second word (learnt from a
+ * chunk freed on purpose), and left out of the graph: its words are stale.
+ * Fast-bin chunks cannot be told apart: they stay in, which only costs
+ * precision (their stale words may keep something marked).
+ *
+ * The tables go into memory the caller maps (never malloc: a stopped
+ * thread may hold an arena lock).
+ */
+#include "internal.h"
+#include "reach.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK_HDR 16
+#define MIN_CHUNK 32
+#define HEAP_MAX ((uintptr_t)64 << 20)
+#define PREV_INUSE 1u
+#define IS_MMAPPED 2u
+#define SIZE_BITS 7u
+
+/* Reads of the heap: every thread but the caller is stopped, and these
+ * addresses lie in mappings /proc/self/maps listed as readable. */
+__attribute__((no_sanitize("address", "thread"))) static inline uintptr_t rd(uintptr_t a) {
+    return *(volatile const uintptr_t *)a;
+}
+
+/* Walk the chain [first, end) (end: where the last chunk must end; 0: the
+ * heap ends at fenceposts or at limit). Adds the in-use chunks to h when
+ * `add`; returns false if the chain is not a well-formed heap. */
+__attribute__((no_sanitize("address", "thread"))) static bool hw_walk(roost__heapmap *h, uintptr_t first,
+                                                                   uintptr_t end, uintptr_t limit,
+                                                                   bool add) {
+    uintptr_t c = first;
+    size_t n0 = h->n;
+    /* Nothing lies before a heap's first chunk: its PREV_INUSE is set. */
+    if (c + 16 > limit || !(rd(c + 8) & PREV_INUSE)) return false;
+    while (c < limit) {
+        uintptr_t sz = rd(c + 8) & ~(uintptr_t)SIZE_BITS;
+        if (sz == 0) {                                          /* fencepost end */
+            if (c == first) goto bad;
+            break;
+        }
+        if (sz == CHUNK_HDR) {                                  /* fencepost pair */
+            if (c + CHUNK_HDR + 16 > limit || (rd(c + CHUNK_HDR + 8) & ~(uintptr_t)SIZE_BITS) != 0)
+                goto bad;
+            c += CHUNK_HDR;
+            break;
+        }
+        if (sz < MIN_CHUNK || (sz & 15) || sz > limit - c) goto bad;
+        uintptr_t next = c + sz;
+        if (next == end || next == limit) break;                /* c is the top chunk */
+        if (next + 16 > limit) goto bad;
+        bool inuse = rd(next + 8) & PREV_INUSE;
+        if (inuse && add) {
+            /* A tcache entry: its key word, which allocation clears. */
+            if (h->tcache_key && sz >= MIN_CHUNK && rd(c + 24) == h->tcache_key) {
+                h->tcache_skipped++;
+            } else {
+                if (h->n == h->cap) goto bad;
+                h->lo[h->n] = c + CHUNK_HDR;
+                h->hi[h->n] = next + 8;                         /* the next prev_size is ours */
+                h->n++;
+                h->bytes += sz;
+            }
+        }
+        c = next;
+    }
+    if (end && c + (rd(c + 8) & ~(uintptr_t)SIZE_BITS) != end && c != end) goto bad;
+    return true;
+bad:
+    h->n = n0;
+    return false;
+}
+
+static bool roost__heap_seg_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi, size_t first) {
+    if (h->nseg == ROOST_HEAP_SEGS) return false;
+    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL};
+    return true;
+}
+
+/* The main arena, [lo, brk). */
+static bool walk_main(roost__heapmap *h, uintptr_t lo, uintptr_t hi) {
+    uintptr_t brk = (uintptr_t)sbrk(0);
+    if (brk <= lo || brk > hi) return false;
+    size_t first = h->n;
+    if (!hw_walk(h, lo, brk, brk, true)) return false;
+    return roost__heap_seg_add(h, lo, brk, first);
+}
+
+/* A non-main heap at base (64 MiB aligned), readable up to hi. */
+__attribute__((no_sanitize("address", "thread"))) static int walk_arena_heap(roost__heapmap *h,
+                                                                             uintptr_t base,
+                                                                             uintptr_t hi) {
+    uintptr_t ar = rd(base), prev = rd(base + 8), size = rd(base + 16);
+    if (size < 4096 || size > HEAP_MAX || base + size > hi) return 0;
+    uintptr_t end = base + size;
+    size_t first = h->n;
+    /* A later heap points at the heap before it and at its arena, which
+     * lies in the arena's first heap, right after that heap's heap_info. */
+    if (prev && ((prev & (HEAP_MAX - 1)) || (((ar - 32) & (HEAP_MAX - 1)) && ((ar - 48) & (HEAP_MAX - 1)))))
+        return 0;
+    if (!prev && !(ar > base && ar < base + 128)) return 0;
+    /* It has the shape of a heap: from here on, a walk that fails means a
+     * heap caught in the middle of a change (-1), not something else. */
+    if (ar > base && ar < base + 128) {
+        /* The arena's first heap: heap_info, then malloc_state, then chunks. */
+        if (!h->hinfo) h->hinfo = ar - base;
+        if (h->mstate) {
+            if (!hw_walk(h, (ar + h->mstate + 15) & ~(uintptr_t)15, 0, end, true)) return -1;
+        } else {
+            bool found = false;
+            /* sizeof(struct malloc_state) on 64-bit glibc 2.26 and later
+             * first, then anything near it. */
+            uintptr_t c0 = (ar + 2200 + 15) & ~(uintptr_t)15;
+            if (hw_walk(h, c0, 0, end, false) && hw_walk(h, c0, 0, end, true)) h->mstate = 2200, found = true;
+            for (uintptr_t off = 1024; off <= 4096 && !found; off += 8) {
+                uintptr_t c = (ar + off + 15) & ~(uintptr_t)15;
+                if (hw_walk(h, c, 0, end, false) && hw_walk(h, c, 0, end, true)) h->mstate = off, found = true;
+            }
+            if (!found) return -1;
+        }
+    } else {
+        if (!prev || !h->hinfo) {
+            /* A later heap met before any first heap: try both layouts. */
+            uintptr_t c32 = base + 32, c48 = base + 48;
+            if (hw_walk(h, c48, 0, end, false)) h->hinfo = 48;
+            else if (hw_walk(h, c32, 0, end, false)) h->hinfo = 32;
+            else return -1;
+        }
+        if (!hw_walk(h, base + h->hinfo, 0, end, true)) return -1;
+    }
+    return roost__heap_seg_add(h, base, end, first) ? 1 : -1;
+}
+
+/* Chunks of their own mapping laid end to end in [lo, hi): how many bytes
+ * from lo are such chunks (read through rd_safe: the region is not known
+ * to be readable throughout). */
+size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
+                           bool (*rd_safe)(uintptr_t a, uintptr_t *out)) {
+    uintptr_t c = lo;
+    long page = sysconf(_SC_PAGESIZE);
+    while (c + 16 <= hi) {
+        uintptr_t w0, w1;
+        if (!rd_safe(c, &w0) || !rd_safe(c + 8, &w1)) break;
+        uintptr_t sz = w1 & ~(uintptr_t)SIZE_BITS;
+        if (w0 != 0 || (w1 & SIZE_BITS) != IS_MMAPPED || sz == 0 || sz % (uintptr_t)page ||
+            sz > hi - c || h->n == h->cap || h->nseg == ROOST_HEAP_SEGS)
+            break;
+        h->lo[h->n] = c + CHUNK_HDR;
+        h->hi[h->n] = c + sz;
+        h->n++;
+        h->bytes += sz;
+        roost__heap_seg_add(h, c, c + sz, h->n - 1);
+        c += sz;
+    }
+    return c - lo;
+}
+
+int roost__heap_region(roost__heapmap *h, uintptr_t lo, uintptr_t hi, bool is_brk_heap) {
+    if (is_brk_heap) return walk_main(h, lo, hi) ? 1 : -1;
+    if (lo & (HEAP_MAX - 1)) return 0;
+    return walk_arena_heap(h, lo, hi);
+}
+
+/* Learn the key glibc writes into a chunk freed to a tcache bin (random per
+ * process): free two chunks of two sizes and read it back from both. Run
+ * before the stop (it calls malloc). 0 if they disagree (a bin was full, or
+ * this glibc has no such key): then no chunk is left out for it. Reading
+ * freed memory is what this is for: kept from the sanitizers (which never
+ * get here: their malloc is not glibc's). */
+__attribute__((no_sanitize("address", "thread"))) uintptr_t roost__heap_tcache_key(void) {
+    void *a = malloc(40), *b = malloc(72);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return 0;
+    }
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    free(a);
+    free(b);
+    __asm__ volatile("" ::: "memory");
+    uintptr_t ka = rd(pa + 8), kb = rd(pb + 8);
+    return ka == kb && ka ? ka : 0;
+}
+
+/* The chunk holding address v (its user part, one past its end included),
+ * or -1. */
+ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v) {
+    size_t lo = 0, hi = h->nseg;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (h->seg[m].hi <= v)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    if (lo == h->nseg || v < h->seg[lo].lo) return -1;
+    const roost__heapseg *s = &h->seg[lo];
+    size_t a = s->first, b = s->first + s->n;   /* last chunk with lo <= v */
+    if (s->pidx) {
+        /* The chunk holding v ends at or past v's page start, and starts
+         * before the next page's first candidate ends. */
+        size_t p = (v - s->lo) >> 12;
+        a = s->first + s->pidx[p];
+        size_t e = s->first + s->pidx[p + 1] + 1;
+        if (e < b) b = e;
+    }
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (h->lo[m] <= v)
+            a = m + 1;
+        else
+            b = m;
+    }
+    if (a == s->first) return -1;
+    a--;
+    return v <= h->hi[a] ? (ssize_t)a : -1;
+}
+
+size_t roost__heap_index_size(const roost__heapmap *h) {
+    size_t n = 0;
+    for (size_t i = 0; i < h->nseg; i++) n += ((h->seg[i].hi - h->seg[i].lo) >> 12) + 2;
+    return n;
+}
+
+void roost__heap_index(roost__heapmap *h, uint32_t *idx) {
+    for (size_t i = 0; i < h->nseg; i++) {
+        roost__heapseg *s = &h->seg[i];
+        size_t np = ((s->hi - s->lo) >> 12) + 2, j = 0;
+        for (size_t p = 0; p < np; p++) {
+            uintptr_t start = s->lo + (p << 12);
+            while (j < s->n && h->hi[s->first + j] < start) j++;
+            idx[p] = (uint32_t)(j < s->n ? j : s->n - (s->n > 0));
+        }
+        s->pidx = s->n ? idx : NULL;
+        idx += np;
+    }
+}

@@ -1,0 +1,1339 @@
+/* reach.c - the reachability proof: Go's goroutine leak profile,
+ * conservatively, in C (roost_leak_prove).
+ *
+ * The one idea: a parked task can only be woken by someone who can reach
+ * what it waits on. So, with every thread stopped for a moment, mark memory
+ * from what can run (every thread's stack and registers, the running and
+ * runnable tasks' stacks, every writable mapping that is neither the malloc
+ * heap nor a task stack), trace the malloc heap chunk by chunk (heapwalk.c),
+ * and let a parked task join the roots once what it waits on is marked.
+ * What is never marked can never be reached again, by anyone: the parked
+ * tasks waiting on it are leaked. Any word that could be a pointer is taken
+ * as one (interior and low-bit tagged pointers count), and memory the
+ * proof cannot classify is a root, so mistakes cost proofs, never truth:
+ * a false proof is the one result that must not happen (ROOST_LEAK_WAKE
+ * would wake a task that was still going to be woken).
+ *
+ * The protocol, in order:
+ *   1. Off the stop: refuse where the heap cannot be walked (sanitizers,
+ *      valgrind), learn glibc's tcache key, take the stack pool's lock (no
+ *      slot changes hands; the walk itself then needs no lock).
+ *   2. Stop: ROOST_STOP_SIGNAL to every other thread (/proc/self/task,
+ *      again until no new thread appears); each handler records where its
+ *      stack is (the kernel saved its registers just above) and waits on a
+ *      futex. A thread that blocks the signal, or does not come, makes the
+ *      proof unavailable. From here on nothing may take a lock or call
+ *      malloc (a stopped thread may hold one): the tables live in memory
+ *      mapped for the purpose, and everything is a system call.
+ *   3. Read /proc/self/maps, walk the heaps, list the task slots, mark.
+ *   4. Resume; report and (policy wake) wake the tasks proved leaked.
+ *
+ * What is left out of the graph, and why that is sound, is in
+ * docs/leaks.md ("The reachability proof").
+ */
+#include "internal.h"
+#include "reach.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define REACH_VALGRIND 1
+#endif
+#endif
+
+#define MAX_THREADS 4096
+#define MALLOC_UNKNOWN "malloc is not glibc's, or its heap could not be walked"
+#define HEAP_ALIGN ((uintptr_t)64 << 20) /* glibc's HEAP_MAX_SIZE on 64-bit systems */
+#define RED_ZONE 0     /* a parked task saved its stack pointer inside roost__switch: nothing of its lives below */
+#define MAX_SCRATCH 24
+#define STOP_WAIT_NS (2 * ROOST_S)
+
+/* ------------------------------------------------------------ stopping */
+
+static struct {
+    _Atomic uint32_t gen;          /* odd while the world is stopped */
+    _Atomic int nin;               /* handlers that checked in this stop */
+    _Atomic int inside;            /* handlers not yet returned (of this stop or the last) */
+    struct {
+        _Atomic int tid;
+        uintptr_t sp;
+        bool runtime;              /* roost__tls_runtime */
+        uintptr_t self;            /* pthread_self(): its thread control block */
+    } who[MAX_THREADS];
+    pthread_mutex_t one;           /* one proof at a time */
+    bool installed;
+    _Atomic int64_t last_ns;       /* the r_periodic runner's last proof, for tests */
+} STW = {.one = PTHREAD_MUTEX_INITIALIZER};
+
+static void stop_handler(int sig, siginfo_t *si, void *uc) {
+    (void)sig, (void)si, (void)uc;
+    int e = errno;
+    atomic_fetch_add(&STW.inside, 1);
+    uint32_t g = atomic_load_explicit(&STW.gen, memory_order_acquire);
+    if (g & 1) {
+        volatile uintptr_t here = 0;
+        int i = atomic_fetch_add(&STW.nin, 1);
+        if (i < MAX_THREADS) {
+            STW.who[i].sp = (uintptr_t)&here;
+            STW.who[i].runtime = roost__tls_runtime;
+            STW.who[i].self = (uintptr_t)pthread_self();
+            atomic_store_explicit(&STW.who[i].tid, (int)syscall(SYS_gettid), memory_order_release);
+        }
+        while (atomic_load_explicit(&STW.gen, memory_order_acquire) == g)
+            roost__futex_wait(&STW.gen, g, -1);
+    }
+    atomic_fetch_sub(&STW.inside, 1);
+    errno = e;
+}
+
+static bool r_install(void) {
+    if (STW.installed) return true;
+    struct sigaction old;
+    if (sigaction(ROOST_STOP_SIGNAL, NULL, &old) != 0) return false;
+    if ((old.sa_flags & SA_SIGINFO) ? old.sa_sigaction != stop_handler
+                                    : old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)
+        return false; /* the program's own */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = stop_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(ROOST_STOP_SIGNAL, &sa, NULL) != 0) return false;
+    STW.installed = true;
+    return true;
+}
+
+/* ROOST_REACH_DEBUG=1: what the walk met, to stderr (write(2), no stdio). */
+static int reach_debug = -1;
+static void dbg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void dbg(const char *fmt, ...) {
+    if (reach_debug < 0) reach_debug = getenv("ROOST_REACH_DEBUG") != NULL;
+    if (!reach_debug) return;
+    char b[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    if (n > 0 && write(2, b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1) < 0) {
+    }
+}
+
+static uintptr_t reach_trace;
+
+static int64_t r_mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec;
+}
+
+/* Whether thread tid blocks the stop signal (/proc/self/task/<tid>/status);
+ * a thread on its way out (state Z or X, or gone) does not count. */
+static bool blocks_signal(int tid) {
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false; /* gone */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    char *st = strstr(buf, "State:");
+    if (st) {
+        st += 6;
+        while (*st == ' ' || *st == '\t') st++;
+        if (*st == 'Z' || *st == 'X') return false;
+    }
+    char *p = strstr(buf, "SigBlk:");
+    if (!p) return false;
+    unsigned long long m = strtoull(p + 7, NULL, 16);
+    return (m >> (ROOST_STOP_SIGNAL - 1)) & 1;
+}
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* The thread ids of the process, into tids (at most max). */
+static int list_tids(int *tids, int max) {
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[4096];
+    int n = 0;
+    for (;;) {
+        long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (got <= 0) break;
+        for (long off = 0; off < got;) {
+            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+            off += d->d_reclen;
+            if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+            if (n == max) {
+                close(fd);
+                return -1;
+            }
+            tids[n++] = atoi(d->d_name);
+        }
+    }
+    close(fd);
+    return n;
+}
+
+static bool checked_in(int tid) {
+    int n = atomic_load(&STW.nin);
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    for (int i = 0; i < n; i++)
+        if (atomic_load_explicit(&STW.who[i].tid, memory_order_acquire) == tid) return true;
+    return false;
+}
+
+static void r_resume(void) {
+    atomic_fetch_add_explicit(&STW.gen, 1, memory_order_release);
+    syscall(SYS_futex, &STW.gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+/* Stop every thread but the caller. NULL, or why not (then nothing is
+ * stopped). *nthreads: how many were. */
+static const char *stop_world(int *sent, int *nthreads) {
+    static int tids[MAX_THREADS];
+    int self = (int)syscall(SYS_gettid), nsent = 0;
+    pid_t pid = getpid();
+    /* The threads the last stop released must have left the handler (its
+     * mask blocks the signal) before this one starts. */
+    for (int64_t end = r_mono_ns() + STOP_WAIT_NS; atomic_load(&STW.inside) > 0;) {
+        if (r_mono_ns() > end) return "a thread did not leave the last stop";
+        sched_yield();
+    }
+    atomic_store(&STW.nin, 0);
+    for (int i = 0; i < MAX_THREADS; i++) atomic_store_explicit(&STW.who[i].tid, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&STW.gen, 1, memory_order_release); /* odd: stopping */
+    for (int round = 0; round < 64; round++) {
+        int n = list_tids(tids, MAX_THREADS);
+        if (n < 0) {
+            r_resume();
+            return "too many threads";
+        }
+        bool fresh = false;
+        for (int i = 0; i < n; i++) {
+            int tid = tids[i];
+            if (tid == self) continue;
+            bool known = false;
+            for (int j = 0; j < nsent && !known; j++) known = sent[j] == tid;
+            if (known) continue;
+            if (blocks_signal(tid)) {
+                /* Perhaps one just joined, whose entry lingers: look again. */
+                bool still = true;
+                for (int k = 0; k < 20 && still; k++) {
+                    struct timespec ts = {0, 2000000};
+                    nanosleep(&ts, NULL);
+                    still = blocks_signal(tid);
+                }
+                if (still) {
+                    dbg("reach: thread %d blocks the stop signal\n", tid);
+                    r_resume();
+                    return "a thread blocks ROOST_STOP_SIGNAL";
+                }
+            }
+            if (syscall(SYS_tgkill, pid, tid, ROOST_STOP_SIGNAL) != 0) continue; /* exited */
+            sent[nsent++] = tid;
+            fresh = true;
+        }
+        if (!fresh) {
+            *nthreads = nsent;
+            return NULL;
+        }
+        int64_t end = r_mono_ns() + STOP_WAIT_NS;
+        for (int j = 0; j < nsent; j++) {
+            while (!checked_in(sent[j])) {
+                char p[64];
+                snprintf(p, sizeof p, "/proc/self/task/%d", sent[j]);
+                if (access(p, F_OK) != 0) break; /* it exited before the signal landed */
+                if (r_mono_ns() > end) {
+                    r_resume();
+                    return "a thread did not stop";
+                }
+                sched_yield();
+            }
+        }
+    }
+    r_resume();
+    return "threads kept appearing";
+}
+
+/* ------------------------------------------------------------ scratch memory */
+
+typedef struct rslot {
+    roost__task *t;
+    uintptr_t base;                /* the slot's mapping: [base, hi), its guard [base, lo) */
+    uintptr_t lo, rec, hi;         /* stack [lo, rec), the record and bookkeeping [rec, hi) */
+    uintptr_t from;                /* where a scan of it starts */
+    uint64_t id;
+    uint32_t seq;
+    uintptr_t why;                 /* (debug) the word that pointed into its stack */
+    uint8_t role;                  /* SLOT_* */
+    bool scanned, live;
+    int reason;
+    const void *obj;
+} rslot;
+enum { SLOT_DEAD = 0, SLOT_ROOT, SLOT_WAIT };
+
+typedef struct {
+    uintptr_t obj;
+    uint32_t rslot;
+} r_waitref;
+
+typedef struct {
+    uintptr_t lo, hi;
+    bool sched;                    /* a worker thread's own stack: the scheduler's frames */
+} rrange;
+
+typedef struct rproof {
+    struct {
+        void *p;
+        size_t len;
+    } scratch[MAX_SCRATCH];
+    int nscratch;
+    roost__heapmap *heap;
+    uint8_t *cmark;
+    rslot *slots;
+    size_t nslots, slots_cap;
+    r_waitref *refs;
+    size_t nrefs, refs_cap;
+    rrange *roots;                  /* mappings (or parts) read as roots */
+    size_t nroots, roots_cap;
+    rrange *work;
+    size_t nwork, work_cap;
+    uintptr_t *sps;                /* stack pointers of threads, workers' scheduler loops */
+    size_t nsps;
+    uintptr_t win_lo, win_hi;      /* every chunk and slot lies in [win_lo, win_hi) */
+    char *maps;
+    size_t maps_len;
+    uintptr_t *buf;                /* for reads through the kernel */
+    const char *why;
+    uintptr_t *regs;               /* the caller's callee-saved registers (16 words) */
+    uintptr_t *whyc;               /* ROOST_REACH_DEBUG: per chunk, the address of the word that marked it */
+    uintptr_t at;                  /* (debug) the address of the word being considered */
+    uintptr_t trace;               /* ROOST_REACH_TRACE: say where pointers to this address are */
+    int64_t root_bytes, marked;
+    bool no_vm_readv;
+    bool sched_root;               /* scanning a worker thread's own stack (see r_consider) */
+    bool cur_sched;                /* roots being added are of such a stack */
+} rproof;
+
+static void *r_smap(rproof *P, size_t len) {
+    if (P->nscratch == MAX_SCRATCH || !len) return NULL;
+    len = (len + 4095) & ~(size_t)4095;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    P->scratch[P->nscratch].p = p, P->scratch[P->nscratch++].len = len;
+    return p;
+}
+
+static void sfree_all(rproof *P) {
+    for (int i = 0; i < P->nscratch; i++) munmap(P->scratch[i].p, P->scratch[i].len);
+    P->nscratch = 0;
+}
+
+
+/* ------------------------------------------------------------ sorting (no malloc) */
+
+#define HEAPSORT(name, type, key)                                                            \
+    static void name(type *v, size_t n) {                                                    \
+        for (size_t k = n / 2; k-- > 0;) name##_down(v, k, n);                               \
+        for (size_t e = n; e-- > 1;) {                                                        \
+            type t = v[0];                                                                    \
+            v[0] = v[e], v[e] = t;                                                            \
+            name##_down(v, 0, e);                                                             \
+        }                                                                                     \
+    }
+#define HEAPSORT_DOWN(name, type, key)                                                       \
+    static void name##_down(type *v, size_t i, size_t n) {                                   \
+        for (;;) {                                                                            \
+            size_t c = 2 * i + 1;                                                             \
+            if (c >= n) return;                                                               \
+            if (c + 1 < n && key(v[c + 1]) > key(v[c])) c++;                                  \
+            if (key(v[c]) <= key(v[i])) return;                                               \
+            type t = v[c];                                                                    \
+            v[c] = v[i], v[i] = t;                                                            \
+            i = c;                                                                            \
+        }                                                                                     \
+    }
+#define SLOT_KEY(s) ((s).lo)
+#define REF_KEY(r) ((r).obj)
+HEAPSORT_DOWN(sort_slots, rslot, SLOT_KEY)
+HEAPSORT(sort_slots, rslot, SLOT_KEY)
+HEAPSORT_DOWN(sort_refs, r_waitref, REF_KEY)
+HEAPSORT(sort_refs, r_waitref, REF_KEY)
+
+/* ------------------------------------------------------------ reading */
+
+/* A word of memory not known to be readable: through the kernel. */
+static bool rd_safe(uintptr_t a, uintptr_t *out) {
+    struct iovec l = {out, sizeof *out}, r = {(void *)a, sizeof *out};
+    return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)sizeof *out;
+}
+
+/* ------------------------------------------------------------ the maps */
+
+/* Read /proc/self/maps whole into scratch. */
+static bool read_maps(rproof *P) {
+    for (size_t cap = (size_t)1 << 20; cap <= (size_t)1 << 30; cap *= 4) {
+        char *b = r_smap(P, cap);
+        if (!b) return false;
+        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        size_t len = 0;
+        ssize_t n;
+        while (len < cap - 1 && (n = read(fd, b + len, cap - 1 - len)) > 0) len += (size_t)n;
+        close(fd);
+        if (len < cap - 1) {
+            b[len] = 0;
+            P->maps = b, P->maps_len = len;
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct {
+    uintptr_t lo, hi;
+    char perm[5];
+    const char *path;              /* "" for anonymous */
+    size_t pathlen;
+} rmapping;
+
+static const char *parse_line(const char *p, const char *end, rmapping *m) {
+    char *q;
+    m->lo = strtoull(p, &q, 16);
+    m->hi = strtoull(q + 1, &q, 16);
+    while (*q == ' ') q++;
+    memcpy(m->perm, q, 4), m->perm[4] = 0;
+    /* offset, dev, inode, then the path (if any) */
+    for (int f = 0; f < 4 && q < end; f++) {
+        while (q < end && *q != ' ' && *q != '\n') q++;
+        while (q < end && *q == ' ') q++;
+    }
+    const char *nl = memchr(q, '\n', (size_t)(end - q));
+    if (!nl) nl = end;
+    m->path = q, m->pathlen = (size_t)(nl - q);
+    return nl < end ? nl + 1 : end;
+}
+
+static bool path_is(const rmapping *m, const char *s) {
+    size_t n = strlen(s);
+    return m->pathlen == n && !memcmp(m->path, s, n);
+}
+
+/* ------------------------------------------------------------ slots */
+
+static rslot *rslot_find(const rproof *P, uintptr_t v) {
+    size_t a = 0, b = P->nslots;
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (P->slots[m].lo <= v)
+            a = m + 1;
+        else
+            b = m;
+    }
+    if (!a) return NULL;
+    rslot *s = &P->slots[a - 1];
+    return v < s->hi ? s : NULL;
+}
+
+/* Whether v lies in a task slot's mapping, guard included. */
+static bool in_slots(const rproof *P, uintptr_t v) {
+    size_t a = 0, b = P->nslots;
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (P->slots[m].base <= v)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a && v < P->slots[a - 1].hi;
+}
+
+typedef struct {
+    rproof *P;
+    bool full;
+} rslot_walk;
+
+__attribute__((no_sanitize("address", "thread"))) static void add_slot(roost__stack *st, char *base,
+                                                                        size_t len, void *arg) {
+    rslot_walk *w = arg;
+    rproof *P = w->P;
+    if (P->nslots == P->slots_cap) {
+        w->full = true;
+        return;
+    }
+    roost__task *t = roost__stack_task(st);
+    rslot *s = &P->slots[P->nslots++];
+    memset(s, 0, sizeof *s);
+    s->t = t;
+    s->base = (uintptr_t)base;
+    s->lo = (uintptr_t)st->lo;
+    s->rec = (uintptr_t)t;
+    s->hi = (uintptr_t)st->hi;
+    s->id = t->id;
+    s->seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+    (void)len;
+}
+
+static bool add_ref(rproof *P, uintptr_t obj, size_t si) {
+    if (P->nrefs == P->refs_cap) return false;
+    P->refs[P->nrefs++] = (r_waitref){obj, (uint32_t)si};
+    return true;
+}
+
+static bool waits_on_objects(int reason) {
+    switch (reason) {
+    case ROOST_WAIT_CHAN_SEND: case ROOST_WAIT_CHAN_RECV: case ROOST_WAIT_SELECT:
+    case ROOST_WAIT_MUTEX: case ROOST_WAIT_RWMUTEX_R: case ROOST_WAIT_RWMUTEX_W:
+    case ROOST_WAIT_COND: case ROOST_WAIT_WAITGROUP: case ROOST_WAIT_ONCE: case ROOST_WAIT_CTX:
+        return true;
+    default:
+        return false; /* sleep, I/O: a timer or the kernel ends them */
+    }
+}
+
+static uintptr_t r_clamp(uintptr_t v, uintptr_t lo, uintptr_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* What each slot is: a root (it runs, could run, or is being set up), a
+ * parked task and what it waits on, or nothing (free). */
+__attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rproof *P) {
+    for (size_t i = 0; i < P->nslots; i++) {
+        rslot *s = &P->slots[i];
+        roost__task *t = s->t;
+        uintptr_t sp_min = UINTPTR_MAX;
+        for (size_t k = 0; k < P->nsps; k++)
+            if (P->sps[k] >= s->lo && P->sps[k] < s->hi && P->sps[k] < sp_min) sp_min = P->sps[k];
+        int state = atomic_load_explicit(&t->state, memory_order_relaxed);
+        uintptr_t sp = (uintptr_t)t->sp;
+        if (sp_min != UINTPTR_MAX) {
+            s->role = SLOT_ROOT, s->from = sp_min; /* a thread runs on it */
+        } else if (s->seq & 1) {
+            s->role = SLOT_ROOT, s->from = s->lo; /* being set up, or switching */
+        } else if (state == ROOST_T_DEAD || !s->id) {
+            s->role = SLOT_DEAD;
+        } else if (state == ROOST_T_RUNNABLE) {
+            s->role = SLOT_ROOT, s->from = r_clamp(sp, s->lo, s->rec);
+        } else if (state != ROOST_T_PARKED || !waits_on_objects(t->wait_reason) ||
+                   (t->cancellable && !t->wait_ctx)) {
+            s->role = SLOT_ROOT, s->from = state == ROOST_T_PARKED ? r_clamp(sp, s->lo, s->rec) : s->lo;
+        } else {
+            s->role = SLOT_WAIT, s->from = r_clamp(sp, s->lo, s->rec);
+            s->reason = t->wait_reason, s->obj = t->wait_obj;
+            bool ok = true;
+            if (t->cancellable) ok = add_ref(P, (uintptr_t)t->wait_ctx, i);
+            if (t->wait_reason == ROOST_WAIT_SELECT) {
+                const roost_case_t *c = t->sel_cases;
+                int n = t->sel_n;
+                /* The cases are the program's, alive while the select is parked. */
+                if (n < 0 || n > ROOST_SELECT_MAX || (n && (!c || rslot_find(P, (uintptr_t)c) != s)))
+                    s->role = SLOT_ROOT;
+                for (int k = 0; ok && s->role == SLOT_WAIT && k < n; k++)
+                    if (c[k].chan) ok = add_ref(P, (uintptr_t)c[k].chan, i);
+                if (!s->obj && n && c) s->obj = c[0].chan;
+            } else if (!t->wait_obj) {
+                s->role = SLOT_ROOT;
+            } else {
+                ok = ok && add_ref(P, (uintptr_t)t->wait_obj, i);
+            }
+            if (!ok) return false;
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ marking */
+
+static void r_push(rproof *P, uintptr_t lo, uintptr_t hi) {
+    if (P->nwork < P->work_cap) P->work[P->nwork++] = (rrange){lo, hi, false};
+    else P->why = "out of work space"; /* the proof is then dropped */
+}
+
+static void scan_slot(rproof *P, rslot *s);
+
+/* Everything waiting on an object in [lo, hi] may now be woken. */
+static void r_reached(rproof *P, uintptr_t lo, uintptr_t hi) {
+    size_t a = 0, b = P->nrefs;
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (P->refs[m].obj < lo)
+            a = m + 1;
+        else
+            b = m;
+    }
+    for (; a < P->nrefs && P->refs[a].obj <= hi; a++) {
+        rslot *s = &P->slots[P->refs[a].rslot];
+        if (!s->live) {
+            s->live = true;
+            scan_slot(P, s);
+        }
+    }
+}
+
+static void scan_slot(rproof *P, rslot *s) {
+    if (s->scanned) return;
+    s->scanned = true;
+    r_push(P, s->from, s->hi);
+    r_reached(P, s->lo, s->hi - 1);
+}
+
+static inline void r_consider(rproof *P, uintptr_t v) {
+    if (v - P->win_lo >= P->win_hi - P->win_lo) {
+        /* A tag in the top byte (or top 16 bits): the address under it. */
+        if (!(v >> 48)) return;
+        v &= ((uintptr_t)1 << 48) - 1;
+        if (v - P->win_lo >= P->win_hi - P->win_lo) return;
+    }
+    ssize_t c = roost__heap_find(P->heap, v);
+    if (c >= 0) {
+        uint8_t cm = P->cmark[c];
+        if (!(cm & 1)) {
+            /* 1: marked; 2: something waits on an object in it */
+            P->cmark[c] = 1;
+            P->marked++;
+            if (P->whyc) P->whyc[c] = P->at;
+            r_push(P, P->heap->lo[c], P->heap->hi[c]);
+            if (cm & 2) r_reached(P, P->heap->lo[c], P->heap->hi[c]);
+        }
+        return;
+    }
+    rslot *s = rslot_find(P, v);
+    /* Into a parked task's live frames (not below its stack pointer,
+     * where nothing lives until it runs again, less a red zone; not its
+     * record, which is the runtime's bookkeeping): what lies there is
+     * reachable. */
+    /* Not from a worker thread's own stack: only the scheduler runs there
+     * (a task's code runs on the task's stack), and it keeps no pointer
+     * into a parked task's frames that it will use again; the stale ones
+     * its frames are full of (the last task it switched, the waiter it
+     * unlocked) would keep every recently parked task alive. */
+    if (s && s->role == SLOT_WAIT && v + RED_ZONE >= s->from && v < s->rec && !P->sched_root) {
+        if (P->whyc && !s->scanned) s->why = P->at;
+        scan_slot(P, s);
+    }
+}
+
+/* Memory known to be readable: a chunk, a task's stack. */
+__attribute__((no_sanitize("address", "thread"))) static void scan_direct(rproof *P, uintptr_t lo,
+                                                                           uintptr_t hi) {
+    for (uintptr_t a = (lo + 7) & ~(uintptr_t)7; a + 8 <= hi; a += 8) {
+        uintptr_t v = *(volatile uintptr_t *)a;
+        if (P->whyc) P->at = a;
+        if (ROOST_UNLIKELY(P->trace) && v - ~P->trace < 64)
+        {
+            dbg("reach: %lx at %lx (in %lx-%lx)\n", (unsigned long)v, (unsigned long)a, (unsigned long)lo, (unsigned long)hi);
+            for (uintptr_t q = a; q < a + 8 * 40 && q + 8 <= hi; q += 8) dbg("   +%lx %lx\n", (unsigned long)(q - a), *(unsigned long *)q);
+        }
+        r_consider(P, v);
+    }
+}
+
+/* A root mapping: read through the kernel, a block at a time, so that a
+ * page that cannot be read (a guard) is skipped rather than faulted on. */
+__attribute__((no_sanitize("address", "thread"))) static void scan_root(rproof *P, uintptr_t lo,
+                                                                         uintptr_t hi) {
+    const size_t blk = 64 << 10;
+    lo = (lo + 7) & ~(uintptr_t)7;
+    P->root_bytes += (int64_t)(hi - lo);
+    if (P->no_vm_readv) {
+        scan_direct(P, lo, hi);
+        return;
+    }
+    for (uintptr_t a = lo; a < hi;) {
+        size_t n = hi - a < blk ? hi - a : blk;
+        struct iovec l = {P->buf, n}, r = {(void *)a, n};
+        ssize_t got = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+        if (got <= 0) {
+            if (got < 0 && errno != EFAULT) {
+                P->no_vm_readv = true;
+                scan_direct(P, a, hi);
+                return;
+            }
+            a = (a + 4096) & ~(uintptr_t)4095; /* an unreadable page */
+            continue;
+        }
+        for (size_t k = 0; k < (size_t)got / 8; k++) {
+            if (P->whyc) P->at = a + 8 * k;
+            if (ROOST_UNLIKELY(P->trace) && P->buf[k] - ~P->trace < 64)
+                dbg("reach: %lx at root %lx (in %lx-%lx)\n", (unsigned long)P->buf[k], (unsigned long)(a + 8 * k),
+                    (unsigned long)lo, (unsigned long)hi);
+            r_consider(P, P->buf[k]);
+        }
+        a += (uintptr_t)got;
+    }
+}
+
+static void r_drain(rproof *P) {
+    while (P->nwork && !P->why) {
+        rrange r = P->work[--P->nwork];
+        scan_direct(P, r.lo, r.hi);
+    }
+}
+
+/* A stack glibc keeps for reuse after its thread exited: nothing in it is
+ * alive, but stale words, scanned, would keep much alive. Told by the
+ * thread control block at its top (x86_64: tcb and self point at it) that
+ * belongs to no live thread, and no live stack pointer in it. Elsewhere,
+ * never (it is then scanned). */
+__attribute__((no_sanitize("address", "thread"))) static bool dead_thread_stack(rproof *P, uintptr_t lo,
+                                                                                 uintptr_t hi, int nin) {
+#if defined(__x86_64__)
+    for (size_t k = 0; k < P->nsps; k++)
+        if (P->sps[k] >= lo && P->sps[k] < hi) return false;
+    uintptr_t me = (uintptr_t)pthread_self();
+    if (me >= lo && me < hi) return false;
+    for (int i = 0; i < nin && i < MAX_THREADS; i++)
+        if (STW.who[i].self >= lo && STW.who[i].self < hi) return false;
+    if (hi - lo < 65536) return false;
+    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= hi - 65536; a -= 64) { /* struct pthread is 64-byte aligned */
+        uintptr_t w0, w2;
+        if (!rd_safe(a, &w0) || w0 != a) continue;
+        if (rd_safe(a + 16, &w2) && w2 == a) return true;
+    }
+    return false;
+#else
+    (void)P, (void)lo, (void)hi, (void)nin;
+    return false;
+#endif
+}
+
+/* ROOST_REACH_DEBUG: for each parked task found live, the chain of words
+ * that reached what it waits on, back to a root. */
+static void explain(rproof *P) {
+    for (size_t i = 0; i < P->nslots; i++) {
+        rslot *s = &P->slots[i];
+        if (s->role != SLOT_WAIT || !s->live) continue;
+        for (size_t r = 0; r < P->nrefs; r++) {
+            if (P->refs[r].rslot != i) continue;
+            uintptr_t at = P->refs[r].obj;
+            dbg("reach: task %llu live: waits on %lx\n", (unsigned long long)s->id, (unsigned long)at);
+            for (int depth = 0; depth < 12; depth++) {
+                ssize_t c = roost__heap_find(P->heap, at);
+                if (c >= 0 && (P->cmark[c] & 1)) {
+                    at = P->whyc[c];
+                    dbg("   in chunk %lx-%lx, marked by the word at %lx\n", (unsigned long)P->heap->lo[c],
+                        (unsigned long)P->heap->hi[c], (unsigned long)at);
+                    continue;
+                }
+                rslot *o = rslot_find(P, at);
+                if (o) {
+                    dbg("   in the stack of task %llu (role %d, live %d, %lx-%lx sp %lx, by %lx = %lx)\n",
+                        (unsigned long long)o->id, o->role, o->live, (unsigned long)o->lo,
+                        (unsigned long)o->hi, (unsigned long)o->t->sp, (unsigned long)o->why,
+                        o->why ? *(unsigned long *)o->why : 0ul);
+                    for (size_t q = 0; q < P->nroots; q++)
+                        if (o->why >= P->roots[q].lo && o->why < P->roots[q].hi)
+                            dbg("      the word is in root %lx-%lx sched %d\n", (unsigned long)P->roots[q].lo,
+                                (unsigned long)P->roots[q].hi, P->roots[q].sched);
+                    for (int i = 0; i < atomic_load(&STW.nin); i++) {
+                        char pth[64], nm[32] = "";
+                        snprintf(pth, sizeof pth, "/proc/self/task/%d/comm", STW.who[i].tid);
+                        int fd = open(pth, O_RDONLY);
+                        if (fd >= 0) {
+                            ssize_t k = read(fd, nm, sizeof nm - 1);
+                            nm[k > 0 ? k - 1 : 0] = 0;
+                            close(fd);
+                        }
+                        dbg("      thread %d %s sp %lx runtime %d\n", STW.who[i].tid, nm, (unsigned long)STW.who[i].sp,
+                            STW.who[i].runtime);
+                    }
+                    if (o->why) {
+                        uintptr_t *w = (uintptr_t *)(o->why & ~(uintptr_t)7);
+                        for (int k = -6; k < 10; k++) dbg("      [%d] %lx\n", k, (unsigned long)w[k]);
+                    }
+                    if (o->role == SLOT_WAIT && !o->live && o->why) {
+                        at = o->why;
+                        continue;
+                    }
+                } else {
+                    dbg("   in a root (or unclassified) at %lx\n", (unsigned long)at);
+                    for (size_t q = 0; q < P->nroots; q++)
+                        if (at >= P->roots[q].lo && at < P->roots[q].hi)
+                            dbg("      root %lx-%lx sched %d\n", (unsigned long)P->roots[q].lo,
+                                (unsigned long)P->roots[q].hi, P->roots[q].sched);
+                    for (int i = 0; i < atomic_load(&STW.nin); i++)
+                        dbg("      thread %d sp %lx runtime %d\n", STW.who[i].tid, (unsigned long)STW.who[i].sp,
+                            STW.who[i].runtime);
+                    for (int i = 0; i < roost__nworkers(); i++)
+                        dbg("      worker %d sched_sp %p\n", i, roost__worker_at(i)->sched_sp);
+                }
+                break;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the proof, stopped */
+
+static bool root_add(rproof *P, uintptr_t lo, uintptr_t hi) {
+    if (lo >= hi) return true;
+    /* Less the proof's own tables (they point at every chunk), wherever
+     * the kernel merged them with a neighbour. */
+    for (int i = 0; i < P->nscratch; i++) {
+        uintptr_t a = (uintptr_t)P->scratch[i].p, b = a + P->scratch[i].len;
+        if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
+    }
+    if (P->nroots == P->roots_cap) return false;
+    P->roots[P->nroots++] = (rrange){lo, hi, P->cur_sched};
+    return true;
+}
+
+/* [lo, hi) less the task slots in it, as roots. A thread's stack (stack:
+ * a mapping with nothing mergeable below it) from its lowest known stack
+ * pointer: below that lie dead frames. */
+static bool roots_from(rproof *P, uintptr_t lo, uintptr_t hi, bool stack) {
+    if (stack) {
+        uintptr_t sp_min = UINTPTR_MAX;
+        for (size_t k = 0; k < P->nsps; k++)
+            if (P->sps[k] >= lo && P->sps[k] < hi && P->sps[k] < sp_min) sp_min = P->sps[k];
+        if (sp_min != UINTPTR_MAX) lo = sp_min & ~(uintptr_t)7;
+    }
+    size_t a = 0, b = P->nslots;
+    while (a < b) { /* the first slot ending after lo */
+        size_t m = (a + b) / 2;
+        if (P->slots[m].hi <= lo)
+            a = m + 1;
+        else
+            b = m;
+    }
+    uintptr_t at = lo;
+    for (; a < P->nslots && P->slots[a].base < hi; a++) {
+        if (P->slots[a].base > at && !root_add(P, at, P->slots[a].base)) return false;
+        if (P->slots[a].hi > at) at = P->slots[a].hi;
+    }
+    return at >= hi || root_add(P, at, hi);
+}
+
+__attribute__((no_sanitize("address", "thread"))) static bool heap_probe_found(rproof *P, void *probe) {
+    ssize_t c = roost__heap_find(P->heap, (uintptr_t)probe);
+    return c >= 0 && P->heap->lo[c] == (uintptr_t)probe;
+}
+
+/* A piece [lo, hi) of mapping m that is not a heap of an arena: chunks of
+ * their own mapping at its start, then roots (or nothing, for a dead
+ * thread's cached stack). guarded: a guard page lies right below it.
+ * False (P->why set) on failure. */
+static bool classify_piece(rproof *P, const rmapping *m, uintptr_t lo, uintptr_t hi, bool guarded, int nin) {
+    bool anon = m->pathlen == 0 || (m->path[0] == '[' && !path_is(m, "[stack]") && !path_is(m, "[heap]"));
+    if (anon && m->perm[3] == 'p' && !in_slots(P, lo)) lo += roost__heap_mmapped(P->heap, lo, hi, rd_safe);
+    if (lo >= hi) return true;
+    if (anon && guarded && dead_thread_stack(P, lo, hi, nin)) {
+        dbg("reach: %lx-%lx: a dead thread's cached stack\n", (unsigned long)lo, (unsigned long)hi);
+        return true;
+    }
+    P->cur_sched = false;
+    if (anon && guarded) {
+        for (int i = 0; i < nin && i < MAX_THREADS && !P->cur_sched; i++)
+            P->cur_sched = STW.who[i].runtime && STW.who[i].sp >= lo && STW.who[i].sp < hi;
+        /* A worker's own stack, where its scheduler loop waits while it
+         * runs a task (the caller's among them). */
+        for (int i = 0; i < roost__nworkers() && !P->cur_sched; i++) {
+            uintptr_t ssp = (uintptr_t)roost__worker_at(i)->sched_sp;
+            P->cur_sched = ssp >= lo && ssp < hi;
+        }
+    }
+    /* A worker's own stack: the scheduler's frames (below frames_top) are
+     * not roots. Only roost's scheduler runs there (a task runs on its own
+     * stack, with its registers saved there), and nothing it holds makes a
+     * parked task wakeable: it readies tasks by their records, unlocks the
+     * locks of the task it just parked (which wakes nobody), frees exited
+     * tasks' slots; the words left in its frames are stale. Its TLS, above,
+     * is the program's too, and is read. */
+    if (anon && guarded)
+        for (int i = 0; i < roost__nworkers(); i++) {
+            uintptr_t ft = (uintptr_t)roost__worker_at(i)->frames_top;
+            if (ft > lo && ft < hi) {
+                lo = ft & ~(uintptr_t)7;
+                dbg("reach: worker %d's frames below %lx left out\n", i, (unsigned long)ft);
+                break;
+            }
+        }
+    bool ok = roots_from(P, lo, hi, (anon && guarded) || path_is(m, "[stack]"));
+    P->cur_sched = false;
+    if (!ok) P->why = "too many roots";
+    return ok;
+}
+
+typedef struct rleaked {
+    roost__task *t;
+    uint64_t id;
+    uint32_t seq;
+    int reason;
+    const void *obj;
+} rleaked;
+
+/* Everything between stop and resume. Returns the leaked tasks in *out. */
+static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self_sp, rleaked **out,
+                          size_t *nout, roost_leak_proof_t *st) {
+    *out = NULL, *nout = 0;
+    if (!read_maps(P)) {
+        P->why = "cannot read /proc/self/maps";
+        return;
+    }
+    /* Sizes: the mappings bound everything. */
+    size_t nmaps = 0, heapish = 0;
+    for (size_t i = 0; i < P->maps_len; i++) nmaps += P->maps[i] == '\n';
+    const char *end = P->maps + P->maps_len;
+    for (const char *p = P->maps; p < end;) {
+        rmapping m;
+        p = parse_line(p, end, &m);
+        if (m.perm[0] == 'r' && m.perm[1] == 'w') heapish += m.hi - m.lo;
+    }
+    int nin = atomic_load(&STW.nin);
+    P->heap = r_smap(P, sizeof *P->heap);
+    size_t nslots_max = heapish / (16 << 10) + 64; /* a slot is a guard and 4 pages at least */
+    P->slots_cap = nslots_max;
+    P->slots = r_smap(P, nslots_max * sizeof(rslot));
+    P->refs_cap = nslots_max * 2 + 64;
+    P->refs = r_smap(P, P->refs_cap * sizeof(r_waitref));
+    P->roots_cap = nmaps * 2 + nslots_max + 64;
+    P->roots = r_smap(P, P->roots_cap * sizeof(rrange));
+    P->heap->cap = heapish / 32 + 64;
+    P->heap->lo = r_smap(P, P->heap->cap * sizeof(uintptr_t));
+    P->heap->hi = r_smap(P, P->heap->cap * sizeof(uintptr_t));
+    P->buf = r_smap(P, 64 << 10);
+    P->sps = r_smap(P, (MAX_THREADS + (size_t)roost__nworkers() + 2) * sizeof(uintptr_t));
+    if (!P->heap || !P->slots || !P->refs || !P->roots || !P->heap->lo || !P->heap->hi || !P->buf || !P->sps) {
+        P->why = "out of memory";
+        return;
+    }
+    P->heap->tcache_key = tkey;
+    P->trace = reach_trace;
+    /* Stack pointers: the stopped threads', each worker's scheduler loop
+     * (its thread may be running a task), ours. */
+    for (int i = 0; i < nin && i < MAX_THREADS; i++) P->sps[P->nsps++] = STW.who[i].sp;
+    for (int i = 0; i < roost__nworkers(); i++) {
+        roost__worker *w = roost__worker_at(i);
+        if (w->sched_sp) P->sps[P->nsps++] = (uintptr_t)w->sched_sp;
+    }
+    P->sps[P->nsps++] = self_sp;
+    /* The task slots. */
+    rslot_walk sw = {P, false};
+    roost__stack_each_held(add_slot, &sw);
+    if (sw.full) {
+        P->why = "too many task slots";
+        return;
+    }
+    sort_slots(P->slots, P->nslots);
+    /* The heaps and the roots, mapping by mapping (in address order). */
+    rmapping prev = {0};
+    for (const char *p = P->maps; p < end;) {
+        rmapping m;
+        p = parse_line(p, end, &m);
+        /* A thread's stack from its stack pointer up only where nothing can
+         * have merged with it below: [stack], or a guard right under it. */
+        bool guarded = prev.hi == m.lo && prev.perm[0] == '-' && prev.perm[1] == '-';
+        prev = m;
+        if (m.perm[0] != 'r') continue;
+        if (path_is(&m, "[vvar]") || path_is(&m, "[vvar_vclock]") || path_is(&m, "[vsyscall]") ||
+            path_is(&m, "[vdso]"))
+            continue;
+        /* The proof's own tables are left out piece by piece (root_add): the
+         * kernel may have merged them into a heap's mapping. */
+        bool anon = m.pathlen == 0 || (m.path[0] == '[' && !path_is(&m, "[stack]") && !path_is(&m, "[heap]"));
+        if (path_is(&m, "[heap]")) {
+            dbg("reach: [heap] %lx-%lx\n", (unsigned long)m.lo, (unsigned long)m.hi);
+            if (roost__heap_region(P->heap, m.lo, m.hi, true) != 1) {
+                P->why = "the main heap could not be walked";
+                return;
+            }
+            continue;
+        }
+        if (m.perm[1] != 'w' && !anon) continue; /* code, read-only data */
+        if (anon && m.perm[1] == 'w' && m.perm[3] == 'p') {
+            /* Other arenas' heaps: 64 MiB aligned, at the start of the
+             * mapping or further in (the kernel merges a heap's mapping
+             * with what lies below it, and full heaps with each other).
+             * Each owns its 64 MiB; what lies between them is classified
+             * as any other memory. */
+            uintptr_t cur = m.lo;
+            bool below_guarded = guarded;
+            for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
+                uintptr_t end = m.hi - b > HEAP_ALIGN ? b + HEAP_ALIGN : m.hi;
+                int k = in_slots(P, b) ? 0 : roost__heap_region(P->heap, b, end, false);
+                if (k < 0) {
+                    dbg("reach: %lx-%lx: a heap caught changing\n", (unsigned long)b, (unsigned long)end);
+                    P->why = "a heap could not be walked";
+                    return;
+                }
+                if (k == 0) continue;
+                dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)end, P->heap->n);
+                if (cur < b && !classify_piece(P, &m, cur, b, below_guarded, nin)) return;
+                cur = end, below_guarded = false;
+            }
+            if (cur < m.hi && !classify_piece(P, &m, cur, m.hi, below_guarded, nin)) return;
+            continue;
+        }
+        if (!classify_piece(P, &m, m.lo, m.hi, guarded, nin)) return;
+    }
+    /* Segments in address order (a heap found inside a mapping came before
+     * the chunks of their own mapping below it). */
+    for (size_t i = 1; i < P->heap->nseg; i++) {
+        roost__heapseg x = P->heap->seg[i];
+        size_t j = i;
+        for (; j && P->heap->seg[j - 1].lo > x.lo; j--) P->heap->seg[j] = P->heap->seg[j - 1];
+        P->heap->seg[j] = x;
+    }
+    if (reach_debug > 0 && (P->trace || !heap_probe_found(P, probe))) {
+        int fd = open("/proc/self/maps", O_RDONLY);
+        char b[4096];
+        ssize_t n;
+        while ((n = read(fd, b, sizeof b)) > 0)
+            if (write(2, b, (size_t)n) < 0) {
+            }
+        close(fd);
+    }
+    dbg("reach: chunks %zu segs %zu probe %p slots %zu roots %zu\n", P->heap->n, P->heap->nseg, probe,
+        P->nslots, P->nroots);
+    if (!heap_probe_found(P, probe)) {
+        P->why = MALLOC_UNKNOWN;
+        return;
+    }
+    uint32_t *pidx = r_smap(P, roost__heap_index_size(P->heap) * sizeof(uint32_t) + 8);
+    if (!pidx) {
+        P->why = "out of memory";
+        return;
+    }
+    roost__heap_index(P->heap, pidx);
+    P->cmark = r_smap(P, P->heap->n + 1);
+    if (reach_debug > 0) P->whyc = r_smap(P, (P->heap->n + 1) * sizeof(uintptr_t));
+    P->work_cap = P->heap->n + P->nslots + 64;
+    P->work = r_smap(P, P->work_cap * sizeof(rrange));
+    if (!P->cmark || !P->work) {
+        P->why = "out of memory";
+        return;
+    }
+    if (!classify_slots(P)) {
+        P->why = "too many wait objects";
+        return;
+    }
+    sort_refs(P->refs, P->nrefs);
+    /* The window every node lies in. */
+    P->win_lo = UINTPTR_MAX, P->win_hi = 0;
+    if (P->heap->nseg) P->win_lo = P->heap->seg[0].lo, P->win_hi = P->heap->seg[P->heap->nseg - 1].hi;
+    if (P->nslots) {
+        if (P->slots[0].lo < P->win_lo) P->win_lo = P->slots[0].lo;
+        if (P->slots[P->nslots - 1].hi > P->win_hi) P->win_hi = P->slots[P->nslots - 1].hi;
+    }
+    if (P->win_hi <= P->win_lo) P->win_lo = 1, P->win_hi = 1;
+    /* Wait objects outside every node (globals, a running task's stack,
+     * memory the walk could not classify): reached from the start. */
+    for (size_t i = 0; i < P->nrefs; i++) {
+        uintptr_t o = P->refs[i].obj;
+        ssize_t oc = roost__heap_find(P->heap, o);
+        if (oc >= 0) {
+            P->cmark[oc] |= 2;
+            continue;
+        }
+        rslot *s = rslot_find(P, o);
+        if (s && s->role == SLOT_WAIT && o >= s->lo && o < s->rec) continue;
+        rslot *w = &P->slots[P->refs[i].rslot];
+        if (!w->live) {
+            w->live = true;
+            scan_slot(P, w);
+        }
+    }
+    /* Mark, with the workers' leftovers from their last switch put aside:
+     * after_arg and lockbuf keep the locks of the last task a worker
+     * parked (a channel's lock is its first word), long after it parked.
+     * Whoever still needs them (a worker stopped half-way through a switch)
+     * is a root that holds them itself. Restored before anything runs. */
+    int nw = roost__nworkers();
+    void **saved = r_smap(P, (size_t)nw * (1 + ROOST_MAX_LOCKS) * sizeof(void *));
+    if (!saved) {
+        P->why = "out of memory";
+        return;
+    }
+    for (int i = 0; i < nw; i++) {
+        roost__worker *w = roost__worker_at(i);
+        void **sv = saved + (size_t)i * (1 + ROOST_MAX_LOCKS);
+        sv[0] = w->after_arg, w->after_arg = NULL;
+        for (int k = 0; k < ROOST_MAX_LOCKS; k++) sv[1 + k] = w->lockbuf[k], w->lockbuf[k] = NULL;
+    }
+    for (size_t i = 0; i < P->nslots; i++)
+        if (P->slots[i].role == SLOT_ROOT) scan_slot(P, &P->slots[i]);
+    if (P->regs) scan_direct(P, (uintptr_t)P->regs, (uintptr_t)(P->regs + 16));
+    r_drain(P);
+    for (size_t i = 0; i < P->nroots && !P->why; i++) {
+        P->sched_root = P->roots[i].sched;
+        scan_root(P, P->roots[i].lo, P->roots[i].hi);
+        P->sched_root = false;
+        r_drain(P);
+    }
+    for (int i = 0; i < nw; i++) {
+        roost__worker *w = roost__worker_at(i);
+        void **sv = saved + (size_t)i * (1 + ROOST_MAX_LOCKS);
+        w->after_arg = sv[0];
+        for (int k = 0; k < ROOST_MAX_LOCKS; k++) w->lockbuf[k] = sv[1 + k];
+    }
+    if (P->why) return;
+    size_t n = 0, parked = 0;
+    for (size_t i = 0; i < P->nslots; i++) {
+        parked += P->slots[i].role == SLOT_WAIT;
+        n += P->slots[i].role == SLOT_WAIT && !P->slots[i].live;
+    }
+    if (P->whyc) explain(P);
+    st->parked = (int64_t)parked;
+    st->chunks = (int64_t)P->heap->n;
+    st->marked = P->marked;
+    st->heap_bytes = (int64_t)P->heap->bytes;
+    st->root_bytes = P->root_bytes;
+    if (!n) return;
+    rleaked *v = r_smap(P, n * sizeof *v);
+    if (!v) {
+        P->why = "out of memory";
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < P->nslots; i++) {
+        rslot *s = &P->slots[i];
+        if (s->role == SLOT_WAIT && !s->live) v[k++] = (rleaked){s->t, s->id, s->seq, s->reason, s->obj};
+    }
+    *out = v, *nout = n;
+}
+
+/* ------------------------------------------------------------ waking */
+
+static bool wake_on(roost_chan_t *ch, roost__task *t) {
+    roost__lock(&ch->lock);
+    roost__waitq_t *qs[2] = {&ch->sendq, &ch->recvq};
+    for (int q = 0; q < 2; q++)
+        for (roost__waiter *x = qs[q]->head; x; x = x->next) {
+            if (x->park->task != t) continue;
+            if (!roost__claim(x->park)) {
+                roost__unlock(&ch->lock);
+                return false;
+            }
+            bool dead = false;
+            if (x->plain) {
+                /* Only this channel's lock holder could have claimed it:
+                 * unlink it as a waker does (chan.c, leak.c). */
+                if (!x->is_send && x->elem) memset(x->elem, 0, ch->elem_size);
+                dead = roost__chan_drop_waiter_locked(ch, x);
+            }
+            roost__park *p = x->park;
+            roost__unlock(&ch->lock);
+            if (dead) roost__chan_free(ch);
+            roost__wake(p, -1, ROOST_ELEAKED);
+            return true;
+        }
+    roost__unlock(&ch->lock);
+    return false;
+}
+
+/* Wake t, proved leaked while parked on a channel or in a select. */
+__attribute__((no_sanitize("thread"))) static bool wake_leaked(const rleaked *l) {
+    roost__task *t = l->t;
+    if (atomic_load_explicit(&t->seq, memory_order_acquire) != l->seq) return false;
+    if (l->reason == ROOST_WAIT_CHAN_SEND || l->reason == ROOST_WAIT_CHAN_RECV)
+        return l->obj && wake_on((roost_chan_t *)l->obj, t);
+    if (l->reason != ROOST_WAIT_SELECT) return false;
+    const roost_case_t *c = t->sel_cases;
+    for (int k = 0; k < t->sel_n && k < ROOST_SELECT_MAX; k++)
+        if (c[k].chan && wake_on(c[k].chan, t)) return true;
+    return false;
+}
+
+static bool wakes_reason(int r) {
+    return r == ROOST_WAIT_CHAN_SEND || r == ROOST_WAIT_CHAN_RECV || r == ROOST_WAIT_SELECT;
+}
+
+bool roost__reach_wakes(int kind, const roost_task_info_t *v, size_t n) {
+    return kind == ROOST_LEAK_UNREACHABLE && n && wakes_reason(v[0].wait_reason);
+}
+
+/* ------------------------------------------------------------ the call */
+
+static int cmp_leaked(const void *a, const void *b) {
+    const rleaked *x = a, *y = b;
+    if (x->obj != y->obj) return (uintptr_t)x->obj < (uintptr_t)y->obj ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static const char *unavailable_here(void) {
+#if defined(ROOST_ASAN) || defined(ROOST_TSAN)
+    return "a sanitizer's malloc: the heap cannot be walked";
+#else
+#ifdef REACH_VALGRIND
+    if (RUNNING_ON_VALGRIND) return "valgrind's malloc: the heap cannot be walked";
+#endif
+    if (getenv("ROOST_REACH_OFF")) return "turned off (ROOST_REACH_OFF)";
+    return NULL;
+#endif
+}
+
+/* Report the leaked tasks (one finding per object they wait on) and wake
+ * those the policy says. */
+static void r_report(rleaked *v, size_t n, roost_leak_proof_t *st) {
+    qsort(v, n, sizeof *v, cmp_leaked);
+    int pol = roost__leak_policy_now();
+    if (!pol) return;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && v[j].obj == v[i].obj; j++) {
+        }
+        roost_task_info_t *info = malloc((j - i) * sizeof *info);
+        if (!info) break;
+        size_t m = 0;
+        for (size_t k = i; k < j; k++)
+            if (roost__task_info(v[k].t, &info[m], ROOST_SNAP_STACKS) && info[m].id == v[k].id) {
+                info[m].wait_reason = v[k].reason;
+                info[m].wait_obj = v[k].obj;
+                m++;
+            }
+        st->reported += (int64_t)roost__leak_post_tasks(ROOST_LEAK_UNREACHABLE, v[i].obj, info, m);
+        free(info);
+        if (pol & ROOST_LEAK_WAKE)
+            for (size_t k = i; k < j; k++) st->woken += wake_leaked(&v[k]);
+    }
+}
+
+
+/* The caller's callee-saved registers (they may hold its live pointers;
+ * what this file's frames push of them is not scanned: see below). */
+#if defined(__x86_64__)
+#define CAPTURE_REGS(r)                                                                          \
+    __asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"           \
+                     "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"             \
+                     : : "r"(r) : "memory")
+#elif defined(__aarch64__)
+#define CAPTURE_REGS(r)                                                                          \
+    __asm__ volatile("stp x19, x20, [%0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t" \
+                     "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"   \
+                     : : "r"(r) : "memory")
+#else
+#define CAPTURE_REGS(r) __builtin_unwind_init()
+#endif
+
+static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp);
+
+/* The caller's frames are scanned from just above this one: the proof's
+ * own frames (their uninitialised slots full of whatever the caller's
+ * dead frames left there) are not, and the caller's registers are taken
+ * here, before anything can spill them below that line. */
+__attribute__((noinline)) int roost_leak_prove(roost_leak_proof_t *out) {
+    uintptr_t regs[16] = {0};
+    CAPTURE_REGS(regs);
+    uintptr_t caller_sp = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
+    return prove(out, regs, caller_sp);
+}
+
+static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) {
+    roost_leak_proof_t st;
+    memset(&st, 0, sizeof st);
+    int64_t t0 = r_mono_ns();
+    int rc = ROOST_OK;
+    const char *why = unavailable_here();
+    reach_debug = -1;
+    dbg("%s", "");
+    if (getenv("ROOST_REACH_TRACE")) reach_trace = ~(uintptr_t)strtoull(getenv("ROOST_REACH_TRACE"), NULL, 16); /* kept as ~address: not a pointer */
+    if (why) {
+        st.reason = why;
+        rc = ROOST_EAGAIN;
+        goto done;
+    }
+    if (!roost__nworkers()) { /* no runtime, no task */
+        st.available = 1;
+        goto done;
+    }
+    pthread_mutex_lock(&STW.one);
+    if (!r_install()) {
+        pthread_mutex_unlock(&STW.one);
+        st.reason = "ROOST_STOP_SIGNAL has a handler of the program's";
+        rc = ROOST_EAGAIN;
+        goto done;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        uintptr_t tkey = roost__heap_tcache_key();
+        void *probe = malloc(48);
+        if (!probe) {
+            rc = ROOST_ENOMEM;
+            break;
+        }
+        static int sent[MAX_THREADS];
+        rproof *P = NULL;
+        rleaked *v = NULL;
+        size_t n = 0;
+        int nthreads = 0;
+        roost__stack_hold(true);
+        int64_t s0 = r_mono_ns();
+        why = stop_world(sent, &nthreads);
+        if (!why) {
+            rproof local;
+            memset(&local, 0, sizeof local);
+            P = &local;
+            P->regs = regs;
+            prove_stopped(P, probe, tkey, caller_sp, &v, &n, &st);
+            why = P->why;
+            r_resume();
+            st.stop_ns = r_mono_ns() - s0;
+            st.threads = nthreads;
+        }
+        roost__stack_hold(false);
+        free(probe);
+        if (!why) {
+            st.available = 1;
+            st.leaked = (int64_t)n;
+            if (n) r_report(v, n, &st);
+        }
+        if (P) sfree_all(P);
+        if (!why) break;
+        st.reason = why;
+        rc = ROOST_EAGAIN;
+        if (strcmp(why, "the main heap could not be walked") && strcmp(why, "a heap could not be walked") &&
+            strcmp(why, "a thread did not stop") && strcmp(why, MALLOC_UNKNOWN))
+            break;
+        struct timespec ts = {0, 1000000}; /* let the thread caught in malloc finish */
+        nanosleep(&ts, NULL);
+    }
+    if (st.available) st.reason = NULL, rc = ROOST_OK;
+    pthread_mutex_unlock(&STW.one);
+done:
+    st.total_ns = r_mono_ns() - t0;
+    if (out) *out = st;
+    return rc;
+}
+
+/* ------------------------------------------------------------ the r_periodic runner */
+
+static void *r_periodic(void *arg) {
+    int64_t ns = (int64_t)(intptr_t)arg;
+    for (;;) {
+        struct timespec ts = {(time_t)(ns / ROOST_S), (long)(ns % ROOST_S)};
+        nanosleep(&ts, NULL);
+        roost_leak_prove(NULL);
+        atomic_store(&STW.last_ns, roost_now());
+    }
+    return NULL;
+}
+
+/* At runtime start: ROOST_LEAK_PROVE=<seconds> runs the proof on that
+ * period, on a thread of its own, for the life of the process. */
+void roost__reach_start(void) {
+    static atomic_bool started;
+    const char *e = getenv("ROOST_LEAK_PROVE");
+    if (!e || !*e || atomic_exchange(&started, true)) return;
+    double s = strtod(e, NULL);
+    if (!(s > 0)) return;
+    if (s < 0.01) s = 0.01;
+    int64_t ns = (int64_t)(s * 1e9);
+    pthread_t th;
+    roost__thread_start(&th, r_periodic, (void *)(intptr_t)ns, "roost-prove", true);
+}

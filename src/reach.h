@@ -1,0 +1,52 @@
+/* reach.h - what the reachability proof (reach.c) and the heap walker
+ * (heapwalk.c) share. Not installed. */
+#ifndef ROOST_REACH_H
+#define ROOST_REACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#pragma GCC visibility push(hidden)
+
+#define ROOST_HEAP_SEGS 4096
+
+/* A stretch of address space the walk classified: chunks [first, first + n)
+ * of the map lie in [lo, hi). Sorted by address. */
+typedef struct roost__heapseg {
+    uintptr_t lo, hi;
+    size_t first, n;
+    uint32_t *pidx;                /* per 4 KiB page p of [lo, hi]: the first of its chunks (from
+                                    * first) whose end is at or past the page's start; NULL: none */
+} roost__heapseg;
+
+/* The chunks in use, sorted by address: user part [lo[i], hi[i]]. */
+typedef struct roost__heapmap {
+    uintptr_t *lo, *hi;
+    size_t n, cap;
+    roost__heapseg seg[ROOST_HEAP_SEGS];
+    size_t nseg;
+    uintptr_t tcache_key;          /* see roost__heap_tcache_key; 0: none */
+    uintptr_t hinfo, mstate;       /* sizeof heap_info; offset of the first chunk after malloc_state */
+    size_t bytes;                  /* bytes of chunks in use */
+    size_t tcache_skipped;
+} roost__heapmap;
+
+/* Walk a heap mapping [lo, hi): the main arena's (is_brk_heap), or one of
+ * another arena (64 MiB aligned). 1: walked; 0: not a heap; -1: a heap
+ * that is not well formed (caught half-way through a change). */
+int roost__heap_region(roost__heapmap *h, uintptr_t lo, uintptr_t hi, bool is_brk_heap);
+/* Mmapped chunks laid end to end from lo: the bytes they cover. */
+size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
+                           bool (*rd_safe)(uintptr_t a, uintptr_t *out));
+uintptr_t roost__heap_tcache_key(void);
+ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v);
+/* Pages needed by roost__heap_index, and the index itself (into idx, that
+ * many entries), once every segment is in and sorted. */
+size_t roost__heap_index_size(const roost__heapmap *h);
+void roost__heap_index(roost__heapmap *h, uint32_t *idx);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,453 @@
+/* test_reach.c - the reachability proof (roost_leak_prove): leaks proved
+ * with no annotation, nothing proved while anything live (a malloc'd
+ * struct, a global, another thread's stack, a context someone holds) can
+ * reach what a task waits on, the documented limit (an XOR-ed pointer is
+ * not seen), and the paths where the proof says "unavailable" instead. */
+#include "check.h"
+#include <pthread.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+/* Under a sanitizer or valgrind the heap cannot be walked: the proof must
+ * say so. Under qemu-user (ROOST_TEST_QUICK without VALGRIND) it may. */
+static int proof_expected(void) {
+#ifdef SANITIZED
+    return 0;
+#else
+    const char *v = getenv("VALGRIND");
+    if (v && *v && strcmp(v, "0")) return 0;
+    return check_quick() ? -1 : 1;
+#endif
+}
+
+/* Findings seen by the hook, by verdict. */
+static _Atomic int64_t by_reach, by_other;
+static void on_leak(const roost_leak_t *l, void *arg) {
+    (void)arg;
+    if (l->verdict == ROOST_VERDICT_REACH) {
+        CHECK_EQ(l->kind, ROOST_LEAK_UNREACHABLE);
+        atomic_fetch_add(&by_reach, (int64_t)l->ntasks);
+    } else if (l->verdict != ROOST_VERDICT_SUSPECT) {
+        atomic_fetch_add(&by_other, (int64_t)l->ntasks);
+    }
+}
+
+/* Prove; returns leaked tasks, or -1 when the proof is unavailable (only
+ * allowed where proof_expected() says so). */
+static int64_t prove(void) {
+    roost_leak_proof_t st;
+    int rc = roost_leak_prove(&st);
+    int want = proof_expected();
+    if (rc == ROOST_EAGAIN && want == 1 && !getenv("ROOST_REACH_DEBUG")) {
+        setenv("ROOST_REACH_DEBUG", "1", 1); /* say why, then fail */
+        roost_leak_prove(&st);
+    }
+    if (rc == ROOST_EAGAIN) {
+        CHECK_MSG(want != 1, "proof unavailable: %s", st.reason ? st.reason : "?");
+        CHECK(st.reason != NULL);
+        CHECK_EQ(st.available, 0);
+        CHECK_EQ(st.leaked, 0);
+        return -1;
+    }
+    if (rc == ROOST_EAGAIN && want == 1 && !getenv("ROOST_REACH_DEBUG")) {
+        setenv("ROOST_REACH_DEBUG", "1", 1); /* say why, then fail */
+        roost_leak_prove(&st);
+    }
+    CHECK_OK(rc);
+    CHECK_MSG(want != 0, "a proof ran where the heap cannot be walked");
+    CHECK_EQ(st.available, 1);
+    CHECK(st.reason == NULL);
+    roost_leak_flush(2 * ROOST_S);
+    return st.leaked;
+}
+
+/* A proof expected to find `want` tasks: conservative scanning may miss
+ * one when a stale word happens to point at what it waits on (a register
+ * or frame the runtime left behind), so look up to three times, letting
+ * the workers run in between. Never more than want. */
+static int64_t prove_expect(int64_t want) {
+    int64_t got = 0, all = 0;
+    for (int i = 0; i < 3; i++) {
+        got = prove();
+        if (got < 0) return got;
+        all += got;
+        if (all >= want) break;
+        roost_sleep(NULL, 5 * ROOST_MS);
+    }
+    return all;
+}
+
+/* Wait until n tasks are parked (for reason r). */
+static void wait_parked(int r, int64_t n) {
+    int64_t end = roost_now() + 5 * ROOST_S * check_slack();
+    for (;;) {
+        roost_counts_t c;
+        roost_counts(&c);
+        if (c.by_reason[r] >= n) return;
+        CHECK_MSG(roost_now() < end, "tasks did not park");
+        roost_sleep(NULL, ROOST_MS);
+    }
+}
+
+/* ------------------------------------------------------------ the story's fetch, written naturally */
+
+static void request(void *arg) {
+    roost_chan_t *ch = arg;            /* a reference given by fetch, not adopted */
+    int v = 42;
+    roost_chan_send(NULL, ch, &v);     /* nobody receives: parked for good */
+    roost_chan_unref(ch);
+}
+
+/* Go's `go func() { ch <- do() }(); select { case r := <-ch: ...; case <-ctx.Done(): return }`
+ * with the deadline already past. */
+static void fetch(void *arg) {
+    (void)arg;
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_go(request, roost_chan_ref(ch)));
+    roost_ctx_t *ctx;
+    CHECK_OK(roost_ctx_with_timeout(NULL, 0, &ctx));
+    int r;
+    roost_case_t cs[2] = {{.chan = ch, .op = ROOST_RECV, .elem = &r},
+                          {.chan = roost_ctx_done(ctx), .op = ROOST_RECV}};
+    int i = roost_select(NULL, cs, 2, 0);
+    (void)i;
+    roost_ctx_unref(ctx);
+    roost_chan_unref(ch);
+}
+
+static void t_story(void *arg) {
+    (void)arg;
+    atomic_store(&by_reach, 0);
+    int n = 20;
+    for (int i = 0; i < n; i++) CHECK_OK(roost_go(fetch, NULL));
+    wait_parked(ROOST_WAIT_CHAN_SEND, n);
+    CHECK_OK(roost_wait_tasks(n + 1, 5 * ROOST_S * check_slack()));
+    int64_t got = prove_expect(n);
+    if (got >= 0) {
+        CHECK_EQ(got, n);
+        CHECK_EQ(atomic_load(&by_reach), n);
+    }
+}
+
+/* ------------------------------------------------------------ the Go blog's pipeline */
+
+typedef struct {
+    roost_chan_t *in, *out;
+    int n;
+} stage;
+
+static void gen(void *arg) {
+    stage *s = arg;
+    for (int i = 1; i <= s->n; i++)
+        if (roost_chan_send(NULL, s->out, &i)) break;
+    roost_chan_close(s->out);
+    roost_chan_unref(s->out);
+    free(s);
+}
+
+static void sq(void *arg) {
+    stage *s = arg;
+    int v;
+    while (roost_chan_recv(NULL, s->in, &v) == 0) {
+        v *= v;
+        if (roost_chan_send(NULL, s->out, &v)) break;
+    }
+    roost_chan_close(s->out);
+    roost_chan_unref(s->in);
+    roost_chan_unref(s->out);
+    free(s);
+}
+
+static int drain_all;
+
+/* out := sq(gen(1, 2, 3)); fmt.Println(<-out) and return: gen and sq
+ * are left blocked, as the blog says. */
+static void consumer(void *arg) {
+    (void)arg;
+    roost_chan_t *c1, *c2;
+    CHECK_OK(roost_chan_make(&c1, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(&c2, sizeof(int), 0));
+    stage *g = calloc(1, sizeof *g), *q = calloc(1, sizeof *q);
+    g->out = roost_chan_ref(c1), g->n = 3;
+    q->in = roost_chan_ref(c1), q->out = roost_chan_ref(c2);
+    CHECK_OK(roost_go(gen, g));
+    CHECK_OK(roost_go(sq, q));
+    int v;
+    CHECK_OK(roost_chan_recv(NULL, c2, &v));
+    CHECK_EQ(v, 1);
+    if (drain_all)
+        while (roost_chan_recv(NULL, c2, &v) == 0) {
+        }
+    roost_chan_unref(c1);
+    roost_chan_unref(c2);
+}
+
+static void t_pipeline(void *arg) {
+    (void)arg;
+    atomic_store(&by_reach, 0);
+    drain_all = 0;
+    CHECK_OK(roost_go(consumer, NULL));
+    wait_parked(ROOST_WAIT_CHAN_SEND, 2);
+    CHECK_OK(roost_wait_tasks(3, 5 * ROOST_S * check_slack()));
+    int64_t got = prove_expect(2);
+    if (got >= 0) CHECK_EQ(got, 2);
+}
+
+/* The fixed twins: the pipeline drained, and the fetch with a buffer. */
+static void t_fixed(void *arg) {
+    (void)arg;
+    drain_all = 1;
+    CHECK_OK(roost_go(consumer, NULL));
+    CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
+    CHECK(prove() <= 0);
+}
+
+/* ------------------------------------------------------------ live references keep a task unproved */
+
+static void waiter(void *arg) {
+    roost_chan_t *ch = arg;
+    int v;
+    roost_chan_recv(NULL, ch, &v);
+}
+
+typedef struct holder {
+    long pad[3];
+    roost_chan_t *ch;
+} holder;
+
+static holder *g_holder;               /* a global pointing at a malloc'd struct */
+static roost_chan_t *g_chan;           /* a global pointing at the channel */
+static uintptr_t g_hidden;             /* the channel, XOR-ed: invisible */
+#define HIDE_KEY ((uintptr_t)0x5a5a5a5a5a5a5a5aull)
+
+static roost_chan_t *spawn_waiter(void) {
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_go(waiter, ch));
+    return ch;
+}
+
+static void release(roost_chan_t *ch) {
+    int v = 1;
+    CHECK_OK(roost_chan_send(NULL, ch, &v));
+    roost_chan_unref(ch);
+}
+
+static _Atomic int thread_go, thread_ready;
+static roost_chan_t *_Atomic thread_slot;
+
+/* A plain thread holding the channel in a local only. */
+static void *holder_thread(void *arg) {
+    (void)arg;
+    roost_chan_t *volatile mine = atomic_exchange(&thread_slot, NULL);
+    atomic_store(&thread_ready, 1);
+    while (!atomic_load(&thread_go)) usleep(1000);
+    release(mine);
+    return NULL;
+}
+
+static void t_live_refs(void *arg) {
+    (void)arg;
+    /* A malloc'd struct, reachable from a global. */
+    g_holder = calloc(1, sizeof *g_holder);
+    g_holder->ch = spawn_waiter();
+    /* A global. */
+    g_chan = spawn_waiter();
+    /* Another thread's stack. */
+    atomic_store(&thread_slot, spawn_waiter());
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, holder_thread, NULL), 0);
+    while (!atomic_load(&thread_ready)) roost_sleep(NULL, ROOST_MS);
+    wait_parked(ROOST_WAIT_CHAN_RECV, 3);
+    CHECK(prove() <= 0);
+    release(g_holder->ch);
+    free(g_holder);
+    g_holder = NULL;
+    release(g_chan);
+    g_chan = NULL;
+    atomic_store(&thread_go, 1);
+    pthread_join(th, NULL);
+}
+
+/* A context kept by a global (anyone holding it can cancel it): the task
+ * waiting on its done channel is not proved; once the only pointer left
+ * to it is hidden, it is. */
+static roost_ctx_t *g_ctx;
+
+static void ctx_waiter(void *arg) {
+    roost_ctx_t *ctx = arg;
+    roost_chan_recv(NULL, roost_ctx_done(ctx), NULL);
+    roost_ctx_unref(ctx);
+}
+
+static void make_ctx_waiter(void *arg) {
+    (void)arg;
+    roost_ctx_t *ctx;
+    CHECK_OK(roost_ctx_with_cancel(NULL, &ctx));
+    CHECK_OK(roost_go(ctx_waiter, roost_ctx_ref(ctx)));
+    g_ctx = ctx;                       /* the caller's reference, kept */
+}
+
+static void t_context(void *arg) {
+    (void)arg;
+    CHECK_OK(roost_go(make_ctx_waiter, NULL));
+    wait_parked(ROOST_WAIT_CHAN_RECV, 1);
+    CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
+    CHECK(prove() <= 0);               /* g_ctx can still cancel it */
+    roost_ctx_cancel(g_ctx);
+    roost_ctx_unref(g_ctx);
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack()));
+    /* Now one whose context nobody can reach: its cancel is lost. */
+    CHECK_OK(roost_go(make_ctx_waiter, NULL));
+    wait_parked(ROOST_WAIT_CHAN_RECV, 1);
+    CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
+    g_hidden = (uintptr_t)g_ctx ^ HIDE_KEY;
+    g_ctx = NULL;
+    int64_t got = prove_expect(1);
+    if (got >= 0) CHECK_EQ(got, 1);    /* and woken (policy wake) */
+    roost_ctx_t *c = (roost_ctx_t *)(g_hidden ^ HIDE_KEY);
+    g_hidden = 0;
+    roost_ctx_cancel(c);
+    roost_ctx_unref(c);
+}
+
+/* A wait group nobody can reach any more (the pointer kept XOR-ed, to let
+ * the test end it). Reported, not woken. */
+static void wg_waiter(void *arg) {
+    roost_waitgroup_t *wg = arg;
+    roost_waitgroup_wait(NULL, wg);
+    free(wg);
+}
+
+static void lose_wg(void *arg) {
+    (void)arg;
+    roost_waitgroup_t *wg = calloc(1, sizeof *wg);
+    CHECK_OK(roost_waitgroup_add(wg, 1));   /* the Done that an early return skips */
+    CHECK_OK(roost_go(wg_waiter, wg));
+    g_hidden = (uintptr_t)wg ^ HIDE_KEY;
+    if (getenv("ROOST_REACH_DEBUG")) {
+        char b[32];
+        snprintf(b, sizeof b, "%lx", (unsigned long)(uintptr_t)wg);
+        setenv("ROOST_REACH_TRACE", b, 1);
+        printf("wg %p\n", (void *)wg);
+    }
+}
+
+static void t_waitgroup(void *arg) {
+    (void)arg;
+    CHECK_OK(roost_go(lose_wg, NULL));
+    wait_parked(ROOST_WAIT_WAITGROUP, 1);
+    CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
+    int64_t got = prove_expect(1);
+    if (got == 0) {
+        setenv("ROOST_REACH_DEBUG", "1", 1); /* say why, then fail */
+        got = prove();
+    }
+    if (got >= 0) CHECK_EQ(got, 1);
+    roost_waitgroup_done((roost_waitgroup_t *)(g_hidden ^ HIDE_KEY));
+    g_hidden = 0;
+}
+
+/* ------------------------------------------------------------ the documented limit */
+
+/* In a task of its own, so that no register or frame of the test's keeps
+ * a copy of the pointer. */
+static void hide_waiter(void *arg) {
+    (void)arg;
+    g_hidden = (uintptr_t)spawn_waiter() ^ HIDE_KEY;
+}
+
+static void t_xor_hidden(void *arg) {
+    (void)arg;
+    int old = roost_leak_policy(ROOST_LEAK_REPORT);  /* proved wrongly: must not be woken here */
+    CHECK_OK(roost_go(hide_waiter, NULL));
+    wait_parked(ROOST_WAIT_CHAN_RECV, 1);
+    CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
+    int64_t got = prove_expect(1);
+    /* The limit, as documented: the only pointer is XOR-ed, so the proof
+     * does not see it and calls the waiter leaked, though the program can
+     * still wake it. */
+    if (got >= 0) CHECK_EQ(got, 1);
+    release((roost_chan_t *)(g_hidden ^ HIDE_KEY));
+    g_hidden = 0;
+    roost_leak_policy(old);
+}
+
+/* ------------------------------------------------------------ unavailable */
+
+static _Atomic int blocker_go;
+static void *blocker(void *arg) {
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMAX - 3);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    atomic_store(&blocker_go, 1);
+    while (atomic_load(&blocker_go) == 1) usleep(1000);
+    return NULL;
+}
+
+static void t_unavailable(void *arg) {
+    (void)arg;
+    roost_leak_proof_t st;
+    /* A thread that blocks the stop signal: it cannot be stopped, so there
+     * is no snapshot, and no proof. */
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, blocker, NULL), 0);
+    while (!atomic_load(&blocker_go)) roost_sleep(NULL, ROOST_MS);
+    CHECK_ERR(roost_leak_prove(&st), ROOST_EAGAIN);
+    CHECK(st.reason != NULL);
+    CHECK_EQ(st.available, 0);
+    atomic_store(&blocker_go, 2);
+    pthread_join(th, NULL);
+    /* Turned off. */
+    setenv("ROOST_REACH_OFF", "1", 1);
+    CHECK_ERR(roost_leak_prove(&st), ROOST_EAGAIN);
+    CHECK(st.reason && strstr(st.reason, "ROOST_REACH_OFF"));
+    unsetenv("ROOST_REACH_OFF");
+    if (proof_expected() == 1) {
+        int rc = roost_leak_prove(&st);
+        CHECK_MSG(rc == 0, "unavailable: %s", st.reason);
+    }
+}
+
+static void t_said_unavailable(void *arg) {
+    (void)arg;
+    roost_leak_proof_t st;
+    CHECK_ERR(roost_leak_prove(&st), ROOST_EAGAIN);
+    CHECK_EQ(st.available, 0);
+    CHECK(st.reason != NULL);
+    CHECK_EQ(st.leaked, 0);
+    printf("unavailable: %s\n", st.reason);
+}
+
+int main(void) {
+    roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    roost_leak_hook(on_leak, NULL);
+    if (proof_expected() == 0) {
+        /* The heap cannot be walked here: the proof must say so, prove
+         * nothing, and cost nothing; the leaks the other tests make would
+         * stay for good, so they do not run. */
+        RUN(t_said_unavailable);
+        printf("SKIP: the leak-proving tests (no glibc heap to walk under a sanitizer or valgrind)\n");
+        check_no_leaks();
+        return 0;
+    }
+    RUN(t_story);
+    RUN(t_pipeline);
+    RUN(t_fixed);
+    RUN(t_live_refs);
+    RUN(t_context);
+    RUN(t_waitgroup);
+    RUN(t_xor_hidden);
+    RUN(t_unavailable);
+    CHECK_EQ(atomic_load(&by_other), 0);
+    check_no_leaks();
+}
