@@ -743,17 +743,17 @@ static void explain(rproof *P) {
                         if (o->why >= P->roots[q].lo && o->why < P->roots[q].hi)
                             dbg("      the word is in root %lx-%lx sched %d\n", (unsigned long)P->roots[q].lo,
                                 (unsigned long)P->roots[q].hi, P->roots[q].sched);
-                    for (int i = 0; i < atomic_load(&STW.nin); i++) {
+                    for (int ti = 0; ti < atomic_load(&STW.nin); ti++) {
                         char pth[64], nm[32] = "";
-                        snprintf(pth, sizeof pth, "/proc/self/task/%d/comm", STW.who[i].tid);
+                        snprintf(pth, sizeof pth, "/proc/self/task/%d/comm", STW.who[ti].tid);
                         int fd = open(pth, O_RDONLY);
                         if (fd >= 0) {
                             ssize_t k = read(fd, nm, sizeof nm - 1);
                             nm[k > 0 ? k - 1 : 0] = 0;
                             close(fd);
                         }
-                        dbg("      thread %d %s sp %lx runtime %d\n", STW.who[i].tid, nm, (unsigned long)STW.who[i].sp,
-                            STW.who[i].runtime);
+                        dbg("      thread %d %s sp %lx runtime %d\n", STW.who[ti].tid, nm, (unsigned long)STW.who[ti].sp,
+                            STW.who[ti].runtime);
                     }
                     if (o->why) {
                         uintptr_t *w = (uintptr_t *)(o->why & ~(uintptr_t)7);
@@ -769,11 +769,11 @@ static void explain(rproof *P) {
                         if (at >= P->roots[q].lo && at < P->roots[q].hi)
                             dbg("      root %lx-%lx sched %d\n", (unsigned long)P->roots[q].lo,
                                 (unsigned long)P->roots[q].hi, P->roots[q].sched);
-                    for (int i = 0; i < atomic_load(&STW.nin); i++)
-                        dbg("      thread %d sp %lx runtime %d\n", STW.who[i].tid, (unsigned long)STW.who[i].sp,
-                            STW.who[i].runtime);
-                    for (int i = 0; i < roost__nworkers(); i++)
-                        dbg("      worker %d sched_sp %p\n", i, roost__worker_at(i)->sched_sp);
+                    for (int ti = 0; ti < atomic_load(&STW.nin); ti++)
+                        dbg("      thread %d sp %lx runtime %d\n", STW.who[ti].tid, (unsigned long)STW.who[ti].sp,
+                            STW.who[ti].runtime);
+                    for (int wi = 0; wi < roost__nworkers(); wi++)
+                        dbg("      worker %d sched_sp %p\n", wi, roost__worker_at(wi)->sched_sp);
                 }
                 break;
             }
@@ -967,17 +967,17 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
             uintptr_t cur = m.lo;
             bool below_guarded = guarded;
             for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
-                uintptr_t end = m.hi - b > HEAP_ALIGN ? b + HEAP_ALIGN : m.hi;
-                int k = in_slots(P, b) ? 0 : roost__heap_region(P->heap, b, end, false);
+                uintptr_t seg_end = m.hi - b > HEAP_ALIGN ? b + HEAP_ALIGN : m.hi;
+                int k = in_slots(P, b) ? 0 : roost__heap_region(P->heap, b, seg_end, false);
                 if (k < 0) {
-                    dbg("reach: %lx-%lx: a heap caught changing\n", (unsigned long)b, (unsigned long)end);
+                    dbg("reach: %lx-%lx: a heap caught changing\n", (unsigned long)b, (unsigned long)seg_end);
                     P->why = "a heap could not be walked";
                     return;
                 }
                 if (k == 0) continue;
-                dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)end, P->heap->n);
+                dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)seg_end, P->heap->n);
                 if (cur < b && !classify_piece(P, &m, cur, b, below_guarded, nin)) return;
-                cur = end, below_guarded = false;
+                cur = seg_end, below_guarded = false;
             }
             if (cur < m.hi && !classify_piece(P, &m, cur, m.hi, below_guarded, nin)) return;
             continue;
