@@ -1243,7 +1243,8 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
     const char *why = unavailable_here();
     reach_debug = -1;
     dbg("%s", "");
-    if (getenv("ROOST_REACH_TRACE")) reach_trace = ~(uintptr_t)strtoull(getenv("ROOST_REACH_TRACE"), NULL, 16); /* kept as ~address: not a pointer */
+    const char *trace = getenv("ROOST_REACH_TRACE");
+    if (trace) reach_trace = ~(uintptr_t)strtoull(trace, NULL, 16); /* kept as ~address: not a pointer */
     if (why) {
         st.reason = why;
         rc = ROOST_EAGAIN;

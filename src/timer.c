@@ -327,7 +327,7 @@ int roost__timer_start(void) {
  * locks, which are taken before this one elsewhere. */
 static roost__timer **drop_unseen_locked(int *n) {
     *n = 0;
-    roost__timer **out = timers.len ? malloc((size_t)timers.len * sizeof *out) : NULL;
+    roost__timer **out = timers.len ? calloc((size_t)timers.len, sizeof *out) : NULL; /* shutdown only */
     if (!out) return NULL;
     int k = 0;
     for (int i = 0; i < timers.len; i++) {
