@@ -201,12 +201,14 @@ static void bug__flush_reports(void) {
 
 /* ROOST_BUG_REACH: no annotation, and the reachability proof. */
 static BUG__UNUSED int bug__reach_mode(void) {
-    static int m = -1;
-    if (m < 0) {
+    static _Atomic int m = -1; /* read from tasks and the watchdog thread alike */
+    int v = atomic_load_explicit(&m, memory_order_relaxed);
+    if (v < 0) {
         const char *e = getenv("ROOST_BUG_REACH");
-        m = e && *e && strcmp(e, "0") != 0;
+        v = e && *e && strcmp(e, "0") != 0;
+        atomic_store_explicit(&m, v, memory_order_relaxed);
     }
-    return m;
+    return v;
 }
 
 static BUG__UNUSED int bug__adopt(roost_chan_t *ch) {
