@@ -1176,6 +1176,10 @@ static const char *unavailable_here(void) {
     if (RUNNING_ON_VALGRIND) return "valgrind's malloc: the heap cannot be walked";
 #endif
     if (getenv("ROOST_REACH_OFF")) return "turned off (ROOST_REACH_OFF)";
+#ifndef __x86_64__
+    /* The register capture and the heap walk are only tested on x86-64. */
+    return "not yet supported on this architecture";
+#endif
     return NULL;
 #endif
 }
