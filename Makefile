@@ -264,7 +264,7 @@ lint:
 
 # The C sources against .clang-format; lists the files that differ.
 FORMAT_SRCS := $(wildcard src/*.c src/*.h src/arch/*.c include/*.h tests/*.c tests/*.h \
-    tests/bugs/*.c tests/bugs/*.h bench/*.c bench/*.h examples/*.c)
+    tests/bugs/*.c tests/bugs/*.h tests/fuzz/*.c tests/prom/*.c bench/*.c bench/*.h examples/*.c)
 format-check:
 	@bad=; for f in $(FORMAT_SRCS); do \
 	    clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; done; \

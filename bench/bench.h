@@ -15,29 +15,31 @@
 #include <string.h>
 
 /* Abort the benchmark (exit 1) with a message when a call fails. */
-#define CHECK(call) do { \
-        int rc_ = (call); \
-        if (rc_ < 0) { \
-            fprintf(stderr, "%s:%d: %s: %s (%d)\n", __FILE__, __LINE__, \
-                    #call, roost_strerror(rc_), rc_); \
-            exit(1); \
-        } \
+#define CHECK(call)                                                                                       \
+    do {                                                                                                  \
+        int rc_ = (call);                                                                                 \
+        if (rc_ < 0) {                                                                                    \
+            fprintf(stderr, "%s:%d: %s: %s (%d)\n", __FILE__, __LINE__, #call, roost_strerror(rc_), rc_); \
+            exit(1);                                                                                      \
+        }                                                                                                 \
     } while (0)
 
 /* Abort unless call returns exactly `want`. */
-#define EXPECT(call, want) do { \
-        int rc_ = (call); \
-        if (rc_ != (want)) { \
-            fprintf(stderr, "%s:%d: %s: got %s (%d), want %d\n", __FILE__, \
-                    __LINE__, #call, roost_strerror(rc_), rc_, (want)); \
-            exit(1); \
-        } \
+#define EXPECT(call, want)                                                                  \
+    do {                                                                                    \
+        int rc_ = (call);                                                                   \
+        if (rc_ != (want)) {                                                                \
+            fprintf(stderr, "%s:%d: %s: got %s (%d), want %d\n", __FILE__, __LINE__, #call, \
+                    roost_strerror(rc_), rc_, (want));                                      \
+            exit(1);                                                                        \
+        }                                                                                   \
     } while (0)
 
-#define FAILX(...) do { \
+#define FAILX(...)                    \
+    do {                              \
         fprintf(stderr, __VA_ARGS__); \
-        fputc('\n', stderr); \
-        exit(1); \
+        fputc('\n', stderr);          \
+        exit(1);                      \
     } while (0)
 
 /* VmRSS of this process in KiB (0 if unreadable), as parked/main.go. */
@@ -57,17 +59,15 @@ static inline long bench_rss_kb(void) {
 }
 
 /* Run body(arg) as the root task; exit 1 if roost_run itself fails. */
-static inline void bench_run(void (*body)(void *), void *arg) {
-    CHECK(roost_run(body, arg));
-}
+static inline void bench_run(void (*body)(void *), void *arg) { CHECK(roost_run(body, arg)); }
 
 /* After closing the channel a crowd of parked tasks waits on: wait (up to
  * 60 s) for every task to return; exit 1, naming the benchmark, if not. */
 static inline void bench_wait_drained(const char *name) {
     int rc = roost_wait_tasks(0, 60 * ROOST_S);
     if (rc != 0)
-        FAILX("%s: %lld tasks still alive 60 s after close: %s", name,
-              (long long)roost_task_count(), roost_strerror(rc));
+        FAILX("%s: %lld tasks still alive 60 s after close: %s", name, (long long)roost_task_count(),
+              roost_strerror(rc));
 }
 
 #endif

@@ -90,9 +90,9 @@ static void parked_c(void *p) {
 /* ------------------------------------------------------------ stall probes */
 
 typedef struct {
-    _Atomic int64_t last, maxgap; /* the raw gaps */
+    _Atomic int64_t last, maxgap;     /* the raw gaps */
     _Atomic int64_t last_rd, maxheld; /* the same less the time spent waiting for a CPU */
-    int fd;                    /* this worker thread's /proc/thread-self/schedstat, or -1 */
+    int fd;                           /* this worker thread's /proc/thread-self/schedstat, or -1 */
     char pad[20];
 } slot_t;
 static slot_t slots[MAXW];
@@ -335,16 +335,17 @@ int main(void) {
     bench_run(body, NULL);
     int workers = roost_workers();
     bench_wait_drained("debug_scrape");
-    printf("metrics_ms %.3f metrics_stall_ms %.3f metrics_stall_max_ms %.3f "
-           "goroutine1_ms %.2f goroutine1_stall_ms %.3f goroutine1_stall_max_ms %.3f "
-           "metrics_bytes %zu goroutine1_bytes %zu idle_cpu_ms %.1f idle_cpu_base_ms %.1f "
-           "idle_rss_kb %ld idle_rss_first_kb %ld groups_ms %.2f groups_stall_ms %.3f groups_stall_max_ms %.3f "
-           "metrics_held_ms %.3f metrics_held_max_ms %.3f goroutine1_held_ms %.3f goroutine1_held_max_ms %.3f "
-           "groups_held_ms %.3f groups_held_max_ms %.3f tasks %lld workers %d\n",
-           metrics.best_ms, metrics.stall_ms, metrics.stall_max_ms, goroutine1.best_ms, goroutine1.stall_ms,
-           goroutine1.stall_max_ms, metrics.bytes, goroutine1.bytes, idle_cpu_ms, idle_cpu_base_ms,
-           idle_rss_kb, idle_rss_first_kb, groups.best_ms, groups.stall_ms, groups.stall_max_ms,
-           metrics.held_ms, metrics.held_max_ms, goroutine1.held_ms, goroutine1.held_max_ms, groups.held_ms,
-           groups.held_max_ms, (long long)ntasks, workers);
+    printf(
+        "metrics_ms %.3f metrics_stall_ms %.3f metrics_stall_max_ms %.3f "
+        "goroutine1_ms %.2f goroutine1_stall_ms %.3f goroutine1_stall_max_ms %.3f "
+        "metrics_bytes %zu goroutine1_bytes %zu idle_cpu_ms %.1f idle_cpu_base_ms %.1f "
+        "idle_rss_kb %ld idle_rss_first_kb %ld groups_ms %.2f groups_stall_ms %.3f groups_stall_max_ms %.3f "
+        "metrics_held_ms %.3f metrics_held_max_ms %.3f goroutine1_held_ms %.3f goroutine1_held_max_ms %.3f "
+        "groups_held_ms %.3f groups_held_max_ms %.3f tasks %lld workers %d\n",
+        metrics.best_ms, metrics.stall_ms, metrics.stall_max_ms, goroutine1.best_ms, goroutine1.stall_ms,
+        goroutine1.stall_max_ms, metrics.bytes, goroutine1.bytes, idle_cpu_ms, idle_cpu_base_ms, idle_rss_kb,
+        idle_rss_first_kb, groups.best_ms, groups.stall_ms, groups.stall_max_ms, metrics.held_ms,
+        metrics.held_max_ms, goroutine1.held_ms, goroutine1.held_max_ms, groups.held_ms, groups.held_max_ms,
+        (long long)ntasks, workers);
     return 0;
 }

@@ -71,7 +71,7 @@ static void body(void *unused) {
 }
 
 int main(void) {
-    struct rlimit rl;   /* two descriptors a connection, both ends here */
+    struct rlimit rl; /* two descriptors a connection, both ends here */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4 * CONNS) {
         rl.rlim_cur = rl.rlim_max < 4 * CONNS ? rl.rlim_max : 4 * CONNS;
         setrlimit(RLIMIT_NOFILE, &rl);

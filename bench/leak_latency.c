@@ -26,7 +26,7 @@
 #define WARMUP 10
 #define TIMEOUT (2 * ROOST_S)
 
-static _Atomic int64_t report_t;        /* roost_now() in the hook; 0: none yet */
+static _Atomic int64_t report_t; /* roost_now() in the hook; 0: none yet */
 static atomic_int reports, bad_kind, bad_ntasks;
 static const void *_Atomic want_obj;
 static atomic_int wrong_obj;
@@ -49,7 +49,7 @@ static _Atomic uint64_t sender_id;
 static atomic_int send_rc;
 
 static void sender(void *p) {
-    roost_chan_t *ch = p;                /* given by main; adopted: the runtime drops it at exit */
+    roost_chan_t *ch = p; /* given by main; adopted: the runtime drops it at exit */
     CHECK(roost_chan_adopt(ch));
     atomic_store(&sender_id, roost_task_id());
     int64_t v = 42;
@@ -100,7 +100,7 @@ static void body(void *unused) {
         wait_parked(atomic_load(&sender_id));
 
         int64_t t0 = roost_now();
-        roost_chan_unref(ch);                  /* the leak is provable from here */
+        roost_chan_unref(ch); /* the leak is provable from here */
         int64_t end = t0 + TIMEOUT;
         while (!atomic_load(&report_t)) {
             if (roost_now() > end)
@@ -128,10 +128,9 @@ static void body(void *unused) {
                   (long long)(TIMEOUT / ROOST_MS), roost_strerror(rc));
         rc = atomic_load(&send_rc);
         if (rc != ROOST_ELEAKED)
-            FAILX("leak_latency: the sender's send returned %s (%d), want ROOST_ELEAKED",
-                  roost_strerror(rc), rc);
-        if (atomic_load(&reports) != 1)
-            FAILX("leak_latency: %d reports of one leak", atomic_load(&reports));
+            FAILX("leak_latency: the sender's send returned %s (%d), want ROOST_ELEAKED", roost_strerror(rc),
+                  rc);
+        if (atomic_load(&reports) != 1) FAILX("leak_latency: %d reports of one leak", atomic_load(&reports));
         if (r >= WARMUP) lat[r - WARMUP] = d;
     }
     roost_leak_hook(NULL, NULL);
@@ -148,7 +147,7 @@ static void body(void *unused) {
 int main(void) {
     bench_run(body, NULL);
     CHECK(roost_wait_tasks(0, 10 * ROOST_S));
-    printf("leak_latency_us %.2f max_us %.2f mean_us %.2f reps %d workers %d\n",
-           median_us, max_us, mean_us, REPS, roost_workers());
+    printf("leak_latency_us %.2f max_us %.2f mean_us %.2f reps %d workers %d\n", median_us, max_us, mean_us,
+           REPS, roost_workers());
     return 0;
 }

@@ -15,13 +15,13 @@ static roost_mutex_t mu = ROOST_MUTEX_INIT;
 static int64_t total;
 
 static void producer(void *p) {
-    roost_chan_t *ch = p;                /* a reference owned by the task */
+    roost_chan_t *ch = p; /* a reference owned by the task */
     for (int64_t i = 0; i < PER; i++) CHECK(roost_chan_send(NULL, ch, &i));
     roost_chan_unref(ch);
 }
 
 static void consumer(void *p) {
-    roost_chan_t *ch = p;                /* a reference owned by the task */
+    roost_chan_t *ch = p; /* a reference owned by the task */
     int64_t s = 0, v;
     for (int64_t i = 0; i < (int64_t)P * PER / C; i++) {
         CHECK(roost_chan_recv(NULL, ch, &v));
@@ -54,7 +54,6 @@ static void body(void *unused) {
 
 int main(void) {
     bench_run(body, NULL);
-    printf("mpmc_msgs_per_s %.0f ns_per_msg %.1f workers %d\n", msgs_per_s, ns_per_msg,
-           roost_workers());
+    printf("mpmc_msgs_per_s %.0f ns_per_msg %.1f workers %d\n", msgs_per_s, ns_per_msg, roost_workers());
     return 0;
 }

@@ -66,7 +66,6 @@ static void body(void *unused) {
 
 int main(void) {
     bench_run(body, NULL);
-    printf("mutex_contended_ns %.1f leak_off_ns %.1f workers %d\n", best_default, best_off,
-           roost_workers());
+    printf("mutex_contended_ns %.1f leak_off_ns %.1f workers %d\n", best_default, best_off, roost_workers());
     return 0;
 }

@@ -14,7 +14,7 @@
 static roost_waitgroup_t wg = ROOST_WAITGROUP_INIT;
 
 static void parked(void *p) {
-    roost_chan_t *ch = p;                /* a reference owned by the task */
+    roost_chan_t *ch = p; /* a reference owned by the task */
     CHECK(roost_waitgroup_done(&wg));
     EXPECT(roost_chan_recv(NULL, ch, NULL), ROOST_ECLOSED);
     roost_chan_unref(ch);
@@ -47,7 +47,7 @@ int main(void) {
     exit_ms = (double)(roost_now() - close_t) / ROOST_MS;
     int rc = roost_shutdown();
     if (rc != 0) fprintf(stderr, "parked: roost_shutdown: %s\n", roost_strerror(rc));
-    printf("parked_1M_bytes_per_task %.0f spawn_ms %.0f exit_ms %.0f workers %d\n",
-           bytes_per_task, spawn_ms, exit_ms, workers);
+    printf("parked_1M_bytes_per_task %.0f spawn_ms %.0f exit_ms %.0f workers %d\n", bytes_per_task, spawn_ms,
+           exit_ms, workers);
     return rc != 0;
 }

@@ -8,14 +8,15 @@
 
 #define N 2000000
 
-typedef struct { roost_chan_t *a, *b; } echo_args;   /* references owned by the task */
+typedef struct {
+    roost_chan_t *a, *b;
+} echo_args; /* references owned by the task */
 
 static void echo(void *p) {
     echo_args *e = p;
     int64_t v;
     int rc;
-    while ((rc = roost_chan_recv(NULL, e->a, &v)) == 0)
-        CHECK(roost_chan_send(NULL, e->b, &v));
+    while ((rc = roost_chan_recv(NULL, e->a, &v)) == 0) CHECK(roost_chan_send(NULL, e->b, &v));
     EXPECT(rc, ROOST_ECLOSED);
     roost_chan_unref(e->a);
     roost_chan_unref(e->b);
@@ -39,14 +40,14 @@ static void body(void *unused) {
     }
     int64_t d = roost_now() - t;
     ns_per_rt = (double)d / N;
-    CHECK(roost_chan_close(a));                    /* echo returns */
+    CHECK(roost_chan_close(a)); /* echo returns */
     roost_chan_unref(a);
     roost_chan_unref(b);
 }
 
 int main(void) {
     bench_run(body, NULL);
-    CHECK(roost_wait_tasks(0, 10 * ROOST_S));      /* echo has returned */
+    CHECK(roost_wait_tasks(0, 10 * ROOST_S)); /* echo has returned */
     printf("pingpong_roundtrip_ns %.1f workers %d\n", ns_per_rt, roost_workers());
     return 0;
 }

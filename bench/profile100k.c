@@ -48,26 +48,26 @@ static __attribute__((noinline)) void wait_closed(roost_chan_t *ch) {
 }
 static __attribute__((noinline)) void depth3(roost_chan_t *ch) {
     wait_closed(ch);
-    __asm__ volatile("" ::: "memory");   /* no tail calls: keep every frame */
+    __asm__ volatile("" ::: "memory"); /* no tail calls: keep every frame */
 }
 static __attribute__((noinline)) void depth2(roost_chan_t *ch) {
     depth3(ch);
     __asm__ volatile("" ::: "memory");
 }
 
-static void parked_a(void *p) {            /* the receive right in the task */
+static void parked_a(void *p) { /* the receive right in the task */
     roost_chan_t *ch = p;
     CHECK(roost_waitgroup_done(&started));
     EXPECT(roost_chan_recv(NULL, ch, NULL), ROOST_ECLOSED);
     roost_chan_unref(ch);
 }
-static void parked_b(void *p) {            /* one helper deep */
+static void parked_b(void *p) { /* one helper deep */
     roost_chan_t *ch = p;
     CHECK(roost_waitgroup_done(&started));
     wait_closed(ch);
     roost_chan_unref(ch);
 }
-static void parked_c(void *p) {            /* three helpers deep */
+static void parked_c(void *p) { /* three helpers deep */
     roost_chan_t *ch = p;
     CHECK(roost_waitgroup_done(&started));
     depth2(ch);
@@ -77,8 +77,8 @@ static void parked_c(void *p) {            /* three helpers deep */
 /* ------------------------------------------------------------ pause probes */
 
 typedef struct {
-    _Atomic int64_t last;     /* roost_now() at this worker's latest stamp */
-    _Atomic int64_t maxgap;   /* largest gap while measuring */
+    _Atomic int64_t last;   /* roost_now() at this worker's latest stamp */
+    _Atomic int64_t maxgap; /* largest gap while measuring */
     char pad[48];
 } slot_t;
 static slot_t slots[MAXW];
@@ -184,25 +184,26 @@ static void body(void *unused) {
         roost_counts(&c);
         if (c.by_reason[ROOST_WAIT_CHAN_RECV] >= N) break;
         if (roost_now() > end) {
-            fprintf(stderr, "profile100k: counts show %lld of %d parked in chan receive after 10 s; going on\n",
+            fprintf(stderr,
+                    "profile100k: counts show %lld of %d parked in chan receive after 10 s; going on\n",
                     (long long)c.by_reason[ROOST_WAIT_CHAN_RECV], N);
             break;
         }
         CHECK(roost_sleep(NULL, ROOST_MS));
     }
-    CHECK(roost_sleep(NULL, 50 * ROOST_MS));   /* let the probes settle on the workers */
+    CHECK(roost_sleep(NULL, 50 * ROOST_MS)); /* let the probes settle on the workers */
     if (atomic_load(&nslots) < nw)
         fprintf(stderr, "profile100k: probes ran on %d of %d workers\n", atomic_load(&nslots), nw);
     ntasks = roost_task_count();
 
     int64_t best = INT64_MAX, prof_gap = 0, base_gap = 0, pause[REPS];
-    take_profile();                            /* warm-up: page in, fill the symbol cache */
+    take_profile(); /* warm-up: page in, fill the symbol cache */
     for (int r = 0; r < REPS; r++) {
         int s0 = slot_index();
         measure_begin();
         int64_t d = take_profile();
         int s1 = slot_index();
-        int64_t pg = measure_end(s0, s1);       /* the profiling worker is left out */
+        int64_t pg = measure_end(s0, s1); /* the profiling worker is left out */
         if (pg > prof_gap) prof_gap = pg;
         if (d < best) best = d;
 
@@ -223,7 +224,7 @@ static void body(void *unused) {
 
     atomic_store(&stop, 1);
     CHECK(roost_waitgroup_wait(NULL, &yielders_done));
-    CHECK(roost_chan_close(ch));               /* every parked task returns */
+    CHECK(roost_chan_close(ch)); /* every parked task returns */
     roost_chan_unref(ch);
 }
 
@@ -233,7 +234,6 @@ int main(void) {
     bench_wait_drained("profile100k");
     printf("profile100k_ms %.2f pause_ms %.3f pause_max_ms %.3f prof_gap_ms %.3f base_gap_ms %.3f "
            "tasks %lld bytes %zu workers %d\n",
-           best_ms, pause_ms, pause_max_ms, prof_gap_ms, base_gap_ms, (long long)ntasks,
-           prof_bytes, workers);
+           best_ms, pause_ms, pause_max_ms, prof_gap_ms, base_gap_ms, (long long)ntasks, prof_bytes, workers);
     return 0;
 }

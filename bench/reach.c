@@ -92,8 +92,9 @@ static void body(void *arg) {
     roost_leak_proof_t st;
     measure(10000, 32, &a, &as, &st);
     measure(100000, 256, &b, &bs, &st);
-    printf("reach10k_ms %.2f reach10k_stop_ms %.2f reach100k_ms %.2f reach100k_stop_ms %.2f chunks %lld heap_mb %.0f\n",
-           a, as, b, bs, (long long)st.chunks, st.heap_bytes / 1048576.0);
+    printf(
+        "reach10k_ms %.2f reach10k_stop_ms %.2f reach100k_ms %.2f reach100k_stop_ms %.2f chunks %lld heap_mb %.0f\n",
+        a, as, b, bs, (long long)st.chunks, st.heap_bytes / 1048576.0);
 }
 
 int main(void) {

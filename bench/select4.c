@@ -17,7 +17,7 @@
 #define NC 4
 
 static void sender(void *p) {
-    roost_chan_t *c = p;                 /* a reference owned by the task */
+    roost_chan_t *c = p; /* a reference owned by the task */
     for (int64_t j = 0; j < N / NC; j++) CHECK(roost_chan_send(NULL, c, &j));
     roost_chan_unref(c);
 }
@@ -37,14 +37,12 @@ static void body(void *unused) {
     }
     int64_t t = roost_now();
     for (int i = 0; i < N; i++) {
-        for (int k = 0; k < NC; k++)
-            cases[k] = (roost_case_t){cs[k], ROOST_RECV, &vals[k], 0};
+        for (int k = 0; k < NC; k++) cases[k] = (roost_case_t){cs[k], ROOST_RECV, &vals[k], 0};
         int k = roost_select(NULL, cases, NC, 0);
-        if (k < 0 || k >= NC)
-            FAILX("select4: roost_select returned %d (%s)", k, roost_strerror(k));
+        if (k < 0 || k >= NC) FAILX("select4: roost_select returned %d (%s)", k, roost_strerror(k));
         if (cases[k].err != 0)
             FAILX("select4: case %d err %d (%s)", k, cases[k].err, roost_strerror(cases[k].err));
-        if (vals[k] != next[k])   /* each channel delivers 0, 1, 2, ... in order */
+        if (vals[k] != next[k]) /* each channel delivers 0, 1, 2, ... in order */
             FAILX("select4: case %d got %lld, want %lld", k, (long long)vals[k], (long long)next[k]);
         next[k]++;
         total[k]++;
@@ -64,8 +62,7 @@ static void body(void *unused) {
 
 int main(void) {
     bench_run(body, NULL);
-    printf("select4_ns_per_op %.1f first_half %ld/%ld/%ld/%ld spread %.3f workers %d\n",
-           ns_per_op, first_half[0], first_half[1], first_half[2], first_half[3],
-           spread, roost_workers());
+    printf("select4_ns_per_op %.1f first_half %ld/%ld/%ld/%ld spread %.3f workers %d\n", ns_per_op,
+           first_half[0], first_half[1], first_half[2], first_half[3], spread, roost_workers());
     return 0;
 }

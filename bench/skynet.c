@@ -15,12 +15,12 @@
 #define DIV 10
 
 typedef struct sk_args {
-    roost_chan_t *c;    /* a reference owned by the task */
+    roost_chan_t *c; /* a reference owned by the task */
     int64_t num, size;
 } sk_args;
 
 static void skynet(void *p) {
-    sk_args a = *(sk_args *)p;   /* copy: the parent's frame is only borrowed */
+    sk_args a = *(sk_args *)p; /* copy: the parent's frame is only borrowed */
     int64_t sum;
     if (a.size == 1) {
         sum = a.num;
@@ -59,16 +59,14 @@ static void body(void *unused) {
         CHECK(roost_chan_recv(NULL, c, &s));
         int64_t d = roost_now() - t;
         roost_chan_unref(c);
-        if (s != 499999500000LL)
-            FAILX("skynet: bad sum %lld (want 499999500000)", (long long)s);
+        if (s != 499999500000LL) FAILX("skynet: bad sum %lld (want 499999500000)", (long long)s);
         if (d < best_ns) best_ns = d;
     }
 }
 
 int main(void) {
     bench_run(body, NULL);
-    printf("skynet_1M_ms %.1f ns_per_task %.1f workers %d\n",
-           (double)(best_ns / 1000) / 1000, (double)best_ns / 1111111,
-           roost_workers());
+    printf("skynet_1M_ms %.1f ns_per_task %.1f workers %d\n", (double)(best_ns / 1000) / 1000,
+           (double)best_ns / 1111111, roost_workers());
     return 0;
 }

@@ -36,11 +36,13 @@
 #define SLEEP_NS (10 * ROOST_MS)
 #define LOAD_S 10
 
-typedef struct { roost_chan_t *a, *b; } pair;   /* references owned by the pair's tasks */
+typedef struct {
+    roost_chan_t *a, *b;
+} pair; /* references owned by the pair's tasks */
 
 static pair *pairs;
 static atomic_int start, stop;
-static int64_t t_start;                         /* when the pairs were let go */
+static int64_t t_start; /* when the pairs were let go */
 static int64_t late[SLEEPERS * (ROUNDS + 1)];
 static atomic_int nlate, ncapped;
 static roost_waitgroup_t sleepers_ready = ROOST_WAITGROUP_INIT;
@@ -58,15 +60,14 @@ static void pong(void *p) {
 
 static void ping(void *p) {
     pair *q = p;
-    while (!atomic_load_explicit(&start, memory_order_acquire))
-        CHECK(roost_sleep(NULL, 5 * ROOST_MS));
+    while (!atomic_load_explicit(&start, memory_order_acquire)) CHECK(roost_sleep(NULL, 5 * ROOST_MS));
     for (int64_t i = 0; !atomic_load_explicit(&stop, memory_order_relaxed); i++) {
         int64_t v;
         CHECK(roost_chan_send(NULL, q->a, &i));
         CHECK(roost_chan_recv(NULL, q->b, &v));
         if (i % 1024 == 0 && roost_now() - t_start > LOAD_S * ROOST_S) atomic_store(&stop, 1);
     }
-    CHECK(roost_chan_close(q->a));                  /* pong returns */
+    CHECK(roost_chan_close(q->a)); /* pong returns */
     roost_chan_unref(q->a);
     roost_chan_unref(q->b);
 }
@@ -96,7 +97,7 @@ static void body(void *unused) {
     for (int i = 0; i < PAIRS; i++) {
         CHECK(roost_chan_make(&pairs[i].a, sizeof(int64_t), 0));
         CHECK(roost_chan_make(&pairs[i].b, sizeof(int64_t), 0));
-        roost_chan_ref(pairs[i].a);                 /* one reference for each task */
+        roost_chan_ref(pairs[i].a); /* one reference for each task */
         roost_chan_ref(pairs[i].b);
         CHECK(roost_go(pong, &pairs[i]));
         CHECK(roost_go(ping, &pairs[i]));
@@ -119,7 +120,7 @@ int main(void) {
     qsort(late, (size_t)n, sizeof late[0], cmp64);
     printf("timer_lateness_p50_us %.1f timer_lateness_p99_us %.1f samples %d capped %d pairs %d "
            "workers %d\n",
-           (double)late[n / 2] / 1e3, (double)late[n * 99 / 100] / 1e3, n, atomic_load(&ncapped),
-           PAIRS, roost_workers());
+           (double)late[n / 2] / 1e3, (double)late[n * 99 / 100] / 1e3, n, atomic_load(&ncapped), PAIRS,
+           roost_workers());
     return 0;
 }

@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdio.h>
 
-typedef struct { int fd; } conn_arg;
+typedef struct {
+    int fd;
+} conn_arg;
 
 /* go func(c net.Conn) { io.Copy(c, c); c.Close() }(conn) */
 static int echo(roost_ctx_t *ctx, void *arg) {
@@ -32,14 +34,13 @@ static void serve(void *arg) {
         return;
     }
     char where[64];
-    roost_sock_addr(lfd, 0, where, sizeof where);   /* the real port, for ":0" */
+    roost_sock_addr(lfd, 0, where, sizeof where); /* the real port, for ":0" */
     printf("echo: listening on %s\n", where);
     roost_group_t *conns;
-    roost_group_make(stop, &conns);              /* the connections end with `stop` */
-    while (roost_accept(stop, lfd, &fd) == 0)
-        roost_group_go_with(NULL, conns, (), echo, &(conn_arg){fd});
+    roost_group_make(stop, &conns); /* the connections end with `stop` */
+    while (roost_accept(stop, lfd, &fd) == 0) roost_group_go_with(NULL, conns, (), echo, &(conn_arg){fd});
     roost_fd_close(lfd);
-    roost_group_close(conns);                    /* cancel, wait, drop */
+    roost_group_close(conns); /* cancel, wait, drop */
     printf("echo: stopped by signal %d\n", roost_ctx_cause(stop));
     roost_ctx_unref(stop);
 }

@@ -24,12 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(call) do { \
-        int rc_ = (call); \
-        if (rc_ < 0) { \
+#define CHECK(call)                                                                                     \
+    do {                                                                                                \
+        int rc_ = (call);                                                                               \
+        if (rc_ < 0) {                                                                                  \
             fprintf(stderr, "groups: %s:%d: %s: %s\n", __FILE__, __LINE__, #call, roost_strerror(rc_)); \
-            exit(1); \
-        } \
+            exit(1);                                                                                    \
+        }                                                                                               \
     } while (0)
 
 /* ------------------------------------------------------------ worker pool */
@@ -49,23 +50,21 @@ static int process(roost_ctx_t *ctx, void *arg) {
 }
 
 /* At most `workers` items at once; everything stops at the deadline. */
-static int pool(roost_ctx_t *parent, const int *items, int n, int workers, int64_t deadline,
-                long *sum_out) {
+static int pool(roost_ctx_t *parent, const int *items, int n, int workers, int64_t deadline, long *sum_out) {
     roost_ctx_t *ctx;
     roost_group_t *g;
     atomic_long sum = 0;
-    CHECK(roost_ctx_with_timeout(parent, deadline, &ctx));     /* ctx, cancel := WithTimeout */
-    CHECK(roost_group_make(ctx, &g));                           /* g, ctx := WithContext(ctx) */
-    CHECK(roost_group_set_limit(g, workers));                   /* g.SetLimit(workers) */
+    CHECK(roost_ctx_with_timeout(parent, deadline, &ctx)); /* ctx, cancel := WithTimeout */
+    CHECK(roost_group_make(ctx, &g));                      /* g, ctx := WithContext(ctx) */
+    CHECK(roost_group_set_limit(g, workers));              /* g.SetLimit(workers) */
     int spawn_rc = 0;
-    for (int i = 0; i < n; i++)                                 /* for _, it := range items */
-        if ((spawn_rc = roost_group_go_with(roost_group_ctx(g), g, (), process,
-                                            &(item_arg){items[i], &sum})))
-            break;                                              /* the deadline passed */
-    int rc = roost_group_wait(NULL, g);                         /* err := g.Wait() */
-    if (!rc) rc = spawn_rc;     /* the deadline can pass while no task runs to report it */
+    for (int i = 0; i < n; i++) /* for _, it := range items */
+        if ((spawn_rc = roost_group_go_with(roost_group_ctx(g), g, (), process, &(item_arg){items[i], &sum})))
+            break;                      /* the deadline passed */
+    int rc = roost_group_wait(NULL, g); /* err := g.Wait() */
+    if (!rc) rc = spawn_rc;             /* the deadline can pass while no task runs to report it */
     roost_group_unref(g);
-    roost_ctx_cancel(ctx);                                      /* defer cancel() */
+    roost_ctx_cancel(ctx); /* defer cancel() */
     roost_ctx_unref(ctx);
     *sum_out = atomic_load(&sum);
     return rc;
@@ -73,7 +72,7 @@ static int pool(roost_ctx_t *parent, const int *items, int n, int workers, int64
 
 /* ------------------------------------------------------------ pipeline */
 
-enum { ENOUGH = 1 };   /* the program's own error: the consumer has what it wants */
+enum { ENOUGH = 1 }; /* the program's own error: the consumer has what it wants */
 
 typedef struct stage {
     roost_chan_t *in, *out;
@@ -83,8 +82,8 @@ typedef struct stage {
 static int gen(roost_ctx_t *ctx, void *arg) {
     stage *s = arg;
     for (int i = 1; i <= s->n; i++) {
-        int rc = roost_chan_send(ctx, s->out, &i);              /* select { case out <- i: */
-        if (rc) return rc;                                      /* case <-ctx.Done(): } */
+        int rc = roost_chan_send(ctx, s->out, &i); /* select { case out <- i: */
+        if (rc) return rc;                         /* case <-ctx.Done(): } */
     }
     return roost_chan_close(s->out);
 }
@@ -92,7 +91,7 @@ static int gen(roost_ctx_t *ctx, void *arg) {
 static int square(roost_ctx_t *ctx, void *arg) {
     stage *s = arg;
     int x, rc;
-    while ((rc = roost_chan_recv(ctx, s->in, &x)) == 0) {       /* for x := range in */
+    while ((rc = roost_chan_recv(ctx, s->in, &x)) == 0) { /* for x := range in */
         x *= x;
         if ((rc = roost_chan_send(ctx, s->out, &x))) return rc;
     }
@@ -111,7 +110,7 @@ static int consume(roost_ctx_t *ctx, void *arg) {
     int x, rc, got = 0;
     while ((rc = roost_chan_recv(ctx, c->in, &x)) == 0) {
         *c->sum += x;
-        if (++got == c->want) return ENOUGH;                    /* cancels gen and square */
+        if (++got == c->want) return ENOUGH; /* cancels gen and square */
     }
     return rc == ROOST_ECLOSED ? 0 : rc;
 }
@@ -126,7 +125,7 @@ static int pipeline(roost_ctx_t *parent, int n, int want, long *sum) {
     CHECK(roost_group_go_with(NULL, g, (nums), gen, &(stage){.out = nums, .n = n}));
     CHECK(roost_group_go_with(NULL, g, (nums, squares), square, &(stage){nums, squares, 0}));
     CHECK(roost_group_go_with(NULL, g, (squares), consume, &(consumer){squares, want, sum}));
-    roost_chan_unref(nums);                                     /* the stages own theirs */
+    roost_chan_unref(nums); /* the stages own theirs */
     roost_chan_unref(squares);
     int rc = roost_group_wait(NULL, g);
     roost_group_unref(g);
@@ -151,11 +150,11 @@ static int lookup(roost_ctx_t *ctx, void *arg) {
 
 static int fanout(roost_ctx_t *ctx, const int *ids, int n, int *results) {
     roost_group_t *g;
-    int rc = roost_group_make(ctx, &g);                         /* g, ctx := WithContext(ctx) */
+    int rc = roost_group_make(ctx, &g); /* g, ctx := WithContext(ctx) */
     if (rc) return rc;
-    for (int i = 0; i < n; i++)                                 /* for i, id := range ids */
+    for (int i = 0; i < n; i++) /* for i, id := range ids */
         CHECK(roost_group_go_with(NULL, g, (), lookup, &(lookup_arg){ids[i], &results[i]}));
-    rc = roost_group_wait(NULL, g);                             /* return results, g.Wait() */
+    rc = roost_group_wait(NULL, g); /* return results, g.Wait() */
     roost_group_unref(g);
     return rc;
 }
@@ -174,7 +173,7 @@ typedef struct request {
 /* func doRequest(ctx context.Context, id string) (*Result, error) */
 static int do_request(roost_ctx_t *ctx, void *arg) {
     request *r = arg;
-    int rc = roost_sleep(ctx, (rand() % 20) * ROOST_MS);       /* select { time.After; ctx.Done } */
+    int rc = roost_sleep(ctx, (rand() % 20) * ROOST_MS); /* select { time.After; ctx.Done } */
     if (rc) return rc;
     snprintf(r->out->id, sizeof r->out->id, "%s", r->id);
     return 0;
@@ -183,19 +182,17 @@ static int do_request(roost_ctx_t *ctx, void *arg) {
 /* func fetch(ctx context.Context, id string) (*Result, error) */
 static int fetch(roost_ctx_t *ctx, const char *id, result *out) {
     roost_group_t *g;
-    int rc = roost_group_make(ctx, &g);                         /* g, ctx := WithContext(ctx) */
+    int rc = roost_group_make(ctx, &g); /* g, ctx := WithContext(ctx) */
     if (rc) return rc;
     rc = roost_group_go_with(NULL, g, (), do_request, &(request){id, out});
-    if (!rc) rc = roost_group_wait(NULL, g);                    /* return r, g.Wait() */
+    if (!rc) rc = roost_group_wait(NULL, g); /* return r, g.Wait() */
     roost_group_unref(g);
     return rc;
 }
 
 /* ------------------------------------------------------------ main */
 
-static int parked_until_cancelled(roost_ctx_t *ctx, void *arg) {
-    return roost_sleep(ctx, 3600 * ROOST_S);
-}
+static int parked_until_cancelled(roost_ctx_t *ctx, void *arg) { return roost_sleep(ctx, 3600 * ROOST_S); }
 
 static void show_profile(void) {
     roost_group_t *g;
@@ -209,7 +206,7 @@ static void show_profile(void) {
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
         if (!strncmp(line, "task ", 5) && strstr(line, "group=")) printf("profile: %s\n", line);
     free(buf);
-    CHECK(roost_group_close(g));                                /* cancels and waits */
+    CHECK(roost_group_close(g)); /* cancels and waits */
 }
 
 static int failed;
@@ -217,7 +214,7 @@ static int failed;
 static void body(void *unused) {
     (void)unused;
     int items[40];
-    for (int i = 0; i < 40; i++) items[i] = 1 + i % 5;          /* 120 ms of work in all */
+    for (int i = 0; i < 40; i++) items[i] = 1 + i % 5; /* 120 ms of work in all */
     long sum;
     int rc = pool(NULL, items, 40, 4, 1000 * ROOST_MS, &sum);
     printf("pool: 4 workers, 1 s deadline: %s, sum %ld\n", roost_strerror(rc), sum);
@@ -227,8 +224,7 @@ static void body(void *unused) {
     failed |= rc != ROOST_ETIMEDOUT || sum >= 120;
 
     rc = pipeline(NULL, 1000000, 10, &sum);
-    printf("pipeline: first 10 squares of 1..1000000, then stop: %s, sum %ld\n",
-           roost_strerror(rc), sum);
+    printf("pipeline: first 10 squares of 1..1000000, then stop: %s, sum %ld\n", roost_strerror(rc), sum);
     failed |= rc != 0 || sum != 385;
 
     int ids[8] = {1, 2, 3, 4, 5, 6, 7, 8}, res[8];

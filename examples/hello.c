@@ -19,12 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call) do { \
-        int rc_ = (call); \
-        if (rc_ < 0) { \
+#define CHECK(call)                                                         \
+    do {                                                                    \
+        int rc_ = (call);                                                   \
+        if (rc_ < 0) {                                                      \
             fprintf(stderr, "hello: %s: %s\n", #call, roost_strerror(rc_)); \
-            exit(1); \
-        } \
+            exit(1);                                                        \
+        }                                                                   \
     } while (0)
 
 #define WORKERS 3
@@ -33,8 +34,8 @@
 static roost_waitgroup_t wg = ROOST_WAITGROUP_INIT;
 
 typedef struct job {
-    roost_chan_t *out;   /* a reference owned by the worker */
-    int first;           /* this worker sends first, first + WORKERS, ... */
+    roost_chan_t *out; /* a reference owned by the worker */
+    int first;         /* this worker sends first, first + WORKERS, ... */
 } job;
 
 static job jobs[WORKERS];
@@ -52,7 +53,7 @@ static void worker(void *arg) {
 
 /* go func() { wg.Wait(); close(out) }() */
 static void closer(void *arg) {
-    roost_chan_t *out = arg;   /* a reference owned by this task */
+    roost_chan_t *out = arg; /* a reference owned by this task */
     CHECK(roost_waitgroup_wait(NULL, &wg));
     CHECK(roost_chan_close(out));
     roost_chan_unref(out);
@@ -62,7 +63,7 @@ static int result = 1;
 
 static void hello(void *unused) {
     roost_chan_t *out;
-    CHECK(roost_chan_make(&out, sizeof(int), 0));      /* out := make(chan int) */
+    CHECK(roost_chan_make(&out, sizeof(int), 0)); /* out := make(chan int) */
 
     CHECK(roost_waitgroup_add(&wg, WORKERS));
     for (int w = 0; w < WORKERS; w++) {
@@ -84,13 +85,12 @@ static void hello(void *unused) {
     CHECK(roost_ctx_with_timeout(NULL, 20 * ROOST_MS, &ctx));
     CHECK(roost_chan_make(&never, sizeof(int), 0));
     int64_t t0 = roost_now();
-    rc = roost_chan_recv(ctx, never, &v);               /* nobody ever sends */
+    rc = roost_chan_recv(ctx, never, &v); /* nobody ever sends */
     int64_t waited = roost_now() - t0;
-    printf("recv with 20 ms timeout: %s\n",
-           rc == ROOST_ETIMEDOUT ? "timed out" : roost_strerror(rc));
+    printf("recv with 20 ms timeout: %s\n", rc == ROOST_ETIMEDOUT ? "timed out" : roost_strerror(rc));
     if (rc == ROOST_ETIMEDOUT && waited < 20 * ROOST_MS)
         printf("hello: the timeout fired early (%lld ns)\n", (long long)waited);
-    roost_ctx_cancel(ctx);                              /* defer cancel() */
+    roost_ctx_cancel(ctx); /* defer cancel() */
     roost_ctx_unref(ctx);
     roost_chan_unref(never);
     roost_chan_unref(out);

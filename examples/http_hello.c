@@ -25,9 +25,11 @@
 #define REQUEST_TIMEOUT (10 * ROOST_S) /* one request, headers to response */
 #define DRAIN (5 * ROOST_S)            /* shutdown: time for requests in flight */
 
-static roost_ctx_t *stop;              /* cancelled by SIGINT / SIGTERM */
+static roost_ctx_t *stop; /* cancelled by SIGINT / SIGTERM */
 
-typedef struct { int fd; } conn_arg;   /* a connection task's argument (copied) */
+typedef struct {
+    int fd;
+} conn_arg; /* a connection task's argument (copied) */
 
 static const char response[] = "HTTP/1.1 200 OK\r\n"
                                "Content-Type: text/plain; charset=utf-8\r\n"
@@ -57,7 +59,7 @@ static int serve_conn(roost_ctx_t *group_ctx, void *arg) {
         ssize_t n = roost_fd_read(idle, fd, buf + have, sizeof buf - have);
         roost_ctx_cancel(idle);
         roost_ctx_unref(idle);
-        if (n <= 0) break;                 /* closed, idle, shutdown or error */
+        if (n <= 0) break; /* closed, idle, shutdown or error */
         have += (size_t)n;
         /* A request has begun: it gets its own context, not the shutdown's,
          * so a graceful shutdown lets it finish. */
@@ -66,15 +68,21 @@ static int serve_conn(roost_ctx_t *group_ctx, void *arg) {
         int rc = 0, close_after = 0;
         char *end;
         while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
-            if (have == sizeof buf) { rc = -1; break; }   /* head too large */
+            if (have == sizeof buf) {
+                rc = -1;
+                break;
+            } /* head too large */
             n = roost_fd_read(req, fd, buf + have, sizeof buf - have);
-            if (n <= 0) { rc = -1; break; }
+            if (n <= 0) {
+                rc = -1;
+                break;
+            }
             have += (size_t)n;
         }
         if (!rc) {
             close_after = has_header(buf, end, "connection: close");
             rc = roost_fd_write(req, fd, response, sizeof response - 1, NULL);
-            size_t used = (size_t)(end + 4 - buf);  /* requests have no body here */
+            size_t used = (size_t)(end + 4 - buf); /* requests have no body here */
             memmove(buf, buf + used, have - used);
             have -= used;
         }
@@ -124,12 +132,12 @@ static void server(void *arg) {
     roost_ctx_with_timeout(NULL, DRAIN, &drain);
     rc = roost_group_wait(drain, conns);
     roost_ctx_unref(drain);
-    roost_group_close(conns);             /* also drops our reference */
+    roost_group_close(conns); /* also drops our reference */
     printf("http_hello: %s\n", rc == ROOST_ETIMEDOUT ? "drain timed out" : "done");
     roost_ctx_unref(stop);
 }
 
 int main(int argc, char **argv) {
-    setvbuf(stdout, NULL, _IOLBF, 0);      /* one line at a time, also to a file or pipe */
+    setvbuf(stdout, NULL, _IOLBF, 0); /* one line at a time, also to a file or pipe */
     return roost_run(server, argc > 1 ? argv[1] : "127.0.0.1:8080") != 0;
 }

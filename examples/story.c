@@ -48,13 +48,13 @@
 #include <string.h>
 
 /* Stop with a message when a call that should not fail does. */
-#define CHECK(call) do { \
-        int rc_ = (call); \
-        if (rc_ < 0) { \
-            fprintf(stderr, "story: %s:%d: %s: %s\n", __FILE__, __LINE__, #call, \
-                    roost_strerror(rc_)); \
-            exit(1); \
-        } \
+#define CHECK(call)                                                                                    \
+    do {                                                                                               \
+        int rc_ = (call);                                                                              \
+        if (rc_ < 0) {                                                                                 \
+            fprintf(stderr, "story: %s:%d: %s: %s\n", __FILE__, __LINE__, #call, roost_strerror(rc_)); \
+            exit(1);                                                                                   \
+        }                                                                                              \
     } while (0)
 
 /* Go's rand.Intn, safe from any task on any worker (a splitmix64 sequence). */
@@ -70,18 +70,23 @@ static int rand_intn(int n) {
 
 /* type Result struct{ id string }. Channels copy their elements, so results
  * travel by value and no one has to free them. */
-typedef struct result { char id[16]; } result;
+typedef struct result {
+    char id[16];
+} result;
 
 /* What a request task is given. It owns the references it holds. */
 typedef struct request {
-    roost_ctx_t *ctx;      /* fixed only; a reference owned by the task */
-    roost_chan_t *ch;      /* where to send the result; adopted by the task */
+    roost_ctx_t *ctx; /* fixed only; a reference owned by the task */
+    roost_chan_t *ch; /* where to send the result; adopted by the task */
     char id[16];
 } request;
 
 static request *new_request(roost_ctx_t *ctx, roost_chan_t *ch, const char *id) {
     request *r = calloc(1, sizeof *r);
-    if (!r) { fprintf(stderr, "story: out of memory\n"); exit(1); }
+    if (!r) {
+        fprintf(stderr, "story: out of memory\n");
+        exit(1);
+    }
     r->ctx = ctx ? roost_ctx_ref(ctx) : NULL;
     r->ch = roost_chan_ref(ch);
     snprintf(r->id, sizeof r->id, "%s", id);
@@ -90,7 +95,7 @@ static request *new_request(roost_ctx_t *ctx, roost_chan_t *ch, const char *id) 
 
 static void free_request(request *r) {
     if (r->ctx) roost_ctx_unref(r->ctx);
-    free(r);   /* r->ch was adopted: released when the task exits */
+    free(r); /* r->ch was adopted: released when the task exits */
 }
 
 /* ------------------------------------------------------------------ leaky */
@@ -102,7 +107,7 @@ static void do_request_leaky(void *arg) {
     CHECK(roost_sleep(NULL, rand_intn(20) * ROOST_MS));
     result r;
     snprintf(r.id, sizeof r.id, "%s", req->id);
-    CHECK(roost_chan_send(NULL, req->ch, &r));   /* ch <- &Result{id} */
+    CHECK(roost_chan_send(NULL, req->ch, &r)); /* ch <- &Result{id} */
     free_request(req);
 }
 
@@ -110,9 +115,9 @@ static void do_request_leaky(void *arg) {
  * func (c *Client) fetchLeaky(id string) (*Result, error) */
 static int fetch_leaky(const char *id, result *out) {
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(result), 0));           /* make(chan *Result) */
+    CHECK(roost_chan_make(&ch, sizeof(result), 0)); /* make(chan *Result) */
     CHECK(roost_go(do_request_leaky, new_request(NULL, ch, id)));
-    int rc = roost_chan_recv(NULL, ch, out);                   /* return <-ch, nil */
+    int rc = roost_chan_recv(NULL, ch, out); /* return <-ch, nil */
     roost_chan_unref(ch);
     return rc;
 }
@@ -123,12 +128,12 @@ static int fetch_leaky(const char *id, result *out) {
  * this task parks on its send for good: this is the leak. */
 static void fetch_leaky_task(void *arg) {
     roost_chan_t *done = arg;
-    CHECK(roost_chan_adopt(done));   /* ours until we exit */
+    CHECK(roost_chan_adopt(done)); /* ours until we exit */
     result r;
     CHECK(fetch_leaky("x", &r));
     /* Parks for good once the caller has gone; under ROOST_LEAK=wake it
      * returns ROOST_ELEAKED instead and we exit. */
-    (void)roost_chan_send(NULL, done, &r);                     /* done <- r */
+    (void)roost_chan_send(NULL, done, &r); /* done <- r */
 }
 
 /* ------------------------------------------------------------------ fixed */
@@ -141,14 +146,14 @@ static void do_request(void *arg) {
     int64_t t;
     CHECK(roost_after(rand_intn(20) * ROOST_MS, &delay));
     roost_case_t cases[] = {
-        {.chan = delay, .op = ROOST_RECV, .elem = &t},                       /* <-time.After(...) */
-        {.chan = roost_ctx_done(req->ctx), .op = ROOST_RECV, .elem = NULL},  /* <-ctx.Done() */
+        {.chan = delay, .op = ROOST_RECV, .elem = &t},                      /* <-time.After(...) */
+        {.chan = roost_ctx_done(req->ctx), .op = ROOST_RECV, .elem = NULL}, /* <-ctx.Done() */
     };
     CHECK(roost_select(NULL, cases, 2, 0));
     roost_chan_unref(delay);
     result r;
     snprintf(r.id, sizeof r.id, "%s", req->id);
-    CHECK(roost_chan_send(NULL, req->ch, &r));   /* buffer of one: never waits */
+    CHECK(roost_chan_send(NULL, req->ch, &r)); /* buffer of one: never waits */
     free_request(req);
 }
 
@@ -156,17 +161,17 @@ static void do_request(void *arg) {
  * func (c *Client) fetch(ctx context.Context, id string) (*Result, error) */
 static int fetch(roost_ctx_t *ctx, const char *id, result *out) {
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(result), 1));           /* make(chan *Result, 1) */
+    CHECK(roost_chan_make(&ch, sizeof(result), 1)); /* make(chan *Result, 1) */
     CHECK(roost_go(do_request, new_request(ctx, ch, id)));
     roost_case_t cases[] = {
-        {.chan = ch, .op = ROOST_RECV, .elem = out},                         /* r := <-ch */
-        {.chan = roost_ctx_done(ctx), .op = ROOST_RECV, .elem = NULL},       /* <-ctx.Done() */
+        {.chan = ch, .op = ROOST_RECV, .elem = out},                   /* r := <-ch */
+        {.chan = roost_ctx_done(ctx), .op = ROOST_RECV, .elem = NULL}, /* <-ctx.Done() */
     };
     int i = roost_select(NULL, cases, 2, 0);
     roost_chan_unref(ch);
     CHECK(i);
-    if (i == 0) return cases[0].err;   /* return r, nil */
-    return roost_ctx_err(ctx);         /* return nil, ctx.Err() */
+    if (i == 0) return cases[0].err; /* return r, nil */
+    return roost_ctx_err(ctx);       /* return nil, ctx.Err() */
 }
 
 /* ------------------------------------------------------------------ main */
@@ -184,11 +189,11 @@ static void story(void *arg) {
     roost_ticker_t *tick;
     roost_chan_t *end;
     int64_t now;
-    CHECK(roost_ticker_make(500 * ROOST_MS, &tick));    /* time.NewTicker(500 * time.Millisecond) */
+    CHECK(roost_ticker_make(500 * ROOST_MS, &tick)); /* time.NewTicker(500 * time.Millisecond) */
     /* The monitor: a growth alert if the count climbs for 2 s straight. */
     roost_monitor_opts_t mo = {.interval = 250 * ROOST_MS, .log_fd = -1, .window = 2 * ROOST_S};
     if (roost_monitor_start(&mo) != 0) fprintf(stderr, "story: no monitor\n");
-    CHECK(roost_after(a->duration, &end));              /* time.After(5 * time.Second) */
+    CHECK(roost_after(a->duration, &end)); /* time.After(5 * time.Second) */
     long timeouts = 0;
     for (;;) {
         roost_case_t cases[] = {
@@ -197,8 +202,8 @@ static void story(void *arg) {
         };
         int i = roost_select(NULL, cases, 2, ROOST_SELECT_NONBLOCK);
         if (i == 0) {
-            printf("%s tasks %lld timeouts %ld leaks-reported %ld\n", mode,
-                   (long long)roost_task_count(), timeouts, (long)roost_leaks_found());
+            printf("%s tasks %lld timeouts %ld leaks-reported %ld\n", mode, (long long)roost_task_count(),
+                   timeouts, (long)roost_leaks_found());
             continue;
         }
         if (i == 1) {
@@ -206,7 +211,7 @@ static void story(void *arg) {
                    (long long)roost_task_count(), timeouts, (long)roost_leaks_found());
             break;
         }
-        if (i != ROOST_EAGAIN) CHECK(i);                 /* default: */
+        if (i != ROOST_EAGAIN) CHECK(i); /* default: */
 
         roost_ctx_t *ctx;
         CHECK(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &ctx));
@@ -228,7 +233,7 @@ static void story(void *arg) {
             result r;
             if (fetch(ctx, "x", &r) != 0) timeouts++;
         }
-        roost_ctx_cancel(ctx);                           /* cancel() */
+        roost_ctx_cancel(ctx); /* cancel() */
         roost_ctx_unref(ctx);
     }
     CHECK(roost_ticker_stop(tick));
@@ -255,7 +260,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "story: seconds must be a positive number\n");
         return 2;
     }
-    setvbuf(stdout, NULL, _IOLBF, 0);   /* one whole line at a time when piped */
+    setvbuf(stdout, NULL, _IOLBF, 0); /* one whole line at a time when piped */
     story_args a = {argv[1], (int64_t)(secs * ROOST_S)};
     CHECK(roost_run(story, &a));
     /* In leaky mode the leaked tasks are parked for good: nothing will ever

@@ -51,17 +51,18 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define HEAD_MAX 4096               /* request and response heads */
-#define IDLE (30 * ROOST_S)         /* a keep-alive connection's idle limit */
+#define HEAD_MAX 4096       /* request and response heads */
+#define IDLE (30 * ROOST_S) /* a keep-alive connection's idle limit */
 
 /* Stop with a message when a call that should not fail does. */
-#define CHECK(call) do { \
-        int rc_ = (call); \
-        if (rc_ < 0) { \
+#define CHECK(call)                                                                      \
+    do {                                                                                 \
+        int rc_ = (call);                                                                \
+        if (rc_ < 0) {                                                                   \
             fprintf(stderr, "story_service: %s:%d: %s: %s\n", __FILE__, __LINE__, #call, \
-                    roost_strerror(rc_)); \
-            exit(1); \
-        } \
+                    roost_strerror(rc_));                                                \
+            exit(1);                                                                     \
+        }                                                                                \
     } while (0)
 
 /* Go's rand.Intn, safe from any task on any worker (a splitmix64 sequence). */
@@ -75,7 +76,7 @@ static int rand_intn(int n) {
     return (int)(z % (uint64_t)n);
 }
 
-static roost_ctx_t *stop;   /* cancelled by SIGINT / SIGTERM */
+static roost_ctx_t *stop; /* cancelled by SIGINT / SIGTERM */
 
 /* ------------------------------------------------------------------ HTTP */
 
@@ -109,8 +110,10 @@ static size_t content_length(const char *head, size_t len) {
 static int respond(roost_ctx_t *ctx, int fd, int status, const char *body) {
     char out[512];
     int n = snprintf(out, sizeof out,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
-                     status, status == 200 ? "OK" : status == 504 ? "Gateway Timeout" : "Bad Gateway",
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s", status,
+                     status == 200   ? "OK"
+                     : status == 504 ? "Gateway Timeout"
+                                     : "Bad Gateway",
                      strlen(body), body);
     return roost_fd_write(ctx, fd, out, (size_t)n, NULL);
 }
@@ -141,8 +144,8 @@ static int upstream_conn(roost_ctx_t *ctx, void *arg) {
 /* What a fetch hands back: channels copy their elements, so it travels by
  * value and nobody frees it. */
 typedef struct result {
-    int err;                  /* 0, or why the call failed (Go's error) */
-    int status;               /* the upstream's HTTP status */
+    int err;    /* 0, or why the call failed (Go's error) */
+    int status; /* the upstream's HTTP status */
     char body[64];
 } result;
 
@@ -158,7 +161,7 @@ static void http_get(roost_ctx_t *ctx, const char *addr, result *out) {
     if (!head) head = read_head(ctx, fd, buf, sizeof buf - 1, &have);
     if (head > 0) {
         buf[have] = 0;
-        out->status = atoi(buf + 9);   /* "HTTP/1.1 200" */
+        out->status = atoi(buf + 9); /* "HTTP/1.1 200" */
         snprintf(out->body, sizeof out->body, "%s", buf + head);
     } else {
         out->err = head ? (int)head : ROOST_ESYS(ECONNRESET);
@@ -168,14 +171,17 @@ static void http_get(roost_ctx_t *ctx, const char *addr, result *out) {
 
 /* A request task's argument: a reference to each object it keeps. */
 typedef struct request {
-    roost_ctx_t *ctx;         /* fixed only: the caller's context */
-    roost_chan_t *ch;         /* where the result goes; adopted by the task */
+    roost_ctx_t *ctx; /* fixed only: the caller's context */
+    roost_chan_t *ch; /* where the result goes; adopted by the task */
     const char *upstream;
 } request;
 
 static request *new_request(roost_ctx_t *ctx, roost_chan_t *ch, const char *upstream) {
     request *r = malloc(sizeof *r);
-    if (!r) { fprintf(stderr, "story_service: out of memory\n"); exit(1); }
+    if (!r) {
+        fprintf(stderr, "story_service: out of memory\n");
+        exit(1);
+    }
     r->ctx = ctx ? roost_ctx_ref(ctx) : NULL;
     r->ch = roost_chan_ref(ch);
     r->upstream = upstream;
@@ -184,7 +190,7 @@ static request *new_request(roost_ctx_t *ctx, roost_chan_t *ch, const char *upst
 
 static void free_request(request *r) {
     if (r->ctx) roost_ctx_unref(r->ctx);
-    free(r);   /* r->ch was adopted: released when the task exits */
+    free(r); /* r->ch was adopted: released when the task exits */
 }
 
 /* Leaky: no context, and the caller may be gone by the time of the send.
@@ -207,7 +213,7 @@ static void do_request(void *arg) {
     CHECK(roost_chan_adopt(req->ch));
     result r;
     http_get(req->ctx, req->upstream, &r);
-    CHECK(roost_chan_send(NULL, req->ch, &r));   /* buffer of one: never waits */
+    CHECK(roost_chan_send(NULL, req->ch, &r)); /* buffer of one: never waits */
     free_request(req);
 }
 
@@ -216,16 +222,18 @@ static void do_request(void *arg) {
 static int fetch(roost_ctx_t *ctx, bool leaky, const char *upstream, result *out) {
     roost_chan_t *ch;
     CHECK(roost_chan_make(&ch, sizeof(result), leaky ? 0 : 1));
-    if (leaky) CHECK(roost_go(do_request_leaky, new_request(NULL, ch, upstream)));
-    else CHECK(roost_go(do_request, new_request(ctx, ch, upstream)));
+    if (leaky)
+        CHECK(roost_go(do_request_leaky, new_request(NULL, ch, upstream)));
+    else
+        CHECK(roost_go(do_request, new_request(ctx, ch, upstream)));
     roost_case_t cases[] = {
-        {.chan = ch, .op = ROOST_RECV, .elem = out},                      /* r := <-ch */
-        {.chan = roost_ctx_done(ctx), .op = ROOST_RECV, .elem = NULL},    /* <-ctx.Done() */
+        {.chan = ch, .op = ROOST_RECV, .elem = out},                   /* r := <-ch */
+        {.chan = roost_ctx_done(ctx), .op = ROOST_RECV, .elem = NULL}, /* <-ctx.Done() */
     };
     int i = roost_select(NULL, cases, 2, 0);
-    roost_chan_unref(ch);   /* the caller walks away: leaky's task is stranded here */
+    roost_chan_unref(ch); /* the caller walks away: leaky's task is stranded here */
     CHECK(i);
-    if (i == 1) return roost_ctx_err(ctx);   /* return nil, ctx.Err() */
+    if (i == 1) return roost_ctx_err(ctx); /* return nil, ctx.Err() */
     return cases[0].err ? cases[0].err : out->err;
 }
 
@@ -251,10 +259,10 @@ static int front_conn(roost_ctx_t *ctx, void *arg) {
         roost_ctx_cancel(idle);
         roost_ctx_unref(idle);
         if (head <= 0) break;
-        consume(buf, &have, (size_t)head);   /* GET: no body */
+        consume(buf, &have, (size_t)head); /* GET: no body */
         atomic_fetch_add(&front.requests, 1);
         roost_ctx_t *req;
-        roost_ctx_with_timeout(ctx, front.timeout, &req);   /* ctx, cancel := WithTimeout */
+        roost_ctx_with_timeout(ctx, front.timeout, &req); /* ctx, cancel := WithTimeout */
         result r;
         int rc = fetch(req, front.leaky, front.upstream, &r);
         roost_ctx_cancel(req);
@@ -262,8 +270,10 @@ static int front_conn(roost_ctx_t *ctx, void *arg) {
         bool late = rc == ROOST_ETIMEDOUT || rc == ROOST_ECANCELED;
         if (rc == 0) atomic_fetch_add(&front.ok, 1);
         if (late) atomic_fetch_add(&front.timeouts, 1);
-        if (rc == 0) rc = respond(ctx, fd, r.status, r.body);
-        else rc = respond(ctx, fd, late ? 504 : 502, late ? "timeout\n" : "upstream failed\n");
+        if (rc == 0)
+            rc = respond(ctx, fd, r.status, r.body);
+        else
+            rc = respond(ctx, fd, late ? 504 : 502, late ? "timeout\n" : "upstream failed\n");
         if (rc) break;
     }
     roost_fd_close(fd);
@@ -288,8 +298,7 @@ static long rss_kib(void) {
 static void print_stats(int64_t t0) {
     printf("stats ms %lld tasks %lld rss_kib %ld requests %ld timeouts %ld leaks %lld\n",
            (long long)((roost_now() - t0) / ROOST_MS), (long long)roost_task_count(), rss_kib(),
-           atomic_load(&front.requests), atomic_load(&front.timeouts),
-           (long long)roost_leaks_found());
+           atomic_load(&front.requests), atomic_load(&front.timeouts), (long long)roost_leaks_found());
 }
 
 /* The stats line every period, until the group's context ends. */
@@ -308,8 +317,8 @@ static int stats_loop(roost_ctx_t *ctx, void *arg) {
 
 typedef struct server_args {
     const char *role, *addr;
-    roost_group_fn conn;      /* a connection's task */
-    int64_t stats;            /* front: the stats period; 0: none */
+    roost_group_fn conn; /* a connection's task */
+    int64_t stats;       /* front: the stats period; 0: none */
 } server_args;
 
 static void server(void *arg) {
@@ -325,7 +334,7 @@ static void server(void *arg) {
     roost_sock_addr(lfd, 0, where, sizeof where);
     printf("%s: listening on %s\n", a->role, where);
 
-    roost_group_t *g;   /* every connection, and the stats task: cancelled by `stop` */
+    roost_group_t *g; /* every connection, and the stats task: cancelled by `stop` */
     CHECK(roost_group_make(stop, &g));
     if (a->stats) {
         CHECK(roost_group_go_with(NULL, g, (), stats_loop, &a->stats));
@@ -335,11 +344,10 @@ static void server(void *arg) {
         CHECK(roost_monitor_start(&mo));
     }
     int fd;
-    while ((rc = roost_accept(stop, lfd, &fd)) == 0)
-        CHECK(roost_group_go_with(NULL, g, (), a->conn, &fd));
+    while ((rc = roost_accept(stop, lfd, &fd)) == 0) CHECK(roost_group_go_with(NULL, g, (), a->conn, &fd));
     roost_fd_close(lfd);
     if (rc != ROOST_ECANCELED) fprintf(stderr, "story_service: accept: %s\n", roost_strerror(rc));
-    roost_group_close(g);   /* cancel, wait, drop */
+    roost_group_close(g); /* cancel, wait, drop */
     if (a->stats) roost_monitor_stop();
     printf("%s: stopped\n", a->role);
     roost_ctx_unref(stop);
@@ -353,7 +361,7 @@ static void server(void *arg) {
 
 static struct {
     const char *addr;
-    int64_t period;           /* between two requests on one connection */
+    int64_t period; /* between two requests on one connection */
     _Atomic long sent, ok, timeouts, errors;
 } load;
 
@@ -373,7 +381,7 @@ static int load_conn(roost_ctx_t *ctx, void *arg) {
         int64_t wait = next - roost_now();
         if (wait > 0 && roost_sleep(ctx, wait)) break;
         next += load.period;
-        if (roost_now() > next) next = roost_now();   /* behind: do not burst to catch up */
+        if (roost_now() > next) next = roost_now(); /* behind: do not burst to catch up */
         if (roost_fd_write(ctx, fd, req, sizeof req - 1, NULL)) break;
         atomic_fetch_add(&load.sent, 1);
         ssize_t head = read_head(ctx, fd, buf, sizeof buf, &have);
@@ -381,7 +389,7 @@ static int load_conn(roost_ctx_t *ctx, void *arg) {
         int status = atoi(buf + 9);
         size_t body = content_length(buf, (size_t)head);
         consume(buf, &have, (size_t)head);
-        while (have < body) {   /* bodies are small: they fit the buffer */
+        while (have < body) { /* bodies are small: they fit the buffer */
             ssize_t n = roost_fd_read(ctx, fd, buf + have, sizeof buf - have);
             if (n <= 0) goto out;
             have += (size_t)n;
@@ -395,7 +403,10 @@ out:
     return 0;
 }
 
-typedef struct load_args { int conns; int64_t duration; } load_args;
+typedef struct load_args {
+    int conns;
+    int64_t duration;
+} load_args;
 
 static void load_main(void *arg) {
     load_args *a = arg;
@@ -421,7 +432,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    setvbuf(stdout, NULL, _IOLBF, 0);   /* one line at a time, also to a file or pipe */
+    setvbuf(stdout, NULL, _IOLBF, 0); /* one line at a time, also to a file or pipe */
     if (argc >= 3 && strcmp(argv[1], "upstream") == 0) {
         if (argc > 3 && (upstream_max_ms = atoi(argv[3])) <= 0) usage();
         server_args a = {"upstream", argv[2], upstream_conn, 0};

@@ -62,47 +62,47 @@ extern "C" {
 
 enum {
     ROOST_OK = 0,
-    ROOST_EINVAL = -1,      /* NULL pointer, zero/absurd size, bad flag */
-    ROOST_ENOMEM = -2,      /* allocation (or stack mapping) failed */
-    ROOST_ECLOSED = -3,     /* send on closed channel; receive on closed and drained one */
-    ROOST_ECANCELED = -4,   /* the context was cancelled */
-    ROOST_ETIMEDOUT = -5,   /* the context's deadline passed */
-    ROOST_EAGAIN = -6,      /* a non-blocking operation would block */
-    ROOST_EALREADY = -7,    /* closing a closed channel */
-    ROOST_ESTATE = -8,      /* unlock of an unlocked mutex; negative wait-group counter */
-    ROOST_ERANGE = -9,      /* size or count beyond what roost supports */
-    ROOST_EDEADLK = -10,    /* re-locking a mutex held by the calling task */
-    ROOST_ELEAKED = -11,    /* the operation can never complete: the leak detector proved it (roost_obs.h) */
-    ROOST_EFDCLOSED = -12,  /* the descriptor was closed with roost_fd_close (roost_io.h) */
-    ROOST_ENOHOST = -13,    /* a host name that does not resolve (roost_io.h) */
+    ROOST_EINVAL = -1,     /* NULL pointer, zero/absurd size, bad flag */
+    ROOST_ENOMEM = -2,     /* allocation (or stack mapping) failed */
+    ROOST_ECLOSED = -3,    /* send on closed channel; receive on closed and drained one */
+    ROOST_ECANCELED = -4,  /* the context was cancelled */
+    ROOST_ETIMEDOUT = -5,  /* the context's deadline passed */
+    ROOST_EAGAIN = -6,     /* a non-blocking operation would block */
+    ROOST_EALREADY = -7,   /* closing a closed channel */
+    ROOST_ESTATE = -8,     /* unlock of an unlocked mutex; negative wait-group counter */
+    ROOST_ERANGE = -9,     /* size or count beyond what roost supports */
+    ROOST_EDEADLK = -10,   /* re-locking a mutex held by the calling task */
+    ROOST_ELEAKED = -11,   /* the operation can never complete: the leak detector proved it (roost_obs.h) */
+    ROOST_EFDCLOSED = -12, /* the descriptor was closed with roost_fd_close (roost_io.h) */
+    ROOST_ENOHOST = -13,   /* a host name that does not resolve (roost_io.h) */
     /* roost_io.h adds ROOST_ESYS(errno) codes, from -1000 down. */
 };
 
 /* Message for a ROOST_E* code (or "unknown error"). Never NULL. */
 const char *roost_strerror(int err);
 
-typedef struct roost_ctx roost_ctx_t;    /* opaque, reference counted */
-typedef struct roost_chan roost_chan_t;  /* opaque, reference counted */
+typedef struct roost_ctx roost_ctx_t;   /* opaque, reference counted */
+typedef struct roost_chan roost_chan_t; /* opaque, reference counted */
 
 /* ---------------------------------------------------------------- time */
 
 #define ROOST_NS ((int64_t)1)
 #define ROOST_US ((int64_t)1000)
 #define ROOST_MS ((int64_t)1000000)
-#define ROOST_S  ((int64_t)1000000000)
+#define ROOST_S ((int64_t)1000000000)
 
 /* Monotonic clock in nanoseconds. */
 int64_t roost_now(void);
 
 /* ---------------------------------------------------------------- runtime */
 
-#define ROOST_STACK_MAX ((size_t)1 << 30)   /* largest task stack, bytes */
+#define ROOST_STACK_MAX ((size_t)1 << 30) /* largest task stack, bytes */
 
 typedef struct roost_config {
-    int workers;        /* worker threads, up to 1024; 0: $ROOST_WORKERS, else the CPU count */
-    size_t stack_size;  /* default task stack, up to ROOST_STACK_MAX (rounded up to whole
+    int workers;       /* worker threads, up to 1024; 0: $ROOST_WORKERS, else the CPU count */
+    size_t stack_size; /* default task stack, up to ROOST_STACK_MAX (rounded up to whole
                          * pages, at least 4); 0: $ROOST_STACK_SIZE, else 64 KiB */
-    int observe;        /* bookkeeping (roost_obs.h): 1 on, 2 on with TSC-exact park times, -1 off;
+    int observe;       /* bookkeeping (roost_obs.h): 1 on, 2 on with TSC-exact park times, -1 off;
                          * 0: $ROOST_OBSERVE (0, 1 or 2), else 1 */
 } roost_config_t;
 
@@ -137,8 +137,8 @@ int roost_workers(void);
 typedef void (*roost_fn)(void *arg);
 
 typedef struct roost_task_opts {
-    const char *name;   /* static string shown by profiles; may be NULL */
-    size_t stack_size;  /* 0: the runtime's default */
+    const char *name;  /* static string shown by profiles; may be NULL */
+    size_t stack_size; /* 0: the runtime's default */
 } roost_task_opts_t;
 
 /* A spawn site: one per roost_go call in the source, a static the macro
@@ -155,17 +155,17 @@ typedef struct roost_site {
  * ROOST_EINVAL for a NULL fn; ROOST_ERANGE for opts->stack_size over
  * ROOST_STACK_MAX (smaller sizes are rounded up to whole pages, at least 4). */
 #define roost_go(fn, arg) roost_go_opts((fn), (arg), NULL)
-#define roost_go_opts(fn, arg, opts)                                                   \
-    __extension__({                                                                    \
-        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \
-        roost_go_site((fn), (arg), (opts), &roost__site_);                             \
+#define roost_go_opts(fn, arg, opts)                                          \
+    __extension__({                                                           \
+        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0}; \
+        roost_go_site((fn), (arg), (opts), &roost__site_);                    \
     })
 int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_site_t *site);
 /* The same for callers without a static site (bindings, wrappers): the site
  * is looked up by (file, line, func) in a table; file and func must be
  * static strings. */
-int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts,
-                const char *file, int line, const char *func);
+int roost_go_at(roost_fn fn, void *arg, const roost_task_opts_t *opts, const char *file, int line,
+                const char *func);
 
 /* Let other runnable tasks run: every task queued on this worker now runs
  * before the caller does again (Go's runtime.Gosched). Returns at once when
@@ -237,8 +237,8 @@ void roost_ctx_unref(roost_ctx_t *ctx);
 
 /* ---------------------------------------------------------------- channels */
 
-#define ROOST_CHAN_MAX_ELEM ((size_t)1 << 16)   /* bytes per element */
-#define ROOST_CHAN_MAX_CAP  ((size_t)1 << 28)   /* elements of buffer */
+#define ROOST_CHAN_MAX_ELEM ((size_t)1 << 16) /* bytes per element */
+#define ROOST_CHAN_MAX_CAP ((size_t)1 << 28)  /* elements of buffer */
 
 /* Make a channel of elements of elem_size bytes (1..ROOST_CHAN_MAX_ELEM) with
  * a buffer of cap elements (0: unbuffered). The caller holds one reference.
@@ -264,7 +264,7 @@ int roost_chan_tryrecv(roost_chan_t *ch, void *elem);
  * waiting senders get ROOST_ECLOSED. ROOST_EALREADY if already closed. */
 int roost_chan_close(roost_chan_t *ch);
 
-size_t roost_chan_len(roost_chan_t *ch);  /* buffered elements now */
+size_t roost_chan_len(roost_chan_t *ch); /* buffered elements now */
 size_t roost_chan_cap(roost_chan_t *ch);
 
 /* ---------------------------------------------------------------- select */
@@ -272,13 +272,13 @@ size_t roost_chan_cap(roost_chan_t *ch);
 enum { ROOST_RECV = 1, ROOST_SEND = 2 };
 
 typedef struct roost_case {
-    roost_chan_t *chan;  /* NULL: never ready (Go's nil channel) */
-    int op;              /* ROOST_RECV or ROOST_SEND */
-    void *elem;          /* send: value to send; recv: destination or NULL */
-    int err;             /* out, for the chosen case: 0 or ROOST_ECLOSED */
+    roost_chan_t *chan; /* NULL: never ready (Go's nil channel) */
+    int op;             /* ROOST_RECV or ROOST_SEND */
+    void *elem;         /* send: value to send; recv: destination or NULL */
+    int err;            /* out, for the chosen case: 0 or ROOST_ECLOSED */
 } roost_case_t;
 
-#define ROOST_SELECT_NONBLOCK 1   /* Go's `default:` */
+#define ROOST_SELECT_NONBLOCK 1 /* Go's `default:` */
 #define ROOST_SELECT_MAX 1024
 
 /* Wait until one case can proceed and perform it. Among several ready cases
@@ -313,24 +313,34 @@ int roost_ticker_stop(roost_ticker_t *t);
  * are private. Locks are not tied to the task that took them (as in Go),
  * except that re-locking a mutex you hold is refused with ROOST_EDEADLK. */
 
-typedef struct roost__waitq { void *head, *tail; } roost__waitq_t;
+typedef struct roost__waitq {
+    void *head, *tail;
+} roost__waitq_t;
 
 typedef struct roost_mutex {
-    int lock; int locked; void *holder; roost__waitq_t waiters;
+    int lock;
+    int locked;
+    void *holder;
+    roost__waitq_t waiters;
     unsigned long long holder_id; /* the holder's task id: the leak detector tells a holder that exited */
 } roost_mutex_t;
-#define ROOST_MUTEX_INIT {0, 0, NULL, {NULL, NULL}, 0}
+#define ROOST_MUTEX_INIT \
+    { 0, 0, NULL, {NULL, NULL}, 0 }
 
 int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu);
-int roost_mutex_trylock(roost_mutex_t *mu);           /* ROOST_EAGAIN if held */
-int roost_mutex_unlock(roost_mutex_t *mu);            /* ROOST_ESTATE if not locked */
+int roost_mutex_trylock(roost_mutex_t *mu); /* ROOST_EAGAIN if held */
+int roost_mutex_unlock(roost_mutex_t *mu);  /* ROOST_ESTATE if not locked */
 
 typedef struct roost_rwmutex {
-    int lock; int readers; int writer; void *holder;
+    int lock;
+    int readers;
+    int writer;
+    void *holder;
     roost__waitq_t rq, wq;
     unsigned long long holder_id; /* the writer's task id */
 } roost_rwmutex_t;
-#define ROOST_RWMUTEX_INIT {0, 0, 0, NULL, {NULL, NULL}, {NULL, NULL}, 0}
+#define ROOST_RWMUTEX_INIT \
+    { 0, 0, 0, NULL, {NULL, NULL}, {NULL, NULL}, 0 }
 
 /* A waiting writer holds back new readers (Go's rule). */
 int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw);
@@ -338,8 +348,14 @@ int roost_rwmutex_runlock(roost_rwmutex_t *rw);
 int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw);
 int roost_rwmutex_unlock(roost_rwmutex_t *rw);
 
-typedef struct roost_cond { int lock; roost__waitq_t waiters; } roost_cond_t;
-#define ROOST_COND_INIT {0, {NULL, NULL}}
+typedef struct roost_cond {
+    int lock;
+    roost__waitq_t waiters;
+} roost_cond_t;
+#define ROOST_COND_INIT   \
+    {                     \
+        0, { NULL, NULL } \
+    }
 
 /* Atomically unlock mu and wait for a signal; mu is locked again on return,
  * whatever the result (0 or the context's error). */
@@ -347,8 +363,15 @@ int roost_cond_wait(roost_ctx_t *ctx, roost_cond_t *c, roost_mutex_t *mu);
 int roost_cond_signal(roost_cond_t *c);
 int roost_cond_broadcast(roost_cond_t *c);
 
-typedef struct roost_waitgroup { int lock; int64_t count; roost__waitq_t waiters; } roost_waitgroup_t;
-#define ROOST_WAITGROUP_INIT {0, 0, {NULL, NULL}}
+typedef struct roost_waitgroup {
+    int lock;
+    int64_t count;
+    roost__waitq_t waiters;
+} roost_waitgroup_t;
+#define ROOST_WAITGROUP_INIT \
+    {                        \
+        0, 0, { NULL, NULL } \
+    }
 
 /* ROOST_ESTATE (and no change) if the counter would go negative;
  * ROOST_ERANGE (and no change) if it would pass INT64_MAX. */
@@ -356,8 +379,15 @@ int roost_waitgroup_add(roost_waitgroup_t *wg, int64_t delta);
 int roost_waitgroup_done(roost_waitgroup_t *wg);
 int roost_waitgroup_wait(roost_ctx_t *ctx, roost_waitgroup_t *wg);
 
-typedef struct roost_once { int lock; int state; roost__waitq_t waiters; } roost_once_t;
-#define ROOST_ONCE_INIT {0, 0, {NULL, NULL}}
+typedef struct roost_once {
+    int lock;
+    int state;
+    roost__waitq_t waiters;
+} roost_once_t;
+#define ROOST_ONCE_INIT      \
+    {                        \
+        0, 0, { NULL, NULL } \
+    }
 
 /* Run fn(arg) exactly once; concurrent callers wait until it has returned.
  * 0, or the context's error for a caller that gave up waiting. */
@@ -387,7 +417,7 @@ int roost_once_do(roost_ctx_t *ctx, roost_once_t *o, roost_fn fn, void *arg);
  * in profiles, dumps and leak reports; tasks it spawns inherit the label, as
  * they inherit every label. */
 
-typedef struct roost_group roost_group_t;   /* opaque, reference counted */
+typedef struct roost_group roost_group_t; /* opaque, reference counted */
 
 /* A group's task: gets the group's context and its argument; returns 0 or an
  * error (a negative ROOST_E* code or the program's own positive code). */
@@ -402,8 +432,7 @@ typedef int (*roost_group_fn)(roost_ctx_t *ctx, void *arg);
 #define ROOST__STR(x) ROOST__STR2(x)
 #define ROOST__STR2(x) #x
 /* The same with an explicit site: `where` and `func` must be static strings. */
-int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where,
-                        const char *func);
+int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where, const char *func);
 
 /* The group's context, owned by the group (valid while you hold a reference
  * or are one of its tasks; roost_ctx_ref it to keep it longer). Cancelled
@@ -425,17 +454,16 @@ int roost_group_set_limit(roost_group_t *g, int64_t n);
  * slot, as in Go (with a limit of 1, for ever). A spawning task yields
  * after every 64 spawns into a group, so that a fan-out runs as it goes
  * (the tasks queued on its worker run before it resumes). */
-#define roost_group_go(ctx, g, fn, arg)                                                 \
-    __extension__({                                                                    \
-        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \
-        roost_group_go_site((ctx), (g), (fn), (arg), 0, NULL, 0, 0, &roost__site_);    \
+#define roost_group_go(ctx, g, fn, arg)                                             \
+    __extension__({                                                                 \
+        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};       \
+        roost_group_go_site((ctx), (g), (fn), (arg), 0, NULL, 0, 0, &roost__site_); \
     })
 /* Go's TryGo: the same without waiting, ROOST_EAGAIN at the limit. */
-#define roost_group_trygo(g, fn, arg)                                                   \
-    __extension__({                                                                    \
-        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \
-        roost_group_go_site(NULL, (g), (fn), (arg), 0, NULL, 0, ROOST_GROUP_TRY,      \
-                            &roost__site_);                                            \
+#define roost_group_trygo(g, fn, arg)                                                            \
+    __extension__({                                                                              \
+        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};                    \
+        roost_group_go_site(NULL, (g), (fn), (arg), 0, NULL, 0, ROOST_GROUP_TRY, &roost__site_); \
     })
 /* Spawn with arguments and references handed over, the closest C gets to a
  * Go closure. `chans` is a parenthesized list of channels, () for none:
@@ -446,22 +474,19 @@ int roost_group_set_limit(roost_group_t *g, int64_t n);
  * gets a pointer to its copy, freed when it returns:
  *   roost_group_go_with(NULL, g, (ch), fetch_one, &(fetch_arg){.ch = ch, .id = id});
  * Otherwise as roost_group_go. */
-#define roost_group_go_with(ctx, g, chans, fn, ...)                                     \
-    __extension__({                                                                    \
-        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};          \
-        roost_chan_t *roost__chans_[] = {NULL, ROOST__UNPAREN chans};                  \
-        roost_group_go_site((ctx), (g), (fn), (__VA_ARGS__), sizeof *(__VA_ARGS__),      \
-                            roost__chans_ + 1,                                         \
-                            (int)(sizeof roost__chans_ / sizeof *roost__chans_) - 1, 0, \
-                            &roost__site_);                                            \
+#define roost_group_go_with(ctx, g, chans, fn, ...)                                                     \
+    __extension__({                                                                                     \
+        static roost_site_t roost__site_ = {__FILE__, __func__, __LINE__, 0};                           \
+        roost_chan_t *roost__chans_[] = {NULL, ROOST__UNPAREN chans};                                   \
+        roost_group_go_site((ctx), (g), (fn), (__VA_ARGS__), sizeof *(__VA_ARGS__), roost__chans_ + 1,  \
+                            (int)(sizeof roost__chans_ / sizeof *roost__chans_) - 1, 0, &roost__site_); \
     })
 #define ROOST__UNPAREN(...) __VA_ARGS__
 enum { ROOST_GROUP_TRY = 1 };
 /* What the macros call. size > 0: copy size bytes from arg; chans: nchans
  * channels to hand over (not NULL); flags: ROOST_GROUP_TRY. */
-int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, const void *arg,
-                        size_t size, roost_chan_t *const *chans, int nchans, int flags,
-                        roost_site_t *site);
+int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, const void *arg, size_t size,
+                        roost_chan_t *const *chans, int nchans, int flags, roost_site_t *site);
 
 /* Wait until every task of the group has returned, then return the first
  * error one returned (0 if none): Go's g.Wait. The group is then done: its

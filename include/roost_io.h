@@ -41,15 +41,13 @@ extern "C" {
 #define ROOST_ESYS_BASE 1000
 #define ROOST_ESYS(e) (-(ROOST_ESYS_BASE + (e)))
 /* The errno behind a ROOST_ESYS code, or 0 for any other code. */
-static inline int roost_sys_errno(int err) {
-    return err <= -ROOST_ESYS_BASE ? -err - ROOST_ESYS_BASE : 0;
-}
+static inline int roost_sys_errno(int err) { return err <= -ROOST_ESYS_BASE ? -err - ROOST_ESYS_BASE : 0; }
 
 /* ---------------------------------------------------------------- waiting on descriptors */
 
 enum {
-    ROOST_IO_READ = 1,   /* readable, or the peer hung up, or an error is pending */
-    ROOST_IO_WRITE = 2,  /* writable, or an error is pending */
+    ROOST_IO_READ = 1,  /* readable, or the peer hung up, or an error is pending */
+    ROOST_IO_WRITE = 2, /* writable, or an error is pending */
 };
 
 /* Park until fd is ready for `events` (ROOST_IO_READ, ROOST_IO_WRITE or

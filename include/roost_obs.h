@@ -29,7 +29,7 @@ extern "C" {
 
 /* Why a parked task waits. */
 enum roost_wait_reason {
-    ROOST_WAIT_NONE = 0,     /* not parked */
+    ROOST_WAIT_NONE = 0, /* not parked */
     ROOST_WAIT_CHAN_SEND,
     ROOST_WAIT_CHAN_RECV,
     ROOST_WAIT_SELECT,
@@ -51,9 +51,9 @@ enum roost_task_state { ROOST_TASK_RUNNABLE = 0, ROOST_TASK_RUNNING, ROOST_TASK_
 const char *roost_task_state_name(int state);
 
 typedef struct roost_counts {
-    int64_t alive;                      /* spawned and not yet returned */
-    int64_t running, runnable, parked;  /* alive = running + runnable + parked */
-    int64_t created, exited;            /* totals since start */
+    int64_t alive;                        /* spawned and not yet returned */
+    int64_t running, runnable, parked;    /* alive = running + runnable + parked */
+    int64_t created, exited;              /* totals since start */
     int64_t by_reason[ROOST_WAIT__COUNT]; /* parked tasks by wait reason */
 } roost_counts_t;
 
@@ -91,18 +91,18 @@ int roost_task_set_name(const char *name);
 
 typedef struct roost_task_info {
     uint64_t id, parent_id;
-    const char *file, *func;            /* spawn site */
+    const char *file, *func; /* spawn site */
     int line;
-    const char *name;                   /* NULL if none */
+    const char *name; /* NULL if none */
     int nlabels;
     const char *labels[ROOST_MAX_LABELS][2];
-    int state;                          /* enum roost_task_state */
-    int wait_reason;                    /* enum roost_wait_reason */
-    const void *wait_obj;               /* the channel, mutex, ... waited on */
-    int64_t created;                    /* roost_now() at spawn, to about 2 ms (exact: ROOST_OBSERVE=2) */
-    int64_t parked_at;                  /* roost_now() when it parked (to ~2 ms; see above); 0 if not parked */
-    int nframes;                        /* 0 unless stacks were asked for (and the task is parked or runnable) */
-    uintptr_t pcs[ROOST_MAX_FRAMES];    /* return addresses, innermost first */
+    int state;                       /* enum roost_task_state */
+    int wait_reason;                 /* enum roost_wait_reason */
+    const void *wait_obj;            /* the channel, mutex, ... waited on */
+    int64_t created;                 /* roost_now() at spawn, to about 2 ms (exact: ROOST_OBSERVE=2) */
+    int64_t parked_at;               /* roost_now() when it parked (to ~2 ms; see above); 0 if not parked */
+    int nframes;                     /* 0 unless stacks were asked for (and the task is parked or runnable) */
+    uintptr_t pcs[ROOST_MAX_FRAMES]; /* return addresses, innermost first */
 } roost_task_info_t;
 
 enum { ROOST_SNAP_STACKS = 1 };
@@ -126,9 +126,10 @@ size_t roost_symbolize(uintptr_t pc, char *buf, size_t size);
 /* ---------------------------------------------------------------- profiles */
 
 enum roost_profile_format {
-    ROOST_PROFILE_GROUPED = 1, /* Go's goroutine profile debug=1: one entry per stack + reason, with a count */
-    ROOST_PROFILE_FULL = 2,    /* debug=2: one entry per task, [chan send, 192s], spawn site */
-    ROOST_PROFILE_PPROF = 3,   /* profile.proto (gzip-less): `go tool pprof` reads it */
+    ROOST_PROFILE_GROUPED =
+        1,                   /* Go's goroutine profile debug=1: one entry per stack + reason, with a count */
+    ROOST_PROFILE_FULL = 2,  /* debug=2: one entry per task, [chan send, 192s], spawn site */
+    ROOST_PROFILE_PPROF = 3, /* profile.proto (gzip-less): `go tool pprof` reads it */
     ROOST_PROFILE_JSON = 4,
 };
 
@@ -151,26 +152,26 @@ int roost_profile_on_signal(int signo);
  * minus its lowest sample over the growth window (the last 4 intervals when
  * growth alerts are off, or the samples so far when fewer). */
 typedef struct roost_alert {
-    int kind;                  /* ROOST_ALERT_THRESHOLD or ROOST_ALERT_GROWTH */
-    int64_t alive;             /* tasks alive now */
-    int64_t grew_by;           /* the rise of the total alive */
+    int kind;                          /* ROOST_ALERT_THRESHOLD or ROOST_ALERT_GROWTH */
+    int64_t alive;                     /* tasks alive now */
+    int64_t grew_by;                   /* the rise of the total alive */
     const char *site_file, *site_func; /* GROWTH: the spawn site that grew most; THRESHOLD: the
                                 * one with the most tasks alive (NULL: no site to name) */
     int site_line;
-    int64_t site_grew_by;      /* that site's rise */
-    int reason;                /* GROWTH: the wait reason that grew most; THRESHOLD: the one with
+    int64_t site_grew_by;   /* that site's rise */
+    int reason;             /* GROWTH: the wait reason that grew most; THRESHOLD: the one with
                                 * the most tasks parked (ROOST_WAIT_NONE: none) */
-    int64_t reason_grew_by;    /* that reason's rise */
-    const char *text;          /* one line (no newline) with the above, naming up to 3 sites and
+    int64_t reason_grew_by; /* that reason's rise */
+    const char *text;       /* one line (no newline) with the above, naming up to 3 sites and
                                 * 3 reasons; valid during the call only */
 } roost_alert_t;
 enum { ROOST_ALERT_THRESHOLD = 1, ROOST_ALERT_GROWTH = 2 };
 
 typedef struct roost_monitor_opts {
-    int64_t interval;          /* between samples, at least 1 ms; 0: 1 s */
-    int log_fd;                /* a count line per sample; -1: none; 0 is taken as stderr */
-    int64_t threshold;         /* alert when alive >= threshold; 0: off */
-    int64_t window;            /* growth alert over this span (rounded up to whole intervals, at
+    int64_t interval;  /* between samples, at least 1 ms; 0: 1 s */
+    int log_fd;        /* a count line per sample; -1: none; 0 is taken as stderr */
+    int64_t threshold; /* alert when alive >= threshold; 0: off */
+    int64_t window;    /* growth alert over this span (rounded up to whole intervals, at
                                 * least 4, at most 4096 of them); 0: off */
     void (*alert)(const roost_alert_t *a, void *arg); /* NULL: write the alert line to log_fd
                                                        * (stderr if none) */
@@ -264,30 +265,30 @@ int roost_metrics_text(char **buf, size_t *len);
 /* ---------------------------------------------------------------- leaks */
 
 enum roost_leak_kind {
-    ROOST_LEAK_CHAN = 1,       /* parked on a channel nothing else can reach (provable) */
-    ROOST_LEAK_SELECT,         /* a select whose every channel is unreachable (provable) */
-    ROOST_LEAK_LOCK_CYCLE,     /* tasks waiting on locks held within the set (provable) */
-    ROOST_LEAK_LOCK_ORPHANED,  /* waiting on a lock whose holder exited */
-    ROOST_LEAK_DEADLOCK,       /* every task asleep and nothing can wake one */
-    ROOST_LEAK_SUSPECT,        /* parked longer than the suspect threshold */
-    ROOST_LEAK_CYCLE,          /* a set of tasks only each other could wake, through channels and locks (scan) */
-    ROOST_LEAK_GROUP,          /* a task group dropped with tasks still running (roost_group_unref; obj: the group) */
-    ROOST_LEAK_UNREACHABLE,    /* parked on something no running task, thread, global or timer can
+    ROOST_LEAK_CHAN = 1,      /* parked on a channel nothing else can reach (provable) */
+    ROOST_LEAK_SELECT,        /* a select whose every channel is unreachable (provable) */
+    ROOST_LEAK_LOCK_CYCLE,    /* tasks waiting on locks held within the set (provable) */
+    ROOST_LEAK_LOCK_ORPHANED, /* waiting on a lock whose holder exited */
+    ROOST_LEAK_DEADLOCK,      /* every task asleep and nothing can wake one */
+    ROOST_LEAK_SUSPECT,       /* parked longer than the suspect threshold */
+    ROOST_LEAK_CYCLE, /* a set of tasks only each other could wake, through channels and locks (scan) */
+    ROOST_LEAK_GROUP, /* a task group dropped with tasks still running (roost_group_unref; obj: the group) */
+    ROOST_LEAK_UNREACHABLE, /* parked on something no running task, thread, global or timer can
                                 * reach (roost_leak_prove; obj: what the tasks wait on) */
 };
 const char *roost_leak_kind_name(int kind);
 
 /* What a finding rests on (roost_leak_t.verdict). */
 enum roost_leak_verdict {
-    ROOST_VERDICT_REFS = 1,    /* exact references: every reference left to what the tasks wait
+    ROOST_VERDICT_REFS = 1, /* exact references: every reference left to what the tasks wait
                                 * on is held by tasks that cannot run (CHAN, SELECT, CYCLE) */
-    ROOST_VERDICT_LOCKS,       /* the lock chain: a cycle of holders, or a holder that exited
+    ROOST_VERDICT_LOCKS,    /* the lock chain: a cycle of holders, or a holder that exited
                                 * (LOCK_CYCLE, LOCK_ORPHANED) */
-    ROOST_VERDICT_RELOCK,      /* a re-lock refused with ROOST_EDEADLK: nobody is stuck (kind
+    ROOST_VERDICT_RELOCK,   /* a re-lock refused with ROOST_EDEADLK: nobody is stuck (kind
                                 * LOCK_CYCLE; not counted) */
-    ROOST_VERDICT_DEADLOCK,    /* global deadlock: every task asleep, nothing to wake one */
-    ROOST_VERDICT_SUSPECT,     /* nothing proved: parked longer than the threshold */
-    ROOST_VERDICT_REACH,       /* reachability: a conservative mark of the whole process from
+    ROOST_VERDICT_DEADLOCK, /* global deadlock: every task asleep, nothing to wake one */
+    ROOST_VERDICT_SUSPECT,  /* nothing proved: parked longer than the threshold */
+    ROOST_VERDICT_REACH,    /* reachability: a conservative mark of the whole process from
                                 * what can run found nothing that reaches what they wait on
                                 * (UNREACHABLE) */
 };
@@ -313,13 +314,13 @@ enum { ROOST_LEAK_OFF = 0, ROOST_LEAK_REPORT = 1, ROOST_LEAK_WAKE = 2, ROOST_LEA
 int roost_leak_policy(int policy);
 
 typedef struct roost_leak {
-    int kind;                  /* enum roost_leak_kind */
-    const void *obj;           /* the channel or lock involved */
+    int kind;        /* enum roost_leak_kind */
+    const void *obj; /* the channel or lock involved */
     size_t ntasks;
     const roost_task_info_t *tasks; /* the tasks this finding names for the first time, with
                                 * stacks (a task is named by one finding only) */
-    const char *text;          /* the report in full, as written to stderr when it is */
-    int verdict;               /* enum roost_leak_verdict */
+    const char *text;               /* the report in full, as written to stderr when it is */
+    int verdict;                    /* enum roost_leak_verdict */
 } roost_leak_t;
 
 /* Call fn for every finding (instead of, not as well as, writing it to
@@ -338,8 +339,8 @@ int64_t roost_leaks_found(void);
  * it); in no particular order. 0, ROOST_EINVAL for a NULL out or n, or
  * ROOST_ENOMEM. */
 typedef struct roost_leaked_task {
-    int kind;                  /* the finding that named it: enum roost_leak_kind */
-    int verdict;               /* enum roost_leak_verdict */
+    int kind;    /* the finding that named it: enum roost_leak_kind */
+    int verdict; /* enum roost_leak_verdict */
     roost_task_info_t task;
 } roost_leaked_task_t;
 int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags);
@@ -347,16 +348,16 @@ int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags);
 /* What the detector has done so far, and what it cost. A versioned
  * struct: fields are only ever added at the end, before `reserved`. */
 typedef struct roost_leak_stats {
-    int64_t proved;            /* distinct tasks proved leaked (roost_leaks_found) */
-    int64_t suspects;          /* distinct tasks reported as suspects */
-    int64_t reports;           /* findings delivered: to the hook, or written to stderr in full */
-    int64_t folded;            /* findings written to stderr as part of a count line instead */
-    int64_t lock_steps;        /* lock holders the lock-chain check followed past the first */
-    int64_t probes;            /* words of possibly freed memory read through the kernel (a
+    int64_t proved;      /* distinct tasks proved leaked (roost_leaks_found) */
+    int64_t suspects;    /* distinct tasks reported as suspects */
+    int64_t reports;     /* findings delivered: to the hook, or written to stderr in full */
+    int64_t folded;      /* findings written to stderr as part of a count line instead */
+    int64_t lock_steps;  /* lock holders the lock-chain check followed past the first */
+    int64_t probes;      /* words of possibly freed memory read through the kernel (a
                                 * system call each): the lock-chain check and the scan */
-    int64_t woken;             /* tasks the wake policy (ROOST_LEAK_WAKE) woke with ROOST_ELEAKED:
+    int64_t woken;       /* tasks the wake policy (ROOST_LEAK_WAKE) woke with ROOST_ELEAKED:
                                 * leaks averted */
-    int64_t reserved[9];       /* zero */
+    int64_t reserved[9]; /* zero */
 } roost_leak_stats_t;
 void roost_leak_stats(roost_leak_stats_t *out);
 
@@ -383,9 +384,9 @@ int64_t roost_leak_scan(int64_t suspect_ns);
 /* roost_leak_scan, with what it found told apart. Only tasks no finding
  * named before count. Returns proved + suspects. */
 typedef struct roost_leak_scan_result {
-    int64_t proved;            /* tasks only each other could wake, or a global deadlock */
-    int64_t suspects;          /* tasks parked longer than suspect_ns, nothing proved */
-    int64_t reserved[6];       /* zero */
+    int64_t proved;      /* tasks only each other could wake, or a global deadlock */
+    int64_t suspects;    /* tasks parked longer than suspect_ns, nothing proved */
+    int64_t reserved[6]; /* zero */
 } roost_leak_scan_result_t;
 int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out);
 
@@ -417,20 +418,20 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
  * when it could not (out->reason says why; the heap was changing, a thread
  * did not stop), ROOST_ENOMEM. */
 typedef struct roost_leak_proof {
-    int available;             /* 1: the proof ran */
-    const char *reason;        /* why not (a static string), or NULL */
-    int64_t parked;            /* parked tasks looked at */
-    int64_t leaked;            /* of them, proved leaked (whether or not named before) */
-    int64_t reported;          /* of those, named by no finding before: reported now */
-    int64_t woken;             /* of those, woken with ROOST_ELEAKED (policy wake) */
-    int64_t threads;           /* threads stopped, the caller's not counted */
-    int64_t chunks;            /* malloc chunks in use, as walked */
-    int64_t marked;            /* of them, reached */
-    int64_t heap_bytes;        /* bytes of the malloc heap walked */
-    int64_t root_bytes;        /* bytes read as roots */
-    int64_t stop_ns;           /* how long the other threads were stopped */
-    int64_t total_ns;          /* the whole call */
-    int64_t reserved[8];       /* zero */
+    int available;       /* 1: the proof ran */
+    const char *reason;  /* why not (a static string), or NULL */
+    int64_t parked;      /* parked tasks looked at */
+    int64_t leaked;      /* of them, proved leaked (whether or not named before) */
+    int64_t reported;    /* of those, named by no finding before: reported now */
+    int64_t woken;       /* of those, woken with ROOST_ELEAKED (policy wake) */
+    int64_t threads;     /* threads stopped, the caller's not counted */
+    int64_t chunks;      /* malloc chunks in use, as walked */
+    int64_t marked;      /* of them, reached */
+    int64_t heap_bytes;  /* bytes of the malloc heap walked */
+    int64_t root_bytes;  /* bytes read as roots */
+    int64_t stop_ns;     /* how long the other threads were stopped */
+    int64_t total_ns;    /* the whole call */
+    int64_t reserved[8]; /* zero */
 } roost_leak_proof_t;
 int roost_leak_prove(roost_leak_proof_t *out);
 

@@ -16,9 +16,9 @@
 #pragma GCC visibility push(hidden)
 
 typedef struct roost__buf {
-    char *p;                   /* malloc'ed; not NUL-terminated unless roost__buf_str made it so */
+    char *p; /* malloc'ed; not NUL-terminated unless roost__buf_str made it so */
     size_t len, cap;
-    bool oom;                  /* an append failed: the contents are incomplete */
+    bool oom; /* an append failed: the contents are incomplete */
 } roost__buf;
 
 /* Room for n more bytes; false (and oom set) when it cannot be had. */

@@ -50,8 +50,8 @@ static inline void set_len(roost_chan_t *ch, size_t n) { __atomic_store_n(&ch->l
 
 /* `word`: the caller checked elem_size == sizeof(void *) already (the fast
  * path, which must not call memcpy: see chan_op). */
-static inline __attribute__((always_inline)) void copy(roost_chan_t *ch, void *dst,
-                                                       const void *src, bool word) {
+static inline __attribute__((always_inline)) void copy(roost_chan_t *ch, void *dst, const void *src,
+                                                       bool word) {
     if (!dst) return;
     if (word || ch->elem_size == sizeof(void *))
         memcpy(dst, src, sizeof(void *)); /* the common case, inlined */
@@ -137,13 +137,17 @@ void roost_chan_unref(roost_chan_t *ch) {
         return;
     }
     if (ROOST_UNLIKELY(left))
-        roost__misuse(ch, "roost_chan_unref of channel %p, which has no reference left "
-                          "(reference count below zero: one unref too many)", (void *)ch);
+        roost__misuse(ch,
+                      "roost_chan_unref of channel %p, which has no reference left "
+                      "(reference count below zero: one unref too many)",
+                      (void *)ch);
     roost__lock(&ch->lock);
     if (ROOST_UNLIKELY(ch->owner))
-        roost__misuse(ch, "roost_chan_unref of channel %p dropped the reference its context holds "
-                          "(a context's done channel belongs to the context: do not unref it "
-                          "unless you took a reference of your own)", (void *)ch);
+        roost__misuse(ch,
+                      "roost_chan_unref of channel %p dropped the reference its context holds "
+                      "(a context's done channel belongs to the context: do not unref it "
+                      "unless you took a reference of your own)",
+                      (void *)ch);
     ch->orphaned = true;
     bool now = ch->nwaiters == 0;
     if (!now) {
@@ -169,9 +173,8 @@ bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w) {
     return --ch->nwaiters == 0 && ch->orphaned;
 }
 
-static inline __attribute__((always_inline)) bool chan_try(roost_chan_t *ch, bool is_send,
-                                                          void *elem, bool word, int *err,
-                                                          roost__waiter **peer) {
+static inline __attribute__((always_inline)) bool chan_try(roost_chan_t *ch, bool is_send, void *elem,
+                                                           bool word, int *err, roost__waiter **peer) {
     roost__waiter *w;
     *peer = NULL;
     *err = 0;
@@ -224,7 +227,6 @@ static inline __attribute__((always_inline)) bool chan_try(roost_chan_t *ch, boo
     return false;
 }
 
-
 /* With ch locked, before parking w (plain) on it: count the references its
  * task adopted as stranded, and if that leaves every reference stranded,
  * the leak is proved now. True if the policy woke w itself (ch unlocked). */
@@ -250,8 +252,7 @@ static __attribute__((noinline, cold)) bool chan_strand_locked(roost_chan_t *ch,
     return false;
 }
 
-bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err,
-                            roost__waiter **peer) {
+bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err, roost__waiter **peer) {
     ROOST_ASSERT_LOCKED(&ch->lock);
     return chan_try(ch, is_send, elem, false, err, peer);
 }
@@ -266,8 +267,8 @@ static int chan_park_ctx(roost_ctx_t *ctx, roost_chan_t *ch, void *elem, bool is
  * cancellable context, the hot case) and with a context are separate
  * functions: the plain one keeps fewer values live across the switch, so
  * it saves fewer registers. */
-static inline __attribute__((always_inline)) int chan_park(roost_ctx_t *ctx, roost_chan_t *ch,
-                                                           bool is_send, void *elem) {
+static inline __attribute__((always_inline)) int chan_park(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send,
+                                                           void *elem) {
     return is_send ? chan_park_send(ctx, ch, elem) : chan_park_recv(ctx, ch, elem);
 }
 
@@ -278,8 +279,8 @@ static inline __attribute__((always_inline)) int chan_park(roost_ctx_t *ctx, roo
  * trip, skynet -8%). What must stay out of line is the cold part: leak
  * proofs and context registration (roost__block); an earlier version
  * flattened those in too, and its 2 KB frame spilled every argument. */
-static inline __attribute__((always_inline)) int chan_locked(roost_ctx_t *ctx, roost_chan_t *ch,
-                                                             bool is_send, void *elem, bool block) {
+static inline __attribute__((always_inline)) int chan_locked(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send,
+                                                             void *elem, bool block) {
     int err;
     roost__waiter *peer;
     if (chan_try(ch, is_send, elem, false, &err, &peer)) {
@@ -307,8 +308,8 @@ static __attribute__((noinline)) int chan_contended(roost_ctx_t *ctx, roost_chan
  * calls only: so it needs no frame and saves no registers (16 instructions
  * fewer a completed operation). Anything else (the lock taken, another
  * element size, nothing to pair with) jumps to a function that does it. */
-static inline __attribute__((always_inline)) int chan_op(roost_ctx_t *ctx, roost_chan_t *ch,
-                                                         bool is_send, void *elem, bool block) {
+static inline __attribute__((always_inline)) int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send,
+                                                         void *elem, bool block) {
     if (!ch || (is_send && !elem)) return ROOST_EINVAL;
     roost__note_thread();
     int err = roost__ctx_err_raw(ctx);
@@ -332,8 +333,8 @@ static inline __attribute__((always_inline)) int chan_op(roost_ctx_t *ctx, roost
 
 /* With ch locked and nothing to pair with: queue, park, and sort out how
  * we were woken. */
-static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch,
-                                                           bool is_send, void *elem, bool plain) {
+static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send,
+                                                           void *elem, bool plain) {
     roost__park p;
     roost__worker *wk = roost__worker_before_switch(); /* no TLS read after parking */
     roost__task *self = wk ? wk->current : NULL;
@@ -348,9 +349,9 @@ static inline __attribute__((always_inline)) int chan_wait(roost_ctx_t *ctx, roo
      * here for good? Costs nothing unless this task adopted a reference to
      * ch (or the channel has none left). Locals, not p's and w's fields:
      * those escaped into the queue, and would be reloaded. */
-    if (ROOST_UNLIKELY(self && plain &&
-                       (self->nowned ||
-                        !ROOST_CHAN_REFS(atomic_load_explicit(&ch->refs, memory_order_relaxed)))) &&
+    if (ROOST_UNLIKELY(
+            self && plain &&
+            (self->nowned || !ROOST_CHAN_REFS(atomic_load_explicit(&ch->refs, memory_order_relaxed)))) &&
         chan_strand_locked(ch, &w)) {
         /* Proved leaked and woken at once, by the wake policy: ch is
          * unlocked, and a receive's value zeroed. */
@@ -399,8 +400,7 @@ static ROOST_TLS_REREAD int chan_park_recv(roost_ctx_t *ctx, roost_chan_t *ch, v
     return chan_wait(NULL, ch, false, elem, true);
 }
 
-static ROOST_TLS_REREAD int chan_park_ctx(roost_ctx_t *ctx, roost_chan_t *ch, void *elem,
-                                                   bool is_send) {
+static ROOST_TLS_REREAD int chan_park_ctx(roost_ctx_t *ctx, roost_chan_t *ch, void *elem, bool is_send) {
     return is_send ? chan_wait(ctx, ch, true, elem, false) : chan_wait(ctx, ch, false, elem, false);
 }
 
@@ -428,9 +428,7 @@ int roost_chan_trysend(roost_chan_t *ch, const void *elem) {
     return chan_op(NULL, ch, true, (void *)elem, false);
 }
 
-int roost_chan_tryrecv(roost_chan_t *ch, void *elem) {
-    return chan_op(NULL, ch, false, elem, false);
-}
+int roost_chan_tryrecv(roost_chan_t *ch, void *elem) { return chan_op(NULL, ch, false, elem, false); }
 
 int roost_chan_close(roost_chan_t *ch) {
     if (!ch) return ROOST_EINVAL;

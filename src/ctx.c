@@ -24,7 +24,6 @@
 #include "internal.h"
 #include <stdlib.h>
 
-
 static roost_ctx_t background = {.background = true, .deadline = INT64_MAX, .magic = ROOST_CTX_MAGIC};
 
 /* Abort with a report unless ctx is a live context (fatal.c). */
@@ -33,7 +32,6 @@ static inline void ctx_check(const roost_ctx_t *ctx, const char *op) {
 }
 
 roost_ctx_t *roost_background(void) { return &background; }
-
 
 int roost_ctx_err(roost_ctx_t *ctx) { return roost__ctx_err(ctx); }
 
@@ -69,8 +67,10 @@ void roost_ctx_unref(roost_ctx_t *ctx) {
     int old = atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel);
     if (ROOST_LIKELY(old > 1)) return;
     if (ROOST_UNLIKELY(old < 1))
-        roost__misuse(ctx, "roost_ctx_unref of context %p, which has no reference left "
-                           "(reference count below zero: one unref too many)", (void *)ctx);
+        roost__misuse(ctx,
+                      "roost_ctx_unref of context %p, which has no reference left "
+                      "(reference count below zero: one unref too many)",
+                      (void *)ctx);
     roost_ctx_t *p = ctx->parent;
     if (p) {
         roost__lock(&p->lock);
@@ -114,8 +114,7 @@ void roost__ctx_unregister(roost_ctx_t *ctx, roost__waiter *w) {
 
 /* Called with c locked. Marks c and its descendants cancelled, moves their
  * claimed waiters to *wl and the contexts (referenced) to *todo. */
-static void cancel_locked(roost_ctx_t *c, int err, int cause, roost__waiter **wl,
-                          roost_ctx_t **todo) {
+static void cancel_locked(roost_ctx_t *c, int err, int cause, roost__waiter **wl, roost_ctx_t **todo) {
     ROOST_ASSERT_LOCKED(&c->lock);
     if (atomic_load_explicit(&c->err, memory_order_relaxed)) return;
     c->cause = cause;

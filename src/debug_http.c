@@ -40,15 +40,15 @@
 #define DEBUG_TOP_GROUPS 20
 
 static struct {
-    pthread_mutex_t lock;      /* start and stop; everything below but conns */
+    pthread_mutex_t lock; /* start and stop; everything below but conns */
     bool running;
-    int lfd;                   /* the listening socket (the listener closes it) */
-    char addr[64];             /* bound "host:port" */
-    roost_ctx_t *stop;         /* cancelled by stop: ends accept, and the connections' group */
-    roost_chan_t *done;        /* closed by the listener once every connection has returned */
-    int64_t timeout;           /* read and write deadline, ns */
-    _Atomic int conns;         /* connections being served */
-    _Atomic int refusing;      /* connections being refused (503), beyond conns */
+    int lfd;              /* the listening socket (the listener closes it) */
+    char addr[64];        /* bound "host:port" */
+    roost_ctx_t *stop;    /* cancelled by stop: ends accept, and the connections' group */
+    roost_chan_t *done;   /* closed by the listener once every connection has returned */
+    int64_t timeout;      /* read and write deadline, ns */
+    _Atomic int conns;    /* connections being served */
+    _Atomic int refusing; /* connections being refused (503), beyond conns */
 } endpoint = {.lock = PTHREAD_MUTEX_INITIALIZER, .lfd = -1};
 
 /* ------------------------------------------------------------ responses */
@@ -74,10 +74,10 @@ static const char *debug_reason(int status) {
 typedef struct {
     int status;
     const char *ctype;
-    const char *extra;         /* more header lines, each ending in CRLF ("" for none) */
-    const char *body;          /* static text, or b.p */
+    const char *extra; /* more header lines, each ending in CRLF ("" for none) */
+    const char *body;  /* static text, or b.p */
     size_t len;
-    roost__buf b;             /* a built body (freed after the answer) */
+    roost__buf b; /* a built body (freed after the answer) */
 } debug_resp;
 
 static void resp_static(debug_resp *r, int status, const char *ctype, const char *body) {
@@ -168,8 +168,8 @@ static void debug_gzip(roost__buf *out, const char *in, size_t n) {
         off += k;
     } while (off < n);
     uint32_t crc = debug_crc32(0, (const unsigned char *)in, n), size = (uint32_t)n;
-    unsigned char t[8] = {(unsigned char)crc,  (unsigned char)(crc >> 8),  (unsigned char)(crc >> 16),
-                          (unsigned char)(crc >> 24), (unsigned char)size, (unsigned char)(size >> 8),
+    unsigned char t[8] = {(unsigned char)crc,          (unsigned char)(crc >> 8),  (unsigned char)(crc >> 16),
+                          (unsigned char)(crc >> 24),  (unsigned char)size,        (unsigned char)(size >> 8),
                           (unsigned char)(size >> 16), (unsigned char)(size >> 24)};
     roost__buf_put(out, t, 8);
 }
@@ -179,9 +179,12 @@ static void debug_gzip(roost__buf *out, const char *in, size_t n) {
 static void debug_json_str(roost__buf *b, const char *s) {
     roost__buf_put(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\') roost__buf_printf(b, "\\%c", *p);
-        else if (*p < 0x20) roost__buf_printf(b, "\\u%04x", *p);
-        else roost__buf_put(b, p, 1);
+        if (*p == '"' || *p == '\\')
+            roost__buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20)
+            roost__buf_printf(b, "\\u%04x", *p);
+        else
+            roost__buf_put(b, p, 1);
     }
     roost__buf_put(b, "\"", 1);
 }
@@ -190,12 +193,12 @@ static void debug_json_str(roost__buf *b, const char *s) {
  * strings are one static pair, shared by all its tasks. */
 typedef struct {
     const char *file, *func;
-    int line, what;            /* what: wait reason if parked, else -1 - state */
-    int64_t count, oldest;     /* oldest: the earliest park time, 0 if none */
+    int line, what;        /* what: wait reason if parked, else -1 - state */
+    int64_t count, oldest; /* oldest: the earliest park time, 0 if none */
 } debug_group;
 
 typedef struct {
-    debug_group *g;            /* open addressing; file == NULL: empty */
+    debug_group *g; /* open addressing; file == NULL: empty */
     size_t cap, n;
     bool oom;
 } debug_groups;
@@ -261,13 +264,12 @@ static int debug_summary(roost__buf *b, bool groups) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     roost__buf_printf(b,
-                       "{\"time\":%.3f,\"alive\":%lld,\"running\":%lld,\"runnable\":%lld,\"parked\":%lld,"
-                       "\"created\":%lld,\"exited\":%lld,\"leaks_proved\":%lld,\"leaks_woken\":%lld,"
-                       "\"workers\":%d",
-                       (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, (long long)c.alive,
-                       (long long)c.running, (long long)c.runnable, (long long)c.parked,
-                       (long long)c.created, (long long)c.exited, (long long)ls.proved,
-                       (long long)ls.woken, roost_workers());
+                      "{\"time\":%.3f,\"alive\":%lld,\"running\":%lld,\"runnable\":%lld,\"parked\":%lld,"
+                      "\"created\":%lld,\"exited\":%lld,\"leaks_proved\":%lld,\"leaks_woken\":%lld,"
+                      "\"workers\":%d",
+                      (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, (long long)c.alive, (long long)c.running,
+                      (long long)c.runnable, (long long)c.parked, (long long)c.created, (long long)c.exited,
+                      (long long)ls.proved, (long long)ls.woken, roost_workers());
     if (groups) {
         debug_groups G = {0};
         int64_t now = roost_now();
@@ -287,10 +289,13 @@ static int debug_summary(roost__buf *b, bool groups) {
             roost__buf_printf(b, ",\"func\":");
             debug_json_str(b, g->func);
             roost__buf_printf(b, ",\"state\":");
-            debug_json_str(b, g->what >= 0 ? roost_wait_reason_name(g->what) : roost_task_state_name(-1 - g->what));
+            debug_json_str(b, g->what >= 0 ? roost_wait_reason_name(g->what)
+                                           : roost_task_state_name(-1 - g->what));
             roost__buf_printf(b, ",\"count\":%lld,\"oldest_wait_s\":", (long long)g->count);
-            if (g->oldest) roost__buf_printf(b, "%.3f", (double)(now > g->oldest ? now - g->oldest : 0) / 1e9);
-            else roost__buf_printf(b, "null");
+            if (g->oldest)
+                roost__buf_printf(b, "%.3f", (double)(now > g->oldest ? now - g->oldest : 0) / 1e9);
+            else
+                roost__buf_printf(b, "null");
             roost__buf_printf(b, "}");
         }
         roost__buf_printf(b, "]");
@@ -367,9 +372,9 @@ static const char debug_index[] =
 enum { WORK_PROFILE, WORK_METRICS, WORK_SUMMARY };
 
 typedef struct {
-    int what, arg;             /* WORK_*; the profile format, or groups for the summary */
+    int what, arg; /* WORK_*; the profile format, or groups for the summary */
     debug_resp *r;
-    int rc;                    /* debug_build's */
+    int rc; /* debug_build's */
 } debug_work;
 
 /* Build the body. */
@@ -381,8 +386,10 @@ static int debug_build(debug_work *w) {
         size_t n = 0;
         rc = roost_profile(w->arg, &p, &n);
         if (!rc) {
-            if (w->arg == ROOST_PROFILE_PPROF) debug_gzip(&r->b, p, n);
-            else roost__buf_put(&r->b, p, n);
+            if (w->arg == ROOST_PROFILE_PPROF)
+                debug_gzip(&r->b, p, n);
+            else
+                roost__buf_put(&r->b, p, n);
         }
         free(p);
     } else if (w->what == WORK_METRICS) {
@@ -406,7 +413,8 @@ static void *debug_niced(void *arg) {
     debug_work *w = arg;
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-    if (!errno) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice + DEBUG_NICE > 19 ? 19 : nice + DEBUG_NICE);
+    if (!errno)
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice + DEBUG_NICE > 19 ? 19 : nice + DEBUG_NICE);
     w->rc = debug_build(w);
     return NULL;
 }
@@ -460,8 +468,7 @@ static void debug_route(const roost__http_req *q, debug_resp *r) {
             }
             w.arg = ROOST_PROFILE_JSON;
             r->ctype = "application/json";
-        } else if (!roost__http_query(q->query, q->query_len, "debug", &v, &vn) ||
-                   (vn == 1 && v[0] == '0')) {
+        } else if (!roost__http_query(q->query, q->query_len, "debug", &v, &vn) || (vn == 1 && v[0] == '0')) {
             w.arg = ROOST_PROFILE_PPROF;
             r->ctype = "application/octet-stream";
             r->extra = "Content-Disposition: attachment; filename=\"goroutine\"\r\n";
@@ -650,7 +657,9 @@ int roost_debug_start(const char *addr) {
 int roost_debug_addr(char *buf, size_t len) {
     if (!buf) return ROOST_EINVAL;
     pthread_mutex_lock(&endpoint.lock);
-    int rc = !endpoint.running ? ROOST_ESTATE : snprintf(buf, len, "%s", endpoint.addr) >= (int)len ? ROOST_ERANGE : 0;
+    int rc = !endpoint.running                                     ? ROOST_ESTATE
+             : snprintf(buf, len, "%s", endpoint.addr) >= (int)len ? ROOST_ERANGE
+                                                                   : 0;
     pthread_mutex_unlock(&endpoint.lock);
     return rc;
 }

@@ -51,12 +51,12 @@ static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 #define NCRASH ((int)(sizeof crash_sigs / sizeof crash_sigs[0]))
 
 static struct {
-    pthread_mutex_t lock;            /* one misuse report at a time */
-    atomic_int reported;             /* a fatal report is out: the abort after it stays quiet */
-    bool installed;                  /* roost__crash_install ran */
-    bool report;                     /* ROOST_CRASH is not 0 */
-    bool theirs[NCRASH];             /* the program handled this signal before we came */
-    struct sigaction old[NCRASH];    /* ... and this is what it had */
+    pthread_mutex_t lock;         /* one misuse report at a time */
+    atomic_int reported;          /* a fatal report is out: the abort after it stays quiet */
+    bool installed;               /* roost__crash_install ran */
+    bool report;                  /* ROOST_CRASH is not 0 */
+    bool theirs[NCRASH];          /* the program handled this signal before we came */
+    struct sigaction old[NCRASH]; /* ... and this is what it had */
 } crash = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------------ misuse */
@@ -120,9 +120,8 @@ void roost__misuse(const void *obj, const char *fmt, ...) {
     va_end(ap);
     if (t)
         mput("roost: fatal: misuse: %s; in task %llu%s%s%s spawned at %s:%d in %s\n", msg,
-             (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "",
-             t->name ? "\"" : "", t->site ? t->site->file : "?", t->site ? t->site->line : 0,
-             t->site ? t->site->func : "?");
+             (unsigned long long)t->id, t->name ? " \"" : "", t->name ? t->name : "", t->name ? "\"" : "",
+             t->site ? t->site->file : "?", t->site ? t->site->line : 0, t->site ? t->site->func : "?");
     else
         mput("roost: fatal: misuse: %s; on a thread (not a task)\n", msg);
     misuse_stack(t);
@@ -137,18 +136,22 @@ void roost__misuse(const void *obj, const char *fmt, ...) {
 
 void roost__chan_bad(const roost_chan_t *ch, const char *op) {
     if (ch->magic == ROOST_DEAD_MAGIC)
-        roost__misuse(ch, "%s on channel %p, which was freed (used after its last reference was dropped)",
-                      op, (const void *)ch);
-    roost__misuse(ch, "%s on %p, which is not a live channel (freed and its memory reused, or never a "
-                      "channel)", op, (const void *)ch);
+        roost__misuse(ch, "%s on channel %p, which was freed (used after its last reference was dropped)", op,
+                      (const void *)ch);
+    roost__misuse(ch,
+                  "%s on %p, which is not a live channel (freed and its memory reused, or never a "
+                  "channel)",
+                  op, (const void *)ch);
 }
 
 void roost__ctx_bad(const roost_ctx_t *ctx, const char *op) {
     if (ctx->magic == ROOST_DEAD_MAGIC)
         roost__misuse(ctx, "%s on context %p, which was freed (used after its last reference was dropped)",
                       op, (const void *)ctx);
-    roost__misuse(ctx, "%s on %p, which is not a live context (freed and its memory reused, or never a "
-                       "context)", op, (const void *)ctx);
+    roost__misuse(ctx,
+                  "%s on %p, which is not a live context (freed and its memory reused, or never a "
+                  "context)",
+                  op, (const void *)ctx);
 }
 
 int roost__ctx_err_checked(roost_ctx_t *ctx) {
@@ -189,7 +192,8 @@ static void w_str(wbuf *w, const char *s) {
 static void w_uint(wbuf *w, unsigned long long v, int base) {
     char d[24];
     int k = 0;
-    do d[k++] = "0123456789abcdef"[v % (unsigned)base]; while ((v /= (unsigned)base) && k < 24);
+    do d[k++] = "0123456789abcdef"[v % (unsigned)base];
+    while ((v /= (unsigned)base) && k < 24);
     char s[28];
     int m = 0;
     if (base == 16) s[m++] = '0', s[m++] = 'x';
@@ -382,7 +386,7 @@ static struct {
     _Atomic(roost__worker *) want; /* the worker asked, until the handler takes it */
     _Atomic int n;                 /* frames in pcs; -1 until the handler is done */
     uintptr_t pcs[ROOST_MAX_FRAMES];
-    int state;                     /* 0 not set up, 1 handler installed, -1 unavailable */
+    int state; /* 0 not set up, 1 handler installed, -1 unavailable */
 } stack_req;
 
 static void on_stack_sig(int sig, siginfo_t *si, void *uctx) {
@@ -425,8 +429,7 @@ int roost__worker_stack(roost__worker *v, uintptr_t *pcs, int max) {
     if (stack_req.state == 0) {
         struct sigaction old, sa;
         stack_req.state = -1;
-        if (sigaction(SIGURG, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
-            old.sa_handler == SIG_DFL) {
+        if (sigaction(SIGURG, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
             void *prime[1];
             backtrace(prime, 1); /* loads libgcc's unwinder now, not in the handler */
             memset(&sa, 0, sizeof sa);

@@ -34,21 +34,21 @@
 typedef struct member member;
 
 struct roost_group {
-    int lock;                    /* spinlock over everything below but ctx and the strings */
-    int users;                   /* references held by the program */
-    int64_t active;              /* tasks live, and slots handed over (see the invariants) */
-    int64_t limit;               /* at most this many active; -1: no limit */
-    int err;                     /* the first error a task returned, 0 if none */
-    bool done;                   /* no more spawns: a wait saw it empty, or it was closed */
-    bool closing;                /* closed or abandoned: later errors are the cancellation's */
-    bool reaping;                /* an abandoning unref waits to free it */
-    roost_ctx_t *ctx;            /* the group's context; the group holds its reference */
-    roost__waitq_t waiters;      /* roost_group_wait callers (and a reaping unref) */
-    roost__waitq_t slotq;        /* spawns waiting for a slot under the limit */
-    member *members;             /* live tasks, for reports (doubly linked) */
-    member *spare;               /* finished tasks' small records, for reuse (linked by next) */
-    const char *where, *func;    /* creation site: static strings */
-    unsigned spawns;             /* spawns so far, for the yield (YIELD_EVERY) */
+    int lock;                 /* spinlock over everything below but ctx and the strings */
+    int users;                /* references held by the program */
+    int64_t active;           /* tasks live, and slots handed over (see the invariants) */
+    int64_t limit;            /* at most this many active; -1: no limit */
+    int err;                  /* the first error a task returned, 0 if none */
+    bool done;                /* no more spawns: a wait saw it empty, or it was closed */
+    bool closing;             /* closed or abandoned: later errors are the cancellation's */
+    bool reaping;             /* an abandoning unref waits to free it */
+    roost_ctx_t *ctx;         /* the group's context; the group holds its reference */
+    roost__waitq_t waiters;   /* roost_group_wait callers (and a reaping unref) */
+    roost__waitq_t slotq;     /* spawns waiting for a slot under the limit */
+    member *members;          /* live tasks, for reports (doubly linked) */
+    member *spare;            /* finished tasks' small records, for reuse (linked by next) */
+    const char *where, *func; /* creation site: static strings */
+    unsigned spawns;          /* spawns so far, for the yield (YIELD_EVERY) */
 };
 
 /* A spawning task yields after every YIELD_EVERY spawns into a group. A
@@ -69,14 +69,14 @@ enum { YIELD_EVERY = 64 };
  * free on another worker were a tenth of group_fanout); the rest are
  * malloc'ed and freed. */
 struct member {
-    member *next, *prev;         /* the group's list, under its lock */
+    member *next, *prev; /* the group's list, under its lock */
     roost_group_t *g;
     roost_group_fn fn;
-    void *arg;                   /* the argument, or the copy below */
-    _Atomic uint64_t task_id;    /* set when the task starts (reports; 0: not yet) */
+    void *arg;                /* the argument, or the copy below */
+    _Atomic uint64_t task_id; /* set when the task starts (reports; 0: not yet) */
     int nchans;
-    bool small;                  /* of the spare size: goes back to `spare` */
-    roost_chan_t *chans[];       /* then, max_align_t-aligned, the argument's copy */
+    bool small;            /* of the spare size: goes back to `spare` */
+    roost_chan_t *chans[]; /* then, max_align_t-aligned, the argument's copy */
 };
 
 /* ------------------------------------------------------------ waiting */
@@ -113,8 +113,7 @@ static void wake_list_err(roost__waiter *list, int err) {
 
 /* ------------------------------------------------------------ lifetime */
 
-int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where,
-                        const char *func) {
+int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where, const char *func) {
     if (!out) return ROOST_EINVAL;
     *out = NULL;
     roost_group_t *g = calloc(1, sizeof *g);
@@ -185,8 +184,9 @@ static void report_abandoned(roost_group_t *g, const uint64_t *ids, size_t nids,
             }
     roost__buf b = {0};
     int64_t now = roost_now();
-    roost__buf_printf(&b, "roost: leak: %s: group %p made at %s (%s) had its last reference dropped with "
-                          "%lld task(s) running; cancelled, and waited for\n",
+    roost__buf_printf(&b,
+                      "roost: leak: %s: group %p made at %s (%s) had its last reference dropped with "
+                      "%lld task(s) running; cancelled, and waited for\n",
                       roost_leak_kind_name(ROOST_LEAK_GROUP), (void *)g, g->where, g->func,
                       (long long)active);
     for (size_t i = 0; i < k; i++) roost__traceback(&b, &v[i], now, 0, NULL);
@@ -322,11 +322,9 @@ static void member_main(void *p) {
     if (!small) free(m);
 }
 
-int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, const void *arg,
-                        size_t size, roost_chan_t *const *chans, int nchans, int flags,
-                        roost_site_t *site) {
-    if (!g || !fn || !site || nchans < 0 || (nchans && !chans) || (size && !arg))
-        return ROOST_EINVAL;
+int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, const void *arg, size_t size,
+                        roost_chan_t *const *chans, int nchans, int flags, roost_site_t *site) {
+    if (!g || !fn || !site || nchans < 0 || (nchans && !chans) || (size && !arg)) return ROOST_EINVAL;
     for (int i = 0; i < nchans; i++)
         if (!chans[i]) return ROOST_EINVAL;
     bool small = nchans <= SMALL_CHANS && size <= SMALL_ARG;

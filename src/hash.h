@@ -19,23 +19,23 @@
 #pragma GCC visibility push(hidden)
 
 typedef struct {
-    uint32_t *slots;           /* cap of them; index + 1, 0 empty */
-    size_t cap;                /* a power of two, or 0 */
+    uint32_t *slots; /* cap of them; index + 1, 0 empty */
+    size_t cap;      /* a power of two, or 0 */
 } roost__index;
 
 /* Rebuild x at twice its size (256 at first) for the n entries whose
  * hashes hash_of(i, arg) gives; false (x unchanged) when out of memory. */
 bool roost__index_grow(roost__index *x, size_t n, uint64_t (*hash_of)(size_t i, void *arg), void *arg);
 /* Room for an entry more beside n: false only when out of memory. */
-static inline bool roost__index_reserve(roost__index *x, size_t n,
-                                        uint64_t (*hash_of)(size_t i, void *arg), void *arg) {
+static inline bool roost__index_reserve(roost__index *x, size_t n, uint64_t (*hash_of)(size_t i, void *arg),
+                                        void *arg) {
     return n * 2 < x->cap || roost__index_grow(x, n, hash_of, arg);
 }
 /* The slot of the entry with hash h that eq(i, arg) accepts, or the empty
  * slot where it goes (store index + 1 there to add it). x must have room
  * (roost__index_reserve). */
-static inline uint32_t *roost__index_find(const roost__index *x, uint64_t h,
-                                          bool (*eq)(size_t i, void *arg), void *arg) {
+static inline uint32_t *roost__index_find(const roost__index *x, uint64_t h, bool (*eq)(size_t i, void *arg),
+                                          void *arg) {
     size_t m = x->cap - 1;
     for (size_t j = (size_t)h & m;; j = (j + 1) & m) {
         uint32_t k = x->slots[j];

@@ -53,28 +53,26 @@ __attribute__((no_sanitize("address", "thread"))) static inline uintptr_t rd(uin
 /* Walk the chain [first, end) (end: where the last chunk must end; 0: the
  * heap ends at fenceposts or at limit). Adds the in-use chunks to h when
  * `add`; returns false if the chain is not a well-formed heap. */
-__attribute__((no_sanitize("address", "thread"))) static bool hw_walk(roost__heapmap *h, uintptr_t first,
-                                                                   uintptr_t end, uintptr_t limit,
-                                                                   bool add) {
+__attribute__((no_sanitize("address", "thread"))) static bool
+hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool add) {
     uintptr_t c = first;
     size_t n0 = h->n;
     /* Nothing lies before a heap's first chunk: its PREV_INUSE is set. */
     if (c + 16 > limit || !(rd(c + 8) & PREV_INUSE)) return false;
     while (c < limit) {
         uintptr_t sz = rd(c + 8) & ~(uintptr_t)SIZE_BITS;
-        if (sz == 0) {                                          /* fencepost end */
+        if (sz == 0) { /* fencepost end */
             if (c == first) goto bad;
             break;
         }
-        if (sz == CHUNK_HDR) {                                  /* fencepost pair */
-            if (c + CHUNK_HDR + 16 > limit || (rd(c + CHUNK_HDR + 8) & ~(uintptr_t)SIZE_BITS) != 0)
-                goto bad;
+        if (sz == CHUNK_HDR) { /* fencepost pair */
+            if (c + CHUNK_HDR + 16 > limit || (rd(c + CHUNK_HDR + 8) & ~(uintptr_t)SIZE_BITS) != 0) goto bad;
             c += CHUNK_HDR;
             break;
         }
         if (sz < MIN_CHUNK || (sz & 15) || sz > limit - c) goto bad;
         uintptr_t next = c + sz;
-        if (next == end || next == limit) break;                /* c is the top chunk */
+        if (next == end || next == limit) break; /* c is the top chunk */
         if (next + 16 > limit) goto bad;
         bool inuse = rd(next + 8) & PREV_INUSE;
         if (inuse && add) {
@@ -84,7 +82,7 @@ __attribute__((no_sanitize("address", "thread"))) static bool hw_walk(roost__hea
             } else {
                 if (h->n == h->cap) goto bad;
                 h->lo[h->n] = c + CHUNK_HDR;
-                h->hi[h->n] = next + 8;                         /* the next prev_size is ours */
+                h->hi[h->n] = next + 8; /* the next prev_size is ours */
                 h->n++;
                 h->bytes += sz;
             }
@@ -115,8 +113,7 @@ static bool walk_main(roost__heapmap *h, uintptr_t lo, uintptr_t hi) {
 
 /* A non-main heap at base (64 MiB aligned), readable up to hi. */
 __attribute__((no_sanitize("address", "thread"))) static int walk_arena_heap(roost__heapmap *h,
-                                                                             uintptr_t base,
-                                                                             uintptr_t hi) {
+                                                                             uintptr_t base, uintptr_t hi) {
     uintptr_t ar = rd(base), prev = rd(base + 8), size = rd(base + 16);
     if (size < 4096 || size > HEAP_MAX || base + size > hi) return 0;
     uintptr_t end = base + size;
@@ -141,7 +138,8 @@ __attribute__((no_sanitize("address", "thread"))) static int walk_arena_heap(roo
             if (hw_walk(h, c0, 0, end, false) && hw_walk(h, c0, 0, end, true)) h->mstate = 2200, found = true;
             for (uintptr_t off = 1024; off <= 4096 && !found; off += 8) {
                 uintptr_t c = (ar + off + 15) & ~(uintptr_t)15;
-                if (hw_walk(h, c, 0, end, false) && hw_walk(h, c, 0, end, true)) h->mstate = off, found = true;
+                if (hw_walk(h, c, 0, end, false) && hw_walk(h, c, 0, end, true))
+                    h->mstate = off, found = true;
             }
             if (!found) return -1;
         }
@@ -149,9 +147,12 @@ __attribute__((no_sanitize("address", "thread"))) static int walk_arena_heap(roo
         if (!prev || !h->hinfo) {
             /* A later heap met before any first heap: try both layouts. */
             uintptr_t c32 = base + 32, c48 = base + 48;
-            if (hw_walk(h, c48, 0, end, false)) h->hinfo = 48;
-            else if (hw_walk(h, c32, 0, end, false)) h->hinfo = 32;
-            else return -1;
+            if (hw_walk(h, c48, 0, end, false))
+                h->hinfo = 48;
+            else if (hw_walk(h, c32, 0, end, false))
+                h->hinfo = 32;
+            else
+                return -1;
         }
         if (!hw_walk(h, base + h->hinfo, 0, end, true)) return -1;
     }
@@ -169,8 +170,8 @@ size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
         uintptr_t w0, w1;
         if (!rd_safe(c, &w0) || !rd_safe(c + 8, &w1)) break;
         uintptr_t sz = w1 & ~(uintptr_t)SIZE_BITS;
-        if (w0 != 0 || (w1 & SIZE_BITS) != IS_MMAPPED || sz == 0 || sz % (uintptr_t)page ||
-            sz > hi - c || h->n == h->cap || h->nseg == ROOST_HEAP_SEGS)
+        if (w0 != 0 || (w1 & SIZE_BITS) != IS_MMAPPED || sz == 0 || sz % (uintptr_t)page || sz > hi - c ||
+            h->n == h->cap || h->nseg == ROOST_HEAP_SEGS)
             break;
         h->lo[h->n] = c + CHUNK_HDR;
         h->hi[h->n] = c + sz;
@@ -222,7 +223,7 @@ ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v) {
     }
     if (lo == h->nseg || v < h->seg[lo].lo) return -1;
     const roost__heapseg *s = &h->seg[lo];
-    size_t a = s->first, b = s->first + s->n;   /* last chunk with lo <= v */
+    size_t a = s->first, b = s->first + s->n; /* last chunk with lo <= v */
     if (s->pidx) {
         /* The chunk holding v ends at or past v's page start, and starts
          * before the next page's first candidate ends. */

@@ -54,8 +54,8 @@ static long http_request_line(const char *p, size_t n, roost__http_req *r) {
         if ((unsigned char)*q <= 0x20 || *q == 0x7f) return -400;
     const char *v = sp2 + 1;
     size_t vn = (size_t)(end - v);
-    if (vn != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
-        v[7] < '0' || v[7] > '9')
+    if (vn != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' || v[5] > '9' || v[7] < '0' ||
+        v[7] > '9')
         return -400;
     if (v[5] != '1' || v[7] > '1') return -505;
     if (*t != '/') return -400; /* origin form only: no proxy requests, no "*" */
@@ -93,8 +93,10 @@ static long http_header(const char *p, size_t n, roost__http_req *r) {
             if (v[i] != '0') return -413;
     }
     if (http_ieq(p, nn, "connection")) {
-        if (http_list_has(v, vn, "close")) r->keep_alive = false;
-        else if (http_list_has(v, vn, "keep-alive")) r->keep_alive = true;
+        if (http_list_has(v, vn, "close"))
+            r->keep_alive = false;
+        else if (http_list_has(v, vn, "keep-alive"))
+            r->keep_alive = true;
     }
     return 0;
 }
@@ -133,8 +135,7 @@ long roost__http_parse(const char *buf, size_t len, roost__http_req *out) {
     }
 }
 
-bool roost__http_query(const char *query, size_t len, const char *name, const char **val,
-                       size_t *val_len) {
+bool roost__http_query(const char *query, size_t len, const char *name, const char **val, size_t *val_len) {
     size_t nn = strlen(name), i = 0;
     while (query && i < len) {
         size_t s = i;

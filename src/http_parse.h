@@ -27,21 +27,21 @@
  * links the object, or the static library, directly). */
 #pragma GCC visibility push(hidden)
 
-#define ROOST_HTTP_MAX_LINE 1024    /* request line, without its line end */
-#define ROOST_HTTP_MAX_HEADERS 32   /* header fields */
-#define ROOST_HTTP_MAX_HEAD 8192    /* the whole head, blank line included */
+#define ROOST_HTTP_MAX_LINE 1024  /* request line, without its line end */
+#define ROOST_HTTP_MAX_HEADERS 32 /* header fields */
+#define ROOST_HTTP_MAX_HEAD 8192  /* the whole head, blank line included */
 
 typedef struct roost__http_req {
-    const char *method;        /* pointers into the buffer parsed; not NUL-terminated */
+    const char *method; /* pointers into the buffer parsed; not NUL-terminated */
     size_t method_len;
-    const char *path;          /* the target up to '?' */
+    const char *path; /* the target up to '?' */
     size_t path_len;
-    const char *query;         /* after '?' (NULL: no '?') */
+    const char *query; /* after '?' (NULL: no '?') */
     size_t query_len;
-    int minor;                 /* HTTP/1.minor: 0 or 1 */
+    int minor; /* HTTP/1.minor: 0 or 1 */
     int nheaders;
-    bool keep_alive;           /* 1.1 without "Connection: close", or 1.0 with "keep-alive" */
-    bool head;                 /* method HEAD: answer without the body */
+    bool keep_alive; /* 1.1 without "Connection: close", or 1.0 with "keep-alive" */
+    bool head;       /* method HEAD: answer without the body */
 } roost__http_req;
 
 /* Parse the head at the start of buf[0 .. len). Returns the head's length
@@ -53,8 +53,7 @@ long roost__http_parse(const char *buf, size_t len, roost__http_req *out);
 /* The value of `name` (NUL-terminated, matched without case) in a query
  * string (a=1&b=2): true and *val, *val_len when present ("" for "b" alone
  * or "b="). Undecoded. */
-bool roost__http_query(const char *query, size_t len, const char *name, const char **val,
-                       size_t *val_len);
+bool roost__http_query(const char *query, size_t len, const char *name, const char **val, size_t *val_len);
 
 #pragma GCC visibility pop
 

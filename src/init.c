@@ -30,9 +30,8 @@
 #endif
 #endif
 
-struct roost__sched roost__sched = {.init_lock = PTHREAD_MUTEX_INITIALIZER,
-                                    .idle_lock = PTHREAD_MUTEX_INITIALIZER,
-                                    .next_id = 1};
+struct roost__sched roost__sched = {
+    .init_lock = PTHREAD_MUTEX_INITIALIZER, .idle_lock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
 
 /* An integer setting from the environment, with an optional k, m or g
  * suffix. 0 (use the default) when unset; also when it does not parse or
@@ -46,9 +45,12 @@ static int env_int(const char *name, unsigned bit, long lo, long hi, long *out) 
     errno = 0;
     long v = strtol(s, &end, 0);
     int shift = 0;
-    if (end != s && *end && strchr("kK", *end)) shift = 10, end++;
-    else if (end != s && *end && strchr("mM", *end)) shift = 20, end++;
-    else if (end != s && *end && strchr("gG", *end)) shift = 30, end++;
+    if (end != s && *end && strchr("kK", *end))
+        shift = 10, end++;
+    else if (end != s && *end && strchr("mM", *end))
+        shift = 20, end++;
+    else if (end != s && *end && strchr("gG", *end))
+        shift = 30, end++;
     if (end == s || *end || errno || v < 0 || v > (hi >> shift) || (v << shift) < lo) {
         if (!(atomic_fetch_or(&warned, bit) & bit))
             fprintf(stderr, "roost: ignoring %s=%s (not an integer from %ld to %ld); using the default\n",
@@ -68,11 +70,11 @@ void roost__start_worker(int i, bool spare) {
     w->fair_left = ROOST_FAIR_EVERY;
     atomic_store(&w->site_ctr[0], w->site_ctr0);
     w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1) ^ (uint64_t)roost_now();
-    char name[24];               /* thread.c keeps the first 15 */
+    char name[24]; /* thread.c keeps the first 15 */
     snprintf(name, sizeof name, spare ? "roost-spare%d" : "roost-w%d", i);
     if (roost__thread_start(&w->thread, roost__worker_main, w, name, false)) {
         if (!spare) roost__fatal("cannot start worker threads");
-        return;                  /* no spare this tick: the next may try again */
+        return; /* no spare this tick: the next may try again */
     }
     if (spare) {
         atomic_store(&roost__sched.nworkers, i + 1);
@@ -85,8 +87,7 @@ static int start_locked(const roost_config_t *cfg) {
     /* Check everything before anything is set up: a refused config leaves
      * the runtime as it was, not started. */
     if (cfg && (cfg->workers < 0 || cfg->observe < -1 || cfg->observe > 2)) return ROOST_EINVAL;
-    if (cfg && (cfg->workers > ROOST_WORKERS_MAX || cfg->stack_size > ROOST_STACK_MAX))
-        return ROOST_ERANGE;
+    if (cfg && (cfg->workers > ROOST_WORKERS_MAX || cfg->stack_size > ROOST_STACK_MAX)) return ROOST_ERANGE;
     long n = cfg && cfg->workers > 0 ? cfg->workers : 0;
     if (!n && !env_int("ROOST_WORKERS", 1, 1, ROOST_WORKERS_MAX, &n)) {
         cpu_set_t set;

@@ -54,11 +54,10 @@
  * check compiles to nothing (its condition is not evaluated), so the normal
  * build runs no instruction for it. A failed check is reported through
  * fatal.c (naming the calling task, with its stack) and aborts. */
-void roost__assert_fail(const char *file, int line, const char *expr)
-    __attribute__((noreturn, cold));
+void roost__assert_fail(const char *file, int line, const char *expr) __attribute__((noreturn, cold));
 #ifdef ROOST_DEBUG
-#define ROOST_ASSERT(cond)                                                       \
-    do {                                                                         \
+#define ROOST_ASSERT(cond)                                                          \
+    do {                                                                            \
         if (ROOST_UNLIKELY(!(cond))) roost__assert_fail(__FILE__, __LINE__, #cond); \
     } while (0)
 #else
@@ -90,9 +89,7 @@ static inline void roost__lock(int *l) {
     if (ROOST_LIKELY(roost__trylock(l))) return;
     roost__spin_slow((atomic_int *)l);
 }
-static inline void roost__unlock(int *l) {
-    atomic_store_explicit((atomic_int *)l, 0, memory_order_release);
-}
+static inline void roost__unlock(int *l) { atomic_store_explicit((atomic_int *)l, 0, memory_order_release); }
 
 /* ------------------------------------------------------------ context switch
  * src/arch/switch_<arch>.S. roost__switch saves the callee-saved registers
@@ -124,16 +121,16 @@ typedef struct roost__task {
     _Atomic uint32_t seq;
     /* The first cache line (records are 64-byte aligned) holds what a park
      * and a switch touch, so that a park writes one line of the record. */
-    _Atomic int state;           /* enum roost__state; read racily by observers */
-    void *sp;                    /* saved stack pointer while switched out */
-    roost__worker *worker;       /* worker running it; set before each switch in */
-    roost__stack *stack;         /* the mapping this record and the stack live in */
-    int wait_reason;             /* enum roost_wait_reason while parked */
-    int site_id;                 /* its spawn site's id (site->id), for the exit count */
-    const void *wait_obj;        /* object waited on (channel, mutex, ...) */
-    uint64_t park_tick;          /* roost__park_clock() when it parked (observe on) */
-    int nowned;                  /* channel references adopted (see owned below) */
-    bool cancellable;            /* parked with a cancellable context */
+    _Atomic int state;     /* enum roost__state; read racily by observers */
+    void *sp;              /* saved stack pointer while switched out */
+    roost__worker *worker; /* worker running it; set before each switch in */
+    roost__stack *stack;   /* the mapping this record and the stack live in */
+    int wait_reason;       /* enum roost_wait_reason while parked */
+    int site_id;           /* its spawn site's id (site->id), for the exit count */
+    const void *wait_obj;  /* object waited on (channel, mutex, ...) */
+    uint64_t park_tick;    /* roost__park_clock() when it parked (observe on) */
+    int nowned;            /* channel references adopted (see owned below) */
+    bool cancellable;      /* parked with a cancellable context */
     /* The wait reason this task is counted under in the workers' parked[]
      * counters (observe on; 0: none). It stays after the task resumes, until
      * it parks for another reason, yields or exits: a task that parks for
@@ -141,15 +138,15 @@ typedef struct roost__task {
      * at all. roost_counts subtracts the running tasks (one per worker), so
      * the counts are exact whenever no task is between two states. */
     _Atomic uint8_t counted;
-    bool unguarded;              /* !stack->guarded, here on the line a park reads */
+    bool unguarded; /* !stack->guarded, here on the line a park reads */
     /* Second line: set at spawn, read at start and by observers. */
-    struct roost__task *next;    /* global run queue link */
-    roost_fn fn;                 /* entry function and its argument */
+    struct roost__task *next; /* global run queue link */
+    roost_fn fn;              /* entry function and its argument */
     void *arg;
-    uint64_t id, parent_id;      /* ids start at 1; parent 0 = spawned from a thread */
-    roost_site_t *site;          /* spawn site, captured by the roost_go macro */
-    const char *name;            /* optional static name */
-    int sel_n;                   /* parked in a select: its cases (for leak.c's scan) */
+    uint64_t id, parent_id; /* ids start at 1; parent 0 = spawned from a thread */
+    roost_site_t *site;     /* spawn site, captured by the roost_go macro */
+    const char *name;       /* optional static name */
+    int sel_n;              /* parked in a select: its cases (for leak.c's scan) */
     const roost_case_t *sel_cases;
     /* The cancellable context of the current park (set by roost__block when
      * there is one; read only while `cancellable` says so): the
@@ -158,7 +155,7 @@ typedef struct roost__task {
     /* (id << 4) | kind of the finding that first named this task (leak.c):
      * a task is counted and reported once. A reused record has another id. */
     _Atomic uint64_t leak_mark;
-    uint64_t created_tick;       /* roost__park_clock() at spawn (converted when read) */
+    uint64_t created_tick; /* roost__park_clock() at spawn (converted when read) */
     int nlabels;
     const char *labels[ROOST_MAX_LABELS][2];
     /* Channel references the task adopted (roost_chan_adopt; nowned above):
@@ -168,7 +165,7 @@ typedef struct roost__task {
     roost_chan_t *owned_small[4];
     roost_chan_t **owned;
 #ifdef ROOST_ASAN
-    void *asan_fake;             /* ASan fake-stack handle across switches */
+    void *asan_fake; /* ASan fake-stack handle across switches */
 #endif
 #ifdef ROOST_TSAN
     void *tsan_fiber;
@@ -179,14 +176,14 @@ _Static_assert(offsetof(roost__task, unguarded) < 64, "what a park touches fits 
 
 /* ------------------------------------------------------------ stacks (stack.c) */
 struct roost__stack {
-    char *lo;            /* lowest usable address (just above the guard) */
-    char *hi;            /* one past the highest address */
-    size_t size;         /* usable bytes, hi - lo */
-    roost__stack *next;  /* free-list link while pooled */
+    char *lo;                 /* lowest usable address (just above the guard) */
+    char *hi;                 /* one past the highest address */
+    size_t size;              /* usable bytes, hi - lo */
+    roost__stack *next;       /* free-list link while pooled */
     roost__stack *chunk_next; /* slot 0 of a chunk: the next chunk (for unmapping) */
-    int pooled_size;     /* 1 if of the default size and returned to the pool */
-    bool guarded;        /* a guard page sits below lo; else roost__stack_check guards it */
-    unsigned vg_id;      /* valgrind stack registration */
+    int pooled_size;          /* 1 if of the default size and returned to the pool */
+    bool guarded;             /* a guard page sits below lo; else roost__stack_check guards it */
+    unsigned vg_id;           /* valgrind stack registration */
 };
 int roost__stack_init(size_t default_size);
 roost__stack *roost__stack_get(roost__worker *w, size_t size);
@@ -208,40 +205,40 @@ static inline roost__task *roost__stack_task(roost__stack *s) {
 
 /* ------------------------------------------------------------ workers (sched.c) */
 #define ROOST_RUNQ_SIZE 256
-#define ROOST_SITE_BLOCK 256   /* sites per counter block: [site][0]=spawned, [1]=exited */
-#define ROOST_SITE_BLOCKS 64   /* so at most 16,384 spawn sites are counted */
+#define ROOST_SITE_BLOCK 256                   /* sites per counter block: [site][0]=spawned, [1]=exited */
+#define ROOST_SITE_BLOCKS 64                   /* so at most 16,384 spawn sites are counted */
 #define ROOST_MAX_LOCKS (ROOST_SELECT_MAX + 2) /* a select's channels + ctx + timer */
 
 struct roost__worker {
     int id;
-    roost__task *current;        /* task running now, NULL in the scheduler loop */
-    void *sched_sp;              /* the scheduler loop's saved context */
+    roost__task *current;           /* task running now, NULL in the scheduler loop */
+    void *sched_sp;                 /* the scheduler loop's saved context */
     _Atomic(roost__task *) runnext; /* next to run: the task just readied or spawned */
-    _Atomic uint64_t head;       /* run ring: owner pushes and pops at tail, thieves take at
+    _Atomic uint64_t head;          /* run ring: owner pushes and pops at tail, thieves take at
                                   * head; index | moves << 32 (sched.c, hidx) */
     _Atomic uint32_t tail;
     roost__task *ring[ROOST_RUNQ_SIZE];
     void (*after_fn)(roost__worker *, void *); /* runs in the next context after a switch */
-    roost__task *switched_out;   /* whose seq run_after bumps once its registers are saved */
+    roost__task *switched_out;                 /* whose seq run_after bumps once its registers are saved */
     void *after_arg;
-    uint64_t rng;                /* xorshift state for select and stealing */
-    uint32_t fair_left;          /* picks left until the next fairness check (local_next) */
-    bool ring_popped;            /* the ring was popped since the last fairness check */
-    _Atomic uint32_t wake;       /* futex word: 1 = woken */
-    _Atomic uint64_t switches;   /* progress counter, read by sysmon on the timer thread */
-    bool idle;                   /* on the idle list (under the idle lock) */
-    bool sysmon_queued;          /* ring queued at sysmon's last tick (sysmon.c only) */
-    uint64_t sysmon_switches;    /* `switches` at sysmon's last tick (sysmon.c only) */
-    int64_t sysmon_since;        /* roost_now() of the last switch sysmon saw (sysmon.c only) */
-    bool sysmon_said;            /* this stall was reported (sysmon.c only) */
-    bool spare;                  /* started by sysmon while workers were blocked */
-    _Atomic bool retired;        /* a spare asleep until workers block again (not on the idle list) */
+    uint64_t rng;              /* xorshift state for select and stealing */
+    uint32_t fair_left;        /* picks left until the next fairness check (local_next) */
+    bool ring_popped;          /* the ring was popped since the last fairness check */
+    _Atomic uint32_t wake;     /* futex word: 1 = woken */
+    _Atomic uint64_t switches; /* progress counter, read by sysmon on the timer thread */
+    bool idle;                 /* on the idle list (under the idle lock) */
+    bool sysmon_queued;        /* ring queued at sysmon's last tick (sysmon.c only) */
+    uint64_t sysmon_switches;  /* `switches` at sysmon's last tick (sysmon.c only) */
+    int64_t sysmon_since;      /* roost_now() of the last switch sysmon saw (sysmon.c only) */
+    bool sysmon_said;          /* this stall was reported (sysmon.c only) */
+    bool spare;                /* started by sysmon while workers were blocked */
+    _Atomic bool retired;      /* a spare asleep until workers block again (not on the idle list) */
     roost__worker *idle_next;
     int *lockbuf[ROOST_MAX_LOCKS]; /* a parked select's lock list, copied before release */
-    roost__stack *stack_cache;   /* free stacks of default size, LIFO */
+    roost__stack *stack_cache;     /* free stacks of default size, LIFO */
     int stack_cached;
     _Atomic int64_t spawned, exited; /* per-worker counters: no shared cache line */
-    _Atomic int64_t steals;      /* tasks this worker took from others' queues */
+    _Atomic int64_t steals;          /* tasks this worker took from others' queues */
     /* Observability counters, written only by this worker (a load and a store,
      * no locked instruction) and summed by readers: parked tasks by reason
      * (parks here minus resumes here: one worker's figure may be negative),
@@ -318,17 +315,17 @@ void roost__park_switch(roost__worker *w, roost__task *self, void (*after)(roost
  * sleeper if some worker sits on queued work, report blocked workers and
  * start spares (sysmon.c says when). */
 bool roost__sched_all_idle(void);
-uint64_t roost__sched_switches(void);     /* sum over workers: moves whenever anything runs */
+uint64_t roost__sched_switches(void); /* sum over workers: moves whenever anything runs */
 /* The scheduler's figures for the debug endpoint's /metrics (metrics.c):
  * sums over the workers, read without stopping anything. */
 typedef struct roost__sched_figures {
-    uint64_t switches;          /* task switches */
-    uint64_t steals;            /* tasks taken from another worker's queue */
-    uint64_t stalls;            /* times sysmon saw a worker blocked (once per episode) */
-    int workers;                /* ROOST_WORKERS */
-    int started;                /* worker threads, spares included */
-    int idle;                   /* asleep: on the idle list, or spares retired */
-    int blocked;                /* blocked at sysmon's last tick */
+    uint64_t switches; /* task switches */
+    uint64_t steals;   /* tasks taken from another worker's queue */
+    uint64_t stalls;   /* times sysmon saw a worker blocked (once per episode) */
+    int workers;       /* ROOST_WORKERS */
+    int started;       /* worker threads, spares included */
+    int idle;          /* asleep: on the idle list, or spares retired */
+    int blocked;       /* blocked at sysmon's last tick */
 } roost__sched_figures_t;
 void roost__sched_figures(roost__sched_figures_t *out);
 /* The blocking pool's (offload.c), under its lock. */
@@ -390,7 +387,7 @@ static inline uint64_t roost__park_clock(void) {
 
 void roost__registry_init(void);
 void roost__registry_worker_fini(roost__worker *w);
-int roost__site_id(roost_site_t *site);   /* register on first use */
+int roost__site_id(roost_site_t *site); /* register on first use */
 /* Per-worker counter updates: single writer, so a relaxed load and store. */
 static inline void roost__ctr_add(_Atomic int64_t *c, int64_t d) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d, memory_order_relaxed);
@@ -448,23 +445,23 @@ void roost__profile_start(void);
 
 /* ------------------------------------------------------------ parking (park.c) */
 typedef struct roost__park {
-    roost__task *task;           /* the parked task, or NULL for a plain thread */
-    atomic_int claimed;          /* 0 until a waker wins it */
-    _Atomic uint32_t thread_done;/* futex word for plain-thread waiters */
-    int index;                   /* result: winning select case, or -1 */
-    int err;                     /* result: 0 or a ROOST_E* code */
+    roost__task *task;            /* the parked task, or NULL for a plain thread */
+    atomic_int claimed;           /* 0 until a waker wins it */
+    _Atomic uint32_t thread_done; /* futex word for plain-thread waiters */
+    int index;                    /* result: winning select case, or -1 */
+    int err;                      /* result: 0 or a ROOST_E* code */
 } roost__park;
 
 typedef struct roost__waiter {
     struct roost__waiter *next, *prev;
     roost__park *park;
-    void *elem;                  /* channel ops: value source or destination */
-    int index;                   /* case index within its select */
-    bool queued;                 /* linked into a queue (under that queue's lock) */
+    void *elem;  /* channel ops: value source or destination */
+    int index;   /* case index within its select */
+    bool queued; /* linked into a queue (under that queue's lock) */
     bool is_send;
-    bool plain;                  /* a plain channel op, no cancellable ctx: only the channel can wake it */
-    int stranded;                /* adopted refs of its task to this channel, counted in ch->stranded */
-    void *obj;                   /* the queue's owner object */
+    bool plain;   /* a plain channel op, no cancellable ctx: only the channel can wake it */
+    int stranded; /* adopted refs of its task to this channel, counted in ch->stranded */
+    void *obj;    /* the queue's owner object */
 } roost__waiter;
 
 /* Wait queues: FIFO doubly-linked lists of nodes, under their owner's lock.
@@ -498,8 +495,8 @@ static inline bool roost__waitq_empty(const roost__waitq_t *q) { return q->head 
 
 static inline bool roost__claim(roost__park *p) {
     int z = 0;
-    return atomic_compare_exchange_strong_explicit(&p->claimed, &z, 1,
-                                                   memory_order_acq_rel, memory_order_relaxed);
+    return atomic_compare_exchange_strong_explicit(&p->claimed, &z, 1, memory_order_acq_rel,
+                                                   memory_order_relaxed);
 }
 
 /* Pop the first waiter whose park this call manages to claim; stale nodes
@@ -537,8 +534,8 @@ int roost__wake(roost__park *p, int index, int err);
  * Registers with ctx (cancellation) and with a timer when deadline <
  * INT64_MAX. Returns with no lock held; the caller unlinks its own nodes
  * (those whose `queued` is still set) under their locks. */
-int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
-                 int reason, const void *obj); /* locks[] has room for nlocks + 2 */
+int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks, int reason,
+                 const void *obj); /* locks[] has room for nlocks + 2 */
 /* The same for one queue lock, no context and no deadline (the hot case).
  * self is p->task and w its worker (NULL both on a plain thread), passed as
  * values the caller holds in registers, read before any switch point. */
@@ -602,9 +599,9 @@ int roost__fd_wait_acquired(roost_ctx_t *ctx, roost__pd *d, int events);
 /* ------------------------------------------------------------ timers (timer.c) */
 typedef struct roost__timer {
     int64_t when;
-    int64_t period;               /* > 0 for tickers */
-    int heap_index;               /* -1 when not in the heap */
-    int kind;                     /* ROOST_TIMER_* */
+    int64_t period; /* > 0 for tickers */
+    int heap_index; /* -1 when not in the heap */
+    int kind;       /* ROOST_TIMER_* */
     void *arg;
 } roost__timer;
 enum { ROOST_TIMER_WAKE = 1, ROOST_TIMER_CTX, ROOST_TIMER_CHAN, ROOST_TIMER_TICKER };
@@ -618,7 +615,7 @@ void roost__timer_add(roost__timer *t);
 bool roost__timer_del(roost__timer *t);
 /* A worker left the idle list: the monitor must tick again. */
 void roost__timer_poke(void);
-bool roost__timer_pending(void);          /* any timer in the heap */
+bool roost__timer_pending(void); /* any timer in the heap */
 void roost__ctx_deadline_fire(roost_ctx_t *ctx);
 
 /* ------------------------------------------------------------ fatal reports (fatal.c)
@@ -632,8 +629,8 @@ void roost__ctx_deadline_fire(roost_ctx_t *ctx);
  * send or receive on it goes to the contended path and meets the check.
  * Best effort: memory the allocator has handed out again, to another
  * object of the same kind, passes. */
-#define ROOST_CHAN_MAGIC 0x6e616863u  /* "chan" */
-#define ROOST_CTX_MAGIC 0x78746378u   /* "xctx" */
+#define ROOST_CHAN_MAGIC 0x6e616863u /* "chan" */
+#define ROOST_CTX_MAGIC 0x78746378u  /* "xctx" */
 #define ROOST_DEAD_MAGIC 0xdeadf4eeu
 enum { ROOST_CHAN_OWNER_NONE = 0, ROOST_CHAN_OWNER_CTX = 1 };
 /* Report misuse at obj by the calling task (or thread), then abort. */
@@ -655,21 +652,21 @@ void roost__crash_install(void);
 /* ------------------------------------------------------------ contexts (ctx.c) */
 /* The context record, here so the checks below inline into every call. */
 struct roost_ctx {
-    int lock;                    /* spinlock: everything below but refs and err */
-    atomic_int refs;             /* owners; 0 frees (the background ctx is never freed) */
-    atomic_int err;              /* 0 while live, then ROOST_ECANCELED or ROOST_ETIMEDOUT */
-    int cause;                   /* given at cancellation (Go's context.Cause) */
+    int lock;        /* spinlock: everything below but refs and err */
+    atomic_int refs; /* owners; 0 frees (the background ctx is never freed) */
+    atomic_int err;  /* 0 while live, then ROOST_ECANCELED or ROOST_ETIMEDOUT */
+    int cause;       /* given at cancellation (Go's context.Cause) */
     bool background;
-    bool timer_armed;            /* the deadline timer holds a reference */
-    uint32_t magic;              /* ROOST_CTX_MAGIC while live, ROOST_DEAD_MAGIC once freed (fatal.c) */
-    int64_t deadline;            /* absolute, INT64_MAX if none */
-    roost_ctx_t *parent;         /* referenced; NULL for roots */
-    roost_ctx_t *children;       /* cancellable children, linked by sib_* */
+    bool timer_armed;      /* the deadline timer holds a reference */
+    uint32_t magic;        /* ROOST_CTX_MAGIC while live, ROOST_DEAD_MAGIC once freed (fatal.c) */
+    int64_t deadline;      /* absolute, INT64_MAX if none */
+    roost_ctx_t *parent;   /* referenced; NULL for roots */
+    roost_ctx_t *children; /* cancellable children, linked by sib_* */
     roost_ctx_t *sib_next, *sib_prev;
-    roost__waitq_t waiters;      /* blocked calls under this context */
-    roost_chan_t *done;          /* made on first roost_ctx_done */
-    roost__timer timer;          /* deadline */
-    roost_ctx_t *todo_next;      /* cancellation's work list */
+    roost__waitq_t waiters; /* blocked calls under this context */
+    roost_chan_t *done;     /* made on first roost_ctx_done */
+    roost__timer timer;     /* deadline */
+    roost_ctx_t *todo_next; /* cancellation's work list */
 };
 
 /* 0 if live, else the ctx's error; one atomic load. A freed context reads
@@ -695,22 +692,22 @@ void roost__ctx_unregister(roost_ctx_t *ctx, roost__waiter *w);
 
 /* ------------------------------------------------------------ channels (chan.c) */
 struct roost_chan {
-    int lock;                    /* spinlock over everything below but refs */
+    int lock; /* spinlock over everything below but refs */
     /* One word, so that a reference count and the leak detector's count
      * change and are read together (a separate load after a decrement
      * could read a channel another thread has just freed): the low 32
      * bits are the program's references, the high 32 bits the references
      * adopted by tasks parked here that only this channel can wake (leak.c). */
     _Atomic uint64_t refs;
-    int nwaiters;                /* waiter nodes not yet dropped (see chan.c) */
+    int nwaiters; /* waiter nodes not yet dropped (see chan.c) */
     bool closed;
-    bool orphaned;               /* refs reached 0: freed once nwaiters is 0 too */
-    uint8_t owner;               /* ROOST_CHAN_OWNER_*: the reference only its owner may drop */
+    bool orphaned; /* refs reached 0: freed once nwaiters is 0 too */
+    uint8_t owner; /* ROOST_CHAN_OWNER_*: the reference only its owner may drop */
     uint32_t elem_size;
-    uint32_t magic;              /* ROOST_CHAN_MAGIC while live, ROOST_DEAD_MAGIC once freed */
-    size_t cap, len, recvx;      /* ring buffer: len elements from index recvx */
+    uint32_t magic;         /* ROOST_CHAN_MAGIC while live, ROOST_DEAD_MAGIC once freed */
+    size_t cap, len, recvx; /* ring buffer: len elements from index recvx */
     roost__waitq_t recvq, sendq;
-    char *buf;                   /* cap * elem_size bytes, right after the struct */
+    char *buf; /* cap * elem_size bytes, right after the struct */
 };
 /* Without the lock: could a send (or receive) on ch proceed now? A hint,
  * stale as soon as it is read (a queued node may be a select's, already
@@ -732,8 +729,7 @@ static inline bool roost__chan_maybe_ready(roost_chan_t *ch, bool is_send) {
 /* With ch locked: complete a send or receive now if it can be. Returns true
  * if done (result in *err: 0 or ROOST_ECLOSED); *peer is then a claimed
  * waiter to wake, after unlocking, with roost__wake(peer->park, peer->index, 0). */
-bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err,
-                            roost__waiter **peer);
+bool roost__chan_try_locked(roost_chan_t *ch, bool is_send, void *elem, int *err, roost__waiter **peer);
 /* With ch locked: a waiter node of this channel is being cleaned up by its
  * owner. True if the channel must be freed (roost__chan_free) after unlocking. */
 bool roost__chan_drop_waiter_locked(roost_chan_t *ch, roost__waiter *w);
@@ -757,8 +753,7 @@ int roost__tasks_each(int flags, void (*fn)(const roost_task_info_t *, void *), 
 /* A word another thread may be writing, or freeing: the caller validates
  * it afterwards (a task's sequence counter), so it is kept from the
  * sanitizers, which would report the race the validation is there for. */
-__attribute__((no_sanitize("address", "thread"))) static inline uint64_t
-roost__racy_load64(const void *p) {
+__attribute__((no_sanitize("address", "thread"))) static inline uint64_t roost__racy_load64(const void *p) {
     return *(volatile const uint64_t *)p;
 }
 void roost__self_info(roost__task *t, roost_task_info_t *o);
@@ -786,8 +781,7 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
 /* A report built elsewhere (group.c), delivered as the detector's own: to
  * the hook or stderr, counted, abort under ROOST_LEAK_ABORT; nothing when
  * the policy is off. Synchronous, on the caller's thread. */
-void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, size_t n,
-                         const char *text);
+void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, size_t n, const char *text);
 /* The policy now (ROOST_LEAK_*), read from ROOST_LEAK on the first look. */
 int roost__leak_policy_now(void);
 /* reach.c: whether a finding of `kind` on these tasks is woken under the
@@ -809,8 +803,7 @@ void roost__leak_relock(roost__task *self, const void *obj, int reason);
  * stands down once one has (one TLS load per call). */
 extern bool roost__threads_active;
 static inline void roost__note_thread(void) {
-    if (ROOST_UNLIKELY(!roost__tls_worker) &&
-        !__atomic_load_n(&roost__threads_active, __ATOMIC_RELAXED))
+    if (ROOST_UNLIKELY(!roost__tls_worker) && !__atomic_load_n(&roost__threads_active, __ATOMIC_RELAXED))
         __atomic_store_n(&roost__threads_active, true, __ATOMIC_RELAXED);
 }
 #define ROOST_CHAN_REFS(word) ((uint32_t)(word))
@@ -838,8 +831,7 @@ static inline int64_t roost__deadline_after(int64_t ns) { return roost__add_sat(
 void roost__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* Start a runtime thread (thread.c): named, asynchronous signals blocked.
  * Returns 0, ROOST_ENOMEM or ROOST_EINVAL. */
-int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const char *name,
-                        bool detached);
+int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const char *name, bool detached);
 /* True on the threads roost__thread_start started that run roost's code
  * only (all but the blocking pool's), and on the leak reporter: the
  * reachability proof counts no pointer from their stacks into a parked

@@ -53,39 +53,42 @@
 struct roost__leak_ev {
     roost__leak_ev *next;
     int kind;
-    bool refused;                  /* a re-lock refused with ROOST_EDEADLK: nobody is stuck */
+    bool refused; /* a re-lock refused with ROOST_EDEADLK: nobody is stuck */
     const void *obj;
     size_t n;
     roost_task_info_t tasks[];
 };
 
 static struct {
-    _Atomic int policy;            /* -1 until read from ROOST_LEAK */
-    pthread_mutex_t lock;          /* the queue and the hook */
+    _Atomic int policy;   /* -1 until read from ROOST_LEAK */
+    pthread_mutex_t lock; /* the queue and the hook */
     pthread_cond_t cond;
     roost__leak_ev *head, *tail;
     bool started;
-    bool busy;                     /* the reporter is reporting one (for roost_leak_flush) */
+    bool busy; /* the reporter is reporting one (for roost_leak_flush) */
     pthread_cond_t idle;
     void (*hook)(const roost_leak_t *, void *);
     void *hook_arg;
-    _Atomic int64_t found;         /* distinct tasks proved leaked */
-    _Atomic int64_t suspects;      /* distinct tasks reported as suspects */
-    _Atomic int64_t reports;       /* findings delivered in full */
-    _Atomic int64_t folded;        /* findings folded into a count line */
-    _Atomic int64_t probes;        /* words read through the kernel (probe64) */
-    _Atomic int64_t lock_steps;    /* holders the lock-chain check followed past the first */
-    _Atomic int64_t woken;         /* tasks the wake policy woke with ROOST_ELEAKED */
+    _Atomic int64_t found;          /* distinct tasks proved leaked */
+    _Atomic int64_t suspects;       /* distinct tasks reported as suspects */
+    _Atomic int64_t reports;        /* findings delivered in full */
+    _Atomic int64_t folded;         /* findings folded into a count line */
+    _Atomic int64_t probes;         /* words read through the kernel (probe64) */
+    _Atomic int64_t lock_steps;     /* holders the lock-chain check followed past the first */
+    _Atomic int64_t woken;          /* tasks the wake policy woke with ROOST_ELEAKED */
     _Atomic uint64_t idle_reported; /* switch total at the last deadlock report */
     /* stderr's groups (see "grouping" below), under `out`, which is taken
      * after `lock` when both are. */
     pthread_mutex_t out;
-    pthread_mutex_t claim;         /* one set claimed at a time (see claim) */
+    pthread_mutex_t claim; /* one set claimed at a time (see claim) */
     struct group *groups;
     size_t ngroups, groups_cap;
-} leaks = {.policy = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-       .idle = PTHREAD_COND_INITIALIZER, .out = PTHREAD_MUTEX_INITIALIZER,
-       .claim = PTHREAD_MUTEX_INITIALIZER};
+} leaks = {.policy = -1,
+           .lock = PTHREAD_MUTEX_INITIALIZER,
+           .cond = PTHREAD_COND_INITIALIZER,
+           .idle = PTHREAD_COND_INITIALIZER,
+           .out = PTHREAD_MUTEX_INITIALIZER,
+           .claim = PTHREAD_MUTEX_INITIALIZER};
 
 bool roost__threads_active;
 
@@ -98,10 +101,14 @@ static int policy_from_env(void) {
     char buf[64];
     snprintf(buf, sizeof buf, "%s", e);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!strcmp(tok, "report")) p |= ROOST_LEAK_REPORT;
-        else if (!strcmp(tok, "wake")) p |= ROOST_LEAK_WAKE | ROOST_LEAK_REPORT;
-        else if (!strcmp(tok, "abort")) p |= ROOST_LEAK_ABORT | ROOST_LEAK_REPORT;
-        else if (!strcmp(tok, "off")) p = 0;
+        if (!strcmp(tok, "report"))
+            p |= ROOST_LEAK_REPORT;
+        else if (!strcmp(tok, "wake"))
+            p |= ROOST_LEAK_WAKE | ROOST_LEAK_REPORT;
+        else if (!strcmp(tok, "abort"))
+            p |= ROOST_LEAK_ABORT | ROOST_LEAK_REPORT;
+        else if (!strcmp(tok, "off"))
+            p = 0;
     }
     return p;
 }
@@ -196,7 +203,8 @@ static void sb_tasks(roost__buf *b, const roost_task_info_t *v, size_t n, int64_
 static int verdict_of(int kind, bool refused) {
     if (refused) return ROOST_VERDICT_RELOCK;
     switch (kind) {
-    case ROOST_LEAK_LOCK_CYCLE: case ROOST_LEAK_LOCK_ORPHANED: return ROOST_VERDICT_LOCKS;
+    case ROOST_LEAK_LOCK_CYCLE:
+    case ROOST_LEAK_LOCK_ORPHANED: return ROOST_VERDICT_LOCKS;
     case ROOST_LEAK_DEADLOCK: return ROOST_VERDICT_DEADLOCK;
     case ROOST_LEAK_SUSPECT: return ROOST_VERDICT_SUSPECT;
     case ROOST_LEAK_UNREACHABLE: return ROOST_VERDICT_REACH;
@@ -206,12 +214,9 @@ static int verdict_of(int kind, bool refused) {
 
 const char *roost_leak_verdict_name(int verdict) {
     static const char *const names[] = {
-        [ROOST_VERDICT_REFS] = "exact references",
-        [ROOST_VERDICT_LOCKS] = "lock chain",
-        [ROOST_VERDICT_RELOCK] = "refused re-lock",
-        [ROOST_VERDICT_DEADLOCK] = "global deadlock",
-        [ROOST_VERDICT_SUSPECT] = "suspect",
-        [ROOST_VERDICT_REACH] = "reachability",
+        [ROOST_VERDICT_REFS] = "exact references",  [ROOST_VERDICT_LOCKS] = "lock chain",
+        [ROOST_VERDICT_RELOCK] = "refused re-lock", [ROOST_VERDICT_DEADLOCK] = "global deadlock",
+        [ROOST_VERDICT_SUSPECT] = "suspect",        [ROOST_VERDICT_REACH] = "reachability",
     };
     return verdict > 0 && verdict <= ROOST_VERDICT_REACH ? names[verdict] : "?";
 }
@@ -225,8 +230,7 @@ const char *roost_leak_verdict_name(int verdict) {
 static inline __attribute__((always_inline)) bool claim(roost__task *t, uint64_t id, int kind) {
     uint64_t old = atomic_load_explicit(&t->leak_mark, memory_order_relaxed);
     for (;;) {
-        if (old >> 4 == id && (kind == ROOST_LEAK_SUSPECT || (old & 15) != ROOST_LEAK_SUSPECT))
-            return false;
+        if (old >> 4 == id && (kind == ROOST_LEAK_SUSPECT || (old & 15) != ROOST_LEAK_SUSPECT)) return false;
         if (atomic_compare_exchange_weak(&t->leak_mark, &old, id << 4 | (uint64_t)kind)) return true;
     }
 }
@@ -244,13 +248,13 @@ struct group {
     bool refused;
     const char *file;
     int line, reason;
-    int64_t since;                 /* roost_now() at the start of the period */
-    int64_t tasks, findings;       /* folded in this period */
+    int64_t since;           /* roost_now() at the start of the period */
+    int64_t tasks, findings; /* folded in this period */
 };
 
 static bool group_is(const struct group *g, int kind, bool refused, const roost_task_info_t *t) {
-    return g->kind == kind && g->refused == refused && g->line == t->line &&
-           g->reason == t->wait_reason && same_str(g->file, t->file);
+    return g->kind == kind && g->refused == refused && g->line == t->line && g->reason == t->wait_reason &&
+           same_str(g->file, t->file);
 }
 
 /* The count line of g, if it folded anything; the period starts over. With
@@ -259,11 +263,13 @@ static void group_flush(struct group *g, int64_t now) {
     if (!g->findings) return;
     roost__buf b = {0};
     double s = (double)(now - g->since) / 1e9;
-    const char *what = g->refused ? "re-locks refused" : g->kind == ROOST_LEAK_SUSPECT ? "tasks suspected"
-                                                                                     : "tasks leaked";
+    const char *what = g->refused                      ? "re-locks refused"
+                       : g->kind == ROOST_LEAK_SUSPECT ? "tasks suspected"
+                                                       : "tasks leaked";
     roost__buf_printf(&b, "roost: leak: %lld more %s at %s:%d in %s in the last %.2gs (%s)\n",
-              (long long)(g->refused ? g->findings : g->tasks), what, g->file ? g->file : "?", g->line,
-              roost_wait_reason_name(g->reason), s > 0 ? s : 0, roost_leak_kind_name(g->kind));
+                      (long long)(g->refused ? g->findings : g->tasks), what, g->file ? g->file : "?",
+                      g->line, roost_wait_reason_name(g->reason), s > 0 ? s : 0,
+                      roost_leak_kind_name(g->kind));
     roost__write_all(2, b.p, b.len); /* nowhere else to say it if that fails */
     roost__buf_free(&b);
     g->tasks = g->findings = 0;
@@ -326,7 +332,7 @@ static void report(roost__leak_ev *ev) {
     int64_t now = roost_now();
     const char *s = ev->n == 1 ? "" : "s";
     roost__buf_printf(&b, "roost: leak: %s [%s]: ", roost_leak_kind_name(ev->kind),
-              roost_leak_verdict_name(verdict_of(ev->kind, ev->refused)));
+                      roost_leak_verdict_name(verdict_of(ev->kind, ev->refused)));
     if (ev->kind == ROOST_LEAK_SUSPECT)
         roost__buf_printf(&b, "%zu task%s parked longer than the threshold", ev->n, s);
     else if (ev->refused)
@@ -341,23 +347,24 @@ static void report(roost__leak_ev *ev) {
         if (!ev->refused) roost__buf_printf(&b, " (each waits for a lock another in the set holds)");
         break;
     case ROOST_LEAK_LOCK_ORPHANED:
-        roost__buf_printf(&b, " (lock %p: its holder exited without unlocking; reported, never woken: another "
-                      "task may still unlock it, as Go allows)", ev->obj);
+        roost__buf_printf(&b,
+                          " (lock %p: its holder exited without unlocking; reported, never woken: another "
+                          "task may still unlock it, as Go allows)",
+                          ev->obj);
         break;
-    case ROOST_LEAK_SUSPECT:
-        roost__buf_printf(&b, " (not proved: parked longer than the threshold)");
-        break;
+    case ROOST_LEAK_SUSPECT: roost__buf_printf(&b, " (not proved: parked longer than the threshold)"); break;
     case ROOST_LEAK_CYCLE:
-        roost__buf_printf(&b, " (found by a scan: each waits on a channel or lock that only tasks in this set hold)");
+        roost__buf_printf(
+            &b, " (found by a scan: each waits on a channel or lock that only tasks in this set hold)");
         break;
     case ROOST_LEAK_UNREACHABLE:
         roost__buf_printf(&b, " (%p: nothing that can run reaches it)", ev->obj);
         break;
-    default:
-        break;
+    default: break;
     }
     if (ev->kind == ROOST_LEAK_SELECT)
-        roost__buf_printf(&b, " (every channel of the select is reachable only by the task itself, or it has none)");
+        roost__buf_printf(
+            &b, " (every channel of the select is reachable only by the task itself, or it has none)");
     bool woken = p & ROOST_LEAK_WAKE && !ev->refused &&
                  (ev->kind == ROOST_LEAK_CHAN || ev->kind == ROOST_LEAK_SELECT ||
                   ev->kind == ROOST_LEAK_LOCK_CYCLE || roost__reach_wakes(ev->kind, ev->tasks, ev->n));
@@ -365,8 +372,8 @@ static void report(roost__leak_ev *ev) {
     sb_tasks(&b, ev->tasks, ev->n, now);
     bool counts = ev->kind != ROOST_LEAK_SUSPECT && !ev->refused;
     const char *text = roost__buf_str(&b);
-    roost_leak_t leak = {ev->kind, ev->obj, ev->n, ev->tasks, text ? text : "",
-                         verdict_of(ev->kind, ev->refused)};
+    roost_leak_t leak = {ev->kind,  ev->obj,          ev->n,
+                         ev->tasks, text ? text : "", verdict_of(ev->kind, ev->refused)};
     pthread_mutex_lock(&leaks.lock);
     void (*hook)(const roost_leak_t *, void *) = leaks.hook;
     void *arg = leaks.hook_arg;
@@ -554,7 +561,8 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n) {
         uint64_t w = atomic_load(&order[i]->refs);
         if (ROOST_CHAN_REFS(w) != (uint32_t)roost__owned_count(self, order[i])) return false;
     }
-    roost__leak_ev *ev = claim(self, self->id, ROOST_LEAK_SELECT) ? ev_new(ROOST_LEAK_SELECT, n ? order[0] : NULL, 1) : NULL;
+    roost__leak_ev *ev =
+        claim(self, self->id, ROOST_LEAK_SELECT) ? ev_new(ROOST_LEAK_SELECT, n ? order[0] : NULL, 1) : NULL;
     if (ev) {
         roost__self_info(self, &ev->tasks[0]);
         ev->tasks[0].wait_reason = ROOST_WAIT_SELECT;
@@ -628,9 +636,8 @@ static inline bool load_word(const void *p, uint64_t *out, bool probe, struct gr
  * from another task's record, and may be gone; otherwise the caller holds
  * the lock's queue lock, and reads it exactly. g: the scan reading it, or
  * NULL. */
-__attribute__((no_sanitize("thread"))) static roost__task *holder_of(const void *obj, int reason,
-                                                                    uint64_t *id, bool probe,
-                                                                    struct graph *g) {
+__attribute__((no_sanitize("thread"))) static roost__task *
+holder_of(const void *obj, int reason, uint64_t *id, bool probe, struct graph *g) {
     uint64_t h;
     if (reason == ROOST_WAIT_MUTEX) {
         const roost_mutex_t *mu = obj;
@@ -671,8 +678,8 @@ typedef struct {
  *   until it runs. Otherwise the chain has run into a cycle that self is
  *   not part of (its members find it themselves).
  * So a contended lock handed from task to task costs no system call. */
-__attribute__((no_sanitize("thread"))) static int follow(roost__task *self, const void *obj, roost__task *h, uint64_t hid,
-                  chain *c) {
+__attribute__((no_sanitize("thread"))) static int follow(roost__task *self, const void *obj, roost__task *h,
+                                                         uint64_t hid, chain *c) {
     c->n = 0;
     c->t[c->n] = self, c->obj[c->n++] = obj;
     for (int depth = 0; depth < CYCLE_MAX - 1; depth++) {
@@ -718,7 +725,8 @@ static __attribute__((noinline)) int lock_check_slow(roost__task *self, const vo
         bool got[CYCLE_MAX];
         pthread_mutex_lock(&leaks.claim);
         got[0] = claim(self, self->id, kind);
-        for (size_t i = 1; i < n; i++) got[i] = claim(c1.t[i], __atomic_load_n(&c1.t[i]->id, __ATOMIC_RELAXED), kind);
+        for (size_t i = 1; i < n; i++)
+            got[i] = claim(c1.t[i], __atomic_load_n(&c1.t[i]->id, __ATOMIC_RELAXED), kind);
         pthread_mutex_unlock(&leaks.claim);
         if (got[0]) {
             roost__self_info(self, &ev->tasks[ev->n]);
@@ -809,8 +817,8 @@ static int cmp_group(const void *a, const void *b) {
  * (copies from a snapshot), one walk over the stack slots. Keeps in v
  * those claimed now, in their order; returns how many. */
 typedef struct {
-    uint64_t *ids;                 /* v's ids, sorted */
-    bool *got;                     /* by position in ids */
+    uint64_t *ids; /* v's ids, sorted */
+    bool *got;     /* by position in ids */
     size_t n;
     int kind;
 } claim_walk;
@@ -903,9 +911,9 @@ typedef struct graph {
     node *v;
     size_t n, cap;
     bool unknown, oom;
-    bool thread_caller;            /* scanning from a plain thread, which could wake anything */
-    size_t nalive;                 /* nodes marked so far */
-    memo_ent *memo;                /* 1 << MEMO_BITS entries, or NULL */
+    bool thread_caller; /* scanning from a plain thread, which could wake anything */
+    size_t nalive;      /* nodes marked so far */
+    memo_ent *memo;     /* 1 << MEMO_BITS entries, or NULL */
     roost__task rec;
 } graph;
 
@@ -961,12 +969,15 @@ static int holds(const node *x, const void *ch) {
 /* What only another task could end: everything else keeps a task marked. */
 static bool waits_on_tasks(int reason) {
     switch (reason) {
-    case ROOST_WAIT_CHAN_SEND: case ROOST_WAIT_CHAN_RECV: case ROOST_WAIT_MUTEX:
-    case ROOST_WAIT_RWMUTEX_W: case ROOST_WAIT_RWMUTEX_R: case ROOST_WAIT_WAITGROUP:
-    case ROOST_WAIT_COND: case ROOST_WAIT_SELECT:
-        return true;
-    default:
-        return false; /* sleep, I/O, context: a timer or the kernel ends them; once: not modelled */
+    case ROOST_WAIT_CHAN_SEND:
+    case ROOST_WAIT_CHAN_RECV:
+    case ROOST_WAIT_MUTEX:
+    case ROOST_WAIT_RWMUTEX_W:
+    case ROOST_WAIT_RWMUTEX_R:
+    case ROOST_WAIT_WAITGROUP:
+    case ROOST_WAIT_COND:
+    case ROOST_WAIT_SELECT: return true;
+    default: return false; /* sleep, I/O, context: a timer or the kernel ends them; once: not modelled */
     }
 }
 
@@ -992,8 +1003,7 @@ static bool chan_reachable(graph *g, const void *ch) {
 static bool could_wake(graph *g, const node *x) {
     switch (x->reason) {
     case ROOST_WAIT_CHAN_SEND:
-    case ROOST_WAIT_CHAN_RECV:
-        return chan_reachable(g, x->obj);
+    case ROOST_WAIT_CHAN_RECV: return chan_reachable(g, x->obj);
     case ROOST_WAIT_SELECT:
         /* The cases array is the program's (on the parked task's stack,
          * or freed by now if the task moved on: probed, and a move shows
@@ -1076,7 +1086,7 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
     roost_task_info_t *v;
     size_t n;
     if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return r.proved;
-    if (!n) {                 /* the array is allocated all the same */
+    if (!n) { /* the array is allocated all the same */
         free(v);
         return r.proved;
     }
@@ -1133,7 +1143,9 @@ __attribute__((no_sanitize("thread"))) static void collect_named(roost__task *t,
     w->v[w->n++] = (named){id, (int)(mark & 15)};
 }
 
-static int cmp_named(const void *a, const void *b) { return cmp_u64(&((const named *)a)->id, &((const named *)b)->id); }
+static int cmp_named(const void *a, const void *b) {
+    return cmp_u64(&((const named *)a)->id, &((const named *)b)->id);
+}
 
 int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags) {
     if (!out || !n) return ROOST_EINVAL;
@@ -1185,8 +1197,7 @@ void roost__leak_idle_check(uint64_t switches) {
     size_t n;
     if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return;
     /* Still idle with the same switch total: nothing moved while we looked. */
-    if (n && roost__sched_all_idle() && roost__sched_switches() == switches &&
-        deadlock_check(v, n, 0))
+    if (n && roost__sched_all_idle() && roost__sched_switches() == switches && deadlock_check(v, n, 0))
         atomic_store(&leaks.idle_reported, switches + 1);
     free(v);
 }
@@ -1208,7 +1219,7 @@ int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd) {
         left++;
     }
     roost__buf_printf(&b, "roost: %lld task(s) left behind (expected %lld):\n", (long long)left,
-              (long long)expected);
+                      (long long)expected);
     for (size_t i = 0; i < n; i++)
         if (v[i].id != self_id) roost__traceback(&b, &v[i], now, 0, NULL);
     if (fd >= 0) roost__write_all(fd, b.p, b.len); /* the count is the answer; the text is a courtesy */
@@ -1219,8 +1230,7 @@ int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd) {
 
 /* ------------------------------------------------------------ reports built elsewhere */
 
-void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, size_t n,
-                         const char *text) {
+void roost__leak_deliver(int kind, const void *obj, const roost_task_info_t *v, size_t n, const char *text) {
     int p = policy();
     if (!(p & ROOST_LEAK_REPORT)) return;
     atomic_fetch_add(&leaks.found, (int64_t)n);

@@ -30,10 +30,14 @@
 /* A label value: backslash, double quote and newline escaped. */
 static void metrics_label(roost__buf *b, const char *s) {
     for (const char *p = s ? s : ""; *p; p++) {
-        if (*p == '\\') roost__buf_put(b, "\\\\", 2);
-        else if (*p == '"') roost__buf_put(b, "\\\"", 2);
-        else if (*p == '\n') roost__buf_put(b, "\\n", 2);
-        else roost__buf_put(b, p, 1);
+        if (*p == '\\')
+            roost__buf_put(b, "\\\\", 2);
+        else if (*p == '"')
+            roost__buf_put(b, "\\\"", 2);
+        else if (*p == '\n')
+            roost__buf_put(b, "\\n", 2);
+        else
+            roost__buf_put(b, p, 1);
     }
 }
 
@@ -71,8 +75,10 @@ static bool metrics_process(double *rss, double *cpu) {
     char *save = NULL;
     for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
         field++;
-        if (field == 14) utime = strtoul(tok, NULL, 10);
-        else if (field == 15) stime = strtoul(tok, NULL, 10);
+        if (field == 14)
+            utime = strtoul(tok, NULL, 10);
+        else if (field == 15)
+            stime = strtoul(tok, NULL, 10);
         else if (field == 24) {
             rss_pages = strtol(tok, NULL, 10);
             break;
@@ -89,9 +95,10 @@ int roost__metrics(roost__buf *b) {
     roost_counts_t c;
     roost_counts(&c);
     metrics_head(b, "roost_tasks", "gauge", "Tasks alive, by state.");
-    roost__buf_printf(b, "roost_tasks{state=\"running\"} %lld\nroost_tasks{state=\"runnable\"} %lld\n"
-                          "roost_tasks{state=\"parked\"} %lld\n",
-                       (long long)c.running, (long long)c.runnable, (long long)c.parked);
+    roost__buf_printf(b,
+                      "roost_tasks{state=\"running\"} %lld\nroost_tasks{state=\"runnable\"} %lld\n"
+                      "roost_tasks{state=\"parked\"} %lld\n",
+                      (long long)c.running, (long long)c.runnable, (long long)c.parked);
     metrics_head(b, "roost_tasks_parked", "gauge", "Parked tasks, by wait reason.");
     for (int r = 1; r < ROOST_WAIT__COUNT; r++) {
         roost__buf_printf(b, "roost_tasks_parked{reason=\"");
@@ -99,7 +106,8 @@ int roost__metrics(roost__buf *b) {
         roost__buf_printf(b, "\"} %lld\n", (long long)c.by_reason[r]);
     }
     metrics_one(b, "roost_tasks_created_total", "counter", "Tasks spawned since start.", (double)c.created);
-    metrics_one(b, "roost_tasks_exited_total", "counter", "Tasks that returned since start.", (double)c.exited);
+    metrics_one(b, "roost_tasks_exited_total", "counter", "Tasks that returned since start.",
+                (double)c.exited);
 
     /* Spawn sites: the top ones by tasks alive, the rest summed. */
     int ns = roost_sites(NULL, 0);
@@ -170,7 +178,7 @@ int roost__metrics(roost__buf *b) {
     }
     metrics_head(b, "roost_build_info", "gauge", "The roost library's version, as a label.");
     roost__buf_printf(b, "roost_build_info{version=\"%d.%d.%d\"} 1\n", ROOST_VERSION_MAJOR,
-                       ROOST_VERSION_MINOR, ROOST_VERSION_PATCH);
+                      ROOST_VERSION_MINOR, ROOST_VERSION_PATCH);
     return b->oom ? ROOST_ENOMEM : ROOST_OK;
 }
 

@@ -50,21 +50,21 @@
 #include <unistd.h>
 #include <errno.h>
 
-#define MON_MIN_STEPS 4      /* a window is at least 4 steps: one per quarter */
-#define MON_MAX_STEPS 4096   /* window / interval beyond this: ROOST_ERANGE */
-#define MON_NAMED 3          /* sites and wait reasons named in an alert's text */
+#define MON_MIN_STEPS 4    /* a window is at least 4 steps: one per quarter */
+#define MON_MAX_STEPS 4096 /* window / interval beyond this: ROOST_ERANGE */
+#define MON_NAMED 3        /* sites and wait reasons named in an alert's text */
 #define MON_MAX_SITES (ROOST_SITE_BLOCK * ROOST_SITE_BLOCKS)
 
 typedef struct {
-    bool active;             /* in a growth episode */
-    int quiet;               /* samples in a row it has not grown, while active */
+    bool active; /* in a growth episode */
+    int quiet;   /* samples in a row it has not grown, while active */
 } mon_episode;
 
 typedef struct {
     mon_episode ep;
-    bool growing;            /* scratch, per sample */
-    int64_t rise;            /* scratch: now minus the lowest in the span */
-    int64_t key;             /* scratch: ranking key */
+    bool growing; /* scratch, per sample */
+    int64_t rise; /* scratch: now minus the lowest in the span */
+    int64_t key;  /* scratch: ranking key */
 } mon_site;
 
 /* The samples, owned by the monitor thread. Made by roost_monitor_start (so
@@ -85,16 +85,16 @@ typedef struct {
 } mon_hist;
 
 static struct {
-    pthread_mutex_t ctl;      /* serializes start and stop (held across the join) */
-    pthread_mutex_t lock;     /* everything below; never held while sampling */
-    pthread_cond_t cond;      /* the thread sleeps on it between samples */
-    bool cond_ready;          /* cond made (CLOCK_MONOTONIC), under ctl */
-    bool thread;              /* a thread exists and must be joined */
-    bool stop;                /* asks it to exit */
+    pthread_mutex_t ctl;  /* serializes start and stop (held across the join) */
+    pthread_mutex_t lock; /* everything below; never held while sampling */
+    pthread_cond_t cond;  /* the thread sleeps on it between samples */
+    bool cond_ready;      /* cond made (CLOCK_MONOTONIC), under ctl */
+    bool thread;          /* a thread exists and must be joined */
+    bool stop;            /* asks it to exit */
     pthread_t tid;
     roost_monitor_opts_t opts; /* the configuration, normalized */
-    uint64_t gen;             /* bumped by every start: the thread rereads opts */
-    mon_hist *pending;        /* a new history for the thread to take up */
+    uint64_t gen;              /* bumped by every start: the thread rereads opts */
+    mon_hist *pending;         /* a new history for the thread to take up */
 } monitor = {.ctl = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* True on the monitor thread: start and stop from the alert hook must not
@@ -260,8 +260,8 @@ static void mon_log_counts(int fd, const roost_counts_t *c) {
  * goes in the struct); m: samples in the span the rises are over. The wait
  * reasons are ranked here: by rise for GROWTH, by tasks parked for
  * THRESHOLD. */
-static void mon_alert(mon_hist *h, const roost_monitor_opts_t *o, int kind, const roost_counts_t *c,
-                      int m, const int *sites, int nsites) {
+static void mon_alert(mon_hist *h, const roost_monitor_opts_t *o, int kind, const roost_counts_t *c, int m,
+                      const int *sites, int nsites) {
     roost_alert_t a = {.kind = kind, .alive = c->alive, .reason = ROOST_WAIT_NONE};
     mon_series(h, m, MON_TOTAL, 0);
     a.grew_by = mon_rise(h->seq, m);
@@ -285,20 +285,20 @@ static void mon_alert(mon_hist *h, const roost_monitor_opts_t *o, int kind, cons
     mon_dur(span, sizeof span, (double)(m - 1) * (double)h->interval);
     if (kind == ROOST_ALERT_GROWTH)
         roost__buf_printf(&b,
-                "roost: alert: tasks growing over %s without coming back down: alive=%lld (+%lld)", span,
-                (long long)c->alive, (long long)a.grew_by);
+                          "roost: alert: tasks growing over %s without coming back down: alive=%lld (+%lld)",
+                          span, (long long)c->alive, (long long)a.grew_by);
     else
         roost__buf_printf(&b, "roost: alert: tasks alive=%lld >= threshold %lld (+%lld over %s)",
-                (long long)c->alive, (long long)o->threshold, (long long)a.grew_by, span);
+                          (long long)c->alive, (long long)o->threshold, (long long)a.grew_by, span);
     for (int i = 0; i < nsites; i++) {
         const roost_site_info_t *s = &h->info[sites[i]];
-        roost__buf_printf(&b, "%s%s:%d %s +%lld (alive %lld)", i ? ", " : "; sites: ", s->file,
-                s->line, s->func, (long long)h->ms[sites[i]].rise, (long long)s->alive);
+        roost__buf_printf(&b, "%s%s:%d %s +%lld (alive %lld)", i ? ", " : "; sites: ", s->file, s->line,
+                          s->func, (long long)h->ms[sites[i]].rise, (long long)s->alive);
     }
     for (int i = 0; i < nreasons; i++)
-        roost__buf_printf(&b, "%s%s +%lld (parked %lld)", i ? ", " : "; waits: ",
-                roost_wait_reason_name(reasons[i]), (long long)rrise[reasons[i]],
-                (long long)c->by_reason[reasons[i]]);
+        roost__buf_printf(&b, "%s%s +%lld (parked %lld)",
+                          i ? ", " : "; waits: ", roost_wait_reason_name(reasons[i]),
+                          (long long)rrise[reasons[i]], (long long)c->by_reason[reasons[i]]);
     const char *text = roost__buf_str(&b);
     a.text = text ? text : "roost: alert (out of memory for its text)";
     if (o->alert) {
@@ -395,8 +395,8 @@ static void *mon_main(void *arg) {
     mon_hist *h = arg, *old = NULL;
     roost_monitor_opts_t o = {0};
     uint64_t gen = 0;
-    bool armed = true;   /* the threshold alert may fire */
-    int64_t next = 0;    /* when the next sample is due */
+    bool armed = true; /* the threshold alert may fire */
+    int64_t next = 0;  /* when the next sample is due */
     pthread_mutex_lock(&monitor.lock);
     while (!monitor.stop) {
         if (monitor.gen != gen) {

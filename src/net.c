@@ -33,7 +33,7 @@ static int split_addr(const char *addr, char *host, size_t hn, char *port, size_
         if (he == h || he[-1] != ']') return ROOST_EINVAL;
         h++, he--;
     } else if (memchr(addr, ':', (size_t)(colon - addr))) {
-        return ROOST_EINVAL;      /* an IPv6 literal needs its brackets */
+        return ROOST_EINVAL; /* an IPv6 literal needs its brackets */
     }
     size_t hl = (size_t)(he - h), pl = strlen(colon + 1);
     if (hl >= hn || pl >= pn) return ROOST_EINVAL;
@@ -47,8 +47,8 @@ typedef struct resolve_call {
     char host[256], port[32];
     struct addrinfo hints;
     struct addrinfo *res;
-    int gai;                     /* getaddrinfo's result */
-    atomic_int refs;             /* caller + done */
+    int gai;         /* getaddrinfo's result */
+    atomic_int refs; /* caller + done */
 } resolve_call;
 
 static int resolve_run(void *arg) {
@@ -82,8 +82,7 @@ static int gai_to_err(int gai) {
 
 /* Resolve addr into a list the caller frees with freeaddrinfo: a literal
  * at once, a name on the blocking pool. */
-static int resolve(roost_ctx_t *ctx, const char *addr, int socktype, bool passive,
-                   struct addrinfo **out) {
+static int resolve(roost_ctx_t *ctx, const char *addr, int socktype, bool passive, struct addrinfo **out) {
     resolve_call *c = calloc(1, sizeof *c);
     if (!c) return ROOST_ENOMEM;
     int rc = split_addr(addr, c->host, sizeof c->host, c->port, sizeof c->port);
@@ -138,8 +137,8 @@ int roost_sock_addr(int fd, int peer, char *buf, size_t n) {
     if (fd < 0 || !buf || !n) return ROOST_EINVAL;
     struct sockaddr_storage ss = {0}; /* AF_UNSPEC should the call fill in less */
     socklen_t len = sizeof ss;
-    int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
-                 : getsockname(fd, (struct sockaddr *)&ss, &len);
+    int r =
+        peer ? getpeername(fd, (struct sockaddr *)&ss, &len) : getsockname(fd, (struct sockaddr *)&ss, &len);
     if (r < 0) return ROOST_ESYS(errno);
     return format_addr((struct sockaddr *)&ss, buf, n);
 }
@@ -225,16 +224,17 @@ int roost_accept(roost_ctx_t *ctx, int lfd, int *fd_out) {
         if (fd >= 0) {
             int one = 1; /* fails harmlessly on a Unix socket */
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            if ((rc = roost__fd_new(fd))) close(fd);
-            else *fd_out = fd;
+            if ((rc = roost__fd_new(fd)))
+                close(fd);
+            else
+                *fd_out = fd;
             break;
         }
         int e = errno;
         if (e == ECONNABORTED) continue; /* that connection is gone: take the next */
         if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
             if (!atomic_exchange(&emfile_said, true))
-                fprintf(stderr, "roost: accept: %s; backing off and retrying (said once)\n",
-                        strerror(e));
+                fprintf(stderr, "roost: accept: %s; backing off and retrying (said once)\n", strerror(e));
             if ((rc = roost_sleep(ctx, backoff))) break;
             if (backoff < ROOST_S) backoff *= 2;
             continue;
@@ -250,7 +250,7 @@ static int connect_one(roost_ctx_t *ctx, const struct sockaddr *sa, socklen_t le
     int fd = -1, rc = open_socket(sa->sa_family, SOCK_STREAM, &fd);
     if (rc) return rc;
     if (sa->sa_family != AF_UNIX) {
-        int one = 1;  /* request/response traffic: no Nagle delay, as Go's default */
+        int one = 1; /* request/response traffic: no Nagle delay, as Go's default */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     if (connect(fd, sa, len) < 0) {

@@ -27,24 +27,24 @@
 #define IDLE_NS (10 * ROOST_S)
 
 typedef struct job {
-    struct job *next;             /* pool queue link (under pool.lock) */
+    struct job *next; /* pool queue link (under pool.lock) */
     roost_offload_fn fn;
     void *arg;
-    void (*done)(void *arg);      /* runs after fn, waited for or not */
-    atomic_int refs;              /* caller + pool thread */
-    int lock;                     /* over finished, result and q */
+    void (*done)(void *arg); /* runs after fn, waited for or not */
+    atomic_int refs;         /* caller + pool thread */
+    int lock;                /* over finished, result and q */
     bool finished;
     int result;
-    roost__waitq_t q;             /* the caller, while it waits */
+    roost__waitq_t q; /* the caller, while it waits */
 } job;
 
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t cond;          /* a job was queued */
+    pthread_cond_t cond; /* a job was queued */
     job *head, *tail;
     int nthreads, nidle, max;
-    int queued;                   /* jobs in the queue, not yet taken by a thread */
-    uint64_t calls;               /* jobs submitted */
+    int queued;     /* jobs in the queue, not yet taken by a thread */
+    uint64_t calls; /* jobs submitted */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void job_unref(job *j) {
@@ -81,10 +81,9 @@ static void *pool_main(void *unused) {
             until.tv_sec += IDLE_NS / ROOST_S;
             pool.nidle++;
             int rc = 0;
-            while (!pool.head && rc != ETIMEDOUT)
-                rc = pthread_cond_timedwait(&pool.cond, &pool.lock, &until);
+            while (!pool.head && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&pool.cond, &pool.lock, &until);
             pool.nidle--;
-            if (!pool.head) break;   /* idle for IDLE_NS: exit */
+            if (!pool.head) break; /* idle for IDLE_NS: exit */
             continue;
         }
         pthread_mutex_unlock(&pool.lock);
@@ -108,8 +107,10 @@ static void *pool_main(void *unused) {
 static int pool_submit(job *j) {
     pthread_mutex_lock(&pool.lock);
     j->next = NULL;
-    if (pool.tail) pool.tail->next = j;
-    else pool.head = j;
+    if (pool.tail)
+        pool.tail->next = j;
+    else
+        pool.head = j;
     pool.tail = j;
     pool.queued++;
     pool.calls++;
@@ -180,8 +181,8 @@ typedef struct file_call {
     bool write;
     int64_t off;
     size_t n;
-    ssize_t got;                 /* byte count, or ROOST_ESYS(errno) */
-    atomic_int refs;             /* caller + done */
+    ssize_t got;     /* byte count, or ROOST_ESYS(errno) */
+    atomic_int refs; /* caller + done */
     char buf[];
 } file_call;
 

@@ -78,8 +78,7 @@ static void unlock_one(roost__worker *w, void *lock) {
 /* Say what we wait on, for observers and the leak detector, then switch
  * away; `after` runs in the next context and releases our queue locks. */
 static inline __attribute__((always_inline)) void park_task(roost__worker *w, roost__task *self,
-                                                            bool with_ctx,
-                                                            int reason, const void *obj,
+                                                            bool with_ctx, int reason, const void *obj,
                                                             void (*after)(roost__worker *, void *),
                                                             void *arg) {
     /* Atomic (plain stores on x86): the lock-cycle check reads them from
@@ -122,8 +121,8 @@ static __attribute__((noinline, cold)) void park_thread(roost__park *p) {
  * deadline. The same steps with nothing to register, and the lock handed
  * to the next context as is. */
 inline __attribute__((always_inline)) int roost__block_plain(roost__park *p, roost__worker *w,
-                                                             roost__task *self, int *lock,
-                                                             int reason, const void *obj) {
+                                                             roost__task *self, int *lock, int reason,
+                                                             const void *obj) {
     if (self) {
         park_task(w, self, false, reason, obj, unlock_one, lock);
     } else {
@@ -133,9 +132,9 @@ inline __attribute__((always_inline)) int roost__block_plain(roost__park *p, roo
     return ROOST_OK;
 }
 
-int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks,
-                 int reason, const void *obj) {
-    roost__waiter cw;          /* only initialised when used: this is the hot path */
+int roost__block(roost__park *p, roost_ctx_t *ctx, int64_t deadline, int **locks, int nlocks, int reason,
+                 const void *obj) {
+    roost__waiter cw; /* only initialised when used: this is the hot path */
     roost__timer tm;
     bool with_ctx = roost__ctx_cancellable(ctx), with_timer = deadline < INT64_MAX;
     struct lockset ls = {locks, nlocks};

@@ -79,12 +79,12 @@ enum { PD_UNUSED = 0, PD_OPEN, PD_CLOSING, PD_CLOSED };
 
 struct roost__pd {
     int lock;
-    uint8_t state;              /* PD_* */
-    bool rready, wready;        /* an edge nobody waited for (a token) */
-    bool close_fd;              /* CLOSING: close(2) fd when ops reaches 0 (else forget) */
-    uint32_t gen;               /* tag of the current registration */
-    int ops;                    /* roost calls in progress on fd */
-    roost__waitq_t rq, wq;      /* tasks waiting to read / to write */
+    uint8_t state;         /* PD_* */
+    bool rready, wready;   /* an edge nobody waited for (a token) */
+    bool close_fd;         /* CLOSING: close(2) fd when ops reaches 0 (else forget) */
+    uint32_t gen;          /* tag of the current registration */
+    int ops;               /* roost calls in progress on fd */
+    roost__waitq_t rq, wq; /* tasks waiting to read / to write */
 };
 typedef roost__pd pd;
 
@@ -92,18 +92,18 @@ typedef roost__pd pd;
  * (a chunk is 1024 descriptors, 56 KiB), so a pd pointer stays valid. */
 #define CHUNK_BITS 10
 #define CHUNK (1 << CHUNK_BITS)
-#define MAX_CHUNKS 1024         /* descriptors up to 2^20 */
+#define MAX_CHUNKS 1024 /* descriptors up to 2^20 */
 
 static struct {
-    pthread_mutex_t lock;       /* chunk allocation and poller start */
+    pthread_mutex_t lock; /* chunk allocation and poller start */
     _Atomic(pd *) chunks[MAX_CHUNKS];
-    int epfd;                   /* -1 until the poller starts */
-    int evfd;                   /* eventfd in the epoll set: wakes the owner */
+    int epfd; /* -1 until the poller starts */
+    int evfd; /* eventfd in the epoll set: wakes the owner */
     _Atomic bool started;
-    _Atomic int waiters;        /* tasks and threads parked on a descriptor */
+    _Atomic int waiters;            /* tasks and threads parked on a descriptor */
     _Atomic(roost__worker *) owner; /* the worker blocked in epoll_wait, or NULL */
-    _Atomic uint64_t polls;     /* epoll_wait calls: the monitor polls if none since its tick */
-    uint64_t tick_polls;        /* `polls` at the monitor's last tick (monitor only) */
+    _Atomic uint64_t polls;         /* epoll_wait calls: the monitor polls if none since its tick */
+    uint64_t tick_polls;            /* `polls` at the monitor's last tick (monitor only) */
 } poller = {.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .evfd = -1};
 
 /* The epoll event of the eventfd: no descriptor's (those carry gen >= 1). */
@@ -156,8 +156,7 @@ static int pd_register_locked(pd *d, int fd) {
                              .data.u64 = (uint64_t)(uint32_t)fd | (uint64_t)d->gen << 32};
     if (epoll_ctl(poller.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         /* Still there: closed with close(2) while dup'ed, then reused. */
-        if (errno != EEXIST || epoll_ctl(poller.epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
-            return ROOST_ESYS(errno);
+        if (errno != EEXIST || epoll_ctl(poller.epfd, EPOLL_CTL_MOD, fd, &ev) < 0) return ROOST_ESYS(errno);
     }
     d->state = PD_OPEN;
     return 0;
@@ -350,7 +349,7 @@ static int fd_end(int fd, bool close_it) {
     roost__waiter *list = NULL;
     pd_claim_all(&d->rq, &list);
     pd_claim_all(&d->wq, &list);
-    d->gen++;                     /* events still in flight are dropped */
+    d->gen++; /* events still in flight are dropped */
     d->rready = d->wready = false;
     d->close_fd = close_it;
     bool now = d->ops == 0;
@@ -437,8 +436,7 @@ bool roost__netpoll_try(void) {
  * it should sleep on its futex instead. See the top of the file. */
 bool roost__netpoll_block(roost__worker *w) {
     /* waiters read seq_cst, after our idle count: see the top. */
-    if (!atomic_load(&poller.waiters) || !poll_needed() || !roost__sched_all_idle())
-        return false;
+    if (!atomic_load(&poller.waiters) || !poll_needed() || !roost__sched_all_idle()) return false;
     roost__worker *none = NULL;
     if (!atomic_compare_exchange_strong(&poller.owner, &none, w)) return false;
     struct epoll_event evs[128];

@@ -31,7 +31,9 @@ static void pb_varint(roost__buf *b, uint64_t v) {
     roost__buf_put(b, tmp, n);
 }
 
-static void pb_key(roost__buf *b, int field, int wire) { pb_varint(b, (uint64_t)field << 3 | (uint64_t)wire); }
+static void pb_key(roost__buf *b, int field, int wire) {
+    pb_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
+}
 
 /* A scalar field; 0 is proto3's default and is left out. */
 static void pb_int(roost__buf *b, int field, uint64_t v) {
@@ -55,10 +57,10 @@ static void pb_msg(roost__buf *b, int field, roost__buf *sub) {
 
 /* The string table: each distinct string once, by content; index 0 is "". */
 typedef struct {
-    const char **s;            /* by index */
+    const char **s; /* by index */
     size_t n, cap;
-    roost__index index;        /* s by content */
-    roost__arena *arena;         /* strings made for this profile */
+    roost__index index;  /* s by content */
+    roost__arena *arena; /* strings made for this profile */
     bool oom;
 } pb_strings;
 
@@ -112,7 +114,7 @@ static void pb_value_type(roost__buf *b, roost__buf *tmp, int field, pb_strings 
 }
 
 typedef struct {
-    const char *name, *file;   /* one Function per distinct pair */
+    const char *name, *file; /* one Function per distinct pair */
 } pb_func;
 
 /* Function ids of the stand-ins for tasks without a stack: far above the
@@ -124,15 +126,15 @@ int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P) {
     int rc = roost__prof_group_merge(G1, &G);
     if (rc) return rc;
     pb_strings S = {0};
-    roost__buf m1 = {0}, m2 = {0};   /* scratch for nested messages */
-    roost__module **mods = NULL;    /* mapping id - 1 -> module */
+    roost__buf m1 = {0}, m2 = {0}; /* scratch for nested messages */
+    roost__module **mods = NULL;   /* mapping id - 1 -> module */
     size_t nmods = 0, capmods = 0;
-    pb_func *funcs = NULL;     /* function id - 1 -> (name, file) */
+    pb_func *funcs = NULL; /* function id - 1 -> (name, file) */
     size_t nfuncs = 0, capfuncs = 0;
     uint32_t *loc_func = NULL; /* location id - 1 -> function id (0: none) */
     uint32_t *loc_map = NULL;  /* location id - 1 -> mapping id (0: none) */
     uintptr_t *loc_pc = NULL;
-    pb_strings FS = {0};       /* "name\1file" keys: function id - 1 by index */
+    pb_strings FS = {0}; /* "name\1file" keys: function id - 1 by index */
     bool oom = false;
     pb_str_intern(&S, "");
 
@@ -143,7 +145,7 @@ int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P) {
         for (int k = 0; k < G.g[i].t->nframes; k++)
             if (G.g[i].t->pcs[k] && roost__prof_pcs_find(P, G.g[i].t->pcs[k]) == SIZE_MAX) oom = true;
     size_t nloc = P->n;
-    unsigned nostack = 0;      /* states used by stackless groups: bit per state */
+    unsigned nostack = 0; /* states used by stackless groups: bit per state */
     pb_value_type(b, &m1, 1, &S, "goroutine", "count");
     for (size_t i = 0; !oom && i < G.n; i++) {
         roost_task_info_t *t = G.g[i].t;
@@ -165,7 +167,8 @@ int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P) {
         pb_varint(&m2, G.g[i].count);
         pb_msg(&m1, 2, &m2);
         pb_label(&m1, &m2, &S, "state", roost_task_state_name(t->state));
-        if (t->state == ROOST_TASK_PARKED) pb_label(&m1, &m2, &S, "wait_reason", roost_wait_reason_name(t->wait_reason));
+        if (t->state == ROOST_TASK_PARKED)
+            pb_label(&m1, &m2, &S, "wait_reason", roost_wait_reason_name(t->wait_reason));
         for (int k = 0; k < t->nlabels; k++) pb_label(&m1, &m2, &S, t->labels[k][0], t->labels[k][1]);
         char site[512];
         snprintf(site, sizeof site, "%s (%s:%d)", t->func, t->file, t->line);
@@ -288,4 +291,3 @@ int roost__pprof(roost__buf *b, roost__prof_groups *G1, roost__prof_pcs *P) {
     free(mods), free(funcs), free(loc_func), free(loc_map), free(loc_pc);
     return oom ? ROOST_ENOMEM : ROOST_OK;
 }
-

@@ -32,8 +32,10 @@ void roost__fatal(const char *fmt, ...) {
 }
 
 void roost__assert_fail(const char *file, int line, const char *expr) {
-    roost__misuse(NULL, "internal invariant broken at %s:%d: %s (a bug in roost, or its memory "
-                        "overwritten by the program)", file, line, expr);
+    roost__misuse(NULL,
+                  "internal invariant broken at %s:%d: %s (a bug in roost, or its memory "
+                  "overwritten by the program)",
+                  file, line, expr);
 }
 
 void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns) {
@@ -73,4 +75,3 @@ int64_t roost_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * ROOST_S + ts.tv_nsec;
 }
-

@@ -231,7 +231,8 @@ static const char *prof_state_word(const roost_task_info_t *t) {
 
 static void prof_labels_text(roost__buf *b, const roost_task_info_t *t) {
     for (int i = 0; i < t->nlabels; i++)
-        roost__buf_printf(b, "%s%s=%s", i ? ", " : "{", t->labels[i][0], t->labels[i][1] ? t->labels[i][1] : "");
+        roost__buf_printf(b, "%s%s=%s", i ? ", " : "{", t->labels[i][0],
+                          t->labels[i][1] ? t->labels[i][1] : "");
     if (t->nlabels) roost__buf_putc(b, '}');
 }
 
@@ -265,7 +266,8 @@ static int prof_grouped(roost__buf *b, roost__prof_groups *G1, size_t n, roost__
         const roost_task_info_t *t = G.g[i].t;
         roost__buf_printf(b, "%zu @", G.g[i].count);
         for (int k = 0; k < t->nframes; k++) roost__buf_printf(b, " %#lx", (unsigned long)t->pcs[k]);
-        roost__buf_printf(b, "\n# %s; created by %s at %s:%d\n", prof_state_word(t), t->func, t->file, t->line);
+        roost__buf_printf(b, "\n# %s; created by %s at %s:%d\n", prof_state_word(t), t->func, t->file,
+                          t->line);
         if (t->nlabels) {
             roost__buf_puts(b, "# labels: ");
             prof_labels_text(b, t);
@@ -300,8 +302,7 @@ static int prof_grouped(roost__buf *b, roost__prof_groups *G1, size_t n, roost__
  * pc before its symbol, symbols from P's table, labels separated by
  * commas, the time parked only when known, "(from a thread)" for a task a
  * plain thread spawned, and a blank line after. */
-void roost__traceback(roost__buf *b, const roost_task_info_t *t, int64_t now, int flags,
-                      roost__prof_pcs *P) {
+void roost__traceback(roost__buf *b, const roost_task_info_t *t, int64_t now, int flags, roost__prof_pcs *P) {
     bool prof = flags & ROOST__TB_PROFILE;
     roost__buf_printf(b, "task %llu", (unsigned long long)t->id);
     if (t->name) roost__buf_printf(b, " \"%s\"", t->name);
@@ -358,8 +359,8 @@ static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_
     roost__buf_printf(b, "{\"total\":%zu,\"tasks\":[", n);
     for (size_t i = 0; i < n; i++) {
         const roost_task_info_t *t = &v[i];
-        roost__buf_printf(b, "%s\n{\"id\":%llu,\"parent\":%llu,\"name\":", i ? "," : "", (unsigned long long)t->id,
-                    (unsigned long long)t->parent_id);
+        roost__buf_printf(b, "%s\n{\"id\":%llu,\"parent\":%llu,\"name\":", i ? "," : "",
+                          (unsigned long long)t->id, (unsigned long long)t->parent_id);
         prof_json_str(b, t->name);
         roost__buf_puts(b, ",\"state\":");
         prof_json_str(b, roost_task_state_name(t->state));
@@ -370,7 +371,8 @@ static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_
             roost__buf_printf(b, ",\"waiting_s\":%.3f", s);
         else
             roost__buf_puts(b, ",\"waiting_s\":null");
-        roost__buf_printf(b, ",\"age_s\":%.3f", t->created && now > t->created ? (double)(now - t->created) / 1e9 : 0.0);
+        roost__buf_printf(b, ",\"age_s\":%.3f",
+                          t->created && now > t->created ? (double)(now - t->created) / 1e9 : 0.0);
         roost__buf_puts(b, ",\"created_at\":{\"file\":");
         prof_json_str(b, t->file);
         roost__buf_printf(b, ",\"line\":%d,\"func\":", t->line);
@@ -408,7 +410,7 @@ static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_
  * distinct (pointer-identical) key is kept, with a count, so 100,000 tasks
  * parked at three sites cost three records, not a 40 MB snapshot. */
 typedef struct {
-    roost__prof_groups G;             /* owns its tasks */
+    roost__prof_groups G; /* owns its tasks */
     size_t total;
     bool oom;
 } prof_stream;
@@ -486,7 +488,8 @@ int roost_profile_write(int fd, int format) {
     size_t len;
     int rc = roost_profile(format, &buf, &len);
     if (rc) return rc;
-    rc = roost__write_all(fd, buf, len) ? ROOST_EINVAL : ROOST_OK; /* a bad or closed fd: the caller's argument */
+    rc = roost__write_all(fd, buf, len) ? ROOST_EINVAL
+                                        : ROOST_OK; /* a bad or closed fd: the caller's argument */
     free(buf);
     return rc;
 }
@@ -494,11 +497,11 @@ int roost_profile_write(int fd, int format) {
 /* ------------------------------------------------------------ signals */
 
 static struct {
-    pthread_mutex_t lock;      /* starting the dumper */
+    pthread_mutex_t lock; /* starting the dumper */
     bool started;
-    bool exit_after;           /* ROOST_SIGQUIT_EXIT=1 */
-    _Atomic uint32_t req;      /* bumped by the handler; futex word */
-    _Atomic int signo;         /* the last signal taken */
+    bool exit_after;      /* ROOST_SIGQUIT_EXIT=1 */
+    _Atomic uint32_t req; /* bumped by the handler; futex word */
+    _Atomic int signo;    /* the last signal taken */
 } profq = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Async-signal-safe: an atomic add and a futex wake (one syscall), errno

@@ -57,25 +57,26 @@
 #define MAX_THREADS 4096
 #define MALLOC_UNKNOWN "malloc is not glibc's, or its heap could not be walked"
 #define HEAP_ALIGN ((uintptr_t)64 << 20) /* glibc's HEAP_MAX_SIZE on 64-bit systems */
-#define RED_ZONE 0     /* a parked task saved its stack pointer inside roost__switch: nothing of its lives below */
+#define RED_ZONE \
+    0 /* a parked task saved its stack pointer inside roost__switch: nothing of its lives below */
 #define MAX_SCRATCH 24
 #define STOP_WAIT_NS (2 * ROOST_S)
 
 /* ------------------------------------------------------------ stopping */
 
 static struct {
-    _Atomic uint32_t gen;          /* odd while the world is stopped */
-    _Atomic int nin;               /* handlers that checked in this stop */
-    _Atomic int inside;            /* handlers not yet returned (of this stop or the last) */
+    _Atomic uint32_t gen; /* odd while the world is stopped */
+    _Atomic int nin;      /* handlers that checked in this stop */
+    _Atomic int inside;   /* handlers not yet returned (of this stop or the last) */
     struct {
         _Atomic int tid;
         uintptr_t sp;
-        bool runtime;              /* roost__tls_runtime */
-        uintptr_t self;            /* pthread_self(): its thread control block */
+        bool runtime;   /* roost__tls_runtime */
+        uintptr_t self; /* pthread_self(): its thread control block */
     } who[MAX_THREADS];
-    pthread_mutex_t one;           /* one proof at a time */
+    pthread_mutex_t one; /* one proof at a time */
     bool installed;
-    _Atomic int64_t last_ns;       /* the r_periodic runner's last proof, for tests */
+    _Atomic int64_t last_ns; /* the r_periodic runner's last proof, for tests */
 } STW = {.one = PTHREAD_MUTEX_INITIALIZER};
 
 static void stop_handler(int sig, siginfo_t *si, void *uc) {
@@ -92,8 +93,7 @@ static void stop_handler(int sig, siginfo_t *si, void *uc) {
             STW.who[i].self = (uintptr_t)pthread_self();
             atomic_store_explicit(&STW.who[i].tid, (int)syscall(SYS_gettid), memory_order_release);
         }
-        while (atomic_load_explicit(&STW.gen, memory_order_acquire) == g)
-            roost__futex_wait(&STW.gen, g, -1);
+        while (atomic_load_explicit(&STW.gen, memory_order_acquire) == g) roost__futex_wait(&STW.gen, g, -1);
     }
     atomic_fetch_sub(&STW.inside, 1);
     errno = e;
@@ -279,13 +279,13 @@ static const char *stop_world(int *sent, int *nthreads) {
 
 typedef struct rslot {
     roost__task *t;
-    uintptr_t base;                /* the slot's mapping: [base, hi), its guard [base, lo) */
-    uintptr_t lo, rec, hi;         /* stack [lo, rec), the record and bookkeeping [rec, hi) */
-    uintptr_t from;                /* where a scan of it starts */
+    uintptr_t base;        /* the slot's mapping: [base, hi), its guard [base, lo) */
+    uintptr_t lo, rec, hi; /* stack [lo, rec), the record and bookkeeping [rec, hi) */
+    uintptr_t from;        /* where a scan of it starts */
     uint64_t id;
     uint32_t seq;
-    uintptr_t why;                 /* (debug) the word that pointed into its stack */
-    uint8_t role;                  /* SLOT_* */
+    uintptr_t why; /* (debug) the word that pointed into its stack */
+    uint8_t role;  /* SLOT_* */
     bool scanned, live;
     int reason;
     const void *obj;
@@ -299,7 +299,7 @@ typedef struct {
 
 typedef struct {
     uintptr_t lo, hi;
-    bool sched;                    /* a worker thread's own stack: the scheduler's frames */
+    bool sched; /* a worker thread's own stack: the scheduler's frames */
 } rrange;
 
 typedef struct rproof {
@@ -314,25 +314,25 @@ typedef struct rproof {
     size_t nslots, slots_cap;
     r_waitref *refs;
     size_t nrefs, refs_cap;
-    rrange *roots;                  /* mappings (or parts) read as roots */
+    rrange *roots; /* mappings (or parts) read as roots */
     size_t nroots, roots_cap;
     rrange *work;
     size_t nwork, work_cap;
-    uintptr_t *sps;                /* stack pointers of threads, workers' scheduler loops */
+    uintptr_t *sps; /* stack pointers of threads, workers' scheduler loops */
     size_t nsps;
-    uintptr_t win_lo, win_hi;      /* every chunk and slot lies in [win_lo, win_hi) */
+    uintptr_t win_lo, win_hi; /* every chunk and slot lies in [win_lo, win_hi) */
     char *maps;
     size_t maps_len;
-    uintptr_t *buf;                /* for reads through the kernel */
+    uintptr_t *buf; /* for reads through the kernel */
     const char *why;
-    uintptr_t *regs;               /* the caller's callee-saved registers (16 words) */
-    uintptr_t *whyc;               /* ROOST_REACH_DEBUG: per chunk, the address of the word that marked it */
-    uintptr_t at;                  /* (debug) the address of the word being considered */
-    uintptr_t trace;               /* ROOST_REACH_TRACE: say where pointers to this address are */
+    uintptr_t *regs; /* the caller's callee-saved registers (16 words) */
+    uintptr_t *whyc; /* ROOST_REACH_DEBUG: per chunk, the address of the word that marked it */
+    uintptr_t at;    /* (debug) the address of the word being considered */
+    uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
     bool no_vm_readv;
-    bool sched_root;               /* scanning a worker thread's own stack (see r_consider) */
-    bool cur_sched;                /* roots being added are of such a stack */
+    bool sched_root; /* scanning a worker thread's own stack (see r_consider) */
+    bool cur_sched;  /* roots being added are of such a stack */
 } rproof;
 
 static void *r_smap(rproof *P, size_t len) {
@@ -349,29 +349,28 @@ static void sfree_all(rproof *P) {
     P->nscratch = 0;
 }
 
-
 /* ------------------------------------------------------------ sorting (no malloc) */
 
-#define HEAPSORT(name, type, key)                                                            \
-    static void name(type *v, size_t n) {                                                    \
-        for (size_t k = n / 2; k-- > 0;) name##_down(v, k, n);                               \
-        for (size_t e = n; e-- > 1;) {                                                        \
-            type t = v[0];                                                                    \
-            v[0] = v[e], v[e] = t;                                                            \
-            name##_down(v, 0, e);                                                             \
-        }                                                                                     \
+#define HEAPSORT(name, type, key)                              \
+    static void name(type *v, size_t n) {                      \
+        for (size_t k = n / 2; k-- > 0;) name##_down(v, k, n); \
+        for (size_t e = n; e-- > 1;) {                         \
+            type t = v[0];                                     \
+            v[0] = v[e], v[e] = t;                             \
+            name##_down(v, 0, e);                              \
+        }                                                      \
     }
-#define HEAPSORT_DOWN(name, type, key)                                                       \
-    static void name##_down(type *v, size_t i, size_t n) {                                   \
-        for (;;) {                                                                            \
-            size_t c = 2 * i + 1;                                                             \
-            if (c >= n) return;                                                               \
-            if (c + 1 < n && key(v[c + 1]) > key(v[c])) c++;                                  \
-            if (key(v[c]) <= key(v[i])) return;                                               \
-            type t = v[c];                                                                    \
-            v[c] = v[i], v[i] = t;                                                            \
-            i = c;                                                                            \
-        }                                                                                     \
+#define HEAPSORT_DOWN(name, type, key)                       \
+    static void name##_down(type *v, size_t i, size_t n) {   \
+        for (;;) {                                           \
+            size_t c = 2 * i + 1;                            \
+            if (c >= n) return;                              \
+            if (c + 1 < n && key(v[c + 1]) > key(v[c])) c++; \
+            if (key(v[c]) <= key(v[i])) return;              \
+            type t = v[c];                                   \
+            v[c] = v[i], v[i] = t;                           \
+            i = c;                                           \
+        }                                                    \
     }
 #define SLOT_KEY(s) ((s).lo)
 #define REF_KEY(r) ((r).obj)
@@ -413,7 +412,7 @@ static bool read_maps(rproof *P) {
 typedef struct {
     uintptr_t lo, hi;
     char perm[5];
-    const char *path;              /* "" for anonymous */
+    const char *path; /* "" for anonymous */
     size_t pathlen;
 } rmapping;
 
@@ -474,7 +473,7 @@ typedef struct {
 } rslot_walk;
 
 __attribute__((no_sanitize("address", "thread"))) static void add_slot(roost__stack *st, char *base,
-                                                                        size_t len, void *arg) {
+                                                                       size_t len, void *arg) {
     rslot_walk *w = arg;
     rproof *P = w->P;
     if (P->nslots == P->slots_cap) {
@@ -502,12 +501,17 @@ static bool add_ref(rproof *P, uintptr_t obj, size_t si) {
 
 static bool waits_on_objects(int reason) {
     switch (reason) {
-    case ROOST_WAIT_CHAN_SEND: case ROOST_WAIT_CHAN_RECV: case ROOST_WAIT_SELECT:
-    case ROOST_WAIT_MUTEX: case ROOST_WAIT_RWMUTEX_R: case ROOST_WAIT_RWMUTEX_W:
-    case ROOST_WAIT_COND: case ROOST_WAIT_WAITGROUP: case ROOST_WAIT_ONCE: case ROOST_WAIT_CTX:
-        return true;
-    default:
-        return false; /* sleep, I/O: a timer or the kernel ends them */
+    case ROOST_WAIT_CHAN_SEND:
+    case ROOST_WAIT_CHAN_RECV:
+    case ROOST_WAIT_SELECT:
+    case ROOST_WAIT_MUTEX:
+    case ROOST_WAIT_RWMUTEX_R:
+    case ROOST_WAIT_RWMUTEX_W:
+    case ROOST_WAIT_COND:
+    case ROOST_WAIT_WAITGROUP:
+    case ROOST_WAIT_ONCE:
+    case ROOST_WAIT_CTX: return true;
+    default: return false; /* sleep, I/O: a timer or the kernel ends them */
     }
 }
 
@@ -563,8 +567,10 @@ __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rpr
 /* ------------------------------------------------------------ marking */
 
 static void r_push(rproof *P, uintptr_t lo, uintptr_t hi) {
-    if (P->nwork < P->work_cap) P->work[P->nwork++] = (rrange){lo, hi, false};
-    else P->why = "out of work space"; /* the proof is then dropped */
+    if (P->nwork < P->work_cap)
+        P->work[P->nwork++] = (rrange){lo, hi, false};
+    else
+        P->why = "out of work space"; /* the proof is then dropped */
 }
 
 static void scan_slot(rproof *P, rslot *s);
@@ -633,14 +639,15 @@ static inline void r_consider(rproof *P, uintptr_t v) {
 
 /* Memory known to be readable: a chunk, a task's stack. */
 __attribute__((no_sanitize("address", "thread"))) static void scan_direct(rproof *P, uintptr_t lo,
-                                                                           uintptr_t hi) {
+                                                                          uintptr_t hi) {
     for (uintptr_t a = (lo + 7) & ~(uintptr_t)7; a + 8 <= hi; a += 8) {
         uintptr_t v = *(volatile uintptr_t *)a;
         if (P->whyc) P->at = a;
-        if (ROOST_UNLIKELY(P->trace) && v - ~P->trace < 64)
-        {
-            dbg("reach: %lx at %lx (in %lx-%lx)\n", (unsigned long)v, (unsigned long)a, (unsigned long)lo, (unsigned long)hi);
-            for (uintptr_t q = a; q < a + 8 * 40 && q + 8 <= hi; q += 8) dbg("   +%lx %lx\n", (unsigned long)(q - a), *(unsigned long *)q);
+        if (ROOST_UNLIKELY(P->trace) && v - ~P->trace < 64) {
+            dbg("reach: %lx at %lx (in %lx-%lx)\n", (unsigned long)v, (unsigned long)a, (unsigned long)lo,
+                (unsigned long)hi);
+            for (uintptr_t q = a; q < a + 8 * 40 && q + 8 <= hi; q += 8)
+                dbg("   +%lx %lx\n", (unsigned long)(q - a), *(unsigned long *)q);
         }
         r_consider(P, v);
     }
@@ -649,7 +656,7 @@ __attribute__((no_sanitize("address", "thread"))) static void scan_direct(rproof
 /* A root mapping: read through the kernel, a block at a time, so that a
  * page that cannot be read (a guard) is skipped rather than faulted on. */
 __attribute__((no_sanitize("address", "thread"))) static void scan_root(rproof *P, uintptr_t lo,
-                                                                         uintptr_t hi) {
+                                                                        uintptr_t hi) {
     const size_t blk = 64 << 10;
     lo = (lo + 7) & ~(uintptr_t)7;
     P->root_bytes += (int64_t)(hi - lo);
@@ -673,8 +680,8 @@ __attribute__((no_sanitize("address", "thread"))) static void scan_root(rproof *
         for (size_t k = 0; k < (size_t)got / 8; k++) {
             if (P->whyc) P->at = a + 8 * k;
             if (ROOST_UNLIKELY(P->trace) && P->buf[k] - ~P->trace < 64)
-                dbg("reach: %lx at root %lx (in %lx-%lx)\n", (unsigned long)P->buf[k], (unsigned long)(a + 8 * k),
-                    (unsigned long)lo, (unsigned long)hi);
+                dbg("reach: %lx at root %lx (in %lx-%lx)\n", (unsigned long)P->buf[k],
+                    (unsigned long)(a + 8 * k), (unsigned long)lo, (unsigned long)hi);
             r_consider(P, P->buf[k]);
         }
         a += (uintptr_t)got;
@@ -694,7 +701,7 @@ static void r_drain(rproof *P) {
  * belongs to no live thread, and no live stack pointer in it. Elsewhere,
  * never (it is then scanned). */
 __attribute__((no_sanitize("address", "thread"))) static bool dead_thread_stack(rproof *P, uintptr_t lo,
-                                                                                 uintptr_t hi, int nin) {
+                                                                                uintptr_t hi, int nin) {
 #if defined(__x86_64__)
     for (size_t k = 0; k < P->nsps; k++)
         if (P->sps[k] >= lo && P->sps[k] < hi) return false;
@@ -703,7 +710,8 @@ __attribute__((no_sanitize("address", "thread"))) static bool dead_thread_stack(
     for (int i = 0; i < nin && i < MAX_THREADS; i++)
         if (STW.who[i].self >= lo && STW.who[i].self < hi) return false;
     if (hi - lo < 65536) return false;
-    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= hi - 65536; a -= 64) { /* struct pthread is 64-byte aligned */
+    for (uintptr_t a = (hi - 64) & ~(uintptr_t)63; a >= hi - 65536;
+         a -= 64) { /* struct pthread is 64-byte aligned */
         uintptr_t w0, w2;
         if (!rd_safe(a, &w0) || w0 != a) continue;
         if (rd_safe(a + 16, &w2) && w2 == a) return true;
@@ -752,8 +760,8 @@ static void explain(rproof *P) {
                             nm[k > 0 ? k - 1 : 0] = 0;
                             close(fd);
                         }
-                        dbg("      thread %d %s sp %lx runtime %d\n", STW.who[ti].tid, nm, (unsigned long)STW.who[ti].sp,
-                            STW.who[ti].runtime);
+                        dbg("      thread %d %s sp %lx runtime %d\n", STW.who[ti].tid, nm,
+                            (unsigned long)STW.who[ti].sp, STW.who[ti].runtime);
                     }
                     if (o->why) {
                         uintptr_t *w = (uintptr_t *)(o->why & ~(uintptr_t)7);
@@ -770,8 +778,8 @@ static void explain(rproof *P) {
                             dbg("      root %lx-%lx sched %d\n", (unsigned long)P->roots[q].lo,
                                 (unsigned long)P->roots[q].hi, P->roots[q].sched);
                     for (int ti = 0; ti < atomic_load(&STW.nin); ti++)
-                        dbg("      thread %d sp %lx runtime %d\n", STW.who[ti].tid, (unsigned long)STW.who[ti].sp,
-                            STW.who[ti].runtime);
+                        dbg("      thread %d sp %lx runtime %d\n", STW.who[ti].tid,
+                            (unsigned long)STW.who[ti].sp, STW.who[ti].runtime);
                     for (int wi = 0; wi < roost__nworkers(); wi++)
                         dbg("      worker %d sched_sp %p\n", wi, roost__worker_at(wi)->sched_sp);
                 }
@@ -911,7 +919,8 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     P->heap->hi = r_smap(P, P->heap->cap * sizeof(uintptr_t));
     P->buf = r_smap(P, 64 << 10);
     P->sps = r_smap(P, (MAX_THREADS + (size_t)roost__nworkers() + 2) * sizeof(uintptr_t));
-    if (!P->heap || !P->slots || !P->refs || !P->roots || !P->heap->lo || !P->heap->hi || !P->buf || !P->sps) {
+    if (!P->heap || !P->slots || !P->refs || !P->roots || !P->heap->lo || !P->heap->hi || !P->buf ||
+        !P->sps) {
         P->why = "out of memory";
         return;
     }
@@ -975,7 +984,8 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
                     return;
                 }
                 if (k == 0) continue;
-                dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)seg_end, P->heap->n);
+                dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)seg_end,
+                    P->heap->n);
                 if (cur < b && !classify_piece(P, &m, cur, b, below_guarded, nin)) return;
                 cur = seg_end, below_guarded = false;
             }
@@ -1209,19 +1219,22 @@ static void r_report(rleaked *v, size_t n, roost_leak_proof_t *st) {
     }
 }
 
-
 /* The caller's callee-saved registers (they may hold its live pointers;
  * what this file's frames push of them is not scanned: see below). */
 #if defined(__x86_64__)
-#define CAPTURE_REGS(r)                                                                          \
-    __asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"           \
-                     "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"             \
-                     : : "r"(r) : "memory")
+#define CAPTURE_REGS(r)                                                              \
+    __asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t" \
+                     "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"   \
+                     :                                                               \
+                     : "r"(r)                                                        \
+                     : "memory")
 #elif defined(__aarch64__)
-#define CAPTURE_REGS(r)                                                                          \
+#define CAPTURE_REGS(r)                                                                             \
     __asm__ volatile("stp x19, x20, [%0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t" \
-                     "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"   \
-                     : : "r"(r) : "memory")
+                     "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"     \
+                     :                                                                              \
+                     : "r"(r)                                                                       \
+                     : "memory")
 #else
 #define CAPTURE_REGS(r) __builtin_unwind_init()
 #endif

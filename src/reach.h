@@ -17,7 +17,7 @@
 typedef struct roost__heapseg {
     uintptr_t lo, hi;
     size_t first, n;
-    uint32_t *pidx;                /* per 4 KiB page p of [lo, hi]: the first of its chunks (from
+    uint32_t *pidx; /* per 4 KiB page p of [lo, hi]: the first of its chunks (from
                                     * first) whose end is at or past the page's start; NULL: none */
 } roost__heapseg;
 
@@ -27,9 +27,9 @@ typedef struct roost__heapmap {
     size_t n, cap;
     roost__heapseg seg[ROOST_HEAP_SEGS];
     size_t nseg;
-    uintptr_t tcache_key;          /* see roost__heap_tcache_key; 0: none */
-    uintptr_t hinfo, mstate;       /* sizeof heap_info; offset of the first chunk after malloc_state */
-    size_t bytes;                  /* bytes of chunks in use */
+    uintptr_t tcache_key;    /* see roost__heap_tcache_key; 0: none */
+    uintptr_t hinfo, mstate; /* sizeof heap_info; offset of the first chunk after malloc_state */
+    size_t bytes;            /* bytes of chunks in use */
     size_t tcache_skipped;
 } roost__heapmap;
 

@@ -28,15 +28,15 @@ int roost__observe = 1;
 _Atomic uint64_t roost__coarse_tick;
 
 static struct {
-    pthread_mutex_t lock;           /* site registration, the go_at table */
-    uint64_t tick0;                 /* tick and clock at start, for conversion */
+    pthread_mutex_t lock; /* site registration, the go_at table */
+    uint64_t tick0;       /* tick and clock at start, for conversion */
     int64_t ns0;
-    _Atomic int nsites;             /* ids 1..nsites are taken */
-    roost_site_t **site_blk[ROOST_SITE_BLOCKS];            /* id -> site */
+    _Atomic int nsites;                                       /* ids 1..nsites are taken */
+    roost_site_t **site_blk[ROOST_SITE_BLOCKS];               /* id -> site */
     _Atomic(_Atomic int64_t *) thread_ctr[ROOST_SITE_BLOCKS]; /* spawns from plain threads */
-    roost_site_t **at;              /* roost_go_at's sites, in order of first use */
+    roost_site_t **at;                                        /* roost_go_at's sites, in order of first use */
     size_t nat, capat;
-    roost__index at_index;          /* at by (file, line, func) */
+    roost__index at_index; /* at by (file, line, func) */
 } registry = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void roost__registry_init(void) {
@@ -63,7 +63,8 @@ static void clock_now(tick_clock *c) {
         c->n1 = roost_now();
         c->t1 = roost__tick();
     } while (c->n1 - registry.ns0 < 2 * ROOST_MS);
-    c->ns_per_tick = c->t1 > registry.tick0 ? (double)(c->n1 - registry.ns0) / (double)(c->t1 - registry.tick0) : 1.0;
+    c->ns_per_tick =
+        c->t1 > registry.tick0 ? (double)(c->n1 - registry.ns0) / (double)(c->t1 - registry.tick0) : 1.0;
 }
 
 static int64_t clock_conv(const tick_clock *c, uint64_t tick) {
@@ -79,7 +80,9 @@ int64_t roost__tick_to_ns(uint64_t tick) {
 
 /* ------------------------------------------------------------ spawn sites */
 
-static roost_site_t *site_at(int id) { return registry.site_blk[id / ROOST_SITE_BLOCK][id % ROOST_SITE_BLOCK]; }
+static roost_site_t *site_at(int id) {
+    return registry.site_blk[id / ROOST_SITE_BLOCK][id % ROOST_SITE_BLOCK];
+}
 
 /* Give a site its id on its first spawn. Sites beyond the table (16,383)
  * get id -1: they spawn normally but are not counted per site. */
@@ -149,13 +152,13 @@ static int64_t site_sum(int id, int which) {
 
 int roost_sites(roost_site_info_t *out, int max) {
     int n = atomic_load(&registry.nsites);
-    if (!out) max = 0;              /* NULL asks only how many there are */
+    if (!out) max = 0; /* NULL asks only how many there are */
     for (int id = 1; id <= n && id <= max; id++) {
         roost_site_t *s = site_at(id);
         int64_t exited = site_sum(id, 1); /* exits first: never below zero */
         int64_t created = site_sum(id, 0);
-        out[id - 1] = (roost_site_info_t){s->file, s->func, s->line,
-                                          created > exited ? created - exited : 0, created};
+        out[id - 1] =
+            (roost_site_info_t){s->file, s->func, s->line, created > exited ? created - exited : 0, created};
     }
     return n;
 }
@@ -163,7 +166,8 @@ int roost_sites(roost_site_info_t *out, int max) {
 /* For callers without a static site: one per (file, line, func), made on
  * first use and kept for the life of the process. */
 static uint64_t site_hash(const char *file, int line, const char *func) {
-    return roost__hash_mix(roost__hash_mix(roost__hash_ptr((uintptr_t)file), (uintptr_t)func), (uint64_t)line);
+    return roost__hash_mix(roost__hash_mix(roost__hash_ptr((uintptr_t)file), (uintptr_t)func),
+                           (uint64_t)line);
 }
 
 static uint64_t at_hash_of(size_t i, void *unused) {
@@ -297,8 +301,9 @@ int roost_chan_adopt(roost_chan_t *ch) {
      * and a task given two should adopt one and unref the other. */
     for (int i = 0; i < t->nowned; i++)
         if (ROOST_UNLIKELY(arr[i] == ch))
-            roost__misuse(ch, "second roost_chan_adopt of channel %p by the same task "
-                              "(each reference is adopted once; it is dropped when the task exits)",
+            roost__misuse(ch,
+                          "second roost_chan_adopt of channel %p by the same task "
+                          "(each reference is adopted once; it is dropped when the task exits)",
                           (void *)ch);
     if (ROOST_UNLIKELY(ROOST_CHAN_REFS(atomic_load_explicit(&ch->refs, memory_order_relaxed)) == 0))
         roost__misuse(ch, "roost_chan_adopt of channel %p, which has no reference left to adopt", (void *)ch);
@@ -332,7 +337,7 @@ void roost__task_release_owned(roost__task *t) {
  * otherwise report the race the counter is there to detect. volatile keeps
  * the compiler from turning the loop back into a (sanitized) memcpy. */
 __attribute__((no_sanitize("address", "thread"))) static void racy_copy(void *dst, const void *src,
-                                                                         size_t n) {
+                                                                        size_t n) {
     volatile const uintptr_t *s = src;
     uintptr_t *d = dst;
     for (size_t i = 0; i < n / sizeof(uintptr_t); i++) d[i] = s[i];
@@ -377,8 +382,7 @@ static int walk(uintptr_t sp, uintptr_t top, uintptr_t *pcs, int max) {
 
 /* Copy t's record (and, with ROOST_SNAP_STACKS, walk its stack) into *o,
  * consistently. false if no live task is there. rec holds a record. */
-static bool info_copy(roost__task *t, roost_task_info_t *o, int flags, const tick_clock *clock,
-                      char *rec) {
+static bool info_copy(roost__task *t, roost_task_info_t *o, int flags, const tick_clock *clock, char *rec) {
     for (int tries = 0; tries < 64; tries++) {
         uint32_t s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
         racy_copy(rec, t, sizeof(roost__task));

@@ -20,10 +20,10 @@
 atomic_long roost__gq_len;
 
 static struct {
-    int lock;                     /* spin lock over both lists: held for a few pointer moves */
+    int lock; /* spin lock over both lists: held for a few pointer moves */
     roost__task *gq_head, *gq_tail;
     roost__task *tq_head, *tq_tail;
-    bool tq_took;                 /* gq_next's last task came from tq */
+    bool tq_took; /* gq_next's last task came from tq */
 } gq;
 
 roost__task *roost__ring_take_own_shared(roost__worker *w) {
@@ -49,10 +49,16 @@ void roost__ring_overflow(roost__worker *w, roost__task *t, bool alone) {
     for (int i = 0; i < ROOST_RUNQ_SIZE / 2; i++) {
         roost__task *x = roost__ring_take_own(w, alone);
         if (!x) break;
-        if (tail) tail->next = x; else head = x;
+        if (tail)
+            tail->next = x;
+        else
+            head = x;
         tail = x, n++;
     }
-    if (tail) tail->next = t; else head = t;
+    if (tail)
+        tail->next = t;
+    else
+        head = t;
     roost__gq_push_list(head, t, n + 1, false);
 }
 

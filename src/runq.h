@@ -62,8 +62,7 @@ static inline bool roost__ring_put(roost__worker *w, roost__task *t) {
  * the tail, the owner's next pop would be t again). Head moves down by a
  * CAS, against thieves moving it up; the slot below head is free unless
  * the ring is full, and a thief reads it only once head says it is there. */
-static inline __attribute__((always_inline)) bool roost__ring_put_oldest(roost__worker *w,
-                                                                         roost__task *t,
+static inline __attribute__((always_inline)) bool roost__ring_put_oldest(roost__worker *w, roost__task *t,
                                                                          bool alone) {
     for (;;) {
         uint64_t h = atomic_load_explicit(&w->head, memory_order_acquire);
@@ -74,15 +73,14 @@ static inline __attribute__((always_inline)) bool roost__ring_put_oldest(roost__
             atomic_store_explicit(&w->head, roost__hdown(h), memory_order_relaxed);
             return true;
         }
-        if (atomic_compare_exchange_weak_explicit(&w->head, &h, roost__hdown(h),
-                                                  memory_order_seq_cst, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, roost__hdown(h), memory_order_seq_cst,
+                                                  memory_order_relaxed))
             return true;
     }
 }
 
 /* Owner only: the newest task, or NULL. */
-static inline __attribute__((always_inline)) roost__task *roost__ring_pop(roost__worker *w,
-                                                                          bool alone) {
+static inline __attribute__((always_inline)) roost__task *roost__ring_pop(roost__worker *w, bool alone) {
     uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
     uint64_t h = atomic_load_explicit(&w->head, memory_order_relaxed);
     if (roost__hidx(h) == tl) return NULL; /* only the owner adds: empty stays empty */
@@ -101,8 +99,8 @@ static inline __attribute__((always_inline)) roost__task *roost__ring_pop(roost_
     if ((int32_t)(tl - roost__hidx(h)) > 0) return t;
     if (tl == roost__hidx(h)) {
         /* the last one: race the thieves for it */
-        if (!atomic_compare_exchange_strong_explicit(&w->head, &h, roost__hup(h),
-                                                     memory_order_seq_cst, memory_order_relaxed))
+        if (!atomic_compare_exchange_strong_explicit(&w->head, &h, roost__hup(h), memory_order_seq_cst,
+                                                     memory_order_relaxed))
             t = NULL;
     } else {
         t = NULL; /* a thief took it first */
@@ -114,15 +112,14 @@ static inline __attribute__((always_inline)) roost__task *roost__ring_pop(roost_
 /* Oldest task, with a CAS on head. Thieves load head and tail seq_cst, to
  * order against the owner's tail pop; the owner itself cannot race its own
  * pops, so it reads its tail relaxed. */
-static inline roost__task *roost__ring_take_mo(roost__worker *w, memory_order head_mo,
-                                               memory_order tail_mo) {
+static inline roost__task *roost__ring_take_mo(roost__worker *w, memory_order head_mo, memory_order tail_mo) {
     for (;;) {
         uint64_t h = atomic_load_explicit(&w->head, head_mo);
         uint32_t tl = atomic_load_explicit(&w->tail, tail_mo);
         if ((int32_t)(tl - roost__hidx(h)) <= 0) return NULL;
         roost__task *t = atomic_load_explicit(ROOST__SLOT(w, roost__hidx(h)), memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&w->head, &h, roost__hup(h),
-                                                  memory_order_seq_cst, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, roost__hup(h), memory_order_seq_cst,
+                                                  memory_order_relaxed))
             return t;
     }
 }

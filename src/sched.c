@@ -348,9 +348,8 @@ static inline void enter(roost__worker *w, roost__task *t) {
  * the build inlines across units, see internal.h): a parking channel operation is then one
  * frame, where it was four, and each frame's saves and restores had cost a
  * tenth of a ping-pong's instructions. */
-inline __attribute__((always_inline)) void roost__park_switch(roost__worker *w, roost__task *self,
-                                                              void (*after)(roost__worker *, void *),
-                                                              void *arg) {
+inline __attribute__((always_inline)) void
+roost__park_switch(roost__worker *w, roost__task *self, void (*after)(roost__worker *, void *), void *arg) {
     if (ROOST_UNLIKELY(self->unguarded)) roost__stack_check(self, __builtin_frame_address(0));
     roost__task *next = local_next(w);
     w->after_fn = after;
@@ -521,8 +520,7 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
 #endif
     atomic_store_explicit(&t->seq, seq + 1, memory_order_release); /* even: complete */
     if (w)
-        atomic_store_explicit(&w->spawned,
-                              atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
+        atomic_store_explicit(&w->spawned, atomic_load_explicit(&w->spawned, memory_order_relaxed) + 1,
                               memory_order_release);
     else
         atomic_fetch_add(&roost__sched.thread_spawned, 1);
@@ -611,8 +609,7 @@ static roost__task *find_runnable(roost__worker *w) {
                 roost__worker *v = &roost__sched.workers[k];
                 if (v == w) continue;
                 if (roost__ring_empty(v)) drained[k] = true;
-                bool stalled =
-                    half && atomic_load_explicit(&v->switches, memory_order_relaxed) == snap[k];
+                bool stalled = half && atomic_load_explicit(&v->switches, memory_order_relaxed) == snap[k];
                 if ((t = steal(v, half && !drained[k], stalled))) {
                     roost__ctr_add(&w->steals, 1);
                     return t;
@@ -711,4 +708,3 @@ void *roost__worker_main(void *arg) {
     roost__tls_worker = NULL;
     return NULL;
 }
-

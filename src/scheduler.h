@@ -29,24 +29,24 @@
 #define ROOST_FAIR_EVERY 61 /* picks between two fairness checks (sched.c, local_next) */
 
 struct roost__sched {
-    pthread_mutex_t init_lock;    /* over start-up and shutdown */
+    pthread_mutex_t init_lock; /* over start-up and shutdown */
     atomic_bool started;
-    atomic_bool stopping;         /* shutdown: workers leave their loops */
+    atomic_bool stopping; /* shutdown: workers leave their loops */
     /* Workers started: ROOST_WORKERS of them at start-up, plus the spares
      * sysmon starts while workers are blocked (sysmon.c), up to `cap`
      * slots, all allocated at start-up (see the invariants). */
     _Atomic int nworkers;
-    int base;                     /* ROOST_WORKERS: what roost_workers() says */
-    int cap;                      /* slots in `workers` */
-    int64_t stall_ns;             /* ROOST_BLOCKED_MS: a worker this long without a switch is blocked */
+    int base;         /* ROOST_WORKERS: what roost_workers() says */
+    int cap;          /* slots in `workers` */
+    int64_t stall_ns; /* ROOST_BLOCKED_MS: a worker this long without a switch is blocked */
     roost__worker *workers;
     /* idle workers */
     pthread_mutex_t idle_lock;
-    roost__worker *idle;          /* the idle list, under idle_lock */
-    atomic_int nidle;             /* workers on it */
-    atomic_int nretired;          /* spares retired (asleep, not on the idle list) */
-    atomic_int nblocked;          /* workers sysmon saw blocked at its last tick */
-    _Atomic uint64_t stalls;      /* workers seen blocked, once per episode (sysmon only) */
+    roost__worker *idle;     /* the idle list, under idle_lock */
+    atomic_int nidle;        /* workers on it */
+    atomic_int nretired;     /* spares retired (asleep, not on the idle list) */
+    atomic_int nblocked;     /* workers sysmon saw blocked at its last tick */
+    _Atomic uint64_t stalls; /* workers seen blocked, once per episode (sysmon only) */
     /* ids and counts for spawns from plain threads */
     atomic_ullong next_id;
     atomic_llong thread_spawned;

@@ -75,8 +75,8 @@ static inline int pick(uint64_t r, int n) { return (int)(((r >> 32) * (uint64_t)
  * wake (after unlocking) is stored there. A listed case may turn out not
  * ready (it only looked ready, or its only waiter was a stale select
  * node): it is dropped and another is drawn. Returns the case taken, or -1. */
-static inline __attribute__((always_inline)) int take_ready(roost_case_t *cases, uint16_t *ready, int n, uint64_t *rng,
-                      roost__waiter **locked_peer) {
+static inline __attribute__((always_inline)) int take_ready(roost_case_t *cases, uint16_t *ready, int n,
+                                                            uint64_t *rng, roost__waiter **locked_peer) {
     bool locked = locked_peer != NULL;
     while (n > 0) {
         int j = pick(roost__xorshift(rng), n), i = ready[j];
@@ -115,9 +115,8 @@ static inline __attribute__((always_inline)) int take_ready(roost_case_t *cases,
  * error, or NONE_READY. `w`: the caller's worker, read before any switch
  * (NULL on a plain thread): its generator is used in place before the
  * yield; after it, TLS is read only through roost__rand (not inline). */
-static inline __attribute__((always_inline)) int first_look(roost_ctx_t *ctx, roost_case_t *cases,
-                                                            int ncases, int flags, uint16_t *perm,
-                                                            roost__worker *w) {
+static inline __attribute__((always_inline)) int first_look(roost_ctx_t *ctx, roost_case_t *cases, int ncases,
+                                                            int flags, uint16_t *perm, roost__worker *w) {
     int nready = 0;
     for (int i = 0; i < ncases; i++) {
         roost_case_t *c = &cases[i];
@@ -153,8 +152,8 @@ static inline __attribute__((always_inline)) int first_look(roost_ctx_t *ctx, ro
  * after its yield: more than SMALL cases, the all-locked pass and blocking.
  * One frame for the whole blocking path (flatten), as chan_op's. `tried`:
  * the caller checked the cases, found none ready, and yielded if it could. */
-static __attribute__((noinline, flatten)) int select_slow(roost_ctx_t *ctx, roost_case_t *cases,
-                                                        int ncases, int flags, bool tried) {
+static __attribute__((noinline, flatten)) int select_slow(roost_ctx_t *ctx, roost_case_t *cases, int ncases,
+                                                          int flags, bool tried) {
     uint16_t perm_s[SMALL];
     roost_chan_t *order_s[SMALL];
     roost__waiter nodes_s[SMALL];
@@ -276,8 +275,7 @@ unlink:
  * at the first look (first_look). Only the chosen case's err is written. */
 __attribute__((flatten)) int roost_select(roost_ctx_t *ctx, roost_case_t *cases, int ncases, int flags) {
     roost__note_thread();
-    if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK))
-        return ROOST_EINVAL;
+    if (ncases < 0 || (ncases > 0 && !cases) || (flags & ~ROOST_SELECT_NONBLOCK)) return ROOST_EINVAL;
     if (ncases > ROOST_SELECT_MAX) return ROOST_ERANGE;
     if (ncases > SMALL) return select_slow(ctx, cases, ncases, flags, false);
     uint16_t perm[SMALL];

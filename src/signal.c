@@ -25,22 +25,22 @@
 
 typedef struct sig_entry {
     struct sig_entry *next;
-    roost_ctx_t *ctx;             /* a reference, dropped when the entry goes */
+    roost_ctx_t *ctx; /* a reference, dropped when the entry goes */
     sigset_t sigs;
 } sig_entry;
 
 static struct {
     pthread_mutex_t lock;
     sig_entry *entries;
-    int pipe[2];                  /* handler -> watcher; -1 before the first use */
+    int pipe[2]; /* handler -> watcher; -1 before the first use */
     bool installed[NSIG];
     struct sigaction old[NSIG];
 } sig = {.lock = PTHREAD_MUTEX_INITIALIZER, .pipe = {-1, -1}};
 
 static void on_signal(int s) {
-    int saved = errno;            /* the interrupted code's errno */
+    int saved = errno; /* the interrupted code's errno */
     unsigned char b = (unsigned char)s;
-    ssize_t r = write(sig.pipe[1], &b, 1);  /* full pipe: a signal is pending anyway */
+    ssize_t r = write(sig.pipe[1], &b, 1); /* full pipe: a signal is pending anyway */
     (void)r;
     errno = saved;
 }

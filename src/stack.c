@@ -56,17 +56,16 @@
 enum { GUARD_INSTALL = 1, GUARD_MPROTECT = 2 };
 
 static struct {
-    size_t size;              /* default usable stack size (page multiple) */
+    size_t size; /* default usable stack size (page multiple) */
     size_t page;
-    int guard_mode;           /* GUARD_INSTALL or GUARD_MPROTECT */
-    atomic_long mprotect_left;/* mprotect guards we may still add */
-    pthread_mutex_t lock;     /* over the global pool below */
-    roost__stack *pool;       /* free default-size stacks shared by workers */
+    int guard_mode;            /* GUARD_INSTALL or GUARD_MPROTECT */
+    atomic_long mprotect_left; /* mprotect guards we may still add */
+    pthread_mutex_t lock;      /* over the global pool below */
+    roost__stack *pool;        /* free default-size stacks shared by workers */
     long pooled;
-    roost__stack *chunks;     /* slot 0 of every chunk, linked by chunk_next */
-    roost__stack *odd;        /* live odd-size stacks, linked by chunk_next (for observers) */
+    roost__stack *chunks; /* slot 0 of every chunk, linked by chunk_next */
+    roost__stack *odd;    /* live odd-size stacks, linked by chunk_next (for observers) */
 } stacks = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
 
 static long max_map_count(void) {
     long v = 65530;
@@ -102,8 +101,7 @@ static roost__stack *slot_init(char *base, size_t slot, bool pooled) {
 }
 
 static void *map(size_t len) {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -307,8 +305,7 @@ int roost__stack_init(size_t default_size) {
     /* Probe for page-table guards once, on a scratch mapping. */
     char *probe = map(2 * GUARD_SIZE);
     if (!probe) return ROOST_ENOMEM;
-    stacks.guard_mode = madvise(probe, GUARD_SIZE, MADV_GUARD_INSTALL) == 0 ? GUARD_INSTALL
-                                                                         : GUARD_MPROTECT;
+    stacks.guard_mode = madvise(probe, GUARD_SIZE, MADV_GUARD_INSTALL) == 0 ? GUARD_INSTALL : GUARD_MPROTECT;
     munmap(probe, 2 * GUARD_SIZE);
     atomic_store(&stacks.mprotect_left, max_map_count() / 2 - 2048);
     roost__crash_install(); /* its SIGSEGV handler asks roost__stack_overflow_fault first */

@@ -80,23 +80,23 @@ void roost__arena_free(roost__arena *b) {
 /* ------------------------------------------------------------ modules */
 
 typedef struct roost__fsym {
-    uintptr_t addr;  /* link-time address (add the module's bias) */
-    uintptr_t size;  /* 0 if the symbol table does not say */
-    uint32_t name;   /* offset into the module's names */
+    uintptr_t addr; /* link-time address (add the module's bias) */
+    uintptr_t size; /* 0 if the symbol table does not say */
+    uint32_t name;  /* offset into the module's names */
 } prof_fsym;
 
 static struct {
-    pthread_mutex_t lock;      /* everything below */
-    roost__module *mods;       /* modules loaded now */
-    roost__module *gone;       /* modules seen unloaded: kept, see the top */
+    pthread_mutex_t lock;          /* everything below */
+    roost__module *mods;           /* modules loaded now */
+    roost__module *gone;           /* modules seen unloaded: kept, see the top */
     unsigned long long adds, subs; /* dl_iterate_phdr's counters at the last walk */
     bool walked;
-    roost__sym **tab;          /* pc cache: the symbols, in order of look-up */
+    roost__sym **tab; /* pc cache: the symbols, in order of look-up */
     size_t cap, n;
-    roost__index index;        /* tab by pc */
+    roost__index index; /* tab by pc */
     roost__arena *arena;
 #ifdef PROF_LIBDW
-    Dwfl *dwfl;                /* reports every module of the process */
+    Dwfl *dwfl; /* reports every module of the process */
     bool dwfl_failed;
 #endif
 } syms = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -152,8 +152,8 @@ static void prof_mod_load(roost__module *m) {
     const char *strs = img + strsec->sh_offset;
     for (size_t i = 0; i < nsym; i++) {
         int type = (sym[i].st_info & 0xf);
-        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym[i].st_shndx == SHN_UNDEF ||
-            !sym[i].st_value || sym[i].st_name >= strsec->sh_size)
+        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym[i].st_shndx == SHN_UNDEF || !sym[i].st_value ||
+            sym[i].st_name >= strsec->sh_size)
             continue;
         nfunc++;
         namebytes += strnlen(strs + sym[i].st_name, strsec->sh_size - sym[i].st_name) + 1;
@@ -169,8 +169,8 @@ static void prof_mod_load(roost__module *m) {
     size_t k = 0, at = 0;
     for (size_t i = 0; i < nsym; i++) {
         int type = (sym[i].st_info & 0xf);
-        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym[i].st_shndx == SHN_UNDEF ||
-            !sym[i].st_value || sym[i].st_name >= strsec->sh_size)
+        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym[i].st_shndx == SHN_UNDEF || !sym[i].st_value ||
+            sym[i].st_name >= strsec->sh_size)
             continue;
         size_t len = strnlen(strs + sym[i].st_name, strsec->sh_size - sym[i].st_name);
         memcpy(m->names + at, strs + sym[i].st_name, len);
@@ -186,7 +186,7 @@ out:
 
 typedef struct {
     unsigned long long adds, subs;
-    bool first_only;           /* just read the counters */
+    bool first_only; /* just read the counters */
     bool oom;
 } prof_walk;
 
@@ -322,7 +322,7 @@ static void prof_lines(uintptr_t a, roost__sym *s) {
     if (!syms.dwfl && !syms.dwfl_failed) {
         syms.dwfl = dwfl_begin(&prof_dwfl_cb);
         if (syms.dwfl && (dwfl_linux_proc_report(syms.dwfl, getpid()) != 0 ||
-                        dwfl_report_end(syms.dwfl, NULL, NULL) != 0)) {
+                          dwfl_report_end(syms.dwfl, NULL, NULL) != 0)) {
             dwfl_end(syms.dwfl);
             syms.dwfl = NULL;
         }
@@ -435,8 +435,8 @@ size_t roost__sym_format(const roost__sym *s, uintptr_t pc, char *buf, size_t si
     else if (s && s->func)
         n = snprintf(buf, size, "%s+%#lx", s->func, (unsigned long)s->off);
     else if (s && s->mod)
-        n = snprintf(buf, size, "%s+%#lx%s%s%s", s->mod->base, (unsigned long)s->off,
-                     s->file ? " (" : "", s->file ? s->file : "", s->file ? ")" : "");
+        n = snprintf(buf, size, "%s+%#lx%s%s%s", s->mod->base, (unsigned long)s->off, s->file ? " (" : "",
+                     s->file ? s->file : "", s->file ? ")" : "");
     else
         n = snprintf(buf, size, "%#lx", (unsigned long)pc);
     if (n < 0) n = 0;
@@ -472,4 +472,3 @@ size_t roost_symbolize(uintptr_t pc, char *buf, size_t size) {
     }
     return roost__sym_format(s, pc, buf, size);
 }
-

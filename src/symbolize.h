@@ -28,26 +28,26 @@ void roost__arena_free(roost__arena *b);
 /* A loaded module (the program, a shared library). */
 typedef struct roost__module {
     struct roost__module *next;
-    uintptr_t bias;            /* dlpi_addr: run-time address = link-time + bias */
-    uintptr_t lo, hi;          /* run-time range of its PT_LOAD segments */
+    uintptr_t bias;                       /* dlpi_addr: run-time address = link-time + bias */
+    uintptr_t lo, hi;                     /* run-time range of its PT_LOAD segments */
     uintptr_t text_lo, text_hi, text_off; /* the executable segment (pprof's mapping) */
-    const char *path;          /* the file (the main program's resolved via /proc/self/exe) */
-    const char *base;          /* its last component, for "module+0xoff" */
-    bool loaded;               /* symbols read, or tried */
-    bool seen;                 /* met in the current dl_iterate_phdr walk */
+    const char *path;                     /* the file (the main program's resolved via /proc/self/exe) */
+    const char *base;                     /* its last component, for "module+0xoff" */
+    bool loaded;                          /* symbols read, or tried */
+    bool seen;                            /* met in the current dl_iterate_phdr walk */
     size_t nsyms;
-    struct roost__fsym *syms;  /* functions, sorted by addr; malloc'ed (symbolize.c) */
-    char *names;               /* their names; malloc'ed */
+    struct roost__fsym *syms; /* functions, sorted by addr; malloc'ed (symbolize.c) */
+    char *names;              /* their names; malloc'ed */
 } roost__module;
 
 /* One symbolized pc. Immutable once in the cache, and never freed. */
 typedef struct roost__sym {
     uintptr_t pc;
-    const char *func;          /* NULL if no symbol covers it */
-    uintptr_t off;             /* pc - function start; pc - module bias without func */
-    const char *file;          /* NULL without line information */
+    const char *func; /* NULL if no symbol covers it */
+    uintptr_t off;    /* pc - function start; pc - module bias without func */
+    const char *file; /* NULL without line information */
     int line;
-    const roost__module *mod;  /* NULL if in no module we know */
+    const roost__module *mod; /* NULL if in no module we know */
 } roost__sym;
 
 /* For a batch of look-ups (one profile): bring the modules up to date once. */

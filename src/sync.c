@@ -109,7 +109,7 @@ int roost_mutex_unlock(roost_mutex_t *mu) {
     roost__waiter *w = roost__waitq_claim((roost__waitq_t *)&mu->waiters);
     if (w)
         mu->holder = w->park->task, /* handed over: stays locked */
-        mu->holder_id = w->park->task ? w->park->task->id : 0;
+            mu->holder_id = w->park->task ? w->park->task->id : 0;
     else
         mu->locked = 0, mu->holder = NULL, mu->holder_id = 0;
     roost__unlock(&mu->lock);
@@ -167,8 +167,7 @@ int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
         return ROOST_OK;
     }
     roost__task *self = roost__self();
-    if (self && rw->writer &&
-        (err = roost__leak_lock_check(self, rw, ROOST_WAIT_RWMUTEX_R, ctx))) {
+    if (self && rw->writer && (err = roost__leak_lock_check(self, rw, ROOST_WAIT_RWMUTEX_R, ctx))) {
         roost__unlock(&rw->lock);
         return err;
     }
@@ -208,8 +207,7 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
         roost__leak_relock(self, rw, ROOST_WAIT_RWMUTEX_W); /* reports the re-lock */
         return ROOST_EDEADLK;
     }
-    if (self && rw->writer &&
-        (err = roost__leak_lock_check(self, rw, ROOST_WAIT_RWMUTEX_W, ctx))) {
+    if (self && rw->writer && (err = roost__leak_lock_check(self, rw, ROOST_WAIT_RWMUTEX_W, ctx))) {
         roost__unlock(&rw->lock);
         return err;
     }
@@ -320,8 +318,7 @@ enum { ONCE_NEW = 0, ONCE_RUNNING = 1, ONCE_DONE = 2 };
 
 int roost_once_do(roost_ctx_t *ctx, roost_once_t *o, roost_fn fn, void *arg) {
     if (!o || !fn) return ROOST_EINVAL;
-    if (atomic_load_explicit((atomic_int *)&o->state, memory_order_acquire) == ONCE_DONE)
-        return ROOST_OK;
+    if (atomic_load_explicit((atomic_int *)&o->state, memory_order_acquire) == ONCE_DONE) return ROOST_OK;
     roost__lock(&o->lock);
     int st = atomic_load_explicit((atomic_int *)&o->state, memory_order_relaxed);
     if (st == ONCE_DONE) {

@@ -52,8 +52,7 @@ static void report_blocked(roost__worker *v, int64_t ns, uint64_t s, int64_t now
             "without a switch (a blocking call, or a long computation); its queued tasks "
             "go to other workers (at most one such line every %d s; %ld not said since the last)\n",
             v->id, (unsigned long long)id, site->file ? site->file : "?", site->line,
-            site->func ? site->func : "?", (long long)(ns / ROOST_MS),
-            (int)(REPORT_EVERY / ROOST_S), unsaid);
+            site->func ? site->func : "?", (long long)(ns / ROOST_MS), (int)(REPORT_EVERY / ROOST_S), unsaid);
     last_report = now;
     unsaid = 0;
     /* Its stack, from a signal to its thread (fatal.c), if the worker is
@@ -82,7 +81,8 @@ static void spare_up(void) {
             return;
         }
     }
-    if (nw < roost__sched.cap && roost__sched.base >= 2 && !atomic_load(&roost__sched.stopping)) roost__start_worker(nw, true);
+    if (nw < roost__sched.cap && roost__sched.base >= 2 && !atomic_load(&roost__sched.stopping))
+        roost__start_worker(nw, true);
 }
 
 /* For the monitor, every tick while some worker is busy: is some worker
@@ -116,7 +116,8 @@ void roost__sysmon_tick(void) {
                 report_blocked(v, now - v->sysmon_since, s, now);
             }
         }
-        if (atomic_load(&roost__sched.nidle) > 0 && ((s == v->sysmon_switches && has) || (queued && v->sysmon_queued)))
+        if (atomic_load(&roost__sched.nidle) > 0 &&
+            ((s == v->sysmon_switches && has) || (queued && v->sysmon_queued)))
             roost__wake_one();
         v->sysmon_switches = s;
         v->sysmon_queued = queued;
@@ -149,4 +150,3 @@ uint64_t roost__sched_switches(void) {
         n += atomic_load_explicit(&roost__sched.workers[i].switches, memory_order_relaxed);
     return n;
 }
-

@@ -36,16 +36,15 @@ static void *thread_main(void *p) {
     return s.fn(s.arg);
 }
 
-int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const char *name,
-                        bool detached) {
+int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const char *name, bool detached) {
     struct thread_start *ts = malloc(sizeof *ts);
     if (!ts) return ROOST_ENOMEM;
     /* Every thread but the blocking pool's runs roost's code only. */
     *ts = (struct thread_start){fn, arg, !name || strcmp(name, "roost-pool") != 0};
     sigset_t block, old;
     sigfillset(&block);
-    static const int open_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGPROF,
-                                     SIGQUIT, SIGURG};
+    static const int open_sigs[] = {SIGSEGV, SIGBUS,  SIGILL,  SIGFPE, SIGTRAP,
+                                    SIGSYS,  SIGPROF, SIGQUIT, SIGURG};
     for (size_t i = 0; i < sizeof open_sigs / sizeof *open_sigs; i++) sigdelset(&block, open_sigs[i]);
     sigdelset(&block, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
     pthread_attr_t a;
@@ -59,7 +58,7 @@ int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const ch
     if (e) free(ts);
     if (e) return e == EAGAIN ? ROOST_ENOMEM : ROOST_EINVAL;
     if (name) {
-        char n[16];                 /* the kernel keeps 15 characters */
+        char n[16]; /* the kernel keeps 15 characters */
         snprintf(n, sizeof n, "%s", name);
         pthread_setname_np(t, n);
     }

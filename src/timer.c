@@ -54,19 +54,18 @@
 #define DEADLOCK_NS (1 * ROOST_S)
 #define ROOST_TIMER_FIRED (-2) /* park index: woken by its own timer */
 
-
 static struct {
-    int lock;                 /* spinlock over the heap */
+    int lock; /* spinlock over the heap */
     roost__timer **heap;
     int len, capacity;
-    _Atomic uint32_t seq;     /* futex word: bumped to wake the thread */
+    _Atomic uint32_t seq; /* futex word: bumped to wake the thread */
     atomic_bool stop;
-    atomic_bool deep;         /* thread sleeps without monitoring: a waking worker pokes */
-    int64_t sleeping_until;   /* what the thread waits for (under lock) */
-    bool running;             /* a timer thread exists (under lock) */
-    bool sched;               /* the runtime is started: the thread also monitors the
+    atomic_bool deep;        /* thread sleeps without monitoring: a waking worker pokes */
+    int64_t sleeping_until;  /* what the thread waits for (under lock) */
+    bool running;            /* a timer thread exists (under lock) */
+    bool sched;              /* the runtime is started: the thread also monitors the
                                * scheduler (under lock; false: it only serves timers) */
-    _Atomic uint32_t exited;  /* futex word: a thread told to stop is gone */
+    _Atomic uint32_t exited; /* futex word: a thread told to stop is gone */
 } timers;
 
 static void thread_start_locked(void);
@@ -169,14 +168,12 @@ void roost__timer_poke(void) {
 struct roost_ticker {
     roost__timer tm;
     roost_chan_t *ch;
-    bool stopped, firing;     /* under timers.lock */
+    bool stopped, firing; /* under timers.lock */
 };
 
 static void fire(roost__timer *t, int64_t now) {
     switch (t->kind) {
-    case ROOST_TIMER_CTX:
-        roost__ctx_deadline_fire(t->arg);
-        break;
+    case ROOST_TIMER_CTX: roost__ctx_deadline_fire(t->arg); break;
     case ROOST_TIMER_CHAN: {
         roost_chan_t *ch = t->arg;
         roost_chan_trysend(ch, &now);
@@ -193,7 +190,7 @@ static void fire(roost__timer *t, int64_t now) {
         if (!stopped) {
             t->when = roost__add_sat(t->when, t->period);
             if (t->when <= now) t->when = roost__add_sat(now, t->period); /* skip missed ticks */
-            if (t->when < INT64_MAX) add_locked(t); /* else it never ticks again */
+            if (t->when < INT64_MAX) add_locked(t);                       /* else it never ticks again */
         }
         roost__unlock(&timers.lock);
         if (stopped) {
@@ -244,7 +241,8 @@ static void *timer_main(void *arg) {
          * in the heap. */
         now = roost_now();
         roost__lock(&timers.lock);
-        if (!timers.sched && timers.len == 0 && !atomic_load(&timers.stop)) { /* served what a shutdown left */
+        if (!timers.sched && timers.len == 0 &&
+            !atomic_load(&timers.stop)) { /* served what a shutdown left */
             timers.running = false;
             roost__unlock(&timers.lock);
             return NULL;

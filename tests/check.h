@@ -61,22 +61,22 @@ static CHECK__UNUSED void check__fail(const char *file, int line, const char *fm
     abort();
 }
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) check__fail(__FILE__, __LINE__, "CHECK(%s)", #cond);        \
+#define CHECK(cond)                                                       \
+    do {                                                                  \
+        if (!(cond)) check__fail(__FILE__, __LINE__, "CHECK(%s)", #cond); \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                     \
-    do {                                                                         \
-        if (!(cond)) check__fail(__FILE__, __LINE__, __VA_ARGS__);               \
+#define CHECK_MSG(cond, ...)                                       \
+    do {                                                           \
+        if (!(cond)) check__fail(__FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
-#define CHECK__CMP(a, b, op)                                                     \
-    do {                                                                         \
-        long long check__a = (long long)(a), check__b = (long long)(b);          \
-        if (!(check__a op check__b))                                             \
-            check__fail(__FILE__, __LINE__, "CHECK(%s %s %s): %lld vs %lld", #a, \
-                        #op, #b, check__a, check__b);                            \
+#define CHECK__CMP(a, b, op)                                                                        \
+    do {                                                                                            \
+        long long check__a = (long long)(a), check__b = (long long)(b);                             \
+        if (!(check__a op check__b))                                                                \
+            check__fail(__FILE__, __LINE__, "CHECK(%s %s %s): %lld vs %lld", #a, #op, #b, check__a, \
+                        check__b);                                                                  \
     } while (0)
 
 #define CHECK_EQ(a, b) CHECK__CMP(a, b, ==)
@@ -86,22 +86,20 @@ static CHECK__UNUSED void check__fail(const char *file, int line, const char *fm
 #define CHECK_GT(a, b) CHECK__CMP(a, b, >)
 #define CHECK_GE(a, b) CHECK__CMP(a, b, >=)
 
-#define CHECK_PTR(a, b)                                                          \
-    do {                                                                         \
-        const void *check__a = (const void *)(a), *check__b = (const void *)(b); \
-        if (check__a != check__b)                                                \
-            check__fail(__FILE__, __LINE__, "CHECK_PTR(%s == %s): %p vs %p", #a, \
-                        #b, check__a, check__b);                                 \
+#define CHECK_PTR(a, b)                                                                                   \
+    do {                                                                                                  \
+        const void *check__a = (const void *)(a), *check__b = (const void *)(b);                          \
+        if (check__a != check__b)                                                                         \
+            check__fail(__FILE__, __LINE__, "CHECK_PTR(%s == %s): %p vs %p", #a, #b, check__a, check__b); \
     } while (0)
 
 /* expr must return `code` (a ROOST_E* value or 0). */
-#define CHECK_ERR(expr, code)                                                    \
-    do {                                                                         \
-        int check__got = (int)(expr), check__want = (int)(code);                 \
-        if (check__got != check__want)                                           \
-            check__fail(__FILE__, __LINE__, "%s returned %d (%s), expected %d (%s)", \
-                        #expr, check__got, roost_strerror(check__got),           \
-                        check__want, roost_strerror(check__want));              \
+#define CHECK_ERR(expr, code)                                                                           \
+    do {                                                                                                \
+        int check__got = (int)(expr), check__want = (int)(code);                                        \
+        if (check__got != check__want)                                                                  \
+            check__fail(__FILE__, __LINE__, "%s returned %d (%s), expected %d (%s)", #expr, check__got, \
+                        roost_strerror(check__got), check__want, roost_strerror(check__want));          \
     } while (0)
 
 #define CHECK_OK(expr) CHECK_ERR(expr, ROOST_OK)
@@ -183,9 +181,12 @@ static CHECK__UNUSED void check__on_alarm(int sig) {
     static const char post[] = "' hung\n";
     const char *n = check__current;
     (void)sig;
-    if (write(2, pre, sizeof pre - 1) < 0) {}
-    if (write(2, n, strlen(n)) < 0) {}
-    if (write(2, post, sizeof post - 1) < 0) {}
+    if (write(2, pre, sizeof pre - 1) < 0) {
+    }
+    if (write(2, n, strlen(n)) < 0) {
+    }
+    if (write(2, post, sizeof post - 1) < 0) {
+    }
     abort();
 }
 

@@ -39,8 +39,8 @@ typedef struct {
 /* Run body(NULL) as a task (roost_run) in a child, with env ("NAME=value",
  * or NULL) set first, then before() (may be NULL) and after roost_run
  * returns, after() (may be NULL). A child that gets to the end exits 0. */
-static CHECK__UNUSED void death_run_with(void (*before)(void), void (*body)(void *),
-                                         void (*after)(void), const char *env, death_t *d) {
+static CHECK__UNUSED void death_run_with(void (*before)(void), void (*body)(void *), void (*after)(void),
+                                         const char *env, death_t *d) {
     int p[2];
     CHECK(pipe(p) == 0);
     fflush(stdout);
@@ -81,10 +81,9 @@ static CHECK__UNUSED void death_run(void (*body)(void *), const char *env, death
 /* The child must have died of sig, saying each of the strings given
  * (NULL-terminated list). */
 static CHECK__UNUSED void death_expect(const death_t *d, int sig, const char *const *says) {
-    CHECK_MSG(DEATH_SIGNAL(*d) == sig, "child status %#x (want death by signal %d), stderr:\n%s",
-              d->status, sig, d->out);
-    for (; *says; says++)
-        CHECK_MSG(strstr(d->out, *says) != NULL, "stderr lacks \"%s\":\n%s", *says, d->out);
+    CHECK_MSG(DEATH_SIGNAL(*d) == sig, "child status %#x (want death by signal %d), stderr:\n%s", d->status,
+              sig, d->out);
+    for (; *says; says++) CHECK_MSG(strstr(d->out, *says) != NULL, "stderr lacks \"%s\":\n%s", *says, d->out);
 }
 
 #endif

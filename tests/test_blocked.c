@@ -36,7 +36,7 @@ static void t_blocked_workers(void *arg) {
     CHECK_EQ(write(p[1][1], "x", 1), 1);
     CHECK_OK(roost_wait_tasks(0, 10 * ROOST_S * check_slack()));
     for (int i = 0; i < 2; i++) close(p[i][0]), close(p[i][1]);
-    CHECK_EQ(roost_workers(), 2);   /* what the program asked for, spares aside */
+    CHECK_EQ(roost_workers(), 2); /* what the program asked for, spares aside */
 }
 
 int main(void) {

@@ -142,7 +142,12 @@ static void t_unbuffered(void *arg) {
 }
 
 /* A parked receiver is served by trysend. */
-typedef struct { roost_chan_t *ch; int got; int rc; atomic_int done; } rr_state;
+typedef struct {
+    roost_chan_t *ch;
+    int got;
+    int rc;
+    atomic_int done;
+} rr_state;
 static void rr_receiver(void *arg) {
     rr_state *s = arg;
     s->rc = roost_chan_recv(NULL, s->ch, &s->got);
@@ -177,8 +182,10 @@ static void t_buffered_fifo(void *arg) {
     CHECK_EQ(roost_chan_cap(ch), cap);
     for (int i = 0; i < cap; i++) {
         CHECK_EQ(roost_chan_len(ch), i);
-        if (i % 2) CHECK_OK(roost_chan_trysend(ch, &i));
-        else CHECK_OK(roost_chan_send(NULL, ch, &i)); /* must not block */
+        if (i % 2)
+            CHECK_OK(roost_chan_trysend(ch, &i));
+        else
+            CHECK_OK(roost_chan_send(NULL, ch, &i)); /* must not block */
     }
     CHECK_EQ(roost_chan_len(ch), cap);
     int x = -1;
@@ -208,7 +215,9 @@ static void t_buffered_fifo(void *arg) {
     roost_chan_unref(ch);
 
     /* Odd element sizes are copied exactly. */
-    typedef struct { char b[37]; } odd_t;
+    typedef struct {
+        char b[37];
+    } odd_t;
     CHECK_OK(roost_chan_make(&ch, sizeof(odd_t), 3));
     for (int i = 0; i < 3; i++) {
         odd_t o;
@@ -225,7 +234,12 @@ static void t_buffered_fifo(void *arg) {
 }
 
 /* A sender blocked on a full buffer: its value goes in behind the buffer. */
-typedef struct { roost_chan_t *ch; int from, n; atomic_int done; int rc; } bs_state;
+typedef struct {
+    roost_chan_t *ch;
+    int from, n;
+    atomic_int done;
+    int rc;
+} bs_state;
 static void block_sender(void *arg) {
     bs_state *s = arg;
     for (int i = 0; i < s->n; i++) {
@@ -375,7 +389,12 @@ static void t_close_wakes(void *arg) {
 
 /* ------------------------------------------------------------ references */
 
-typedef struct { roost_chan_t *ch; int n; roost_waitgroup_t *wg; long sum; } ref_arg;
+typedef struct {
+    roost_chan_t *ch;
+    int n;
+    roost_waitgroup_t *wg;
+    long sum;
+} ref_arg;
 
 static void ref_producer(void *arg) {
     ref_arg *a = arg;

@@ -50,8 +50,8 @@ static void t_crash(const char *name, void (*body)(void *), const char *env, int
 static void t_segv(void) {
     t_crash("t_segv", segv_main, NULL, SIGSEGV,
             SAYS("SIGSEGV: segmentation violation at address 0x0", "roost: fatal: signal 11 in task ",
-                 "\"crasher\" spawned at tests/test_crash.c:", "in spawn_and_wait", "[running]:",
-                 "    #0 0x", "    created by spawn_and_wait at tests/test_crash.c:"));
+                 "\"crasher\" spawned at tests/test_crash.c:", "in spawn_and_wait", "[running]:", "    #0 0x",
+                 "    created by spawn_and_wait at tests/test_crash.c:"));
 }
 
 static void t_abort(void) {
@@ -84,7 +84,8 @@ static void t_off(void) {
  * signal: roost neither reports nor replaces it. */
 static void on_abrt(int sig) {
     static const char m[] = "program's own handler\n";
-    if (write(2, m, sizeof m - 1) < 0) {}
+    if (write(2, m, sizeof m - 1) < 0) {
+    }
     _exit(42);
 }
 
@@ -104,7 +105,8 @@ static void t_own_handler(void) {
     free(d);
 }
 
-static void t_no_crash(void *unused) { /* and a process whose tasks do not crash says nothing */ }
+static void t_no_crash(void *unused) { /* and a process whose tasks do not crash says nothing */
+}
 
 int main(void) {
     /* Every fork happens before this process starts the runtime. */

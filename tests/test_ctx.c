@@ -6,7 +6,8 @@ static void wait_flag(atomic_int *f, int want) {
     int64_t t0 = roost_now();
     while (atomic_load(f) < want) {
         CHECK_OK(roost_sleep(NULL, 1 * ROOST_MS));
-        CHECK_MSG(check_since(t0) < 10 * ROOST_S * check_slack(), "timed out waiting (%d/%d)", atomic_load(f), want);
+        CHECK_MSG(check_since(t0) < 10 * ROOST_S * check_slack(), "timed out waiting (%d/%d)", atomic_load(f),
+                  want);
     }
 }
 
@@ -278,17 +279,28 @@ static void t_deadline(void *arg) {
 /* ------------------------------------------------------------ every blocking call unblocks */
 
 enum kind {
-    K_SEND, K_RECV, K_SELECT, K_SLEEP, K_MUTEX, K_RLOCK, K_WLOCK, K_COND, K_WAITGROUP, K_ONCE, K_SELECT_MANY,
+    K_SEND,
+    K_RECV,
+    K_SELECT,
+    K_SLEEP,
+    K_MUTEX,
+    K_RLOCK,
+    K_WLOCK,
+    K_COND,
+    K_WAITGROUP,
+    K_ONCE,
+    K_SELECT_MANY,
     K__COUNT
 };
-static const char *kind_name[] = {"chan_send", "chan_recv", "select", "sleep", "mutex_lock", "rwmutex_rlock",
-                                  "rwmutex_lock", "cond_wait", "waitgroup_wait", "once_do", "select_many"};
+static const char *kind_name[] = {"chan_send",      "chan_recv",     "select",       "sleep",
+                                  "mutex_lock",     "rwmutex_rlock", "rwmutex_lock", "cond_wait",
+                                  "waitgroup_wait", "once_do",       "select_many"};
 
 typedef struct {
     enum kind k;
     roost_ctx_t *ctx;
-    roost_chan_t *ch;     /* unbuffered, nobody on the other side */
-    roost_mutex_t mu;     /* held by the test while the victim waits */
+    roost_chan_t *ch; /* unbuffered, nobody on the other side */
+    roost_mutex_t mu; /* held by the test while the victim waits */
     roost_rwmutex_t rw;
     roost_cond_t cond;
     roost_waitgroup_t wg;
@@ -296,7 +308,7 @@ typedef struct {
     roost_chan_t *once_gate; /* the once function blocks on it */
     atomic_int started, finished, once_runs;
     int rc;
-    int extra;            /* K_COND: 1 if mu was held again on return */
+    int extra; /* K_COND: 1 if mu was held again on return */
     int64_t returned_at;
 } blk_t;
 
@@ -325,7 +337,8 @@ static void victim(void *arg) {
         break;
     }
     case K_SELECT_MANY: {
-        roost_case_t c[3] = {{NULL, ROOST_RECV, &v, 0}, {b->ch, ROOST_RECV, &v, 0}, {b->ch, ROOST_RECV, NULL, 0}};
+        roost_case_t c[3] = {
+            {NULL, ROOST_RECV, &v, 0}, {b->ch, ROOST_RECV, &v, 0}, {b->ch, ROOST_RECV, NULL, 0}};
         b->rc = roost_select(b->ctx, c, 3, 0);
         break;
     }
@@ -554,7 +567,11 @@ static void t_precancelled(void *arg) {
 
 /* ------------------------------------------------------------ many waiters, one cancel */
 
-typedef struct { roost_ctx_t *ctx; roost_chan_t *ch; atomic_int done, bad; } herd_t;
+typedef struct {
+    roost_ctx_t *ctx;
+    roost_chan_t *ch;
+    atomic_int done, bad;
+} herd_t;
 static void herd_member(void *arg) {
     herd_t *h = arg;
     int v;
@@ -586,7 +603,12 @@ static void t_herd(void *arg) {
 
 /* Cancellation racing completion: every call returns exactly once, with
  * either success or the context error, and values are never lost. */
-typedef struct { roost_chan_t *ch; roost_ctx_t *ctx; atomic_long got, sent; atomic_int done; } race_t;
+typedef struct {
+    roost_chan_t *ch;
+    roost_ctx_t *ctx;
+    atomic_long got, sent;
+    atomic_int done;
+} race_t;
 static void race_recv(void *arg) {
     race_t *r = arg;
     int v, rc;

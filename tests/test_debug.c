@@ -102,7 +102,7 @@ static void t_parser(void *arg) {
 
 typedef struct {
     int status;
-    char *head, *body;         /* malloc'ed, NUL-terminated */
+    char *head, *body; /* malloc'ed, NUL-terminated */
     size_t body_len;
 } reply;
 
@@ -167,7 +167,7 @@ static int status_of(const char *addr, const char *req) {
 
 /* ------------------------------------------------------------ the server */
 
-static roost_chan_t *never;    /* nobody receives: tasks sending on it park for good */
+static roost_chan_t *never; /* nobody receives: tasks sending on it park for good */
 
 static void leak_here(void *arg) { roost_chan_send(NULL, never, &arg); }
 
@@ -175,7 +175,8 @@ static void leak_here(void *arg) { roost_chan_send(NULL, never, &arg); }
 static void leak(int n) {
     for (int i = 0; i < n; i++) CHECK_OK(roost_go(leak_here, NULL));
     roost_counts_t c;
-    for (roost_counts(&c); c.by_reason[ROOST_WAIT_CHAN_SEND] < n; roost_counts(&c)) roost_sleep(NULL, ROOST_MS);
+    for (roost_counts(&c); c.by_reason[ROOST_WAIT_CHAN_SEND] < n; roost_counts(&c))
+        roost_sleep(NULL, ROOST_MS);
 }
 
 /* Free the leaked tasks: close the channel they send on. */
@@ -320,14 +321,16 @@ static void t_keepalive(void *arg) {
     }
     CHECK_EQ(len, want); /* nothing more came */
     CHECK(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0 && !strstr(buf, "Connection: close"));
-    const char *two = "GET /nope HTTP/1.1\r\n\r\nGET /debug/roost/summary.json HTTP/1.1\r\nConnection: close\r\n\r\n";
+    const char *two =
+        "GET /nope HTTP/1.1\r\n\r\nGET /debug/roost/summary.json HTTP/1.1\r\nConnection: close\r\n\r\n";
     CHECK_OK(roost_fd_write(NULL, fd, two, strlen(two), NULL));
     len = 0;
     while ((got = roost_fd_read(NULL, fd, buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)got;
     CHECK_EQ(got, 0); /* the server closed after the last */
     buf[len] = '\0';
     char *second = strstr(buf, "HTTP/1.1 200 OK\r\n");
-    CHECK(strncmp(buf, "HTTP/1.1 404 Not Found\r\n", 24) == 0 && second && strstr(second, "Connection: close"));
+    CHECK(strncmp(buf, "HTTP/1.1 404 Not Found\r\n", 24) == 0 && second &&
+          strstr(second, "Connection: close"));
     roost_fd_close(fd);
     roost_debug_stop();
 }
@@ -337,11 +340,11 @@ static void t_keepalive(void *arg) {
  * waiting for it; an idle connection is closed without an answer. */
 typedef struct {
     const char *addr;
-    int status;                /* the answer's, -1 for none */
-    size_t got;                /* bytes of answer */
-    int64_t took;              /* from connect to the server's close */
-    const char *send;          /* what to send first ("": nothing) */
-    roost_chan_t *done;        /* one value on return */
+    int status;         /* the answer's, -1 for none */
+    size_t got;         /* bytes of answer */
+    int64_t took;       /* from connect to the server's close */
+    const char *send;   /* what to send first ("": nothing) */
+    roost_chan_t *done; /* one value on return */
 } slow_arg;
 
 static void slow_client(void *arg) {
@@ -396,8 +399,10 @@ static void t_slow_client(void *arg) {
     for (int i = 0; i < SLOW; i++) {
         CHECK_GE(s[i].took, timeout * 9 / 10);
         CHECK_LT(s[i].took, timeout + 5 * ROOST_S * check_slack());
-        if (i % 2) CHECK_EQ(s[i].status, 408);
-        else CHECK_EQ(s[i].got, 0); /* idle: closed, nothing said */
+        if (i % 2)
+            CHECK_EQ(s[i].status, 408);
+        else
+            CHECK_EQ(s[i].got, 0); /* idle: closed, nothing said */
     }
     roost_chan_unref(done);
     roost_debug_stop();

@@ -187,7 +187,7 @@ static void t_trygo(void *unused) {
     roost_ctx_unref(ctx);
 
     int v = 1;
-    CHECK_OK(roost_chan_send(NULL, gate, &v)); /* the first task returns */
+    CHECK_OK(roost_chan_send(NULL, gate, &v));      /* the first task returns */
     CHECK_OK(roost_group_go(NULL, g, gated, gate)); /* a slot is free (or soon is) */
     CHECK_OK(roost_chan_close(gate));
     CHECK_OK(roost_group_wait(NULL, g));
@@ -461,8 +461,7 @@ static int label_task(roost_ctx_t *ctx, void *arg) {
     for (size_t i = 0; i < n; i++) {
         if (v[i].id != me) continue;
         for (int l = 0; l < v[i].nlabels; l++)
-            if (!strcmp(v[i].labels[l][0], "group") && strstr(v[i].labels[l][1], "test_group.c:"))
-                found = 1;
+            if (!strcmp(v[i].labels[l][0], "group") && strstr(v[i].labels[l][1], "test_group.c:")) found = 1;
     }
     free(v);
     CHECK(found);

@@ -15,7 +15,9 @@
 #include "check.h"
 #include <pthread.h>
 
-typedef struct { roost_chan_t *a, *b; } pair;
+typedef struct {
+    roost_chan_t *a, *b;
+} pair;
 
 static pair *g_pairs;
 static int g_npairs;
@@ -137,8 +139,7 @@ static void t_thread_wake_in_crowd(void *arg) {
         CHECK_EQ(pthread_join(th, NULL), 0);
         if (late > worst) worst = late;
     }
-    printf("  %d pairs: woken tasks ran at most %.1f ms after the send\n", g_npairs,
-           (double)worst / 1e6);
+    printf("  %d pairs: woken tasks ran at most %.1f ms after the send\n", g_npairs, (double)worst / 1e6);
     roost_chan_unref(g_ch);
     crowd_stop();
 }

@@ -127,7 +127,8 @@ static void t_story_park_time(void *unused) {
     CHECK_EQ(hook_verdict, ROOST_VERDICT_REFS);
     CHECK_EQ(hook_ntasks, 1);
     CHECK(strcmp(hook_func, "fetch") == 0);
-    CHECK(strstr(hook_text, "roost: leak: channel unreachable [exact references]: 1 task can never proceed") != NULL);
+    CHECK(strstr(hook_text,
+                 "roost: leak: channel unreachable [exact references]: 1 task can never proceed") != NULL);
     CHECK(strstr(hook_text, "chan send") != NULL);
     CHECK(strstr(hook_text, "created by fetch at") != NULL);
     CHECK_EQ(roost_leaks_found(), found0 + 1);
@@ -169,7 +170,7 @@ static void t_report_only(void *unused) {
     roost_chan_t *keep = ch; /* borrowed: the task's adopted ref keeps it alive */
     roost_chan_unref(ch);
     CHECK_EQ(hook_wait(1, 10 * ROOST_S), 1);
-    CHECK_EQ(atomic_load(&r.rc), 1); /* still parked */
+    CHECK_EQ(atomic_load(&r.rc), 1);  /* still parked */
     CHECK_OK(roost_chan_close(keep)); /* (a test's licence: release it) */
     CHECK_EQ(wait_rc(&r), ROOST_ECLOSED);
 }
@@ -509,7 +510,7 @@ static void *scan_loop(void *unused) {
 }
 
 typedef struct {
-    roost_chan_t *ch;           /* a reference of its own */
+    roost_chan_t *ch; /* a reference of its own */
     roost_waitgroup_t *wg;
     bool send;
 } big_args;
@@ -807,10 +808,12 @@ static void t_stderr_grouped(void *unused) {
     roost_leak_hook(hook, NULL);
 
     CHECK_OK(flushed);
-    CHECK_MSG(count_of(first, "roost: leak: channel unreachable [exact references]: 1 task can never proceed") == 1,
-              "stderr: %s", first);
+    CHECK_MSG(
+        count_of(first, "roost: leak: channel unreachable [exact references]: 1 task can never proceed") == 1,
+        "stderr: %s", first);
     CHECK_EQ(count_of(first, "created by strand_grouped at"), 1);
-    CHECK_MSG(strstr(first, "roost: leak: 19 more tasks leaked at tests/test_leak.c:") != NULL, "stderr: %s", first);
+    CHECK_MSG(strstr(first, "roost: leak: 19 more tasks leaked at tests/test_leak.c:") != NULL, "stderr: %s",
+              first);
     CHECK(strstr(first, " in chan send in the last ") != NULL);
     CHECK(strstr(first, "s (channel unreachable)\n") != NULL);
     CHECK_EQ(b.reports - a.reports, 1);
@@ -907,15 +910,16 @@ static void t_global_deadlock(void *unused) {
     char cmd[8192];
     /* The same wrapper as ours: valgrind, or qemu for a cross-built suite. */
     const char *runner = getenv("RUNNER");
-    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s %s%s deadlock 2>&1",
-             runner ? runner : "", getenv("VALGRIND") ? "valgrind -q " : "", self);
+    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s %s%s deadlock 2>&1", runner ? runner : "",
+             getenv("VALGRIND") ? "valgrind -q " : "", self);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL);
     char out[16384];
     size_t len = fread(out, 1, sizeof out - 1, p);
     out[len] = 0;
     int st = pclose(p);
-    CHECK_MSG(strstr(out, "all tasks are asleep - deadlock [global deadlock]") != NULL, "child said: %s", out);
+    CHECK_MSG(strstr(out, "all tasks are asleep - deadlock [global deadlock]") != NULL, "child said: %s",
+              out);
     CHECK(strstr(out, "deadlock_main") != NULL);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 124);
 }

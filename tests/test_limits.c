@@ -69,7 +69,8 @@ static void t_env_garbage(void) {
     CHECK_OK(rc);
     CHECK_GE(roost_workers(), 1);
     CHECK_MSG(strstr(err, "ROOST_WORKERS=many"), "no warning for ROOST_WORKERS: '%s'", err);
-    CHECK_MSG(strstr(err, "ROOST_STACK_SIZE=9223372036854775807m"), "no warning for ROOST_STACK_SIZE: '%s'", err);
+    CHECK_MSG(strstr(err, "ROOST_STACK_SIZE=9223372036854775807m"), "no warning for ROOST_STACK_SIZE: '%s'",
+              err);
     CHECK_MSG(strstr(err, "ROOST_OBSERVE=7"), "no warning for ROOST_OBSERVE: '%s'", err);
     /* The default stack (64 KiB) is in use: a task with 8 KiB of locals runs. */
     int got = 0;
@@ -266,10 +267,10 @@ static void t_chan_sizes(void *arg) {
 static void t_waitgroup_overflow(void *arg) {
     roost_waitgroup_t wg = ROOST_WAITGROUP_INIT;
     CHECK_OK(roost_waitgroup_add(&wg, INT64_MAX));
-    CHECK_ERR(roost_waitgroup_add(&wg, 1), ROOST_ERANGE);      /* was signed overflow */
+    CHECK_ERR(roost_waitgroup_add(&wg, 1), ROOST_ERANGE); /* was signed overflow */
     CHECK_ERR(roost_waitgroup_add(&wg, INT64_MAX), ROOST_ERANGE);
     CHECK_ERR(roost_waitgroup_add(&wg, INT64_MIN), ROOST_ESTATE); /* below zero */
-    CHECK_OK(roost_waitgroup_add(&wg, -INT64_MAX));             /* unchanged: back to 0 */
+    CHECK_OK(roost_waitgroup_add(&wg, -INT64_MAX));               /* unchanged: back to 0 */
     CHECK_OK(roost_waitgroup_wait(NULL, &wg));
     CHECK_ERR(roost_waitgroup_done(&wg), ROOST_ESTATE);
 }
@@ -299,19 +300,19 @@ static void t_bad_input(void *arg) {
     CHECK_ERR(roost_chan_close(ch), ROOST_EALREADY);
     /* Select. */
     roost_case_t cs[2] = {{ch, ROOST_RECV, &v, 0}, {ch, 7, &v, 0}};
-    CHECK_ERR(roost_select(NULL, cs, 2, 0), ROOST_EINVAL);               /* bad op */
+    CHECK_ERR(roost_select(NULL, cs, 2, 0), ROOST_EINVAL); /* bad op */
     cs[1] = (roost_case_t){ch, ROOST_SEND, NULL, 0};
-    CHECK_ERR(roost_select(NULL, cs, 2, 0), ROOST_EINVAL);               /* send of NULL */
+    CHECK_ERR(roost_select(NULL, cs, 2, 0), ROOST_EINVAL); /* send of NULL */
     CHECK_ERR(roost_select(NULL, cs, -1, 0), ROOST_EINVAL);
     CHECK_ERR(roost_select(NULL, NULL, 1, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_select(NULL, cs, 1, 2), ROOST_EINVAL);               /* unknown flag */
+    CHECK_ERR(roost_select(NULL, cs, 1, 2), ROOST_EINVAL); /* unknown flag */
     CHECK_ERR(roost_select(NULL, cs, ROOST_SELECT_MAX + 1, 0), ROOST_ERANGE);
     CHECK_ERR(roost_select(NULL, NULL, 0, ROOST_SELECT_NONBLOCK), ROOST_EAGAIN);
-    roost_case_t nil = {NULL, ROOST_RECV, &v, 0};                        /* never ready */
+    roost_case_t nil = {NULL, ROOST_RECV, &v, 0}; /* never ready */
     CHECK_ERR(roost_select(NULL, &nil, 1, ROOST_SELECT_NONBLOCK), ROOST_EAGAIN);
     roost_ctx_t *soon;
     CHECK_OK(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &soon));
-    CHECK_ERR(roost_select(soon, NULL, 0, 0), ROOST_ETIMEDOUT);          /* Go's select {} */
+    CHECK_ERR(roost_select(soon, NULL, 0, 0), ROOST_ETIMEDOUT); /* Go's select {} */
     CHECK_ERR(roost_select(soon, &nil, 1, 0), ROOST_ETIMEDOUT);
     roost_ctx_unref(soon);
     roost_chan_unref(ch);

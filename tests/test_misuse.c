@@ -218,8 +218,7 @@ int main(void) {
     t_death("t_unref_twice", unref_twice, true, SAYS("roost_chan_unref on channel", "which was freed"));
     t_death("t_send_after_free", send_after_free, true, SAYS("which was freed", "send_after_free"));
     t_death("t_select_after_free", select_after_free, true, SAYS("which was freed"));
-    t_death("t_done_unref", done_unref, false,
-            SAYS("the reference its context holds", "done_unref"));
+    t_death("t_done_unref", done_unref, false, SAYS("the reference its context holds", "done_unref"));
     t_death("t_adopt_twice", adopt_twice, false,
             SAYS("second roost_chan_adopt of channel", "in task", "\"adopter\"",
                  "spawned at tests/test_misuse.c:", "in adopt_twice"));

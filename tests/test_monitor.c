@@ -20,7 +20,7 @@ static int64_t deadline(void) { return roost_now() + 10 * ROOST_S * check_slack(
 
 typedef struct {
     int r, w;
-    char buf[1 << 16];   /* what was read since the last pipe_clear */
+    char buf[1 << 16]; /* what was read since the last pipe_clear */
     size_t len;
 } logpipe;
 
@@ -83,10 +83,10 @@ static void wait_samples(logpipe *p, int k) {
 
 static struct {
     pthread_mutex_t lock;
-    int n[3];                /* alerts by kind */
-    roost_alert_t last[3];   /* the latest of each kind */
+    int n[3];              /* alerts by kind */
+    roost_alert_t last[3]; /* the latest of each kind */
     char text[3][1024];
-    bool stop_in_hook;       /* the hook stops the monitor */
+    bool stop_in_hook; /* the hook stops the monitor */
 } rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void on_alert(const roost_alert_t *a, void *arg) {
@@ -155,7 +155,8 @@ static void spawn_receivers(roost_chan_t *ch, int n) {
 
 static int leaky_line;
 static void leaky_spawn(roost_chan_t *ch) {
-    leaky_line = __LINE__; CHECK_OK(roost_go(stuck_sender, ch)); /* one line: the site's */
+    leaky_line = __LINE__ + 1; /* the next line is the site */
+    CHECK_OK(roost_go(stuck_sender, ch));
 }
 
 static int64_t alive_now(void) {
@@ -192,8 +193,8 @@ static void t_log_line(void *unused) {
     }
     while (line > pp->buf && line[-1] != '\n') line--;
     long long alive, running, runnable, parked, created, exited;
-    CHECK_EQ(sscanf(line, "roost: tasks alive=%lld running=%lld runnable=%lld parked=%lld", &alive,
-                    &running, &runnable, &parked),
+    CHECK_EQ(sscanf(line, "roost: tasks alive=%lld running=%lld runnable=%lld parked=%lld", &alive, &running,
+                    &runnable, &parked),
              4);
     CHECK_GE(alive, 4); /* the receivers and this task */
     CHECK_EQ(alive, running + runnable + parked);

@@ -10,7 +10,10 @@
 /* An echo server: a task per connection, as a Go programmer writes it.
  * The server task owns its argument record (freed at exit) and a ctx
  * reference; the test keeps its own ctx reference to stop it. */
-typedef struct { int lfd; roost_ctx_t *ctx; } server_arg;
+typedef struct {
+    int lfd;
+    roost_ctx_t *ctx;
+} server_arg;
 
 static void echo_conn(void *arg) {
     int fd = (int)(intptr_t)arg;
@@ -72,7 +75,7 @@ static void roundtrip(const char *addr) {
     }
     CHECK(memcmp(buf, "ping", 4) == 0);
     CHECK_OK(roost_sock_shutdown(fd, ROOST_SHUT_WR));
-    CHECK_EQ(roost_fd_read(NULL, fd, buf, sizeof buf), 0);   /* the server closed */
+    CHECK_EQ(roost_fd_read(NULL, fd, buf, sizeof buf), 0); /* the server closed */
     CHECK_OK(roost_fd_close(fd));
 }
 
@@ -86,15 +89,17 @@ static void t_tcp_echo(void *arg) {
     snprintf(named, sizeof named, "localhost:%s", strrchr(addr, ':') + 1);
     int fd;
     int rc = roost_tcp_connect(NULL, named, &fd);
-    if (rc == 0) roost_fd_close(fd);
-    else CHECK_MSG(rc == ROOST_ENOHOST, "connect %s: %s", named, roost_strerror(rc));
+    if (rc == 0)
+        roost_fd_close(fd);
+    else
+        CHECK_MSG(rc == ROOST_ENOHOST, "connect %s: %s", named, roost_strerror(rc));
     stop_server(srv);
 }
 
 static void t_tcp6(void *arg) {
     char addr[64];
     int lfd, rc = roost_tcp_listen(NULL, "[::1]:0", 0, &lfd);
-    if (rc) {  /* no IPv6 loopback in this sandbox */
+    if (rc) { /* no IPv6 loopback in this sandbox */
         printf("  (no IPv6: %s)\n", roost_strerror(rc));
         return;
     }
@@ -107,8 +112,8 @@ static void t_tcp6(void *arg) {
 
 static void t_addr_errors(void *arg) {
     int fd;
-    CHECK_ERR(roost_tcp_listen(NULL, "127.0.0.1", 0, &fd), ROOST_EINVAL);   /* no port */
-    CHECK_ERR(roost_tcp_listen(NULL, "::1:80", 0, &fd), ROOST_EINVAL);      /* brackets */
+    CHECK_ERR(roost_tcp_listen(NULL, "127.0.0.1", 0, &fd), ROOST_EINVAL); /* no port */
+    CHECK_ERR(roost_tcp_listen(NULL, "::1:80", 0, &fd), ROOST_EINVAL);    /* brackets */
     CHECK_ERR(roost_tcp_listen(NULL, NULL, 0, &fd), ROOST_EINVAL);
     CHECK_ERR(roost_tcp_connect(NULL, "127.0.0.1:1", NULL), ROOST_EINVAL);
     int nrc = roost_tcp_connect(NULL, "no-such-host.invalid:80", &fd); /* EAGAIN: no resolver reachable */
@@ -138,7 +143,12 @@ static void t_addr_errors(void *arg) {
 
 /* Many connections at once, each sending a pseudo-random byte stream and
  * checking what comes back; both ends count bytes. */
-typedef struct { const char *addr; int bytes; int64_t sent, recvd; roost_waitgroup_t *wg; } client_arg;
+typedef struct {
+    const char *addr;
+    int bytes;
+    int64_t sent, recvd;
+    roost_waitgroup_t *wg;
+} client_arg;
 
 static void client(void *arg) {
     client_arg *c = arg;
@@ -231,7 +241,12 @@ static void t_partial_write(void *arg) {
 
 /* Out of descriptors: accept backs off (no spin, no crash) and takes the
  * connection once one is free. */
-typedef struct { int lfd; int fd; int rc; atomic_int done; } acc_arg;
+typedef struct {
+    int lfd;
+    int fd;
+    int rc;
+    atomic_int done;
+} acc_arg;
 static void acceptor(void *arg) {
     acc_arg *a = arg;
     a->rc = roost_accept(NULL, a->lfd, &a->fd);
@@ -243,7 +258,7 @@ static void t_emfile(void *arg) {
     char addr[64];
     CHECK_OK(roost_tcp_listen(NULL, "127.0.0.1:0", 0, &lfd));
     CHECK_OK(roost_sock_addr(lfd, 0, addr, sizeof addr));
-    CHECK_OK(roost_tcp_connect(NULL, addr, &cfd));   /* waits in the backlog */
+    CHECK_OK(roost_tcp_connect(NULL, addr, &cfd)); /* waits in the backlog */
     struct rlimit old, rl;
     getrlimit(RLIMIT_NOFILE, &old);
     /* Fill the table up to a low limit. */
@@ -258,8 +273,8 @@ static void t_emfile(void *arg) {
     acc_arg a = {.lfd = lfd};
     CHECK_OK(roost_go(acceptor, &a));
     CHECK_OK(roost_sleep(NULL, 60 * ROOST_MS));
-    CHECK(!atomic_load(&a.done));                    /* backing off, not failing */
-    close(fill[--nfill]);                            /* one free slot */
+    CHECK(!atomic_load(&a.done)); /* backing off, not failing */
+    close(fill[--nfill]);         /* one free slot */
     int64_t end = roost_now() + 5 * ROOST_S * check_slack();
     while (!atomic_load(&a.done) && roost_now() < end) roost_sleep(NULL, 5 * ROOST_MS);
     CHECK(atomic_load(&a.done));

@@ -53,7 +53,7 @@ static void t_counts(void *unused) {
     roost_site_info_t sites[64];
     int ns = roost_sites(sites, 64);
     CHECK_GE(ns, 2);
-    CHECK_EQ(roost_sites(NULL, 5), ns);       /* NULL: the count alone */
+    CHECK_EQ(roost_sites(NULL, 5), ns); /* NULL: the count alone */
     roost_site_info_t *s = find_site(sites, ns < 64 ? ns : 64, "spawn_senders");
     CHECK(s != NULL);
     CHECK_EQ(s->alive, n - 1);
@@ -213,7 +213,7 @@ static void recv_then_spin(void *arg) {
     int v;
     CHECK_OK(roost_chan_recv(NULL, ch, &v)); /* parks: counted as chan receive */
     while (!atomic_load(&spin_stop)) CHECK_OK(roost_yield());
-    CHECK_OK(roost_chan_recv(NULL, ch, &v)); /* parks again */
+    CHECK_OK(roost_chan_recv(NULL, ch, &v));    /* parks again */
     CHECK_OK(roost_sleep(NULL, 50 * ROOST_MS)); /* moves to sleep */
 }
 
@@ -237,14 +237,14 @@ static void t_counts_follow_resume(void *unused) {
     CHECK_OK(roost_go(recv_then_spin, ch));
     CHECK_EQ(wait_reason_count(ROOST_WAIT_CHAN_RECV, recv0 + 1), recv0 + 1);
     int v = 1;
-    CHECK_OK(roost_chan_send(NULL, ch, &v));          /* it runs and yields in a loop */
+    CHECK_OK(roost_chan_send(NULL, ch, &v)); /* it runs and yields in a loop */
     CHECK_EQ(wait_reason_count(ROOST_WAIT_CHAN_RECV, recv0), recv0);
     atomic_store(&spin_stop, 1);
     CHECK_EQ(wait_reason_count(ROOST_WAIT_CHAN_RECV, recv0 + 1), recv0 + 1);
-    CHECK_OK(roost_chan_send(NULL, ch, &v));          /* now it sleeps */
+    CHECK_OK(roost_chan_send(NULL, ch, &v)); /* now it sleeps */
     CHECK_EQ(wait_reason_count(ROOST_WAIT_SLEEP, sleep0 + 1), sleep0 + 1);
     CHECK_EQ(wait_reason_count(ROOST_WAIT_CHAN_RECV, recv0), recv0);
-    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S));        /* and exits */
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S)); /* and exits */
     roost_counts_t c;
     roost_counts(&c);
     CHECK_EQ(c.by_reason[ROOST_WAIT_CHAN_RECV], recv0);

@@ -7,12 +7,14 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 
-static void make_pipe(int p[2]) {
-    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-}
+static void make_pipe(int p[2]) { CHECK_EQ(pipe2(p, O_CLOEXEC), 0); }
 
 /* A reader parks ("io wait") until the writer writes; the bytes arrive. */
-typedef struct { int fd; int64_t delay; const char *msg; } writer_arg;
+typedef struct {
+    int fd;
+    int64_t delay;
+    const char *msg;
+} writer_arg;
 static void writer(void *arg) {
     writer_arg *a = arg;
     CHECK_OK(roost_sleep(NULL, a->delay));
@@ -64,7 +66,12 @@ static void t_io_wait_counted(void *arg) {
 }
 
 /* Every kind of ending for a wait: cancel, deadline, close. */
-typedef struct { int fd; roost_ctx_t *ctx; int rc; atomic_int done; } wait_arg;
+typedef struct {
+    int fd;
+    roost_ctx_t *ctx;
+    int rc;
+    atomic_int done;
+} wait_arg;
 static void waiting_reader(void *arg) {
     wait_arg *a = arg;
     char c;
@@ -129,7 +136,7 @@ static void t_close_defers(void *arg) {
     CHECK_MSG(rc == ROOST_EFDCLOSED || rc == ROOST_ESYS(EBADF), "read after close: %s", roost_strerror(rc));
     while (!atomic_load(&b.done)) CHECK_OK(roost_sleep(NULL, ROOST_MS));
     CHECK_ERR(b.rc, ROOST_EFDCLOSED);
-    CHECK_EQ(fcntl(p[0], F_GETFD), -1);   /* now really closed */
+    CHECK_EQ(fcntl(p[0], F_GETFD), -1); /* now really closed */
     roost_fd_close(p[1]);
 }
 
@@ -152,7 +159,11 @@ static void t_fd_wait_foreign(void *arg) {
 
 /* Many readers and writers over many pipes, with every byte checked. */
 #define NPIPES 64
-typedef struct { int fd; int rounds; int64_t sum; } pump_arg;
+typedef struct {
+    int fd;
+    int rounds;
+    int64_t sum;
+} pump_arg;
 static void pump_reader(void *arg) {
     pump_arg *a = arg;
     unsigned char buf[64];
@@ -225,7 +236,7 @@ typedef struct {
     int hold[2];                /* holder's pipe, closed at the end */
     roost_chan_t *ask, *answer; /* driver -> server, server -> driver */
     int rounds;
-    roost_chan_t *finished;     /* closed when the driver is done */
+    roost_chan_t *finished; /* closed when the driver is done */
 } owner_arg;
 
 static void holder(void *arg) {
@@ -236,8 +247,7 @@ static void holder(void *arg) {
 static void pipe_echo(void *arg) {
     owner_arg *a = arg;
     char c;
-    while (roost_fd_read(NULL, a->req[0], &c, 1) == 1)
-        CHECK_OK(roost_fd_write(NULL, a->rep[1], &c, 1, NULL));
+    while (roost_fd_read(NULL, a->req[0], &c, 1) == 1) CHECK_OK(roost_fd_write(NULL, a->rep[1], &c, 1, NULL));
 }
 
 /* Each request: 0 stop, 1 answer at once, 2 sleep a few microseconds first. */
@@ -346,7 +356,11 @@ static void t_owner_wakeups(void *arg) {
  * owns the poller) wakes one, which takes the poller: else nobody would
  * ever poll (no worker runs, so no monitor tick either), and its wait for
  * a write by another plain thread would end only at its deadline. */
-typedef struct { int p[2]; roost_chan_t *done; int rounds; } kick_arg;
+typedef struct {
+    int p[2];
+    roost_chan_t *done;
+    int rounds;
+} kick_arg;
 
 static void *late_writer(void *arg) {
     usleep(2000);

@@ -403,7 +403,8 @@ static void t_grouped_many(void *unused) {
     int64_t t0 = roost_now();
     char *prof = profile(ROOST_PROFILE_GROUPED, NULL);
     int64_t dt = check_since(t0);
-    printf("grouped profile of %d parked tasks: %.1f ms, %zu bytes\n", ns + 2, (double)dt / 1e6, strlen(prof));
+    printf("grouped profile of %d parked tasks: %.1f ms, %zu bytes\n", ns + 2, (double)dt / 1e6,
+           strlen(prof));
     char *e;
     CHECK_EQ(grouped_entry(prof, "# chan send; created by spawn_senders at ", &e), ns);
     free(e);

@@ -18,7 +18,7 @@
 #define NC 4
 
 typedef struct {
-    roost_chan_t *ch;   /* the task's own reference */
+    roost_chan_t *ch; /* the task's own reference */
     int64_t n;
 } feeder_arg;
 

@@ -98,9 +98,9 @@ static void wait_parked(int r, int64_t n) {
 /* ------------------------------------------------------------ the story's fetch, written naturally */
 
 static void request(void *arg) {
-    roost_chan_t *ch = arg;            /* a reference given by fetch, not adopted */
+    roost_chan_t *ch = arg; /* a reference given by fetch, not adopted */
     int v = 42;
-    roost_chan_send(NULL, ch, &v);     /* nobody receives: parked for good */
+    roost_chan_send(NULL, ch, &v); /* nobody receives: parked for good */
     roost_chan_unref(ch);
 }
 
@@ -222,9 +222,9 @@ typedef struct holder {
     roost_chan_t *ch;
 } holder;
 
-static holder *g_holder;               /* a global pointing at a malloc'd struct */
-static roost_chan_t *g_chan;           /* a global pointing at the channel */
-static uintptr_t g_hidden;             /* the channel, XOR-ed: invisible */
+static holder *g_holder;     /* a global pointing at a malloc'd struct */
+static roost_chan_t *g_chan; /* a global pointing at the channel */
+static uintptr_t g_hidden;   /* the channel, XOR-ed: invisible */
 #define HIDE_KEY ((uintptr_t)0x5a5a5a5a5a5a5a5aull)
 
 static roost_chan_t *spawn_waiter(void) {
@@ -292,7 +292,7 @@ static void make_ctx_waiter(void *arg) {
     roost_ctx_t *ctx;
     CHECK_OK(roost_ctx_with_cancel(NULL, &ctx));
     CHECK_OK(roost_go(ctx_waiter, roost_ctx_ref(ctx)));
-    g_ctx = ctx;                       /* the caller's reference, kept */
+    g_ctx = ctx; /* the caller's reference, kept */
 }
 
 static void t_context(void *arg) {
@@ -300,7 +300,7 @@ static void t_context(void *arg) {
     CHECK_OK(roost_go(make_ctx_waiter, NULL));
     wait_parked(ROOST_WAIT_CHAN_RECV, 1);
     CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
-    CHECK(prove() <= 0);               /* g_ctx can still cancel it */
+    CHECK(prove() <= 0); /* g_ctx can still cancel it */
     roost_ctx_cancel(g_ctx);
     roost_ctx_unref(g_ctx);
     CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack()));
@@ -311,7 +311,7 @@ static void t_context(void *arg) {
     g_hidden = (uintptr_t)g_ctx ^ HIDE_KEY;
     g_ctx = NULL;
     int64_t got = prove_expect(1);
-    if (got >= 0) CHECK_EQ(got, 1);    /* and woken (policy wake) */
+    if (got >= 0) CHECK_EQ(got, 1); /* and woken (policy wake) */
     roost_ctx_t *c = (roost_ctx_t *)(g_hidden ^ HIDE_KEY);
     g_hidden = 0;
     roost_ctx_cancel(c);
@@ -329,7 +329,7 @@ static void wg_waiter(void *arg) {
 static void lose_wg(void *arg) {
     (void)arg;
     roost_waitgroup_t *wg = calloc(1, sizeof *wg);
-    CHECK_OK(roost_waitgroup_add(wg, 1));   /* the Done that an early return skips */
+    CHECK_OK(roost_waitgroup_add(wg, 1)); /* the Done that an early return skips */
     CHECK_OK(roost_go(wg_waiter, wg));
     g_hidden = (uintptr_t)wg ^ HIDE_KEY;
     if (getenv("ROOST_REACH_DEBUG")) {
@@ -366,7 +366,7 @@ static void hide_waiter(void *arg) {
 
 static void t_xor_hidden(void *arg) {
     (void)arg;
-    int old = roost_leak_policy(ROOST_LEAK_REPORT);  /* proved wrongly: must not be woken here */
+    int old = roost_leak_policy(ROOST_LEAK_REPORT); /* proved wrongly: must not be woken here */
     CHECK_OK(roost_go(hide_waiter, NULL));
     wait_parked(ROOST_WAIT_CHAN_RECV, 1);
     CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
@@ -436,7 +436,8 @@ int main(void) {
          * nothing, and cost nothing; the leaks the other tests make would
          * stay for good, so they do not run. */
         RUN(t_said_unavailable);
-        printf("SKIP: the leak-proving tests (no glibc heap to walk under a sanitizer or valgrind, or not x86-64)\n");
+        printf(
+            "SKIP: the leak-proving tests (no glibc heap to walk under a sanitizer or valgrind, or not x86-64)\n");
         check_no_leaks();
         return 0;
     }

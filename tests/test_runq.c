@@ -14,8 +14,8 @@
 
 #define NTASKS 1024
 
-static roost__task *tasks;        /* records that only serve as addresses */
-static _Atomic int seen[NTASKS];  /* how many times each came out */
+static roost__task *tasks;       /* records that only serve as addresses */
+static _Atomic int seen[NTASKS]; /* how many times each came out */
 
 static roost__task *task(int i) { return &tasks[i]; }
 static int index_of(roost__task *t) { return (int)(t - tasks); }
@@ -82,15 +82,19 @@ static void test_global(void) {
     roost__task *t;
     int next = 34;
     while ((t = roost__gq_get(v, 1, 1))) {
-        if (next < ROOST_RUNQ_SIZE / 2) CHECK_PTR(t, task(next));
-        else if (next == ROOST_RUNQ_SIZE / 2) CHECK_PTR(t, task(500));
-        else CHECK_PTR(t, task(700));
+        if (next < ROOST_RUNQ_SIZE / 2)
+            CHECK_PTR(t, task(next));
+        else if (next == ROOST_RUNQ_SIZE / 2)
+            CHECK_PTR(t, task(500));
+        else
+            CHECK_PTR(t, task(700));
         next++;
     }
     CHECK_EQ(next, ROOST_RUNQ_SIZE / 2 + 2);
     CHECK_EQ(atomic_load(&roost__gq_len), 0);
     CHECK_PTR(roost__gq_swap(task(800)), task(800)); /* empty: itself */
-    while (roost__ring_pop(w, false)) {}
+    while (roost__ring_pop(w, false)) {
+    }
     free(w);
     free(v);
 }
@@ -100,7 +104,7 @@ static void test_global(void) {
 #define THIEVES 3
 
 static roost__worker *victim;
-static _Atomic long taken;        /* tasks out of the ring this round, by anyone */
+static _Atomic long taken; /* tasks out of the ring this round, by anyone */
 static _Atomic bool stop;
 
 static void got(roost__task *t) {
@@ -134,12 +138,11 @@ static void test_steal_stress(void) {
         /* the owner fills the ring (at both ends) while thieves take */
         for (int i = 0; i < n; i++) {
             uint64_t x = roost__xorshift(&rng);
-            bool ok = x & 1 ? roost__ring_put(victim, task(i))
-                            : roost__ring_put_oldest(victim, task(i), false);
+            bool ok =
+                x & 1 ? roost__ring_put(victim, task(i)) : roost__ring_put_oldest(victim, task(i), false);
             CHECK(ok);
             if ((x & 6) == 0) { /* now and then, the owner takes some itself */
-                roost__task *t = x & 8 ? roost__ring_pop(victim, false)
-                                       : roost__ring_take_own(victim, false);
+                roost__task *t = x & 8 ? roost__ring_pop(victim, false) : roost__ring_take_own(victim, false);
                 if (t) got(t);
             }
         }

@@ -12,7 +12,8 @@ static void wait_flag(atomic_int *f, int want) {
     int64_t t0 = roost_now();
     while (atomic_load(f) < want) {
         CHECK_OK(roost_sleep(NULL, 1 * ROOST_MS));
-        CHECK_MSG(check_since(t0) < 10 * ROOST_S * check_slack(), "timed out waiting (%d/%d)", atomic_load(f), want);
+        CHECK_MSG(check_since(t0) < 10 * ROOST_S * check_slack(), "timed out waiting (%d/%d)", atomic_load(f),
+                  want);
     }
 }
 
@@ -33,7 +34,7 @@ static void t_args(void *arg) {
     roost_case_t nosrc = {a, ROOST_SEND, NULL, 0};
     CHECK_ERR(roost_select(NULL, &nosrc, 1, ROOST_SELECT_NONBLOCK), ROOST_EINVAL);
     CHECK_ERR(roost_select(NULL, c, 2, 0x100), ROOST_EINVAL); /* unknown flag */
-    CHECK_EQ(roost_chan_len(a), 0); /* nothing was performed */
+    CHECK_EQ(roost_chan_len(a), 0);                           /* nothing was performed */
     /* select with only a default: Go's `select { default: }`. */
     CHECK_ERR(roost_select(NULL, c, 0, ROOST_SELECT_NONBLOCK), ROOST_EAGAIN);
     roost_chan_unref(a);
@@ -83,7 +84,13 @@ static void t_ready(void *arg) {
 
 /* ------------------------------------------------------------ blocking: woken by the other side */
 
-typedef struct { roost_chan_t *ch; int val; int64_t delay; atomic_int done; int rc; } peer_t;
+typedef struct {
+    roost_chan_t *ch;
+    int val;
+    int64_t delay;
+    atomic_int done;
+    int rc;
+} peer_t;
 
 static void late_sender(void *arg) {
     peer_t *p = arg;
@@ -142,7 +149,12 @@ static void t_blocking(void *arg) {
 }
 
 /* Two selects meeting: one sends, the other receives. */
-typedef struct { roost_chan_t *x, *y; long sum; int n; atomic_int done; } ss_t;
+typedef struct {
+    roost_chan_t *x, *y;
+    long sum;
+    int n;
+    atomic_int done;
+} ss_t;
 static void select_sender(void *arg) {
     ss_t *s = arg;
     for (int i = 1; i <= s->n; i++) {
@@ -219,7 +231,8 @@ static void t_fairness(void *arg) {
     }
     for (int i = 0; i < 4; i++) {
         double share = (double)count[i] / n;
-        CHECK_MSG(share > 0.22 && share < 0.28, "recv case %d chosen %ld/%d times (%.3f)", i, count[i], n, share);
+        CHECK_MSG(share > 0.22 && share < 0.28, "recv case %d chosen %ld/%d times (%.3f)", i, count[i], n,
+                  share);
     }
     /* Send cases: four buffered channels with room. */
     memset(count, 0, sizeof count);
@@ -239,22 +252,29 @@ static void t_fairness(void *arg) {
     }
     for (int i = 0; i < 4; i++) {
         double share = (double)count[i] / n;
-        CHECK_MSG(share > 0.22 && share < 0.28, "send case %d chosen %ld/%d times (%.3f)", i, count[i], n, share);
+        CHECK_MSG(share > 0.22 && share < 0.28, "send case %d chosen %ld/%d times (%.3f)", i, count[i], n,
+                  share);
     }
     /* Not biased by position: two ready cases among several not-ready. */
     roost_chan_t *never = mk(sizeof(int), 0);
     CHECK_OK(roost_chan_send(NULL, ch[0], &vals[0]));
     CHECK_OK(roost_chan_send(NULL, ch[3], &vals[3]));
     int g0, g3, x = 0;
-    roost_case_t m[6] = {{never, ROOST_RECV, &x, 0}, {ch[0], ROOST_RECV, &g0, 0}, {never, ROOST_RECV, &x, 0},
-                         {never, ROOST_SEND, &x, 0}, {NULL, ROOST_RECV, &x, 0},   {ch[3], ROOST_RECV, &g3, 0}};
+    roost_case_t m[6] = {{never, ROOST_RECV, &x, 0}, {ch[0], ROOST_RECV, &g0, 0},
+                         {never, ROOST_RECV, &x, 0}, {never, ROOST_SEND, &x, 0},
+                         {NULL, ROOST_RECV, &x, 0},  {ch[3], ROOST_RECV, &g3, 0}};
     long a = 0, b = 0;
     const int n2 = SCALE(20000, 4000);
     for (int k = 0; k < n2; k++) {
         int r = roost_select(NULL, m, 6, ROOST_SELECT_NONBLOCK);
         CHECK(r == 1 || r == 5);
-        if (r == 1) { a++; CHECK_OK(roost_chan_trysend(ch[0], &vals[0])); }
-        else { b++; CHECK_OK(roost_chan_trysend(ch[3], &vals[3])); }
+        if (r == 1) {
+            a++;
+            CHECK_OK(roost_chan_trysend(ch[0], &vals[0]));
+        } else {
+            b++;
+            CHECK_OK(roost_chan_trysend(ch[3], &vals[3]));
+        }
     }
     CHECK_MSG((double)a / n2 > 0.45 && (double)a / n2 < 0.55, "two ready cases chosen %ld vs %ld", a, b);
     for (int i = 0; i < 4; i++) roost_chan_unref(ch[i]);
@@ -263,7 +283,10 @@ static void t_fairness(void *arg) {
 
 /* ------------------------------------------------------------ closed channels */
 
-typedef struct { roost_chan_t *ch; int64_t delay; } closer_t;
+typedef struct {
+    roost_chan_t *ch;
+    int64_t delay;
+} closer_t;
 static void late_closer(void *arg) {
     closer_t *c = arg;
     CHECK_OK(roost_sleep(NULL, c->delay));

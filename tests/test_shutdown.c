@@ -130,7 +130,7 @@ int main(void) {
     CHECK_GE(r.took, r.ns);
     roost_chan_unref(r.ch);
     CHECK_OK(roost_shutdown()); /* in case the sleeper started it again, late */
-    wait_threads(base); /* the timers are done: no thread left for them */
+    wait_threads(base);         /* the timers are done: no thread left for them */
     printf("ok waiting threads wake after shutdown\n");
 
     /* A roost_after channel and a ticker made before a shutdown deliver

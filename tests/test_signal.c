@@ -24,17 +24,18 @@ static void t_signal_cancels(void *arg) {
     int sigs[] = {SIGUSR1, SIGUSR2};
     CHECK_OK(roost_ctx_with_signals(NULL, sigs, 2, &ctx));
     CHECK_EQ(sigaction(SIGUSR1, NULL, &cur), 0);
-    CHECK(cur.sa_handler != own_handler);           /* roost's, while listening */
+    CHECK(cur.sa_handler != own_handler); /* roost's, while listening */
     CHECK_OK(kill(getpid(), SIGUSR1));
     int64_t t0 = roost_now();
     CHECK_ERR(roost_sleep(ctx, 10 * ROOST_S), ROOST_ECANCELED);
     CHECK_LT(check_since(t0), 5 * ROOST_S * check_slack());
     CHECK_EQ(roost_ctx_cause(ctx), SIGUSR1);
-    CHECK_EQ(atomic_load(&own_handler_calls), 0);   /* roost took it */
+    CHECK_EQ(atomic_load(&own_handler_calls), 0); /* roost took it */
     roost_ctx_unref(ctx);
     /* Nobody listens now: the old disposition is back. */
     CHECK_EQ(sigaction(SIGUSR1, NULL, &cur), 0);
-    CHECK_MSG(cur.sa_handler == own_handler, "handler %p, want %p", (void *)cur.sa_handler, (void *)own_handler);
+    CHECK_MSG(cur.sa_handler == own_handler, "handler %p, want %p", (void *)cur.sa_handler,
+              (void *)own_handler);
     CHECK_OK(kill(getpid(), SIGUSR1));
     wait_until(&own_handler_calls, 1);
 }

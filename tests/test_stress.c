@@ -7,20 +7,23 @@
 #define NK 3 /* closers */
 
 typedef struct {
-    roost_chan_t *ch[2];  /* phase C uses both; others ch[0] only */
-    int per;              /* messages per producer */
-    int racy;             /* closers close while producers still send */
+    roost_chan_t *ch[2]; /* phase C uses both; others ch[0] only */
+    int per;             /* messages per producer */
+    int racy;            /* closers close while producers still send */
     int use_select;
-    roost_ctx_t *ctx;     /* consumers also select on its done channel */
-    atomic_uchar *sent;   /* per message: send returned 0 */
-    atomic_uchar *recvd;  /* per message: times received */
+    roost_ctx_t *ctx;    /* consumers also select on its done channel */
+    atomic_uchar *sent;  /* per message: send returned 0 */
+    atomic_uchar *recvd; /* per message: times received */
     atomic_int close_ok, close_already, close_other;
     atomic_long received;
     roost_waitgroup_t prod_wg, cons_wg, close_wg;
     uint64_t seed;
 } round_t;
 
-typedef struct { round_t *r; int id; } targ;
+typedef struct {
+    round_t *r;
+    int id;
+} targ;
 
 static void producer(void *arg) {
     targ *a = arg;
@@ -98,9 +101,12 @@ static void closer(void *arg) {
     }
     for (int k = 0; k < (r->use_select ? 2 : 1); k++) {
         int rc = roost_chan_close(r->ch[k]);
-        if (rc == 0) atomic_fetch_add(&r->close_ok, 1);
-        else if (rc == ROOST_EALREADY) atomic_fetch_add(&r->close_already, 1);
-        else atomic_fetch_add(&r->close_other, 1);
+        if (rc == 0)
+            atomic_fetch_add(&r->close_ok, 1);
+        else if (rc == ROOST_EALREADY)
+            atomic_fetch_add(&r->close_already, 1);
+        else
+            atomic_fetch_add(&r->close_other, 1);
     }
     CHECK_OK(roost_waitgroup_done(&r->close_wg));
 }
@@ -149,8 +155,9 @@ static void run_round(int round, size_t cap, int racy, int use_select) {
     CHECK_EQ(atomic_load(&r.close_other), 0);
     long nsent = 0;
     for (size_t i = 0; i < n; i++) {
-        CHECK_MSG(r.recvd[i] == r.sent[i], "round %d cap %zu racy %d select %d: message %zu sent %d received %d",
-                  round, cap, racy, use_select, i, r.sent[i], r.recvd[i]);
+        CHECK_MSG(r.recvd[i] == r.sent[i],
+                  "round %d cap %zu racy %d select %d: message %zu sent %d received %d", round, cap, racy,
+                  use_select, i, r.sent[i], r.recvd[i]);
         nsent += r.sent[i];
     }
     CHECK_EQ(atomic_load(&r.received), nsent);
@@ -252,8 +259,8 @@ static void t_cancel_midstream(void *arg) {
             while (roost_chan_tryrecv(r.ch[0], &m) == 0) record(&r, m);
             long nsent = 0;
             for (size_t i = 0; i < n; i++) {
-                CHECK_MSG(r.recvd[i] == r.sent[i], "cancel round %d cap %zu: message %zu sent %d received %d", round,
-                          caps[k], i, r.sent[i], r.recvd[i]);
+                CHECK_MSG(r.recvd[i] == r.sent[i], "cancel round %d cap %zu: message %zu sent %d received %d",
+                          round, caps[k], i, r.sent[i], r.recvd[i]);
                 nsent += r.sent[i];
             }
             CHECK_EQ(atomic_load(&r.received), nsent);
@@ -267,11 +274,14 @@ static void t_cancel_midstream(void *arg) {
 
 /* ------------------------------------------------------------ daisy chain */
 
-typedef struct { roost_chan_t *left, *right; } link_t;
+typedef struct {
+    roost_chan_t *left, *right;
+} link_t;
 static void relay(void *arg) {
     link_t *l = arg;
     int v, rc;
-    while ((rc = roost_chan_recv(NULL, l->left, &v)) == 0) CHECK_OK(roost_chan_send(NULL, l->right, &(int){v + 1}));
+    while ((rc = roost_chan_recv(NULL, l->left, &v)) == 0)
+        CHECK_OK(roost_chan_send(NULL, l->right, &(int){v + 1}));
     CHECK_ERR(rc, ROOST_ECLOSED);
     CHECK_OK(roost_chan_close(l->right));
     roost_chan_unref(l->left);
@@ -316,7 +326,11 @@ static void t_daisy_chain(void *arg) {
 
 /* ------------------------------------------------------------ ping-pong storm */
 
-typedef struct { roost_chan_t *a, *b; int n; roost_waitgroup_t *wg; } pp_t;
+typedef struct {
+    roost_chan_t *a, *b;
+    int n;
+    roost_waitgroup_t *wg;
+} pp_t;
 static void pinger(void *arg) {
     pp_t *p = arg;
     for (int i = 0; i < p->n; i++) {

@@ -40,7 +40,12 @@ static void t_mutex_exclusion(void *arg) {
     CHECK_OK(roost_mutex_unlock(&g_mu));
 }
 
-typedef struct { roost_mutex_t *mu; int rc; atomic_int done; int64_t got_at; } mu_arg;
+typedef struct {
+    roost_mutex_t *mu;
+    int rc;
+    atomic_int done;
+    int64_t got_at;
+} mu_arg;
 static void try_other(void *arg) {
     mu_arg *a = arg;
     a->rc = roost_mutex_trylock(a->mu);
@@ -116,7 +121,8 @@ static void concurrent_reader(void *arg) {
     CHECK_OK(roost_rwmutex_rlock(NULL, &g_rw));
     int now = atomic_fetch_add(&g_readers_in, 1) + 1;
     int m = atomic_load(&g_max_readers);
-    while (now > m && !atomic_compare_exchange_weak(&g_max_readers, &m, now)) {}
+    while (now > m && !atomic_compare_exchange_weak(&g_max_readers, &m, now)) {
+    }
     /* Hold the read lock until every reader is inside at once. */
     int64_t t0 = roost_now();
     while (atomic_load(&g_readers_in) < want && check_since(t0) < 5 * ROOST_S * check_slack())
@@ -264,8 +270,8 @@ static void t_rwmutex(void *arg) {
 typedef struct {
     roost_mutex_t mu;
     roost_cond_t cv;
-    int tokens;           /* under mu */
-    int woken;            /* under mu */
+    int tokens; /* under mu */
+    int woken;  /* under mu */
     atomic_int waiting, done;
 } cv_state;
 
@@ -389,7 +395,11 @@ static void t_cond(void *arg) {
 
 /* ------------------------------------------------------------ waitgroup */
 
-typedef struct { roost_waitgroup_t *wg; int64_t delay; atomic_int *count; } wg_arg;
+typedef struct {
+    roost_waitgroup_t *wg;
+    int64_t delay;
+    atomic_int *count;
+} wg_arg;
 static void wg_worker(void *arg) {
     wg_arg *a = arg;
     CHECK_OK(roost_sleep(NULL, a->delay));
@@ -397,7 +407,10 @@ static void wg_worker(void *arg) {
     CHECK_OK(roost_waitgroup_done(a->wg));
 }
 
-typedef struct { roost_waitgroup_t *wg; atomic_int *released; } wgw_arg;
+typedef struct {
+    roost_waitgroup_t *wg;
+    atomic_int *released;
+} wgw_arg;
 static void wg_waiter(void *arg) {
     wgw_arg *a = arg;
     CHECK_OK(roost_waitgroup_wait(NULL, a->wg));

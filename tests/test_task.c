@@ -22,9 +22,9 @@ static void t_runtime_state(void *arg) {
 /* ------------------------------------------------------------ strerror / now */
 
 static void t_strerror_now(void *arg) {
-    static const int codes[] = {ROOST_OK,       ROOST_EINVAL,    ROOST_ENOMEM, ROOST_ECLOSED,
-                                ROOST_ECANCELED, ROOST_ETIMEDOUT, ROOST_EAGAIN, ROOST_EALREADY,
-                                ROOST_ESTATE,   ROOST_ERANGE,    ROOST_EDEADLK, ROOST_ELEAKED};
+    static const int codes[] = {ROOST_OK,        ROOST_EINVAL,    ROOST_ENOMEM,  ROOST_ECLOSED,
+                                ROOST_ECANCELED, ROOST_ETIMEDOUT, ROOST_EAGAIN,  ROOST_EALREADY,
+                                ROOST_ESTATE,    ROOST_ERANGE,    ROOST_EDEADLK, ROOST_ELEAKED};
     const int n = (int)(sizeof codes / sizeof codes[0]);
     const char *unknown = roost_strerror(-12345);
     CHECK(unknown != NULL);
@@ -57,7 +57,10 @@ typedef struct {
     roost_waitgroup_t wg;
 } ids_state;
 
-typedef struct { ids_state *s; int i; } ids_arg;
+typedef struct {
+    ids_state *s;
+    int i;
+} ids_arg;
 static ids_arg g_ids_args[NIDS];
 
 static void ids_child(void *arg) {
@@ -93,7 +96,8 @@ static void t_spawn_ids(void *arg) {
         CHECK_NE(s.ids[i], me);
     }
     qsort(s.ids, NIDS, sizeof s.ids[0], cmp_u64);
-    for (int i = 1; i < NIDS; i++) CHECK_MSG(s.ids[i] != s.ids[i - 1], "duplicate task id %" PRIu64, s.ids[i]);
+    for (int i = 1; i < NIDS; i++)
+        CHECK_MSG(s.ids[i] != s.ids[i - 1], "duplicate task id %" PRIu64, s.ids[i]);
 }
 
 /* bad arguments */
@@ -187,7 +191,10 @@ static void t_many_spawn_only(void *arg) {
     for (int i = 0; i < g_many_n; i++) CHECK_OK(roost_go(many_child, NULL));
 }
 
-typedef struct { roost_chan_t *gate; atomic_int *started; } blocker_arg;
+typedef struct {
+    roost_chan_t *gate;
+    atomic_int *started;
+} blocker_arg;
 static void blocker(void *arg) {
     blocker_arg *a = arg;
     atomic_fetch_add(a->started, 1);
@@ -281,8 +288,7 @@ static void t_stacks(void *arg) {
     for (int i = 0; i < 20; i++) CHECK_OK(roost_go(stack_recurse, NULL));
 
     roost_task_opts_t big = {"big-stack", 1024 * 1024};
-    for (int i = 0; i < 4; i++)
-        CHECK_OK(roost_go_opts(stack_big, (void *)(uintptr_t)(768 * 1024), &big));
+    for (int i = 0; i < 4; i++) CHECK_OK(roost_go_opts(stack_big, (void *)(uintptr_t)(768 * 1024), &big));
     roost_task_opts_t named = {"named-task", 0};
     CHECK_OK(roost_go_opts(stack32k, NULL, &named));
     roost_task_opts_t small = {NULL, 32 * 1024};
@@ -335,8 +341,8 @@ static void spread_run(int ntasks, bool yields) {
     CHECK_OK(roost_waitgroup_add(&g_spread_wg, ntasks));
     for (int i = 0; i < ntasks; i++) CHECK_OK(roost_go(spread_busy, (void *)(intptr_t)yields));
     CHECK_OK(roost_waitgroup_wait(NULL, &g_spread_wg));
-    CHECK_MSG(atomic_load(&g_spread_tid[1]) != 0, "%d busy tasks (%s) never left one worker",
-              ntasks, yields ? "yielding" : "not switching");
+    CHECK_MSG(atomic_load(&g_spread_tid[1]) != 0, "%d busy tasks (%s) never left one worker", ntasks,
+              yields ? "yielding" : "not switching");
 }
 
 static void t_spread(void *arg) {
@@ -384,7 +390,8 @@ static void order_spin_yield(void *arg) {
     int64_t t0 = roost_now();
     while (!atomic_load(&g_order_flag)) {
         CHECK_OK(roost_yield());
-        CHECK_MSG(check_since(t0) < 5 * ROOST_S * check_slack(), "two yielders starved the task queued behind them");
+        CHECK_MSG(check_since(t0) < 5 * ROOST_S * check_slack(),
+                  "two yielders starved the task queued behind them");
     }
 }
 static void order_set_flag(void *arg) { atomic_store(&g_order_flag, 1); }

@@ -145,7 +145,11 @@ static void *thread_blocking_misc(void *arg) {
     return NULL;
 }
 
-typedef struct { roost_chan_t *ch; roost_ctx_t *ctx; pthread_t th; } cancel_t;
+typedef struct {
+    roost_chan_t *ch;
+    roost_ctx_t *ctx;
+    pthread_t th;
+} cancel_t;
 
 static void *thread_cancel_victim(void *arg) {
     cancel_t *c = arg;
@@ -203,8 +207,10 @@ static void bump(int iters) {
         CHECK_OK(roost_mutex_lock(NULL, &g_mu));
         long v = g_counter;
         if (i % 32 == 0) {
-            if (roost_task_id()) CHECK_OK(roost_yield());
-            else sched_yield();
+            if (roost_task_id())
+                CHECK_OK(roost_yield());
+            else
+                sched_yield();
         }
         g_counter = v + 1;
         CHECK_OK(roost_mutex_unlock(&g_mu));
@@ -242,7 +248,7 @@ static void test_shared_sync(void) {
     for (int i = 0; i < NT; i++) CHECK_EQ(pthread_create(&th[i], NULL, thread_bumper, NULL), 0);
     CHECK_OK(roost_run(task_spawn_bumpers, NULL));
     for (int i = 0; i < NT; i++) CHECK_EQ(pthread_join(th[i], NULL), 0);
-    CHECK_EQ(pthread_join(w, NULL), 0);   /* released by the last done */
+    CHECK_EQ(pthread_join(w, NULL), 0);          /* released by the last done */
     CHECK_OK(roost_waitgroup_wait(NULL, &g_wg)); /* main is a plain thread too */
     CHECK_EQ(atomic_load(&g_thread_done), 1);
     CHECK_EQ(g_counter, (long)(NT + 8) * g_n);
@@ -308,11 +314,11 @@ static void test_thread_to_thread(void) {
 }
 
 /* Each step under the watchdog, so a hang names itself. */
-#define STEP(call)              \
-    do {                        \
-        check_watchdog(#call);  \
-        call;                   \
-        check_watchdog(NULL);   \
+#define STEP(call)             \
+    do {                       \
+        check_watchdog(#call); \
+        call;                  \
+        check_watchdog(NULL);  \
     } while (0)
 
 int main(void) {

@@ -10,7 +10,8 @@ static void t_sleep_accuracy(void *arg) {
             int64_t t0 = roost_now();
             CHECK_OK(roost_sleep(NULL, durs[i]));
             int64_t el = check_since(t0);
-            CHECK_MSG(el >= durs[i], "sleep(%lld ns) returned after %lld ns", (long long)durs[i], (long long)el);
+            CHECK_MSG(el >= durs[i], "sleep(%lld ns) returned after %lld ns", (long long)durs[i],
+                      (long long)el);
             CHECK_MSG(el < durs[i] + 200 * ROOST_MS * check_slack(), "sleep(%lld ms) took %lld ms",
                       (long long)(durs[i] / ROOST_MS), (long long)(el / ROOST_MS));
         }
@@ -35,7 +36,11 @@ static void t_sleep_accuracy(void *arg) {
 }
 
 /* Many concurrent sleepers each wake no earlier than asked, and all wake. */
-typedef struct { int64_t dur; atomic_int *done; atomic_int *early; } sl_arg;
+typedef struct {
+    int64_t dur;
+    atomic_int *done;
+    atomic_int *early;
+} sl_arg;
 static void sleeper(void *arg) {
     sl_arg *a = arg;
     int64_t t0 = roost_now();
@@ -59,7 +64,8 @@ static void t_many_sleepers(void *arg) {
     }
     while (atomic_load(&done) < n) {
         CHECK_OK(roost_sleep(NULL, 2 * ROOST_MS));
-        CHECK_MSG(check_since(t0) < 10 * ROOST_S * check_slack(), "sleepers: %d/%d woke", atomic_load(&done), n);
+        CHECK_MSG(check_since(t0) < 10 * ROOST_S * check_slack(), "sleepers: %d/%d woke", atomic_load(&done),
+                  n);
     }
     CHECK_EQ(atomic_load(&early), 0);
     free(args);
@@ -141,8 +147,8 @@ static void t_after_short_repeated(void *arg) {
         int rc = roost_chan_recv(guard, c, &v);
         int64_t el = check_since(t0);
         CHECK_MSG(rc == 0, "after(%d us) #%d never fired (recv: %s)", (i % 4) * 50, i, roost_strerror(rc));
-        CHECK_MSG(el < 500 * ROOST_MS * check_slack(), "after(%d us) #%d fired after %lld ms", (i % 4) * 50, i,
-                  (long long)(el / ROOST_MS));
+        CHECK_MSG(el < 500 * ROOST_MS * check_slack(), "after(%d us) #%d fired after %lld ms", (i % 4) * 50,
+                  i, (long long)(el / ROOST_MS));
         roost_chan_unref(c);
         roost_ctx_unref(guard);
     }
@@ -173,7 +179,8 @@ static void t_ticker(void *arg) {
         prev = ticks[i];
     }
     int64_t el = check_since(t0);
-    CHECK_MSG(ticks[0] - t0 >= period - ROOST_MS, "first tick after %lld us", (long long)((ticks[0] - t0) / 1000));
+    CHECK_MSG(ticks[0] - t0 >= period - ROOST_MS, "first tick after %lld us",
+              (long long)((ticks[0] - t0) / 1000));
     CHECK_MSG(el >= 6 * period - 2 * ROOST_MS, "6 ticks of 10 ms in %lld ms", (long long)(el / ROOST_MS));
     CHECK_LT(el, 6 * period + 1 * ROOST_S * check_slack());
 
@@ -220,12 +227,18 @@ static void t_ticker(void *arg) {
 
 /* A reader blocked on a ticker channel when the ticker is stopped: the
  * channel is not closed (as in Go), so only its context releases it. */
-typedef struct { roost_chan_t *c; roost_ctx_t *ctx; int rc; atomic_int done; } tr_t;
+typedef struct {
+    roost_chan_t *c;
+    roost_ctx_t *ctx;
+    int rc;
+    atomic_int done;
+} tr_t;
 static void ticker_reader(void *arg) {
     tr_t *r = arg;
     int64_t v;
     int rc;
-    while ((rc = roost_chan_recv(r->ctx, r->c, &v)) == 0) {}
+    while ((rc = roost_chan_recv(r->ctx, r->c, &v)) == 0) {
+    }
     r->rc = rc;
     roost_chan_unref(r->c);
     atomic_store(&r->done, 1);

@@ -29,7 +29,7 @@ void *roost__ctx_init(void *stack_top, void (*entry)(void *), void *arg) {
     uc->uc_stack.ss_size = 4096;
     uc->uc_link = NULL;
     uintptr_t a = (uintptr_t)arg, e = (uintptr_t)entry;
-    makecontext(uc, (void (*)(void))tramp, 4, (unsigned)(a >> 32), (unsigned)a,
-                (unsigned)(e >> 32), (unsigned)e);
+    makecontext(uc, (void (*)(void))tramp, 4, (unsigned)(a >> 32), (unsigned)a, (unsigned)(e >> 32),
+                (unsigned)e);
     return uc;
 }

@@ -17,11 +17,13 @@
  */
 #include "bug.h"
 
-typedef struct result { int value; } result;
+typedef struct result {
+    int value;
+} result;
 
 typedef struct request {
-    roost_chan_t *ch;   /* adopted by the request task */
-    roost_ctx_t *ctx;   /* fixed only: the task's own reference */
+    roost_chan_t *ch; /* adopted by the request task */
+    roost_ctx_t *ctx; /* fixed only: the task's own reference */
 } request;
 
 /* ------------------------------------------------------------------ leaky */
@@ -29,9 +31,9 @@ typedef struct request {
 static void do_request_leaky(void *arg) {
     roost_chan_t *ch = arg;
     MUST(roost_chan_adopt(ch));
-    roost_sleep(NULL, 30 * ROOST_MS);               /* the slow backend */
+    roost_sleep(NULL, 30 * ROOST_MS); /* the slow backend */
     result r = {42};
-    int rc = roost_chan_send(NULL, ch, &r);         /* ch <- r */
+    int rc = roost_chan_send(NULL, ch, &r); /* ch <- r */
     if (rc) bug_note("request: send: %s", roost_strerror(rc));
 }
 
@@ -40,7 +42,7 @@ static void leaky(void) {
     roost_ctx_t *ctx;
     result r;
     MUST(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &ctx));
-    MUST(roost_chan_make(&ch, sizeof r, 0));                    /* make(chan Result) */
+    MUST(roost_chan_make(&ch, sizeof r, 0)); /* make(chan Result) */
     MUST(roost_go(do_request_leaky, roost_chan_ref(ch)));
     roost_case_t cases[] = {
         {.chan = ch, .op = ROOST_RECV, .elem = &r},
@@ -49,7 +51,7 @@ static void leaky(void) {
     int i = roost_select(NULL, cases, 2, 0);
     if (i == 1) bug_note("caller: %s", roost_strerror(roost_ctx_err(ctx)));
     roost_chan_unref(ch);
-    roost_ctx_cancel(ctx);                                      /* defer cancel() */
+    roost_ctx_cancel(ctx); /* defer cancel() */
     roost_ctx_unref(ctx);
 }
 
@@ -60,15 +62,15 @@ static void do_request(void *arg) {
     MUST(roost_chan_adopt(req->ch));
     roost_chan_t *work;
     int64_t t;
-    MUST(roost_after(30 * ROOST_MS, &work));                    /* the slow backend */
+    MUST(roost_after(30 * ROOST_MS, &work)); /* the slow backend */
     roost_case_t cases[] = {
         {.chan = work, .op = ROOST_RECV, .elem = &t},
-        {.chan = roost_ctx_done(req->ctx), .op = ROOST_RECV},   /* <-ctx.Done() */
+        {.chan = roost_ctx_done(req->ctx), .op = ROOST_RECV}, /* <-ctx.Done() */
     };
     roost_select(NULL, cases, 2, 0);
     roost_chan_unref(work);
     result r = {42};
-    int rc = roost_chan_send(NULL, req->ch, &r);                /* buffer of one: never waits */
+    int rc = roost_chan_send(NULL, req->ch, &r); /* buffer of one: never waits */
     if (rc) bug_note("request: send: %s", roost_strerror(rc));
     roost_ctx_unref(req->ctx);
     free(req);
@@ -79,7 +81,7 @@ static void fixed(void) {
     roost_ctx_t *ctx;
     result r;
     MUST(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &ctx));
-    MUST(roost_chan_make(&ch, sizeof r, 1));                    /* make(chan Result, 1) */
+    MUST(roost_chan_make(&ch, sizeof r, 1)); /* make(chan Result, 1) */
     request *req = bug_alloc(sizeof *req);
     req->ch = roost_chan_ref(ch);
     req->ctx = roost_ctx_ref(ctx);

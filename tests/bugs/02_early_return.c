@@ -21,9 +21,9 @@
 static void lookup(void *arg) {
     roost_chan_t *ch = arg;
     MUST(roost_chan_adopt(ch));
-    roost_sleep(NULL, 5 * ROOST_MS);            /* the lookup's work */
+    roost_sleep(NULL, 5 * ROOST_MS); /* the lookup's work */
     int v = 7;
-    int rc = roost_chan_send(NULL, ch, &v);     /* ch <- lookup(req.Key) */
+    int rc = roost_chan_send(NULL, ch, &v); /* ch <- lookup(req.Key) */
     if (rc) bug_note("lookup: send: %s", roost_strerror(rc));
 }
 
@@ -36,21 +36,21 @@ static int handle(int key, size_t cap) {
     int err = validate(key);
     if (err) {
         roost_chan_unref(ch);
-        return err;                             /* early return: nobody receives */
+        return err; /* early return: nobody receives */
     }
     int v;
-    err = roost_chan_recv(NULL, ch, &v);        /* v := <-ch */
+    err = roost_chan_recv(NULL, ch, &v); /* v := <-ch */
     roost_chan_unref(ch);
     return err;
 }
 
 static void leaky(void) {
-    int err = handle(-1, 0);                    /* make(chan int) */
+    int err = handle(-1, 0); /* make(chan int) */
     bug_note("handle: %s", roost_strerror(err));
 }
 
 static void fixed(void) {
-    int err = handle(-1, 1);                    /* make(chan int, 1) */
+    int err = handle(-1, 1); /* make(chan int, 1) */
     bug_note("handle: %s", roost_strerror(err));
 }
 

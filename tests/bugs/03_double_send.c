@@ -19,7 +19,7 @@
 static int fetch(int *v) {
     roost_sleep(NULL, 2 * ROOST_MS);
     *v = 0;
-    return ROOST_ETIMEDOUT;                     /* the backend failed */
+    return ROOST_ETIMEDOUT; /* the backend failed */
 }
 
 static void worker_leaky(void *arg) {
@@ -28,10 +28,10 @@ static void worker_leaky(void *arg) {
     int v, rc;
     if (fetch(&v) != 0) {
         int e = -1;
-        rc = roost_chan_send(NULL, ch, &e);     /* ch <- -1 (and no return) */
+        rc = roost_chan_send(NULL, ch, &e); /* ch <- -1 (and no return) */
         if (rc) bug_note("worker: send error: %s", roost_strerror(rc));
     }
-    rc = roost_chan_send(NULL, ch, &v);         /* ch <- v */
+    rc = roost_chan_send(NULL, ch, &v); /* ch <- v */
     if (rc) bug_note("worker: send value: %s", roost_strerror(rc));
 }
 
@@ -41,9 +41,9 @@ static void worker_fixed(void *arg) {
     int v, rc;
     if (fetch(&v) != 0) {
         int e = -1;
-        rc = roost_chan_send(NULL, ch, &e);     /* ch <- -1 */
+        rc = roost_chan_send(NULL, ch, &e); /* ch <- -1 */
         if (rc) bug_note("worker: send error: %s", roost_strerror(rc));
-        return;                                 /* return */
+        return; /* return */
     }
     rc = roost_chan_send(NULL, ch, &v);
     if (rc) bug_note("worker: send value: %s", roost_strerror(rc));
@@ -54,7 +54,7 @@ static void caller(roost_fn worker) {
     int r;
     MUST(roost_chan_make(&ch, sizeof(int), 0));
     MUST(roost_go(worker, roost_chan_ref(ch)));
-    int rc = roost_chan_recv(NULL, ch, &r);     /* r := <-ch */
+    int rc = roost_chan_recv(NULL, ch, &r); /* r := <-ch */
     bug_note("caller: got %d (%s)", r, roost_strerror(rc));
     roost_chan_unref(ch);
 }

@@ -19,7 +19,7 @@
 
 static int produce(roost_chan_t *ch) {
     for (int x = 1; x <= 3; x++) {
-        int rc = roost_chan_send(NULL, ch, &x);   /* ch <- x */
+        int rc = roost_chan_send(NULL, ch, &x); /* ch <- x */
         if (rc) {
             bug_note("producer: send: %s", roost_strerror(rc));
             return rc;
@@ -31,21 +31,21 @@ static int produce(roost_chan_t *ch) {
 static void producer_leaky(void *arg) {
     roost_chan_t *ch = arg;
     MUST(roost_chan_adopt(ch));
-    produce(ch);                                /* and no close(ch) */
+    produce(ch); /* and no close(ch) */
 }
 
 static void producer_fixed(void *arg) {
     roost_chan_t *ch = arg;
     MUST(roost_chan_adopt(ch));
     produce(ch);
-    roost_chan_close(ch);                       /* defer close(ch) */
+    roost_chan_close(ch); /* defer close(ch) */
 }
 
 static void consumer(void *arg) {
     roost_chan_t *ch = arg;
     MUST(roost_chan_adopt(ch));
     int x, sum = 0, rc;
-    while ((rc = roost_chan_recv(NULL, ch, &x)) == 0) sum += x;   /* for x := range ch */
+    while ((rc = roost_chan_recv(NULL, ch, &x)) == 0) sum += x; /* for x := range ch */
     if (rc != ROOST_ECLOSED) bug_note("consumer: receive: %s", roost_strerror(rc));
     bug_note("consumer: sum %d", sum);
 }

@@ -19,15 +19,15 @@
 #include "bug.h"
 
 typedef struct gen_args {
-    roost_chan_t *ch;   /* adopted */
-    roost_ctx_t *ctx;   /* fixed: the generator's own reference */
+    roost_chan_t *ch; /* adopted */
+    roost_ctx_t *ctx; /* fixed: the generator's own reference */
 } gen_args;
 
 static void generator_leaky(void *arg) {
     roost_chan_t *ch = arg;
     MUST(roost_chan_adopt(ch));
     for (int i = 0;; i++) {
-        int rc = roost_chan_send(NULL, ch, &i);   /* ch <- i */
+        int rc = roost_chan_send(NULL, ch, &i); /* ch <- i */
         if (rc) {
             bug_note("generator: send: %s", roost_strerror(rc));
             return;
@@ -40,8 +40,8 @@ static void generator(void *arg) {
     MUST(roost_chan_adopt(a->ch));
     for (int i = 0;; i++) {
         roost_case_t cases[] = {
-            {.chan = a->ch, .op = ROOST_SEND, .elem = &i},          /* case ch <- i: */
-            {.chan = roost_ctx_done(a->ctx), .op = ROOST_RECV},     /* case <-ctx.Done(): return */
+            {.chan = a->ch, .op = ROOST_SEND, .elem = &i},      /* case ch <- i: */
+            {.chan = roost_ctx_done(a->ctx), .op = ROOST_RECV}, /* case <-ctx.Done(): return */
         };
         if (roost_select(NULL, cases, 2, 0) != 0) break;
     }
@@ -52,7 +52,7 @@ static void generator(void *arg) {
 static int first_match(roost_chan_t *ch) {
     int v;
     while (roost_chan_recv(NULL, ch, &v) == 0)
-        if (v % 7 == 3) return v;               /* the consumer quits */
+        if (v % 7 == 3) return v; /* the consumer quits */
     return -1;
 }
 
@@ -75,7 +75,7 @@ static void fixed(void) {
     MUST(roost_go(generator, a));
     bug_note("first match %d", first_match(ch));
     roost_chan_unref(ch);
-    roost_ctx_cancel(ctx);                      /* defer cancel() */
+    roost_ctx_cancel(ctx); /* defer cancel() */
     roost_ctx_unref(ctx);
 }
 

@@ -19,8 +19,8 @@
 #include "bug.h"
 
 typedef struct worker_args {
-    roost_chan_t *jobs, *flush;   /* adopted */
-    roost_ctx_t *ctx;             /* fixed: the worker's own reference */
+    roost_chan_t *jobs, *flush; /* adopted */
+    roost_ctx_t *ctx;           /* fixed: the worker's own reference */
 } worker_args;
 
 static worker_args *adopt_args(void *arg) {
@@ -35,15 +35,15 @@ static void worker_leaky(void *arg) {
     int processed = 0, j;
     for (;;) {
         roost_case_t cases[] = {
-            {.chan = a->jobs, .op = ROOST_RECV, .elem = &j},     /* case j := <-jobs: */
-            {.chan = a->flush, .op = ROOST_RECV},                /* case <-flush: */
+            {.chan = a->jobs, .op = ROOST_RECV, .elem = &j}, /* case j := <-jobs: */
+            {.chan = a->flush, .op = ROOST_RECV},            /* case <-flush: */
         };
         int i = roost_select(NULL, cases, 2, 0);
         if (i < 0) {
             bug_note("worker: select: %s", roost_strerror(i));
             break;
         }
-        if (i == 0) processed++;                                 /* process(j) */
+        if (i == 0) processed++; /* process(j) */
     }
     bug_note("worker: processed %d", processed);
     free(a);
@@ -56,7 +56,7 @@ static void worker_fixed(void *arg) {
         roost_case_t cases[] = {
             {.chan = a->jobs, .op = ROOST_RECV, .elem = &j},
             {.chan = a->flush, .op = ROOST_RECV},
-            {.chan = roost_ctx_done(a->ctx), .op = ROOST_RECV},  /* case <-ctx.Done(): return */
+            {.chan = roost_ctx_done(a->ctx), .op = ROOST_RECV}, /* case <-ctx.Done(): return */
         };
         int i = roost_select(NULL, cases, 3, 0);
         if (i < 0) {
@@ -88,7 +88,7 @@ static void run(int with_ctx) {
     roost_chan_unref(jobs);
     roost_chan_unref(flush);
     if (ctx) {
-        roost_ctx_cancel(ctx);                  /* defer cancel() */
+        roost_ctx_cancel(ctx); /* defer cancel() */
         roost_ctx_unref(ctx);
     }
 }

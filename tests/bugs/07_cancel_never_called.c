@@ -17,28 +17,28 @@
 #include "bug.h"
 
 static void watcher(void *arg) {
-    roost_ctx_t *ctx = arg;                     /* the watcher's own reference */
-    int rc = roost_chan_recv(NULL, roost_ctx_done(ctx), NULL);   /* <-ctx.Done() */
+    roost_ctx_t *ctx = arg;                                    /* the watcher's own reference */
+    int rc = roost_chan_recv(NULL, roost_ctx_done(ctx), NULL); /* <-ctx.Done() */
     if (rc != ROOST_ECLOSED) bug_note("watcher: receive: %s", roost_strerror(rc));
-    roost_ctx_unref(ctx);                       /* cleanup() */
+    roost_ctx_unref(ctx); /* cleanup() */
 }
 
 static roost_ctx_t *start(void) {
     roost_ctx_t *ctx;
-    MUST(roost_ctx_with_cancel(NULL, &ctx));    /* ctx, cancel := context.WithCancel(bg) */
+    MUST(roost_ctx_with_cancel(NULL, &ctx)); /* ctx, cancel := context.WithCancel(bg) */
     MUST(roost_go(watcher, roost_ctx_ref(ctx)));
-    roost_sleep(NULL, 5 * ROOST_MS);            /* the work the context was for */
+    roost_sleep(NULL, 5 * ROOST_MS); /* the work the context was for */
     return ctx;
 }
 
 static void leaky(void) {
     roost_ctx_t *ctx = start();
-    roost_ctx_unref(ctx);                       /* done with it, and cancel is never called */
+    roost_ctx_unref(ctx); /* done with it, and cancel is never called */
 }
 
 static void fixed(void) {
     roost_ctx_t *ctx = start();
-    roost_ctx_cancel(ctx);                      /* defer cancel() */
+    roost_ctx_cancel(ctx); /* defer cancel() */
     roost_ctx_unref(ctx);
 }
 

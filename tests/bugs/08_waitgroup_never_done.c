@@ -23,7 +23,7 @@
 static roost_waitgroup_t wg = ROOST_WAITGROUP_INIT;
 
 typedef struct job {
-    roost_chan_t *results;   /* adopted */
+    roost_chan_t *results; /* adopted */
     int item;
 } job;
 
@@ -39,9 +39,9 @@ static roost_chan_t *take(void *arg, int *item) {
 static void worker_leaky(void *arg) {
     int item;
     roost_chan_t *results = take(arg, &item);
-    if (item < 0) return;                       /* forgot wg.Done() on this path */
+    if (item < 0) return; /* forgot wg.Done() on this path */
     int r = item * 2;
-    int rc = roost_chan_send(NULL, results, &r);   /* results <- it * 2 */
+    int rc = roost_chan_send(NULL, results, &r); /* results <- it * 2 */
     if (rc) bug_note("worker: send: %s", roost_strerror(rc));
     roost_waitgroup_done(&wg);
 }
@@ -54,15 +54,15 @@ static void worker_fixed(void *arg) {
         int rc = roost_chan_send(NULL, results, &r);
         if (rc) bug_note("worker: send: %s", roost_strerror(rc));
     }
-    roost_waitgroup_done(&wg);                  /* defer wg.Done(): on every path */
+    roost_waitgroup_done(&wg); /* defer wg.Done(): on every path */
 }
 
 static void closer(void *arg) {
     roost_chan_t *results = arg;
     MUST(roost_chan_adopt(results));
-    int rc = roost_waitgroup_wait(NULL, &wg);   /* wg.Wait() */
+    int rc = roost_waitgroup_wait(NULL, &wg); /* wg.Wait() */
     if (rc) bug_note("closer: wait: %s", roost_strerror(rc));
-    roost_chan_close(results);                  /* close(results) */
+    roost_chan_close(results); /* close(results) */
 }
 
 static void run(roost_fn worker) {
@@ -80,7 +80,7 @@ static void run(roost_fn worker) {
     MUST(roost_go(closer, roost_chan_ref(results)));
     MUST(roost_ctx_with_timeout(NULL, 30 * ROOST_MS, &ctx));
     int r, sum = 0, rc;
-    while ((rc = roost_chan_recv(ctx, results, &r)) == 0) sum += r;   /* for r := range results */
+    while ((rc = roost_chan_recv(ctx, results, &r)) == 0) sum += r; /* for r := range results */
     bug_note("caller: sum %d, then %s", sum, roost_strerror(rc));
     roost_ctx_cancel(ctx);
     roost_ctx_unref(ctx);

@@ -27,7 +27,7 @@ static account account_a = {ROOST_MUTEX_INIT, 100};
 static int withdraw_leaky(account *a, int n) {
     int rc = roost_mutex_lock(NULL, &a->mu);
     if (rc) return rc;
-    if (n > a->balance) return ROOST_ERANGE;    /* returns holding a->mu */
+    if (n > a->balance) return ROOST_ERANGE; /* returns holding a->mu */
     a->balance -= n;
     roost_mutex_unlock(&a->mu);
     return 0;
@@ -40,7 +40,7 @@ static int withdraw_fixed(account *a, int n) {
         rc = ROOST_ERANGE;
     else
         a->balance -= n;
-    roost_mutex_unlock(&a->mu);                 /* defer a.mu.Unlock() */
+    roost_mutex_unlock(&a->mu); /* defer a.mu.Unlock() */
     return rc;
 }
 
@@ -67,7 +67,13 @@ static void run(void) {
     MUST(roost_go(small, NULL));
 }
 
-static void leaky(void) { withdraw = withdraw_leaky; run(); }
-static void fixed(void) { withdraw = withdraw_fixed; run(); }
+static void leaky(void) {
+    withdraw = withdraw_leaky;
+    run();
+}
+static void fixed(void) {
+    withdraw = withdraw_fixed;
+    run();
+}
 
 BUG_MAIN(leaky, fixed)

@@ -31,7 +31,7 @@ static cache c = {ROOST_MUTEX_INIT, {0}};
 static void put_locked(cache *cc, int k, int v) { cc->m[k] = v; }
 
 static void put(cache *cc, int k, int v) {
-    roost_mutex_lock(NULL, &cc->mu);            /* c.mu.Lock() (the result is ignored) */
+    roost_mutex_lock(NULL, &cc->mu); /* c.mu.Lock() (the result is ignored) */
     put_locked(cc, k, v);
     roost_mutex_unlock(&cc->mu);
 }
@@ -41,10 +41,10 @@ static int get_leaky(cache *cc, int k) {
     if (rc) return -1;
     int v = cc->m[k];
     if (!v) {
-        v = k * 10 + 1;                         /* load(k) */
-        put(cc, k, v);                          /* locks c.mu again */
+        v = k * 10 + 1; /* load(k) */
+        put(cc, k, v);  /* locks c.mu again */
     }
-    rc = roost_mutex_unlock(&cc->mu);           /* defer c.mu.Unlock() */
+    rc = roost_mutex_unlock(&cc->mu); /* defer c.mu.Unlock() */
     if (rc) bug_note("get: unlock: %s", roost_strerror(rc));
     return v;
 }
@@ -55,7 +55,7 @@ static int get_fixed(cache *cc, int k) {
     int v = cc->m[k];
     if (!v) {
         v = k * 10 + 1;
-        put_locked(cc, k, v);                   /* the lock is held: use the locked form */
+        put_locked(cc, k, v); /* the lock is held: use the locked form */
     }
     rc = roost_mutex_unlock(&cc->mu);
     if (rc) bug_note("get: unlock: %s", roost_strerror(rc));

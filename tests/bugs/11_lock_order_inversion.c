@@ -39,7 +39,7 @@ static void check_balance(void) {
 static int locked_move(account *first, account *second, account *from, account *to, int n) {
     int rc = roost_mutex_lock(NULL, &first->mu);
     if (rc) return rc;
-    check_balance();                            /* the window: both transfers are here at once */
+    check_balance(); /* the window: both transfers are here at once */
     rc = roost_mutex_lock(NULL, &second->mu);
     if (rc) {
         roost_mutex_unlock(&first->mu);
@@ -53,11 +53,11 @@ static int locked_move(account *first, account *second, account *from, account *
 }
 
 static int transfer_leaky(account *from, account *to, int n) {
-    return locked_move(from, to, from, to, n);  /* from.mu, then to.mu */
+    return locked_move(from, to, from, to, n); /* from.mu, then to.mu */
 }
 
 static int transfer_fixed(account *from, account *to, int n) {
-    if (from->id < to->id) return locked_move(from, to, from, to, n);   /* lower id first */
+    if (from->id < to->id) return locked_move(from, to, from, to, n); /* lower id first */
     return locked_move(to, from, from, to, n);
 }
 

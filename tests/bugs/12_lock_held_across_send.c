@@ -33,7 +33,7 @@ static void publisher_leaky(void *arg) {
     for (int i = 0; i < 3; i++) {
         if (roost_mutex_lock(NULL, &s.mu)) return;
         s.version++;
-        int rc = roost_chan_send(NULL, updates, &s.version);   /* updates <- s.version, under s.mu */
+        int rc = roost_chan_send(NULL, updates, &s.version); /* updates <- s.version, under s.mu */
         roost_mutex_unlock(&s.mu);
         if (rc) {
             bug_note("publisher: send: %s", roost_strerror(rc));
@@ -50,7 +50,7 @@ static void publisher_fixed(void *arg) {
         if (roost_mutex_lock(NULL, &s.mu)) return;
         int v = ++s.version;
         roost_mutex_unlock(&s.mu);
-        int rc = roost_chan_send(NULL, updates, &v);           /* send after unlocking */
+        int rc = roost_chan_send(NULL, updates, &v); /* send after unlocking */
         if (rc) {
             bug_note("publisher: send: %s", roost_strerror(rc));
             return;

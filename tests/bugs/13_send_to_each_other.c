@@ -16,7 +16,7 @@
 #include "bug.h"
 
 typedef struct peer_args {
-    roost_chan_t *out, *in;   /* adopted */
+    roost_chan_t *out, *in; /* adopted */
     const char *name;
 } peer_args;
 
@@ -30,8 +30,8 @@ static peer_args *adopt_args(void *arg) {
 static void peer_leaky(void *arg) {
     peer_args *p = adopt_args(arg);
     for (int i = 0; i < 3; i++) {
-        int m, rc = roost_chan_send(NULL, p->out, &i);   /* out <- hello(i) */
-        if (!rc) rc = roost_chan_recv(NULL, p->in, &m);  /* m := <-in */
+        int m, rc = roost_chan_send(NULL, p->out, &i);  /* out <- hello(i) */
+        if (!rc) rc = roost_chan_recv(NULL, p->in, &m); /* m := <-in */
         if (rc) {
             bug_note("peer %s: %s", p->name, roost_strerror(rc));
             break;
@@ -45,12 +45,16 @@ static void peer_fixed(void *arg) {
     int sent = 0, got = 0, m;
     while (sent < 3 || got < 3) {
         roost_case_t cases[] = {
-            {.chan = sent < 3 ? p->out : NULL, .op = ROOST_SEND, .elem = &sent},   /* case out <- hello(sent): */
-            {.chan = got < 3 ? p->in : NULL, .op = ROOST_RECV, .elem = &m},        /* case m := <-in: */
+            {.chan = sent < 3 ? p->out : NULL,
+             .op = ROOST_SEND,
+             .elem = &sent},                                                /* case out <- hello(sent): */
+            {.chan = got < 3 ? p->in : NULL, .op = ROOST_RECV, .elem = &m}, /* case m := <-in: */
         };
         int i = roost_select(NULL, cases, 2, 0);
-        if (i == 0) sent++;
-        else if (i == 1) got++;
+        if (i == 0)
+            sent++;
+        else if (i == 1)
+            got++;
         else {
             bug_note("peer %s: %s", p->name, roost_strerror(i));
             break;

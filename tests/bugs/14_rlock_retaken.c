@@ -24,7 +24,7 @@ static store s = {ROOST_RWMUTEX_INIT, {0}};
 static int lookup_locked(store *st, int k) { return st->m[k]; }
 
 static int lookup(store *st, int k) {
-    int rc = roost_rwmutex_rlock(NULL, &st->mu);    /* s.mu.RLock() again */
+    int rc = roost_rwmutex_rlock(NULL, &st->mu); /* s.mu.RLock() again */
     if (rc) {
         bug_note("lookup: rlock: %s", roost_strerror(rc));
         return -1;
@@ -47,8 +47,8 @@ static int get_leaky(store *st, int k, roost_chan_t *held) {
     int rc = roost_rwmutex_rlock(NULL, &st->mu);
     if (rc) return -1;
     work_under_read_lock(held);
-    int v = lookup(st, k);                          /* takes the read lock again */
-    roost_rwmutex_runlock(&st->mu);                 /* defer s.mu.RUnlock() */
+    int v = lookup(st, k);          /* takes the read lock again */
+    roost_rwmutex_runlock(&st->mu); /* defer s.mu.RUnlock() */
     return v;
 }
 
@@ -56,7 +56,7 @@ static int get_fixed(store *st, int k, roost_chan_t *held) {
     int rc = roost_rwmutex_rlock(NULL, &st->mu);
     if (rc) return -1;
     work_under_read_lock(held);
-    int v = lookup_locked(st, k);                   /* the lock is held: use the locked form */
+    int v = lookup_locked(st, k); /* the lock is held: use the locked form */
     roost_rwmutex_runlock(&st->mu);
     return v;
 }
@@ -77,8 +77,8 @@ static void writer(void *arg) {
     roost_chan_t *ch = arg;
     MUST(roost_chan_adopt(ch));
     char x;
-    roost_chan_recv(NULL, ch, &x);                  /* arrives while the reader holds the lock */
-    int rc = roost_rwmutex_lock(NULL, &s.mu);       /* s.mu.Lock() */
+    roost_chan_recv(NULL, ch, &x);            /* arrives while the reader holds the lock */
+    int rc = roost_rwmutex_lock(NULL, &s.mu); /* s.mu.Lock() */
     if (rc) {
         bug_note("set: lock: %s", roost_strerror(rc));
         return;
@@ -89,7 +89,7 @@ static void writer(void *arg) {
 
 static void run(roost_fn reader) {
     roost_chan_t *held;
-    MUST(roost_chan_make(&held, 1, 1));             /* "the reader holds the lock", buffer of one */
+    MUST(roost_chan_make(&held, 1, 1)); /* "the reader holds the lock", buffer of one */
     MUST(roost_go(reader, roost_chan_ref(held)));
     MUST(roost_go(writer, roost_chan_ref(held)));
     roost_chan_unref(held);

@@ -20,24 +20,24 @@ static int ready;
 static void waiter(void *arg) {
     if (roost_mutex_lock(NULL, &mu)) return;
     int rc = 0;
-    while (!ready && rc == 0) rc = roost_cond_wait(NULL, &cond, &mu);   /* for !ready { cond.Wait() } */
+    while (!ready && rc == 0) rc = roost_cond_wait(NULL, &cond, &mu); /* for !ready { cond.Wait() } */
     roost_mutex_unlock(&mu);
     if (rc) bug_note("waiter: wait: %s", roost_strerror(rc));
 }
 
 static void setter_leaky(void *arg) {
-    bug_wait_parked(ROOST_WAIT_COND, 1, 100 * ROOST_MS);   /* comes once the waiter waits */
+    bug_wait_parked(ROOST_WAIT_COND, 1, 100 * ROOST_MS); /* comes once the waiter waits */
     if (roost_mutex_lock(NULL, &mu)) return;
-    ready = 1;                                  /* and no cond.Broadcast() */
+    ready = 1; /* and no cond.Broadcast() */
     roost_mutex_unlock(&mu);
 }
 
 static void setter_fixed(void *arg) {
-    bug_wait_parked(ROOST_WAIT_COND, 1, 100 * ROOST_MS);   /* comes once the waiter waits */
+    bug_wait_parked(ROOST_WAIT_COND, 1, 100 * ROOST_MS); /* comes once the waiter waits */
     if (roost_mutex_lock(NULL, &mu)) return;
     ready = 1;
     roost_mutex_unlock(&mu);
-    roost_cond_broadcast(&cond);                /* cond.Broadcast() */
+    roost_cond_broadcast(&cond); /* cond.Broadcast() */
 }
 
 static void run(roost_fn setter) {

@@ -28,9 +28,9 @@ static void worker(void *arg) {
     MUST(roost_chan_adopt(results));
     int i = atomic_fetch_add(&next_i, 1);
     int r = i * i;
-    int rc = roost_chan_send(NULL, results, &r);    /* results <- i * i */
+    int rc = roost_chan_send(NULL, results, &r); /* results <- i * i */
     if (rc) bug_note("worker: send: %s", roost_strerror(rc));
-    roost_waitgroup_done(&wg);                      /* defer wg.Done() */
+    roost_waitgroup_done(&wg); /* defer wg.Done() */
 }
 
 static void closer(void *arg) {
@@ -53,13 +53,13 @@ static roost_chan_t *start(void) {
 
 static int drain(roost_chan_t *results) {
     int r, sum = 0;
-    while (roost_chan_recv(NULL, results, &r) == 0) sum += r;   /* for r := range results */
+    while (roost_chan_recv(NULL, results, &r) == 0) sum += r; /* for r := range results */
     return sum;
 }
 
 static void leaky(void) {
     roost_chan_t *results = start();
-    int rc = roost_waitgroup_wait(NULL, &wg);       /* wg.Wait() before anyone reads */
+    int rc = roost_waitgroup_wait(NULL, &wg); /* wg.Wait() before anyone reads */
     if (rc) bug_note("main: wait: %s", roost_strerror(rc));
     roost_chan_close(results);
     bug_note("main: sum %d", drain(results));
@@ -68,7 +68,7 @@ static void leaky(void) {
 
 static void fixed(void) {
     roost_chan_t *results = start();
-    MUST(roost_go(closer, roost_chan_ref(results)));   /* go func() { wg.Wait(); close(results) }() */
+    MUST(roost_go(closer, roost_chan_ref(results))); /* go func() { wg.Wait(); close(results) }() */
     bug_note("main: sum %d", drain(results));
     roost_chan_unref(results);
 }

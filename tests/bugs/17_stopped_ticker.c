@@ -17,8 +17,8 @@
 #include "bug.h"
 
 typedef struct poller_args {
-    roost_chan_t *tick;   /* adopted */
-    roost_ctx_t *ctx;     /* NULL in the leaky version */
+    roost_chan_t *tick; /* adopted */
+    roost_ctx_t *ctx;   /* NULL in the leaky version */
 } poller_args;
 
 static void poller_leaky(void *arg) {
@@ -26,7 +26,7 @@ static void poller_leaky(void *arg) {
     MUST(roost_chan_adopt(a->tick));
     int polls = 0, rc;
     int64_t now;
-    while ((rc = roost_chan_recv(NULL, a->tick, &now)) == 0) polls++;   /* for range t.C { poll() } */
+    while ((rc = roost_chan_recv(NULL, a->tick, &now)) == 0) polls++; /* for range t.C { poll() } */
     bug_note("poller: %s after %d polls", roost_strerror(rc), polls);
     free(a);
 }
@@ -38,8 +38,8 @@ static void poller_fixed(void *arg) {
     for (;;) {
         int64_t now;
         roost_case_t cases[] = {
-            {.chan = a->tick, .op = ROOST_RECV, .elem = &now},            /* case <-t.C: poll() */
-            {.chan = roost_ctx_done(a->ctx), .op = ROOST_RECV},           /* case <-ctx.Done(): return */
+            {.chan = a->tick, .op = ROOST_RECV, .elem = &now},  /* case <-t.C: poll() */
+            {.chan = roost_ctx_done(a->ctx), .op = ROOST_RECV}, /* case <-ctx.Done(): return */
         };
         int i = roost_select(NULL, cases, 2, 0);
         if (i != 0) {
@@ -63,10 +63,10 @@ static void run(int with_ctx) {
     MUST(roost_go(with_ctx ? poller_fixed : poller_leaky, a));
     roost_sleep(NULL, 22 * ROOST_MS);
     if (ctx) {
-        roost_ctx_cancel(ctx);                  /* cancel() */
+        roost_ctx_cancel(ctx); /* cancel() */
         roost_ctx_unref(ctx);
     }
-    MUST(roost_ticker_stop(t));                 /* t.Stop() */
+    MUST(roost_ticker_stop(t)); /* t.Stop() */
 }
 
 static void leaky(void) { run(0); }

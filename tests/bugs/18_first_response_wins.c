@@ -17,16 +17,16 @@
 #include "bug.h"
 
 typedef struct replica_args {
-    roost_chan_t *c;   /* adopted */
+    roost_chan_t *c; /* adopted */
     int delay_ms;
 } replica_args;
 
 static void replica(void *arg) {
     replica_args *a = arg;
     MUST(roost_chan_adopt(a->c));
-    roost_sleep(NULL, a->delay_ms * ROOST_MS);      /* r(q) */
+    roost_sleep(NULL, a->delay_ms * ROOST_MS); /* r(q) */
     int r = a->delay_ms;
-    int rc = roost_chan_send(NULL, a->c, &r);       /* c <- r(q) */
+    int rc = roost_chan_send(NULL, a->c, &r); /* c <- r(q) */
     if (rc) bug_note("replica %d ms: send: %s", a->delay_ms, roost_strerror(rc));
     free(a);
 }
@@ -42,7 +42,7 @@ static void first(size_t cap) {
         MUST(roost_go(replica, a));
     }
     int r;
-    MUST(roost_chan_recv(NULL, c, &r));             /* return <-c */
+    MUST(roost_chan_recv(NULL, c, &r)); /* return <-c */
     bug_note("first: %d ms", r);
     roost_chan_unref(c);
 }

@@ -23,8 +23,8 @@
 #include "bug.h"
 
 typedef struct merge_args {
-    roost_chan_t *a, *b, *out;   /* adopted */
-    int stops;                   /* fixed: 1 */
+    roost_chan_t *a, *b, *out; /* adopted */
+    int stops;                 /* fixed: 1 */
 } merge_args;
 
 static void source(void *arg) {
@@ -53,11 +53,13 @@ static void merge(void *arg) {
             break;
         }
         if (cases[i].err == ROOST_ECLOSED) {
-            if (i == 0) a = NULL;               /* a = nil */
-            else b = NULL;                      /* b = nil */
+            if (i == 0)
+                a = NULL; /* a = nil */
+            else
+                b = NULL; /* b = nil */
             continue;
         }
-        if (roost_chan_send(NULL, m->out, i == 0 ? &va : &vb)) break;   /* out <- v */
+        if (roost_chan_send(NULL, m->out, i == 0 ? &va : &vb)) break; /* out <- v */
     }
     roost_chan_close(m->out);
     free(m);
@@ -78,7 +80,7 @@ static void run(int stops) {
     roost_chan_unref(b);
     MUST(roost_ctx_with_timeout(NULL, 30 * ROOST_MS, &ctx));
     int v, sum = 0, rc;
-    while ((rc = roost_chan_recv(ctx, out, &v)) == 0) sum += v;    /* for v := range out */
+    while ((rc = roost_chan_recv(ctx, out, &v)) == 0) sum += v; /* for v := range out */
     bug_note("caller: sum %d, then %s", sum, roost_strerror(rc));
     roost_ctx_cancel(ctx);
     roost_ctx_unref(ctx);

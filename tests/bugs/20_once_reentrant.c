@@ -22,17 +22,17 @@ static int cfg, defaults = 5;
 static int config_leaky(void);
 
 static void load_leaky(void *arg) {
-    cfg = 10;                                   /* parse() */
-    cfg += config_leaky();                      /* config().Defaults: re-enters once.Do */
+    cfg = 10;              /* parse() */
+    cfg += config_leaky(); /* config().Defaults: re-enters once.Do */
 }
 
 static void load_fixed(void *arg) {
     cfg = 10;
-    cfg += defaults;                            /* the defaults, not config() */
+    cfg += defaults; /* the defaults, not config() */
 }
 
 static int config(roost_fn load) {
-    int rc = roost_once_do(NULL, &once, load, NULL);   /* once.Do(load) */
+    int rc = roost_once_do(NULL, &once, load, NULL); /* once.Do(load) */
     if (rc) bug_note("config: once: %s", roost_strerror(rc));
     return cfg;
 }
@@ -41,7 +41,7 @@ static int config_leaky(void) { return config(load_leaky); }
 static int config_fixed(void) { return config(load_fixed); }
 
 typedef struct handler_args {
-    roost_chan_t *done;   /* adopted */
+    roost_chan_t *done; /* adopted */
     int (*config)(void);
 } handler_args;
 
@@ -66,8 +66,10 @@ static void run(int (*get)(void)) {
     MUST(roost_go(handler, h));
     MUST(roost_ctx_with_timeout(NULL, 30 * ROOST_MS, &ctx));
     int v, rc = roost_chan_recv(ctx, done, &v);
-    if (rc) bug_note("caller: %s", roost_strerror(rc));
-    else bug_note("caller: config %d", v);
+    if (rc)
+        bug_note("caller: %s", roost_strerror(rc));
+    else
+        bug_note("caller: config %d", v);
     roost_ctx_cancel(ctx);
     roost_ctx_unref(ctx);
     roost_chan_unref(done);

@@ -73,15 +73,14 @@
 
 /* A call that cannot fail in these programs (making a channel, spawning):
  * stop with a message if it does. */
-#define MUST(call)                                                                       \
-    do {                                                                                 \
-        int must__rc = (int)(call);                                                      \
-        if (must__rc < 0) {                                                              \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    roost_strerror(must__rc));                                           \
-            fflush(stderr);                                                              \
-            _exit(2);                                                                    \
-        }                                                                                \
+#define MUST(call)                                                                                   \
+    do {                                                                                             \
+        int must__rc = (int)(call);                                                                  \
+        if (must__rc < 0) {                                                                          \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, roost_strerror(must__rc)); \
+            fflush(stderr);                                                                          \
+            _exit(2);                                                                                \
+        }                                                                                            \
     } while (0)
 
 static BUG__UNUSED void *bug_alloc(size_t n) {
@@ -136,8 +135,8 @@ typedef struct bug_def {
 
 static const bug_def *bug__def;
 static int bug__leaky;
-static _Atomic int bug__stage;        /* 0 starting, 1 variant running, 2 variant returned, 3 done */
-static _Atomic int64_t bug__started;  /* roost_now() when the variant started */
+static _Atomic int bug__stage;       /* 0 starting, 1 variant running, 2 variant returned, 3 done */
+static _Atomic int64_t bug__started; /* roost_now() when the variant started */
 
 /* Reports travel through the runtime's reporter thread, which symbolizes
  * the stacks first (tens of ms, hundreds under load): a program that exits
@@ -155,8 +154,7 @@ static void bug__on_leak(const roost_leak_t *l, void *arg) {
         return;
     }
     char line[200];
-    int n = snprintf(line, sizeof line, "LEAK %s tasks=%zu\n", roost_leak_kind_name(l->kind),
-                     l->ntasks);
+    int n = snprintf(line, sizeof line, "LEAK %s tasks=%zu\n", roost_leak_kind_name(l->kind), l->ntasks);
     if (write(1, line, (size_t)n) < 0) {
     }
     if (l->text && write(2, l->text, strlen(l->text)) < 0) {
@@ -172,8 +170,8 @@ static void bug__print_left(int64_t left) {
 
 static void bug__sentinel(void *arg) {
     roost_chan_t *ch = arg;
-    (roost_chan_adopt)(ch); /* the real one, whatever ROOST_BUG_REACH says */
-    roost_chan_recv(NULL, ch, NULL);   /* stranded: woken with ROOST_ELEAKED */
+    (roost_chan_adopt)(ch);          /* the real one, whatever ROOST_BUG_REACH says */
+    roost_chan_recv(NULL, ch, NULL); /* stranded: woken with ROOST_ELEAKED */
 }
 
 static int bug__wait_stage(int want, int64_t ns);
@@ -183,7 +181,7 @@ static void bug__nap(int64_t ns);
 static void bug__flush_reports(void) {
     roost_chan_t *ch;
     if (roost_chan_make(&ch, 1, 0) != 0) return;
-    int old = roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);   /* the sentinel must come home */
+    int old = roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE); /* the sentinel must come home */
     atomic_store(&bug__sentinel_seen, 0);
     atomic_store(&bug__sentinel_ch, ch);
     if (roost_go(bug__sentinel, roost_chan_ref(ch)) != 0) roost_chan_unref(ch);
@@ -235,7 +233,7 @@ static void bug__body(void *arg) {
     atomic_store(&bug__stage, 1);
     (bug__leaky ? bug__def->leaky : bug__def->fixed)();
     atomic_store(&bug__stage, 2);
-    roost_sleep(NULL, 150 * ROOST_MS);   /* let stuck tasks qualify as suspects */
+    roost_sleep(NULL, 150 * ROOST_MS); /* let stuck tasks qualify as suspects */
     bug__prove();
     roost_leak_scan(100 * ROOST_MS);
     bug__flush_reports();
@@ -311,10 +309,10 @@ static BUG__UNUSED int bug_main(int argc, char **argv, const bug_def *def) {
 }
 
 /* BUG_MAIN(leaky, fixed) or BUG_MAIN_POLICY(leaky, fixed, ROOST_LEAK_REPORT). */
-#define BUG_MAIN_POLICY(leaky_fn, fixed_fn, pol)                          \
-    int main(int argc, char **argv) {                                     \
+#define BUG_MAIN_POLICY(leaky_fn, fixed_fn, pol)                             \
+    int main(int argc, char **argv) {                                        \
         static const bug_def bug__the_def = {(leaky_fn), (fixed_fn), (pol)}; \
-        return bug_main(argc, argv, &bug__the_def);                       \
+        return bug_main(argc, argv, &bug__the_def);                          \
     }
 #define BUG_MAIN(leaky_fn, fixed_fn) BUG_MAIN_POLICY(leaky_fn, fixed_fn, 0)
 

@@ -33,18 +33,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXPECT(cond, ...) do { \
-        if (!(cond)) { \
+#define EXPECT(cond, ...)                              \
+    do {                                               \
+        if (!(cond)) {                                 \
             fprintf(stderr, "fuzz_http: %s: ", #cond); \
-            fprintf(stderr, __VA_ARGS__); \
-            fputc('\n', stderr); \
-            abort(); \
-        } \
+            fprintf(stderr, __VA_ARGS__);              \
+            fputc('\n', stderr);                       \
+            abort();                                   \
+        }                                              \
     } while (0)
 
-static int inside(const char *p, size_t n, const char *lo, const char *hi) {
-    return p >= lo && p + n <= hi;
-}
+static int inside(const char *p, size_t n, const char *lo, const char *hi) { return p >= lo && p + n <= hi; }
 
 static void check_query(const char *q, size_t n) {
     static const char *const names[] = {"debug", "groups", "format", "seconds", ""};
@@ -78,14 +77,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         EXPECT(head <= size && head <= ROOST_HTTP_MAX_HEAD, "head %zu of %zu bytes", head, size);
         EXPECT(buf[head - 1] == '\n', "the head does not end a line");
         const char *end = buf + head;
-        EXPECT(r.method == buf && r.method_len > 0 && inside(r.method, r.method_len, buf, end),
-               "method");
+        EXPECT(r.method == buf && r.method_len > 0 && inside(r.method, r.method_len, buf, end), "method");
         EXPECT(r.path && r.path_len > 0 && r.path[0] == '/' && inside(r.path, r.path_len, buf, end) &&
-               r.path > r.method + r.method_len, "path");
+                   r.path > r.method + r.method_len,
+               "path");
         EXPECT(!memchr(r.path, '?', r.path_len) && !memchr(r.path, ' ', r.path_len), "path holds ? or SP");
         if (r.query) {
             EXPECT(inside(r.query, r.query_len, buf, end) && r.query == r.path + r.path_len + 1 &&
-                   r.query[-1] == '?', "query");
+                       r.query[-1] == '?',
+                   "query");
             check_query(r.query, r.query_len);
         } else {
             EXPECT(r.query_len == 0, "query_len %zu without a query", r.query_len);
@@ -98,9 +98,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memset(&r2, 0x5a, sizeof r2);
         EXPECT(roost__http_parse(buf, head, &r2) == rc, "the head alone parses differently");
         EXPECT(r2.method == r.method && r2.method_len == r.method_len && r2.path == r.path &&
-               r2.path_len == r.path_len && r2.query == r.query && r2.query_len == r.query_len &&
-               r2.minor == r.minor && r2.nheaders == r.nheaders &&
-               r2.keep_alive == r.keep_alive && r2.head == r.head, "the head alone fills out differently");
+                   r2.path_len == r.path_len && r2.query == r.query && r2.query_len == r.query_len &&
+                   r2.minor == r.minor && r2.nheaders == r.nheaders && r2.keep_alive == r.keep_alive &&
+                   r2.head == r.head,
+               "the head alone fills out differently");
 
         /* Read in pieces: incomplete at every line end and just before. */
         for (size_t i = 0; i + 1 < head; i++) {

@@ -28,24 +28,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#define REQ_RATE 200   /* requests a second, in both variants */
-#define LEAK_RATE 40   /* tasks a second that never finish, in the leaky one */
+#define REQ_RATE 200 /* requests a second, in both variants */
+#define LEAK_RATE 40 /* tasks a second that never finish, in the leaky one */
 
-#define CHECK(call) do { \
-        int rc_ = (call); \
-        if (rc_ < 0) { \
+#define CHECK(call)                                                       \
+    do {                                                                  \
+        int rc_ = (call);                                                 \
+        if (rc_ < 0) {                                                    \
             fprintf(stderr, "svc: %s: %s\n", #call, roost_strerror(rc_)); \
-            exit(1); \
-        } \
+            exit(1);                                                      \
+        }                                                                 \
     } while (0)
 
 static int leaky;
 static int64_t run_for;
 
 /* A request: its work takes arg nanoseconds. */
-static void request(void *arg) {
-    CHECK(roost_sleep(NULL, (int64_t)(uintptr_t)arg));
-}
+static void request(void *arg) { CHECK(roost_sleep(NULL, (int64_t)(uintptr_t)arg)); }
 
 /* The leak: waits for an answer nobody sends. */
 static void fetch(void *arg) {
@@ -59,9 +58,7 @@ static void serve_requests(uint64_t *rng) {
     CHECK(roost_go(request, (void *)(uintptr_t)work));
 }
 
-static void start_fetch(roost_chan_t *never) {
-    CHECK(roost_go(fetch, never));
-}
+static void start_fetch(roost_chan_t *never) { CHECK(roost_go(fetch, never)); }
 
 static void root(void *unused) {
     char addr[64];
@@ -83,7 +80,7 @@ static void root(void *unused) {
     }
     printf("svc: done after %lld requests, %lld lost\n", (long long)reqs, (long long)leaks);
     fflush(stdout);
-    _exit(0);   /* the leaked tasks cannot be waited for */
+    _exit(0); /* the leaked tasks cannot be waited for */
 }
 
 int main(int argc, char **argv) {
