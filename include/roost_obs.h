@@ -134,7 +134,14 @@ enum roost_profile_format {
 };
 
 /* Take a task profile and write it to fd. 0, or ROOST_EINVAL for a bad
- * format or a failed write, ROOST_ENOMEM. */
+ * format or a failed write, ROOST_ENOMEM. Called from a task, a profile
+ * holds the task's worker for no more than about 100 us at a time: the
+ * pass over the tasks and the writing of one entry per task yield between
+ * slices, and what cannot be cut (reading symbols the first time, sorting
+ * the full forms) runs on the blocking pool while the task waits. What it
+ * shows is what roost_tasks_snapshot shows, over a longer span: a task
+ * alive throughout is in it once; one spawned or ended meanwhile may be
+ * or not. */
 int roost_profile_write(int fd, int format);
 /* The same into a malloc'ed buffer (*len bytes; free() it). */
 int roost_profile(int format, char **buf, size_t *len);

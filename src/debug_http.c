@@ -14,10 +14,16 @@
  *     not complete in time gets a 408, a client that does not read its
  *     answer is dropped;
  *   - the request parser (http_parse.c) is a pure function with hard limits;
- *   - anything heavier than a count (a profile: a snapshot, symbols, a
- *     pass per task; the metrics; the groups) runs on the blocking pool
- *     (roost_offload), so no worker is held by it and no other task waits
- *     behind it; the connection task parks in "io wait" meanwhile.
+ *   - answers are built on the connection's task, and none holds its
+ *     worker for more than a slice: /metrics reads counters (no pass over
+ *     the tasks: tens of microseconds whatever their number); a profile
+ *     and the groups walk every task, in slices of ROOST__SLICE_NS with a
+ *     yield between them (registry.c), and hand what cannot be cut
+ *     (reading symbols, sorting 100,000 records) to the blocking pool
+ *     while the task parks (profile.c). Nothing runs on a thread of its
+ *     own: on a machine whose CPUs the workers keep busy, such a thread
+ *     takes its CPU time from a worker in the kernel's time slices
+ *     (milliseconds), where a yield gives it back in 100 us ones.
  * When nobody connects the endpoint is one task parked in accept: no
  * thread, no timer, no memory beyond that task's stack.
  */
@@ -25,19 +31,17 @@
 #include "buf.h"
 #include "roost_io.h"
 #include "http_parse.h"
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define DEBUG_DEFAULT_ADDR "127.0.0.1:6060"
 #define DEBUG_MAX_CONNS 64
 #define DEBUG_TOP_GROUPS 20
+#define DEBUG_COPY_MAX (64 << 10) /* a body up to this is copied to go out with its head */
 
 static struct {
     pthread_mutex_t lock; /* start and stop; everything below but conns */
@@ -99,19 +103,26 @@ static int debug_send(roost_ctx_t *gctx, int fd, debug_resp *r, bool head_only, 
                      r->status, debug_reason(r->status), r->ctype, r->len, r->extra ? r->extra : "",
                      close_after ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof head) return ROOST_ERANGE;
-    /* One write, so that the answer leaves in as few packets as it can. */
+    /* One write, so that the answer leaves in as few packets as it can;
+     * a large body (a full profile) goes in a write of its own rather than
+     * be copied, which would hold the worker for milliseconds. */
     size_t body = head_only ? 0 : r->len;
-    char *all = malloc((size_t)n + body);
+    bool apart = body > DEBUG_COPY_MAX;
+    char *all = apart ? head : malloc((size_t)n + body);
     if (!all) return ROOST_ENOMEM;
-    memcpy(all, head, (size_t)n);
-    if (body) memcpy(all + n, r->body, body);
+    if (!apart) {
+        memcpy(all, head, (size_t)n);
+        if (body) memcpy(all + n, r->body, body);
+    }
     roost_ctx_t *w;
     int rc = roost_ctx_with_timeout(gctx, endpoint.timeout, &w);
-    if (!rc) rc = roost_fd_write(w, fd, all, (size_t)n + body, NULL);
-    free(all);
-    if (rc) return rc;
-    roost_ctx_cancel(w);
-    roost_ctx_unref(w);
+    if (!rc) {
+        rc = roost_fd_write(w, fd, all, (size_t)n + (apart ? 0 : body), NULL);
+        if (!rc && apart) rc = roost_fd_write(w, fd, r->body, body, NULL);
+        roost_ctx_cancel(w);
+        roost_ctx_unref(w);
+    }
+    if (!apart) free(all);
     return rc;
 }
 
@@ -273,7 +284,7 @@ static int debug_summary(roost__buf *b, bool groups) {
     if (groups) {
         debug_groups G = {0};
         int64_t now = roost_now();
-        int rc = roost__tasks_each(0, debug_group_add, &G);
+        int rc = roost__tasks_each(ROOST__SNAP_SLICED, debug_group_add, &G);
         if (rc || G.oom) {
             free(G.g);
             return rc ? rc : ROOST_ENOMEM;
@@ -374,10 +385,9 @@ enum { WORK_PROFILE, WORK_METRICS, WORK_SUMMARY };
 typedef struct {
     int what, arg; /* WORK_*; the profile format, or groups for the summary */
     debug_resp *r;
-    int rc; /* debug_build's */
 } debug_work;
 
-/* Build the body. */
+/* Build the body, on the connection's task (see the top). */
 static int debug_build(debug_work *w) {
     debug_resp *r = w->r;
     int rc;
@@ -385,13 +395,12 @@ static int debug_build(debug_work *w) {
         char *p = NULL;
         size_t n = 0;
         rc = roost_profile(w->arg, &p, &n);
-        if (!rc) {
-            if (w->arg == ROOST_PROFILE_PPROF)
-                debug_gzip(&r->b, p, n);
-            else
-                roost__buf_put(&r->b, p, n);
+        if (!rc && w->arg == ROOST_PROFILE_PPROF) {
+            debug_gzip(&r->b, p, n);
+            free(p);
+        } else if (!rc) {
+            r->b = (roost__buf){p, n, n, false}; /* taken as it is: a full profile can be 50 MB */
         }
-        free(p);
     } else if (w->what == WORK_METRICS) {
         rc = roost__metrics(&r->b);
     } else {
@@ -399,35 +408,6 @@ static int debug_build(debug_work *w) {
     }
     if (!rc && r->b.oom) rc = ROOST_ENOMEM;
     return rc;
-}
-
-/* The builder runs on a thread of its own at a lower priority (nice +10):
- * where the workers keep every CPU busy, it takes what they leave instead
- * of taking time slices from them (a profile of 100,000 tasks is about
- * half a second of CPU). Raising one's own nice value needs no privilege,
- * but lowering it back does, hence a thread of its own rather than the
- * pool thread, which later calls of the program's must find as it was. */
-#define DEBUG_NICE 10
-
-static void *debug_niced(void *arg) {
-    debug_work *w = arg;
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-    if (!errno)
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice + DEBUG_NICE > 19 ? 19 : nice + DEBUG_NICE);
-    w->rc = debug_build(w);
-    return NULL;
-}
-
-/* On a blocking-pool thread: build the body; a heavy one (a pass over the
- * tasks) on the niced thread, unless no thread can be had. */
-static int debug_work_run(void *arg) {
-    debug_work *w = arg;
-    pthread_t th;
-    bool heavy = w->what == WORK_PROFILE || (w->what == WORK_SUMMARY && w->arg);
-    if (!heavy || roost__thread_start(&th, debug_niced, w, "roost-debug", false) != 0) return debug_build(w);
-    pthread_join(th, NULL);
-    return w->rc;
 }
 
 static bool debug_path_is(const roost__http_req *q, const char *p) {
@@ -493,9 +473,7 @@ static void debug_route(const roost__http_req *q, debug_resp *r) {
         return;
     }
     if (w.what < 0) return;
-    /* Background context: a call on the pool cannot be taken back, and it
-     * fills r, so wait for it however long (it is bounded: one profile). */
-    int rc = roost_offload(NULL, debug_work_run, &w);
+    int rc = debug_build(&w);
     if (rc) {
         free(r->b.p);
         memset(&r->b, 0, sizeof r->b);

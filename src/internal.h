@@ -431,6 +431,10 @@ int roost__nworkers(void);
 int64_t roost__thread_spawned(void);
 roost__worker *roost__worker_at(int i);
 void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg);
+/* The same in slices: pause(arg) runs every few dozen slots with no lock
+ * held, and may yield or park (stack.c says why the walk stays sound). */
+void roost__for_each_stack_slot_sliced(void (*fn)(roost__task *t, void *arg), void (*pause)(void *arg),
+                                       void *arg);
 /* For the reachability proof (reach.c): hold the stack pool's lock (no slot
  * is mapped, unmapped or handed out meanwhile), walk every slot while
  * holding it (fn gets the slot's mapping [base, base + len) and its stack),
@@ -750,6 +754,25 @@ static inline void roost__chan_lock(roost_chan_t *ch) {
 bool roost__task_info(roost__task *t, roost_task_info_t *o, int flags); /* registry.c */
 bool roost__task_peek(roost__task *t, roost__task *copy, uint32_t *seq);
 int roost__tasks_each(int flags, void (*fn)(const roost_task_info_t *, void *), void *arg);
+/* A flag for roost__tasks_each: called from a task, the walk yields every
+ * ROOST__SLICE_NS (roost__slice), so that the tasks queued behind the
+ * caller wait a slice, not the whole walk. fn may run on another worker
+ * after each yield, and must not hold a lock across calls. */
+enum { ROOST__SNAP_SLICED = 1 << 16 };
+
+/* Long work on a task, in slices (registry.c): roost__slice_check yields
+ * once ROOST__SLICE_NS have passed since the slice began, and begins the
+ * next. On a plain thread it does nothing. For the observers' walks and
+ * formats over every task, whose whole would hold a worker for tens of ms
+ * with 100,000 tasks: a slice bounds what any task queued behind them
+ * waits. Each yield costs about a microsecond, 1% at this slice length. */
+#define ROOST__SLICE_NS (100 * 1000)
+typedef struct {
+    int64_t start; /* roost_now() when the slice began */
+    bool task;     /* on a task: yields; else checks nothing */
+} roost__slice;
+void roost__slice_begin(roost__slice *s);
+void roost__slice_check(roost__slice *s);
 /* A word another thread may be writing, or freeing: the caller validates
  * it afterwards (a task's sequence counter), so it is kept from the
  * sanitizers, which would report the race the validation is there for. */

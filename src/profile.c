@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "buf.h"
 #include "profile.h"
+#include "roost_io.h"
 #include "symbolize.h"
 #include <errno.h>
 #include <signal.h>
@@ -85,9 +86,8 @@ size_t roost__prof_pcs_find(roost__prof_pcs *P, uintptr_t pc) {
         }
         P->cap = cap;
     }
-    const roost__sym *s = roost__sym_get(pc);
     P->pcs[P->n] = pc;
-    P->syms[P->n] = s ? s : &prof_nosym;
+    P->syms[P->n] = &prof_nosym; /* until prof_pcs_resolve */
     *slot = (uint32_t)++P->n;
     return P->n - 1;
 }
@@ -101,6 +101,33 @@ const roost__sym *roost__prof_pcs_sym(roost__prof_pcs *P, uintptr_t pc) {
 static void prof_pcs_free(roost__prof_pcs *P) {
     free(P->pcs), free(P->syms);
     roost__index_free(&P->index);
+}
+
+/* Symbolize every pc in P. The process-wide cache answers most, a probe
+ * each; the rest need the modules' symbol tables and libdw, which want a
+ * deep stack and can take milliseconds (the first profile reads the
+ * debug information): from a task they run on the blocking pool while the
+ * task parks, so that its worker runs other tasks meanwhile. */
+static int prof_pcs_fill(void *arg) {
+    roost__prof_pcs *P = arg;
+    roost__sym_begin();
+    for (size_t i = 0; i < P->n; i++)
+        if (!P->syms[i]) P->syms[i] = roost__sym_get(P->pcs[i]);
+    return 0;
+}
+
+static void *prof_pcs_fill_main(void *arg) {
+    prof_pcs_fill(arg);
+    return NULL;
+}
+
+static void prof_pcs_resolve(roost__prof_pcs *P, bool task) {
+    if (P->n && roost__sym_peek(P->pcs, P->syms, P->n)) {
+        if (!task || roost_offload(NULL, prof_pcs_fill, P) != ROOST_OK)
+            roost__off_task(prof_pcs_fill_main, P);
+    }
+    for (size_t i = 0; i < P->n; i++)
+        if (!P->syms[i]) P->syms[i] = &prof_nosym;
 }
 
 /* ------------------------------------------------------------ grouping */
@@ -241,12 +268,26 @@ static int prof_id_cmp(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static void prof_sort_by_id(roost_task_info_t *v, size_t n) {
-    for (size_t i = 1; i < n; i++)
-        if (v[i].id < v[i - 1].id) {
-            qsort(v, n, sizeof *v, prof_id_cmp);
-            return;
+typedef struct {
+    roost_task_info_t *v;
+    size_t n;
+} prof_sort_req;
+
+static int prof_sort_job(void *arg) {
+    prof_sort_req *r = arg;
+    for (size_t i = 1; i < r->n; i++)
+        if (r->v[i].id < r->v[i - 1].id) {
+            qsort(r->v, r->n, sizeof *r->v, prof_id_cmp);
+            break;
         }
+    return 0;
+}
+
+/* In the order of ids. 100,000 records take tens of ms to sort, in one
+ * piece: from a task, on the blocking pool, with the task parked. */
+static void prof_sort_by_id(roost_task_info_t *v, size_t n, bool task) {
+    prof_sort_req r = {v, n};
+    if (!task || n < 1024 || roost_offload(NULL, prof_sort_job, &r) != ROOST_OK) prof_sort_job(&r);
 }
 
 static double prof_waited_s(const roost_task_info_t *t, int64_t now) {
@@ -343,19 +384,22 @@ void roost__traceback(roost__buf *b, const roost_task_info_t *t, int64_t now, in
         roost__buf_printf(b, "(task %llu)\n%s", (unsigned long long)t->parent_id, prof ? "\n" : "");
 }
 
-static int prof_full(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_pcs *P) {
+static int prof_full(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_pcs *P, roost__slice *sl) {
     int64_t now = roost_now();
-    prof_sort_by_id(v, n);
+    prof_sort_by_id(v, n, sl->task);
     roost__buf_printf(b, "task profile: total %zu\n\n", n);
-    for (size_t i = 0; i < n; i++) roost__traceback(b, &v[i], now, ROOST__TB_PROFILE, P);
+    for (size_t i = 0; i < n; i++) {
+        roost__traceback(b, &v[i], now, ROOST__TB_PROFILE, P);
+        roost__slice_check(sl);
+    }
     return ROOST_OK;
 }
 
 /* ------------------------------------------------------------ JSON */
 
-static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_pcs *P) {
+static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_pcs *P, roost__slice *sl) {
     int64_t now = roost_now();
-    prof_sort_by_id(v, n);
+    prof_sort_by_id(v, n, sl->task);
     roost__buf_printf(b, "{\"total\":%zu,\"tasks\":[", n);
     for (size_t i = 0; i < n; i++) {
         const roost_task_info_t *t = &v[i];
@@ -399,6 +443,7 @@ static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_
                 roost__buf_puts(b, ",\"line\":null}");
         }
         roost__buf_puts(b, "]}");
+        roost__slice_check(sl);
     }
     roost__buf_puts(b, "\n]}\n");
     return ROOST_OK;
@@ -406,49 +451,85 @@ static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_
 
 /* ------------------------------------------------------------ entry points */
 
-/* The grouped forms fold tasks as the registry walks them: one copy per
- * distinct (pointer-identical) key is kept, with a count, so 100,000 tasks
- * parked at three sites cost three records, not a 40 MB snapshot. */
+/* What the walk feeds. The grouped forms fold tasks as the registry walks
+ * them: one copy per distinct (pointer-identical) key is kept, with a
+ * count, so 100,000 tasks parked at three sites cost three records, not a
+ * 40 MB snapshot. The full and JSON forms keep every task, and note each
+ * pc as they go (P), so that symbolizing needs no second pass. */
 typedef struct {
-    roost__prof_groups G; /* owns its tasks */
+    roost__prof_groups G; /* grouped: owns its tasks */
+    roost_task_info_t *v; /* full, JSON: every task */
+    size_t n, cap;
+    roost__prof_pcs *P;
     size_t total;
     bool oom;
 } prof_stream;
 
-static void prof_stream_one(const roost_task_info_t *t, void *arg) {
+static void prof_stream_group(const roost_task_info_t *t, void *arg) {
     prof_stream *S = arg;
     S->total++;
     if (!S->oom && !prof_group_add(&S->G, t, 1)) S->oom = true;
 }
 
-static int prof_take(int format, char **buf, size_t *len) {
-    roost_task_info_t *v = NULL;
-    size_t n = 0;
-    prof_stream S = {.G.owns = true};
-    int rc;
-    bool grouped = format == ROOST_PROFILE_GROUPED || format == ROOST_PROFILE_PPROF;
-    if (grouped) {
-        rc = roost__tasks_each(ROOST_SNAP_STACKS, prof_stream_one, &S);
-        if (!rc && S.oom) rc = ROOST_ENOMEM;
-        if (rc) {
-            prof_groups_free(&S.G);
-            return rc;
+static void prof_stream_all(const roost_task_info_t *t, void *arg) {
+    prof_stream *S = arg;
+    S->total++;
+    if (S->oom) return;
+    if (S->n == S->cap) {
+        size_t cap = S->cap ? S->cap * 2 : 1024;
+        roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
+        if (!v) {
+            S->oom = true;
+            return;
         }
-    } else if ((rc = roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS))) {
-        return rc;
+        S->v = v, S->cap = cap;
     }
-    roost__sym_begin();
-    roost__buf b = {0};
+    S->v[S->n++] = *t;
+    for (int k = 0; k < t->nframes; k++)
+        if (t->pcs[k]) roost__prof_pcs_find(S->P, t->pcs[k]);
+}
+
+/* Take a profile. From a task, nothing here holds its worker for more than
+ * a slice (ROOST__SLICE_NS) at a time, whatever the number of tasks: the
+ * walk and the formatting of one entry per task yield between slices
+ * (registry.c's sliced walk says what the snapshot then is: the same as
+ * ever, over a longer span), and what cannot be cut (symbolizing new pcs,
+ * sorting 100,000 records) runs on the blocking pool while the task
+ * parks. The grouped forms format a few groups: no slicing needed. From
+ * a plain thread it all runs right here, in one piece. */
+static int prof_take(int format, char **buf, size_t *len) {
+    roost__slice sl;
+    roost__slice_begin(&sl);
     roost__prof_pcs P = {0};
-    switch (format) {
-    case ROOST_PROFILE_GROUPED: rc = prof_grouped(&b, &S.G, S.total, &P); break;
-    case ROOST_PROFILE_FULL: rc = prof_full(&b, v, n, &P); break;
-    case ROOST_PROFILE_PPROF: rc = roost__pprof(&b, &S.G, &P); break;
-    default: rc = prof_json(&b, v, n, &P); break;
+    prof_stream S = {.G.owns = true, .P = &P};
+    bool grouped = format == ROOST_PROFILE_GROUPED || format == ROOST_PROFILE_PPROF;
+    int rc;
+    if (grouped) {
+        rc = roost__tasks_each(ROOST_SNAP_STACKS | ROOST__SNAP_SLICED, prof_stream_group, &S);
+        for (size_t i = 0; i < S.G.n; i++)
+            for (int k = 0; k < S.G.g[i].t->nframes; k++)
+                if (S.G.g[i].t->pcs[k]) roost__prof_pcs_find(&P, S.G.g[i].t->pcs[k]);
+    } else {
+        /* Sized for the tasks alive now (plus some that may start
+         * meanwhile): growing by doubling would copy 40 MB several times. */
+        S.cap = (size_t)roost_task_count() + 256;
+        if (!(S.v = malloc(S.cap * sizeof *S.v))) S.cap = 0;
+        rc = roost__tasks_each(ROOST_SNAP_STACKS | ROOST__SNAP_SLICED, prof_stream_all, &S);
+    }
+    if (!rc && (S.oom || P.oom)) rc = ROOST_ENOMEM;
+    roost__buf b = {0};
+    if (!rc) {
+        prof_pcs_resolve(&P, sl.task);
+        switch (format) {
+        case ROOST_PROFILE_GROUPED: rc = prof_grouped(&b, &S.G, S.total, &P); break;
+        case ROOST_PROFILE_FULL: rc = prof_full(&b, S.v, S.n, &P, &sl); break;
+        case ROOST_PROFILE_PPROF: rc = roost__pprof(&b, &S.G, &P); break;
+        default: rc = prof_json(&b, S.v, S.n, &P, &sl); break;
+        }
     }
     if (!rc && (b.oom || P.oom)) rc = ROOST_ENOMEM;
     prof_pcs_free(&P);
-    free(v);
+    free(S.v);
     prof_groups_free(&S.G);
     if (rc) {
         free(b.p);
@@ -460,26 +541,11 @@ static int prof_take(int format, char **buf, size_t *len) {
     return ROOST_OK;
 }
 
-typedef struct {
-    int format;
-    char **buf;
-    size_t *len;
-    int rc;
-} prof_req;
-
-static void *prof_take_main(void *arg) {
-    prof_req *r = arg;
-    r->rc = prof_take(r->format, r->buf, r->len);
-    return NULL;
-}
-
 int roost_profile(int format, char **buf, size_t *len) {
     if (!buf || !len) return ROOST_EINVAL;
     *buf = NULL, *len = 0;
     if (format < ROOST_PROFILE_GROUPED || format > ROOST_PROFILE_JSON) return ROOST_EINVAL;
-    prof_req r = {format, buf, len, ROOST_OK};
-    roost__off_task(prof_take_main, &r);
-    return r.rc;
+    return prof_take(format, buf, len);
 }
 
 int roost_profile_write(int fd, int format) {

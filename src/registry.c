@@ -442,14 +442,31 @@ bool roost__task_peek(roost__task *t, roost__task *copy, uint32_t *seq) {
     return false;
 }
 
+/* ------------------------------------------------------------ slices */
+
+void roost__slice_begin(roost__slice *s) {
+    s->task = roost__self() != NULL;
+    s->start = s->task ? roost_now() : 0;
+}
+
+void roost__slice_check(roost__slice *s) {
+    if (!s->task || roost_now() - s->start < ROOST__SLICE_NS) return;
+    roost_yield();
+    s->start = roost_now();
+}
+
 /* Every live task, one at a time, into a record on the walker's own stack:
  * for consumers that fold tasks as they go (a grouped profile), which then
- * need no array of 100,000 records (40 MB of fresh pages to fault in). */
+ * need no array of 100,000 records (40 MB of fresh pages to fault in).
+ * Sliced (ROOST__SNAP_SLICED, from a task): the walk yields between chunks
+ * of slots once its slice is spent; E lives on the heap, and the cursor in
+ * the stack walk stays good across the yield (stack.c). */
 typedef struct {
     void (*fn)(const roost_task_info_t *, void *);
     void *arg;
     int flags;
     tick_clock clock;
+    roost__slice slice;
     roost_task_info_t info;
     char rec[sizeof(roost__task)] __attribute__((aligned(64)));
 } each_state;
@@ -459,13 +476,19 @@ static void each_one(roost__task *t, void *arg) {
     if (info_copy(t, &E->info, E->flags, &E->clock, E->rec)) E->fn(&E->info, E->arg);
 }
 
+static void each_pause(void *arg) { roost__slice_check(&((each_state *)arg)->slice); }
+
 int roost__tasks_each(int flags, void (*fn)(const roost_task_info_t *, void *), void *arg) {
     if (!roost__nworkers()) return ROOST_OK;
     each_state *E = calloc(1, sizeof *E);
     if (!E) return ROOST_ENOMEM;
     E->fn = fn, E->arg = arg, E->flags = flags;
     clock_now(&E->clock);
-    roost__for_each_stack_slot(each_one, E);
+    roost__slice_begin(&E->slice);
+    if ((flags & ROOST__SNAP_SLICED) && E->slice.task)
+        roost__for_each_stack_slot_sliced(each_one, each_pause, E);
+    else
+        roost__for_each_stack_slot(each_one, E);
     free(E);
     return ROOST_OK;
 }

@@ -65,6 +65,11 @@ static struct {
     long pooled;
     roost__stack *chunks; /* slot 0 of every chunk, linked by chunk_next */
     roost__stack *odd;    /* live odd-size stacks, linked by chunk_next (for observers) */
+    /* Sliced walks (roost__for_each_stack_slot with a pause) in their odd
+     * part, and the odd stacks released meanwhile: unlinked from odd but
+     * kept mapped, linked by next, until the last such walk ends. */
+    int odd_walkers;
+    roost__stack *odd_deferred;
 } stacks = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static long max_map_count(void) {
@@ -159,19 +164,25 @@ roost__stack *roost__stack_get(roost__worker *w, size_t size) {
     return s;
 }
 
+static void odd_unmap(roost__stack *s) { munmap(s->lo - GUARD_SIZE, s->size + GUARD_SIZE); }
+
 static void release_odd(roost__stack *s) {
     /* Unlinked under the lock observers hold while they read odd stacks, so
-     * no one reads this mapping once it is gone. */
+     * no one reads this mapping once it is gone; while a sliced walk is in
+     * the odd list (and may stand on this stack, the lock dropped), the
+     * unmap waits for the walk to end. */
     pthread_mutex_lock(&stacks.lock);
     roost__stack **pp = &stacks.odd;
     while (*pp && *pp != s) pp = &(*pp)->chunk_next;
     if (*pp) *pp = s->chunk_next;
+    bool defer = stacks.odd_walkers > 0;
+    if (defer) s->next = stacks.odd_deferred, stacks.odd_deferred = s;
     pthread_mutex_unlock(&stacks.lock);
 #ifdef ROOST_HAVE_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
     if (s->guarded && stacks.guard_mode == GUARD_MPROTECT) atomic_fetch_add(&stacks.mprotect_left, 1);
-    munmap(s->lo - GUARD_SIZE, s->size + GUARD_SIZE);
+    if (!defer) odd_unmap(s);
 }
 
 void roost__stack_put(roost__worker *w, roost__stack *s) {
@@ -201,9 +212,29 @@ void roost__stack_flush(roost__worker *w) {
 
 /* Call fn on the task record of every stack slot there is, live or not
  * (fn checks). Chunks are only ever prepended, and unmapped only at
- * roost_shutdown, so they are walked without the lock; odd-size stacks can
- * be unmapped at any exit, so they are visited under it. */
-void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg) {
+ * roost_shutdown, so they are walked without the lock, and a cursor into
+ * them (chunk, slot) stays good across a pause. Odd-size stacks can be
+ * unmapped at any exit, so they are visited under the lock.
+ *
+ * With pause, the walk is sliced: pause(arg) runs after every chunk and
+ * every STACK_WALK_BATCH odd stacks, with no lock held, and may yield or
+ * park. Across a pause in the odd list the cursor is an odd stack that
+ * may exit meanwhile: odd_walkers keeps every released odd stack mapped
+ * until the last sliced walk leaves the list (release_odd), and the walk
+ * goes on from the cursor's chunk_next. That is safe and visits no stack
+ * twice: odd stacks are only ever prepended, so a stack's chunk_next is
+ * always an older stack; unlinking one changes only its predecessor's
+ * link, so a cursor unlinked meanwhile still leads, through older stacks
+ * only, back into the list or to its end. What a sliced walk sees is what
+ * any walk sees, over a longer span: every slot is visited once, a task
+ * alive for the whole walk is met exactly once (a task keeps its slot for
+ * life), and one spawned or exited meanwhile may or may not be. */
+#define STACK_WALK_BATCH 64
+#define STACK_WALK_AHEAD 4  /* slots */
+#define STACK_WALK_SAVED 48 /* above a saved stack pointer: the frame pointer and return address, or near */
+
+void roost__for_each_stack_slot_sliced(void (*fn)(roost__task *t, void *arg), void (*pause)(void *arg),
+                                       void *arg) {
     pthread_mutex_lock(&stacks.lock);
     roost__stack *c = stacks.chunks;
     size_t slot = stacks.size + GUARD_SIZE;
@@ -212,12 +243,45 @@ void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg
         char *base = c->lo - GUARD_SIZE;
         for (int i = 0; i < CHUNK_SLOTS; i++) {
             roost__stack *s = (roost__stack *)(base + (size_t)(i + 1) * slot - sizeof(roost__stack));
+            /* Each record is on a page of its own, cold in cache and TLB,
+             * and so is the top of its stack, which fn reads next: ask for
+             * the records a few slots on, and for the stack top of one
+             * whose record was asked for already, while fn reads this one.
+             * A prefetch never faults, so a saved stack pointer read as it
+             * changes costs a wasted prefetch at most. */
+            if (i + STACK_WALK_AHEAD < CHUNK_SLOTS)
+                __builtin_prefetch(roost__stack_task((roost__stack *)((char *)s + STACK_WALK_AHEAD * slot)));
+            if (i + STACK_WALK_AHEAD / 2 < CHUNK_SLOTS) {
+                roost__task *t = roost__stack_task((roost__stack *)((char *)s + STACK_WALK_AHEAD / 2 * slot));
+                __builtin_prefetch((char *)(uintptr_t)roost__racy_load64(&t->sp) + STACK_WALK_SAVED);
+            }
             fn(roost__stack_task(s), arg);
         }
+        if (pause) pause(arg);
     }
     pthread_mutex_lock(&stacks.lock);
-    for (roost__stack *s = stacks.odd; s; s = s->chunk_next) fn(roost__stack_task(s), arg);
+    if (pause) stacks.odd_walkers++;
+    int k = 0;
+    for (roost__stack *s = stacks.odd; s; s = s->chunk_next) {
+        fn(roost__stack_task(s), arg);
+        if (pause && ++k % STACK_WALK_BATCH == 0 && s->chunk_next) {
+            pthread_mutex_unlock(&stacks.lock);
+            pause(arg);
+            pthread_mutex_lock(&stacks.lock);
+        }
+    }
+    roost__stack *gone = NULL;
+    if (pause && --stacks.odd_walkers == 0) gone = stacks.odd_deferred, stacks.odd_deferred = NULL;
     pthread_mutex_unlock(&stacks.lock);
+    while (gone) {
+        roost__stack *s = gone;
+        gone = s->next;
+        odd_unmap(s);
+    }
+}
+
+void roost__for_each_stack_slot(void (*fn)(roost__task *t, void *arg), void *arg) {
+    roost__for_each_stack_slot_sliced(fn, NULL, arg);
 }
 
 void roost__stack_hold(bool hold) {

@@ -426,6 +426,19 @@ const roost__sym *roost__sym_get(uintptr_t pc) {
     return s;
 }
 
+size_t roost__sym_peek(const uintptr_t *pcs, const roost__sym **out, size_t n) {
+    prof_walk w = {0};
+    size_t miss = 0;
+    pthread_mutex_lock(&syms.lock);
+    bool stale = prof_mods_stale(&w);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = stale ? NULL : prof_sym_probe(pcs[i]);
+        miss += !out[i];
+    }
+    pthread_mutex_unlock(&syms.lock);
+    return miss;
+}
+
 /* "function+0xoff (file:line)", "module+0xoff", or "0x..." */
 size_t roost__sym_format(const roost__sym *s, uintptr_t pc, char *buf, size_t size) {
     if (!size) return 0;

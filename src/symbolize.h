@@ -56,6 +56,11 @@ void roost__sym_begin(void);
  * out of memory. Deep on the stack with libdw: call it off a task's stack
  * (roost__off_task). */
 const roost__sym *roost__sym_get(uintptr_t pc);
+/* The cache alone, for n pcs at once: out[i] is pc i's symbol if cached,
+ * else NULL; every one is NULL when the modules changed since the cache was
+ * filled. Returns how many are NULL. One lock, a short dl_iterate_phdr and
+ * a probe per pc: cheap, and shallow enough for a task's stack. */
+size_t roost__sym_peek(const uintptr_t *pcs, const roost__sym **out, size_t n);
 /* "function+0xoff (file:line)", "module+0xoff", or "0x..." into buf; the
  * length written, without the NUL. s may be NULL (the bare pc). */
 size_t roost__sym_format(const roost__sym *s, uintptr_t pc, char *buf, size_t size);
