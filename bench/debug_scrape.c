@@ -298,6 +298,11 @@ static void body(void *unused) {
     for (int i = 0; i < ny; i++) CHECK(roost_go(yielder, NULL));
     CHECK(roost_waitgroup_add(&started, N));
     for (int i = 0; i < N; i++) {
+        /* A yield now and then: a spawn loop that runs for tens of ms
+         * without a switch looks blocked to the monitor, which starts spare
+         * workers; a spare left without a task sleeps, and its sleep would
+         * read as a stall. */
+        if (i % 1024 == 1023) CHECK(roost_yield());
         switch (i % 3) {
         case 0: CHECK(roost_go(parked_a, roost_chan_ref(ch))); break;
         case 1: CHECK(roost_go(parked_b, roost_chan_ref(ch))); break;
