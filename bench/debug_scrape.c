@@ -302,7 +302,7 @@ static void body(void *unused) {
          * without a switch looks blocked to the monitor, which starts spare
          * workers; a spare left without a task sleeps, and its sleep would
          * read as a stall. */
-        if (i % 1024 == 1023) CHECK(roost_yield());
+        if (i % 128 == 127) CHECK(roost_yield());
         switch (i % 3) {
         case 0: CHECK(roost_go(parked_a, roost_chan_ref(ch))); break;
         case 1: CHECK(roost_go(parked_b, roost_chan_ref(ch))); break;
