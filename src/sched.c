@@ -377,6 +377,8 @@ static inline void requeue_oldest(roost__worker *w, roost__task *t) {
     if (!roost__ring_put_oldest(w, t, false)) roost__ring_overflow(w, t, NW() == 1);
 }
 
+static void requeue_oldest_after(roost__worker *w, void *arg) { requeue_oldest(w, arg); }
+
 static void requeue_after_yield(roost__worker *w, void *arg) {
     requeue_oldest(w, arg);
     wake_if_idle();
@@ -429,6 +431,8 @@ ROOST_TLS_REREAD int roost_yield(void) { return yield(requeue_after_yield); }
 
 ROOST_TLS_REREAD int roost__yield_local(void) { return yield(requeue_after_local_yield); }
 
+ROOST_TLS_REREAD int roost__yield_quiet(void) { return yield(requeue_oldest_after); }
+
 /* ------------------------------------------------------------ spawn and exit */
 
 static void free_after_exit(roost__worker *w, void *arg) {
@@ -479,7 +483,10 @@ static uint64_t new_id(void) {
     return id_next++;
 }
 
-int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_site_t *site) {
+/* A spawn; `quiet` (a constant in each caller): wake no idle worker for
+ * it (see roost__go_quiet). */
+static inline __attribute__((always_inline)) int spawn(roost_fn fn, void *arg, const roost_task_opts_t *opts,
+                                                       roost_site_t *site, bool quiet) {
     if (!fn || !site) return ROOST_EINVAL;
     if (opts && opts->stack_size > ROOST_STACK_MAX) return ROOST_ERANGE;
     int rc = roost__ensure_started();
@@ -524,6 +531,13 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
                               memory_order_release);
     else
         atomic_fetch_add(&roost__sched.thread_spawned, 1);
+    if (quiet && w) {
+        /* roost__ready's local path, less its wake-up */
+        atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
+        roost__task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+        if (old && !roost__ring_put(w, old)) roost__ring_overflow(w, old, NW() == 1);
+        return ROOST_OK;
+    }
     roost__ready(t);
     /* A spawn is new work, not a hand-off: if it pushed a task into our
      * ring, wake a sleeper whatever the ring's length. It takes the task
@@ -534,6 +548,12 @@ int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_s
         wake_if_idle();
     return ROOST_OK;
 }
+
+int roost_go_site(roost_fn fn, void *arg, const roost_task_opts_t *opts, roost_site_t *site) {
+    return spawn(fn, arg, opts, site, false);
+}
+
+int roost__go_quiet(roost_fn fn, void *arg, roost_site_t *site) { return spawn(fn, arg, NULL, site, true); }
 
 uint64_t roost_task_id(void) {
     roost__task *t = roost__self();
