@@ -52,10 +52,10 @@ extern "C" {
 
 /* The one place the version lives: the Makefile (library file name, SONAME)
  * and roost.pc read it from here. While MAJOR is 0 a minor release may change
- * the ABI, so the shared library's SONAME carries MAJOR.MINOR (libroost.so.0.1);
+ * the ABI, so the shared library's SONAME carries MAJOR.MINOR (libroost.so.0.2);
  * from 1.0 on it carries MAJOR only. */
 #define ROOST_VERSION_MAJOR 0
-#define ROOST_VERSION_MINOR 1
+#define ROOST_VERSION_MINOR 2
 #define ROOST_VERSION_PATCH 0
 
 /* ---------------------------------------------------------------- errors */
@@ -243,10 +243,22 @@ void roost_ctx_unref(roost_ctx_t *ctx);
 /* Make a channel of elements of elem_size bytes (1..ROOST_CHAN_MAX_ELEM) with
  * a buffer of cap elements (0: unbuffered). The caller holds one reference.
  * ROOST_EINVAL, ROOST_ERANGE, ROOST_ENOMEM. */
-int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap);
+int roost_chan_make(size_t elem_size, size_t cap, roost_chan_t **out);
 
 roost_chan_t *roost_chan_ref(roost_chan_t *ch);
 void roost_chan_unref(roost_chan_t *ch);
+
+/* A task takes over one reference to ch that it was given (say, by its
+ * spawner): the runtime releases it when the task exits, and while the
+ * task is parked on ch that reference does not count as a way to reach ch
+ * (the leak detector, roost_obs.h).
+ * This is what lets the detector prove the story's leak: the caller drops
+ * its reference and walks away, the request task is left the only holder,
+ * parked on a send nobody can receive. The task must not unref it itself.
+ * A task adopts a given channel once: a second adopt of the same channel by
+ * the same task is reported and aborts (docs/guide.md, section 9).
+ * ROOST_ESTATE from a plain thread. */
+int roost_chan_adopt(roost_chan_t *ch);
 
 /* Send *elem (elem_size bytes are copied). 0; ROOST_ECLOSED if the channel is
  * or becomes closed; the context's error. */
@@ -428,11 +440,11 @@ typedef int (*roost_group_fn)(roost_ctx_t *ctx, void *arg);
  * (file:line) is recorded for labels and leak reports. ROOST_EINVAL,
  * ROOST_ENOMEM. */
 #define roost_group_make(parent, out) \
-    roost_group_make_at((parent), (out), __FILE__ ":" ROOST__STR(__LINE__), __func__)
+    roost_group_make_at((parent), __FILE__ ":" ROOST__STR(__LINE__), __func__, (out))
 #define ROOST__STR(x) ROOST__STR2(x)
 #define ROOST__STR2(x) #x
 /* The same with an explicit site: `where` and `func` must be static strings. */
-int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where, const char *func);
+int roost_group_make_at(roost_ctx_t *parent, const char *where, const char *func, roost_group_t **out);
 
 /* The group's context, owned by the group (valid while you hold a reference
  * or are one of its tasks; roost_ctx_ref it to keep it longer). Cancelled

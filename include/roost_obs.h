@@ -114,7 +114,7 @@ enum { ROOST_SNAP_STACKS = 1 };
  * Stacks use frame pointers: build code you want to see in them with
  * -fno-omit-frame-pointer (roost itself is). *out is malloc'ed; free it with
  * free(). In no particular order (the order of stack slots). */
-int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags);
+int roost_tasks_snapshot(int flags, roost_task_info_t **out, size_t *n);
 
 /* Symbolize a return address: "function+0xoff (file:line)". Function names
  * come from each loaded module's ELF symbol table (static functions too,
@@ -343,7 +343,7 @@ typedef struct roost_leaked_task {
     int verdict; /* enum roost_leak_verdict */
     roost_task_info_t task;
 } roost_leaked_task_t;
-int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags);
+int roost_leaked_tasks(int flags, roost_leaked_task_t **out, size_t *n);
 
 /* What the detector has done so far, and what it cost. A versioned
  * struct: fields are only ever added at the end, before `reserved`. */
@@ -434,17 +434,6 @@ typedef struct roost_leak_proof {
     int64_t reserved[8]; /* zero */
 } roost_leak_proof_t;
 int roost_leak_prove(roost_leak_proof_t *out);
-
-/* A task takes over one reference to ch that it was given (say, by its
- * spawner): the runtime releases it when the task exits, and while the
- * task is parked on ch that reference does not count as a way to reach ch.
- * This is what lets the detector prove the story's leak: the caller drops
- * its reference and walks away, the request task is left the only holder,
- * parked on a send nobody can receive. The task must not unref it itself.
- * A task adopts a given channel once: a second adopt of the same channel by
- * the same task is reported and aborts (docs/guide.md, section 9).
- * ROOST_ESTATE from a plain thread. */
-int roost_chan_adopt(roost_chan_t *ch);
 
 /* The test helper (Go's goleak.VerifyNone): wait up to timeout_ns for the
  * live tasks to drop to `expected` (the caller, if a task, is not counted),

@@ -59,7 +59,7 @@ static inline __attribute__((always_inline)) void copy(roost_chan_t *ch, void *d
         memcpy(dst, src, ch->elem_size);
 }
 
-int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap) {
+int roost_chan_make(size_t elem_size, size_t cap, roost_chan_t **out) {
     if (!out) return ROOST_EINVAL;
     *out = NULL;
     if (elem_size == 0) return ROOST_EINVAL;

@@ -1085,7 +1085,7 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
     if (suspect_ns <= 0 || !roost__observe) return r.proved;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return r.proved;
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return r.proved;
     if (!n) { /* the array is allocated all the same */
         free(v);
         return r.proved;
@@ -1147,7 +1147,7 @@ static int cmp_named(const void *a, const void *b) {
     return cmp_u64(&((const named *)a)->id, &((const named *)b)->id);
 }
 
-int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags) {
+int roost_leaked_tasks(int flags, roost_leaked_task_t **out, size_t *n) {
     if (!out || !n) return ROOST_EINVAL;
     *out = NULL, *n = 0;
     if (!roost__nworkers()) return ROOST_OK;
@@ -1161,7 +1161,7 @@ int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags) {
     qsort(w.v, w.n, sizeof *w.v, cmp_named);
     roost_task_info_t *v;
     size_t m;
-    int rc = roost_tasks_snapshot(&v, &m, flags);
+    int rc = roost_tasks_snapshot(flags, &v, &m);
     if (rc) {
         free(w.v);
         return rc;
@@ -1195,7 +1195,7 @@ void roost__leak_idle_check(uint64_t switches) {
     if (roost_task_count() == 0 || atomic_load(&leaks.idle_reported) == switches + 1) return;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return;
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return;
     /* Still idle with the same switch total: nothing moved while we looked. */
     if (n && roost__sched_all_idle() && roost__sched_switches() == switches && deadlock_check(v, n, 0))
         atomic_store(&leaks.idle_reported, switches + 1);
@@ -1210,7 +1210,7 @@ int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd) {
     if (rc == 0) return 0;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return roost_task_count();
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return roost_task_count();
     uint64_t self_id = roost_task_id();
     roost__buf b = {0};
     int64_t now = roost_now(), left = 0;

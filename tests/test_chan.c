@@ -15,17 +15,17 @@ static void wait_atleast(atomic_int *v, int want, const char *what) {
 
 static void t_make_args(void *arg) {
     roost_chan_t *ch = NULL;
-    CHECK_ERR(roost_chan_make(NULL, 4, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_make(&ch, 0, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_make(&ch, 0, 10), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM + 1, 0), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, (size_t)-1, 1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, 4, ROOST_CHAN_MAX_CAP + 1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, 4, (size_t)-1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM, ROOST_CHAN_MAX_CAP + 1), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(4, 0, NULL), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(0, 0, &ch), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(0, 10, &ch), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(ROOST_CHAN_MAX_ELEM + 1, 0, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make((size_t)-1, 1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(4, ROOST_CHAN_MAX_CAP + 1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(4, (size_t)-1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(ROOST_CHAN_MAX_ELEM, ROOST_CHAN_MAX_CAP + 1, &ch), ROOST_ERANGE);
 
     /* The limits themselves are accepted. */
-    CHECK_OK(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM, 2));
+    CHECK_OK(roost_chan_make(ROOST_CHAN_MAX_ELEM, 2, &ch));
     CHECK(ch != NULL);
     CHECK_EQ(roost_chan_cap(ch), 2);
     CHECK_EQ(roost_chan_len(ch), 0);
@@ -37,7 +37,7 @@ static void t_make_args(void *arg) {
     CHECK(memcmp(big, out, sizeof big) == 0);
     roost_chan_unref(ch);
 
-    CHECK_OK(roost_chan_make(&ch, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &ch));
     CHECK_EQ(roost_chan_cap(ch), 0);
     CHECK_EQ(roost_chan_len(ch), 0);
     roost_chan_unref(ch);
@@ -48,7 +48,7 @@ static void t_make_args(void *arg) {
 static void t_null_args(void *arg) {
     roost_chan_t *ch;
     int v = 1;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 1));
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &ch));
     CHECK_ERR(roost_chan_send(NULL, NULL, &v), ROOST_EINVAL);
     CHECK_ERR(roost_chan_send(NULL, ch, NULL), ROOST_EINVAL);
     CHECK_ERR(roost_chan_recv(NULL, NULL, &v), ROOST_EINVAL);
@@ -93,7 +93,7 @@ static void seq_sender(void *arg) {
 static void t_unbuffered(void *arg) {
     rv_state s;
     memset(&s, 0, sizeof s);
-    CHECK_OK(roost_chan_make(&s.ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &s.ch));
     int v = 0;
     /* Nobody is receiving: a non-blocking send cannot complete. */
     CHECK_ERR(roost_chan_trysend(s.ch, &v), ROOST_EAGAIN);
@@ -157,7 +157,7 @@ static void rr_receiver(void *arg) {
 static void t_trysend_to_waiting_receiver(void *arg) {
     rr_state s;
     memset(&s, 0, sizeof s);
-    CHECK_OK(roost_chan_make(&s.ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &s.ch));
     CHECK_OK(roost_go(rr_receiver, &s));
     CHECK_OK(roost_sleep(NULL, 20 * ROOST_MS));
     int v = 1234, rc;
@@ -178,7 +178,7 @@ static void t_trysend_to_waiting_receiver(void *arg) {
 static void t_buffered_fifo(void *arg) {
     roost_chan_t *ch;
     const int cap = 100;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+    CHECK_OK(roost_chan_make(sizeof(int), cap, &ch));
     CHECK_EQ(roost_chan_cap(ch), cap);
     for (int i = 0; i < cap; i++) {
         CHECK_EQ(roost_chan_len(ch), i);
@@ -218,7 +218,7 @@ static void t_buffered_fifo(void *arg) {
     typedef struct {
         char b[37];
     } odd_t;
-    CHECK_OK(roost_chan_make(&ch, sizeof(odd_t), 3));
+    CHECK_OK(roost_chan_make(sizeof(odd_t), 3, &ch));
     for (int i = 0; i < 3; i++) {
         odd_t o;
         memset(&o, 'a' + i, sizeof o);
@@ -253,7 +253,7 @@ static void block_sender(void *arg) {
 static void t_buffered_blocking(void *arg) {
     bs_state s;
     memset(&s, 0, sizeof s);
-    CHECK_OK(roost_chan_make(&s.ch, sizeof(int), 2));
+    CHECK_OK(roost_chan_make(sizeof(int), 2, &s.ch));
     s.from = 0;
     s.n = 5;
     CHECK_OK(roost_go(block_sender, &s));
@@ -275,7 +275,7 @@ static void t_buffered_blocking(void *arg) {
 
 static void t_close_drain(void *arg) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int64_t), 4));
+    CHECK_OK(roost_chan_make(sizeof(int64_t), 4, &ch));
     int64_t v = 10;
     CHECK_OK(roost_chan_send(NULL, ch, &v));
     v = 20;
@@ -308,7 +308,7 @@ static void t_close_drain(void *arg) {
     roost_chan_unref(ch);
 
     /* Unbuffered: closed at once. */
-    CHECK_OK(roost_chan_make(&ch, 3, 0));
+    CHECK_OK(roost_chan_make(3, 0, &ch));
     CHECK_OK(roost_chan_close(ch));
     unsigned char b[3] = {9, 9, 9};
     CHECK_ERR(roost_chan_recv(NULL, ch, b), ROOST_ECLOSED);
@@ -347,7 +347,7 @@ static void t_close_wakes(void *arg) {
     for (int cap = 0; cap <= 4; cap += 4) {
         cw_state s;
         memset(&s, 0, sizeof s);
-        CHECK_OK(roost_chan_make(&s.ch, sizeof(int64_t), (size_t)cap));
+        CHECK_OK(roost_chan_make(sizeof(int64_t), (size_t)cap, &s.ch));
         for (int i = 0; i < n; i++) CHECK_OK(roost_go(closed_receiver, &s));
         wait_atleast(&s.started, n, "receivers to start");
         CHECK_OK(roost_sleep(NULL, 20 * ROOST_MS));
@@ -361,7 +361,7 @@ static void t_close_wakes(void *arg) {
     for (int cap = 0; cap <= 2; cap += 2) {
         cw_state s;
         memset(&s, 0, sizeof s);
-        CHECK_OK(roost_chan_make(&s.ch, sizeof(int64_t), (size_t)cap));
+        CHECK_OK(roost_chan_make(sizeof(int64_t), (size_t)cap, &s.ch));
         for (int i = 0; i < cap; i++) {
             int64_t v = 100 + i;
             CHECK_OK(roost_chan_send(NULL, s.ch, &v));
@@ -418,7 +418,7 @@ static void t_refs(void *arg) {
     for (size_t cap = 0; cap <= 8; cap += 8) {
         roost_chan_t *ch;
         roost_waitgroup_t wg = ROOST_WAITGROUP_INIT;
-        CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+        CHECK_OK(roost_chan_make(sizeof(int), cap, &ch));
         CHECK_PTR(roost_chan_ref(ch), ch);
         CHECK_PTR(roost_chan_ref(ch), ch);
         ref_arg p = {ch, SCALE(5000, 500), &wg, 0}, c = {ch, 0, &wg, 0};
@@ -432,7 +432,7 @@ static void t_refs(void *arg) {
     /* Many refs and unrefs balance out (ASan / valgrind see a leak or a
      * double free otherwise). */
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, 8, 1));
+    CHECK_OK(roost_chan_make(8, 1, &ch));
     for (int i = 0; i < 100; i++) roost_chan_ref(ch);
     for (int i = 0; i < 100; i++) roost_chan_unref(ch);
     int64_t x = 5;
@@ -478,7 +478,7 @@ static void t_many_to_many(void *arg) {
         s.swg = wg0;
         s.rwg = wg0;
         s.per = SCALE(2000, 200);
-        CHECK_OK(roost_chan_make(&s.ch, sizeof(int), caps[k]));
+        CHECK_OK(roost_chan_make(sizeof(int), caps[k], &s.ch));
         CHECK_OK(roost_waitgroup_add(&s.swg, ns));
         CHECK_OK(roost_waitgroup_add(&s.rwg, nr));
         for (int i = 0; i < ns; i++) CHECK_OK(roost_go(mm_send, &s));

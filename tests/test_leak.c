@@ -82,7 +82,7 @@ static void do_request(void *arg) {
  * reference to it, without waiting; returns the caller's own reference. */
 static roost_chan_t *start_request(request *r, size_t cap, int64_t delay) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+    CHECK_OK(roost_chan_make(sizeof(int), cap, &ch));
     r->result = roost_chan_ref(ch);
     r->delay = delay;
     atomic_store(&r->rc, 1);
@@ -94,7 +94,7 @@ static roost_chan_t *start_request(request *r, size_t cap, int64_t delay) {
  * away on timeout. cap 0 is the leaky version, cap 1 the fixed one. */
 static int fetch(request *r, size_t cap, int64_t delay, int64_t timeout) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+    CHECK_OK(roost_chan_make(sizeof(int), cap, &ch));
     r->result = roost_chan_ref(ch);
     r->delay = delay;
     atomic_store(&r->rc, 1);
@@ -200,7 +200,7 @@ static void t_orphaned(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
     hook_reset();
     request r;
-    CHECK_OK(roost_chan_make(&r.result, sizeof(int), 4));
+    CHECK_OK(roost_chan_make(sizeof(int), 4, &r.result));
     atomic_store(&r.rc, 1);
     CHECK_OK(roost_go(borrowed_recv, &r));
     roost_sleep(NULL, 10 * ROOST_MS);
@@ -225,7 +225,7 @@ static void t_cancellable_not_leaked(void *unused) {
     hook_reset();
     request r;
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     r.result = roost_chan_ref(ch);
     atomic_store(&r.rc, 1);
     CHECK_OK(roost_go(ctx_recv, &r));
@@ -374,7 +374,7 @@ static void t_suspects_and_check(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     for (int i = 0; i < 3; i++) CHECK_OK(roost_go(forever_recv, ch));
     wait_parked(ROOST_WAIT_CHAN_RECV, 3);
     roost_sleep(NULL, 25 * ROOST_MS);
@@ -450,8 +450,8 @@ static void t_scan_sets(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
     roost_chan_t *c1, *c2;
-    CHECK_OK(roost_chan_make(&c1, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&c2, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &c1));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &c2));
     loop_arg a = {roost_chan_ref(c1), roost_chan_ref(c2), NULL, 1};
     loop_arg b = {roost_chan_ref(c2), roost_chan_ref(c1), NULL, 1};
     CHECK_OK(roost_go(send_loop, &a));
@@ -475,7 +475,7 @@ static void t_scan_sets(void *unused) {
     hook_reset();
     roost_mutex_t mu = ROOST_MUTEX_INIT;
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     loop_arg s = {.out = roost_chan_ref(ch), .mu = &mu, .rc = 1};
     loop_arg r = {.in = roost_chan_ref(ch), .mu = &mu, .rc = 1};
     CHECK_OK(roost_go(lock_then_send, &s));
@@ -541,7 +541,7 @@ static void t_scan_races_frees(void *unused) {
         CHECK_OK(roost_waitgroup_add(&wg, 2 * PAIRS));
         for (int i = 0; i < PAIRS; i++) {
             roost_chan_t *ch;
-            CHECK_OK(roost_chan_make(&ch, sizeof(long), 64 << 10)); /* 512 KiB */
+            CHECK_OK(roost_chan_make(sizeof(long), 64 << 10, &ch)); /* 512 KiB */
             args[2 * i] = (big_args){roost_chan_ref(ch), &wg, false};
             args[2 * i + 1] = (big_args){ch, &wg, true}; /* ours, handed over */
             CHECK_OK(roost_go(big_side, &args[2 * i]));
@@ -560,7 +560,7 @@ static void t_scan_quiet(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 1)); /* buffered: the send does not wait */
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &ch)); /* buffered: the send does not wait */
     roost_mutex_t mu = ROOST_MUTEX_INIT;
     loop_arg s = {.out = roost_chan_ref(ch), .mu = &mu, .rc = 1};
     loop_arg r = {.in = roost_chan_ref(ch), .mu = &mu, .rc = 1};
@@ -711,7 +711,7 @@ static void t_counted_once(void *unused) {
     /* The whole list, whatever was reported how. */
     roost_leaked_task_t *v;
     size_t n;
-    CHECK_OK(roost_leaked_tasks(&v, &n, ROOST_SNAP_STACKS));
+    CHECK_OK(roost_leaked_tasks(ROOST_SNAP_STACKS, &v, &n));
     CHECK_EQ(n, 3);
     for (size_t i = 0; i < n; i++) {
         CHECK_EQ(v[i].kind, ROOST_LEAK_CHAN);
@@ -727,7 +727,7 @@ static void t_counted_once(void *unused) {
     CHECK_EQ(wait_rc(&r[1]), ROOST_ECLOSED);
     CHECK_EQ(wait_rc(&s), ROOST_ECLOSED);
     CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S * check_slack()));
-    CHECK_OK(roost_leaked_tasks(&v, &n, 0));
+    CHECK_OK(roost_leaked_tasks(0, &v, &n));
     CHECK_EQ(n, 0); /* gone with them */
     free(v);
     CHECK(strcmp(roost_leak_verdict_name(ROOST_VERDICT_DEADLOCK), "global deadlock") == 0);
@@ -773,7 +773,7 @@ static int count_of(const char *text, const char *what) {
 
 static roost_chan_t *strand_grouped(request *r) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     r->result = roost_chan_ref(ch);
     r->delay = 0;
     atomic_store(&r->rc, 1);
@@ -857,8 +857,8 @@ static void t_select_leaks(void *unused) {
     /* Every channel held only by the selector when it parks. */
     hook_reset();
     roost_chan_t *a, *b;
-    CHECK_OK(roost_chan_make(&a, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&b, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &a));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &b));
     s = (sel_arg){roost_chan_ref(a), roost_chan_ref(b), 10 * ROOST_MS, 1};
     CHECK_OK(roost_go(selector, &s));
     roost_chan_unref(a), roost_chan_unref(b);
@@ -870,8 +870,8 @@ static void t_select_leaks(void *unused) {
     /* Parked first, references dropped after: the scan finds it. */
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
-    CHECK_OK(roost_chan_make(&a, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&b, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &a));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &b));
     s = (sel_arg){roost_chan_ref(a), roost_chan_ref(b), 0, 1};
     CHECK_OK(roost_go(selector, &s));
     wait_parked(ROOST_WAIT_SELECT, 1);
@@ -894,7 +894,7 @@ static void t_select_leaks(void *unused) {
 static void deadlock_main(void *arg) {
     (void)arg;
     roost_chan_t *ch;
-    roost_chan_make(&ch, sizeof(int), 0);
+    roost_chan_make(sizeof(int), 0, &ch);
     roost_go(forever_recv, ch);
     roost_chan_recv(NULL, ch, NULL); /* everybody receives, nobody sends */
 }

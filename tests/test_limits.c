@@ -249,18 +249,18 @@ static void t_task_stack_size(void *arg) {
 
 static void t_chan_sizes(void *arg) {
     roost_chan_t *ch = (roost_chan_t *)&ch;
-    CHECK_ERR(roost_chan_make(NULL, 1, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_make(&ch, 0, 1), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(1, 0, NULL), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(0, 1, &ch), ROOST_EINVAL);
     CHECK_PTR(ch, NULL);
-    CHECK_ERR(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM + 1, 0), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, SIZE_MAX, 1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, 8, ROOST_CHAN_MAX_CAP + 1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, 8, SIZE_MAX), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(ROOST_CHAN_MAX_ELEM + 1, 0, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(SIZE_MAX, 1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(8, ROOST_CHAN_MAX_CAP + 1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(8, SIZE_MAX, &ch), ROOST_ERANGE);
     /* Each within its limit, the buffer (elem_size * cap) over 16 GiB. */
-    CHECK_ERR(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM, ROOST_CHAN_MAX_CAP), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, (size_t)1 << 16, ((size_t)1 << 18) + 1), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(ROOST_CHAN_MAX_ELEM, ROOST_CHAN_MAX_CAP, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make((size_t)1 << 16, ((size_t)1 << 18) + 1, &ch), ROOST_ERANGE);
     CHECK_PTR(ch, NULL);
-    CHECK_OK(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM, 0));
+    CHECK_OK(roost_chan_make(ROOST_CHAN_MAX_ELEM, 0, &ch));
     roost_chan_unref(ch);
 }
 
@@ -283,7 +283,7 @@ static void noop(void *arg) {}
 static void t_bad_input(void *arg) {
     int64_t v = 0;
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof v, 1));
+    CHECK_OK(roost_chan_make(sizeof v, 1, &ch));
     /* Channels: a NULL channel outside select, a send of NULL. */
     CHECK_ERR(roost_chan_send(NULL, NULL, &v), ROOST_EINVAL);
     CHECK_ERR(roost_chan_recv(NULL, NULL, &v), ROOST_EINVAL);
@@ -394,7 +394,7 @@ static void t_bad_input_obs(void *arg) {
     CHECK_OK(roost_task_set_name(NULL));
     roost_task_info_t *all;
     size_t nall;
-    CHECK_OK(roost_tasks_snapshot(&all, &nall, 0));
+    CHECK_OK(roost_tasks_snapshot(0, &all, &nall));
     for (size_t i = 0; i < nall; i++)
         if (all[i].id == roost_task_id()) CHECK_PTR(all[i].name, NULL);
     free(all);
@@ -402,8 +402,8 @@ static void t_bad_input_obs(void *arg) {
     size_t len;
     roost_task_info_t *v;
     char *buf;
-    CHECK_ERR(roost_tasks_snapshot(NULL, &len, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_tasks_snapshot(&v, NULL, 0), ROOST_EINVAL);
+    CHECK_ERR(roost_tasks_snapshot(0, NULL, &len), ROOST_EINVAL);
+    CHECK_ERR(roost_tasks_snapshot(0, &v, NULL), ROOST_EINVAL);
     CHECK_ERR(roost_profile(0, &buf, &len), ROOST_EINVAL);
     CHECK_ERR(roost_profile(ROOST_PROFILE_JSON + 1, &buf, &len), ROOST_EINVAL);
     CHECK_ERR(roost_profile(ROOST_PROFILE_FULL, NULL, &len), ROOST_EINVAL);
@@ -450,7 +450,7 @@ static void t_bad_input_thread(void) {
     CHECK_ERR(roost_task_label("k", "v"), ROOST_ESTATE);
     CHECK_ERR(roost_task_set_name("x"), ROOST_ESTATE);
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &ch));
     CHECK_ERR(roost_chan_adopt(ch), ROOST_ESTATE);
     roost_chan_unref(ch);
     CHECK_ERR(roost_run(NULL, NULL), ROOST_EINVAL);

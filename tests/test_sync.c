@@ -218,7 +218,7 @@ static void t_rwmutex(void *arg) {
 
     /* A writer blocks while a reader holds; readers block while a writer holds. */
     roost_chan_t *rel;
-    CHECK_OK(roost_chan_make(&rel, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &rel));
     CHECK_OK(roost_rwmutex_rlock(NULL, &rw));
     rw_arg w = {&rw, 1, 0, 0, 0, 0, NULL};
     CHECK_OK(roost_go(rw_taker, &w));

@@ -207,7 +207,7 @@ static void t_task_count(void *arg) {
     const int n = SCALE(2000, 200);
     roost_chan_t *gate;
     atomic_int started = 0;
-    CHECK_OK(roost_chan_make(&gate, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &gate));
     blocker_arg ba = {gate, &started};
     for (int i = 0; i < n; i++) CHECK_OK(roost_go(blocker, &ba));
     /* Counted from spawn, not from first run. */
@@ -473,7 +473,7 @@ int main(void) {
     /* wait_tasks times out while a task is parked; shutdown is refused. */
     roost_chan_t *gate;
     atomic_int started = 0;
-    CHECK_OK(roost_chan_make(&gate, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &gate));
     blocker_arg ba = {gate, &started};
     CHECK_OK(roost_go(blocker, &ba));
     t0 = roost_now();
