@@ -321,38 +321,38 @@ int roost_ticker_stop(roost_ticker_t *t);
 
 /* ---------------------------------------------------------------- sync
  * Embeddable objects with static initialisers, like their Go counterparts'
- * zero values. Waiting blocks the task, not the worker thread. The fields
- * are private. Locks are not tied to the task that took them (as in Go),
- * except that re-locking a mutex you hold is refused with ROOST_EDEADLK. */
-
-typedef struct roost__waitq {
-    void *head, *tail;
-} roost__waitq_t;
+ * zero values: all-zero is the initial state, so a zeroed object (a static,
+ * calloc'ed or `= {0}`) is ready as well as one set to its ROOST_*_INIT.
+ * Waiting blocks the task, not the worker thread. Locks are not tied to the
+ * task that took them (as in Go), except that re-locking a mutex you hold is
+ * refused with ROOST_EDEADLK.
+ *
+ * The layout is private: each type is opaque storage of a fixed size and
+ * 8-byte alignment (as libdill's `struct dill_chstorage`), so the
+ * internals can change without changing the size programs compile in. The
+ * library checks at compile time that its own structure fits. Copying an
+ * object that is in use, or moving it, is undefined (as in Go). Sizes: a
+ * word of spare room each, two for the rwmutex. */
 
 typedef struct roost_mutex {
-    int lock;
-    int locked;
-    void *holder;
-    roost__waitq_t waiters;
-    unsigned long long holder_id; /* the holder's task id: the leak detector tells a holder that exited */
+    uint64_t roost__opaque[6];
 } roost_mutex_t;
 #define ROOST_MUTEX_INIT \
-    { 0, 0, NULL, {NULL, NULL}, 0 }
+    {                    \
+        { 0 }            \
+    }
 
 int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu);
 int roost_mutex_trylock(roost_mutex_t *mu); /* ROOST_EAGAIN if held */
 int roost_mutex_unlock(roost_mutex_t *mu);  /* ROOST_ESTATE if not locked */
 
 typedef struct roost_rwmutex {
-    int lock;
-    int readers;
-    int writer;
-    void *holder;
-    roost__waitq_t rq, wq;
-    unsigned long long holder_id; /* the writer's task id */
+    uint64_t roost__opaque[10];
 } roost_rwmutex_t;
 #define ROOST_RWMUTEX_INIT \
-    { 0, 0, 0, NULL, {NULL, NULL}, {NULL, NULL}, 0 }
+    {                      \
+        { 0 }              \
+    }
 
 /* A waiting writer holds back new readers (Go's rule). */
 int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw);
@@ -361,12 +361,11 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw);
 int roost_rwmutex_unlock(roost_rwmutex_t *rw);
 
 typedef struct roost_cond {
-    int lock;
-    roost__waitq_t waiters;
+    uint64_t roost__opaque[4];
 } roost_cond_t;
-#define ROOST_COND_INIT   \
-    {                     \
-        0, { NULL, NULL } \
+#define ROOST_COND_INIT \
+    {                   \
+        { 0 }           \
     }
 
 /* Atomically unlock mu and wait for a signal; mu is locked again on return,
@@ -376,13 +375,11 @@ int roost_cond_signal(roost_cond_t *c);
 int roost_cond_broadcast(roost_cond_t *c);
 
 typedef struct roost_waitgroup {
-    int lock;
-    int64_t count;
-    roost__waitq_t waiters;
+    uint64_t roost__opaque[5];
 } roost_waitgroup_t;
 #define ROOST_WAITGROUP_INIT \
     {                        \
-        0, 0, { NULL, NULL } \
+        { 0 }                \
     }
 
 /* ROOST_ESTATE (and no change) if the counter would go negative;
@@ -392,13 +389,11 @@ int roost_waitgroup_done(roost_waitgroup_t *wg);
 int roost_waitgroup_wait(roost_ctx_t *ctx, roost_waitgroup_t *wg);
 
 typedef struct roost_once {
-    int lock;
-    int state;
-    roost__waitq_t waiters;
+    uint64_t roost__opaque[4];
 } roost_once_t;
-#define ROOST_ONCE_INIT      \
-    {                        \
-        0, 0, { NULL, NULL } \
+#define ROOST_ONCE_INIT \
+    {                   \
+        { 0 }           \
     }
 
 /* Run fn(arg) exactly once; concurrent callers wait until it has returned.

@@ -465,7 +465,12 @@ typedef struct roost__waiter {
 } roost__waiter;
 
 /* Wait queues: FIFO doubly-linked lists of nodes, under their owner's lock.
- * Inline: they are on every blocking path. */
+ * Inline: they are on every blocking path. head is read without the lock by
+ * select's peek (relaxed atomics), so it stays a plain pointer word. */
+typedef struct roost__waitq {
+    void *head, *tail;
+} roost__waitq_t;
+
 static inline void roost__waitq_push(roost__waitq_t *q, roost__waiter *w) {
     w->next = NULL;
     w->prev = (roost__waiter *)q->tail;

@@ -40,6 +40,7 @@
 #include "internal.h"
 #include "buf.h"
 #include "profile.h"
+#include "sync.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -640,11 +641,11 @@ __attribute__((no_sanitize("thread"))) static roost__task *
 holder_of(const void *obj, int reason, uint64_t *id, bool probe, struct graph *g) {
     uint64_t h;
     if (reason == ROOST_WAIT_MUTEX) {
-        const roost_mutex_t *mu = obj;
+        const roost__mutex *mu = obj;
         if (!load_word(&mu->holder_id, id, probe, g) || !load_word(&mu->holder, &h, probe, g)) return NULL;
         return (roost__task *)(uintptr_t)h;
     }
-    const roost_rwmutex_t *rw = obj;
+    const roost__rwmutex *rw = obj;
     /* writer is an int: read the aligned word holding it. */
     uintptr_t wa = (uintptr_t)&rw->writer;
     uint64_t w;
@@ -755,10 +756,10 @@ int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost
     roost__task *holder;
     uint64_t hid;
     if (reason == ROOST_WAIT_MUTEX) {
-        const roost_mutex_t *mu = obj;
+        const roost__mutex *mu = obj;
         holder = mu->holder, hid = mu->holder_id;
     } else {
-        const roost_rwmutex_t *rw = obj;
+        const roost__rwmutex *rw = obj;
         holder = rw->writer ? rw->holder : NULL, hid = rw->holder_id;
     }
     if (!holder) return 0; /* a plain thread holds it, or readers do */
