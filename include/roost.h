@@ -62,19 +62,20 @@ extern "C" {
 
 enum {
     ROOST_OK = 0,
-    ROOST_EINVAL = -1,     /* NULL pointer, zero/absurd size, bad flag */
-    ROOST_ENOMEM = -2,     /* allocation (or stack mapping) failed */
-    ROOST_ECLOSED = -3,    /* send on closed channel; receive on closed and drained one */
-    ROOST_ECANCELED = -4,  /* the context was cancelled */
-    ROOST_ETIMEDOUT = -5,  /* the context's deadline passed */
-    ROOST_EAGAIN = -6,     /* a non-blocking operation would block */
-    ROOST_EALREADY = -7,   /* closing a closed channel */
-    ROOST_ESTATE = -8,     /* unlock of an unlocked mutex; negative wait-group counter */
-    ROOST_ERANGE = -9,     /* size or count beyond what roost supports */
-    ROOST_EDEADLK = -10,   /* re-locking a mutex held by the calling task */
-    ROOST_ELEAKED = -11,   /* the operation can never complete: the leak detector proved it (roost_obs.h) */
-    ROOST_EFDCLOSED = -12, /* the descriptor was closed with roost_fd_close (roost_io.h) */
-    ROOST_ENOHOST = -13,   /* a host name that does not resolve (roost_io.h) */
+    ROOST_EINVAL = -1,      /* NULL pointer, zero/absurd size, bad flag */
+    ROOST_ENOMEM = -2,      /* allocation (or stack mapping) failed */
+    ROOST_ECLOSED = -3,     /* send on closed channel; receive on closed and drained one */
+    ROOST_ECANCELED = -4,   /* the context was cancelled */
+    ROOST_ETIMEDOUT = -5,   /* the context's deadline passed (only ever a context's) */
+    ROOST_EAGAIN = -6,      /* a non-blocking operation would block */
+    ROOST_EALREADY = -7,    /* closing a closed channel */
+    ROOST_ESTATE = -8,      /* unlock of an unlocked mutex; negative wait-group counter */
+    ROOST_ERANGE = -9,      /* size or count beyond what roost supports */
+    ROOST_EDEADLK = -10,    /* re-locking a mutex held by the calling task */
+    ROOST_ELEAKED = -11,    /* the operation can never complete: the leak detector proved it (roost_obs.h) */
+    ROOST_EFDCLOSED = -12,  /* the descriptor was closed with roost_fd_close (roost_io.h) */
+    ROOST_ENOHOST = -13,    /* a host name that does not resolve (roost_io.h) */
+    ROOST_ETIMELIMIT = -14, /* a call's own timeout_ns ran out (roost_wait_tasks, roost_leak_flush) */
     /* roost_io.h adds ROOST_ESYS(errno) codes, from -1000 down. */
 };
 
@@ -186,9 +187,12 @@ int64_t roost_task_count(void);
 
 /* Wait, up to timeout_ns, for the live task count to drop to `expected`.
  * Called from a task, the caller itself is not counted: roost_wait_tasks(0,
- * ...) waits for every *other* task. Returns ROOST_OK, or ROOST_ETIMEDOUT
- * with the count still above it (timeout_ns <= 0: one look; past the
- * clock's range: no limit). The building block of test-time leak checks. */
+ * ...) waits for every *other* task. Returns ROOST_OK, or ROOST_ETIMELIMIT
+ * with the count still above it when timeout_ns ran out (timeout_ns <= 0:
+ * one look; past the clock's range: no limit). Not ROOST_ETIMEDOUT: no
+ * context is involved, and a caller passing the result on must not have it
+ * read as its context's deadline. ROOST_EINVAL for expected < 0. The
+ * building block of test-time leak checks. */
 int roost_wait_tasks(int64_t expected, int64_t timeout_ns);
 
 /* ---------------------------------------------------------------- contexts */

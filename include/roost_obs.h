@@ -363,8 +363,9 @@ void roost_leak_stats(roost_leak_stats_t *out);
 
 /* Wait, up to timeout_ns, until every leak found so far has been reported
  * (reports are written by a reporter thread). roost_check_leaks does this
- * first, and so does the process's exit (up to 2 s). 0 or ROOST_ETIMEDOUT
- * (timeout_ns <= 0: one look; past the clock's range: no limit). */
+ * first, and so does the process's exit (up to 2 s). 0, or ROOST_ETIMELIMIT
+ * when timeout_ns ran out first (timeout_ns <= 0: one look; past the
+ * clock's range: no limit). */
 int roost_leak_flush(int64_t timeout_ns);
 
 /* Search now for leak sets the moment-of-proof checks cannot see, and for

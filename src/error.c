@@ -21,6 +21,7 @@ static const char *const messages[] = {
     [-ROOST_ELEAKED] = "operation can never complete: the leak detector proved it",
     [-ROOST_EFDCLOSED] = "use of closed file descriptor",
     [-ROOST_ENOHOST] = "no such host",
+    [-ROOST_ETIMELIMIT] = "time limit reached",
 };
 
 const char *roost_strerror(int err) {

@@ -446,7 +446,7 @@ int roost_leak_flush(int64_t timeout_ns) {
     pthread_mutex_lock(&leaks.lock);
     while (leaks.head || leaks.busy)
         if (pthread_cond_timedwait(&leaks.idle, &leaks.lock, &ts)) {
-            rc = ROOST_ETIMEDOUT;
+            rc = ROOST_ETIMELIMIT;
             break;
         }
     pthread_mutex_unlock(&leaks.lock);

@@ -22,9 +22,10 @@ static void t_runtime_state(void *arg) {
 /* ------------------------------------------------------------ strerror / now */
 
 static void t_strerror_now(void *arg) {
-    static const int codes[] = {ROOST_OK,        ROOST_EINVAL,    ROOST_ENOMEM,  ROOST_ECLOSED,
-                                ROOST_ECANCELED, ROOST_ETIMEDOUT, ROOST_EAGAIN,  ROOST_EALREADY,
-                                ROOST_ESTATE,    ROOST_ERANGE,    ROOST_EDEADLK, ROOST_ELEAKED};
+    static const int codes[] = {ROOST_OK,        ROOST_EINVAL,    ROOST_ENOMEM,    ROOST_ECLOSED,
+                                ROOST_ECANCELED, ROOST_ETIMEDOUT, ROOST_EAGAIN,    ROOST_EALREADY,
+                                ROOST_ESTATE,    ROOST_ERANGE,    ROOST_EDEADLK,   ROOST_ELEAKED,
+                                ROOST_EFDCLOSED, ROOST_ENOHOST,   ROOST_ETIMELIMIT};
     const int n = (int)(sizeof codes / sizeof codes[0]);
     const char *unknown = roost_strerror(-12345);
     CHECK(unknown != NULL);
@@ -477,7 +478,7 @@ int main(void) {
     blocker_arg ba = {gate, &started};
     CHECK_OK(roost_go(blocker, &ba));
     t0 = roost_now();
-    CHECK_ERR(roost_wait_tasks(0, 50 * ROOST_MS), ROOST_ETIMEDOUT);
+    CHECK_ERR(roost_wait_tasks(0, 50 * ROOST_MS), ROOST_ETIMELIMIT);
     CHECK_GE(check_since(t0), 50 * ROOST_MS);
     CHECK_EQ(roost_task_count(), 1);
     CHECK_ERR(roost_shutdown(), ROOST_ESTATE);
