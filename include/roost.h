@@ -265,11 +265,17 @@ void roost_chan_unref(roost_chan_t *ch);
 int roost_chan_adopt(roost_chan_t *ch);
 
 /* Send *elem (elem_size bytes are copied). 0; ROOST_ECLOSED if the channel is
- * or becomes closed; the context's error. */
+ * or becomes closed; the context's error.
+ *
+ * A NULL ch is Go's nil channel, never ready: a send or receive on it waits
+ * until the context ends and returns its error (with none, it never
+ * returns: wait reason "chan send (nil chan)", and the leak detector proves
+ * the task leaked as it parks); the non-blocking forms return ROOST_EAGAIN. */
 int roost_chan_send(roost_ctx_t *ctx, roost_chan_t *ch, const void *elem);
 
 /* Receive into *elem (may be NULL to discard). 0 with a value; ROOST_ECLOSED
- * when closed and drained (elem zeroed, Go's ok == false); context errors. */
+ * when closed and drained (elem zeroed, Go's ok == false); context errors
+ * (elem zeroed; on a nil channel, untouched). */
 int roost_chan_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem);
 
 /* Non-blocking forms: ROOST_EAGAIN instead of waiting. */
@@ -277,11 +283,12 @@ int roost_chan_trysend(roost_chan_t *ch, const void *elem);
 int roost_chan_tryrecv(roost_chan_t *ch, void *elem);
 
 /* Close: waiting receivers get ROOST_ECLOSED once the buffer is drained,
- * waiting senders get ROOST_ECLOSED. ROOST_EALREADY if already closed. */
+ * waiting senders get ROOST_ECLOSED. ROOST_EALREADY if already closed;
+ * ROOST_EINVAL for a nil channel (Go panics). */
 int roost_chan_close(roost_chan_t *ch);
 
-size_t roost_chan_len(roost_chan_t *ch); /* buffered elements now */
-size_t roost_chan_cap(roost_chan_t *ch);
+size_t roost_chan_len(roost_chan_t *ch); /* buffered elements now (0 for a nil channel) */
+size_t roost_chan_cap(roost_chan_t *ch); /* 0 for a nil channel */
 
 /* ---------------------------------------------------------------- select */
 

@@ -42,6 +42,8 @@ enum roost_wait_reason {
     ROOST_WAIT_ONCE,
     ROOST_WAIT_CTX,
     ROOST_WAIT_IO,
+    ROOST_WAIT_CHAN_SEND_NIL, /* a send on a nil (NULL) channel: until its context ends */
+    ROOST_WAIT_CHAN_RECV_NIL, /* a receive on a nil (NULL) channel: until its context ends */
     ROOST_WAIT__COUNT
 };
 /* "chan send", "chan receive", "select", ... (Go's wording); never NULL. */

@@ -50,6 +50,8 @@ static const char *const reasons[ROOST_WAIT__COUNT] = {
     [ROOST_WAIT_ONCE] = "once",
     [ROOST_WAIT_CTX] = "context",
     [ROOST_WAIT_IO] = "io wait",
+    [ROOST_WAIT_CHAN_SEND_NIL] = "chan send (nil chan)",
+    [ROOST_WAIT_CHAN_RECV_NIL] = "chan receive (nil chan)",
 };
 
 const char *roost__reason_name(int reason) {

@@ -783,6 +783,10 @@ size_t roost__leak_post_tasks(int kind, const void *obj, roost_task_info_t *v, s
  * all) and no cancellable context: reported; returns true when the policy
  * wakes, i.e. the select must return ROOST_ELEAKED instead of parking. */
 bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
+/* A send or receive on a nil channel about to park with no cancellable
+ * context (reason ROOST_WAIT_CHAN_SEND_NIL or _RECV_NIL): nothing can ever
+ * wake it. Reported; true when the policy wakes (return ROOST_ELEAKED). */
+bool roost__leak_nil(roost__task *self, int reason);
 /* A report built elsewhere (group.c), delivered as the detector's own: to
  * the hook or stderr, counted, abort under ROOST_LEAK_ABORT; nothing when
  * the policy is off. Synchronous, on the caller's thread. */

@@ -342,7 +342,11 @@ static void report(roost__leak_ev *ev) {
         roost__buf_printf(&b, "%zu task%s can never proceed", ev->n, s);
     switch (ev->kind) {
     case ROOST_LEAK_CHAN:
-        roost__buf_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
+        if (ev->obj)
+            roost__buf_printf(&b, " (channel %p: every reference left is held by a task parked on it)",
+                              ev->obj);
+        else
+            roost__buf_printf(&b, " (a nil channel: nothing can ever send to or receive from it)");
         break;
     case ROOST_LEAK_LOCK_CYCLE:
         if (!ev->refused) roost__buf_printf(&b, " (each waits for a lock another in the set holds)");
@@ -567,6 +571,21 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n) {
     if (ev) {
         roost__self_info(self, &ev->tasks[0]);
         ev->tasks[0].wait_reason = ROOST_WAIT_SELECT;
+        ev->n = 1;
+        roost__leak_post(ev);
+    }
+    if (!(p & ROOST_LEAK_WAKE)) return false;
+    atomic_fetch_add_explicit(&leaks.woken, 1, memory_order_relaxed);
+    return true;
+}
+
+bool roost__leak_nil(roost__task *self, int reason) {
+    int p = policy();
+    if (!p) return false;
+    roost__leak_ev *ev = claim(self, self->id, ROOST_LEAK_CHAN) ? ev_new(ROOST_LEAK_CHAN, NULL, 1) : NULL;
+    if (ev) {
+        roost__self_info(self, &ev->tasks[0]);
+        ev->tasks[0].wait_reason = reason;
         ev->n = 1;
         roost__leak_post(ev);
     }
@@ -977,7 +996,9 @@ static bool waits_on_tasks(int reason) {
     case ROOST_WAIT_RWMUTEX_R:
     case ROOST_WAIT_WAITGROUP:
     case ROOST_WAIT_COND:
-    case ROOST_WAIT_SELECT: return true;
+    case ROOST_WAIT_SELECT:
+    case ROOST_WAIT_CHAN_SEND_NIL:
+    case ROOST_WAIT_CHAN_RECV_NIL: return true;
     default: return false; /* sleep, I/O, context: a timer or the kernel ends them; once: not modelled */
     }
 }
@@ -1005,6 +1026,8 @@ static bool could_wake(graph *g, const node *x) {
     switch (x->reason) {
     case ROOST_WAIT_CHAN_SEND:
     case ROOST_WAIT_CHAN_RECV: return chan_reachable(g, x->obj);
+    case ROOST_WAIT_CHAN_SEND_NIL:
+    case ROOST_WAIT_CHAN_RECV_NIL: return false; /* a nil channel: nobody can */
     case ROOST_WAIT_SELECT:
         /* The cases array is the program's (on the parked task's stack,
          * or freed by now if the task moved on: probed, and a move shows
@@ -1042,7 +1065,8 @@ static int64_t cycle_scan(void) {
     for (size_t i = 0; i < g.n; i++) {
         node *x = &g.v[i];
         x->alive = x->state != ROOST_T_PARKED || x->cancellable || !waits_on_tasks(x->reason) ||
-                   (!x->obj && x->reason != ROOST_WAIT_SELECT);
+                   (!x->obj && x->reason != ROOST_WAIT_SELECT && x->reason != ROOST_WAIT_CHAN_SEND_NIL &&
+                    x->reason != ROOST_WAIT_CHAN_RECV_NIL);
         g.nalive += x->alive;
     }
     for (bool changed = true; changed;) {

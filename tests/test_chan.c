@@ -49,20 +49,122 @@ static void t_null_args(void *arg) {
     roost_chan_t *ch;
     int v = 1;
     CHECK_OK(roost_chan_make(sizeof(int), 1, &ch));
-    CHECK_ERR(roost_chan_send(NULL, NULL, &v), ROOST_EINVAL);
     CHECK_ERR(roost_chan_send(NULL, ch, NULL), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_recv(NULL, NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_trysend(NULL, &v), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_send(NULL, NULL, NULL), ROOST_EINVAL); /* a nil channel: checked all the same */
     CHECK_ERR(roost_chan_trysend(ch, NULL), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_tryrecv(NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_close(NULL), ROOST_EINVAL);
-    CHECK_EQ(roost_chan_len(ch), 0); /* the failed calls changed nothing */
+    CHECK_ERR(roost_chan_trysend(NULL, NULL), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_close(NULL), ROOST_EINVAL); /* Go: panic, close of nil channel */
+    CHECK_EQ(roost_chan_len(ch), 0);                 /* the failed calls changed nothing */
     /* recv into NULL discards */
     CHECK_OK(roost_chan_send(NULL, ch, &v));
     CHECK_OK(roost_chan_recv(NULL, ch, NULL));
     CHECK_OK(roost_chan_trysend(ch, &v));
     CHECK_OK(roost_chan_tryrecv(ch, NULL));
     CHECK_EQ(roost_chan_len(ch), 0);
+    roost_chan_unref(ch);
+}
+
+/* ------------------------------------------------------------ nil channels
+ * Go's nil channel: a send or receive blocks for ever (here: until the
+ * context ends), and never completes. */
+
+typedef struct {
+    int send;
+    roost_ctx_t *ctx;
+    int rc;
+    atomic_int done;
+} nil_arg;
+
+static void nil_waiter(void *arg) {
+    nil_arg *a = arg;
+    int v = 5;
+    a->rc = a->send ? roost_chan_send(a->ctx, NULL, &v) : roost_chan_recv(a->ctx, NULL, &v);
+    if (!a->send) CHECK_EQ(v, 5); /* untouched: a nil channel has no element size */
+    atomic_store(&a->done, 1);
+}
+
+/* The parked task's record: the wait reason names the nil channel. */
+static void check_nil_record(int reason) {
+    roost_task_info_t *v;
+    size_t n;
+    int64_t end = roost_now() + 5 * ROOST_S * check_slack();
+    for (;;) {
+        CHECK_OK(roost_tasks_snapshot(0, &v, &n));
+        int found = 0;
+        for (size_t i = 0; i < n; i++)
+            if (v[i].state == ROOST_TASK_PARKED && v[i].wait_reason == reason) {
+                CHECK(v[i].wait_obj == NULL);
+                found++;
+            }
+        free(v);
+        if (found == 1) break;
+        CHECK_MSG(roost_now() < end, "no task parked in %s", roost_wait_reason_name(reason));
+        CHECK_OK(roost_sleep(NULL, ROOST_MS));
+    }
+    roost_counts_t c;
+    roost_counts(&c);
+    CHECK_EQ(c.by_reason[reason], 1);
+}
+
+static void t_nil_chan(void *arg) {
+    int v = 1;
+    CHECK(strcmp(roost_wait_reason_name(ROOST_WAIT_CHAN_SEND_NIL), "chan send (nil chan)") == 0);
+    CHECK(strcmp(roost_wait_reason_name(ROOST_WAIT_CHAN_RECV_NIL), "chan receive (nil chan)") == 0);
+    /* Never ready: the non-blocking forms would block. */
+    CHECK_ERR(roost_chan_trysend(NULL, &v), ROOST_EAGAIN);
+    CHECK_ERR(roost_chan_tryrecv(NULL, &v), ROOST_EAGAIN);
+    CHECK_ERR(roost_chan_tryrecv(NULL, NULL), ROOST_EAGAIN);
+    CHECK_EQ(roost_chan_len(NULL), 0);
+    CHECK_EQ(roost_chan_cap(NULL), 0);
+
+    /* A context already ended: its error at once. */
+    roost_ctx_t *ctx;
+    CHECK_OK(roost_ctx_with_cancel(NULL, &ctx));
+    roost_ctx_cancel(ctx);
+    CHECK_ERR(roost_chan_send(ctx, NULL, &v), ROOST_ECANCELED);
+    CHECK_ERR(roost_chan_recv(ctx, NULL, &v), ROOST_ECANCELED);
+    roost_ctx_unref(ctx);
+
+    /* A deadline: the wait lasts until it, then ROOST_ETIMEDOUT. */
+    for (int send = 0; send < 2; send++) {
+        int64_t t0 = roost_now(); /* before the deadline is set */
+        CHECK_OK(roost_ctx_with_timeout(NULL, 20 * ROOST_MS, &ctx));
+        v = 5;
+        CHECK_ERR(send ? roost_chan_send(ctx, NULL, &v) : roost_chan_recv(ctx, NULL, &v), ROOST_ETIMEDOUT);
+        CHECK_GE(check_since(t0), 20 * ROOST_MS);
+        CHECK_EQ(v, 5);
+        roost_ctx_unref(ctx);
+    }
+
+    /* Parked, seen as such, until a cancel. */
+    for (int send = 0; send < 2; send++) {
+        nil_arg a = {.send = send};
+        CHECK_OK(roost_ctx_with_cancel(NULL, &a.ctx));
+        CHECK_OK(roost_go(nil_waiter, &a));
+        check_nil_record(send ? ROOST_WAIT_CHAN_SEND_NIL : ROOST_WAIT_CHAN_RECV_NIL);
+        CHECK_EQ(atomic_load(&a.done), 0);
+        roost_ctx_cancel(a.ctx);
+        wait_atleast(&a.done, 1, "nil channel waiter");
+        CHECK_EQ(a.rc, ROOST_ECANCELED);
+        roost_ctx_unref(a.ctx);
+    }
+
+    /* In a select, a nil channel's case is never chosen: the idiom that
+     * turns a case off. */
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &ch));
+    for (int i = 0; i < 50; i++) {
+        int in = i, out = -1;
+        CHECK_OK(roost_chan_send(NULL, ch, &in));
+        roost_case_t cases[] = {
+            {.chan = NULL, .op = ROOST_RECV, .elem = &out},
+            {.chan = NULL, .op = ROOST_SEND, .elem = &in},
+            {.chan = ch, .op = ROOST_RECV, .elem = &out},
+        };
+        CHECK_EQ(roost_select(NULL, cases, 3, 0), 2);
+        CHECK_EQ(out, i);
+        CHECK_ERR(roost_select(NULL, cases, 3, ROOST_SELECT_NONBLOCK), ROOST_EAGAIN);
+    }
     roost_chan_unref(ch);
 }
 
@@ -496,6 +598,7 @@ static void t_many_to_many(void *arg) {
 int main(void) {
     RUN(t_make_args);
     RUN(t_null_args);
+    RUN(t_nil_chan);
     RUN(t_unbuffered);
     RUN(t_trysend_to_waiting_receiver);
     RUN(t_buffered_fifo);

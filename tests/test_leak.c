@@ -889,6 +889,75 @@ static void t_select_leaks(void *unused) {
     CHECK_EQ(atomic_load(&s.rc), 1);
 }
 
+/* ------------------------------------------------------------ child processes */
+
+/* Run this program again with argument `what` and ROOST_LEAK=abort, in a
+ * child process (the runtime must not be running when we fork); its output
+ * into out. Returns its wait status. */
+static int run_child(const char *what, char *out, size_t size) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK_GT(n, 0);
+    self[n] = 0;
+    char cmd[8192];
+    /* The same wrapper as ours: valgrind, or qemu for a cross-built suite. */
+    const char *runner = getenv("RUNNER");
+    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s %s%s %s 2>&1", runner ? runner : "",
+             getenv("VALGRIND") ? "valgrind -q " : "", self, what);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    size_t len = fread(out, 1, size - 1, p);
+    out[len] = 0;
+    return pclose(p);
+}
+
+static void nil_main(void *arg) {
+    (void)arg;
+    int rc = roost_chan_recv(NULL, NULL, NULL);   /* Go: <-ch with ch nil */
+    printf("nil_main: %s\n", roost_strerror(rc)); /* never: and no tail call, so the frame shows */
+}
+
+/* ------------------------------------------------------------ nil channels */
+
+static void nil_sender(void *arg) {
+    int v = 1;
+    atomic_store((atomic_int *)arg, roost_chan_send(NULL, NULL, &v));
+}
+
+static void nil_receiver(void *arg) { atomic_store((atomic_int *)arg, roost_chan_recv(NULL, NULL, NULL)); }
+
+/* A send or receive on a nil channel with no context can never proceed:
+ * proved as it parks, named as a nil channel, woken under the wake policy. */
+static void t_nil_chan(void *unused) {
+    int old = roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    for (int send = 0; send < 2; send++) {
+        hook_reset();
+        atomic_int rc = 1;
+        CHECK_OK(roost_go(send ? nil_sender : nil_receiver, &rc));
+        CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack()));
+        CHECK_EQ(atomic_load(&rc), ROOST_ELEAKED);
+        CHECK_EQ(hook_wait(1, 10 * ROOST_S), 1);
+        CHECK_EQ(hook_kind, ROOST_LEAK_CHAN);
+        CHECK_EQ(hook_verdict, ROOST_VERDICT_REFS);
+        CHECK_EQ(hook_ntasks, 1);
+        CHECK_MSG(strstr(hook_text, "a nil channel") != NULL, "report: %s", hook_text);
+        CHECK_MSG(strstr(hook_text, send ? "chan send (nil chan)" : "chan receive (nil chan)") != NULL,
+                  "report: %s", hook_text);
+        CHECK(strcmp(hook_func, "t_nil_chan") == 0); /* the spawn site */
+    }
+    /* Under the default policy it would stay parked for good (Go: "all
+     * goroutines are asleep" when it is the last): in a child process with
+     * ROOST_LEAK=abort, the report names it and the process aborts. */
+    char out[16384];
+    int st = run_child("nil", out, sizeof out);
+    CHECK_MSG(strstr(out, "channel unreachable [exact references]") != NULL, "child said: %s", out);
+    CHECK_MSG(strstr(out, "a nil channel") != NULL, "child said: %s", out);
+    CHECK_MSG(strstr(out, "chan receive (nil chan)") != NULL, "child said: %s", out);
+    CHECK(strstr(out, "nil_main") != NULL);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 124);
+    roost_leak_policy(old);
+}
+
 /* ------------------------------------------------------------ global deadlock */
 
 static void deadlock_main(void *arg) {
@@ -903,21 +972,8 @@ static void deadlock_main(void *arg) {
  * tasks asleep, ROOST_LEAK=abort: the report names the deadlock and the
  * process aborts within a couple of seconds. */
 static void t_global_deadlock(void *unused) {
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    CHECK_GT(n, 0);
-    self[n] = 0;
-    char cmd[8192];
-    /* The same wrapper as ours: valgrind, or qemu for a cross-built suite. */
-    const char *runner = getenv("RUNNER");
-    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s %s%s deadlock 2>&1", runner ? runner : "",
-             getenv("VALGRIND") ? "valgrind -q " : "", self);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
     char out[16384];
-    size_t len = fread(out, 1, sizeof out - 1, p);
-    out[len] = 0;
-    int st = pclose(p);
+    int st = run_child("deadlock", out, sizeof out);
     CHECK_MSG(strstr(out, "all tasks are asleep - deadlock [global deadlock]") != NULL, "child said: %s",
               out);
     CHECK(strstr(out, "deadlock_main") != NULL);
@@ -927,6 +983,10 @@ static void t_global_deadlock(void *unused) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "deadlock") == 0) {
         roost_run(deadlock_main, NULL);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "nil") == 0) {
+        roost_run(nil_main, NULL);
         return 0;
     }
     roost_leak_hook(hook, NULL);
@@ -948,6 +1008,7 @@ int main(int argc, char **argv) {
     RUN(t_scan_quiet);
     RUN(t_scan_races_frees);
     RUN(t_select_leaks);
+    RUN(t_nil_chan);
     RUN(t_counted_once);
     RUN(t_stderr_grouped);
     RUN(t_global_deadlock);

@@ -284,11 +284,9 @@ static void t_bad_input(void *arg) {
     int64_t v = 0;
     roost_chan_t *ch;
     CHECK_OK(roost_chan_make(sizeof v, 1, &ch));
-    /* Channels: a NULL channel outside select, a send of NULL. */
-    CHECK_ERR(roost_chan_send(NULL, NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_recv(NULL, NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_trysend(NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_tryrecv(NULL, &v), ROOST_EINVAL);
+    /* Channels: a nil channel (never ready), a send of NULL. */
+    CHECK_ERR(roost_chan_trysend(NULL, &v), ROOST_EAGAIN);
+    CHECK_ERR(roost_chan_tryrecv(NULL, &v), ROOST_EAGAIN);
     CHECK_ERR(roost_chan_send(NULL, ch, NULL), ROOST_EINVAL);
     CHECK_ERR(roost_chan_trysend(ch, NULL), ROOST_EINVAL);
     CHECK_ERR(roost_chan_close(NULL), ROOST_EINVAL);
