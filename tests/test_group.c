@@ -488,7 +488,7 @@ static int pair_task(roost_ctx_t *ctx, void *arg) {
     int64_t end = roost_now() + 10 * ROOST_S * check_slack();
     while (atomic_load(&pair_started) < 2 && roost_now() < end) {
     }
-    return atomic_load(&pair_started) == 2 ? 0 : ROOST_ETIMEDOUT;
+    return atomic_load(&pair_started) == 2 ? 0 : ROOST_ETIMELIMIT;
 }
 
 /* Tasks that compute for long still spread over the workers after a
