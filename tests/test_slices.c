@@ -105,8 +105,8 @@ static void t_odd_exit_under_walk(void *unused) {
     int nodd = SCALE(3000, 600);
     long runs;
     roost_chan_t *pause_at, *rest;
-    CHECK_OK(roost_chan_make(&pause_at, 1, 0));
-    CHECK_OK(roost_chan_make(&rest, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &pause_at));
+    CHECK_OK(roost_chan_make(1, 0, &rest));
     CHECK_OK(roost_waitgroup_add(&odd_exited, nodd));
     roost_task_opts_t o = {.stack_size = ODD_STACK};
     for (int i = 0; i < nodd; i++) /* the walk's i-th from the head is the (nodd - 1 - i)-th spawned */
@@ -150,7 +150,7 @@ static int grouped_count(const char *s, const char *site) {
 static void t_forms_yield(void *unused) {
     int n = SCALE(6000, 1500);
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &ch));
     for (int i = 0; i < n; i++) CHECK_OK(roost_go(parked, ch));
     wait_recv_parked(n);
     witness_start();
