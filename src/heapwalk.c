@@ -319,11 +319,10 @@ size_t roost__heap_fastbins(const roost__heapmap *h, uint8_t *flags,
             uintptr_t c, sz = (uintptr_t)(b + 2) * 16;
             if (!rd_safe(ar + MS_FASTBINS + 8 * (uintptr_t)b, &c)) break;
             for (size_t steps = 0; c && steps < h->n; steps++) {
+                /* A chunk the walk found: its words are readable directly. */
                 ssize_t k = chunk_at(h, c);
-                uintptr_t szw, fd;
-                if (k < 0 || !rd_safe(c + 8, &szw) || (szw & ~(uintptr_t)SIZE_BITS) != sz ||
-                    !rd_safe(c + CHUNK_HDR, &fd))
-                    break;
+                if (k < 0 || (rd(c + 8) & ~(uintptr_t)SIZE_BITS) != sz) break;
+                uintptr_t fd = rd(c + CHUNK_HDR);
                 if (!(flags[k] & 4)) flags[k] |= 4, n++;
                 c = safe_linking ? fd ^ ((c + CHUNK_HDR) >> 12) : fd;
             }
