@@ -301,6 +301,16 @@ bool roost__local_work(void);
 /* roost_yield without its wake-up of an idle worker: for select, which
  * yields to let the senders it woke run (sched.c). */
 int roost__yield_local(void);
+/* A yield that wakes no idle worker at all, for a group's spawner that
+ * runs the tasks it has just queued (group.c). */
+int roost__yield_quiet(void);
+/* roost_go_site without waking an idle worker for the new task, for a
+ * group whose recent tasks finished within microseconds (group.c): the
+ * spawner's worker gets through them sooner than a woken one could steal
+ * them, and a worker that steals the spawner moves the whole fan-out
+ * across cores. Queued work that stays queued is still handed to a
+ * sleeper, by the monitor (sysmon.c). */
+int roost__go_quiet(roost_fn fn, void *arg, roost_site_t *site);
 
 /* Switch away from a parked task (park.c): after(w, arg) runs in whatever
  * context runs next, before anything else, and releases the parking task's

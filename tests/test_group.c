@@ -3,7 +3,8 @@
  * for a slot gives up with its context, a wait gives up with its context,
  * a group is one scope (no spawn after its wait), close and the abandoned
  * group (cancelled, waited for, reported), arguments and channels handed
- * over, and the group label. */
+ * over, the group label, and long tasks spread over the workers after
+ * short ones. */
 #include "check.h"
 #include <string.h>
 
@@ -477,6 +478,42 @@ static void t_label(void *unused) {
     roost_group_unref(g);
 }
 
+static int nop_task(roost_ctx_t *ctx, void *arg) { return 0; }
+
+/* Computes, never switching, until both tasks of the pair have started
+ * (or a deadline passes, reported as a failure). */
+static atomic_int pair_started;
+static int pair_task(roost_ctx_t *ctx, void *arg) {
+    atomic_fetch_add(&pair_started, 1);
+    int64_t end = roost_now() + 10 * ROOST_S * check_slack();
+    while (atomic_load(&pair_started) < 2 && roost_now() < end) {
+    }
+    return atomic_load(&pair_started) == 2 ? 0 : ROOST_ETIMEDOUT;
+}
+
+/* Tasks that compute for long still spread over the workers after a
+ * fan-out of tasks that returned at once (which makes spawns into groups
+ * wake no idle worker): two tasks that each wait, without a switch, for
+ * the other to start finish only if they run at once. */
+static void t_spread(void *unused) {
+    if (roost_workers() < 2) {
+        printf("SKIP: t_spread needs 2 workers\n");
+        return;
+    }
+    for (int r = 0; r < 3; r++) {
+        roost_group_t *g;
+        CHECK_OK(roost_group_make(NULL, &g));
+        for (int i = 0; i < 1000; i++) CHECK_OK(roost_group_go(NULL, g, nop_task, NULL));
+        CHECK_OK(roost_group_wait(NULL, g));
+        roost_group_unref(g);
+        atomic_store(&pair_started, 0);
+        CHECK_OK(roost_group_make(NULL, &g));
+        for (int i = 0; i < 2; i++) CHECK_OK(roost_group_go(NULL, g, pair_task, NULL));
+        CHECK_OK(roost_group_wait(NULL, g));
+        roost_group_unref(g);
+    }
+}
+
 static void t_einval(void *unused) {
     roost_group_t *g;
     CHECK_ERR(roost_group_make(NULL, NULL), ROOST_EINVAL);
@@ -506,6 +543,7 @@ int main(void) {
     RUN(t_member_rules);
     RUN(t_go_with);
     RUN(t_label);
+    RUN(t_spread);
     RUN(t_einval);
     check_no_leaks();
     return 0;
