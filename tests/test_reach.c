@@ -367,6 +367,7 @@ static void t_waitgroup(void *arg) {
  * freed is not reachable through, whoever still points at it. */
 #define NSTALE 24
 static void *g_dangling[NSTALE];
+static uintptr_t g_kept; /* XOR-ed with HIDE_KEY */
 
 static void make_stale(void *arg) {
     (void)arg;
@@ -388,7 +389,10 @@ static void t_freed_stale(void *arg) {
     CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
     int64_t got = prove_expect(1);
     if (got >= 0) CHECK_EQ(got, 1); /* and woken (policy wake) */
-    roost_chan_unref((roost_chan_t *)(g_hidden ^ HIDE_KEY));
+    /* The channel is kept (hidden), not freed: the report of its leak
+     * leaves its address in the reporter thread's frames, and a channel
+     * the next test makes in the same chunk would look reached. */
+    g_kept = g_hidden;
     g_hidden = 0;
     memset(g_dangling, 0, sizeof g_dangling);
 }
@@ -488,6 +492,7 @@ int main(void) {
     RUN(t_freed_stale);
     RUN(t_xor_hidden);
     RUN(t_unavailable);
+    if (g_kept) roost_chan_unref((roost_chan_t *)(g_kept ^ HIDE_KEY));
     CHECK_EQ(atomic_load(&by_other), 0);
     check_no_leaks();
 }
