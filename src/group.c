@@ -138,7 +138,7 @@ static void wake_list_err(roost__waiter *list, int err) {
 
 /* ------------------------------------------------------------ lifetime */
 
-int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where, const char *func) {
+int roost_group_make_at(roost_ctx_t *parent, const char *where, const char *func, roost_group_t **out) {
     if (!out) return ROOST_EINVAL;
     *out = NULL;
     roost_group_t *g = calloc(1, sizeof *g);
@@ -200,7 +200,7 @@ static bool is_member(roost_group_t *g) {
 static void report_abandoned(roost_group_t *g, const uint64_t *ids, size_t nids, int64_t active) {
     roost_task_info_t *v;
     size_t n, k = 0;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return;
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < nids; j++)
             if (v[i].id == ids[j]) {

@@ -475,7 +475,12 @@ typedef struct roost__waiter {
 } roost__waiter;
 
 /* Wait queues: FIFO doubly-linked lists of nodes, under their owner's lock.
- * Inline: they are on every blocking path. */
+ * Inline: they are on every blocking path. head is read without the lock by
+ * select's peek (relaxed atomics), so it stays a plain pointer word. */
+typedef struct roost__waitq {
+    void *head, *tail;
+} roost__waitq_t;
+
 static inline void roost__waitq_push(roost__waitq_t *q, roost__waiter *w) {
     w->next = NULL;
     w->prev = (roost__waiter *)q->tail;
@@ -788,6 +793,10 @@ size_t roost__leak_post_tasks(int kind, const void *obj, roost_task_info_t *v, s
  * all) and no cancellable context: reported; returns true when the policy
  * wakes, i.e. the select must return ROOST_ELEAKED instead of parking. */
 bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
+/* A send or receive on a nil channel about to park with no cancellable
+ * context (reason ROOST_WAIT_CHAN_SEND_NIL or _RECV_NIL): nothing can ever
+ * wake it. Reported; true when the policy wakes (return ROOST_ELEAKED). */
+bool roost__leak_nil(roost__task *self, int reason);
 /* A report built elsewhere (group.c), delivered as the detector's own: to
  * the hook or stderr, counted, abort under ROOST_LEAK_ABORT; nothing when
  * the policy is off. Synchronous, on the caller's thread. */

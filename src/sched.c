@@ -593,11 +593,12 @@ int64_t roost_task_count(void) {
 }
 
 int roost_wait_tasks(int64_t expected, int64_t timeout_ns) {
+    if (expected < 0) return ROOST_EINVAL; /* a count never below zero */
     int64_t end = roost__deadline_after(timeout_ns);
     if (roost__self()) expected++; /* the caller is alive and counted */
     for (;;) {
         if (roost_task_count() <= expected) return ROOST_OK;
-        if (roost_now() >= end) return ROOST_ETIMEDOUT;
+        if (roost_now() >= end) return ROOST_ETIMELIMIT;
         if (roost__self())
             roost_sleep(NULL, ROOST_MS);
         else {
