@@ -42,7 +42,7 @@ typedef struct args {
 static void restore(void *arg) {
     args *a = arg;
     roost_chan_t *ch;
-    MUST(roost_chan_make(&ch, sizeof(bool), CHAN_SIZE));
+    MUST(roost_chan_make(sizeof(bool), CHAN_SIZE, &ch));
     scatter *s = bug_alloc(sizeof *s);
     s->ch = roost_chan_ref(ch), s->ctx = roost_ctx_ref(a->ctx), s->watch_ctx = a->fix;
     MUST(roost_go(split_and_scatter, s));

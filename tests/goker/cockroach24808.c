@@ -49,9 +49,9 @@ static void start(compactor *c, stopper *s, bool fix) {
 
 static void run(bool fix) {
     stopper *s = bug_alloc(sizeof *s);
-    MUST(roost_chan_make(&s->stopper, 1, 0));
+    MUST(roost_chan_make(1, 0, &s->stopper));
     compactor *c = bug_alloc(sizeof *c);
-    MUST(roost_chan_make(&c->ch, 1, 1));
+    MUST(roost_chan_make(1, 1, &c->ch));
     char v = 0;
     roost_chan_send(NULL, c->ch, &v);
     start(c, s, fix);

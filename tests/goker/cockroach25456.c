@@ -32,7 +32,7 @@ static void stop_later(void *arg) {
 
 static void run(bool fix) {
     stopper *s = bug_alloc(sizeof *s);
-    MUST(roost_chan_make(&s->quiescer, 1, 0));
+    MUST(roost_chan_make(1, 0, &s->quiescer));
     store *st = bug_alloc(sizeof *st);
     st->stopper = s;
     replica *r = bug_alloc(sizeof *r);

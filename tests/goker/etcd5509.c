@@ -59,7 +59,7 @@ static void test_body(void *arg) {
     client *c = arg;
     MUST(roost_ctx_with_cancel(NULL, &c->cancel));
     roost_chan_t *donec;
-    MUST(roost_chan_make(&donec, 1, 0));
+    MUST(roost_chan_make(1, 0, &donec));
     get_args *a = bug_alloc(sizeof *a);
     a->c = c, a->donec = roost_chan_ref(donec);
     MUST(roost_go(kv_get, a));

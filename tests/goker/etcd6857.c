@@ -33,7 +33,7 @@ static void node_status(void *arg) {
     node *n = arg;
     roost_sleep(NULL, 3 * ROOST_MS); /* after Stop */
     roost_chan_t *c;
-    MUST(roost_chan_make(&c, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &c));
     char v;
     if (n->fix) {
         roost_case_t cs[] = {{.chan = n->status, .op = ROOST_SEND, .elem = &c},
@@ -61,9 +61,9 @@ static void node_stop(void *arg) {
 
 static void run(bool fix) {
     node *n = bug_alloc(sizeof *n);
-    MUST(roost_chan_make(&n->status, sizeof(roost_chan_t *), 0));
-    MUST(roost_chan_make(&n->stop, 1, 0));
-    MUST(roost_chan_make(&n->done, 1, 0));
+    MUST(roost_chan_make(sizeof(roost_chan_t *), 0, &n->status));
+    MUST(roost_chan_make(1, 0, &n->stop));
+    MUST(roost_chan_make(1, 0, &n->done));
     n->fix = fix;
     MUST(roost_go(node_run, n));
     MUST(roost_go(node_status, n));

@@ -39,8 +39,8 @@ static void wbs_stop(void *arg) {
 
 static void run(bool fix) {
     watch_broadcasts *wbs = bug_alloc(sizeof *wbs);
-    MUST(roost_chan_make(&wbs->updatec, sizeof(int), 1));
-    MUST(roost_chan_make(&wbs->donec, 1, 0));
+    MUST(roost_chan_make(sizeof(int), 1, &wbs->updatec));
+    MUST(roost_chan_make(1, 0, &wbs->donec));
     wbs->fix = fix;
     MUST(roost_go(coalesce_loop, wbs));
     int wb = 1;

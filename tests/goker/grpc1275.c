@@ -40,9 +40,9 @@ static void inflight_stream_closing(void *arg) {
     bool fix = arg != NULL;
     stream *s = bug_alloc(sizeof *s);
     s->recv = bug_alloc(sizeof *s->recv);
-    MUST(roost_chan_make(&s->recv->c, sizeof(bool), 0));
+    MUST(roost_chan_make(sizeof(bool), 0, &s->recv->c));
     roost_chan_t *donec;
-    MUST(roost_chan_make(&donec, 1, 0));
+    MUST(roost_chan_make(1, 0, &donec));
     read_args *a = bug_alloc(sizeof *a);
     a->s = s, a->donec = roost_chan_ref(donec);
     MUST(roost_go(stream_read, a));

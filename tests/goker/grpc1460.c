@@ -43,7 +43,7 @@ static void new_stream(void *arg) {
 
 static void run(bool fix) {
     http2_client *c = bug_alloc(sizeof *c);
-    MUST(roost_chan_make(&c->awaken_keepalive, 1, 0));
+    MUST(roost_chan_make(1, 0, &c->awaken_keepalive));
     c->fix = fix;
     MUST(roost_go(keepalive, c));
     MUST(roost_go(new_stream, c));

@@ -25,7 +25,7 @@ static void close_loop_unary(void *arg) {
     client *bc = arg;
     for (;;) {
         roost_chan_t *done;
-        MUST(roost_chan_make(&done, sizeof(bool), bc->done_cap));
+        MUST(roost_chan_make(sizeof(bool), bc->done_cap, &done));
         MUST(roost_go(call, roost_chan_ref(done)));
         bool v;
         roost_case_t cs[] = {{.chan = bc->stop, .op = ROOST_RECV, .elem = &v},
@@ -44,7 +44,7 @@ static void helper(void *arg) {
 
 static void run(size_t cap) {
     client *bc = bug_alloc(sizeof *bc);
-    MUST(roost_chan_make(&bc->stop, sizeof(bool), 0));
+    MUST(roost_chan_make(sizeof(bool), 0, &bc->stop));
     bc->done_cap = cap;
     MUST(roost_go(close_loop_unary, bc));
     MUST(roost_go(helper, bc));

@@ -40,7 +40,7 @@ static void set_pod_status_later(void *arg) {
 
 static void run(bool fix) {
     status_manager *s = bug_alloc(sizeof *s);
-    MUST(roost_chan_make(&s->ch, sizeof(bool), 0));
+    MUST(roost_chan_make(sizeof(bool), 0, &s->ch));
     s->fix = fix;
     MUST(roost_go(set_pod_status, s));
     MUST(roost_go(set_pod_status_later, s));

@@ -41,8 +41,8 @@ static void wc_run(void *arg) {
 static void run(bool fix) {
     watch_chan *wc = bug_alloc(sizeof *wc);
     MUST(roost_ctx_with_cancel(NULL, &wc->ctx));
-    MUST(roost_chan_make(&wc->result_chan, sizeof(bool), 0));
-    MUST(roost_chan_make(&wc->err_chan, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(bool), 0, &wc->result_chan));
+    MUST(roost_chan_make(sizeof(int), 0, &wc->err_chan));
     wc->fix = fix;
     MUST(roost_go(wc_run, wc));
     MUST(roost_go(wc_stop, wc));

@@ -36,8 +36,8 @@ static void process(void *arg) {
 
 static cache_watcher *new_cache_watcher(size_t chan_size) {
     cache_watcher *w = bug_alloc(sizeof *w);
-    MUST(roost_chan_make(&w->input, sizeof(int), chan_size));
-    MUST(roost_chan_make(&w->result, sizeof(int), chan_size));
+    MUST(roost_chan_make(sizeof(int), chan_size, &w->input));
+    MUST(roost_chan_make(sizeof(int), chan_size, &w->result));
     w->init_events[0] = 1, w->init_events[1] = 2;
     MUST(roost_go(process, w));
     return w;
@@ -46,8 +46,8 @@ static cache_watcher *new_cache_watcher(size_t chan_size) {
 static void leaky(void) { watcher_stop(new_cache_watcher(0)); }
 static void fixed(void) {
     cache_watcher *w = bug_alloc(sizeof *w);
-    MUST(roost_chan_make(&w->input, sizeof(int), 0));
-    MUST(roost_chan_make(&w->result, sizeof(int), 2)); /* room for the initial events */
+    MUST(roost_chan_make(sizeof(int), 0, &w->input));
+    MUST(roost_chan_make(sizeof(int), 2, &w->result)); /* room for the initial events */
     w->init_events[0] = 1, w->init_events[1] = 2;
     MUST(roost_go(process, w));
     watcher_stop(w);

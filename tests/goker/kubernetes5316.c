@@ -24,8 +24,8 @@ static void do_fn(void *arg) {
 static void finish_request(void *arg) {
     size_t cap = (size_t)(uintptr_t)arg;
     roost_chan_t *ch, *errch;
-    MUST(roost_chan_make(&ch, sizeof(bool), cap));
-    MUST(roost_chan_make(&errch, sizeof(int), cap));
+    MUST(roost_chan_make(sizeof(bool), cap, &ch));
+    MUST(roost_chan_make(sizeof(int), cap, &errch));
     req *r = bug_alloc(sizeof *r);
     r->ch = roost_chan_ref(ch), r->errch = roost_chan_ref(errch);
     MUST(roost_go(do_fn, r));

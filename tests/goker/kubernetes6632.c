@@ -52,8 +52,8 @@ static void helper(void *arg) {
 
 static void run(bool fix) {
     framer *f = bug_alloc(sizeof *f);
-    MUST(roost_chan_make(&f->reset_chan, sizeof(bool), 0));
-    MUST(roost_chan_make(&f->close_chan, sizeof(bool), 0));
+    MUST(roost_chan_make(sizeof(bool), 0, &f->reset_chan));
+    MUST(roost_chan_make(sizeof(bool), 0, &f->close_chan));
     f->fix = fix;
     MUST(roost_go(helper, f));
     MUST(roost_go(monitor, f));

@@ -43,7 +43,7 @@ static void test_body(void *arg) {
     device_set *ds = arg;
     cleanup_deleted_devices(ds);
     roost_chan_t *done;
-    MUST(roost_chan_make(&done, sizeof(bool), 1));
+    MUST(roost_chan_make(sizeof(bool), 1, &done));
     lock_args *a = bug_alloc(sizeof *a);
     a->ds = ds, a->done = roost_chan_ref(done);
     MUST(roost_go(locker, a));

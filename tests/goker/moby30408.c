@@ -42,7 +42,7 @@ static void fail_activation(void *arg) {
 
 static void test_active(plugin *p) {
     roost_chan_t *done;
-    MUST(roost_chan_make(&done, 1, 0));
+    MUST(roost_chan_make(1, 0, &done));
     active_args *a = bug_alloc(sizeof *a);
     a->p = p, a->done = roost_chan_ref(done);
     MUST(roost_go(wait_active, a));

@@ -10,7 +10,7 @@ static size_t cap_of_errc;
 
 static roost_chan_t *container_wait(void) {
     roost_chan_t *errc;
-    MUST(roost_chan_make(&errc, sizeof(int), cap_of_errc));
+    MUST(roost_chan_make(sizeof(int), cap_of_errc, &errc));
     int err = -5; /* MayReturnError(): it did */
     roost_chan_send(NULL, errc, &err);
     return errc;

@@ -26,7 +26,7 @@ static void monitor(void *arg) {
     mon *m = arg;
     for (;;) {
         roost_chan_t *results;
-        MUST(roost_chan_make(&results, sizeof(bool), 0));
+        MUST(roost_chan_make(sizeof(bool), 0, &results));
         roost_ctx_t *ctx;
         MUST(roost_ctx_with_timeout(NULL, 50 * ROOST_MS, &ctx));
         MUST(roost_go(probe, roost_chan_ref(results)));
@@ -53,7 +53,7 @@ static void stopper(void *arg) {
 
 static void run(bool fix) {
     mon *m = bug_alloc(sizeof *m);
-    MUST(roost_chan_make(&m->stop, sizeof(bool), 0));
+    MUST(roost_chan_make(sizeof(bool), 0, &m->stop));
     m->fix = fix;
     MUST(roost_go(monitor, m));
     MUST(roost_go(stopper, m));

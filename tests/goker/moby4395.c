@@ -15,7 +15,7 @@ static void run_f(void *arg) {
 
 static roost_chan_t *go_f(size_t cap) {
     roost_chan_t *ch;
-    MUST(roost_chan_make(&ch, sizeof(int), cap));
+    MUST(roost_chan_make(sizeof(int), cap, &ch));
     MUST(roost_go(run_f, roost_chan_ref(ch)));
     return ch;
 }
