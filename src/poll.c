@@ -460,6 +460,20 @@ int roost_fd_forget(int fd) { return fd_end(fd, false); }
 /* Wake the waiters of the descriptors in evs[0..n), skipping the eventfd.
  * On a worker, roost__ready puts them in its own runnext and ring. */
 static void netpoll_ready(struct epoll_event *evs, int n) {
+    /* The records of the descriptors, and the waiter nodes on the stacks of
+     * the tasks parked on them, are cold (with many connections, each was
+     * last touched long ago): ask for all of them at once, so that their
+     * misses overlap, before taking any lock. The head is only peeked (it is
+     * read under the lock below). */
+    for (int i = 0; i < n; i++) {
+        pd *d = evs[i].data.u64 == EV_BREAK ? NULL : pd_of((int)(uint32_t)evs[i].data.u64);
+        if (d) __builtin_prefetch(d, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        pd *d = evs[i].data.u64 == EV_BREAK ? NULL : pd_of((int)(uint32_t)evs[i].data.u64);
+        void *w = d ? __atomic_load_n(&d->rq.head, __ATOMIC_RELAXED) : NULL;
+        if (w) __builtin_prefetch(w, 1);
+    }
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u64 == EV_BREAK) continue;
         int fd = (int)(uint32_t)evs[i].data.u64;
