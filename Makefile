@@ -29,7 +29,7 @@ PREFIX  ?= /usr/local
 SAN     ?=
 ARCH    ?= $(shell uname -m)
 
-CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -g -fno-omit-frame-pointer -fPIC -fno-semantic-interposition -pthread -Iinclude -Isrc
+CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror=int-conversion -Werror=incompatible-pointer-types -g -fno-omit-frame-pointer -fPIC -fno-semantic-interposition -pthread -Iinclude -Isrc
 ifeq ($(SAN),asan)
   BUILD_DEFAULT := build/asan
   CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

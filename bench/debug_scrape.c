@@ -292,7 +292,7 @@ static void body(void *unused) {
 
     int nw = roost_workers();
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(int64_t), 0));
+    CHECK(roost_chan_make(sizeof(int64_t), 0, &ch));
     int ny = nw * YIELDERS_PER_WORKER;
     CHECK(roost_waitgroup_add(&yielders_done, ny));
     for (int i = 0; i < ny; i++) CHECK(roost_go(yielder, NULL));

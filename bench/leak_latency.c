@@ -63,7 +63,7 @@ static void wait_parked(uint64_t id) {
     for (;;) {
         roost_task_info_t *v = NULL;
         size_t n = 0;
-        CHECK(roost_tasks_snapshot(&v, &n, 0));
+        CHECK(roost_tasks_snapshot(0, &v, &n));
         int parked = 0;
         for (size_t i = 0; i < n; i++)
             if (v[i].id == id)
@@ -88,7 +88,7 @@ static void body(void *unused) {
     roost_leak_hook(hook, NULL);
     for (int r = 0; r < WARMUP + REPS; r++) {
         roost_chan_t *ch;
-        CHECK(roost_chan_make(&ch, sizeof(int64_t), 0));
+        CHECK(roost_chan_make(sizeof(int64_t), 0, &ch));
         atomic_store(&want_obj, ch);
         atomic_store(&report_t, 0);
         atomic_store(&reports, 0);

@@ -38,7 +38,7 @@ static double msgs_per_s, ns_per_msg;
 
 static void body(void *unused) {
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(int64_t), 1024));
+    CHECK(roost_chan_make(sizeof(int64_t), 1024, &ch));
     int64_t t = roost_now();
     for (int p = 0; p < P; p++) CHECK(roost_go(producer, roost_chan_ref(ch)));
     CHECK(roost_waitgroup_add(&wg, C));

@@ -26,7 +26,7 @@ static int64_t close_t;
 static void body(void *unused) {
     long base = bench_rss_kb();
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(int64_t), 0));
+    CHECK(roost_chan_make(sizeof(int64_t), 0, &ch));
     CHECK(roost_waitgroup_add(&wg, N));
     int64_t t = roost_now();
     for (int i = 0; i < N; i++) CHECK(roost_go(parked, roost_chan_ref(ch)));

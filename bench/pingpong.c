@@ -27,8 +27,8 @@ static echo_args e;
 
 static void body(void *unused) {
     roost_chan_t *a, *b;
-    CHECK(roost_chan_make(&a, sizeof(int64_t), 0));
-    CHECK(roost_chan_make(&b, sizeof(int64_t), 0));
+    CHECK(roost_chan_make(sizeof(int64_t), 0, &a));
+    CHECK(roost_chan_make(sizeof(int64_t), 0, &b));
     e = (echo_args){roost_chan_ref(a), roost_chan_ref(b)};
     CHECK(roost_go(echo, &e));
     int64_t t = roost_now();

@@ -160,7 +160,7 @@ static int64_t take_profile(void) {
 static void body(void *unused) {
     int nw = roost_workers();
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(int64_t), 0));
+    CHECK(roost_chan_make(sizeof(int64_t), 0, &ch));
 
     /* Probes first, so that every worker has some before the parked tasks. */
     int ny = nw * YIELDERS_PER_WORKER;

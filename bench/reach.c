@@ -38,7 +38,7 @@ static void parked(void *arg) {
 static void build(int ntasks, size_t mb) {
     chans = calloc((size_t)ntasks, sizeof *chans);
     for (int i = 0; i < ntasks; i++) {
-        CHECK(roost_chan_make(&chans[i], sizeof(int), 0));
+        CHECK(roost_chan_make(sizeof(int), 0, &chans[i]));
         CHECK(roost_go(parked, chans[i]));
     }
     size_t n = mb * 1024 * 1024 / (sizeof(node) + 16), k = 0;

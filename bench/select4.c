@@ -32,7 +32,7 @@ static void body(void *unused) {
     int64_t next[NC] = {0};
     roost_case_t cases[NC];
     for (int i = 0; i < NC; i++) {
-        CHECK(roost_chan_make(&cs[i], sizeof(int64_t), 0));
+        CHECK(roost_chan_make(sizeof(int64_t), 0, &cs[i]));
         CHECK(roost_go(sender, roost_chan_ref(cs[i])));
     }
     int64_t t = roost_now();

@@ -27,7 +27,7 @@ static void skynet(void *p) {
     } else {
         roost_chan_t *rc;
         sk_args kids[DIV];
-        CHECK(roost_chan_make(&rc, sizeof(int64_t), 0));
+        CHECK(roost_chan_make(sizeof(int64_t), 0, &rc));
         for (int i = 0; i < DIV; i++) {
             kids[i].c = roost_chan_ref(rc);
             kids[i].num = a.num + i * (a.size / DIV);
@@ -52,7 +52,7 @@ static void body(void *unused) {
     for (int r = 0; r < 5; r++) {
         roost_chan_t *c;
         int64_t s;
-        CHECK(roost_chan_make(&c, sizeof(int64_t), 0));
+        CHECK(roost_chan_make(sizeof(int64_t), 0, &c));
         sk_args root = {roost_chan_ref(c), 0, 1000000};
         int64_t t = roost_now();
         CHECK(roost_go(skynet, &root));

@@ -95,8 +95,8 @@ static void body(void *unused) {
     pairs = calloc(PAIRS, sizeof *pairs);
     if (!pairs) FAILX("timer_lateness: out of memory");
     for (int i = 0; i < PAIRS; i++) {
-        CHECK(roost_chan_make(&pairs[i].a, sizeof(int64_t), 0));
-        CHECK(roost_chan_make(&pairs[i].b, sizeof(int64_t), 0));
+        CHECK(roost_chan_make(sizeof(int64_t), 0, &pairs[i].a));
+        CHECK(roost_chan_make(sizeof(int64_t), 0, &pairs[i].b));
         roost_chan_ref(pairs[i].a); /* one reference for each task */
         roost_chan_ref(pairs[i].b);
         CHECK(roost_go(pong, &pairs[i]));

@@ -119,8 +119,8 @@ static int pipeline(roost_ctx_t *parent, int n, int want, long *sum) {
     roost_group_t *g;
     roost_chan_t *nums, *squares;
     CHECK(roost_group_make(parent, &g));
-    CHECK(roost_chan_make(&nums, sizeof(int), 0));
-    CHECK(roost_chan_make(&squares, sizeof(int), 0));
+    CHECK(roost_chan_make(sizeof(int), 0, &nums));
+    CHECK(roost_chan_make(sizeof(int), 0, &squares));
     *sum = 0;
     CHECK(roost_group_go_with(NULL, g, (nums), gen, &(stage){.out = nums, .n = n}));
     CHECK(roost_group_go_with(NULL, g, (nums, squares), square, &(stage){nums, squares, 0}));

@@ -63,7 +63,7 @@ static int result = 1;
 
 static void hello(void *unused) {
     roost_chan_t *out;
-    CHECK(roost_chan_make(&out, sizeof(int), 0)); /* out := make(chan int) */
+    CHECK(roost_chan_make(sizeof(int), 0, &out)); /* out := make(chan int) */
 
     CHECK(roost_waitgroup_add(&wg, WORKERS));
     for (int w = 0; w < WORKERS; w++) {
@@ -83,7 +83,7 @@ static void hello(void *unused) {
     roost_ctx_t *ctx;
     roost_chan_t *never;
     CHECK(roost_ctx_with_timeout(NULL, 20 * ROOST_MS, &ctx));
-    CHECK(roost_chan_make(&never, sizeof(int), 0));
+    CHECK(roost_chan_make(sizeof(int), 0, &never));
     int64_t t0 = roost_now();
     rc = roost_chan_recv(ctx, never, &v); /* nobody ever sends */
     int64_t waited = roost_now() - t0;

@@ -115,7 +115,7 @@ static void do_request_leaky(void *arg) {
  * func (c *Client) fetchLeaky(id string) (*Result, error) */
 static int fetch_leaky(const char *id, result *out) {
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(result), 0)); /* make(chan *Result) */
+    CHECK(roost_chan_make(sizeof(result), 0, &ch)); /* make(chan *Result) */
     CHECK(roost_go(do_request_leaky, new_request(NULL, ch, id)));
     int rc = roost_chan_recv(NULL, ch, out); /* return <-ch, nil */
     roost_chan_unref(ch);
@@ -161,7 +161,7 @@ static void do_request(void *arg) {
  * func (c *Client) fetch(ctx context.Context, id string) (*Result, error) */
 static int fetch(roost_ctx_t *ctx, const char *id, result *out) {
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(result), 1)); /* make(chan *Result, 1) */
+    CHECK(roost_chan_make(sizeof(result), 1, &ch)); /* make(chan *Result, 1) */
     CHECK(roost_go(do_request, new_request(ctx, ch, id)));
     roost_case_t cases[] = {
         {.chan = ch, .op = ROOST_RECV, .elem = out},                   /* r := <-ch */
@@ -219,7 +219,7 @@ static void story(void *arg) {
             /* The caller walks away from fetch when its timeout expires. */
             roost_chan_t *done;
             result r;
-            CHECK(roost_chan_make(&done, sizeof(result), 0));
+            CHECK(roost_chan_make(sizeof(result), 0, &done));
             CHECK(roost_go(fetch_leaky_task, roost_chan_ref(done)));
             roost_case_t wait[] = {
                 {.chan = done, .op = ROOST_RECV, .elem = &r},

@@ -221,7 +221,7 @@ static void do_request(void *arg) {
  * context's error when its deadline passes first, or the call's error. */
 static int fetch(roost_ctx_t *ctx, bool leaky, const char *upstream, result *out) {
     roost_chan_t *ch;
-    CHECK(roost_chan_make(&ch, sizeof(result), leaky ? 0 : 1));
+    CHECK(roost_chan_make(sizeof(result), leaky ? 0 : 1, &ch));
     if (leaky)
         CHECK(roost_go(do_request_leaky, new_request(NULL, ch, upstream)));
     else

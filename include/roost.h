@@ -52,29 +52,30 @@ extern "C" {
 
 /* The one place the version lives: the Makefile (library file name, SONAME)
  * and roost.pc read it from here. While MAJOR is 0 a minor release may change
- * the ABI, so the shared library's SONAME carries MAJOR.MINOR (libroost.so.0.1);
+ * the ABI, so the shared library's SONAME carries MAJOR.MINOR (libroost.so.0.2);
  * from 1.0 on it carries MAJOR only. */
 #define ROOST_VERSION_MAJOR 0
-#define ROOST_VERSION_MINOR 1
+#define ROOST_VERSION_MINOR 2
 #define ROOST_VERSION_PATCH 0
 
 /* ---------------------------------------------------------------- errors */
 
 enum {
     ROOST_OK = 0,
-    ROOST_EINVAL = -1,     /* NULL pointer, zero/absurd size, bad flag */
-    ROOST_ENOMEM = -2,     /* allocation (or stack mapping) failed */
-    ROOST_ECLOSED = -3,    /* send on closed channel; receive on closed and drained one */
-    ROOST_ECANCELED = -4,  /* the context was cancelled */
-    ROOST_ETIMEDOUT = -5,  /* the context's deadline passed */
-    ROOST_EAGAIN = -6,     /* a non-blocking operation would block */
-    ROOST_EALREADY = -7,   /* closing a closed channel */
-    ROOST_ESTATE = -8,     /* unlock of an unlocked mutex; negative wait-group counter */
-    ROOST_ERANGE = -9,     /* size or count beyond what roost supports */
-    ROOST_EDEADLK = -10,   /* re-locking a mutex held by the calling task */
-    ROOST_ELEAKED = -11,   /* the operation can never complete: the leak detector proved it (roost_obs.h) */
-    ROOST_EFDCLOSED = -12, /* the descriptor was closed with roost_fd_close (roost_io.h) */
-    ROOST_ENOHOST = -13,   /* a host name that does not resolve (roost_io.h) */
+    ROOST_EINVAL = -1,      /* NULL pointer, zero/absurd size, bad flag */
+    ROOST_ENOMEM = -2,      /* allocation (or stack mapping) failed */
+    ROOST_ECLOSED = -3,     /* send on closed channel; receive on closed and drained one */
+    ROOST_ECANCELED = -4,   /* the context was cancelled */
+    ROOST_ETIMEDOUT = -5,   /* the context's deadline passed (only ever a context's) */
+    ROOST_EAGAIN = -6,      /* a non-blocking operation would block */
+    ROOST_EALREADY = -7,    /* closing a closed channel */
+    ROOST_ESTATE = -8,      /* unlock of an unlocked mutex; negative wait-group counter */
+    ROOST_ERANGE = -9,      /* size or count beyond what roost supports */
+    ROOST_EDEADLK = -10,    /* re-locking a mutex held by the calling task */
+    ROOST_ELEAKED = -11,    /* the operation can never complete: the leak detector proved it (roost_obs.h) */
+    ROOST_EFDCLOSED = -12,  /* the descriptor was closed with roost_fd_close (roost_io.h) */
+    ROOST_ENOHOST = -13,    /* a host name that does not resolve (roost_io.h) */
+    ROOST_ETIMELIMIT = -14, /* a call's own timeout_ns ran out (roost_wait_tasks, roost_leak_flush) */
     /* roost_io.h adds ROOST_ESYS(errno) codes, from -1000 down. */
 };
 
@@ -186,9 +187,12 @@ int64_t roost_task_count(void);
 
 /* Wait, up to timeout_ns, for the live task count to drop to `expected`.
  * Called from a task, the caller itself is not counted: roost_wait_tasks(0,
- * ...) waits for every *other* task. Returns ROOST_OK, or ROOST_ETIMEDOUT
- * with the count still above it (timeout_ns <= 0: one look; past the
- * clock's range: no limit). The building block of test-time leak checks. */
+ * ...) waits for every *other* task. Returns ROOST_OK, or ROOST_ETIMELIMIT
+ * with the count still above it when timeout_ns ran out (timeout_ns <= 0:
+ * one look; past the clock's range: no limit). Not ROOST_ETIMEDOUT: no
+ * context is involved, and a caller passing the result on must not have it
+ * read as its context's deadline. ROOST_EINVAL for expected < 0. The
+ * building block of test-time leak checks. */
 int roost_wait_tasks(int64_t expected, int64_t timeout_ns);
 
 /* ---------------------------------------------------------------- contexts */
@@ -243,17 +247,35 @@ void roost_ctx_unref(roost_ctx_t *ctx);
 /* Make a channel of elements of elem_size bytes (1..ROOST_CHAN_MAX_ELEM) with
  * a buffer of cap elements (0: unbuffered). The caller holds one reference.
  * ROOST_EINVAL, ROOST_ERANGE, ROOST_ENOMEM. */
-int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap);
+int roost_chan_make(size_t elem_size, size_t cap, roost_chan_t **out);
 
 roost_chan_t *roost_chan_ref(roost_chan_t *ch);
 void roost_chan_unref(roost_chan_t *ch);
 
+/* A task takes over one reference to ch that it was given (say, by its
+ * spawner): the runtime releases it when the task exits, and while the
+ * task is parked on ch that reference does not count as a way to reach ch
+ * (the leak detector, roost_obs.h).
+ * This is what lets the detector prove the story's leak: the caller drops
+ * its reference and walks away, the request task is left the only holder,
+ * parked on a send nobody can receive. The task must not unref it itself.
+ * A task adopts a given channel once: a second adopt of the same channel by
+ * the same task is reported and aborts (docs/guide.md, section 9).
+ * ROOST_ESTATE from a plain thread. */
+int roost_chan_adopt(roost_chan_t *ch);
+
 /* Send *elem (elem_size bytes are copied). 0; ROOST_ECLOSED if the channel is
- * or becomes closed; the context's error. */
+ * or becomes closed; the context's error.
+ *
+ * A NULL ch is Go's nil channel, never ready: a send or receive on it waits
+ * until the context ends and returns its error (with none, it never
+ * returns: wait reason "chan send (nil chan)", and the leak detector proves
+ * the task leaked as it parks); the non-blocking forms return ROOST_EAGAIN. */
 int roost_chan_send(roost_ctx_t *ctx, roost_chan_t *ch, const void *elem);
 
 /* Receive into *elem (may be NULL to discard). 0 with a value; ROOST_ECLOSED
- * when closed and drained (elem zeroed, Go's ok == false); context errors. */
+ * when closed and drained (elem zeroed, Go's ok == false); context errors
+ * (elem zeroed; on a nil channel, untouched). */
 int roost_chan_recv(roost_ctx_t *ctx, roost_chan_t *ch, void *elem);
 
 /* Non-blocking forms: ROOST_EAGAIN instead of waiting. */
@@ -261,11 +283,12 @@ int roost_chan_trysend(roost_chan_t *ch, const void *elem);
 int roost_chan_tryrecv(roost_chan_t *ch, void *elem);
 
 /* Close: waiting receivers get ROOST_ECLOSED once the buffer is drained,
- * waiting senders get ROOST_ECLOSED. ROOST_EALREADY if already closed. */
+ * waiting senders get ROOST_ECLOSED. ROOST_EALREADY if already closed;
+ * ROOST_EINVAL for a nil channel (Go panics). */
 int roost_chan_close(roost_chan_t *ch);
 
-size_t roost_chan_len(roost_chan_t *ch); /* buffered elements now */
-size_t roost_chan_cap(roost_chan_t *ch);
+size_t roost_chan_len(roost_chan_t *ch); /* buffered elements now (0 for a nil channel) */
+size_t roost_chan_cap(roost_chan_t *ch); /* 0 for a nil channel */
 
 /* ---------------------------------------------------------------- select */
 
@@ -309,38 +332,38 @@ int roost_ticker_stop(roost_ticker_t *t);
 
 /* ---------------------------------------------------------------- sync
  * Embeddable objects with static initialisers, like their Go counterparts'
- * zero values. Waiting blocks the task, not the worker thread. The fields
- * are private. Locks are not tied to the task that took them (as in Go),
- * except that re-locking a mutex you hold is refused with ROOST_EDEADLK. */
-
-typedef struct roost__waitq {
-    void *head, *tail;
-} roost__waitq_t;
+ * zero values: all-zero is the initial state, so a zeroed object (a static,
+ * calloc'ed or `= {0}`) is ready as well as one set to its ROOST_*_INIT.
+ * Waiting blocks the task, not the worker thread. Locks are not tied to the
+ * task that took them (as in Go), except that re-locking a mutex you hold is
+ * refused with ROOST_EDEADLK.
+ *
+ * The layout is private: each type is opaque storage of a fixed size and
+ * 8-byte alignment (as libdill's `struct dill_chstorage`), so the
+ * internals can change without changing the size programs compile in. The
+ * library checks at compile time that its own structure fits. Copying an
+ * object that is in use, or moving it, is undefined (as in Go). Sizes: a
+ * word of spare room each, two for the rwmutex. */
 
 typedef struct roost_mutex {
-    int lock;
-    int locked;
-    void *holder;
-    roost__waitq_t waiters;
-    unsigned long long holder_id; /* the holder's task id: the leak detector tells a holder that exited */
+    uint64_t roost__opaque[6];
 } roost_mutex_t;
 #define ROOST_MUTEX_INIT \
-    { 0, 0, NULL, {NULL, NULL}, 0 }
+    {                    \
+        { 0 }            \
+    }
 
 int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu);
 int roost_mutex_trylock(roost_mutex_t *mu); /* ROOST_EAGAIN if held */
 int roost_mutex_unlock(roost_mutex_t *mu);  /* ROOST_ESTATE if not locked */
 
 typedef struct roost_rwmutex {
-    int lock;
-    int readers;
-    int writer;
-    void *holder;
-    roost__waitq_t rq, wq;
-    unsigned long long holder_id; /* the writer's task id */
+    uint64_t roost__opaque[10];
 } roost_rwmutex_t;
 #define ROOST_RWMUTEX_INIT \
-    { 0, 0, 0, NULL, {NULL, NULL}, {NULL, NULL}, 0 }
+    {                      \
+        { 0 }              \
+    }
 
 /* A waiting writer holds back new readers (Go's rule). */
 int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw);
@@ -349,12 +372,11 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw);
 int roost_rwmutex_unlock(roost_rwmutex_t *rw);
 
 typedef struct roost_cond {
-    int lock;
-    roost__waitq_t waiters;
+    uint64_t roost__opaque[4];
 } roost_cond_t;
-#define ROOST_COND_INIT   \
-    {                     \
-        0, { NULL, NULL } \
+#define ROOST_COND_INIT \
+    {                   \
+        { 0 }           \
     }
 
 /* Atomically unlock mu and wait for a signal; mu is locked again on return,
@@ -364,13 +386,11 @@ int roost_cond_signal(roost_cond_t *c);
 int roost_cond_broadcast(roost_cond_t *c);
 
 typedef struct roost_waitgroup {
-    int lock;
-    int64_t count;
-    roost__waitq_t waiters;
+    uint64_t roost__opaque[5];
 } roost_waitgroup_t;
 #define ROOST_WAITGROUP_INIT \
     {                        \
-        0, 0, { NULL, NULL } \
+        { 0 }                \
     }
 
 /* ROOST_ESTATE (and no change) if the counter would go negative;
@@ -380,13 +400,11 @@ int roost_waitgroup_done(roost_waitgroup_t *wg);
 int roost_waitgroup_wait(roost_ctx_t *ctx, roost_waitgroup_t *wg);
 
 typedef struct roost_once {
-    int lock;
-    int state;
-    roost__waitq_t waiters;
+    uint64_t roost__opaque[4];
 } roost_once_t;
-#define ROOST_ONCE_INIT      \
-    {                        \
-        0, 0, { NULL, NULL } \
+#define ROOST_ONCE_INIT \
+    {                   \
+        { 0 }           \
     }
 
 /* Run fn(arg) exactly once; concurrent callers wait until it has returned.
@@ -428,11 +446,11 @@ typedef int (*roost_group_fn)(roost_ctx_t *ctx, void *arg);
  * (file:line) is recorded for labels and leak reports. ROOST_EINVAL,
  * ROOST_ENOMEM. */
 #define roost_group_make(parent, out) \
-    roost_group_make_at((parent), (out), __FILE__ ":" ROOST__STR(__LINE__), __func__)
+    roost_group_make_at((parent), __FILE__ ":" ROOST__STR(__LINE__), __func__, (out))
 #define ROOST__STR(x) ROOST__STR2(x)
 #define ROOST__STR2(x) #x
 /* The same with an explicit site: `where` and `func` must be static strings. */
-int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where, const char *func);
+int roost_group_make_at(roost_ctx_t *parent, const char *where, const char *func, roost_group_t **out);
 
 /* The group's context, owned by the group (valid while you hold a reference
  * or are one of its tasks; roost_ctx_ref it to keep it longer). Cancelled

@@ -42,6 +42,8 @@ enum roost_wait_reason {
     ROOST_WAIT_ONCE,
     ROOST_WAIT_CTX,
     ROOST_WAIT_IO,
+    ROOST_WAIT_CHAN_SEND_NIL, /* a send on a nil (NULL) channel: until its context ends */
+    ROOST_WAIT_CHAN_RECV_NIL, /* a receive on a nil (NULL) channel: until its context ends */
     ROOST_WAIT__COUNT
 };
 /* "chan send", "chan receive", "select", ... (Go's wording); never NULL. */
@@ -114,7 +116,7 @@ enum { ROOST_SNAP_STACKS = 1 };
  * Stacks use frame pointers: build code you want to see in them with
  * -fno-omit-frame-pointer (roost itself is). *out is malloc'ed; free it with
  * free(). In no particular order (the order of stack slots). */
-int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags);
+int roost_tasks_snapshot(int flags, roost_task_info_t **out, size_t *n);
 
 /* Symbolize a return address: "function+0xoff (file:line)". Function names
  * come from each loaded module's ELF symbol table (static functions too,
@@ -343,7 +345,7 @@ typedef struct roost_leaked_task {
     int verdict; /* enum roost_leak_verdict */
     roost_task_info_t task;
 } roost_leaked_task_t;
-int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags);
+int roost_leaked_tasks(int flags, roost_leaked_task_t **out, size_t *n);
 
 /* What the detector has done so far, and what it cost. A versioned
  * struct: fields are only ever added at the end, before `reserved`. */
@@ -363,8 +365,9 @@ void roost_leak_stats(roost_leak_stats_t *out);
 
 /* Wait, up to timeout_ns, until every leak found so far has been reported
  * (reports are written by a reporter thread). roost_check_leaks does this
- * first, and so does the process's exit (up to 2 s). 0 or ROOST_ETIMEDOUT
- * (timeout_ns <= 0: one look; past the clock's range: no limit). */
+ * first, and so does the process's exit (up to 2 s). 0, or ROOST_ETIMELIMIT
+ * when timeout_ns ran out first (timeout_ns <= 0: one look; past the
+ * clock's range: no limit). */
 int roost_leak_flush(int64_t timeout_ns);
 
 /* Search now for leak sets the moment-of-proof checks cannot see, and for
@@ -434,17 +437,6 @@ typedef struct roost_leak_proof {
     int64_t reserved[8]; /* zero */
 } roost_leak_proof_t;
 int roost_leak_prove(roost_leak_proof_t *out);
-
-/* A task takes over one reference to ch that it was given (say, by its
- * spawner): the runtime releases it when the task exits, and while the
- * task is parked on ch that reference does not count as a way to reach ch.
- * This is what lets the detector prove the story's leak: the caller drops
- * its reference and walks away, the request task is left the only holder,
- * parked on a send nobody can receive. The task must not unref it itself.
- * A task adopts a given channel once: a second adopt of the same channel by
- * the same task is reported and aborts (docs/guide.md, section 9).
- * ROOST_ESTATE from a plain thread. */
-int roost_chan_adopt(roost_chan_t *ch);
 
 /* The test helper (Go's goleak.VerifyNone): wait up to timeout_ns for the
  * live tasks to drop to `expected` (the caller, if a task, is not counted),

@@ -59,7 +59,7 @@ static inline __attribute__((always_inline)) void copy(roost_chan_t *ch, void *d
         memcpy(dst, src, ch->elem_size);
 }
 
-int roost_chan_make(roost_chan_t **out, size_t elem_size, size_t cap) {
+int roost_chan_make(size_t elem_size, size_t cap, roost_chan_t **out) {
     if (!out) return ROOST_EINVAL;
     *out = NULL;
     if (elem_size == 0) return ROOST_EINVAL;
@@ -302,6 +302,28 @@ static __attribute__((noinline)) int chan_contended(roost_ctx_t *ctx, roost_chan
     return is_send ? chan_locked_send(ctx, ch, elem, block) : chan_locked_recv(ctx, ch, elem, block);
 }
 
+/* A nil channel (NULL), as in Go: never ready. A blocking send or receive
+ * parks, with no queue to be on, until its context ends, and returns the
+ * context's error (elem untouched: a nil channel has no element size); with
+ * no cancellable context it never returns, which the leak detector proves
+ * at once. The non-blocking forms say ROOST_EAGAIN, as a nil channel's case
+ * in a select with a default does. */
+static ROOST_TLS_REREAD __attribute__((cold)) int chan_nil(roost_ctx_t *ctx, bool is_send, void *elem,
+                                                           bool block) {
+    if (is_send && !elem) return ROOST_EINVAL;
+    roost__note_thread();
+    int err = roost__ctx_err(ctx);
+    if (err) return err;
+    if (!block) return ROOST_EAGAIN;
+    int reason = is_send ? ROOST_WAIT_CHAN_SEND_NIL : ROOST_WAIT_CHAN_RECV_NIL;
+    roost__park p;
+    roost__park_init(&p, roost__self());
+    if (p.task && !roost__ctx_cancellable(ctx) && roost__leak_nil(p.task, reason)) return ROOST_ELEAKED;
+    int *locks[3] = {NULL};
+    int rc = roost__block(&p, ctx, INT64_MAX, locks, 0, reason, NULL);
+    return rc ? rc : p.err;
+}
+
 /* One send or receive, blocking unless `block` is false. Inlined into each
  * entry point is only what completes a word-sized operation at once (a
  * waiting peer, buffer room or a buffered value), and it ends in tail
@@ -310,7 +332,8 @@ static __attribute__((noinline)) int chan_contended(roost_ctx_t *ctx, roost_chan
  * element size, nothing to pair with) jumps to a function that does it. */
 static inline __attribute__((always_inline)) int chan_op(roost_ctx_t *ctx, roost_chan_t *ch, bool is_send,
                                                          void *elem, bool block) {
-    if (!ch || (is_send && !elem)) return ROOST_EINVAL;
+    if (ROOST_UNLIKELY(!ch)) return chan_nil(ctx, is_send, elem, block);
+    if (is_send && !elem) return ROOST_EINVAL;
     roost__note_thread();
     int err = roost__ctx_err_raw(ctx);
     if (err) return err;

@@ -233,7 +233,7 @@ roost_chan_t *roost_ctx_done(roost_ctx_t *ctx) {
     if (!roost__ctx_cancellable(ctx)) return NULL;
     ctx_check(ctx, "roost_ctx_done");
     roost__lock(&ctx->lock);
-    if (!ctx->done && roost_chan_make(&ctx->done, 1, 0) == ROOST_OK) {
+    if (!ctx->done && roost_chan_make(1, 0, &ctx->done) == ROOST_OK) {
         ctx->done->owner = ROOST_CHAN_OWNER_CTX;
         if (atomic_load(&ctx->err)) roost_chan_close(ctx->done); /* nobody else can hold its lock yet */
     }

@@ -637,7 +637,7 @@ int roost_debug_start(const char *addr) {
     rc = roost_tcp_listen(NULL, addr, 128, &lfd);
     if (!rc) rc = roost_sock_addr(lfd, 0, endpoint.addr, sizeof endpoint.addr);
     if (!rc) rc = roost_ctx_with_cancel(NULL, &endpoint.stop);
-    if (!rc && (rc = roost_chan_make(&endpoint.done, 1, 0))) {
+    if (!rc && (rc = roost_chan_make(1, 0, &endpoint.done))) {
         roost_ctx_unref(endpoint.stop);
     }
     if (!rc) {

@@ -21,6 +21,7 @@ static const char *const messages[] = {
     [-ROOST_ELEAKED] = "operation can never complete: the leak detector proved it",
     [-ROOST_EFDCLOSED] = "use of closed file descriptor",
     [-ROOST_ENOHOST] = "no such host",
+    [-ROOST_ETIMELIMIT] = "time limit reached",
 };
 
 const char *roost_strerror(int err) {
@@ -49,6 +50,8 @@ static const char *const reasons[ROOST_WAIT__COUNT] = {
     [ROOST_WAIT_ONCE] = "once",
     [ROOST_WAIT_CTX] = "context",
     [ROOST_WAIT_IO] = "io wait",
+    [ROOST_WAIT_CHAN_SEND_NIL] = "chan send (nil chan)",
+    [ROOST_WAIT_CHAN_RECV_NIL] = "chan receive (nil chan)",
 };
 
 const char *roost__reason_name(int reason) {

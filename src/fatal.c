@@ -400,6 +400,16 @@ static void on_stack_sig(int sig, siginfo_t *si, void *uctx) {
     }
     uintptr_t pc, sp, fp;
     uctx_regs(uctx, &pc, &sp, &fp);
+    /* Unwind only what interrupted the task on its own stack: a worker
+     * caught between stacks (a context switch, the scheduler's loop) gives
+     * the unwinder a frame it may fault on, and a fault here would read as
+     * the task's crash. Then the pc alone is the report. */
+    if (!t->stack || sp < (uintptr_t)t->stack->lo || sp >= (uintptr_t)t->stack->hi) {
+        stack_req.pcs[0] = pc;
+        atomic_store_explicit(&stack_req.n, pc ? 1 : 0, memory_order_release);
+        errno = e;
+        return;
+    }
     void *bt[ROOST_MAX_FRAMES + 8];
     int n = backtrace(bt, ROOST_MAX_FRAMES + 8), k = 0, out = 0;
     while (k < n && (uintptr_t)bt[k] != pc) k++;

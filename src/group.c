@@ -55,11 +55,36 @@ struct roost_group {
  * fan-out that spawns faster than its tasks run would otherwise keep every
  * task's stack live at once and spill the worker's run ring (256 tasks)
  * into the global queue; yielding runs what it queued while the stacks are
- * warm (idle workers were woken by the spawns themselves, so the yield
- * wakes none: roost__yield_local). It halves the group_fanout benchmark's
- * time. The cost: the spawner resumes only once the tasks queued on its
- * worker have run or parked. */
+ * warm. It halves the group_fanout benchmark's time. The cost: the spawner
+ * resumes only once the tasks queued on its worker have run or parked. */
 enum { YIELD_EVERY = 64 };
+
+/* Whether group tasks are short: the last measured ones ran in under
+ * SHORT_NS each (wall time, spawn included). Measured by a spawner over
+ * its yield (the tasks it had just queued) and by a wait over its park
+ * (the tasks still live when it began). While they are short, spawns into
+ * groups wake no idle worker (roost__go_quiet): the spawner's worker gets
+ * through them in less time than a woken one takes to start stealing, and
+ * one that steals moves the tasks, their stacks and records, and at the
+ * next yield the spawner itself across cores: on two workers a fan-out of
+ * 1,000 tasks that return at once took twice as long with a woken helper
+ * as on one worker. Long tasks are spread as roost_go spreads them: at
+ * once while the verdict says long; when it still says short, by an
+ * awake worker's steal or the monitor's wake-up (within two of its 2 ms
+ * ticks), and the spawner's next yield or wait turns the verdict. One
+ * verdict for the process: groups made at one site usually run tasks of
+ * one kind, and a wrong verdict costs either a wake-up or a few
+ * milliseconds' delay, never a lost task. */
+#define SHORT_NS (1 * ROOST_US)
+static _Atomic bool short_tasks;
+
+/* n tasks ran (or were waited for) in ns: record the verdict, writing the
+ * shared line only when it changes. */
+static void judge(int64_t ns, int64_t n) {
+    bool is_short = ns < n * SHORT_NS;
+    if (atomic_load_explicit(&short_tasks, memory_order_relaxed) != is_short)
+        atomic_store_explicit(&short_tasks, is_short, memory_order_relaxed);
+}
 
 /* One task of a group: allocated by the spawner, given back by the task as
  * it finishes. Followed by the handed-over channels and the copied
@@ -113,7 +138,7 @@ static void wake_list_err(roost__waiter *list, int err) {
 
 /* ------------------------------------------------------------ lifetime */
 
-int roost_group_make_at(roost_ctx_t *parent, roost_group_t **out, const char *where, const char *func) {
+int roost_group_make_at(roost_ctx_t *parent, const char *where, const char *func, roost_group_t **out) {
     if (!out) return ROOST_EINVAL;
     *out = NULL;
     roost_group_t *g = calloc(1, sizeof *g);
@@ -175,7 +200,7 @@ static bool is_member(roost_group_t *g) {
 static void report_abandoned(roost_group_t *g, const uint64_t *ids, size_t nids, int64_t active) {
     roost_task_info_t *v;
     size_t n, k = 0;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return;
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < nids; j++)
             if (v[i].id == ids[j]) {
@@ -357,8 +382,16 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
     g->members = m;
     roost__unlock(&g->lock);
     for (int i = 0; i < nchans; i++) m->chans[i] = roost_chan_ref(chans[i]);
-    rc = roost_go_site(member_main, m, NULL, site);
-    if (!rc && yield_now && roost__self()) roost__yield_local(); /* not a plain thread */
+    bool quiet = atomic_load_explicit(&short_tasks, memory_order_relaxed);
+    rc = quiet ? roost__go_quiet(member_main, m, site) : roost_go_site(member_main, m, NULL, site);
+    if (!rc && yield_now && roost__self()) { /* not a plain thread */
+        int64_t t = roost_now();
+        if (quiet)
+            roost__yield_quiet();
+        else
+            roost__yield_local();
+        judge(roost_now() - t, YIELD_EVERY);
+    }
     if (rc) {
         for (int i = 0; i < nchans; i++) roost_chan_unref(m->chans[i]);
         member_exit(g, m);
@@ -392,8 +425,10 @@ int roost_group_wait(roost_ctx_t *ctx, roost_group_t *g) {
             return err;
         }
         /* Woken only by the last task (which set done) or by ctx. */
+        int64_t n = g->active, t = roost_now();
         int rc = group_wait_on(ctx, g, &g->waiters);
         if (rc) return rc;
+        judge(roost_now() - t, n);
         roost__lock(&g->lock);
     }
     g->done = true;

@@ -301,6 +301,16 @@ bool roost__local_work(void);
 /* roost_yield without its wake-up of an idle worker: for select, which
  * yields to let the senders it woke run (sched.c). */
 int roost__yield_local(void);
+/* A yield that wakes no idle worker at all, for a group's spawner that
+ * runs the tasks it has just queued (group.c). */
+int roost__yield_quiet(void);
+/* roost_go_site without waking an idle worker for the new task, for a
+ * group whose recent tasks finished within microseconds (group.c): the
+ * spawner's worker gets through them sooner than a woken one could steal
+ * them, and a worker that steals the spawner moves the whole fan-out
+ * across cores. Queued work that stays queued is still handed to a
+ * sleeper, by the monitor (sysmon.c). */
+int roost__go_quiet(roost_fn fn, void *arg, roost_site_t *site);
 
 /* Switch away from a parked task (park.c): after(w, arg) runs in whatever
  * context runs next, before anything else, and releases the parking task's
@@ -465,7 +475,12 @@ typedef struct roost__waiter {
 } roost__waiter;
 
 /* Wait queues: FIFO doubly-linked lists of nodes, under their owner's lock.
- * Inline: they are on every blocking path. */
+ * Inline: they are on every blocking path. head is read without the lock by
+ * select's peek (relaxed atomics), so it stays a plain pointer word. */
+typedef struct roost__waitq {
+    void *head, *tail;
+} roost__waitq_t;
+
 static inline void roost__waitq_push(roost__waitq_t *q, roost__waiter *w) {
     w->next = NULL;
     w->prev = (roost__waiter *)q->tail;
@@ -780,6 +795,10 @@ size_t roost__leak_post_tasks(int kind, const void *obj, roost_task_info_t *v, s
  * all) and no cancellable context: reported; returns true when the policy
  * wakes, i.e. the select must return ROOST_ELEAKED instead of parking. */
 bool roost__leak_select(roost__task *self, roost_chan_t **order, int n);
+/* A send or receive on a nil channel about to park with no cancellable
+ * context (reason ROOST_WAIT_CHAN_SEND_NIL or _RECV_NIL): nothing can ever
+ * wake it. Reported; true when the policy wakes (return ROOST_ELEAKED). */
+bool roost__leak_nil(roost__task *self, int reason);
 /* A report built elsewhere (group.c), delivered as the detector's own: to
  * the hook or stderr, counted, abort under ROOST_LEAK_ABORT; nothing when
  * the policy is off. Synchronous, on the caller's thread. */

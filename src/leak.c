@@ -40,6 +40,7 @@
 #include "internal.h"
 #include "buf.h"
 #include "profile.h"
+#include "sync.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,7 +342,11 @@ static void report(roost__leak_ev *ev) {
         roost__buf_printf(&b, "%zu task%s can never proceed", ev->n, s);
     switch (ev->kind) {
     case ROOST_LEAK_CHAN:
-        roost__buf_printf(&b, " (channel %p: every reference left is held by a task parked on it)", ev->obj);
+        if (ev->obj)
+            roost__buf_printf(&b, " (channel %p: every reference left is held by a task parked on it)",
+                              ev->obj);
+        else
+            roost__buf_printf(&b, " (a nil channel: nothing can ever send to or receive from it)");
         break;
     case ROOST_LEAK_LOCK_CYCLE:
         if (!ev->refused) roost__buf_printf(&b, " (each waits for a lock another in the set holds)");
@@ -445,7 +450,7 @@ int roost_leak_flush(int64_t timeout_ns) {
     pthread_mutex_lock(&leaks.lock);
     while (leaks.head || leaks.busy)
         if (pthread_cond_timedwait(&leaks.idle, &leaks.lock, &ts)) {
-            rc = ROOST_ETIMEDOUT;
+            rc = ROOST_ETIMELIMIT;
             break;
         }
     pthread_mutex_unlock(&leaks.lock);
@@ -574,6 +579,21 @@ bool roost__leak_select(roost__task *self, roost_chan_t **order, int n) {
     return true;
 }
 
+bool roost__leak_nil(roost__task *self, int reason) {
+    int p = policy();
+    if (!p) return false;
+    roost__leak_ev *ev = claim(self, self->id, ROOST_LEAK_CHAN) ? ev_new(ROOST_LEAK_CHAN, NULL, 1) : NULL;
+    if (ev) {
+        roost__self_info(self, &ev->tasks[0]);
+        ev->tasks[0].wait_reason = reason;
+        ev->n = 1;
+        roost__leak_post(ev);
+    }
+    if (!(p & ROOST_LEAK_WAKE)) return false;
+    atomic_fetch_add_explicit(&leaks.woken, 1, memory_order_relaxed);
+    return true;
+}
+
 /* ------------------------------------------------------------ locks */
 
 static bool lock_reason(int r) {
@@ -640,11 +660,11 @@ __attribute__((no_sanitize("thread"))) static roost__task *
 holder_of(const void *obj, int reason, uint64_t *id, bool probe, struct graph *g) {
     uint64_t h;
     if (reason == ROOST_WAIT_MUTEX) {
-        const roost_mutex_t *mu = obj;
+        const roost__mutex *mu = obj;
         if (!load_word(&mu->holder_id, id, probe, g) || !load_word(&mu->holder, &h, probe, g)) return NULL;
         return (roost__task *)(uintptr_t)h;
     }
-    const roost_rwmutex_t *rw = obj;
+    const roost__rwmutex *rw = obj;
     /* writer is an int: read the aligned word holding it. */
     uintptr_t wa = (uintptr_t)&rw->writer;
     uint64_t w;
@@ -755,10 +775,10 @@ int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost
     roost__task *holder;
     uint64_t hid;
     if (reason == ROOST_WAIT_MUTEX) {
-        const roost_mutex_t *mu = obj;
+        const roost__mutex *mu = obj;
         holder = mu->holder, hid = mu->holder_id;
     } else {
-        const roost_rwmutex_t *rw = obj;
+        const roost__rwmutex *rw = obj;
         holder = rw->writer ? rw->holder : NULL, hid = rw->holder_id;
     }
     if (!holder) return 0; /* a plain thread holds it, or readers do */
@@ -976,7 +996,9 @@ static bool waits_on_tasks(int reason) {
     case ROOST_WAIT_RWMUTEX_R:
     case ROOST_WAIT_WAITGROUP:
     case ROOST_WAIT_COND:
-    case ROOST_WAIT_SELECT: return true;
+    case ROOST_WAIT_SELECT:
+    case ROOST_WAIT_CHAN_SEND_NIL:
+    case ROOST_WAIT_CHAN_RECV_NIL: return true;
     default: return false; /* sleep, I/O, context: a timer or the kernel ends them; once: not modelled */
     }
 }
@@ -1004,6 +1026,8 @@ static bool could_wake(graph *g, const node *x) {
     switch (x->reason) {
     case ROOST_WAIT_CHAN_SEND:
     case ROOST_WAIT_CHAN_RECV: return chan_reachable(g, x->obj);
+    case ROOST_WAIT_CHAN_SEND_NIL:
+    case ROOST_WAIT_CHAN_RECV_NIL: return false; /* a nil channel: nobody can */
     case ROOST_WAIT_SELECT:
         /* The cases array is the program's (on the parked task's stack,
          * or freed by now if the task moved on: probed, and a move shows
@@ -1041,7 +1065,8 @@ static int64_t cycle_scan(void) {
     for (size_t i = 0; i < g.n; i++) {
         node *x = &g.v[i];
         x->alive = x->state != ROOST_T_PARKED || x->cancellable || !waits_on_tasks(x->reason) ||
-                   (!x->obj && x->reason != ROOST_WAIT_SELECT);
+                   (!x->obj && x->reason != ROOST_WAIT_SELECT && x->reason != ROOST_WAIT_CHAN_SEND_NIL &&
+                    x->reason != ROOST_WAIT_CHAN_RECV_NIL);
         g.nalive += x->alive;
     }
     for (bool changed = true; changed;) {
@@ -1085,7 +1110,7 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
     if (suspect_ns <= 0 || !roost__observe) return r.proved;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return r.proved;
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return r.proved;
     if (!n) { /* the array is allocated all the same */
         free(v);
         return r.proved;
@@ -1147,7 +1172,7 @@ static int cmp_named(const void *a, const void *b) {
     return cmp_u64(&((const named *)a)->id, &((const named *)b)->id);
 }
 
-int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags) {
+int roost_leaked_tasks(int flags, roost_leaked_task_t **out, size_t *n) {
     if (!out || !n) return ROOST_EINVAL;
     *out = NULL, *n = 0;
     if (!roost__nworkers()) return ROOST_OK;
@@ -1161,7 +1186,7 @@ int roost_leaked_tasks(roost_leaked_task_t **out, size_t *n, int flags) {
     qsort(w.v, w.n, sizeof *w.v, cmp_named);
     roost_task_info_t *v;
     size_t m;
-    int rc = roost_tasks_snapshot(&v, &m, flags);
+    int rc = roost_tasks_snapshot(flags, &v, &m);
     if (rc) {
         free(w.v);
         return rc;
@@ -1195,7 +1220,7 @@ void roost__leak_idle_check(uint64_t switches) {
     if (roost_task_count() == 0 || atomic_load(&leaks.idle_reported) == switches + 1) return;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return;
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return;
     /* Still idle with the same switch total: nothing moved while we looked. */
     if (n && roost__sched_all_idle() && roost__sched_switches() == switches && deadlock_check(v, n, 0))
         atomic_store(&leaks.idle_reported, switches + 1);
@@ -1210,7 +1235,7 @@ int64_t roost_check_leaks(int64_t expected, int64_t timeout_ns, int fd) {
     if (rc == 0) return 0;
     roost_task_info_t *v;
     size_t n;
-    if (roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS)) return roost_task_count();
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return roost_task_count();
     uint64_t self_id = roost_task_id();
     roost__buf b = {0};
     int64_t now = roost_now(), left = 0;

@@ -434,7 +434,7 @@ static int prof_take(int format, char **buf, size_t *len) {
             prof_groups_free(&S.G);
             return rc;
         }
-    } else if ((rc = roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS))) {
+    } else if ((rc = roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n))) {
         return rc;
     }
     roost__sym_begin();

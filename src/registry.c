@@ -528,7 +528,7 @@ static void snap_append(const roost_task_info_t *t, void *arg) {
     S->v[S->n++] = *t;
 }
 
-int roost_tasks_snapshot(roost_task_info_t **out, size_t *n, int flags) {
+int roost_tasks_snapshot(int flags, roost_task_info_t **out, size_t *n) {
     if (!out || !n) return ROOST_EINVAL;
     *out = NULL;
     *n = 0;

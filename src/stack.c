@@ -267,18 +267,23 @@ void roost__stack_check(roost__task *t, void *sp) {
  * fatal.c's handler, on the alternate signal stack): ours if the fault is in
  * the guard, or if the stack pointer is already below the stack (a stack
  * without a guard page that ran into something unmapped further down). */
+static _Thread_local void *altstack;
+#define ALTSTACK_SIZE (64 << 10)
+
 bool roost__stack_overflow_fault(roost__task *t, const void *addr, const void *sp) {
     const char *a = addr;
     if (!t->stack) return false;
+    /* A fault taken on this thread's signal stack (in another handler) is
+     * not the task's: its sp says nothing about the task's stack. */
+    if (altstack && (const char *)sp >= (char *)altstack &&
+        (const char *)sp < (char *)altstack + ALTSTACK_SIZE)
+        sp = NULL;
     if ((a < t->stack->lo && a >= t->stack->lo - GUARD_SIZE) || (sp && (const char *)sp < t->stack->lo)) {
         report_overflow(t);
         return true;
     }
     return false;
 }
-
-#define ALTSTACK_SIZE (64 << 10)
-static _Thread_local void *altstack;
 
 void roost__stack_thread_init(void) {
 #ifndef ROOST_ASAN

@@ -24,7 +24,19 @@
  *   - cond: only waiters queued before a signal can take it; a waiter holds
  *     no mutex while queued, and has it again when its wait returns.
  */
-#include "internal.h"
+#include "sync.h"
+
+/* The public types are storage the program allocates: the structures must
+ * fit it and need no stricter alignment. */
+#define FITS(internal, public)                                                         \
+    _Static_assert(sizeof(internal) <= sizeof(public), #internal " outgrew " #public); \
+    _Static_assert(_Alignof(internal) <= _Alignof(public),                             \
+                   #internal " needs a stricter alignment than " #public)
+FITS(roost__mutex, roost_mutex_t);
+FITS(roost__rwmutex, roost_rwmutex_t);
+FITS(roost__cond, roost_cond_t);
+FITS(roost__waitgroup, roost_waitgroup_t);
+FITS(roost__once, roost_once_t);
 
 /* Queue a waiter on q (locked by *lock) and block. On return the node is
  * unlinked; the result is the park's error, or the registration error. */
@@ -57,7 +69,8 @@ static roost__waiter *claim_all(roost__waitq_t *q) {
 
 /* ------------------------------------------------------------ mutex */
 
-int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu) {
+int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu_) {
+    roost__mutex *mu = (roost__mutex *)(void *)mu_;
     if (!mu) return ROOST_EINVAL;
     int err = roost__ctx_err(ctx);
     if (err) return err;
@@ -83,7 +96,8 @@ int roost_mutex_lock(roost_ctx_t *ctx, roost_mutex_t *mu) {
     return wait_on(ctx, &mu->lock, &mu->waiters, ROOST_WAIT_MUTEX, mu);
 }
 
-int roost_mutex_trylock(roost_mutex_t *mu) {
+int roost_mutex_trylock(roost_mutex_t *mu_) {
+    roost__mutex *mu = (roost__mutex *)(void *)mu_;
     if (!mu) return ROOST_EINVAL;
     roost__lock(&mu->lock);
     int rc = ROOST_EAGAIN;
@@ -98,7 +112,8 @@ int roost_mutex_trylock(roost_mutex_t *mu) {
     return rc;
 }
 
-int roost_mutex_unlock(roost_mutex_t *mu) {
+int roost_mutex_unlock(roost_mutex_t *mu_) {
+    roost__mutex *mu = (roost__mutex *)(void *)mu_;
     if (!mu) return ROOST_EINVAL;
     roost__note_thread();
     roost__lock(&mu->lock);
@@ -106,12 +121,14 @@ int roost_mutex_unlock(roost_mutex_t *mu) {
         roost__unlock(&mu->lock);
         return ROOST_ESTATE;
     }
-    roost__waiter *w = roost__waitq_claim((roost__waitq_t *)&mu->waiters);
-    if (w)
-        mu->holder = w->park->task, /* handed over: stays locked */
-            mu->holder_id = w->park->task ? w->park->task->id : 0;
-    else
+    roost__waiter *w = roost__waitq_claim(&mu->waiters);
+    if (w) {
+        roost__task *t = w->park->task; /* read before the stores, which may alias anything */
+        mu->holder = t;                 /* handed over: stays locked */
+        mu->holder_id = t ? t->id : 0;
+    } else {
         mu->locked = 0, mu->holder = NULL, mu->holder_id = 0;
+    }
     roost__unlock(&mu->lock);
     if (w) roost__wake(w->park, 0, 0);
     return ROOST_OK;
@@ -122,7 +139,7 @@ int roost_mutex_unlock(roost_mutex_t *mu) {
 /* Hand the lock to whoever may have it now. After a writer's unlock the
  * waiting readers go first; otherwise a waiting writer holds new readers
  * back, and readers are let in only when no writer waits. */
-static roost__waiter *rw_grant_locked(roost_rwmutex_t *rw, bool readers_first) {
+static roost__waiter *rw_grant_locked(roost__rwmutex *rw, bool readers_first) {
     ROOST_ASSERT_LOCKED(&rw->lock);
     ROOST_ASSERT(!(rw->writer && rw->readers > 0));
     roost__waiter *list = NULL, *w;
@@ -136,14 +153,15 @@ static roost__waiter *rw_grant_locked(roost_rwmutex_t *rw, bool readers_first) {
     }
     if (rw->readers == 0 && (w = roost__waitq_claim(&rw->wq))) {
         rw->writer = 1;
-        rw->holder = w->park->task;
-        rw->holder_id = w->park->task ? w->park->task->id : 0;
+        roost__task *t = w->park->task; /* read before the stores, which may alias anything */
+        rw->holder = t;
+        rw->holder_id = t ? t->id : 0;
         w->next = NULL, list = w;
     }
     return list;
 }
 
-static int rw_wait(roost_ctx_t *ctx, roost_rwmutex_t *rw, bool writer) {
+static int rw_wait(roost_ctx_t *ctx, roost__rwmutex *rw, bool writer) {
     int rc = wait_on(ctx, &rw->lock, writer ? &rw->wq : &rw->rq,
                      writer ? ROOST_WAIT_RWMUTEX_W : ROOST_WAIT_RWMUTEX_R, rw);
     if (rc && writer) {
@@ -156,7 +174,8 @@ static int rw_wait(roost_ctx_t *ctx, roost_rwmutex_t *rw, bool writer) {
     return rc;
 }
 
-int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
+int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw_) {
+    roost__rwmutex *rw = (roost__rwmutex *)(void *)rw_;
     if (!rw) return ROOST_EINVAL;
     int err = roost__ctx_err(ctx);
     if (err) return err;
@@ -174,7 +193,8 @@ int roost_rwmutex_rlock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
     return rw_wait(ctx, rw, false);
 }
 
-int roost_rwmutex_runlock(roost_rwmutex_t *rw) {
+int roost_rwmutex_runlock(roost_rwmutex_t *rw_) {
+    roost__rwmutex *rw = (roost__rwmutex *)(void *)rw_;
     if (!rw) return ROOST_EINVAL;
     roost__note_thread();
     roost__lock(&rw->lock);
@@ -189,7 +209,8 @@ int roost_rwmutex_runlock(roost_rwmutex_t *rw) {
     return ROOST_OK;
 }
 
-int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
+int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw_) {
+    roost__rwmutex *rw = (roost__rwmutex *)(void *)rw_;
     if (!rw) return ROOST_EINVAL;
     int err = roost__ctx_err(ctx);
     if (err) return err;
@@ -214,7 +235,8 @@ int roost_rwmutex_lock(roost_ctx_t *ctx, roost_rwmutex_t *rw) {
     return rw_wait(ctx, rw, true);
 }
 
-int roost_rwmutex_unlock(roost_rwmutex_t *rw) {
+int roost_rwmutex_unlock(roost_rwmutex_t *rw_) {
+    roost__rwmutex *rw = (roost__rwmutex *)(void *)rw_;
     if (!rw) return ROOST_EINVAL;
     roost__note_thread();
     roost__lock(&rw->lock);
@@ -233,7 +255,8 @@ int roost_rwmutex_unlock(roost_rwmutex_t *rw) {
 
 /* ------------------------------------------------------------ cond */
 
-int roost_cond_wait(roost_ctx_t *ctx, roost_cond_t *c, roost_mutex_t *mu) {
+int roost_cond_wait(roost_ctx_t *ctx, roost_cond_t *c_, roost_mutex_t *mu) {
+    roost__cond *c = (roost__cond *)(void *)c_;
     if (!c || !mu) return ROOST_EINVAL;
     roost__park p;
     roost__park_init(&p, roost__self());
@@ -256,7 +279,8 @@ int roost_cond_wait(roost_ctx_t *ctx, roost_cond_t *c, roost_mutex_t *mu) {
     return rc ? rc : p.err;
 }
 
-int roost_cond_signal(roost_cond_t *c) {
+int roost_cond_signal(roost_cond_t *c_) {
+    roost__cond *c = (roost__cond *)(void *)c_;
     roost__note_thread();
     if (!c) return ROOST_EINVAL;
     roost__lock(&c->lock);
@@ -266,7 +290,8 @@ int roost_cond_signal(roost_cond_t *c) {
     return ROOST_OK;
 }
 
-int roost_cond_broadcast(roost_cond_t *c) {
+int roost_cond_broadcast(roost_cond_t *c_) {
+    roost__cond *c = (roost__cond *)(void *)c_;
     roost__note_thread();
     if (!c) return ROOST_EINVAL;
     roost__lock(&c->lock);
@@ -278,7 +303,8 @@ int roost_cond_broadcast(roost_cond_t *c) {
 
 /* ------------------------------------------------------------ waitgroup */
 
-int roost_waitgroup_add(roost_waitgroup_t *wg, int64_t delta) {
+int roost_waitgroup_add(roost_waitgroup_t *wg_, int64_t delta) {
+    roost__waitgroup *wg = (roost__waitgroup *)(void *)wg_;
     roost__note_thread();
     if (!wg) return ROOST_EINVAL;
     roost__lock(&wg->lock);
@@ -298,9 +324,10 @@ int roost_waitgroup_add(roost_waitgroup_t *wg, int64_t delta) {
     return ROOST_OK;
 }
 
-int roost_waitgroup_done(roost_waitgroup_t *wg) { return roost_waitgroup_add(wg, -1); }
+int roost_waitgroup_done(roost_waitgroup_t *wg_) { return roost_waitgroup_add(wg_, -1); }
 
-int roost_waitgroup_wait(roost_ctx_t *ctx, roost_waitgroup_t *wg) {
+int roost_waitgroup_wait(roost_ctx_t *ctx, roost_waitgroup_t *wg_) {
+    roost__waitgroup *wg = (roost__waitgroup *)(void *)wg_;
     if (!wg) return ROOST_EINVAL;
     int err = roost__ctx_err(ctx);
     if (err) return err;
@@ -316,11 +343,12 @@ int roost_waitgroup_wait(roost_ctx_t *ctx, roost_waitgroup_t *wg) {
 
 enum { ONCE_NEW = 0, ONCE_RUNNING = 1, ONCE_DONE = 2 };
 
-int roost_once_do(roost_ctx_t *ctx, roost_once_t *o, roost_fn fn, void *arg) {
+int roost_once_do(roost_ctx_t *ctx, roost_once_t *o_, roost_fn fn, void *arg) {
+    roost__once *o = (roost__once *)(void *)o_;
     if (!o || !fn) return ROOST_EINVAL;
-    if (atomic_load_explicit((atomic_int *)&o->state, memory_order_acquire) == ONCE_DONE) return ROOST_OK;
+    if (atomic_load_explicit(&o->state, memory_order_acquire) == ONCE_DONE) return ROOST_OK;
     roost__lock(&o->lock);
-    int st = atomic_load_explicit((atomic_int *)&o->state, memory_order_relaxed);
+    int st = atomic_load_explicit(&o->state, memory_order_relaxed);
     if (st == ONCE_DONE) {
         roost__unlock(&o->lock);
         return ROOST_OK;
@@ -333,11 +361,11 @@ int roost_once_do(roost_ctx_t *ctx, roost_once_t *o, roost_fn fn, void *arg) {
         }
         return wait_on(ctx, &o->lock, &o->waiters, ROOST_WAIT_ONCE, o);
     }
-    atomic_store_explicit((atomic_int *)&o->state, ONCE_RUNNING, memory_order_relaxed);
+    atomic_store_explicit(&o->state, ONCE_RUNNING, memory_order_relaxed);
     roost__unlock(&o->lock);
     fn(arg);
     roost__lock(&o->lock);
-    atomic_store_explicit((atomic_int *)&o->state, ONCE_DONE, memory_order_release);
+    atomic_store_explicit(&o->state, ONCE_DONE, memory_order_release);
     roost__waiter *list = claim_all(&o->waiters);
     roost__unlock(&o->lock);
     wake_list(list);

@@ -427,7 +427,7 @@ int roost_after(int64_t ns, roost_chan_t **out) {
     if (rc) return rc;
     roost__timer *t = calloc(1, sizeof *t);
     if (!t) return ROOST_ENOMEM;
-    rc = roost_chan_make(out, sizeof(int64_t), 1);
+    rc = roost_chan_make(sizeof(int64_t), 1, out);
     if (rc) {
         free(t);
         return rc;
@@ -452,7 +452,7 @@ int roost_ticker_make(int64_t period_ns, roost_ticker_t **out) {
     if (rc) return rc;
     struct roost_ticker *tk = calloc(1, sizeof *tk);
     if (!tk) return ROOST_ENOMEM;
-    rc = roost_chan_make(&tk->ch, sizeof(int64_t), 1);
+    rc = roost_chan_make(sizeof(int64_t), 1, &tk->ch);
     if (rc) {
         free(tk);
         return rc;

@@ -15,17 +15,17 @@ static void wait_atleast(atomic_int *v, int want, const char *what) {
 
 static void t_make_args(void *arg) {
     roost_chan_t *ch = NULL;
-    CHECK_ERR(roost_chan_make(NULL, 4, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_make(&ch, 0, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_make(&ch, 0, 10), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM + 1, 0), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, (size_t)-1, 1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, 4, ROOST_CHAN_MAX_CAP + 1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, 4, (size_t)-1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM, ROOST_CHAN_MAX_CAP + 1), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(4, 0, NULL), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(0, 0, &ch), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(0, 10, &ch), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(ROOST_CHAN_MAX_ELEM + 1, 0, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make((size_t)-1, 1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(4, ROOST_CHAN_MAX_CAP + 1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(4, (size_t)-1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(ROOST_CHAN_MAX_ELEM, ROOST_CHAN_MAX_CAP + 1, &ch), ROOST_ERANGE);
 
     /* The limits themselves are accepted. */
-    CHECK_OK(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM, 2));
+    CHECK_OK(roost_chan_make(ROOST_CHAN_MAX_ELEM, 2, &ch));
     CHECK(ch != NULL);
     CHECK_EQ(roost_chan_cap(ch), 2);
     CHECK_EQ(roost_chan_len(ch), 0);
@@ -37,7 +37,7 @@ static void t_make_args(void *arg) {
     CHECK(memcmp(big, out, sizeof big) == 0);
     roost_chan_unref(ch);
 
-    CHECK_OK(roost_chan_make(&ch, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &ch));
     CHECK_EQ(roost_chan_cap(ch), 0);
     CHECK_EQ(roost_chan_len(ch), 0);
     roost_chan_unref(ch);
@@ -48,21 +48,123 @@ static void t_make_args(void *arg) {
 static void t_null_args(void *arg) {
     roost_chan_t *ch;
     int v = 1;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 1));
-    CHECK_ERR(roost_chan_send(NULL, NULL, &v), ROOST_EINVAL);
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &ch));
     CHECK_ERR(roost_chan_send(NULL, ch, NULL), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_recv(NULL, NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_trysend(NULL, &v), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_send(NULL, NULL, NULL), ROOST_EINVAL); /* a nil channel: checked all the same */
     CHECK_ERR(roost_chan_trysend(ch, NULL), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_tryrecv(NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_close(NULL), ROOST_EINVAL);
-    CHECK_EQ(roost_chan_len(ch), 0); /* the failed calls changed nothing */
+    CHECK_ERR(roost_chan_trysend(NULL, NULL), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_close(NULL), ROOST_EINVAL); /* Go: panic, close of nil channel */
+    CHECK_EQ(roost_chan_len(ch), 0);                 /* the failed calls changed nothing */
     /* recv into NULL discards */
     CHECK_OK(roost_chan_send(NULL, ch, &v));
     CHECK_OK(roost_chan_recv(NULL, ch, NULL));
     CHECK_OK(roost_chan_trysend(ch, &v));
     CHECK_OK(roost_chan_tryrecv(ch, NULL));
     CHECK_EQ(roost_chan_len(ch), 0);
+    roost_chan_unref(ch);
+}
+
+/* ------------------------------------------------------------ nil channels
+ * Go's nil channel: a send or receive blocks for ever (here: until the
+ * context ends), and never completes. */
+
+typedef struct {
+    int send;
+    roost_ctx_t *ctx;
+    int rc;
+    atomic_int done;
+} nil_arg;
+
+static void nil_waiter(void *arg) {
+    nil_arg *a = arg;
+    int v = 5;
+    a->rc = a->send ? roost_chan_send(a->ctx, NULL, &v) : roost_chan_recv(a->ctx, NULL, &v);
+    if (!a->send) CHECK_EQ(v, 5); /* untouched: a nil channel has no element size */
+    atomic_store(&a->done, 1);
+}
+
+/* The parked task's record: the wait reason names the nil channel. */
+static void check_nil_record(int reason) {
+    roost_task_info_t *v;
+    size_t n;
+    int64_t end = roost_now() + 5 * ROOST_S * check_slack();
+    for (;;) {
+        CHECK_OK(roost_tasks_snapshot(0, &v, &n));
+        int found = 0;
+        for (size_t i = 0; i < n; i++)
+            if (v[i].state == ROOST_TASK_PARKED && v[i].wait_reason == reason) {
+                CHECK(v[i].wait_obj == NULL);
+                found++;
+            }
+        free(v);
+        if (found == 1) break;
+        CHECK_MSG(roost_now() < end, "no task parked in %s", roost_wait_reason_name(reason));
+        CHECK_OK(roost_sleep(NULL, ROOST_MS));
+    }
+    roost_counts_t c;
+    roost_counts(&c);
+    CHECK_EQ(c.by_reason[reason], 1);
+}
+
+static void t_nil_chan(void *arg) {
+    int v = 1;
+    CHECK(strcmp(roost_wait_reason_name(ROOST_WAIT_CHAN_SEND_NIL), "chan send (nil chan)") == 0);
+    CHECK(strcmp(roost_wait_reason_name(ROOST_WAIT_CHAN_RECV_NIL), "chan receive (nil chan)") == 0);
+    /* Never ready: the non-blocking forms would block. */
+    CHECK_ERR(roost_chan_trysend(NULL, &v), ROOST_EAGAIN);
+    CHECK_ERR(roost_chan_tryrecv(NULL, &v), ROOST_EAGAIN);
+    CHECK_ERR(roost_chan_tryrecv(NULL, NULL), ROOST_EAGAIN);
+    CHECK_EQ(roost_chan_len(NULL), 0);
+    CHECK_EQ(roost_chan_cap(NULL), 0);
+
+    /* A context already ended: its error at once. */
+    roost_ctx_t *ctx;
+    CHECK_OK(roost_ctx_with_cancel(NULL, &ctx));
+    roost_ctx_cancel(ctx);
+    CHECK_ERR(roost_chan_send(ctx, NULL, &v), ROOST_ECANCELED);
+    CHECK_ERR(roost_chan_recv(ctx, NULL, &v), ROOST_ECANCELED);
+    roost_ctx_unref(ctx);
+
+    /* A deadline: the wait lasts until it, then ROOST_ETIMEDOUT. */
+    for (int send = 0; send < 2; send++) {
+        int64_t t0 = roost_now(); /* before the deadline is set */
+        CHECK_OK(roost_ctx_with_timeout(NULL, 20 * ROOST_MS, &ctx));
+        v = 5;
+        CHECK_ERR(send ? roost_chan_send(ctx, NULL, &v) : roost_chan_recv(ctx, NULL, &v), ROOST_ETIMEDOUT);
+        CHECK_GE(check_since(t0), 20 * ROOST_MS);
+        CHECK_EQ(v, 5);
+        roost_ctx_unref(ctx);
+    }
+
+    /* Parked, seen as such, until a cancel. */
+    for (int send = 0; send < 2; send++) {
+        nil_arg a = {.send = send};
+        CHECK_OK(roost_ctx_with_cancel(NULL, &a.ctx));
+        CHECK_OK(roost_go(nil_waiter, &a));
+        check_nil_record(send ? ROOST_WAIT_CHAN_SEND_NIL : ROOST_WAIT_CHAN_RECV_NIL);
+        CHECK_EQ(atomic_load(&a.done), 0);
+        roost_ctx_cancel(a.ctx);
+        wait_atleast(&a.done, 1, "nil channel waiter");
+        CHECK_EQ(a.rc, ROOST_ECANCELED);
+        roost_ctx_unref(a.ctx);
+    }
+
+    /* In a select, a nil channel's case is never chosen: the idiom that
+     * turns a case off. */
+    roost_chan_t *ch;
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &ch));
+    for (int i = 0; i < 50; i++) {
+        int in = i, out = -1;
+        CHECK_OK(roost_chan_send(NULL, ch, &in));
+        roost_case_t cases[] = {
+            {.chan = NULL, .op = ROOST_RECV, .elem = &out},
+            {.chan = NULL, .op = ROOST_SEND, .elem = &in},
+            {.chan = ch, .op = ROOST_RECV, .elem = &out},
+        };
+        CHECK_EQ(roost_select(NULL, cases, 3, 0), 2);
+        CHECK_EQ(out, i);
+        CHECK_ERR(roost_select(NULL, cases, 3, ROOST_SELECT_NONBLOCK), ROOST_EAGAIN);
+    }
     roost_chan_unref(ch);
 }
 
@@ -93,7 +195,7 @@ static void seq_sender(void *arg) {
 static void t_unbuffered(void *arg) {
     rv_state s;
     memset(&s, 0, sizeof s);
-    CHECK_OK(roost_chan_make(&s.ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &s.ch));
     int v = 0;
     /* Nobody is receiving: a non-blocking send cannot complete. */
     CHECK_ERR(roost_chan_trysend(s.ch, &v), ROOST_EAGAIN);
@@ -157,7 +259,7 @@ static void rr_receiver(void *arg) {
 static void t_trysend_to_waiting_receiver(void *arg) {
     rr_state s;
     memset(&s, 0, sizeof s);
-    CHECK_OK(roost_chan_make(&s.ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &s.ch));
     CHECK_OK(roost_go(rr_receiver, &s));
     CHECK_OK(roost_sleep(NULL, 20 * ROOST_MS));
     int v = 1234, rc;
@@ -178,7 +280,7 @@ static void t_trysend_to_waiting_receiver(void *arg) {
 static void t_buffered_fifo(void *arg) {
     roost_chan_t *ch;
     const int cap = 100;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+    CHECK_OK(roost_chan_make(sizeof(int), cap, &ch));
     CHECK_EQ(roost_chan_cap(ch), cap);
     for (int i = 0; i < cap; i++) {
         CHECK_EQ(roost_chan_len(ch), i);
@@ -218,7 +320,7 @@ static void t_buffered_fifo(void *arg) {
     typedef struct {
         char b[37];
     } odd_t;
-    CHECK_OK(roost_chan_make(&ch, sizeof(odd_t), 3));
+    CHECK_OK(roost_chan_make(sizeof(odd_t), 3, &ch));
     for (int i = 0; i < 3; i++) {
         odd_t o;
         memset(&o, 'a' + i, sizeof o);
@@ -253,7 +355,7 @@ static void block_sender(void *arg) {
 static void t_buffered_blocking(void *arg) {
     bs_state s;
     memset(&s, 0, sizeof s);
-    CHECK_OK(roost_chan_make(&s.ch, sizeof(int), 2));
+    CHECK_OK(roost_chan_make(sizeof(int), 2, &s.ch));
     s.from = 0;
     s.n = 5;
     CHECK_OK(roost_go(block_sender, &s));
@@ -275,7 +377,7 @@ static void t_buffered_blocking(void *arg) {
 
 static void t_close_drain(void *arg) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int64_t), 4));
+    CHECK_OK(roost_chan_make(sizeof(int64_t), 4, &ch));
     int64_t v = 10;
     CHECK_OK(roost_chan_send(NULL, ch, &v));
     v = 20;
@@ -308,7 +410,7 @@ static void t_close_drain(void *arg) {
     roost_chan_unref(ch);
 
     /* Unbuffered: closed at once. */
-    CHECK_OK(roost_chan_make(&ch, 3, 0));
+    CHECK_OK(roost_chan_make(3, 0, &ch));
     CHECK_OK(roost_chan_close(ch));
     unsigned char b[3] = {9, 9, 9};
     CHECK_ERR(roost_chan_recv(NULL, ch, b), ROOST_ECLOSED);
@@ -347,7 +449,7 @@ static void t_close_wakes(void *arg) {
     for (int cap = 0; cap <= 4; cap += 4) {
         cw_state s;
         memset(&s, 0, sizeof s);
-        CHECK_OK(roost_chan_make(&s.ch, sizeof(int64_t), (size_t)cap));
+        CHECK_OK(roost_chan_make(sizeof(int64_t), (size_t)cap, &s.ch));
         for (int i = 0; i < n; i++) CHECK_OK(roost_go(closed_receiver, &s));
         wait_atleast(&s.started, n, "receivers to start");
         CHECK_OK(roost_sleep(NULL, 20 * ROOST_MS));
@@ -361,7 +463,7 @@ static void t_close_wakes(void *arg) {
     for (int cap = 0; cap <= 2; cap += 2) {
         cw_state s;
         memset(&s, 0, sizeof s);
-        CHECK_OK(roost_chan_make(&s.ch, sizeof(int64_t), (size_t)cap));
+        CHECK_OK(roost_chan_make(sizeof(int64_t), (size_t)cap, &s.ch));
         for (int i = 0; i < cap; i++) {
             int64_t v = 100 + i;
             CHECK_OK(roost_chan_send(NULL, s.ch, &v));
@@ -418,7 +520,7 @@ static void t_refs(void *arg) {
     for (size_t cap = 0; cap <= 8; cap += 8) {
         roost_chan_t *ch;
         roost_waitgroup_t wg = ROOST_WAITGROUP_INIT;
-        CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+        CHECK_OK(roost_chan_make(sizeof(int), cap, &ch));
         CHECK_PTR(roost_chan_ref(ch), ch);
         CHECK_PTR(roost_chan_ref(ch), ch);
         ref_arg p = {ch, SCALE(5000, 500), &wg, 0}, c = {ch, 0, &wg, 0};
@@ -432,7 +534,7 @@ static void t_refs(void *arg) {
     /* Many refs and unrefs balance out (ASan / valgrind see a leak or a
      * double free otherwise). */
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, 8, 1));
+    CHECK_OK(roost_chan_make(8, 1, &ch));
     for (int i = 0; i < 100; i++) roost_chan_ref(ch);
     for (int i = 0; i < 100; i++) roost_chan_unref(ch);
     int64_t x = 5;
@@ -478,7 +580,7 @@ static void t_many_to_many(void *arg) {
         s.swg = wg0;
         s.rwg = wg0;
         s.per = SCALE(2000, 200);
-        CHECK_OK(roost_chan_make(&s.ch, sizeof(int), caps[k]));
+        CHECK_OK(roost_chan_make(sizeof(int), caps[k], &s.ch));
         CHECK_OK(roost_waitgroup_add(&s.swg, ns));
         CHECK_OK(roost_waitgroup_add(&s.rwg, nr));
         for (int i = 0; i < ns; i++) CHECK_OK(roost_go(mm_send, &s));
@@ -496,6 +598,7 @@ static void t_many_to_many(void *arg) {
 int main(void) {
     RUN(t_make_args);
     RUN(t_null_args);
+    RUN(t_nil_chan);
     RUN(t_unbuffered);
     RUN(t_trysend_to_waiting_receiver);
     RUN(t_buffered_fifo);

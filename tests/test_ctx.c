@@ -224,7 +224,7 @@ static void t_deadline(void *arg) {
     CHECK_LE(roost_ctx_deadline(c), after + 30 * ROOST_MS);
     /* A blocked receive ends with ETIMEDOUT at the deadline. */
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, 4, 0));
+    CHECK_OK(roost_chan_make(4, 0, &ch));
     int v;
     CHECK_ERR(roost_chan_recv(c, ch, &v), ROOST_ETIMEDOUT);
     int64_t el = check_since(before);
@@ -382,8 +382,8 @@ static void blk_setup(blk_t *b) {
     b->cond = c0;
     b->wg = wg0;
     b->once = o0;
-    CHECK_OK(roost_chan_make(&b->ch, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&b->once_gate, 1, 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &b->ch));
+    CHECK_OK(roost_chan_make(1, 0, &b->once_gate));
     switch (b->k) {
     case K_MUTEX: CHECK_OK(roost_mutex_lock(NULL, &b->mu)); break;
     case K_RLOCK: CHECK_OK(roost_rwmutex_lock(NULL, &b->rw)); break;
@@ -525,7 +525,7 @@ static void t_calls_return_cause(void *arg) {
     roost_ctx_cancel_cause(c, 1234);
     CHECK_ERR(roost_sleep(c, 10 * ROOST_S), ROOST_ECANCELED);
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, 4, 0));
+    CHECK_OK(roost_chan_make(4, 0, &ch));
     int v;
     CHECK_ERR(roost_chan_recv(c, ch, &v), ROOST_ECANCELED);
     CHECK_EQ(roost_ctx_cause(c), 1234);
@@ -541,7 +541,7 @@ static void t_precancelled(void *arg) {
     CHECK_OK(roost_ctx_with_cancel(NULL, &c));
     roost_ctx_cancel(c);
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     int v = 0;
     int64_t t0 = roost_now();
     CHECK_ERR(roost_sleep(c, 10 * ROOST_S), ROOST_ECANCELED);
@@ -586,7 +586,7 @@ static void t_herd(void *arg) {
     roost_ctx_t *root;
     CHECK_OK(roost_ctx_with_cancel(NULL, &root));
     CHECK_OK(roost_ctx_with_cancel(root, &h.ctx));
-    CHECK_OK(roost_chan_make(&h.ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &h.ch));
     const int n = SCALE(1000, 100);
     for (int i = 0; i < n; i++) CHECK_OK(roost_go(herd_member, &h));
     CHECK_OK(roost_sleep(NULL, 30 * ROOST_MS));
@@ -629,7 +629,7 @@ static void t_cancel_race(void *arg) {
     for (int i = 0; i < rounds; i++) {
         race_t r;
         memset(&r, 0, sizeof r);
-        CHECK_OK(roost_chan_make(&r.ch, sizeof(int), 0));
+        CHECK_OK(roost_chan_make(sizeof(int), 0, &r.ch));
         CHECK_OK(roost_ctx_with_cancel(NULL, &r.ctx));
         for (int k = 0; k < 4; k++) {
             CHECK_OK(roost_go(race_recv, &r));

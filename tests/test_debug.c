@@ -183,7 +183,7 @@ static void leak(int n) {
 static void unleak(void) {
     roost_chan_close(never);
     roost_chan_unref(never);
-    CHECK_OK(roost_chan_make(&never, sizeof(void *), 0));
+    CHECK_OK(roost_chan_make(sizeof(void *), 0, &never));
 }
 
 static void start(char *addr, size_t n) {
@@ -378,7 +378,7 @@ static void t_slow_client(void *arg) {
     unsetenv("ROOST_DEBUG_TIMEOUT_MS");
     enum { SLOW = 8 };
     roost_chan_t *done;
-    CHECK_OK(roost_chan_make(&done, sizeof(int), SLOW));
+    CHECK_OK(roost_chan_make(sizeof(int), SLOW, &done));
     slow_arg s[SLOW];
     for (int i = 0; i < SLOW; i++) {
         /* Half a head, or nothing at all (an idle connection). */
@@ -522,7 +522,7 @@ static void serve(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    CHECK_OK(roost_chan_make(&never, sizeof(void *), 0));
+    CHECK_OK(roost_chan_make(sizeof(void *), 0, &never));
     if (argc == 3 && strcmp(argv[1], "--serve") == 0) {
         serve_n = atoi(argv[2]);
         CHECK_OK(roost_run(serve, NULL));

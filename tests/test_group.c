@@ -3,7 +3,8 @@
  * for a slot gives up with its context, a wait gives up with its context,
  * a group is one scope (no spawn after its wait), close and the abandoned
  * group (cancelled, waited for, reported), arguments and channels handed
- * over, and the group label. */
+ * over, the group label, and long tasks spread over the workers after
+ * short ones. */
 #include "check.h"
 #include <string.h>
 
@@ -169,7 +170,7 @@ static void t_limit_stress(void *unused) {
 static void t_trygo(void *unused) {
     roost_group_t *g;
     roost_chan_t *gate;
-    CHECK_OK(roost_chan_make(&gate, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &gate));
     CHECK_OK(roost_group_make(NULL, &g));
     CHECK_ERR(roost_group_set_limit(g, -5), ROOST_OK); /* no limit */
     CHECK_OK(roost_group_set_limit(g, 1));
@@ -221,7 +222,7 @@ static void spawn_and_report(void *arg) {
  * slots stay consistent: later spawns still get in. */
 static void t_spawn_cancel(void *unused) {
     cancel_spawn c = {.rc = 1};
-    CHECK_OK(roost_chan_make(&c.gate, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &c.gate));
     CHECK_OK(roost_group_make(NULL, &c.g));
     CHECK_OK(roost_group_set_limit(c.g, 1));
     CHECK_OK(roost_group_go(NULL, c.g, gated, c.gate));
@@ -245,7 +246,7 @@ static void t_spawn_cancel(void *unused) {
 static void t_wait_timeout(void *unused) {
     roost_group_t *g;
     roost_chan_t *gate;
-    CHECK_OK(roost_chan_make(&gate, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &gate));
     CHECK_OK(roost_group_make(NULL, &g));
     CHECK_OK(roost_group_go(NULL, g, gated, gate));
     roost_ctx_t *ctx;
@@ -404,7 +405,7 @@ static void on_chan_leak(const roost_leak_t *l, void *arg) {
 static void t_go_with(void *unused) {
     roost_group_t *g;
     roost_chan_t *out;
-    CHECK_OK(roost_chan_make(&out, sizeof(int), 3));
+    CHECK_OK(roost_chan_make(sizeof(int), 3, &out));
     CHECK_OK(roost_group_make(NULL, &g));
     fetch_arg a = {out, 0};
     for (a.id = 1; a.id <= 3; a.id++) CHECK_OK(roost_group_go_with(NULL, g, (out), fetch_one, &a));
@@ -427,7 +428,7 @@ static void t_go_with(void *unused) {
     /* An argument too big for the group's recycled records, and more
      * channels than fit them: malloc'ed, freed at the task's return. */
     roost_chan_t *c[5];
-    for (int i = 0; i < 5; i++) CHECK_OK(roost_chan_make(&c[i], sizeof(int), 1));
+    for (int i = 0; i < 5; i++) CHECK_OK(roost_chan_make(sizeof(int), 1, &c[i]));
     CHECK_OK(roost_group_make(NULL, &g));
     for (int i = 0; i < 3; i++)
         CHECK_OK(roost_group_go_with(NULL, g, (c[0], c[1], c[2], c[3], c[4]), big_task,
@@ -439,7 +440,7 @@ static void t_go_with(void *unused) {
     /* The leak: unbuffered, the caller drops its reference. */
     int old = roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
     roost_leak_hook(on_chan_leak, NULL);
-    CHECK_OK(roost_chan_make(&out, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &out));
     CHECK_OK(roost_group_make(NULL, &g));
     CHECK_OK(roost_group_go_with(NULL, g, (out), fetch_one, &(fetch_arg){out, 1}));
     roost_sleep(NULL, 2 * ROOST_MS);
@@ -455,7 +456,7 @@ static void t_go_with(void *unused) {
 static int label_task(roost_ctx_t *ctx, void *arg) {
     roost_task_info_t *v;
     size_t n;
-    CHECK_OK(roost_tasks_snapshot(&v, &n, 0));
+    CHECK_OK(roost_tasks_snapshot(0, &v, &n));
     uint64_t me = roost_task_id();
     int found = 0;
     for (size_t i = 0; i < n; i++) {
@@ -475,6 +476,42 @@ static void t_label(void *unused) {
     CHECK_OK(roost_group_go(NULL, g, label_task, NULL));
     CHECK_OK(roost_group_wait(NULL, g));
     roost_group_unref(g);
+}
+
+static int nop_task(roost_ctx_t *ctx, void *arg) { return 0; }
+
+/* Computes, never switching, until both tasks of the pair have started
+ * (or a deadline passes, reported as a failure). */
+static atomic_int pair_started;
+static int pair_task(roost_ctx_t *ctx, void *arg) {
+    atomic_fetch_add(&pair_started, 1);
+    int64_t end = roost_now() + 10 * ROOST_S * check_slack();
+    while (atomic_load(&pair_started) < 2 && roost_now() < end) {
+    }
+    return atomic_load(&pair_started) == 2 ? 0 : ROOST_ETIMELIMIT;
+}
+
+/* Tasks that compute for long still spread over the workers after a
+ * fan-out of tasks that returned at once (which makes spawns into groups
+ * wake no idle worker): two tasks that each wait, without a switch, for
+ * the other to start finish only if they run at once. */
+static void t_spread(void *unused) {
+    if (roost_workers() < 2) {
+        printf("SKIP: t_spread needs 2 workers\n");
+        return;
+    }
+    for (int r = 0; r < 3; r++) {
+        roost_group_t *g;
+        CHECK_OK(roost_group_make(NULL, &g));
+        for (int i = 0; i < 1000; i++) CHECK_OK(roost_group_go(NULL, g, nop_task, NULL));
+        CHECK_OK(roost_group_wait(NULL, g));
+        roost_group_unref(g);
+        atomic_store(&pair_started, 0);
+        CHECK_OK(roost_group_make(NULL, &g));
+        for (int i = 0; i < 2; i++) CHECK_OK(roost_group_go(NULL, g, pair_task, NULL));
+        CHECK_OK(roost_group_wait(NULL, g));
+        roost_group_unref(g);
+    }
 }
 
 static void t_einval(void *unused) {
@@ -506,6 +543,7 @@ int main(void) {
     RUN(t_member_rules);
     RUN(t_go_with);
     RUN(t_label);
+    RUN(t_spread);
     RUN(t_einval);
     check_no_leaks();
     return 0;

@@ -56,8 +56,8 @@ static void crowd_start(void) {
     atomic_store(&g_stop, 0);
     atomic_store(&g_trips, 0);
     for (int i = 0; i < g_npairs; i++) {
-        CHECK_OK(roost_chan_make(&g_pairs[i].a, sizeof(int64_t), 0));
-        CHECK_OK(roost_chan_make(&g_pairs[i].b, sizeof(int64_t), 0));
+        CHECK_OK(roost_chan_make(sizeof(int64_t), 0, &g_pairs[i].a));
+        CHECK_OK(roost_chan_make(sizeof(int64_t), 0, &g_pairs[i].b));
         roost_chan_ref(g_pairs[i].a); /* one reference for each task of the pair */
         roost_chan_ref(g_pairs[i].b);
         CHECK_OK(roost_go(pong, &g_pairs[i]));
@@ -97,7 +97,7 @@ static void t_sleep_in_crowd(void *arg) {
     }
     /* A context's deadline, fired by the timer thread too. */
     roost_chan_t *never;
-    CHECK_OK(roost_chan_make(&never, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &never));
     int64_t t0 = roost_now();
     roost_ctx_t *c;
     CHECK_OK(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &c));
@@ -125,7 +125,7 @@ static void *send_from_thread(void *arg) {
 
 static void t_thread_wake_in_crowd(void *arg) {
     crowd_start();
-    CHECK_OK(roost_chan_make(&g_ch, sizeof(int64_t), 0));
+    CHECK_OK(roost_chan_make(sizeof(int64_t), 0, &g_ch));
     int64_t worst = 0;
     for (int r = 0; r < 10; r++) {
         pthread_t th;

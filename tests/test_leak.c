@@ -82,7 +82,7 @@ static void do_request(void *arg) {
  * reference to it, without waiting; returns the caller's own reference. */
 static roost_chan_t *start_request(request *r, size_t cap, int64_t delay) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+    CHECK_OK(roost_chan_make(sizeof(int), cap, &ch));
     r->result = roost_chan_ref(ch);
     r->delay = delay;
     atomic_store(&r->rc, 1);
@@ -94,7 +94,7 @@ static roost_chan_t *start_request(request *r, size_t cap, int64_t delay) {
  * away on timeout. cap 0 is the leaky version, cap 1 the fixed one. */
 static int fetch(request *r, size_t cap, int64_t delay, int64_t timeout) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), cap));
+    CHECK_OK(roost_chan_make(sizeof(int), cap, &ch));
     r->result = roost_chan_ref(ch);
     r->delay = delay;
     atomic_store(&r->rc, 1);
@@ -200,7 +200,7 @@ static void t_orphaned(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
     hook_reset();
     request r;
-    CHECK_OK(roost_chan_make(&r.result, sizeof(int), 4));
+    CHECK_OK(roost_chan_make(sizeof(int), 4, &r.result));
     atomic_store(&r.rc, 1);
     CHECK_OK(roost_go(borrowed_recv, &r));
     roost_sleep(NULL, 10 * ROOST_MS);
@@ -225,7 +225,7 @@ static void t_cancellable_not_leaked(void *unused) {
     hook_reset();
     request r;
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     r.result = roost_chan_ref(ch);
     atomic_store(&r.rc, 1);
     CHECK_OK(roost_go(ctx_recv, &r));
@@ -374,7 +374,7 @@ static void t_suspects_and_check(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     for (int i = 0; i < 3; i++) CHECK_OK(roost_go(forever_recv, ch));
     wait_parked(ROOST_WAIT_CHAN_RECV, 3);
     roost_sleep(NULL, 25 * ROOST_MS);
@@ -450,8 +450,8 @@ static void t_scan_sets(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
     roost_chan_t *c1, *c2;
-    CHECK_OK(roost_chan_make(&c1, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&c2, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &c1));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &c2));
     loop_arg a = {roost_chan_ref(c1), roost_chan_ref(c2), NULL, 1};
     loop_arg b = {roost_chan_ref(c2), roost_chan_ref(c1), NULL, 1};
     CHECK_OK(roost_go(send_loop, &a));
@@ -475,7 +475,7 @@ static void t_scan_sets(void *unused) {
     hook_reset();
     roost_mutex_t mu = ROOST_MUTEX_INIT;
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     loop_arg s = {.out = roost_chan_ref(ch), .mu = &mu, .rc = 1};
     loop_arg r = {.in = roost_chan_ref(ch), .mu = &mu, .rc = 1};
     CHECK_OK(roost_go(lock_then_send, &s));
@@ -541,7 +541,7 @@ static void t_scan_races_frees(void *unused) {
         CHECK_OK(roost_waitgroup_add(&wg, 2 * PAIRS));
         for (int i = 0; i < PAIRS; i++) {
             roost_chan_t *ch;
-            CHECK_OK(roost_chan_make(&ch, sizeof(long), 64 << 10)); /* 512 KiB */
+            CHECK_OK(roost_chan_make(sizeof(long), 64 << 10, &ch)); /* 512 KiB */
             args[2 * i] = (big_args){roost_chan_ref(ch), &wg, false};
             args[2 * i + 1] = (big_args){ch, &wg, true}; /* ours, handed over */
             CHECK_OK(roost_go(big_side, &args[2 * i]));
@@ -560,7 +560,7 @@ static void t_scan_quiet(void *unused) {
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 1)); /* buffered: the send does not wait */
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &ch)); /* buffered: the send does not wait */
     roost_mutex_t mu = ROOST_MUTEX_INIT;
     loop_arg s = {.out = roost_chan_ref(ch), .mu = &mu, .rc = 1};
     loop_arg r = {.in = roost_chan_ref(ch), .mu = &mu, .rc = 1};
@@ -711,7 +711,7 @@ static void t_counted_once(void *unused) {
     /* The whole list, whatever was reported how. */
     roost_leaked_task_t *v;
     size_t n;
-    CHECK_OK(roost_leaked_tasks(&v, &n, ROOST_SNAP_STACKS));
+    CHECK_OK(roost_leaked_tasks(ROOST_SNAP_STACKS, &v, &n));
     CHECK_EQ(n, 3);
     for (size_t i = 0; i < n; i++) {
         CHECK_EQ(v[i].kind, ROOST_LEAK_CHAN);
@@ -727,7 +727,7 @@ static void t_counted_once(void *unused) {
     CHECK_EQ(wait_rc(&r[1]), ROOST_ECLOSED);
     CHECK_EQ(wait_rc(&s), ROOST_ECLOSED);
     CHECK_OK(roost_wait_tasks(0, 2 * ROOST_S * check_slack()));
-    CHECK_OK(roost_leaked_tasks(&v, &n, 0));
+    CHECK_OK(roost_leaked_tasks(0, &v, &n));
     CHECK_EQ(n, 0); /* gone with them */
     free(v);
     CHECK(strcmp(roost_leak_verdict_name(ROOST_VERDICT_DEADLOCK), "global deadlock") == 0);
@@ -773,7 +773,7 @@ static int count_of(const char *text, const char *what) {
 
 static roost_chan_t *strand_grouped(request *r) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     r->result = roost_chan_ref(ch);
     r->delay = 0;
     atomic_store(&r->rc, 1);
@@ -857,8 +857,8 @@ static void t_select_leaks(void *unused) {
     /* Every channel held only by the selector when it parks. */
     hook_reset();
     roost_chan_t *a, *b;
-    CHECK_OK(roost_chan_make(&a, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&b, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &a));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &b));
     s = (sel_arg){roost_chan_ref(a), roost_chan_ref(b), 10 * ROOST_MS, 1};
     CHECK_OK(roost_go(selector, &s));
     roost_chan_unref(a), roost_chan_unref(b);
@@ -870,8 +870,8 @@ static void t_select_leaks(void *unused) {
     /* Parked first, references dropped after: the scan finds it. */
     roost_leak_policy(ROOST_LEAK_REPORT);
     hook_reset();
-    CHECK_OK(roost_chan_make(&a, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&b, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &a));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &b));
     s = (sel_arg){roost_chan_ref(a), roost_chan_ref(b), 0, 1};
     CHECK_OK(roost_go(selector, &s));
     wait_parked(ROOST_WAIT_SELECT, 1);
@@ -889,12 +889,81 @@ static void t_select_leaks(void *unused) {
     CHECK_EQ(atomic_load(&s.rc), 1);
 }
 
+/* ------------------------------------------------------------ child processes */
+
+/* Run this program again with argument `what` and ROOST_LEAK=abort, in a
+ * child process (the runtime must not be running when we fork); its output
+ * into out. Returns its wait status. */
+static int run_child(const char *what, char *out, size_t size) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK_GT(n, 0);
+    self[n] = 0;
+    char cmd[8192];
+    /* The same wrapper as ours: valgrind, or qemu for a cross-built suite. */
+    const char *runner = getenv("RUNNER");
+    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s %s%s %s 2>&1", runner ? runner : "",
+             getenv("VALGRIND") ? "valgrind -q " : "", self, what);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    size_t len = fread(out, 1, size - 1, p);
+    out[len] = 0;
+    return pclose(p);
+}
+
+static void nil_main(void *arg) {
+    (void)arg;
+    int rc = roost_chan_recv(NULL, NULL, NULL);   /* Go: <-ch with ch nil */
+    printf("nil_main: %s\n", roost_strerror(rc)); /* never: and no tail call, so the frame shows */
+}
+
+/* ------------------------------------------------------------ nil channels */
+
+static void nil_sender(void *arg) {
+    int v = 1;
+    atomic_store((atomic_int *)arg, roost_chan_send(NULL, NULL, &v));
+}
+
+static void nil_receiver(void *arg) { atomic_store((atomic_int *)arg, roost_chan_recv(NULL, NULL, NULL)); }
+
+/* A send or receive on a nil channel with no context can never proceed:
+ * proved as it parks, named as a nil channel, woken under the wake policy. */
+static void t_nil_chan(void *unused) {
+    int old = roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
+    for (int send = 0; send < 2; send++) {
+        hook_reset();
+        atomic_int rc = 1;
+        CHECK_OK(roost_go(send ? nil_sender : nil_receiver, &rc));
+        CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack()));
+        CHECK_EQ(atomic_load(&rc), ROOST_ELEAKED);
+        CHECK_EQ(hook_wait(1, 10 * ROOST_S), 1);
+        CHECK_EQ(hook_kind, ROOST_LEAK_CHAN);
+        CHECK_EQ(hook_verdict, ROOST_VERDICT_REFS);
+        CHECK_EQ(hook_ntasks, 1);
+        CHECK_MSG(strstr(hook_text, "a nil channel") != NULL, "report: %s", hook_text);
+        CHECK_MSG(strstr(hook_text, send ? "chan send (nil chan)" : "chan receive (nil chan)") != NULL,
+                  "report: %s", hook_text);
+        CHECK(strcmp(hook_func, "t_nil_chan") == 0); /* the spawn site */
+    }
+    /* Under the default policy it would stay parked for good (Go: "all
+     * goroutines are asleep" when it is the last): in a child process with
+     * ROOST_LEAK=abort, the report names it and the process aborts. */
+    char out[16384];
+    int st = run_child("nil", out, sizeof out);
+    CHECK_MSG(strstr(out, "channel unreachable [exact references]") != NULL, "child said: %s", out);
+    CHECK_MSG(strstr(out, "a nil channel") != NULL, "child said: %s", out);
+    CHECK_MSG(strstr(out, "chan receive (nil chan)") != NULL, "child said: %s", out);
+    CHECK(strstr(out, "nil_main") != NULL);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 124);
+    roost_leak_policy(old);
+}
+
 /* ------------------------------------------------------------ global deadlock */
 
 static void deadlock_main(void *arg) {
     (void)arg;
     roost_chan_t *ch;
-    roost_chan_make(&ch, sizeof(int), 0);
+    roost_chan_make(sizeof(int), 0, &ch);
     roost_go(forever_recv, ch);
     roost_chan_recv(NULL, ch, NULL); /* everybody receives, nobody sends */
 }
@@ -903,21 +972,8 @@ static void deadlock_main(void *arg) {
  * tasks asleep, ROOST_LEAK=abort: the report names the deadlock and the
  * process aborts within a couple of seconds. */
 static void t_global_deadlock(void *unused) {
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    CHECK_GT(n, 0);
-    self[n] = 0;
-    char cmd[8192];
-    /* The same wrapper as ours: valgrind, or qemu for a cross-built suite. */
-    const char *runner = getenv("RUNNER");
-    snprintf(cmd, sizeof cmd, "ROOST_LEAK=abort timeout 30 %s %s%s deadlock 2>&1", runner ? runner : "",
-             getenv("VALGRIND") ? "valgrind -q " : "", self);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
     char out[16384];
-    size_t len = fread(out, 1, sizeof out - 1, p);
-    out[len] = 0;
-    int st = pclose(p);
+    int st = run_child("deadlock", out, sizeof out);
     CHECK_MSG(strstr(out, "all tasks are asleep - deadlock [global deadlock]") != NULL, "child said: %s",
               out);
     CHECK(strstr(out, "deadlock_main") != NULL);
@@ -927,6 +983,10 @@ static void t_global_deadlock(void *unused) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "deadlock") == 0) {
         roost_run(deadlock_main, NULL);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "nil") == 0) {
+        roost_run(nil_main, NULL);
         return 0;
     }
     roost_leak_hook(hook, NULL);
@@ -948,6 +1008,7 @@ int main(int argc, char **argv) {
     RUN(t_scan_quiet);
     RUN(t_scan_races_frees);
     RUN(t_select_leaks);
+    RUN(t_nil_chan);
     RUN(t_counted_once);
     RUN(t_stderr_grouped);
     RUN(t_global_deadlock);

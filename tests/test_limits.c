@@ -208,8 +208,8 @@ static void t_wait_tasks_overflow(void *arg) {
     CHECK_EQ(roost_check_leaks(0, INT64_MAX, -1), 0);
     /* <= 0: one look. */
     CHECK_OK(roost_go(brief, NULL));
-    CHECK_ERR(roost_wait_tasks(0, 0), ROOST_ETIMEDOUT);
-    CHECK_ERR(roost_wait_tasks(0, INT64_MIN), ROOST_ETIMEDOUT);
+    CHECK_ERR(roost_wait_tasks(0, 0), ROOST_ETIMELIMIT);
+    CHECK_ERR(roost_wait_tasks(0, INT64_MIN), ROOST_ETIMELIMIT);
     CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack()));
     CHECK_OK(roost_wait_tasks(0, INT64_MIN));
     CHECK_OK(roost_leak_flush(INT64_MAX));
@@ -249,18 +249,18 @@ static void t_task_stack_size(void *arg) {
 
 static void t_chan_sizes(void *arg) {
     roost_chan_t *ch = (roost_chan_t *)&ch;
-    CHECK_ERR(roost_chan_make(NULL, 1, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_make(&ch, 0, 1), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(1, 0, NULL), ROOST_EINVAL);
+    CHECK_ERR(roost_chan_make(0, 1, &ch), ROOST_EINVAL);
     CHECK_PTR(ch, NULL);
-    CHECK_ERR(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM + 1, 0), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, SIZE_MAX, 1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, 8, ROOST_CHAN_MAX_CAP + 1), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, 8, SIZE_MAX), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(ROOST_CHAN_MAX_ELEM + 1, 0, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(SIZE_MAX, 1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(8, ROOST_CHAN_MAX_CAP + 1, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(8, SIZE_MAX, &ch), ROOST_ERANGE);
     /* Each within its limit, the buffer (elem_size * cap) over 16 GiB. */
-    CHECK_ERR(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM, ROOST_CHAN_MAX_CAP), ROOST_ERANGE);
-    CHECK_ERR(roost_chan_make(&ch, (size_t)1 << 16, ((size_t)1 << 18) + 1), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make(ROOST_CHAN_MAX_ELEM, ROOST_CHAN_MAX_CAP, &ch), ROOST_ERANGE);
+    CHECK_ERR(roost_chan_make((size_t)1 << 16, ((size_t)1 << 18) + 1, &ch), ROOST_ERANGE);
     CHECK_PTR(ch, NULL);
-    CHECK_OK(roost_chan_make(&ch, ROOST_CHAN_MAX_ELEM, 0));
+    CHECK_OK(roost_chan_make(ROOST_CHAN_MAX_ELEM, 0, &ch));
     roost_chan_unref(ch);
 }
 
@@ -283,12 +283,10 @@ static void noop(void *arg) {}
 static void t_bad_input(void *arg) {
     int64_t v = 0;
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof v, 1));
-    /* Channels: a NULL channel outside select, a send of NULL. */
-    CHECK_ERR(roost_chan_send(NULL, NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_recv(NULL, NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_trysend(NULL, &v), ROOST_EINVAL);
-    CHECK_ERR(roost_chan_tryrecv(NULL, &v), ROOST_EINVAL);
+    CHECK_OK(roost_chan_make(sizeof v, 1, &ch));
+    /* Channels: a nil channel (never ready), a send of NULL. */
+    CHECK_ERR(roost_chan_trysend(NULL, &v), ROOST_EAGAIN);
+    CHECK_ERR(roost_chan_tryrecv(NULL, &v), ROOST_EAGAIN);
     CHECK_ERR(roost_chan_send(NULL, ch, NULL), ROOST_EINVAL);
     CHECK_ERR(roost_chan_trysend(ch, NULL), ROOST_EINVAL);
     CHECK_ERR(roost_chan_close(NULL), ROOST_EINVAL);
@@ -394,7 +392,7 @@ static void t_bad_input_obs(void *arg) {
     CHECK_OK(roost_task_set_name(NULL));
     roost_task_info_t *all;
     size_t nall;
-    CHECK_OK(roost_tasks_snapshot(&all, &nall, 0));
+    CHECK_OK(roost_tasks_snapshot(0, &all, &nall));
     for (size_t i = 0; i < nall; i++)
         if (all[i].id == roost_task_id()) CHECK_PTR(all[i].name, NULL);
     free(all);
@@ -402,8 +400,8 @@ static void t_bad_input_obs(void *arg) {
     size_t len;
     roost_task_info_t *v;
     char *buf;
-    CHECK_ERR(roost_tasks_snapshot(NULL, &len, 0), ROOST_EINVAL);
-    CHECK_ERR(roost_tasks_snapshot(&v, NULL, 0), ROOST_EINVAL);
+    CHECK_ERR(roost_tasks_snapshot(0, NULL, &len), ROOST_EINVAL);
+    CHECK_ERR(roost_tasks_snapshot(0, &v, NULL), ROOST_EINVAL);
     CHECK_ERR(roost_profile(0, &buf, &len), ROOST_EINVAL);
     CHECK_ERR(roost_profile(ROOST_PROFILE_JSON + 1, &buf, &len), ROOST_EINVAL);
     CHECK_ERR(roost_profile(ROOST_PROFILE_FULL, NULL, &len), ROOST_EINVAL);
@@ -450,12 +448,13 @@ static void t_bad_input_thread(void) {
     CHECK_ERR(roost_task_label("k", "v"), ROOST_ESTATE);
     CHECK_ERR(roost_task_set_name("x"), ROOST_ESTATE);
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &ch));
     CHECK_ERR(roost_chan_adopt(ch), ROOST_ESTATE);
     roost_chan_unref(ch);
     CHECK_ERR(roost_run(NULL, NULL), ROOST_EINVAL);
     CHECK_OK(roost_yield());
-    CHECK_ERR(roost_wait_tasks(-1, 0), ROOST_ETIMEDOUT);
+    CHECK_ERR(roost_wait_tasks(-1, 0), ROOST_EINVAL);
+    CHECK_ERR(roost_wait_tasks(-1, INT64_MAX), ROOST_EINVAL); /* at once, not never */
     CHECK_EQ(roost_task_id(), 0);
     printf("ok bad_input_thread\n");
 }

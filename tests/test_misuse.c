@@ -20,7 +20,7 @@ static void receiver(void *arg) {
  * count itself goes below zero. */
 static void unref_below_zero(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     parked_on = ch;
     roost_task_opts_t o = {.name = "receiver"};
     CHECK_OK(roost_go_opts(receiver, roost_chan_ref(ch), &o));
@@ -35,7 +35,7 @@ static void unref_below_zero(void *unused) {
  * it is already freed). */
 static void unref_twice(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 1));
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &ch));
     roost_chan_unref(ch);
     roost_chan_unref(ch);
 }
@@ -45,7 +45,7 @@ static void unref_twice(void *unused) {
 static void send_after_free(void *unused) {
     roost_chan_t *ch;
     int v = 1;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 1));
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &ch));
     roost_chan_ref(ch);
     roost_chan_unref(ch);
     roost_chan_unref(ch);
@@ -55,7 +55,7 @@ static void send_after_free(void *unused) {
 /* A select on a freed channel (one not ready: the all-locked pass). */
 static void select_after_free(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     roost_chan_unref(ch);
     int v;
     roost_case_t c[1] = {{ch, ROOST_RECV, &v, 0}};
@@ -82,7 +82,7 @@ static void adopter(void *arg) {
  * succeeded, and the reference was dropped twice at the task's exit. */
 static void adopt_twice(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     roost_task_opts_t o = {.name = "adopter"};
     CHECK_OK(roost_go_opts(adopter, roost_chan_ref(ch), &o));
     roost_sleep(NULL, 10 * ROOST_S);
@@ -106,7 +106,7 @@ static void ctx_use_after_free(void *unused) {
  * channel, then the thread drops the channel's references (below). */
 static void thread_setup(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     parked_on = ch;
     CHECK_OK(roost_go(receiver, roost_chan_ref(ch)));
     roost_sleep(NULL, 20 * ROOST_MS);
@@ -183,8 +183,8 @@ static void adopt_two(void *arg) {
 /* Two channels adopted by one task; a channel adopted by two tasks. */
 static void t_adopt_distinct(void *unused) {
     roost_chan_t *a, *b;
-    CHECK_OK(roost_chan_make(&a, sizeof(int), 1));
-    CHECK_OK(roost_chan_make(&b, sizeof(int), 1));
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &a));
+    CHECK_OK(roost_chan_make(sizeof(int), 1, &b));
     roost_chan_t *pair1[2] = {roost_chan_ref(a), roost_chan_ref(b)};
     roost_chan_t *pair2[2] = {roost_chan_ref(b), roost_chan_ref(a)};
     CHECK_OK(roost_go(adopt_two, pair1));
@@ -200,7 +200,7 @@ static void t_adopt_distinct(void *unused) {
 /* Go's panics that roost turns into errors stay errors. */
 static void t_errors_stay_errors(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     CHECK_OK(roost_chan_close(ch));
     CHECK_ERR(roost_chan_close(ch), ROOST_EALREADY);
     roost_chan_unref(ch);

@@ -181,7 +181,7 @@ static void t_log_line(void *unused) {
     logpipe *pp = &log1;
     pipe_open(pp);
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     spawn_receivers(ch, 3);
     CHECK_OK(roost_monitor_start(&(roost_monitor_opts_t){.interval = IVL, .log_fd = pp->w}));
     int64_t end = deadline();
@@ -242,7 +242,7 @@ static void t_threshold(void *unused) {
     pipe_open(pp);
     rec_reset();
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     int64_t base = alive_now(), thr = base + 10;
     CHECK_OK(roost_monitor_start(&(roost_monitor_opts_t){
         .interval = IVL, .log_fd = pp->w, .threshold = thr, .alert = on_alert, .alert_arg = &rec}));
@@ -288,7 +288,7 @@ static void t_growth_leaky(void *unused) {
     pipe_open(pp);
     rec_reset();
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     const int64_t window = 20 * IVL;
     CHECK_OK(roost_monitor_start(&(roost_monitor_opts_t){
         .interval = IVL, .log_fd = pp->w, .window = window, .alert = on_alert, .alert_arg = &rec}));
@@ -366,8 +366,8 @@ static void t_growth_one_site(void *unused) {
     pipe_open(pp);
     rec_reset();
     roost_chan_t *leak, *pool;
-    CHECK_OK(roost_chan_make(&leak, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&pool, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &leak));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &pool));
     const int npool = 200;
     pool_spawn(pool, npool);
     int64_t end = deadline();

@@ -31,7 +31,7 @@ static void spawn_senders(roost_chan_t *ch, int n) {
 static void t_counts(void *unused) {
     const int n = 50;
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     roost_counts_t c0, c;
     roost_counts(&c0);
     spawn_senders(ch, n);
@@ -80,7 +80,7 @@ static void labelled(void *arg) {
  * wait reason and object, the park time and the stack. */
 static void t_snapshot(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     CHECK_OK(roost_task_label("request", "r1"));
     CHECK_OK(roost_task_label("user", "u"));
     CHECK_OK(roost_task_label("user", "u2"));
@@ -100,7 +100,7 @@ static void t_snapshot(void *unused) {
         free(v);
         roost_sleep(NULL, 20 * ROOST_MS);
         after = roost_now();
-        CHECK_OK(roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS));
+        CHECK_OK(roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n));
         child = me = NULL;
         for (size_t i = 0; i < n; i++) {
             if (v[i].id == roost_task_id()) me = &v[i];
@@ -164,7 +164,7 @@ static void quick(void *arg) { (void)arg; }
 
 static void t_snapshot_churn(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     atomic_store(&churn_stop, false);
     for (int i = 0; i < 8; i++) CHECK_OK(roost_go(churner, ch));
     for (int i = 0; i < 4; i++) CHECK_OK(roost_go(drainer, ch));
@@ -173,7 +173,7 @@ static void t_snapshot_churn(void *unused) {
         for (int i = 0; i < 20; i++) CHECK_OK(roost_go(quick, NULL));
         roost_task_info_t *v;
         size_t n;
-        CHECK_OK(roost_tasks_snapshot(&v, &n, ROOST_SNAP_STACKS));
+        CHECK_OK(roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n));
         for (size_t i = 0; i < n; i++) {
             CHECK_NE(v[i].id, 0);
             CHECK(v[i].state != ROOST_TASK_DEAD);
@@ -229,7 +229,7 @@ static int64_t wait_reason_count(int reason, int64_t want) {
 
 static void t_counts_follow_resume(void *unused) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     atomic_store(&spin_stop, 0);
     roost_counts_t c0;
     roost_counts(&c0);

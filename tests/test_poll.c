@@ -329,9 +329,9 @@ static void t_owner_wakeups(void *arg) {
     make_pipe(a.req);
     make_pipe(a.rep);
     make_pipe(a.hold);
-    CHECK_OK(roost_chan_make(&a.ask, sizeof(int64_t), 0));
-    CHECK_OK(roost_chan_make(&a.answer, sizeof(int64_t), 0));
-    CHECK_OK(roost_chan_make(&a.finished, 1, 0));
+    CHECK_OK(roost_chan_make(sizeof(int64_t), 0, &a.ask));
+    CHECK_OK(roost_chan_make(sizeof(int64_t), 0, &a.answer));
+    CHECK_OK(roost_chan_make(1, 0, &a.finished));
     CHECK_OK(roost_go(holder, &a.hold[0]));
     CHECK_OK(roost_go(pipe_echo, &a));
     CHECK_OK(roost_go(chan_server, &a));
@@ -390,7 +390,7 @@ static void *kick_driver(void *arg) {
 static void t_plain_thread_kicks_poller(void *arg) {
     kick_arg a = {.rounds = SCALE(20, 5)};
     make_pipe(a.p);
-    CHECK_OK(roost_chan_make(&a.done, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &a.done));
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, kick_driver, &a), 0);
     char c;

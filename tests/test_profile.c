@@ -78,8 +78,8 @@ static void wait_parked(int reason, int64_t n) {
 
 static void park_all(parked *p, int nsend, int nrecv) {
     p->nsend = nsend, p->nrecv = nrecv;
-    CHECK_OK(roost_chan_make(&p->send_ch, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&p->recv_ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &p->send_ch));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &p->recv_ch));
     spawn_senders(p->send_ch, nsend);
     spawn_receivers(p->recv_ch, nrecv);
     wait_parked(ROOST_WAIT_CHAN_SEND, nsend);
@@ -582,7 +582,7 @@ static int child_main(const char *mode) {
     }
     CHECK(strcmp(mode, "exit") == 0);
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     spawn_senders(ch, 1);
     for (roost_counts_t c;; usleep(1000)) {
         roost_counts(&c);

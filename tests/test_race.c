@@ -35,7 +35,7 @@ static void t_select_many_workers(void *unused) {
     feeder_arg args[NC];
     int64_t next[NC] = {0}, vals[NC];
     for (int i = 0; i < NC; i++) {
-        CHECK_OK(roost_chan_make(&cs[i], sizeof(int64_t), 0));
+        CHECK_OK(roost_chan_make(sizeof(int64_t), 0, &cs[i]));
         args[i] = (feeder_arg){roost_chan_ref(cs[i]), per};
         CHECK_OK(roost_go(feeder, &args[i]));
     }
@@ -90,7 +90,7 @@ static void receiver(void *p) {
 static void t_cancel_storm(void *unused) {
     const int nrecv = 8, rounds = SCALE(3000, 200);
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int64_t), 0));
+    CHECK_OK(roost_chan_make(sizeof(int64_t), 0, &ch));
     atomic_long got = 0, cancelled = 0;
     recv_arg ra[8];
     for (int i = 0; i < nrecv; i++) {

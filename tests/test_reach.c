@@ -109,7 +109,7 @@ static void request(void *arg) {
 static void fetch(void *arg) {
     (void)arg;
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     CHECK_OK(roost_go(request, roost_chan_ref(ch)));
     roost_ctx_t *ctx;
     CHECK_OK(roost_ctx_with_timeout(NULL, 0, &ctx));
@@ -172,8 +172,8 @@ static int drain_all;
 static void consumer(void *arg) {
     (void)arg;
     roost_chan_t *c1, *c2;
-    CHECK_OK(roost_chan_make(&c1, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&c2, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &c1));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &c2));
     stage *g = calloc(1, sizeof *g), *q = calloc(1, sizeof *q);
     g->out = roost_chan_ref(c1), g->n = 3;
     q->in = roost_chan_ref(c1), q->out = roost_chan_ref(c2);
@@ -229,7 +229,7 @@ static uintptr_t g_hidden;   /* the channel, XOR-ed: invisible */
 
 static roost_chan_t *spawn_waiter(void) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     CHECK_OK(roost_go(waiter, ch));
     return ch;
 }

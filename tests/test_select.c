@@ -4,7 +4,7 @@
 
 static roost_chan_t *mk(size_t elem, size_t cap) {
     roost_chan_t *ch;
-    CHECK_OK(roost_chan_make(&ch, elem, cap));
+    CHECK_OK(roost_chan_make(elem, cap, &ch));
     return ch;
 }
 

@@ -118,7 +118,7 @@ int main(void) {
     /* Plain threads asleep, and in a timed receive, across a shutdown. */
     check_init_workers(2);
     waiter_t s = {.ns = 150 * ROOST_MS * check_slack()}, r = {.ns = 150 * ROOST_MS * check_slack()};
-    CHECK_OK(roost_chan_make(&r.ch, sizeof(int64_t), 0));
+    CHECK_OK(roost_chan_make(sizeof(int64_t), 0, &r.ch));
     start(&s, sleeper);
     start(&r, timed_receiver);
     CHECK_OK(roost_shutdown());

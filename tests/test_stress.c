@@ -125,8 +125,8 @@ static void run_round(int round, size_t cap, int racy, int use_select) {
     r.sent = calloc(n, 1);
     r.recvd = calloc(n, 1);
     CHECK(r.sent && r.recvd);
-    CHECK_OK(roost_chan_make(&r.ch[0], sizeof(int32_t), cap));
-    CHECK_OK(roost_chan_make(&r.ch[1], sizeof(int32_t), use_select ? 8 : cap));
+    CHECK_OK(roost_chan_make(sizeof(int32_t), cap, &r.ch[0]));
+    CHECK_OK(roost_chan_make(sizeof(int32_t), use_select ? 8 : cap, &r.ch[1]));
     CHECK_OK(roost_ctx_with_cancel(NULL, &r.ctx));
 
     CHECK_OK(roost_waitgroup_add(&r.prod_wg, NP));
@@ -239,7 +239,7 @@ static void t_cancel_midstream(void *arg) {
             r.sent = calloc(n, 1);
             r.recvd = calloc(n, 1);
             CHECK(r.sent && r.recvd);
-            CHECK_OK(roost_chan_make(&r.ch[0], sizeof(int32_t), caps[k]));
+            CHECK_OK(roost_chan_make(sizeof(int32_t), caps[k], &r.ch[0]));
             CHECK_OK(roost_ctx_with_cancel(NULL, &r.ctx));
             CHECK_OK(roost_waitgroup_add(&r.prod_wg, NP));
             CHECK_OK(roost_waitgroup_add(&r.cons_wg, NC));
@@ -293,11 +293,11 @@ static void t_daisy_chain(void *arg) {
     link_t *links = calloc((size_t)n, sizeof *links);
     CHECK(links);
     roost_chan_t *first, *prev;
-    CHECK_OK(roost_chan_make(&first, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &first));
     prev = first;
     for (int i = 0; i < n; i++) {
         roost_chan_t *next;
-        CHECK_OK(roost_chan_make(&next, sizeof(int), (size_t)(i % 3 == 0)));
+        CHECK_OK(roost_chan_make(sizeof(int), (size_t)(i % 3 == 0), &next));
         links[i].left = roost_chan_ref(prev);
         links[i].right = roost_chan_ref(next);
         CHECK_OK(roost_go(relay, &links[i]));
@@ -361,8 +361,8 @@ static void t_pingpong(void *arg) {
     for (int i = 0; i < PAIRS; i++) {
         pp[i].n = SCALE(2000, 100);
         pp[i].wg = &wg;
-        CHECK_OK(roost_chan_make(&pp[i].a, sizeof(int), 0));
-        CHECK_OK(roost_chan_make(&pp[i].b, sizeof(int), (size_t)(i % 2)));
+        CHECK_OK(roost_chan_make(sizeof(int), 0, &pp[i].a));
+        CHECK_OK(roost_chan_make(sizeof(int), (size_t)(i % 2), &pp[i].b));
         CHECK_OK(roost_go(pinger, &pp[i]));
         CHECK_OK(roost_go(ponger, &pp[i]));
     }

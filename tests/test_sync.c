@@ -218,7 +218,7 @@ static void t_rwmutex(void *arg) {
 
     /* A writer blocks while a reader holds; readers block while a writer holds. */
     roost_chan_t *rel;
-    CHECK_OK(roost_chan_make(&rel, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &rel));
     CHECK_OK(roost_rwmutex_rlock(NULL, &rw));
     rw_arg w = {&rw, 1, 0, 0, 0, 0, NULL};
     CHECK_OK(roost_go(rw_taker, &w));
@@ -511,8 +511,61 @@ static void t_once(void *arg) {
     CHECK_EQ(atomic_load(&g_once_runs), 1);
 }
 
+/* The public types are opaque storage of a fixed size (the ABI programs
+ * compile in), and all-zero is the initial state: ROOST_*_INIT, `= {0}` and
+ * a calloc'ed or memset object are the same unlocked, empty object. */
+_Static_assert(sizeof(roost_mutex_t) == 48 && _Alignof(roost_mutex_t) == 8, "roost_mutex_t's ABI");
+_Static_assert(sizeof(roost_rwmutex_t) == 80 && _Alignof(roost_rwmutex_t) == 8, "roost_rwmutex_t's ABI");
+_Static_assert(sizeof(roost_cond_t) == 32 && _Alignof(roost_cond_t) == 8, "roost_cond_t's ABI");
+_Static_assert(sizeof(roost_waitgroup_t) == 40 && _Alignof(roost_waitgroup_t) == 8,
+               "roost_waitgroup_t's ABI");
+_Static_assert(sizeof(roost_once_t) == 32 && _Alignof(roost_once_t) == 8, "roost_once_t's ABI");
+
+static roost_mutex_t g_zero_mu; /* zeroed static storage, no initialiser */
+static int g_zero_once_runs;
+static void zero_once(void *arg) { g_zero_once_runs++; }
+
+static void t_zero_init(void *arg) {
+    static const roost_mutex_t init_mu = ROOST_MUTEX_INIT;
+    static const roost_rwmutex_t init_rw = ROOST_RWMUTEX_INIT;
+    static const roost_cond_t init_c = ROOST_COND_INIT;
+    static const roost_waitgroup_t init_wg = ROOST_WAITGROUP_INIT;
+    static const roost_once_t init_o = ROOST_ONCE_INIT;
+    static const unsigned char zero[sizeof(roost_rwmutex_t)];
+    CHECK(!memcmp(&init_mu, zero, sizeof init_mu));
+    CHECK(!memcmp(&init_rw, zero, sizeof init_rw));
+    CHECK(!memcmp(&init_c, zero, sizeof init_c));
+    CHECK(!memcmp(&init_wg, zero, sizeof init_wg));
+    CHECK(!memcmp(&init_o, zero, sizeof init_o));
+
+    CHECK_OK(roost_mutex_lock(NULL, &g_zero_mu));
+    CHECK_ERR(roost_mutex_trylock(&g_zero_mu), ROOST_EAGAIN);
+    CHECK_OK(roost_mutex_unlock(&g_zero_mu));
+    struct {
+        roost_mutex_t mu;
+        roost_rwmutex_t rw;
+        roost_cond_t c;
+        roost_waitgroup_t wg;
+        roost_once_t o;
+    } *z = calloc(1, sizeof *z);
+    CHECK(z != NULL);
+    CHECK_OK(roost_rwmutex_rlock(NULL, &z->rw));
+    CHECK_OK(roost_rwmutex_runlock(&z->rw));
+    CHECK_OK(roost_rwmutex_lock(NULL, &z->rw));
+    CHECK_OK(roost_rwmutex_unlock(&z->rw));
+    CHECK_OK(roost_cond_signal(&z->c));
+    CHECK_OK(roost_waitgroup_wait(NULL, &z->wg)); /* a zero counter: at once */
+    CHECK_OK(roost_once_do(NULL, &z->o, zero_once, NULL));
+    CHECK_OK(roost_once_do(NULL, &z->o, zero_once, NULL));
+    CHECK_EQ(g_zero_once_runs, 1);
+    CHECK_OK(roost_mutex_lock(NULL, &z->mu));
+    CHECK_OK(roost_mutex_unlock(&z->mu));
+    free(z);
+}
+
 int main(void) {
     check_init_workers(4);
+    RUN(t_zero_init);
     RUN(t_mutex_api);
     RUN(t_mutex_exclusion);
     RUN(t_rwmutex);

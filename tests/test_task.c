@@ -22,9 +22,10 @@ static void t_runtime_state(void *arg) {
 /* ------------------------------------------------------------ strerror / now */
 
 static void t_strerror_now(void *arg) {
-    static const int codes[] = {ROOST_OK,        ROOST_EINVAL,    ROOST_ENOMEM,  ROOST_ECLOSED,
-                                ROOST_ECANCELED, ROOST_ETIMEDOUT, ROOST_EAGAIN,  ROOST_EALREADY,
-                                ROOST_ESTATE,    ROOST_ERANGE,    ROOST_EDEADLK, ROOST_ELEAKED};
+    static const int codes[] = {ROOST_OK,        ROOST_EINVAL,    ROOST_ENOMEM,    ROOST_ECLOSED,
+                                ROOST_ECANCELED, ROOST_ETIMEDOUT, ROOST_EAGAIN,    ROOST_EALREADY,
+                                ROOST_ESTATE,    ROOST_ERANGE,    ROOST_EDEADLK,   ROOST_ELEAKED,
+                                ROOST_EFDCLOSED, ROOST_ENOHOST,   ROOST_ETIMELIMIT};
     const int n = (int)(sizeof codes / sizeof codes[0]);
     const char *unknown = roost_strerror(-12345);
     CHECK(unknown != NULL);
@@ -207,7 +208,7 @@ static void t_task_count(void *arg) {
     const int n = SCALE(2000, 200);
     roost_chan_t *gate;
     atomic_int started = 0;
-    CHECK_OK(roost_chan_make(&gate, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &gate));
     blocker_arg ba = {gate, &started};
     for (int i = 0; i < n; i++) CHECK_OK(roost_go(blocker, &ba));
     /* Counted from spawn, not from first run. */
@@ -473,11 +474,11 @@ int main(void) {
     /* wait_tasks times out while a task is parked; shutdown is refused. */
     roost_chan_t *gate;
     atomic_int started = 0;
-    CHECK_OK(roost_chan_make(&gate, 1, 0));
+    CHECK_OK(roost_chan_make(1, 0, &gate));
     blocker_arg ba = {gate, &started};
     CHECK_OK(roost_go(blocker, &ba));
     t0 = roost_now();
-    CHECK_ERR(roost_wait_tasks(0, 50 * ROOST_MS), ROOST_ETIMEDOUT);
+    CHECK_ERR(roost_wait_tasks(0, 50 * ROOST_MS), ROOST_ETIMELIMIT);
     CHECK_GE(check_since(t0), 50 * ROOST_MS);
     CHECK_EQ(roost_task_count(), 1);
     CHECK_ERR(roost_shutdown(), ROOST_ESTATE);

@@ -51,7 +51,7 @@ static void task_sender(void *arg) {
 
 static void test_thread_to_task(size_t cap) {
     pthread_t th;
-    CHECK_OK(roost_chan_make(&g_ch, sizeof(int), cap));
+    CHECK_OK(roost_chan_make(sizeof(int), cap, &g_ch));
     atomic_store(&g_thread_done, 0);
     CHECK_EQ(pthread_create(&th, NULL, thread_sender, NULL), 0);
     CHECK_OK(roost_run(task_receiver, NULL));
@@ -63,7 +63,7 @@ static void test_thread_to_task(size_t cap) {
 
 static void test_task_to_thread(size_t cap) {
     pthread_t th;
-    CHECK_OK(roost_chan_make(&g_ch, sizeof(int), cap));
+    CHECK_OK(roost_chan_make(sizeof(int), cap, &g_ch));
     atomic_store(&g_thread_done, 0);
     /* The thread starts receiving (and blocks) before any task exists. */
     CHECK_EQ(pthread_create(&th, NULL, thread_receiver, NULL), 0);
@@ -100,8 +100,8 @@ static void task_ponger(void *arg) {
 
 static void test_pingpong(void) {
     pthread_t th;
-    CHECK_OK(roost_chan_make(&g_ch, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&g_back, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &g_ch));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &g_back));
     CHECK_EQ(pthread_create(&th, NULL, thread_pinger, NULL), 0);
     CHECK_OK(roost_run(task_ponger, NULL));
     CHECK_EQ(pthread_join(th, NULL), 0);
@@ -178,7 +178,7 @@ static void task_cancel(void *arg) {
 static void test_misc(void) {
     roost_chan_t *ch;
     pthread_t th;
-    CHECK_OK(roost_chan_make(&ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
     CHECK_EQ(pthread_create(&th, NULL, thread_blocking_misc, ch), 0);
     CHECK_OK(roost_run(task_misc, ch));
     CHECK_EQ(pthread_join(th, NULL), 0);
@@ -282,8 +282,8 @@ static void *thread_run(void *arg) {
 
 static void test_concurrent_runs(void) {
     pthread_t a, b;
-    CHECK_OK(roost_chan_make(&g_x, sizeof(int), 0));
-    CHECK_OK(roost_chan_make(&g_y, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &g_x));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &g_y));
     CHECK_EQ(pthread_create(&a, NULL, thread_run, (void *)run_a), 0);
     CHECK_EQ(pthread_create(&b, NULL, thread_run, (void *)run_b), 0);
     CHECK_EQ(pthread_join(a, NULL), 0);
@@ -304,7 +304,7 @@ static void *thread_plain_recv(void *arg) {
 
 static void test_thread_to_thread(void) {
     pthread_t th;
-    CHECK_OK(roost_chan_make(&g_ch, sizeof(int), 0));
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &g_ch));
     CHECK_EQ(pthread_create(&th, NULL, thread_plain_recv, NULL), 0);
     int v = 31337;
     CHECK_OK(roost_chan_send(NULL, g_ch, &v)); /* main thread, no task involved */

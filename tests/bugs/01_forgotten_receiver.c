@@ -42,7 +42,7 @@ static void leaky(void) {
     roost_ctx_t *ctx;
     result r;
     MUST(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &ctx));
-    MUST(roost_chan_make(&ch, sizeof r, 0)); /* make(chan Result) */
+    MUST(roost_chan_make(sizeof r, 0, &ch)); /* make(chan Result) */
     MUST(roost_go(do_request_leaky, roost_chan_ref(ch)));
     roost_case_t cases[] = {
         {.chan = ch, .op = ROOST_RECV, .elem = &r},
@@ -81,7 +81,7 @@ static void fixed(void) {
     roost_ctx_t *ctx;
     result r;
     MUST(roost_ctx_with_timeout(NULL, 10 * ROOST_MS, &ctx));
-    MUST(roost_chan_make(&ch, sizeof r, 1)); /* make(chan Result, 1) */
+    MUST(roost_chan_make(sizeof r, 1, &ch)); /* make(chan Result, 1) */
     request *req = bug_alloc(sizeof *req);
     req->ch = roost_chan_ref(ch);
     req->ctx = roost_ctx_ref(ctx);

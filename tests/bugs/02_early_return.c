@@ -31,7 +31,7 @@ static int validate(int key) { return key < 0 ? ROOST_EINVAL : 0; }
 
 static int handle(int key, size_t cap) {
     roost_chan_t *ch;
-    MUST(roost_chan_make(&ch, sizeof(int), cap));
+    MUST(roost_chan_make(sizeof(int), cap, &ch));
     MUST(roost_go(lookup, roost_chan_ref(ch)));
     int err = validate(key);
     if (err) {

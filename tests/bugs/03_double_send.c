@@ -52,7 +52,7 @@ static void worker_fixed(void *arg) {
 static void caller(roost_fn worker) {
     roost_chan_t *ch;
     int r;
-    MUST(roost_chan_make(&ch, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &ch));
     MUST(roost_go(worker, roost_chan_ref(ch)));
     int rc = roost_chan_recv(NULL, ch, &r); /* r := <-ch */
     bug_note("caller: got %d (%s)", r, roost_strerror(rc));

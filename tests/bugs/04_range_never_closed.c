@@ -52,7 +52,7 @@ static void consumer(void *arg) {
 
 static void pipeline(roost_fn producer) {
     roost_chan_t *ch;
-    MUST(roost_chan_make(&ch, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &ch));
     MUST(roost_go(producer, roost_chan_ref(ch)));
     MUST(roost_go(consumer, roost_chan_ref(ch)));
     roost_chan_unref(ch);

@@ -58,7 +58,7 @@ static int first_match(roost_chan_t *ch) {
 
 static void leaky(void) {
     roost_chan_t *ch;
-    MUST(roost_chan_make(&ch, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &ch));
     MUST(roost_go(generator_leaky, roost_chan_ref(ch)));
     bug_note("first match %d", first_match(ch));
     roost_chan_unref(ch);
@@ -68,7 +68,7 @@ static void fixed(void) {
     roost_chan_t *ch;
     roost_ctx_t *ctx;
     MUST(roost_ctx_with_cancel(NULL, &ctx));
-    MUST(roost_chan_make(&ch, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &ch));
     gen_args *a = bug_alloc(sizeof *a);
     a->ch = roost_chan_ref(ch);
     a->ctx = roost_ctx_ref(ctx);

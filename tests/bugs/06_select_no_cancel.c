@@ -74,8 +74,8 @@ static void worker_fixed(void *arg) {
 static void run(int with_ctx) {
     roost_chan_t *jobs, *flush;
     roost_ctx_t *ctx = NULL;
-    MUST(roost_chan_make(&jobs, sizeof(int), 0));
-    MUST(roost_chan_make(&flush, 1, 0));
+    MUST(roost_chan_make(sizeof(int), 0, &jobs));
+    MUST(roost_chan_make(1, 0, &flush));
     if (with_ctx) MUST(roost_ctx_with_cancel(NULL, &ctx));
     worker_args *a = bug_alloc(sizeof *a);
     a->jobs = roost_chan_ref(jobs);

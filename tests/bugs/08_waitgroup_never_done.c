@@ -69,7 +69,7 @@ static void run(roost_fn worker) {
     static const int items[] = {1, -1, 3};
     roost_chan_t *results;
     roost_ctx_t *ctx;
-    MUST(roost_chan_make(&results, sizeof(int), 3));
+    MUST(roost_chan_make(sizeof(int), 3, &results));
     for (int i = 0; i < 3; i++) {
         job *j = bug_alloc(sizeof *j);
         j->results = roost_chan_ref(results);

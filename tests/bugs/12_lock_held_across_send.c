@@ -85,7 +85,7 @@ static void subscriber(void *arg) {
 
 static void run(roost_fn publisher) {
     roost_chan_t *updates;
-    MUST(roost_chan_make(&updates, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &updates));
     MUST(roost_go(publisher, roost_chan_ref(updates)));
     /* The subscriber comes up a little later, once the publisher is waiting
      * on its first send (the interleaving the bug needs, every time). */

@@ -65,8 +65,8 @@ static void peer_fixed(void *arg) {
 
 static void run(roost_fn peer) {
     roost_chan_t *ab, *ba;
-    MUST(roost_chan_make(&ab, sizeof(int), 0));
-    MUST(roost_chan_make(&ba, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &ab));
+    MUST(roost_chan_make(sizeof(int), 0, &ba));
     peer_args *x = bug_alloc(sizeof *x), *y = bug_alloc(sizeof *y);
     *x = (peer_args){roost_chan_ref(ab), roost_chan_ref(ba), "a"};
     *y = (peer_args){roost_chan_ref(ba), roost_chan_ref(ab), "b"};

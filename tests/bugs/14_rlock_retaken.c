@@ -89,7 +89,7 @@ static void writer(void *arg) {
 
 static void run(roost_fn reader) {
     roost_chan_t *held;
-    MUST(roost_chan_make(&held, 1, 1)); /* "the reader holds the lock", buffer of one */
+    MUST(roost_chan_make(1, 1, &held)); /* "the reader holds the lock", buffer of one */
     MUST(roost_go(reader, roost_chan_ref(held)));
     MUST(roost_go(writer, roost_chan_ref(held)));
     roost_chan_unref(held);

@@ -43,7 +43,7 @@ static void closer(void *arg) {
 
 static roost_chan_t *start(void) {
     roost_chan_t *results;
-    MUST(roost_chan_make(&results, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &results));
     for (int i = 0; i < 3; i++) {
         MUST(roost_waitgroup_add(&wg, 1));
         MUST(roost_go(worker, roost_chan_ref(results)));

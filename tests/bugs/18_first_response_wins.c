@@ -34,7 +34,7 @@ static void replica(void *arg) {
 static void first(size_t cap) {
     static const int delays[] = {2, 6, 10};
     roost_chan_t *c;
-    MUST(roost_chan_make(&c, sizeof(int), cap));
+    MUST(roost_chan_make(sizeof(int), cap, &c));
     for (int i = 0; i < 3; i++) {
         replica_args *a = bug_alloc(sizeof *a);
         a->c = roost_chan_ref(c);

@@ -68,9 +68,9 @@ static void merge(void *arg) {
 static void run(int stops) {
     roost_chan_t *a, *b, *out;
     roost_ctx_t *ctx;
-    MUST(roost_chan_make(&a, sizeof(int), 0));
-    MUST(roost_chan_make(&b, sizeof(int), 0));
-    MUST(roost_chan_make(&out, sizeof(int), 0));
+    MUST(roost_chan_make(sizeof(int), 0, &a));
+    MUST(roost_chan_make(sizeof(int), 0, &b));
+    MUST(roost_chan_make(sizeof(int), 0, &out));
     MUST(roost_go(source, roost_chan_ref(a)));
     MUST(roost_go(source, roost_chan_ref(b)));
     merge_args *m = bug_alloc(sizeof *m);

@@ -59,7 +59,7 @@ static void handler(void *arg) {
 static void run(int (*get)(void)) {
     roost_chan_t *done;
     roost_ctx_t *ctx;
-    MUST(roost_chan_make(&done, sizeof(int), 1));
+    MUST(roost_chan_make(sizeof(int), 1, &done));
     handler_args *h = bug_alloc(sizeof *h);
     h->done = roost_chan_ref(done);
     h->config = get;

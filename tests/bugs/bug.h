@@ -180,7 +180,7 @@ static void bug__nap(int64_t ns);
 /* Wait (up to 3 s) until every report posted so far has reached the hook. */
 static void bug__flush_reports(void) {
     roost_chan_t *ch;
-    if (roost_chan_make(&ch, 1, 0) != 0) return;
+    if (roost_chan_make(1, 0, &ch) != 0) return;
     int old = roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE); /* the sentinel must come home */
     atomic_store(&bug__sentinel_seen, 0);
     atomic_store(&bug__sentinel_ch, ch);

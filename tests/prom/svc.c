@@ -68,7 +68,7 @@ static void root(void *unused) {
     fflush(stdout);
 
     roost_chan_t *never;
-    CHECK(roost_chan_make(&never, sizeof(int), 0));
+    CHECK(roost_chan_make(sizeof(int), 0, &never));
     uint64_t rng = 0x9e3779b97f4a7c15u;
     int64_t start = roost_now(), reqs = 0, leaks = 0;
     for (;;) {

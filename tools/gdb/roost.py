@@ -30,7 +30,8 @@ CHUNK_SLOTS = 64           # stack.c: CHUNK_SLOTS
 STATES = {0: "runnable", 1: "running", 2: "parked", 3: "dead"}   # enum roost__state
 REASONS = ["running", "chan send", "chan receive", "select", "sleep", "mutex",
            "rwmutex rlock", "rwmutex lock", "cond wait", "waitgroup wait", "once",
-           "context", "io wait"]   # error.c, in enum roost_wait_reason's order
+           "context", "io wait", "chan send (nil chan)",
+           "chan receive (nil chan)"]   # error.c, in enum roost_wait_reason's order
 
 
 def _global(names, field):
