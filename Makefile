@@ -131,6 +131,9 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 # The blocking-bug patterns (docs/leaks.md): each a leaky and a fixed variant.
 BUG_SRCS := $(wildcard tests/bugs/*.c)
 BUGS := $(patsubst tests/bugs/%.c,$(BUILD)/bugs/%,$(BUG_SRCS))
+# GoBench's GoKer blocking kernels ported to roost (tests/goker.sh).
+GOKER_SRCS := $(wildcard tests/goker/*.c)
+GOKERS := $(patsubst tests/goker/%.c,$(BUILD)/goker/%,$(GOKER_SRCS))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 HEADERS := $(wildcard include/*.h)
@@ -178,6 +181,10 @@ $(BUILD)/bugs/%: tests/bugs/%.c tests/bugs/bug.h $(BUILD)/libroost.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/bugs $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
 
+$(BUILD)/goker/%: tests/goker/%.c tests/bugs/bug.h $(BUILD)/libroost.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/bugs $< -o $@ $(BUILD)/libroost.a $(LDFLAGS_SAN) $(LDLIBS)
+
 # The services tests/prom_test.sh and tests/page_test.sh point real tools at.
 $(BUILD)/prom/%: tests/prom/%.c $(BUILD)/libroost.a
 	@mkdir -p $(dir $@)
@@ -192,13 +199,15 @@ $(BUILD)/fuzz/replay_http: tests/fuzz/fuzz_http.c src/http_parse.c src/http_pars
 examples: $(EXAMPLES)
 
 # Every bug pattern, both variants, classed against docs/leaks.md's table.
-bugs: $(BUGS)
+bugs: $(BUGS) $(GOKERS)
 	@BUILD=$(BUILD) sh tests/bugs.sh
+	@BUILD=$(BUILD) sh tests/goker.sh
 
 # Each test is its own program; tests/run.sh runs them all and summarises.
-check: $(TESTS) $(EXAMPLES) $(BUGS) $(BUILD)/prom/svc $(BUILD)/fuzz/replay_http
+check: $(TESTS) $(EXAMPLES) $(BUGS) $(GOKERS) $(BUILD)/prom/svc $(BUILD)/fuzz/replay_http
 	@BUILD=$(BUILD) SAN=$(SAN) RUNNER="$(RUNNER)" sh tests/run.sh $(TESTS)
 	@if [ -z "$(RUNNER)" ]; then BUILD=$(BUILD) sh tests/bugs.sh; fi
+	@if [ -z "$(RUNNER)" ]; then BUILD=$(BUILD) sh tests/goker.sh; fi
 	@if [ -z "$(RUNNER)" ]; then sh tests/pprof_test.sh $(BUILD)/tests/test_profile; fi
 	@if [ -z "$(RUNNER)" ]; then sh tests/debug_test.sh $(BUILD); fi
 	@# Not under TSan: it runs a signal handler only at the receiving thread's
@@ -264,7 +273,7 @@ lint:
 
 # The C sources against .clang-format; lists the files that differ.
 FORMAT_SRCS := $(wildcard src/*.c src/*.h src/arch/*.c include/*.h tests/*.c tests/*.h \
-    tests/bugs/*.c tests/bugs/*.h tests/fuzz/*.c tests/prom/*.c bench/*.c bench/*.h examples/*.c)
+    tests/bugs/*.c tests/bugs/*.h tests/goker/*.c tests/fuzz/*.c tests/prom/*.c bench/*.c bench/*.h examples/*.c)
 format-check:
 	@bad=; for f in $(FORMAT_SRCS); do \
 	    clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; done; \

@@ -25,14 +25,16 @@
  * freed into a tcache bin is still "in use" to the PREV_INUSE bit; it is
  * told apart by the key glibc writes into its second word (learnt from a
  * chunk freed on purpose), and left out of the graph: its words are stale.
- * Fast-bin chunks cannot be told apart: they stay in, which only costs
- * precision (their stale words may keep something marked).
+ * A chunk in a fast bin is "in use" too: it is found by following each
+ * arena's fast-bin chains (roost__heap_fastbins), every link checked
+ * against the walk, and left out likewise.
  *
  * The tables go into memory the caller maps (never malloc: a stopped
  * thread may hold an arena lock).
  */
 #include "internal.h"
 #include "reach.h"
+#include <gnu/libc-version.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,7 +74,10 @@ hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool
         }
         if (sz < MIN_CHUNK || (sz & 15) || sz > limit - c) goto bad;
         uintptr_t next = c + sz;
-        if (next == end || next == limit) break; /* c is the top chunk */
+        if (next == end || next == limit) { /* c is the top chunk */
+            h->last_top = c;
+            break;
+        }
         if (next + 16 > limit) goto bad;
         bool inuse = rd(next + 8) & PREV_INUSE;
         if (inuse && add) {
@@ -108,6 +113,7 @@ static bool walk_main(roost__heapmap *h, uintptr_t lo, uintptr_t hi) {
     if (brk <= lo || brk > hi) return false;
     size_t first = h->n;
     if (!hw_walk(h, lo, brk, brk, true)) return false;
+    h->main_top = h->last_top;
     return roost__heap_seg_add(h, lo, brk, first);
 }
 
@@ -128,6 +134,7 @@ __attribute__((no_sanitize("address", "thread"))) static int walk_arena_heap(roo
     if (ar > base && ar < base + 128) {
         /* The arena's first heap: heap_info, then malloc_state, then chunks. */
         if (!h->hinfo) h->hinfo = ar - base;
+        if (h->narena < sizeof h->arena / sizeof h->arena[0]) h->arena[h->narena++] = ar;
         if (h->mstate) {
             if (!hw_walk(h, (ar + h->mstate + 15) & ~(uintptr_t)15, 0, end, true)) return -1;
         } else {
@@ -262,4 +269,64 @@ void roost__heap_index(roost__heapmap *h, uint32_t *idx) {
         s->pidx = s->n ? idx : NULL;
         idx += np;
     }
+}
+
+/* malloc_state on 64-bit glibc 2.26 and later: mutex, flags,
+ * have_fastchunks, then fastbinsY[10], top, last_remainder, bins, binmap,
+ * next. What is checked before any chunk is left out: the main arena's top
+ * is the top chunk its heap's walk ended on, and every link of a chain is
+ * the start of a chunk the walk found in use, of the bin's size. */
+#define MS_FASTBINS 16
+#define MS_NFAST 10
+#define MS_TOP 96
+#define MS_NEXT 2160
+
+/* The chunk whose header is at c, if the walk found it in use, else -1. */
+static ssize_t chunk_at(const roost__heapmap *h, uintptr_t c) {
+    ssize_t k = roost__heap_find(h, c + CHUNK_HDR);
+    return k >= 0 && h->lo[k] == c + CHUNK_HDR ? k : -1;
+}
+
+size_t roost__heap_fastbins(const roost__heapmap *h, uint8_t *flags,
+                            bool (*rd_safe)(uintptr_t a, uintptr_t *out)) {
+    uintptr_t ring[80];
+    size_t nring = 0, n = 0;
+    if (!h->narena) return 0;
+    /* Safe-linking (glibc 2.32 and later) stores a link XOR-ed with its
+     * own address >> 12; older ones store it plain. */
+    const char *v = gnu_get_libc_version(); /* "2.36": parsed by hand (no locale, no lock) */
+    unsigned maj = 0, min = 0;
+    for (; *v >= '0' && *v <= '9'; v++) maj = maj * 10 + (unsigned)(*v - '0');
+    if (*v++ != '.') return 0;
+    for (; *v >= '0' && *v <= '9'; v++) min = min * 10 + (unsigned)(*v - '0');
+    bool safe_linking = maj > 2 || (maj == 2 && min >= 32);
+    /* The ring of arenas, from the first one met: the main arena is in it. */
+    uintptr_t a = h->arena[0];
+    for (size_t i = 0; i < sizeof ring / sizeof ring[0]; i++) {
+        ring[nring++] = a;
+        uintptr_t nx;
+        if (!rd_safe(a + MS_NEXT, &nx) || !nx) return 0;
+        if (nx == h->arena[0]) break;
+        a = nx;
+    }
+    for (size_t r = 0; r < nring; r++) {
+        uintptr_t ar = ring[r], top;
+        bool known = false;
+        for (size_t i = 0; i < h->narena && !known; i++) known = h->arena[i] == ar;
+        if (!rd_safe(ar + MS_TOP, &top)) continue;
+        if (!known && !(h->main_top && top == h->main_top)) continue; /* not laid out as assumed */
+        for (int b = 0; b < MS_NFAST; b++) {
+            uintptr_t c, sz = (uintptr_t)(b + 2) * 16;
+            if (!rd_safe(ar + MS_FASTBINS + 8 * (uintptr_t)b, &c)) break;
+            for (size_t steps = 0; c && steps < h->n; steps++) {
+                /* A chunk the walk found: its words are readable directly. */
+                ssize_t k = chunk_at(h, c);
+                if (k < 0 || (rd(c + 8) & ~(uintptr_t)SIZE_BITS) != sz) break;
+                uintptr_t fd = rd(c + CHUNK_HDR);
+                if (!(flags[k] & 4)) flags[k] |= 4, n++;
+                c = safe_linking ? fd ^ ((c + CHUNK_HDR) >> 12) : fd;
+            }
+        }
+    }
+    return n;
 }

@@ -580,6 +580,8 @@ static inline void roost__park_init_plain(roost__park *p, roost__task *self) {
 typedef struct roost__pd roost__pd;
 /* A descriptor roost just opened: registered afresh with the poller. */
 int roost__fd_new(int fd);
+/* fd, just registered, is a TCP socket: reads learn when they empty it. */
+void roost__fd_tcp(int fd);
 /* Bracket a call on fd (ROOST_EFDCLOSED once roost_fd_close ran); while
  * acquired, close(2) is deferred and the descriptor cannot be reused. */
 int roost__fd_acquire(int fd, roost__pd **out);

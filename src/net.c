@@ -224,10 +224,12 @@ int roost_accept(roost_ctx_t *ctx, int lfd, int *fd_out) {
         if (fd >= 0) {
             int one = 1; /* fails harmlessly on a Unix socket */
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            if ((rc = roost__fd_new(fd)))
+            if ((rc = roost__fd_new(fd))) {
                 close(fd);
-            else
+            } else {
+                roost__fd_tcp(fd); /* a no-op on a Unix socket */
                 *fd_out = fd;
+            }
             break;
         }
         int e = errno;
@@ -252,6 +254,7 @@ static int connect_one(roost_ctx_t *ctx, const struct sockaddr *sa, socklen_t le
     if (sa->sa_family != AF_UNIX) {
         int one = 1; /* request/response traffic: no Nagle delay, as Go's default */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        roost__fd_tcp(fd);
     }
     if (connect(fd, sa, len) < 0) {
         if (errno != EINPROGRESS && errno != EAGAIN) {

@@ -60,6 +60,24 @@
  * counts itself idle. Nothing on the spawn and wake paths changes while
  * every worker runs: they look at the owner only when some worker is idle.
  *
+ * Skipping the call that would say EAGAIN. In a request/response exchange
+ * every read that follows a write finds the socket empty: a system call for
+ * nothing each message (Go's netpoller makes it too). So a descriptor keeps
+ * counts of the read and write edges the poller handled (rseq, wseq: +2 an
+ * edge, under pd->lock) and, in rdry/wdry, count + 1 as it was *before* the
+ * last read that left the descriptor empty (EAGAIN, or a TCP socket's
+ * TCP_INQ saying 0 bytes left) or the last write that said EAGAIN. A read or
+ * write that finds rdry == rseq + 1 (wdry == wseq + 1) parks at once. Why no
+ * wake-up is lost: the snapshot of rseq is taken before the read, so a match
+ * means no edge was handled since before the moment the descriptor was seen
+ * empty; bytes that came after that moment have an edge still to handle,
+ * and it either finds the waiter queued or leaves a token, exactly as after
+ * an EAGAIN (the check and the queueing are under pd->lock, in
+ * roost__fd_wait_acquired). A stale store (a concurrent reader's older
+ * snapshot, a snapshot that reads late) can only fail to match, and then the
+ * call is made: it costs a system call, never a wake-up. The counts never
+ * reset: a fresh registration adds 2, so an old rdry cannot match.
+ *
  * Cost: one epoll_ctl per descriptor's life, none per wait; a wait that
  * finds a token is a lock and a flag.
  */
@@ -73,16 +91,23 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 enum { PD_UNUSED = 0, PD_OPEN, PD_CLOSING, PD_CLOSED };
 
 struct roost__pd {
     int lock;
-    uint8_t state;         /* PD_* */
-    bool rready, wready;   /* an edge nobody waited for (a token) */
-    bool close_fd;         /* CLOSING: close(2) fd when ops reaches 0 (else forget) */
-    uint32_t gen;          /* tag of the current registration */
+    uint8_t state;       /* PD_* */
+    bool rready, wready; /* an edge nobody waited for (a token) */
+    bool close_fd;       /* CLOSING: close(2) fd when ops reaches 0 (else forget) */
+    uint32_t gen;        /* tag of the current registration */
+    bool inq;            /* a TCP socket with TCP_INQ on: reads say what is left */
+    /* Edges handled (+2 each, under lock) and, +1, their value before the
+     * last read that left fd empty / write that found it full (see the top). */
+    _Atomic uint32_t rseq, wseq, rdry, wdry;
     int ops;               /* roost calls in progress on fd */
     roost__waitq_t rq, wq; /* tasks waiting to read / to write */
 };
@@ -152,6 +177,11 @@ static pd *pd_of(int fd) {
 static int pd_register_locked(pd *d, int fd) {
     d->gen++;
     d->rready = d->wready = false;
+    d->inq = false;
+    atomic_store_explicit(&d->rseq, atomic_load_explicit(&d->rseq, memory_order_relaxed) + 2,
+                          memory_order_relaxed);
+    atomic_store_explicit(&d->wseq, atomic_load_explicit(&d->wseq, memory_order_relaxed) + 2,
+                          memory_order_relaxed);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = (uint64_t)(uint32_t)fd | (uint64_t)d->gen << 32};
     if (epoll_ctl(poller.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -174,6 +204,17 @@ int roost__fd_new(int fd) {
     rc = pd_register_locked(d, fd);
     roost__unlock(&d->lock);
     return rc;
+}
+
+/* fd, just registered by roost__fd_new, is a TCP socket: turn TCP_INQ on,
+ * so that roost_fd_read knows when a read left it empty. */
+void roost__fd_tcp(int fd) {
+    int one = 1;
+    pd *d = pd_of(fd);
+    if (!d || setsockopt(fd, IPPROTO_TCP, TCP_INQ, &one, sizeof one) < 0) return;
+    roost__lock(&d->lock);
+    d->inq = true;
+    roost__unlock(&d->lock);
 }
 
 /* Begin a call on fd: ROOST_EFDCLOSED once roost_fd_close ran. A
@@ -290,13 +331,55 @@ int roost__fd_retry(roost_ctx_t *ctx, roost__pd *d, int events, int e) {
     return roost__fd_wait_acquired(ctx, d, events);
 }
 
+/* Whether the last read or write found d empty or full (`dry`, rdry or
+ * wdry) and no edge was handled since (`seq`, rseq or wseq, as loaded). */
+static inline bool pd_dry(_Atomic uint32_t *dry, uint32_t seq) {
+    return atomic_load_explicit(dry, memory_order_relaxed) == seq + 1;
+}
+
+/* read(2); on a socket with TCP_INQ, recvmsg(2), which also says whether
+ * it left the socket empty (*empty). */
+static ssize_t read_some(int fd, const pd *d, void *buf, size_t n, bool *empty) {
+    if (!d->inq) return read(fd, buf, n);
+    struct iovec iov = {.iov_base = buf, .iov_len = n};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } cm;
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+    ssize_t r = recvmsg(fd, &m, 0);
+    if (r > 0)
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+            if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) {
+                int left;
+                memcpy(&left, CMSG_DATA(c), sizeof left);
+                *empty = left == 0;
+            }
+    return r;
+}
+
 ssize_t roost_fd_read(roost_ctx_t *ctx, int fd, void *buf, size_t n) {
     if (fd < 0 || (!buf && n)) return ROOST_EINVAL;
     pd *d;
     int rc = roost__fd_acquire(fd, &d);
     if (rc) return rc;
     ssize_t r;
-    while ((r = read(fd, buf, n)) < 0 && !(r = roost__fd_retry(ctx, d, ROOST_IO_READ, errno))) {
+    for (;;) {
+        /* Before the read: see the top for why the order matters. */
+        uint32_t seq = atomic_load_explicit(&d->rseq, memory_order_acquire);
+        if (pd_dry(&d->rdry, seq)) { /* empty, and no edge since: wait first */
+            if ((r = roost__fd_wait_acquired(ctx, d, ROOST_IO_READ))) break;
+            continue;
+        }
+        bool empty = false;
+        if ((r = read_some(fd, d, buf, n, &empty)) >= 0) {
+            if (empty) atomic_store_explicit(&d->rdry, seq + 1, memory_order_relaxed);
+            break;
+        }
+        int e = errno;
+        if (e == EAGAIN || e == EWOULDBLOCK) atomic_store_explicit(&d->rdry, seq + 1, memory_order_relaxed);
+        if ((r = roost__fd_retry(ctx, d, ROOST_IO_READ, e))) break;
     }
     roost__fd_release(fd, d);
     return r;
@@ -321,13 +404,21 @@ int roost_fd_write(roost_ctx_t *ctx, int fd, const void *buf, size_t n, size_t *
     if (rc) return rc;
     bool is_sock = true;
     while (done < n) {
+        uint32_t seq = atomic_load_explicit(&d->wseq, memory_order_acquire);
+        if (pd_dry(&d->wdry, seq)) { /* full, and no edge since: wait first */
+            if ((rc = roost__fd_wait_acquired(ctx, d, ROOST_IO_WRITE))) break;
+            continue;
+        }
         ssize_t r = write_some(fd, (const char *)buf + done, n - done, &is_sock);
         if (r > 0) {
             done += (size_t)r;
             continue;
         }
         /* 0 bytes for a non-empty write: as EAGAIN, wait until writable */
-        if ((rc = roost__fd_retry(ctx, d, ROOST_IO_WRITE, r < 0 ? errno : EAGAIN))) break;
+        int e = r < 0 ? errno : EAGAIN;
+        if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK))
+            atomic_store_explicit(&d->wdry, seq + 1, memory_order_relaxed);
+        if ((rc = roost__fd_retry(ctx, d, ROOST_IO_WRITE, e))) break;
     }
     roost__fd_release(fd, d);
     if (written) *written = done;
@@ -369,6 +460,20 @@ int roost_fd_forget(int fd) { return fd_end(fd, false); }
 /* Wake the waiters of the descriptors in evs[0..n), skipping the eventfd.
  * On a worker, roost__ready puts them in its own runnext and ring. */
 static void netpoll_ready(struct epoll_event *evs, int n) {
+    /* The records of the descriptors, and the waiter nodes on the stacks of
+     * the tasks parked on them, are cold (with many connections, each was
+     * last touched long ago): ask for all of them at once, so that their
+     * misses overlap, before taking any lock. The head is only peeked (it is
+     * read under the lock below). */
+    for (int i = 0; i < n; i++) {
+        pd *d = evs[i].data.u64 == EV_BREAK ? NULL : pd_of((int)(uint32_t)evs[i].data.u64);
+        if (d) __builtin_prefetch(d, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        pd *d = evs[i].data.u64 == EV_BREAK ? NULL : pd_of((int)(uint32_t)evs[i].data.u64);
+        void *w = d ? __atomic_load_n(&d->rq.head, __ATOMIC_RELAXED) : NULL;
+        if (w) __builtin_prefetch(w, 1);
+    }
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u64 == EV_BREAK) continue;
         int fd = (int)(uint32_t)evs[i].data.u64;
@@ -381,11 +486,15 @@ static void netpoll_ready(struct epoll_event *evs, int n) {
             /* The token goes to the waiters claimed, or stays if there
              * were none (stale nodes of cancelled waits do not count). */
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                atomic_store_explicit(&d->rseq, atomic_load_explicit(&d->rseq, memory_order_relaxed) + 2,
+                                      memory_order_relaxed);
                 roost__waiter *before = list;
                 pd_claim_all(&d->rq, &list);
                 if (list == before) d->rready = true;
             }
             if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+                atomic_store_explicit(&d->wseq, atomic_load_explicit(&d->wseq, memory_order_relaxed) + 2,
+                                      memory_order_relaxed);
                 roost__waiter *before = list;
                 pd_claim_all(&d->wq, &list);
                 if (list == before) d->wready = true;

@@ -71,8 +71,9 @@ static struct {
     struct {
         _Atomic int tid;
         uintptr_t sp;
-        bool runtime;   /* roost__tls_runtime */
-        uintptr_t self; /* pthread_self(): its thread control block */
+        bool runtime;             /* roost__tls_runtime */
+        uintptr_t self;           /* pthread_self(): its thread control block */
+        uintptr_t alt_lo, alt_hi; /* its alternate signal stack; 0, 0: none */
     } who[MAX_THREADS];
     pthread_mutex_t one; /* one proof at a time */
     bool installed;
@@ -91,6 +92,10 @@ static void stop_handler(int sig, siginfo_t *si, void *uc) {
             STW.who[i].sp = (uintptr_t)&here;
             STW.who[i].runtime = roost__tls_runtime;
             STW.who[i].self = (uintptr_t)pthread_self();
+            stack_t ss;
+            bool alt = sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) && ss.ss_size;
+            STW.who[i].alt_lo = alt ? (uintptr_t)ss.ss_sp : 0;
+            STW.who[i].alt_hi = alt ? (uintptr_t)ss.ss_sp + ss.ss_size : 0;
             atomic_store_explicit(&STW.who[i].tid, (int)syscall(SYS_gettid), memory_order_release);
         }
         while (atomic_load_explicit(&STW.gen, memory_order_acquire) == g) roost__futex_wait(&STW.gen, g, -1);
@@ -320,6 +325,8 @@ typedef struct rproof {
     size_t nwork, work_cap;
     uintptr_t *sps; /* stack pointers of threads, workers' scheduler loops */
     size_t nsps;
+    rrange *alts; /* the threads' alternate signal stacks */
+    size_t nalts;
     uintptr_t win_lo, win_hi; /* every chunk and slot lies in [win_lo, win_hi) */
     char *maps;
     size_t maps_len;
@@ -330,6 +337,7 @@ typedef struct rproof {
     uintptr_t at;    /* (debug) the address of the word being considered */
     uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
+    size_t fastbin_skipped; /* chunks of the fast bins, left out */
     bool no_vm_readv;
     bool sched_root; /* scanning a worker thread's own stack (see r_consider) */
     bool cur_sched;  /* roots being added are of such a stack */
@@ -611,8 +619,9 @@ static inline void r_consider(rproof *P, uintptr_t v) {
     ssize_t c = roost__heap_find(P->heap, v);
     if (c >= 0) {
         uint8_t cm = P->cmark[c];
-        if (!(cm & 1)) {
-            /* 1: marked; 2: something waits on an object in it */
+        if (!(cm & 5)) {
+            /* 1: marked; 2: something waits on an object in it; 4: free
+             * (a fast-bin chunk): its words are stale, never followed */
             P->cmark[c] = 1;
             P->marked++;
             if (P->whyc) P->whyc[c] = P->at;
@@ -791,6 +800,13 @@ static void explain(rproof *P) {
 
 /* ------------------------------------------------------------ the proof, stopped */
 
+static bool root_push(rproof *P, uintptr_t lo, uintptr_t hi) {
+    if (lo >= hi) return true;
+    if (P->nroots == P->roots_cap) return false;
+    P->roots[P->nroots++] = (rrange){lo, hi, P->cur_sched};
+    return true;
+}
+
 static bool root_add(rproof *P, uintptr_t lo, uintptr_t hi) {
     if (lo >= hi) return true;
     /* Less the proof's own tables (they point at every chunk), wherever
@@ -799,9 +815,21 @@ static bool root_add(rproof *P, uintptr_t lo, uintptr_t hi) {
         uintptr_t a = (uintptr_t)P->scratch[i].p, b = a + P->scratch[i].len;
         if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
     }
-    if (P->nroots == P->roots_cap) return false;
-    P->roots[P->nroots++] = (rrange){lo, hi, P->cur_sched};
-    return true;
+    /* An alternate signal stack is a stack while a handler runs on it
+     * (then a stopped thread's stack pointer lies in it: from there up);
+     * otherwise all it holds are the frames of handlers that returned. */
+    for (size_t i = 0; i < P->nalts; i++) {
+        uintptr_t a = P->alts[i].lo, b = P->alts[i].hi;
+        if (a >= hi || b <= lo) continue;
+        uintptr_t from = UINTPTR_MAX;
+        for (size_t k = 0; k < P->nsps; k++)
+            if (P->sps[k] >= a && P->sps[k] < b && P->sps[k] < from) from = P->sps[k];
+        bool ok = root_add(P, lo, a) && root_add(P, b, hi);
+        if (from != UINTPTR_MAX)
+            ok = ok && root_push(P, (from > lo ? from : lo) & ~(uintptr_t)7, b < hi ? b : hi);
+        return ok;
+    }
+    return root_push(P, lo, hi);
 }
 
 /* [lo, hi) less the task slots in it, as roots. A thread's stack (stack:
@@ -934,6 +962,16 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         if (w->sched_sp) P->sps[P->nsps++] = (uintptr_t)w->sched_sp;
     }
     P->sps[P->nsps++] = self_sp;
+    P->alts = r_smap(P, ((size_t)nin + 1) * sizeof(rrange));
+    if (!P->alts) {
+        P->why = "out of memory";
+        return;
+    }
+    for (int i = 0; i < nin && i < MAX_THREADS; i++)
+        if (STW.who[i].alt_hi) P->alts[P->nalts++] = (rrange){STW.who[i].alt_lo, STW.who[i].alt_hi, false};
+    stack_t ss; /* ours */
+    if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) && ss.ss_size)
+        P->alts[P->nalts++] = (rrange){(uintptr_t)ss.ss_sp, (uintptr_t)ss.ss_sp + ss.ss_size, false};
     /* The task slots. */
     rslot_walk sw = {P, false};
     roost__stack_each_held(add_slot, &sw);
@@ -1024,6 +1062,9 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     }
     roost__heap_index(P->heap, pidx);
     P->cmark = r_smap(P, P->heap->n + 1);
+    if (P->cmark) P->fastbin_skipped = roost__heap_fastbins(P->heap, P->cmark, rd_safe);
+    dbg("reach: free chunks left out: %zu in tcache, %zu in fast bins (%zu arenas)\n",
+        P->heap->tcache_skipped, P->fastbin_skipped, P->heap->narena);
     if (reach_debug > 0) P->whyc = r_smap(P, (P->heap->n + 1) * sizeof(uintptr_t));
     P->work_cap = P->heap->n + P->nslots + 64;
     P->work = r_smap(P, P->work_cap * sizeof(rrange));
@@ -1050,7 +1091,8 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         uintptr_t o = P->refs[i].obj;
         ssize_t oc = roost__heap_find(P->heap, o);
         if (oc >= 0) {
-            P->cmark[oc] |= 2;
+            /* A task waits on it: in use, whatever its bin said. */
+            P->cmark[oc] = (uint8_t)((P->cmark[oc] & ~4) | 2);
             continue;
         }
         rslot *s = rslot_find(P, o);
@@ -1246,6 +1288,9 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp);
  * dead frames left there) are not, and the caller's registers are taken
  * here, before anything can spill them below that line. */
 __attribute__((noinline)) int roost_leak_prove(roost_leak_proof_t *out) {
+    /* The caller's result struct often sits uninitialised in its frame,
+     * full of what dead frames left there: cleared before the scan. */
+    if (out) memset(out, 0, sizeof *out);
     uintptr_t regs[16] = {0};
     CAPTURE_REGS(regs);
     uintptr_t caller_sp = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
@@ -1280,7 +1325,9 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
     }
     for (int attempt = 0; attempt < 5; attempt++) {
         uintptr_t tkey = roost__heap_tcache_key();
-        void *probe = malloc(48);
+        /* Zeroed: the chunk may be one the program just freed, its words
+         * stale, and the probe is live (this frame holds it). */
+        void *probe = calloc(1, 48);
         if (!probe) {
             rc = ROOST_ENOMEM;
             break;

@@ -31,6 +31,11 @@ typedef struct roost__heapmap {
     uintptr_t hinfo, mstate; /* sizeof heap_info; offset of the first chunk after malloc_state */
     size_t bytes;            /* bytes of chunks in use */
     size_t tcache_skipped;
+    uintptr_t arena[64]; /* malloc_states met at the head of an arena's first heap */
+    size_t narena;
+    uintptr_t main_top; /* the main arena's top chunk */
+    uintptr_t last_top; /* the top chunk the last walk ended on (here, in the
+                           proof's own memory, not a global: it would be a root) */
 } roost__heapmap;
 
 /* Walk a heap mapping [lo, hi): the main arena's (is_brk_heap), or one of
@@ -41,6 +46,13 @@ int roost__heap_region(roost__heapmap *h, uintptr_t lo, uintptr_t hi, bool is_br
 size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
                            bool (*rd_safe)(uintptr_t a, uintptr_t *out));
 uintptr_t roost__heap_tcache_key(void);
+/* The chunks sitting in the arenas' fast bins (in use to the PREV_INUSE
+ * bit, free to the program): free[k] |= 4 for each. Every arena is found
+ * from those met in the walk (their ring of next pointers leads to the
+ * main arena too); a bin whose chain does not check out is left as it is.
+ * Returns how many chunks were flagged. Once the index is built. */
+size_t roost__heap_fastbins(const roost__heapmap *h, uint8_t *flags,
+                            bool (*rd_safe)(uintptr_t a, uintptr_t *out));
 ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v);
 /* Pages needed by roost__heap_index, and the index itself (into idx, that
  * many entries), once every segment is in and sorted. */

@@ -549,6 +549,10 @@ static void t_scan_races_frees(void *unused) {
         }
         CHECK_OK(roost_waitgroup_wait(NULL, &wg));
     }
+    /* On a loaded machine the scan thread may not have run yet. */
+    int64_t t0 = roost_now();
+    while (atomic_load(&scans_done) == 0 && roost_now() - t0 < 10 * ROOST_S * check_slack())
+        CHECK_OK(roost_sleep(NULL, ROOST_MS));
     atomic_store(&scan_stop, true);
     CHECK(pthread_join(th, NULL) == 0);
     CHECK_GT(atomic_load(&scans_done), 0);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sys/eventfd.h>
 
 static void make_pipe(int p[2]) { CHECK_EQ(pipe2(p, O_CLOEXEC), 0); }
@@ -400,6 +401,112 @@ static void t_plain_thread_kicks_poller(void *arg) {
     roost_fd_close(a.p[1]);
 }
 
+/* ------------------------------------------------------------ skipped reads */
+
+/* A read that finds the descriptor empty since the last edge parks without
+ * the system call (poll.c); so does a write that found it full. Pairs of
+ * tasks exchange messages of random sizes, sent in random pieces (so reads
+ * stop short, and TCP_INQ says both "some left" and "empty"), over TCP and
+ * over pipes, on four workers, every byte checked: a wake-up the skip lost
+ * leaves a reader parked with bytes in its socket, and its deadline fails
+ * the test. */
+typedef struct {
+    int out, in; /* descriptors: write to out, read from in */
+    bool first;  /* this side sends first */
+    int rounds;
+    uint64_t seed;
+    roost_waitgroup_t *wg;
+} skip_arg;
+
+static uint64_t skip_rand(uint64_t *s) {
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return *s;
+}
+
+static void skip_read_full(roost_ctx_t *ctx, int fd, unsigned char *buf, size_t n, uint64_t *rng) {
+    size_t got = 0;
+    while (got < n) {
+        size_t want = 1 + skip_rand(rng) % (n - got + 8); /* sometimes more than is coming */
+        if (want > n - got) want = n - got;
+        ssize_t r = roost_fd_read(ctx, fd, buf + got, want);
+        CHECK_MSG(r > 0, "read: %s (%zd): a lost wake-up?", roost_strerror((int)r), r);
+        got += (size_t)r;
+    }
+}
+
+static void skip_send(int fd, const unsigned char *buf, size_t n, uint64_t *rng) {
+    size_t done = 0;
+    while (done < n) {
+        size_t piece = 1 + skip_rand(rng) % (n - done);
+        CHECK_OK(roost_fd_write(NULL, fd, buf + done, piece, NULL));
+        done += piece;
+        if (skip_rand(rng) % 4 == 0) roost_yield();
+    }
+}
+
+static void skip_side(void *arg) {
+    skip_arg *a = arg;
+    /* Both sides draw the sizes and bytes of the messages from one stream
+     * (msg, the same seed on both), and how to cut them from their own. */
+    uint64_t rng = a->seed * 31 + a->first, msg = a->seed ^ 0x9e3779b97f4a7c15u;
+    unsigned char out[300], in[300];
+    for (int r = 0; r < a->rounds; r++) {
+        for (int turn = 0; turn < 2; turn++) {
+            bool sending = (turn == 0) == a->first;
+            size_t n = 1 + skip_rand(&msg) % sizeof out;
+            unsigned char b = (unsigned char)skip_rand(&msg);
+            if (sending) {
+                for (size_t i = 0; i < n; i++) out[i] = (unsigned char)(b + i);
+                skip_send(a->out, out, n, &rng);
+            } else {
+                roost_ctx_t *ctx;
+                CHECK_OK(roost_ctx_with_timeout(NULL, 10 * ROOST_S * check_slack(), &ctx));
+                skip_read_full(ctx, a->in, in, n, &rng);
+                roost_ctx_unref(ctx);
+                for (size_t i = 0; i < n; i++) CHECK_EQ(in[i], (unsigned char)(b + i));
+            }
+        }
+    }
+    roost_waitgroup_done(a->wg);
+}
+
+static void t_skipped_reads(void *arg) {
+    enum { PAIRS = 16 };
+    int rounds = SCALE(400, 60);
+    static skip_arg args[2 * PAIRS];
+    roost_waitgroup_t wg = ROOST_WAITGROUP_INIT;
+    int lfd, fds[4 * PAIRS], nfd = 0;
+    char addr[64];
+    CHECK_OK(roost_tcp_listen(NULL, "127.0.0.1:0", 64, &lfd));
+    CHECK_OK(roost_sock_addr(lfd, 0, addr, sizeof addr));
+    CHECK_OK(roost_waitgroup_add(&wg, 2 * PAIRS));
+    for (int i = 0; i < PAIRS; i++) {
+        int a, b;
+        if (i % 2 == 0) { /* TCP: reads learn "empty" from TCP_INQ */
+            CHECK_OK(roost_tcp_connect(NULL, addr, &a));
+            CHECK_OK(roost_accept(NULL, lfd, &b));
+            args[2 * i] = (skip_arg){.out = a, .in = a, .first = true};
+            args[2 * i + 1] = (skip_arg){.out = b, .in = b};
+            fds[nfd++] = a, fds[nfd++] = b;
+        } else { /* pipes: from EAGAIN only */
+            int p[2], q[2];
+            make_pipe(p);
+            make_pipe(q);
+            args[2 * i] = (skip_arg){.out = p[1], .in = q[0], .first = true};
+            args[2 * i + 1] = (skip_arg){.out = q[1], .in = p[0]};
+            fds[nfd++] = p[0], fds[nfd++] = p[1], fds[nfd++] = q[0], fds[nfd++] = q[1];
+        }
+        for (int k = 0; k < 2; k++) {
+            skip_arg *s = &args[2 * i + k];
+            s->rounds = rounds, s->seed = 0x1234567u + (uint64_t)i * 7919u, s->wg = &wg;
+        }
+    }
+    for (int i = 0; i < 2 * PAIRS; i++) CHECK_OK(roost_go(skip_side, &args[i]));
+    CHECK_OK(roost_waitgroup_wait(NULL, &wg));
+    for (int i = 0; i < nfd; i++) CHECK_OK(roost_fd_close(fds[i]));
+    CHECK_OK(roost_fd_close(lfd));
+}
+
 /* ------------------------------------------------------------ the blocking pool */
 
 static int slow_add(void *arg) {
@@ -489,6 +596,7 @@ int main(void) {
     RUN(t_plain_thread);
     RUN(t_owner_wakeups);
     RUN(t_plain_thread_kicks_poller);
+    RUN(t_skipped_reads);
     RUN(t_offload);
     RUN(t_offload_cancel);
     RUN(t_file_io);
