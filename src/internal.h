@@ -225,7 +225,7 @@ struct roost__worker {
     uint32_t fair_left;        /* picks left until the next fairness check (local_next) */
     bool ring_popped;          /* the ring was popped since the last fairness check */
     _Atomic uint32_t wake;     /* futex word: 1 = woken */
-    _Atomic uint64_t switches; /* progress counter, read by sysmon on the timer thread */
+    _Atomic uint64_t switches; /* progress: switches, and yields with nothing else queued (sysmon reads it) */
     bool idle;                 /* on the idle list (under the idle lock) */
     bool sysmon_queued;        /* ring queued at sysmon's last tick (sysmon.c only) */
     uint64_t sysmon_switches;  /* `switches` at sysmon's last tick (sysmon.c only) */

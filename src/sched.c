@@ -405,7 +405,14 @@ static inline __attribute__((always_inline)) int yield(void (*requeue)(roost__wo
      * Not the oldest: that is where we go, and two yielders would then
      * swap places at the head for ever, past everything else queued. */
     roost__task *next = local_next(w);
-    if (!next) return ROOST_OK;
+    if (!next) {
+        /* Nothing else to run here: the task goes on, but a yield is
+         * progress, so sysmon must not take the worker for a blocked one
+         * (and start a spare) while its task computes and yields. */
+        atomic_store_explicit(&w->switches, atomic_load_explicit(&w->switches, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        return ROOST_OK;
+    }
     roost__uncount(w, self); /* runnable now, not parked */
     if (NW() == 1) {
         /* No thief can take us off the ring before our registers are
