@@ -78,10 +78,26 @@ enum { YIELD_EVERY = 64 };
 #define SHORT_NS (1 * ROOST_US)
 static _Atomic bool short_tasks;
 
+/* Long measurements in a row before the verdict turns long. One is not
+ * enough: a spawner's yield or a wait now and then takes a hundred times
+ * its usual time (its thread descheduled, the spawner stolen), and a
+ * verdict turned long by it wakes helpers whose cross-core traffic makes
+ * the next measurements long too, so the fan-out stayed slow for good
+ * (group_fanout ran at 240-290 us a round instead of 120). */
+#define LONG_AFTER 3
+static _Atomic int long_streak;
+
 /* n tasks ran (or were waited for) in ns: record the verdict, writing the
- * shared line only when it changes. */
+ * shared lines only when they change. */
 static void judge(int64_t ns, int64_t n) {
     bool is_short = ns < n * SHORT_NS;
+    int streak = atomic_load_explicit(&long_streak, memory_order_relaxed);
+    if (is_short) {
+        if (streak) atomic_store_explicit(&long_streak, 0, memory_order_relaxed);
+    } else {
+        atomic_store_explicit(&long_streak, ++streak, memory_order_relaxed);
+        if (streak < LONG_AFTER) return;
+    }
     if (atomic_load_explicit(&short_tasks, memory_order_relaxed) != is_short)
         atomic_store_explicit(&short_tasks, is_short, memory_order_relaxed);
 }

@@ -227,6 +227,8 @@ struct roost__worker {
     _Atomic uint32_t wake;     /* futex word: 1 = woken */
     _Atomic uint64_t switches; /* progress: switches, and yields with nothing else queued (sysmon reads it) */
     bool idle;                 /* on the idle list (under the idle lock) */
+    _Atomic uint32_t quiet;    /* quiet spawns made here (roost__go_quiet; sysmon reads it) */
+    uint32_t sysmon_quiet;     /* `quiet` at sysmon's last tick (sysmon.c only) */
     bool sysmon_queued;        /* ring queued at sysmon's last tick (sysmon.c only) */
     uint64_t sysmon_switches;  /* `switches` at sysmon's last tick (sysmon.c only) */
     int64_t sysmon_since;      /* roost_now() of the last switch sysmon saw (sysmon.c only) */

@@ -560,7 +560,10 @@ static inline __attribute__((always_inline)) int spawn(roost_fn fn, void *arg, c
     else
         atomic_fetch_add(&roost__sched.thread_spawned, 1);
     if (quiet && w) {
-        /* roost__ready's local path, less its wake-up */
+        /* roost__ready's local path, less its wake-up; counted for sysmon,
+         * which then leaves this worker's queue to it while it progresses */
+        atomic_store_explicit(&w->quiet, atomic_load_explicit(&w->quiet, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
         atomic_store_explicit(&t->state, ROOST_T_RUNNABLE, memory_order_relaxed);
         roost__task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
         if (old && !roost__ring_put(w, old)) roost__ring_overflow(w, old, NW() == 1);

@@ -89,7 +89,8 @@ static void spare_up(void) {
  * sitting on queued work while another sleeps? Either it made no switch
  * since the last tick (a task runs long), or its ring was queued at this
  * tick and the last (it is not getting through it: say three tasks that
- * compute and yield in turn). Wake a sleeper, which steals by the rule
+ * compute and yield in turn; not when quiet spawns refilled it while it
+ * switched: that queue is being got through). Wake a sleeper, which steals by the rule
  * above. At most one wake-up a tick for a ring that only looks busy. And
  * the blocked workers above: reported, and a spare when nobody is idle. */
 void roost__sysmon_tick(void) {
@@ -116,9 +117,15 @@ void roost__sysmon_tick(void) {
                 report_blocked(v, now - v->sysmon_since, s, now);
             }
         }
+        /* A queue refilled by quiet spawns (short group tasks) while the
+         * worker switches is one it is getting through: a woken helper
+         * would only move the tasks across cores (group.c's verdict). */
+        uint32_t q = atomic_load_explicit(&v->quiet, memory_order_relaxed);
+        bool getting_through = s != v->sysmon_switches && q != v->sysmon_quiet;
         if (atomic_load(&roost__sched.nidle) > 0 &&
-            ((s == v->sysmon_switches && has) || (queued && v->sysmon_queued)))
+            ((s == v->sysmon_switches && has) || (queued && v->sysmon_queued && !getting_through)))
             roost__wake_one();
+        v->sysmon_quiet = q;
         v->sysmon_switches = s;
         v->sysmon_queued = queued;
     }
