@@ -49,7 +49,29 @@ struct roost_group {
     member *spare;            /* finished tasks' small records, for reuse (linked by next) */
     const char *where, *func; /* creation site: static strings */
     unsigned spawns;          /* spawns so far, for the yield (YIELD_EVERY) */
+    uint32_t magic;           /* GROUP_MAGIC while live, ROOST_DEAD_MAGIC once freed (fatal.c) */
 };
+
+/* A group used after it was freed (a close, which drops the creator's
+ * reference, then an unref; an unref too many) would spin for ever on its
+ * lock word, which malloc reuses: the entry points check the magic word
+ * first, as channels and contexts do (internal.h), and report the misuse.
+ * Best effort, like theirs. */
+#define GROUP_MAGIC 0x70757267u /* "grup" */
+
+static __attribute__((noreturn, cold, noinline)) void group_bad(const roost_group_t *g, const char *op) {
+    if (g->magic == ROOST_DEAD_MAGIC)
+        roost__misuse(g,
+                      "%s on group %p, which was freed (used after its last reference was dropped; "
+                      "roost_group_close drops the creator's)",
+                      op, (const void *)g);
+    roost__misuse(g, "%s on %p, which is not a live group (freed and its memory reused, or never a group)",
+                  op, (const void *)g);
+}
+
+static inline void group_check(const roost_group_t *g, const char *op) {
+    if (ROOST_UNLIKELY(g->magic != GROUP_MAGIC)) group_bad(g, op);
+}
 
 /* A spawning task yields after every YIELD_EVERY spawns into a group. A
  * fan-out that spawns faster than its tasks run would otherwise keep every
@@ -166,6 +188,7 @@ int roost_group_make_at(roost_ctx_t *parent, const char *where, const char *func
     }
     g->users = 1;
     g->limit = -1;
+    g->magic = GROUP_MAGIC;
     g->where = where ? where : "?";
     g->func = func ? func : "?";
     *out = g;
@@ -188,6 +211,8 @@ static void group_free(roost_group_t *g) {
     }
     roost_ctx_cancel(g->ctx); /* Go's deferred cancel(): releases what hangs off it */
     roost_ctx_unref(g->ctx);
+    /* Atomic: a plain store just before free() is one the compiler may drop. */
+    __atomic_store_n(&g->magic, ROOST_DEAD_MAGIC, __ATOMIC_RELAXED);
     free(g);
 }
 
@@ -195,6 +220,7 @@ roost_ctx_t *roost_group_ctx(roost_group_t *g) { return g ? g->ctx : NULL; }
 
 roost_group_t *roost_group_ref(roost_group_t *g) {
     if (!g) return NULL;
+    group_check(g, "roost_group_ref");
     roost__lock(&g->lock);
     g->users++;
     roost__unlock(&g->lock);
@@ -247,6 +273,7 @@ static roost__waiter *close_locked(roost_group_t *g) {
 
 void roost_group_unref(roost_group_t *g) {
     if (!g) return;
+    group_check(g, "roost_group_unref");
     roost__lock(&g->lock);
     if (--g->users > 0 || g->active == 0) {
         bool last = g->users == 0;
@@ -366,6 +393,7 @@ static void member_main(void *p) {
 int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, const void *arg, size_t size,
                         roost_chan_t *const *chans, int nchans, int flags, roost_site_t *site) {
     if (!g || !fn || !site || nchans < 0 || (nchans && !chans) || (size && !arg)) return ROOST_EINVAL;
+    group_check(g, "roost_group_go");
     for (int i = 0; i < nchans; i++)
         if (!chans[i]) return ROOST_EINVAL;
     bool small = nchans <= SMALL_CHANS && size <= SMALL_ARG;
@@ -420,6 +448,7 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
 
 int roost_group_set_limit(roost_group_t *g, int64_t n) {
     if (!g) return ROOST_EINVAL;
+    group_check(g, "roost_group_set_limit");
     roost__lock(&g->lock);
     int rc = g->active || g->done ? ROOST_ESTATE : ROOST_OK;
     if (!rc) g->limit = n < 0 ? -1 : n;
@@ -429,6 +458,7 @@ int roost_group_set_limit(roost_group_t *g, int64_t n) {
 
 int roost_group_wait(roost_ctx_t *ctx, roost_group_t *g) {
     if (!g) return ROOST_EINVAL;
+    group_check(g, "roost_group_wait");
     roost__lock(&g->lock);
     if (g->active > 0) {
         if (is_member(g)) {
@@ -456,6 +486,7 @@ int roost_group_wait(roost_ctx_t *ctx, roost_group_t *g) {
 
 int roost_group_close(roost_group_t *g) {
     if (!g) return ROOST_EINVAL;
+    group_check(g, "roost_group_close");
     if (is_member(g)) return ROOST_EDEADLK;
     roost__lock(&g->lock);
     roost__waiter *slots = close_locked(g);

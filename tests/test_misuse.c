@@ -112,6 +112,18 @@ static void thread_setup(void *unused) {
     roost_sleep(NULL, 20 * ROOST_MS);
 }
 
+/* A group closed (which drops the creator's reference) and then
+ * unreferenced as well: the second drop finds it freed. */
+static int returns_at_once(roost_ctx_t *ctx, void *arg) { return 0; }
+
+static void group_close_then_unref(void *unused) {
+    roost_group_t *g;
+    CHECK_OK(roost_group_make(NULL, &g));
+    CHECK_OK(roost_group_go(NULL, g, returns_at_once, NULL));
+    CHECK_OK(roost_group_close(g));
+    roost_group_unref(g);
+}
+
 static void t_death(const char *name, void (*body)(void *), bool freed, const char *const *says) {
     death_t *d = malloc(sizeof *d);
     CHECK(d != NULL);
@@ -225,6 +237,8 @@ int main(void) {
     t_death("t_ctx_unref_twice", ctx_unref_twice, true,
             SAYS("roost_ctx_unref on context", "which was freed"));
     t_death("t_ctx_use_after_free", ctx_use_after_free, true, SAYS("on context", "which was freed"));
+    t_death("t_group_close_then_unref", group_close_then_unref, true,
+            SAYS("roost_group_unref on group", "which was freed", "group_close_then_unref"));
     t_thread_misuse();
     RUN(t_done_own_ref);
     RUN(t_adopt_distinct);
