@@ -778,6 +778,18 @@ int roost__tasks_each(int flags, void (*fn)(const roost_task_info_t *, void *), 
  * caller wait a slice, not the whole walk. fn may run on another worker
  * after each yield, and must not hold a lock across calls. */
 enum { ROOST__SNAP_SLICED = 1 << 16 };
+/* A growing array of task records, filled from roost__tasks_each (the
+ * snapshot and the profile's full forms). vec_init sizes it for the tasks
+ * alive now, plus some that may start meanwhile: growing a 100,000-task
+ * array by doubling would copy 40 MB several times. A failed allocation
+ * sets oom and drops the rest. */
+typedef struct {
+    roost_task_info_t *v;
+    size_t n, cap;
+    bool oom;
+} roost__task_vec;
+void roost__task_vec_init(roost__task_vec *s);
+void roost__task_vec_push(roost__task_vec *s, const roost_task_info_t *t);
 
 /* Long work on a task, in slices (registry.c): roost__slice_check yields
  * once ROOST__SLICE_NS have passed since the slice began, and begins the

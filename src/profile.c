@@ -458,11 +458,10 @@ static int prof_json(roost__buf *b, roost_task_info_t *v, size_t n, roost__prof_
  * pc as they go (P), so that symbolizing needs no second pass. */
 typedef struct {
     roost__prof_groups G; /* grouped: owns its tasks */
-    roost_task_info_t *v; /* full, JSON: every task */
-    size_t n, cap;
+    roost__task_vec all;  /* full, JSON: every task */
     roost__prof_pcs *P;
     size_t total;
-    bool oom;
+    bool oom; /* the grouping's allocation failed */
 } prof_stream;
 
 static void prof_stream_group(const roost_task_info_t *t, void *arg) {
@@ -474,17 +473,8 @@ static void prof_stream_group(const roost_task_info_t *t, void *arg) {
 static void prof_stream_all(const roost_task_info_t *t, void *arg) {
     prof_stream *S = arg;
     S->total++;
-    if (S->oom) return;
-    if (S->n == S->cap) {
-        size_t cap = S->cap ? S->cap * 2 : 1024;
-        roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
-        if (!v) {
-            S->oom = true;
-            return;
-        }
-        S->v = v, S->cap = cap;
-    }
-    S->v[S->n++] = *t;
+    roost__task_vec_push(&S->all, t);
+    if (S->all.oom) return;
     for (int k = 0; k < t->nframes; k++)
         if (t->pcs[k]) roost__prof_pcs_find(S->P, t->pcs[k]);
 }
@@ -510,26 +500,23 @@ static int prof_take(int format, char **buf, size_t *len) {
             for (int k = 0; k < S.G.g[i].t->nframes; k++)
                 if (S.G.g[i].t->pcs[k]) roost__prof_pcs_find(&P, S.G.g[i].t->pcs[k]);
     } else {
-        /* Sized for the tasks alive now (plus some that may start
-         * meanwhile): growing by doubling would copy 40 MB several times. */
-        S.cap = (size_t)roost_task_count() + 256;
-        if (!(S.v = malloc(S.cap * sizeof *S.v))) S.cap = 0;
+        roost__task_vec_init(&S.all);
         rc = roost__tasks_each(ROOST_SNAP_STACKS | ROOST__SNAP_SLICED, prof_stream_all, &S);
     }
-    if (!rc && (S.oom || P.oom)) rc = ROOST_ENOMEM;
+    if (!rc && (S.oom || S.all.oom || P.oom)) rc = ROOST_ENOMEM;
     roost__buf b = {0};
     if (!rc) {
         prof_pcs_resolve(&P, sl.task);
         switch (format) {
         case ROOST_PROFILE_GROUPED: rc = prof_grouped(&b, &S.G, S.total, &P); break;
-        case ROOST_PROFILE_FULL: rc = prof_full(&b, S.v, S.n, &P, &sl); break;
+        case ROOST_PROFILE_FULL: rc = prof_full(&b, S.all.v, S.all.n, &P, &sl); break;
         case ROOST_PROFILE_PPROF: rc = roost__pprof(&b, &S.G, &P); break;
-        default: rc = prof_json(&b, S.v, S.n, &P, &sl); break;
+        default: rc = prof_json(&b, S.all.v, S.all.n, &P, &sl); break;
         }
     }
     if (!rc && (b.oom || P.oom)) rc = ROOST_ENOMEM;
     prof_pcs_free(&P);
-    free(S.v);
+    free(S.all.v);
     prof_groups_free(&S.G);
     if (rc) {
         free(b.p);

@@ -529,37 +529,33 @@ void roost__self_info(roost__task *t, roost_task_info_t *o) {
     }
 }
 
-/* roost_tasks_snapshot: roost__tasks_each into an array. */
-typedef struct {
-    roost_task_info_t *v;
-    size_t n, cap;
-    bool oom;
-} snapshot;
+void roost__task_vec_init(roost__task_vec *s) {
+    *s = (roost__task_vec){.cap = (size_t)roost_task_count() + 256};
+    if (!(s->v = malloc(s->cap * sizeof *s->v))) s->cap = 0;
+}
 
-static void snap_append(const roost_task_info_t *t, void *arg) {
-    snapshot *S = arg;
-    if (S->oom) return;
-    if (S->n == S->cap) {
-        size_t cap = S->cap ? S->cap * 2 : 1024;
-        roost_task_info_t *v = realloc(S->v, cap * sizeof *v);
+void roost__task_vec_push(roost__task_vec *s, const roost_task_info_t *t) {
+    if (s->oom) return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        roost_task_info_t *v = realloc(s->v, cap * sizeof *v);
         if (!v) {
-            S->oom = true;
+            s->oom = true;
             return;
         }
-        S->v = v, S->cap = cap;
+        s->v = v, s->cap = cap;
     }
-    S->v[S->n++] = *t;
+    s->v[s->n++] = *t;
 }
+
+static void snap_append(const roost_task_info_t *t, void *arg) { roost__task_vec_push(arg, t); }
 
 int roost_tasks_snapshot(int flags, roost_task_info_t **out, size_t *n) {
     if (!out || !n) return ROOST_EINVAL;
     *out = NULL;
     *n = 0;
-    /* Sized for the tasks alive now (plus some that may start meanwhile):
-     * growing by doubling would copy a 100,000-task array several times. */
-    snapshot S = {.cap = (size_t)roost_task_count() + 256};
-    S.v = malloc(S.cap * sizeof *S.v);
-    if (!S.v) S.cap = 0;
+    roost__task_vec S;
+    roost__task_vec_init(&S);
     int rc = roost__tasks_each(flags, snap_append, &S);
     if (!rc && S.oom) rc = ROOST_ENOMEM;
     if (rc) {
