@@ -23,7 +23,6 @@
 BUILD=${BUILD:-build}
 DIR=$BUILD/bugs
 LOG=$DIR/log
-TIMEOUT=${ROOST_BUG_TIMEOUT:-20}
 
 # What the detector says about each leaky variant (the run docs/leaks.md records).
 expect() {
@@ -54,21 +53,8 @@ expect() {
     esac
 }
 
-# Leaky variants exit with tasks parked for good: their memory is a leak
-# LeakSanitizer would report, on purpose. TSan sleeps 1 s at exit by
-# default, which only slows the runs down.
-: "${ASAN_OPTIONS:=detect_leaks=0}"
-: "${TSAN_OPTIONS:=halt_on_error=1:atexit_sleep_ms=0}"
-export ASAN_OPTIONS TSAN_OPTIONS
-
-wrap=""
-if command -v timeout >/dev/null 2>&1; then wrap="timeout $TIMEOUT"; fi
-
-if [ "$#" -gt 0 ]; then
-    names="$*"
-else
-    names=$(for f in tests/bugs/*.c; do basename "$f" .c; done)
-fi
+. tests/harness.sh
+names=$(harness_names tests/bugs "$@")
 if [ -z "$names" ]; then
     echo "bugs.sh: no programs in tests/bugs" >&2
     exit 2

@@ -18,18 +18,8 @@
 BUILD=${BUILD:-build}
 DIR=$BUILD/goker
 LOG=$DIR/log
-TIMEOUT=${ROOST_BUG_TIMEOUT:-20}
-: "${ASAN_OPTIONS:=detect_leaks=0}"
-: "${TSAN_OPTIONS:=halt_on_error=1:atexit_sleep_ms=0}"
-export ASAN_OPTIONS TSAN_OPTIONS
-wrap=""
-if command -v timeout >/dev/null 2>&1; then wrap="timeout $TIMEOUT"; fi
-
-if [ "$#" -gt 0 ]; then
-    names="$*"
-else
-    names=$(for f in tests/goker/*.c; do basename "$f" .c; done)
-fi
+. tests/harness.sh
+names=$(harness_names tests/goker "$@")
 mkdir -p "$LOG"
 fail=0 n=0 np=0 no=0 nu=0
 printf '%-18s %-12s %s\n' kernel leaky fixed
