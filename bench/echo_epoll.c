@@ -10,6 +10,7 @@
  * on this kernel can gain over Go.
  *
  * Prints: echo_conns_msgs_per_s <round trips per second> threads <n>
+ *         cpu_us_per_msg <process CPU time a round trip, us>
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,6 +38,13 @@ static int cfd[CONNS], sfd[CONNS];
 static void die(const char *what) {
     perror(what);
     exit(1);
+}
+
+static double cpu_seconds(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 static double now(void) {
@@ -111,7 +119,7 @@ int main(void) {
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 4096) ||
         getsockname(lfd, (struct sockaddr *)&a, &alen))
         die("listen");
-    double t0 = now();
+    double t0 = now(), c0 = cpu_seconds();
     for (int i = 0; i < CONNS; i++) {
         cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (cfd[i] < 0 || connect(cfd[i], (struct sockaddr *)&a, sizeof a)) die("connect");
@@ -124,8 +132,9 @@ int main(void) {
         if (pthread_create(&th[t], NULL, loop, (void *)(intptr_t)t)) die("pthread_create");
     for (int t = 0; t < nthreads; t++) pthread_join(th[t], NULL);
     double rate = (double)CONNS * ROUNDS / (now() - t0);
+    double cpu_us = (cpu_seconds() - c0) * 1e6 / ((double)CONNS * ROUNDS);
     for (int i = 0; i < CONNS; i++) close(cfd[i]), close(sfd[i]);
     close(lfd);
-    printf("echo_conns_msgs_per_s %.0f threads %d\n", rate, nthreads);
+    printf("echo_conns_msgs_per_s %.0f threads %d cpu_us_per_msg %.2f\n", rate, nthreads, cpu_us);
     return 0;
 }

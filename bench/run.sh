@@ -57,6 +57,11 @@
 #   echo_epoll_msgs    msgs/s   echo_conns's exchange (bench/echo_epoll.c); its go
 #                           column repeats echo_conns's, so its ratio is the
 #                           most any runtime could gain over Go on this machine
+#   echo_epoll_cpu     us/msg   its process CPU time a round trip (user + system),
+#                           against Go's in echo_conns: on a busy machine the
+#                           rates follow each side's share of the CPUs, the
+#                           CPU time a message much less
+#   echo_conns_cpu     us/msg   the same figure of echo_conns's best runs
 #   http_epoll_rps     req/s    http_hello's server (bench/http_epoll.c)
 #
 # BENCH_ONLY="echo_rtt http_hello ...": run only those workloads (an also_row
@@ -388,6 +393,9 @@ echo_epoll_row() {
     [ "$E_v" = FAIL ] && failures="$failures echo_epoll"
     report "epoll:      " "$RAW/echo_epoll.roost" "$E_v"
     add_row echo_epoll_msgs msgs/s "$E_v" "$e_go" higher
+    c=FAIL
+    [ "$E_v" != FAIL ] && c=$(figure cpu_us_per_msg "$RAW/echo_epoll.roost")
+    add_row echo_epoll_cpu us/msg "${c:-FAIL}" "$(figure cpu_us_per_msg "$RAW/echo_conns.go" 2>/dev/null || :)" lower
     if [ "$e_roost" != FAIL ] && [ "$E_v" != FAIL ]; then
         ECHO_NOTE="echo_conns: roost carries $(awk -v a="$e_roost" -v b="$E_v" 'BEGIN { printf "%.0f", a * 100 / b }')% of the plain epoll loop's messages/s (echo_epoll_msgs's ratio: the most any runtime can gain over Go here)"
     fi
@@ -423,6 +431,7 @@ also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended
 obs_row echo_rtt    ns/roundtrip echo_rtt_ns           lower default echo_rtt echo_rtt
 obs_row echo_conns  msgs/s       echo_conns_msgs_per_s higher default echo_conns echo_conns
 echo_epoll_row
+also_row echo_conns_cpu us/msg   cpu_us_per_msg        lower echo_conns
 http_rows
 
 # ------------------------------------------------------------ report
