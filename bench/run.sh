@@ -395,7 +395,8 @@ echo_epoll_row() {
     add_row echo_epoll_msgs msgs/s "$E_v" "$e_go" higher
     c=FAIL
     [ "$E_v" != FAIL ] && c=$(figure cpu_us_per_msg "$RAW/echo_epoll.roost")
-    add_row echo_epoll_cpu us/msg "${c:-FAIL}" "$(figure cpu_us_per_msg "$RAW/echo_conns.go" 2>/dev/null || :)" lower
+    gc=$(figure cpu_us_per_msg "$RAW/echo_conns.go" 2>/dev/null)
+    add_row echo_epoll_cpu us/msg "${c:-FAIL}" "${gc:-FAIL}" lower
     if [ "$e_roost" != FAIL ] && [ "$E_v" != FAIL ]; then
         ECHO_NOTE="echo_conns: roost carries $(awk -v a="$e_roost" -v b="$E_v" 'BEGIN { printf "%.0f", a * 100 / b }')% of the plain epoll loop's messages/s (echo_epoll_msgs's ratio: the most any runtime can gain over Go here)"
     fi
