@@ -3,6 +3,9 @@
  * For targets without a hand-written switch. Slow: swapcontext saves and
  * restores the signal mask with a system call on every switch. The saved
  * "sp" is a pointer to a ucontext_t living on the suspended stack itself. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* dladdr1 (built as the assembly files are, without LIB_CFLAGS) */
+#endif
 #include "internal.h"
 #include <dlfcn.h>
 #include <link.h>
