@@ -257,6 +257,10 @@ static void uctx_regs(void *uctx, uintptr_t *pc, uintptr_t *sp, uintptr_t *fp) {
 static void w_stack(wbuf *w, roost__task *t, void *uctx) {
     uintptr_t pc, sp, fp;
     uctx_regs(uctx, &pc, &sp, &fp);
+    if (roost__switch_pc(pc)) { /* between two stacks: no frame to unwind (on_stack_sig) */
+        w_frame(w, 0, pc);
+        return;
+    }
     void *bt[ROOST_MAX_FRAMES + 8];
     int n = backtrace(bt, ROOST_MAX_FRAMES + 8), k = 0;
     while (k < n && (uintptr_t)bt[k] != pc) k++;
@@ -495,7 +499,8 @@ void roost__crash_install(void) {
 #endif
     if (crash.report) {
         void *prime[1];
-        backtrace(prime, 1); /* loads libgcc's unwinder now, not in a handler */
+        backtrace(prime, 1);       /* loads libgcc's unwinder now, not in a handler */
+        (void)roost__switch_pc(0); /* and finds the switch's code (the ucontext build) */
     }
     for (int i = 0; i < NCRASH; i++) {
         int sig = crash_sigs[i];
