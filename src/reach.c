@@ -353,9 +353,10 @@ typedef struct rproof {
     uintptr_t at;    /* (debug) the address of the word being considered */
     uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
-    size_t fastbin_skipped; /* chunks of the fast bins, left out */
-    rslot *hint;            /* the slot the last word pointing into a stack met */
-    rpipe_a pa[PIPE];       /* words on their way to a chunk (r_consider) */
+    size_t fastbin_skipped;     /* chunks of the fast bins, left out */
+    rslot *hint;                /* the slot the last word pointing into a stack met */
+    uintptr_t slot_lo, slot_hi; /* every slot lies in [slot_lo, slot_hi) */
+    rpipe_a pa[PIPE];           /* words on their way to a chunk (r_consider) */
     rpipe_b pb[PIPE];
     unsigned pa_h, pa_n, pb_h, pb_n;
     bool no_vm_readv;
@@ -710,7 +711,7 @@ static inline void r_consider(rproof *P, uintptr_t v) {
         r_chunk(P, v, c);
         return;
     }
-    if (c == -2) return;
+    if (c == -2 || v < P->slot_lo || v >= P->slot_hi) return;
     /* Most words that point into a stack point into the one being scanned
      * (its frame pointers): tried before the search. */
     rslot *s = P->hint;
@@ -1192,6 +1193,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         if (P->slots[P->nslots - 1].hi > P->win_hi) P->win_hi = P->slots[P->nslots - 1].hi;
     }
     if (P->win_hi <= P->win_lo) P->win_lo = 1, P->win_hi = 1;
+    if (P->nslots) P->slot_lo = P->slots[0].lo, P->slot_hi = P->slots[P->nslots - 1].hi;
     /* Wait objects outside every node (globals, a running task's stack,
      * memory the walk could not classify): reached from the start. */
     for (size_t i = 0; i < P->nrefs; i++) {
