@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,7 +356,10 @@ typedef struct rproof {
     uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
     size_t fastbin_skipped;     /* chunks of the fast bins, left out */
-    size_t finger;              /* chunks below it are left to the sweep (see prove_stopped) */
+    size_t *fingers;            /* per sweep: its chunks below it are left to it (see r_sweep) */
+    size_t fing[2];             /* the sweeps' fingers, in the proof the sweepers copy */
+    bool par;                   /* two sweepers: marks, fingers and slot claims are atomic */
+    int ncpu;                   /* CPUs this process may run on, learnt before the stop */
     rslot *hint;                /* the slot the last word pointing into a stack met */
     uintptr_t slot_lo, slot_hi; /* every slot lies in [slot_lo, slot_hi) */
     rpipe_a pa[PIPE];           /* words on their way to a chunk (r_consider) */
@@ -608,6 +612,21 @@ static void r_push(rproof *P, uintptr_t lo, uintptr_t hi) {
 
 static void scan_slot(rproof *P, rslot *s);
 
+/* Sets *flag; whether it was set already (by this sweeper or the other). */
+static inline bool r_claim(const rproof *P, bool *flag) {
+    if (P->par) return __atomic_exchange_n(flag, true, __ATOMIC_SEQ_CST);
+    bool was = *flag;
+    *flag = true;
+    return was;
+}
+
+/* Which sweep chunk c belongs to: blocks of 4096 chunks, alternately,
+ * so that both sweepers walk down the same stretch of the heaps. */
+#define SWEEP_BLOCK_SHIFT 12
+static inline unsigned r_owner(const rproof *P, size_t c) {
+    return P->par ? (unsigned)(c >> SWEEP_BLOCK_SHIFT) & 1 : 0;
+}
+
 /* Everything waiting on an object in [lo, hi] may now be woken. */
 static void r_reached(rproof *P, uintptr_t lo, uintptr_t hi) {
     size_t a = 0, b = P->nrefs;
@@ -620,16 +639,12 @@ static void r_reached(rproof *P, uintptr_t lo, uintptr_t hi) {
     }
     for (; a < P->nrefs && P->refs[a].obj <= hi; a++) {
         rslot *s = &P->slots[P->refs[a].rslot];
-        if (!s->live) {
-            s->live = true;
-            scan_slot(P, s);
-        }
+        if (!r_claim(P, &s->live)) scan_slot(P, s);
     }
 }
 
 static void scan_slot(rproof *P, rslot *s) {
-    if (s->scanned) return;
-    s->scanned = true;
+    if (r_claim(P, &s->scanned)) return;
     r_push(P, s->from, s->hi);
     r_reached(P, s->lo, s->hi - 1);
 }
@@ -642,12 +657,24 @@ static inline void r_chunk(rproof *P, uintptr_t v, ssize_t c) {
     if (!(cm & 5) && v <= P->heap->hi[c]) {
         /* 1: marked; 2: something waits on an object in it; 4: free
          * (a fast-bin chunk): its words are stale, never followed */
-        P->cmark[c] = 1;
+        size_t f;
+        if (P->par) {
+            /* The mark, then the finger; its sweeper stores the finger,
+             * then reads the mark (both sequentially consistent): one of
+             * the two sees the other, so the chunk is scanned (perhaps
+             * twice, which is harmless). */
+            cm = __atomic_fetch_or(&P->cmark[c], 1, __ATOMIC_SEQ_CST);
+            if (cm & 5) return;
+            f = __atomic_load_n(&P->fingers[r_owner(P, (size_t)c)], __ATOMIC_SEQ_CST);
+        } else {
+            P->cmark[c] = 1;
+            f = P->fingers[0];
+        }
         P->marked++;
         if (P->whyc) P->whyc[c] = P->at;
-        /* Ahead of the sweep's finger (which may have moved on since v
-         * entered the pipeline): the sweep will scan it. */
-        if ((size_t)c >= P->finger) r_push(P, P->heap->lo[c], P->heap->hi[c]);
+        /* Behind its sweep's finger (which may have moved on since v
+         * entered the pipeline): scanned now; ahead, the sweep will. */
+        if ((size_t)c >= f) r_push(P, P->heap->lo[c], P->heap->hi[c]);
         if (cm & 2) r_reached(P, P->heap->lo[c], P->heap->hi[c]);
     }
 }
@@ -823,6 +850,87 @@ static void r_drain(rproof *P) {
         head = (head + 1) % RING, n--;
         scan_direct(P, r.lo, r.hi);
     }
+}
+
+/* The sweep: every chunk marked so far was left where it is, and the
+ * chunks are now visited in one pass from the last to the first, each
+ * marked one scanned. A chunk marked ahead of its sweep's finger (below
+ * it) is scanned when the pass gets there; one behind it is pushed and
+ * scanned at once. Most pointers lead to older chunks, lower in a heap,
+ * so most chunks are read in one stream of falling addresses instead of
+ * at random, which the cache and the TLB prefer. With two sweepers, sweep
+ * k visits the blocks r_owner gives it; a chunk either marks is scanned
+ * by the one that marks it (behind) or by its owner's pass (ahead). */
+static void r_sweep(rproof *P, unsigned k) {
+    const uintptr_t *clo = P->heap->lo, *chi = P->heap->hi;
+    const size_t block = (size_t)1 << SWEEP_BLOCK_SHIFT;
+    for (size_t f = P->heap->n; f-- > 0 && !P->why;) {
+        if (r_owner(P, f) != k) {
+            f &= ~(block - 1); /* on to the end of the block below */
+            continue;
+        }
+        uint8_t cm;
+        if (P->par) {
+            __atomic_store_n(&P->fingers[k], f, __ATOMIC_SEQ_CST);
+            cm = __atomic_load_n(&P->cmark[f], __ATOMIC_SEQ_CST);
+        } else {
+            P->fingers[k] = f;
+            cm = P->cmark[f];
+        }
+        if (f >= 8) __builtin_prefetch((const void *)clo[f - 8]);
+        if (cm & 1) scan_direct(P, clo[f], chi[f]);
+        if (P->nwork) r_drain(P);
+    }
+    /* The words still in the pipeline: whatever they mark is behind. */
+    __atomic_store_n(&P->fingers[k], 0, __ATOMIC_SEQ_CST);
+    r_drain(P);
+}
+
+/* The second sweeper: a thread of the snapshot's process (a clone of its
+ * one thread, on a stack of its own; it calls nothing of libc's), with a
+ * copy of the proof that shares every table but the work stack. */
+typedef struct {
+    rproof Q;
+    _Atomic uint32_t done;
+} rsweeper;
+
+static int r_sweeper(void *arg) {
+    rsweeper *w = arg;
+    r_sweep(&w->Q, 1);
+    atomic_store(&w->done, 1);
+    roost__futex_wake(&w->done, 1);
+    return 0;
+}
+
+#define SWEEPER_STACK ((size_t)8 << 20)
+
+static void r_sweeps(rproof *P) {
+    rsweeper *w = NULL;
+    char *stk = NULL;
+    rrange *work = NULL;
+    /* Two sweepers where two CPUs can run them and the heap is worth it;
+     * one where a debug walk records why each chunk was marked. */
+    if (P->ncpu >= 2 && !P->whyc && !P->trace && P->heap->n >= (size_t)4 << SWEEP_BLOCK_SHIFT) {
+        w = r_smap(P, sizeof *w);
+        stk = r_smap(P, SWEEPER_STACK);
+        work = r_smap(P, P->work_cap * sizeof(rrange));
+    }
+    if (!w || !stk || !work || mprotect(stk, 4096, PROT_NONE) != 0) {
+        r_sweep(P, 0);
+        return;
+    }
+    P->par = true;
+    w->Q = *P;
+    w->Q.work = work, w->Q.nwork = 0, w->Q.marked = 0, w->Q.hint = NULL;
+    int tid = clone(r_sweeper, stk + SWEEPER_STACK,
+                    CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, w);
+    r_sweep(P, 0);
+    if (tid < 0)
+        r_sweep(&w->Q, 1);
+    else
+        while (!atomic_load(&w->done)) roost__futex_wait(&w->done, 0, -1);
+    P->marked += w->Q.marked;
+    if (!P->why) P->why = w->Q.why;
 }
 
 /* A stack glibc keeps for reuse after its thread exited: nothing in it is
@@ -1186,7 +1294,8 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     }
     roost__heap_index(P->heap, hidx);
     P->cmark = r_smap(P, P->heap->n + 1);
-    P->finger = P->heap->n;
+    P->fingers = P->fing;
+    P->fing[0] = P->fing[1] = P->heap->n;
     if (P->cmark) P->fastbin_skipped = roost__heap_fastbins(P->heap, P->cmark, rd_safe);
     dbg("reach: free chunks left out: %zu in tcache, %zu in fast bins (%zu arenas)\n",
         P->heap->tcache_skipped, P->fastbin_skipped, P->heap->narena);
@@ -1225,10 +1334,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         rslot *s = rslot_find(P, o);
         if (s && s->role == SLOT_WAIT && o >= s->lo && o < s->rec) continue;
         rslot *w = &P->slots[P->refs[i].rslot];
-        if (!w->live) {
-            w->live = true;
-            scan_slot(P, w);
-        }
+        if (!r_claim(P, &w->live)) scan_slot(P, w);
     }
     /* Mark, with the workers' leftovers from their last switch put aside:
      * after_arg and lockbuf keep the locks of the last task a worker
@@ -1257,23 +1363,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->sched_root = false;
         r_drain(P);
     }
-    /* The sweep: every chunk marked so far was left where it is, and the
-     * chunks are now visited in one pass from the last to the first, each
-     * marked one scanned. A chunk marked ahead of the finger (below it) is
-     * scanned when the pass gets there; one behind it is pushed and
-     * scanned at once. Most pointers lead to older chunks, lower in a
-     * heap, so most chunks are read in one stream of falling addresses
-     * instead of at random, which the cache and the TLB prefer. */
-    const uintptr_t *clo = P->heap->lo, *chi = P->heap->hi;
-    for (size_t f = P->heap->n; f-- > 0 && !P->why;) {
-        P->finger = f;
-        if (f >= 8) __builtin_prefetch((const void *)clo[f - 8]);
-        if (P->cmark[f] & 1) scan_direct(P, clo[f], chi[f]);
-        if (P->nwork) r_drain(P);
-    }
-    /* The words still in the pipeline: whatever they mark is behind. */
-    P->finger = 0;
-    r_drain(P);
+    if (!P->why) r_sweeps(P);
     for (int i = 0; i < nw; i++) {
         roost__worker *w = roost__worker_at(i);
         void **sv = saved + (size_t)i * (1 + ROOST_MAX_LOCKS);
@@ -1589,6 +1679,8 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
         int nthreads = 0;
         int pfd[2] = {-1, -1};
         bool forking = use_fork() && pipe2(pfd, O_CLOEXEC) == 0;
+        cpu_set_t cpus;
+        int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
         roost__stack_hold(true);
         int64_t s0 = r_mono_ns();
         why = stop_world(sent, &nthreads);
@@ -1597,6 +1689,7 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
             memset(&local, 0, sizeof local);
             P = &local;
             P->regs = regs;
+            P->ncpu = ncpu;
             pid_t pid = forking ? r_fork() : -1;
             if (pid == 0) {
                 /* The snapshot: nothing here runs but this. */
