@@ -1477,9 +1477,10 @@ static const char *unavailable_here(void) {
  * memory is the parent's at that instant, copy-on-write, and nothing the
  * parent's threads do afterwards can change it. The parent resumes right
  * after the fork; the stop lasts a signal round trip and the copy of the
- * page tables. The child has one thread (the caller's, copied) and must
- * behave as a signal handler would: system calls and raw memory reads, no
- * lock, no malloc (a stopped thread may have held one at the fork). It is
+ * page tables. The child has one thread (the caller's, copied; the sweep
+ * may clone a second, see r_sweeps) and must behave as a signal handler
+ * would: system calls and raw memory reads, no lock, no malloc (a stopped
+ * thread may have held one at the fork). It is
  * a clone that sends no SIGCHLD (the program's own waitpid(-1) never sees
  * it) and dies with the thread that made it. */
 
