@@ -360,6 +360,7 @@ typedef struct rproof {
     size_t fing[2];             /* the sweeps' fingers, in the proof the sweepers copy */
     bool par;                   /* two sweepers: marks, fingers and slot claims are atomic */
     int ncpu;                   /* CPUs this process may run on, learnt before the stop */
+    int bshift;                 /* log2 of the chunks in a sweep block (r_owner) */
     rslot *hint;                /* the slot the last word pointing into a stack met */
     uintptr_t slot_lo, slot_hi; /* every slot lies in [slot_lo, slot_hi) */
     rpipe_a pa[PIPE];           /* words on their way to a chunk (r_consider) */
@@ -621,10 +622,12 @@ static inline bool r_claim(const rproof *P, bool *flag) {
 }
 
 /* Which sweep chunk c belongs to: blocks of 4096 chunks, alternately,
- * so that both sweepers walk down the same stretch of the heaps. */
+ * so that both sweepers walk down the same stretch of the heaps.
+ * ROOST_REACH_SWEEP_BLOCK=<log2> sets the block's size (tests make it tiny,
+ * so that the two sweepers meet at every turn, even on a small heap). */
 #define SWEEP_BLOCK_SHIFT 12
 static inline unsigned r_owner(const rproof *P, size_t c) {
-    return P->par ? (unsigned)(c >> SWEEP_BLOCK_SHIFT) & 1 : 0;
+    return P->par ? (unsigned)(c >> P->bshift) & 1 : 0;
 }
 
 /* Everything waiting on an object in [lo, hi] may now be woken. */
@@ -863,7 +866,7 @@ static void r_drain(rproof *P) {
  * by the one that marks it (behind) or by its owner's pass (ahead). */
 static void r_sweep(rproof *P, unsigned k) {
     const uintptr_t *clo = P->heap->lo, *chi = P->heap->hi;
-    const size_t block = (size_t)1 << SWEEP_BLOCK_SHIFT;
+    const size_t block = (size_t)1 << P->bshift;
     for (size_t f = P->heap->n; f-- > 0 && !P->why;) {
         if (r_owner(P, f) != k) {
             f &= ~(block - 1); /* on to the end of the block below */
@@ -910,7 +913,7 @@ static void r_sweeps(rproof *P) {
     rrange *work = NULL;
     /* Two sweepers where two CPUs can run them and the heap is worth it;
      * one where a debug walk records why each chunk was marked. */
-    if (P->ncpu >= 2 && !P->whyc && !P->trace && P->heap->n >= (size_t)4 << SWEEP_BLOCK_SHIFT) {
+    if (P->ncpu >= 2 && !P->whyc && !P->trace && P->heap->n >= (size_t)4 << P->bshift) {
         w = r_smap(P, sizeof *w);
         stk = r_smap(P, SWEEPER_STACK);
         work = r_smap(P, P->work_cap * sizeof(rrange));
@@ -1682,6 +1685,8 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
         bool forking = use_fork() && pipe2(pfd, O_CLOEXEC) == 0;
         cpu_set_t cpus;
         int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+        const char *eb = getenv("ROOST_REACH_SWEEP_BLOCK");
+        int bshift = eb && atoi(eb) >= 0 && atoi(eb) <= 30 ? atoi(eb) : SWEEP_BLOCK_SHIFT;
         roost__stack_hold(true);
         int64_t s0 = r_mono_ns();
         why = stop_world(sent, &nthreads);
@@ -1690,7 +1695,7 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
             memset(&local, 0, sizeof local);
             P = &local;
             P->regs = regs;
-            P->ncpu = ncpu;
+            P->ncpu = ncpu, P->bshift = bshift;
             pid_t pid = forking ? r_fork() : -1;
             if (pid == 0) {
                 /* The snapshot: nothing here runs but this. */
