@@ -1695,12 +1695,18 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
             memset(&local, 0, sizeof local);
             P = &local;
             P->regs = regs;
-            P->ncpu = ncpu, P->bshift = bshift;
+            /* One sweeper in this process: a thread without a TLS of its
+             * own could be handed the program's signals. */
+            P->ncpu = 1, P->bshift = bshift;
             pid_t pid = forking ? r_fork() : -1;
             if (pid == 0) {
                 /* The snapshot: nothing here runs but this. */
                 close(pfd[0]);
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
+                sigset_t all;
+                sigfillset(&all);
+                pthread_sigmask(SIG_BLOCK, &all, NULL); /* what the second sweeper inherits */
+                P->ncpu = ncpu;
                 prove_stopped(P, probe, tkey, caller_sp, &v, &n, &st);
                 r_answer(pfd[1], P->why, v, n, &st);
                 _exit(0);
