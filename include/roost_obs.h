@@ -418,8 +418,10 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
  * the kernel or another process, is not seen: the task may be proved
  * wrongly).
  *
- * It needs glibc's malloc (the heap is walked): under ASan, TSan, valgrind
- * or another allocator, and when a thread blocks ROOST_STOP_SIGNAL
+ * It needs glibc's malloc (the heap is walked), or a build with ASan or
+ * TSan (the chunks come from their malloc hooks; under TSan its own sync
+ * objects reach every channel, so it runs but proves little): under
+ * valgrind or another allocator, and when a thread blocks ROOST_STOP_SIGNAL
  * (SIGRTMAX - 3; the runtime's threads leave it open) or the signal has a
  * handler of the program's, it proves nothing and says why. Set
  * ROOST_LEAK_PROVE=<seconds> to have a thread run it on that period.
