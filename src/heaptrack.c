@@ -77,6 +77,7 @@ typedef struct {
     uintptr_t key;  /* ~address of the chunk; 0: empty */
     uintptr_t size; /* bytes the program asked for */
     uint64_t seq;   /* when it was added (a deferred removal checks it) */
+    int freer;      /* TSan: the thread whose free of it awaits that thread's next hook; 0: none */
 } ht_ent;
 
 static struct {
@@ -95,6 +96,7 @@ static struct {
 static _Thread_local struct {
     uintptr_t addr;
     uint64_t seq;
+    int tid; /* this thread's id, once known */
 } ht_pending __attribute__((tls_model("initial-exec")));
 #endif
 
@@ -135,7 +137,7 @@ static void ht_put(uintptr_t a, size_t size, bool only_new) {
     while (HT.v[j].key && HT.v[j].key != ~a) j = (j + 1) & (HT.cap - 1);
     if (HT.v[j].key && only_new) return;
     if (!HT.v[j].key) HT.n++;
-    HT.v[j] = (ht_ent){~a, size, ++HT.seq};
+    HT.v[j] = (ht_ent){~a, size, ++HT.seq, 0};
 }
 
 /* Remove the chunk at a (if seq, only the one added then). Lock held. */
@@ -193,11 +195,24 @@ static void on_free(const volatile void *p) {
 #ifdef ROOST_TSAN
     ht_flush_pending();
     ht_ent *e = ht_find((uintptr_t)p);
-    if (e) ht_pending.addr = (uintptr_t)p, ht_pending.seq = e->seq;
+    if (e) {
+        if (!ht_pending.tid) ht_pending.tid = (int)syscall(SYS_gettid);
+        ht_pending.addr = (uintptr_t)p, ht_pending.seq = e->seq;
+        e->freer = ht_pending.tid;
+    }
 #else
     ht_del((uintptr_t)p, 0);
 #endif
     ht_unlock();
+}
+
+void roost__heaptrack_quiesce(void) {
+#ifdef ROOST_TSAN
+    if (!ht_pending.addr) return;
+    ht_lock();
+    ht_flush_pending();
+    ht_unlock();
+#endif
 }
 
 /* ------------------------------------------------------------ install */
@@ -274,6 +289,9 @@ __attribute__((constructor(101))) static void heaptrack_install(void) {
     bool ok = ht_grow();
     ht_unlock();
     if (!ok || !__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free)) return;
+    /* A fork while another thread holds the table would leave the child's
+     * copy locked for good. */
+    pthread_atfork(ht_lock, ht_unlock, ht_unlock);
 #ifdef ROOST_ASAN
     size_t scale = 0, off = 0;
     __asan_get_shadow_mapping(&scale, &off);
@@ -371,11 +389,18 @@ const char *roost__heaptrack_fill(roost__heapmap *h) {
     for (size_t i = 0; i < HT.cap; i++) {
         if (!HT.v[i].key) continue;
         uintptr_t a = ~HT.v[i].key;
-        /* A large chunk of its own mapping, freed and unmapped by a thread
-         * now stopped before its next hook (in a realloc, the new chunk
-         * holds the data and is not in yet): try again. */
+        /* A large chunk of its own mapping that cannot be read: freed and
+         * unmapped (TSan), by a thread that has not come back to a hook
+         * since. If that thread still lives it may be inside a realloc,
+         * whose new chunk holds the data and is not in yet: try again (a
+         * thread going idle comes back through roost__heaptrack_quiesce).
+         * Otherwise it is free. Not freed: the program made a chunk of
+         * its own unreadable, and it cannot be scanned. */
         if ((a < PRIMARY_LO || a >= PRIMARY_HI) && HT.v[i].size && !readable(a)) {
-            why = "a heap could not be walked";
+            char task[48];
+            snprintf(task, sizeof task, "/proc/self/task/%d", HT.v[i].freer);
+            if (HT.v[i].freer && access(task, F_OK) != 0) continue;
+            why = HT.v[i].freer ? "a heap could not be walked" : "a chunk cannot be read";
             break;
         }
         if (h->n == h->cap) {
@@ -413,6 +438,7 @@ const char *roost__heaptrack_fill(roost__heapmap *h) {
 
 const char *roost__heaptrack_unavailable(void) { return "not a sanitizer build"; }
 size_t roost__heaptrack_count(void) { return 0; }
+void roost__heaptrack_quiesce(void) {}
 const char *roost__heaptrack_fill(roost__heapmap *h) {
     (void)h;
     return "not a sanitizer build";

@@ -22,6 +22,10 @@ const char *roost__heaptrack_fill(roost__heapmap *h);
  * no pointer of the program's: its shadow, and its allocator's space for
  * small chunks (whose live chunks are the map's nodes). */
 bool roost__heaptrack_runtime_memory(uintptr_t lo, uintptr_t hi);
+/* The calling thread is in none of malloc, free or realloc: what it freed
+ * last can leave the table now (TSan; see heaptrack.c). Cheap when it has
+ * nothing pending. */
+void roost__heaptrack_quiesce(void);
 /* Whether thread tid is the sanitizer runtime's own background thread
  * (it blocks every signal, and runs none of the program's code). */
 bool roost__heaptrack_runtime_thread(int tid);

@@ -12,6 +12,7 @@
  *   - roost__futex_wait may return spuriously: callers loop on their word.
  */
 #include "scheduler.h"
+#include "heaptrack.h"
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -58,6 +59,7 @@ void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
 #ifdef ROOST_TSAN
     sigset_t cur;
     pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    roost__heaptrack_quiesce(); /* not inside a realloc: what it freed leaves the table */
 #endif
 }
 

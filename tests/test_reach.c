@@ -431,7 +431,7 @@ static void t_xor_hidden(void *arg) {
  * every proof must find nothing (a false one would wake a task with
  * ROOST_ELEAKED), and under a sanitizer none of it may be reported. */
 static _Atomic int stress_stop;
-static _Atomic int64_t stress_proofs, stress_avail, stress_false;
+static _Atomic int64_t stress_proofs, stress_avail, stress_false, stress_max_ns, stress_max_stop_ns;
 
 static void *prover(void *arg) {
     (void)arg;
@@ -441,6 +441,8 @@ static void *prover(void *arg) {
         atomic_fetch_add(&stress_proofs, 1);
         if (rc == 0) atomic_fetch_add(&stress_avail, 1);
         if (st.leaked) atomic_fetch_add(&stress_false, st.leaked);
+        if (st.total_ns > atomic_load(&stress_max_ns)) atomic_store(&stress_max_ns, st.total_ns);
+        if (st.stop_ns > atomic_load(&stress_max_stop_ns)) atomic_store(&stress_max_stop_ns, st.stop_ns);
         usleep(2000);
     }
     return NULL;
@@ -540,8 +542,10 @@ static void t_stress_prove(void *arg) {
     CHECK_OK(roost_wait_tasks(1, 60 * ROOST_S * check_slack()));
     atomic_store(&stress_stop, 1);
     pthread_join(th, NULL);
-    printf("stress: %lld proofs, %lld available, %lld tasks proved\n", (long long)atomic_load(&stress_proofs),
-           (long long)atomic_load(&stress_avail), (long long)atomic_load(&stress_false));
+    printf("stress: %lld proofs, %lld available, %lld tasks proved; longest %.1f ms, %.1f ms stopped\n",
+           (long long)atomic_load(&stress_proofs), (long long)atomic_load(&stress_avail),
+           (long long)atomic_load(&stress_false), (double)atomic_load(&stress_max_ns) / 1e6,
+           (double)atomic_load(&stress_max_stop_ns) / 1e6);
     CHECK_EQ(atomic_load(&stress_false), 0);
     CHECK_EQ(atomic_load(&by_reach), 0);
     if (proof_expected() == 1) CHECK(atomic_load(&stress_avail) > 0);
