@@ -73,6 +73,12 @@ void __asan_get_shadow_mapping(size_t *shadow_scale, size_t *shadow_offset);
 #endif
 #endif
 
+/* The table's code runs inside malloc and free, on threads the runtime
+ * may be tearing down (a thread's TLS is freed after TSan has finished
+ * with it): none of it is instrumented, and it maps memory with raw
+ * system calls, past the interceptors. */
+#define HT_RAW __attribute__((no_sanitize("address", "thread")))
+
 typedef struct {
     uintptr_t key;  /* ~address of the chunk; 0: empty */
     uintptr_t size; /* bytes the program asked for */
@@ -100,21 +106,21 @@ static _Thread_local struct {
 } ht_pending __attribute__((tls_model("initial-exec")));
 #endif
 
-static void ht_lock(void) {
+HT_RAW static void ht_lock(void) {
     for (int spins = 0; atomic_exchange_explicit(&HT.lock, 1, memory_order_acquire);)
         if (++spins > 64) sched_yield(), spins = 0;
 }
 
-static void ht_unlock(void) { atomic_store_explicit(&HT.lock, 0, memory_order_release); }
+HT_RAW static void ht_unlock(void) { atomic_store_explicit(&HT.lock, 0, memory_order_release); }
 
-static size_t ht_slot(uintptr_t a, size_t cap) {
+HT_RAW static size_t ht_slot(uintptr_t a, size_t cap) {
     return (size_t)(((a >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
 }
 
-static bool ht_grow(void) {
+HT_RAW static bool ht_grow(void) {
     size_t cap = HT.cap ? HT.cap * 2 : (size_t)1 << 14;
-    ht_ent *v = mmap(NULL, cap * sizeof *v, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ht_ent *v = (ht_ent *)syscall(SYS_mmap, NULL, cap * sizeof(ht_ent), PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (v == MAP_FAILED) return false;
     for (size_t i = 0; i < HT.cap; i++) {
         if (!HT.v[i].key) continue;
@@ -122,13 +128,13 @@ static bool ht_grow(void) {
         while (v[j].key) j = (j + 1) & (cap - 1);
         v[j] = HT.v[i];
     }
-    if (HT.v) munmap(HT.v, HT.cap * sizeof *HT.v);
+    if (HT.v) syscall(SYS_munmap, HT.v, HT.cap * sizeof *HT.v);
     HT.v = v, HT.cap = cap;
     return true;
 }
 
 /* Add (or update) the chunk at a. Lock held. */
-static void ht_put(uintptr_t a, size_t size, bool only_new) {
+HT_RAW static void ht_put(uintptr_t a, size_t size, bool only_new) {
     if ((HT.n + 1) * 2 > HT.cap && !ht_grow()) {
         HT.why = "the chunk table could not grow";
         return;
@@ -141,7 +147,7 @@ static void ht_put(uintptr_t a, size_t size, bool only_new) {
 }
 
 /* Remove the chunk at a (if seq, only the one added then). Lock held. */
-static void ht_del(uintptr_t a, uint64_t seq) {
+HT_RAW static void ht_del(uintptr_t a, uint64_t seq) {
     if (!HT.cap) return;
     size_t j = ht_slot(a, HT.cap);
     while (HT.v[j].key && HT.v[j].key != ~a) j = (j + 1) & (HT.cap - 1);
@@ -165,7 +171,7 @@ static void ht_del(uintptr_t a, uint64_t seq) {
     }
 }
 
-static ht_ent *ht_find(uintptr_t a) {
+HT_RAW static ht_ent *ht_find(uintptr_t a) {
     if (!HT.cap) return NULL;
     size_t j = ht_slot(a, HT.cap);
     while (HT.v[j].key && HT.v[j].key != ~a) j = (j + 1) & (HT.cap - 1);
@@ -173,13 +179,13 @@ static ht_ent *ht_find(uintptr_t a) {
 }
 
 #ifdef ROOST_TSAN
-static void ht_flush_pending(void) {
+HT_RAW static void ht_flush_pending(void) {
     if (ht_pending.addr) ht_del(ht_pending.addr, ht_pending.seq);
     ht_pending.addr = 0;
 }
 #endif
 
-static void on_malloc(const volatile void *p, size_t size) {
+HT_RAW static void on_malloc(const volatile void *p, size_t size) {
     if (!p) return;
     ht_lock();
     ht_put((uintptr_t)p, size, false);
@@ -189,7 +195,7 @@ static void on_malloc(const volatile void *p, size_t size) {
     ht_unlock();
 }
 
-static void on_free(const volatile void *p) {
+HT_RAW static void on_free(const volatile void *p) {
     if (!p) return;
     ht_lock();
 #ifdef ROOST_TSAN
@@ -206,7 +212,7 @@ static void on_free(const volatile void *p) {
     ht_unlock();
 }
 
-void roost__heaptrack_quiesce(void) {
+HT_RAW void roost__heaptrack_quiesce(void) {
 #ifdef ROOST_TSAN
     if (!ht_pending.addr) return;
     ht_lock();
@@ -244,7 +250,7 @@ static void each_rw_mapping(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t a, 
 
 /* Chunks allocated before the hooks went in: every address of the
  * allocator's space that it says begins a live chunk. */
-static void adopt_range(uintptr_t a, uintptr_t b) {
+HT_RAW static void adopt_range(uintptr_t a, uintptr_t b) {
     for (uintptr_t p = a; p < b; p += 8) {
         if (!__sanitizer_get_ownership((void *)p)) continue;
         size_t size = __sanitizer_get_allocated_size((void *)p);
@@ -334,9 +340,9 @@ __attribute__((constructor(101))) static void heaptrack_install(void) {
 
 /* ------------------------------------------------------------ the proof's side */
 
-const char *roost__heaptrack_unavailable(void) { return HT.why; }
+HT_RAW const char *roost__heaptrack_unavailable(void) { return HT.why; }
 
-size_t roost__heaptrack_count(void) { return HT.n; }
+HT_RAW size_t roost__heaptrack_count(void) { return HT.n; }
 
 bool roost__heaptrack_runtime_memory(uintptr_t lo, uintptr_t hi) {
 #if defined(PRIMARY_LO)
@@ -377,7 +383,7 @@ static void sort_down(uintptr_t *lo, uintptr_t *hi, size_t i, size_t n) {
 /* Chunks closer than this share a segment (and its page index). */
 #define SEG_GAP ((uintptr_t)1 << 20)
 
-const char *roost__heaptrack_fill(roost__heapmap *h) {
+HT_RAW const char *roost__heaptrack_fill(roost__heapmap *h) {
     if (HT.why) return HT.why;
     int unlocked = 0;
     if (!atomic_compare_exchange_strong_explicit(&HT.lock, &unlocked, 1, memory_order_acquire,
