@@ -3,7 +3,9 @@
  * bench/go/echo_conns/main.go. Server and clients are tasks of one process.
  *
  * Prints: echo_conns_msgs_per_s <round trips per second, all connections>
- *         workers <n>
+ *         workers <n> cpu_us_per_msg <process CPU time (user + system) a
+ *         round trip, microseconds: the cost, less swayed than the rate by
+ *         what else runs on the machine>
  */
 #include "bench.h"
 #include "roost_io.h"
@@ -56,7 +58,14 @@ static void client(void *unused) {
     roost_waitgroup_done(&done);
 }
 
-static double rate;
+static double rate, cpu_us;
+
+static double cpu_seconds(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 static void body(void *unused) {
     int lfd;
@@ -64,10 +73,12 @@ static void body(void *unused) {
     CHECK(roost_sock_addr(lfd, 0, addr, sizeof addr));
     CHECK(roost_go(server, (void *)(intptr_t)lfd));
     int64_t t = roost_now();
+    double c = cpu_seconds();
     CHECK(roost_waitgroup_add(&done, CONNS));
     for (int i = 0; i < CONNS; i++) CHECK(roost_go(client, NULL));
     CHECK(roost_waitgroup_wait(NULL, &done));
     rate = (double)CONNS * ROUNDS / ((double)(roost_now() - t) / 1e9);
+    cpu_us = (cpu_seconds() - c) * 1e6 / ((double)CONNS * ROUNDS);
 }
 
 int main(void) {
@@ -78,6 +89,6 @@ int main(void) {
     }
     bench_run(body, NULL);
     CHECK(roost_wait_tasks(0, 10 * ROOST_S));
-    printf("echo_conns_msgs_per_s %.0f workers %d\n", rate, roost_workers());
+    printf("echo_conns_msgs_per_s %.0f workers %d cpu_us_per_msg %.2f\n", rate, roost_workers(), cpu_us);
     return 0;
 }

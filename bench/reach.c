@@ -13,8 +13,9 @@
  *
  * Prints: reach10k_ms <ms> reach10k_stop_ms <ms> reach100k_ms <ms>
  *         reach100k_stop_ms <ms> chunks <n> heap_mb <MiB> (of the larger run)
- * stop_ms is how long every other thread (workers included) was stopped;
- * the rest of a proof (reporting) runs with the world going. A proof that
+ * stop_ms is how long every other thread (workers included) was stopped:
+ * the signal round trip and the fork of the snapshot; the mark runs in the
+ * snapshot with the world going. A proof that
  * is unavailable (sanitizers, valgrind) fails the run. */
 #include "bench.h"
 #include "roost_obs.h"

@@ -52,6 +52,18 @@
 #                           both policies in turns in one process and prints
 #                           both (target: the default at most 3% worse)
 #
+# I/O rows: echo_rtt, echo_conns (+obs each), http_hello; each followed by its
+# ceiling, the same work as a plain epoll loop per thread in C with no roost:
+#   echo_epoll_msgs    msgs/s   echo_conns's exchange (bench/echo_epoll.c); its go
+#                           column repeats echo_conns's, so its ratio is the
+#                           most any runtime could gain over Go on this machine
+#   echo_epoll_cpu     us/msg   its process CPU time a round trip (user + system),
+#                           against Go's in echo_conns: on a busy machine the
+#                           rates follow each side's share of the CPUs, the
+#                           CPU time a message much less
+#   echo_conns_cpu     us/msg   the same figure of echo_conns's best runs
+#   http_epoll_rps     req/s    http_hello's server (bench/http_epoll.c)
+#
 # BENCH_ONLY="echo_rtt http_hello ...": run only those workloads (an also_row
 # follows its source row).
 #
@@ -363,6 +375,34 @@ http_rows() {
 }
 HTTP_NOTE=""
 
+# The ceiling of echo_conns: the same exchange as a plain epoll loop per
+# thread in C (bench/echo_epoll.c), best of REPEAT, run when echo_conns is,
+# right after it (its roost and Go figures are still in r and g).
+echo_epoll_row() {
+    wanted echo_conns || return 0
+    e_roost=$r e_go=$g key=echo_conns_msgs_per_s better=higher
+    echo "bench: echo_epoll (the plain epoll loop; best of $REPEAT) ..."
+    series_init E
+    i=1
+    while [ "$i" -le "$REPEAT" ]; do
+        f=$RAW/echo_epoll.roost.$i
+        series_add E "$f" "$(measure "$f" default "$BUILD/bench/echo_epoll")"
+        i=$((i + 1))
+    done
+    keep "$E_f" "$RAW/echo_epoll.roost"
+    [ "$E_v" = FAIL ] && failures="$failures echo_epoll"
+    report "epoll:      " "$RAW/echo_epoll.roost" "$E_v"
+    add_row echo_epoll_msgs msgs/s "$E_v" "$e_go" higher
+    c=FAIL
+    [ "$E_v" != FAIL ] && c=$(figure cpu_us_per_msg "$RAW/echo_epoll.roost")
+    gc=$(figure cpu_us_per_msg "$RAW/echo_conns.go" 2>/dev/null)
+    add_row echo_epoll_cpu us/msg "${c:-FAIL}" "${gc:-FAIL}" lower
+    if [ "$e_roost" != FAIL ] && [ "$E_v" != FAIL ]; then
+        ECHO_NOTE="echo_conns: roost carries $(awk -v a="$e_roost" -v b="$E_v" 'BEGIN { printf "%.0f", a * 100 / b }')% of the plain epoll loop's messages/s (echo_epoll_msgs's ratio: the most any runtime can gain over Go here)"
+    fi
+}
+ECHO_NOTE=""
+
 echo "bench: $(nproc 2>/dev/null || echo '?') CPUs; timeout ${TIMEOUT}s per program; best of $REPEAT"
 obs_row skynet      ns/task      ns_per_task           lower default skynet   skynet
 obs_row skynet_w1   ns/task      ns_per_task           lower w1      skynet   skynet
@@ -391,6 +431,8 @@ also_row reach10k_stop ms        reach10k_stop_ms      lower reach100k
 also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended
 obs_row echo_rtt    ns/roundtrip echo_rtt_ns           lower default echo_rtt echo_rtt
 obs_row echo_conns  msgs/s       echo_conns_msgs_per_s higher default echo_conns echo_conns
+echo_epoll_row
+also_row echo_conns_cpu us/msg   cpu_us_per_msg        lower echo_conns
 http_rows
 
 # ------------------------------------------------------------ report
@@ -408,6 +450,7 @@ printf '%s' "$ROWS" | awk -F '\t' '{
 }'
 echo "(ratio = roost / go; with better=lower, below 1 means roost wins; go \"-\": no Go twin)"
 [ -n "$HTTP_NOTE" ] && echo "$HTTP_NOTE"
+[ -n "$ECHO_NOTE" ] && echo "$ECHO_NOTE"
 echo
 echo "observability overhead: +obs (ROOST_OBSERVE=1) against ROOST_OBSERVE=0, best of $REPEAT each (target: at most 3% worse):"
 printf '  %-12s %10s %10s %9s\n' workload base +obs overhead

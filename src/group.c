@@ -1,28 +1,42 @@
 /* group.c - task groups: Go's errgroup, and a scope no task outlives.
  *
- * The one idea: a group counts its live tasks (`active`) under one spinlock
- * and lives while the program holds a reference *or* a task of it runs, so
- * its tasks may use it freely and the last one out (or the last reference
- * dropped) frees it. Everything else is built from what the runtime has:
- * the group's context is an ordinary child context (the first error cancels
- * it with that error as the cause), tasks are ordinary roost_go tasks whose
- * entry is member_main, and a wait or a spawn held back by the limit parks
- * on one of the group's two wait queues through roost__block, as sync.c's
- * waits do.
+ * The one idea: a group counts its live tasks in one atomic word (`state`,
+ * with the done bit) and lives while the program holds a reference *or* a
+ * task of it runs, so its tasks may use it freely and the last one out (or
+ * the last reference dropped) frees it. Without a limit a spawn is one
+ * fetch-add on that word and a task's exit one compare-and-swap, no lock:
+ * only the exit that takes the count to zero takes the group's lock, to
+ * wake the waiters and see whether the group is to be freed. Everything
+ * else is built from what the runtime has: the group's context is an
+ * ordinary child context (the first error cancels it with that error as
+ * the cause), tasks are ordinary roost_go tasks whose entry is member_main
+ * and whose member record is copied onto their own stack at the spawn
+ * (roost__go_copy), and a wait or a spawn held back by the limit parks on
+ * one of the group's two wait queues through roost__block, as sync.c's
+ * waits do. A group keeps no list of its tasks: the abandoned group's
+ * report finds them by walking the task records (find_members).
  *
- * Invariants, under `lock`:
- *   - `active` counts the tasks spawned and not yet finished, plus slots
- *     handed to spawners that are about to spawn: a slot is handed over
- *     directly (a finishing task that finds a spawner waiting for a slot
- *     gives it its own and does not decrement), so the limit holds at every
- *     instant and waiting spawners are served in order.
- *   - `slotq` is non-empty only while active >= limit (or while a close has
- *     claimed its nodes and not yet woken them).
- *   - `done` is set when a wait saw active == 0, or by close: no spawn
- *     succeeds after it. Waiters woken by the last task find active == 0.
- *   - The group is freed when users == 0 and active == 0, by whichever of
- *     the last unref and the last task gets there second, unless an unref
- *     is waiting for the tasks (`reaping`): then that unref frees it.
+ * Invariants:
+ *   - count(state) is the tasks spawned and not yet finished, plus slots
+ *     taken by spawners about to spawn, plus (for an instant) a spawn that
+ *     found the group done and gives its slot back. It becomes zero only
+ *     under `lock`, and goes up from zero only by a spawn that holds a
+ *     reference (a task of the group counts itself).
+ *   - With a limit, every change of the count is made under `lock`: a slot
+ *     is handed over directly (a finishing task that finds a spawner
+ *     waiting for a slot gives it its own and does not decrement), so the
+ *     limit holds at every instant and waiting spawners are served in
+ *     order. `slotq` is non-empty only while the count is at the limit (or
+ *     while a close has claimed its nodes and not yet woken them).
+ *   - DONE is set by a wait that saw the count at zero (a compare-and-swap
+ *     from exactly zero, so a spawn that got in first is waited for), or by
+ *     close: no spawn succeeds after it. The exit that takes the count to
+ *     zero wakes every waiter; each looks again (a spawn may have come in
+ *     between) and parks again if it must.
+ *   - The group is freed when users == 0 and the count is zero, by
+ *     whichever of the last unref and the last task gets there second,
+ *     unless an unref is waiting for the tasks (`reaping`): then that unref
+ *     frees it. Both decide under `lock`.
  */
 #include "internal.h"
 #include "buf.h"
@@ -33,22 +47,24 @@
 
 typedef struct member member;
 
+/* state: the count in the low bits, and DONE (no more spawns: a wait saw
+ * it empty, or it was closed). */
+#define DONE ((int64_t)1 << 62)
+#define COUNT(v) ((v) & (DONE - 1))
+
 struct roost_group {
+    _Atomic int64_t state;    /* live count | DONE (see the invariants); no lock for the count alone */
+    _Atomic int64_t limit;    /* at most this many counted; -1: no limit. Set only while empty and open */
+    _Atomic unsigned spawns;  /* spawns so far, for the yield (YIELD_EVERY); racy increments are fine */
     int lock;                 /* spinlock over everything below but ctx and the strings */
     int users;                /* references held by the program */
-    int64_t active;           /* tasks live, and slots handed over (see the invariants) */
-    int64_t limit;            /* at most this many active; -1: no limit */
     int err;                  /* the first error a task returned, 0 if none */
-    bool done;                /* no more spawns: a wait saw it empty, or it was closed */
     bool closing;             /* closed or abandoned: later errors are the cancellation's */
     bool reaping;             /* an abandoning unref waits to free it */
     roost_ctx_t *ctx;         /* the group's context; the group holds its reference */
     roost__waitq_t waiters;   /* roost_group_wait callers (and a reaping unref) */
     roost__waitq_t slotq;     /* spawns waiting for a slot under the limit */
-    member *members;          /* live tasks, for reports (doubly linked) */
-    member *spare;            /* finished tasks' small records, for reuse (linked by next) */
     const char *where, *func; /* creation site: static strings */
-    unsigned spawns;          /* spawns so far, for the yield (YIELD_EVERY) */
     uint32_t magic;           /* GROUP_MAGIC while live, ROOST_DEAD_MAGIC once freed (fatal.c) */
 };
 
@@ -124,23 +140,25 @@ static void judge(int64_t ns, int64_t n) {
         atomic_store_explicit(&short_tasks, is_short, memory_order_relaxed);
 }
 
-/* One task of a group: allocated by the spawner, given back by the task as
- * it finishes. Followed by the handed-over channels and the copied
- * argument. Records that fit SMALL_CHANS channels and SMALL_ARG bytes are
- * all of one size and go back to the group's `spare` list, so a fan-out
- * allocates about as many as run at once, not one per task (malloc and a
- * free on another worker were a tenth of group_fanout); the rest are
- * malloc'ed and freed. */
+/* One task of a group: built by the spawner and copied onto the top of
+ * the task's own stack (roost__go_copy), so it costs no allocation and
+ * goes when the task does; the task's `arg` points at it, which is how
+ * is_member and find_members know a group's tasks. Up to SMALL_CHANS
+ * channels are copied with it (only those in use), and an argument's copy
+ * follows the record when it fits in ROOST__GO_COPY_MAX with it; what does
+ * not fit is malloc'ed (`heap`) and freed as the task finishes. */
+enum { SMALL_CHANS = 4 };
 struct member {
-    member *next, *prev; /* the group's list, under its lock */
-    roost_group_t *g;
+    roost_group_t *g; /* first: find_members reads it from another thread */
     roost_group_fn fn;
-    void *arg;                /* the argument, or the copy below */
-    _Atomic uint64_t task_id; /* set when the task starts (reports; 0: not yet) */
-    int nchans;
-    bool small;            /* of the spare size: goes back to `spare` */
-    roost_chan_t *chans[]; /* then, max_align_t-aligned, the argument's copy */
+    void *arg;            /* the argument: the caller's, or a copy in heap; see arg_inline */
+    void *heap;           /* malloc'ed channels and argument copy, or NULL */
+    roost_chan_t **chans; /* in heap; NULL: in chan below */
+    int nchans;           /* channels handed over (references the task holds) */
+    bool arg_inline;      /* the argument's copy follows this record (at sizeof(member)) */
+    roost_chan_t *chan[SMALL_CHANS];
 };
+_Static_assert(sizeof(member) % _Alignof(max_align_t) == 0, "an inline argument's copy is aligned");
 
 /* ------------------------------------------------------------ waiting */
 
@@ -187,7 +205,7 @@ int roost_group_make_at(roost_ctx_t *parent, const char *where, const char *func
         return rc;
     }
     g->users = 1;
-    g->limit = -1;
+    atomic_init(&g->limit, -1);
     g->magic = GROUP_MAGIC;
     g->where = where ? where : "?";
     g->func = func ? func : "?";
@@ -195,20 +213,7 @@ int roost_group_make_at(roost_ctx_t *parent, const char *where, const char *func
     return ROOST_OK;
 }
 
-enum { SMALL_CHANS = 4, SMALL_ARG = 64 };
-
-/* Bytes before the argument's copy, for n channels. */
-static size_t member_head(int n) {
-    size_t head = sizeof(member) + sizeof(roost_chan_t *) * (size_t)n;
-    return (head + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-}
-
 static void group_free(roost_group_t *g) {
-    while (g->spare) {
-        member *m = g->spare;
-        g->spare = m->next;
-        free(m);
-    }
     roost_ctx_cancel(g->ctx); /* Go's deferred cancel(): releases what hangs off it */
     roost_ctx_unref(g->ctx);
     /* Atomic: a plain store just before free() is one the compiler may drop. */
@@ -236,19 +241,72 @@ static bool is_member(roost_group_t *g) {
     return t && t->fn == member_main && ((member *)t->arg)->g == g;
 }
 
+/* ------------------------------------------------------------ the abandoned group's report */
+
+typedef struct {
+    roost_group_t *g;
+    uint64_t *ids;
+    size_t n, cap;
+    bool oom;
+} member_ids;
+
+/* The task in slot t, if it is one of F->g's: its member record is on its
+ * stack, just below the record (stack slots are never unmapped while the
+ * runtime runs), so reading its group is safe even if the task has just
+ * finished; the read counts only if the same task (by id) is there before
+ * and after it. */
+static void find_one(roost__task *t, void *arg) {
+    member_ids *F = arg;
+    roost__task c;
+    uint32_t seq;
+    for (int tries = 0; tries < 64; tries++) {
+        if (!roost__task_peek(t, &c, &seq) || c.fn != member_main) return;
+        uintptr_t m = (uintptr_t)c.arg;
+        if (m < (uintptr_t)t - ROOST__GO_COPY_MAX || m >= (uintptr_t)t) return;
+        uint64_t id = c.id;
+        roost_group_t *g = (roost_group_t *)(uintptr_t)roost__racy_load64(&((member *)m)->g);
+        if (!roost__task_peek(t, &c, &seq) || c.id != id) continue;
+        if (g != F->g) return;
+        if (F->n == F->cap) {
+            size_t cap = F->cap ? 2 * F->cap : 64;
+            uint64_t *v = realloc(F->ids, cap * sizeof *v);
+            if (!v) {
+                F->oom = true;
+                return;
+            }
+            F->ids = v, F->cap = cap;
+        }
+        F->ids[F->n++] = id;
+        return;
+    }
+}
+
+/* The ids of g's live tasks, by a walk of every task record (a group keeps
+ * no list: that would cost every spawn and exit a shared write). */
+static member_ids find_members(roost_group_t *g) {
+    member_ids F = {.g = g};
+    roost__for_each_stack_slot(find_one, &F);
+    return F;
+}
+
 /* The abandoned group's report: its site and its live tasks, with stacks.
  * Built on the dropping thread (roost_symbolize moves deep look-ups off a
  * task's stack by itself). */
-static void report_abandoned(roost_group_t *g, const uint64_t *ids, size_t nids, int64_t active) {
+static void report_abandoned(roost_group_t *g, int64_t active) {
+    member_ids F = find_members(g);
     roost_task_info_t *v;
     size_t n, k = 0;
-    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) return;
+    if (roost_tasks_snapshot(ROOST_SNAP_STACKS, &v, &n)) {
+        free(F.ids);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < nids; j++)
-            if (v[i].id == ids[j]) {
+        for (size_t j = 0; j < F.n; j++)
+            if (v[i].id == F.ids[j]) {
                 v[k++] = v[i];
                 break;
             }
+    free(F.ids);
     roost__buf b = {0};
     int64_t now = roost_now();
     roost__buf_printf(&b,
@@ -267,7 +325,8 @@ static void report_abandoned(roost_group_t *g, const uint64_t *ids, size_t nids,
  * recorded, and spawns waiting for a slot are claimed (woken by the caller
  * with ROOST_ESTATE once the lock is dropped). Called locked. */
 static roost__waiter *close_locked(roost_group_t *g) {
-    g->done = g->closing = true;
+    atomic_fetch_or_explicit(&g->state, DONE, memory_order_relaxed);
+    g->closing = true;
     return claim_list(&g->slotq);
 }
 
@@ -275,7 +334,8 @@ void roost_group_unref(roost_group_t *g) {
     if (!g) return;
     group_check(g, "roost_group_unref");
     roost__lock(&g->lock);
-    if (--g->users > 0 || g->active == 0) {
+    int64_t active = COUNT(atomic_load_explicit(&g->state, memory_order_acquire));
+    if (--g->users > 0 || active == 0) {
         bool last = g->users == 0;
         roost__unlock(&g->lock);
         if (last) group_free(g);
@@ -285,19 +345,15 @@ void roost_group_unref(roost_group_t *g) {
     roost__waiter *slots = close_locked(g);
     bool inside = is_member(g);
     g->reaping = !inside;
-    int64_t active = g->active;
-    size_t nids = 0;
-    uint64_t *ids = malloc(sizeof *ids * (size_t)active);
-    for (member *m = g->members; m && ids; m = m->next)
-        ids[nids++] = atomic_load_explicit(&m->task_id, memory_order_relaxed);
     roost__unlock(&g->lock);
     wake_list_err(slots, ROOST_ESTATE);
-    report_abandoned(g, ids, nids, active); /* first: the stacks show where they were */
-    free(ids);
+    /* First: the stacks show where they were. From inside, the group lives
+     * while the caller runs; from outside, `reaping` keeps it. */
+    report_abandoned(g, active);
     roost_ctx_cancel(g->ctx);
     if (inside) return; /* the last task frees it */
     roost__lock(&g->lock);
-    while (g->active > 0) {
+    while (COUNT(atomic_load_explicit(&g->state, memory_order_acquire)) > 0) {
         group_wait_on(NULL, g, &g->waiters);
         roost__lock(&g->lock);
     }
@@ -307,45 +363,47 @@ void roost_group_unref(roost_group_t *g) {
 
 /* ------------------------------------------------------------ tasks */
 
-/* A task is finished (or its spawn failed): leave the list, hand the slot
- * to a waiting spawner or give it up, wake the waiters when it was the
- * last, free the group if nothing holds it. */
 /* Give up a slot, with the lock held: hand it to a waiting spawner or give
  * it back, wake the waiters when it was the last, unlock, and free the
  * group if nothing holds it any more. */
 static void slot_put(roost_group_t *g) {
     roost__waiter *slot = NULL, *waiters = NULL;
     if (!g->closing) slot = roost__waitq_claim(&g->slotq);
-    if (!slot && --g->active == 0) {
-        /* Done only if a wait will return with it: a waiter whose context
-         * claimed its node first returns that error, and leaves it open. */
-        waiters = claim_list(&g->waiters);
-        if (waiters) g->done = true;
+    int64_t left = 1;
+    if (!slot) {
+        left = COUNT(atomic_fetch_sub_explicit(&g->state, 1, memory_order_acq_rel) - 1);
+        if (left == 0) waiters = claim_list(&g->waiters); /* each looks again */
     }
-    bool last = g->users == 0 && g->active == 0 && !g->reaping;
+    bool last = g->users == 0 && left == 0 && !g->reaping;
     roost__unlock(&g->lock);
     if (slot) roost__wake(slot->park, 0, 0); /* the slot is its now */
     wake_list_err(waiters, 0);
     if (last) group_free(g);
 }
 
-static void member_exit(roost_group_t *g, member *m) {
+/* A task is finished (or its spawn failed): give up its slot. Without a
+ * limit, and unless it is the last, one compare-and-swap: after it the
+ * group may be gone. */
+static void slot_release(roost_group_t *g) {
+    if (atomic_load_explicit(&g->limit, memory_order_relaxed) < 0) {
+        int64_t v = atomic_load_explicit(&g->state, memory_order_relaxed);
+        while (COUNT(v) > 1)
+            if (atomic_compare_exchange_weak_explicit(&g->state, &v, v - 1, memory_order_release,
+                                                      memory_order_relaxed))
+                return;
+    }
     roost__lock(&g->lock);
-    if (m->prev)
-        m->prev->next = m->next;
-    else if (g->members == m)
-        g->members = m->next;
-    if (m->next) m->next->prev = m->prev;
-    if (m->small) m->next = g->spare, g->spare = m;
     slot_put(g);
 }
 
-/* Take a slot, with the lock held (and held again on return): 0, or why
- * not. At the limit, waits for one under ctx unless told not to. */
-static int slot_get(roost_ctx_t *ctx, roost_group_t *g, int flags) {
-    if (g->done) return ROOST_ESTATE;
-    if (g->limit < 0 || g->active < g->limit) {
-        g->active++;
+/* Take a slot under the limit, with the lock held (and held again on
+ * return): 0, or why not. At the limit, waits for one under ctx unless
+ * told not to. */
+static int slot_get_limited(roost_ctx_t *ctx, roost_group_t *g, int64_t limit, int flags) {
+    int64_t v = atomic_load_explicit(&g->state, memory_order_relaxed);
+    if (v & DONE) return ROOST_ESTATE;
+    if (COUNT(v) < limit) {
+        atomic_fetch_add_explicit(&g->state, 1, memory_order_relaxed);
         return ROOST_OK;
     }
     if (flags & ROOST_GROUP_TRY) return ROOST_EAGAIN;
@@ -356,11 +414,25 @@ static int slot_get(roost_ctx_t *ctx, roost_group_t *g, int flags) {
     return rc;
 }
 
+/* Take a slot: 0, or why not. */
+static int slot_get(roost_ctx_t *ctx, roost_group_t *g, int flags) {
+    int64_t limit = atomic_load_explicit(&g->limit, memory_order_relaxed);
+    if (limit < 0) {
+        if (ROOST_LIKELY(!(atomic_fetch_add_explicit(&g->state, 1, memory_order_relaxed) & DONE)))
+            return ROOST_OK;
+        slot_release(g); /* too late: give it back */
+        return ROOST_ESTATE;
+    }
+    roost__lock(&g->lock);
+    int rc = slot_get_limited(ctx, g, limit, flags);
+    roost__unlock(&g->lock);
+    return rc;
+}
+
 static void member_main(void *p) {
     member *m = p;
     roost_group_t *g = m->g;
     roost__task *self = roost__self();
-    atomic_store_explicit(&m->task_id, self->id, memory_order_relaxed);
     if (!self->nlabels) { /* the usual case: roost_task_label's search, skipped */
         self->labels[0][0] = "group", self->labels[0][1] = g->where;
         self->nlabels = 1;
@@ -369,12 +441,13 @@ static void member_main(void *p) {
     }
     /* A reference the task record has no room for (out of memory) stays
      * here, and is released below. */
+    roost_chan_t **chans = m->chans ? m->chans : m->chan;
     int kept = 0;
     for (int i = 0; i < m->nchans; i++)
-        if (roost_chan_adopt(m->chans[i]) != ROOST_OK) m->chans[kept++] = m->chans[i];
-    m->nchans = kept;
-    int rc = m->fn(g->ctx, m->arg);
-    for (int i = 0; i < m->nchans; i++) roost_chan_unref(m->chans[i]);
+        if (roost_chan_adopt(chans[i]) != ROOST_OK) chans[kept++] = chans[i];
+    int rc = m->fn(g->ctx, m->arg_inline ? (void *)(m + 1) : m->arg);
+    for (int i = 0; i < kept; i++) roost_chan_unref(chans[i]);
+    free(m->heap);
     /* What the task adopted goes before the group hears it has returned,
      * so that a wait returns with the tasks' references released. */
     if (self->nowned) roost__task_release_owned(self);
@@ -385,9 +458,7 @@ static void member_main(void *p) {
         roost__unlock(&g->lock);
         if (first) roost_ctx_cancel_cause(g->ctx, rc);
     }
-    bool small = m->small;
-    member_exit(g, m); /* a small record is the group's again from here */
-    if (!small) free(m);
+    slot_release(g);
 }
 
 int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, const void *arg, size_t size,
@@ -396,39 +467,43 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
     group_check(g, "roost_group_go");
     for (int i = 0; i < nchans; i++)
         if (!chans[i]) return ROOST_EINVAL;
-    bool small = nchans <= SMALL_CHANS && size <= SMALL_ARG;
-    size_t head = member_head(small ? SMALL_CHANS : nchans);
-    member *m = NULL;
-    roost__lock(&g->lock);
     int rc = slot_get(ctx, g, flags);
-    if (rc) {
-        roost__unlock(&g->lock);
-        return rc;
-    }
-    /* One trip to the lock when a spare record is there (the usual case). */
-    if (small && (m = g->spare)) g->spare = m->next;
-    if (!m) {
-        roost__unlock(&g->lock);
-        m = malloc(head + (small ? SMALL_ARG : size));
-        roost__lock(&g->lock);
-        if (!m) {
-            slot_put(g);
+    if (rc) return rc;
+    /* The record, built here and copied onto the task's stack. */
+    union {
+        member m;
+        max_align_t align;
+        char bytes[ROOST__GO_COPY_MAX];
+    } rec;
+    member *m = &rec.m;
+    m->g = g, m->fn = fn, m->arg = (void *)arg, m->heap = NULL, m->chans = NULL;
+    m->nchans = nchans, m->arg_inline = false;
+    size_t ncopy =
+        offsetof(member, chan) + sizeof(roost_chan_t *) * (size_t)(nchans <= SMALL_CHANS ? nchans : 0);
+    if (nchans <= SMALL_CHANS && size <= sizeof rec - sizeof(member)) {
+        if (size) {
+            m->arg_inline = true;
+            memcpy(m + 1, arg, size);
+            ncopy = sizeof(member) + size;
+        }
+    } else {
+        /* too big for the stack's copy: channels and argument on the heap */
+        size_t head = (sizeof(roost_chan_t *) * (size_t)nchans + _Alignof(max_align_t) - 1) &
+                      ~(_Alignof(max_align_t) - 1);
+        if (!(m->heap = malloc(head + size))) {
+            slot_release(g);
             return ROOST_ENOMEM;
         }
+        m->chans = m->heap;
+        if (size) m->arg = memcpy((char *)m->heap + head, arg, size);
     }
-    m->g = g, m->fn = fn, m->nchans = nchans, m->small = small;
-    m->arg = size ? memcpy((char *)m + head, arg, size) : (void *)arg;
-    atomic_init(&m->task_id, 0);
-    bool yield_now = ++g->spawns % YIELD_EVERY == 0;
-    m->prev = NULL;
-    m->next = g->members;
-    if (g->members) g->members->prev = m;
-    g->members = m;
-    roost__unlock(&g->lock);
-    for (int i = 0; i < nchans; i++) m->chans[i] = roost_chan_ref(chans[i]);
+    roost_chan_t **to = m->chans ? m->chans : m->chan;
+    for (int i = 0; i < nchans; i++) to[i] = roost_chan_ref(chans[i]);
+    unsigned spawns = atomic_load_explicit(&g->spawns, memory_order_relaxed) + 1;
+    atomic_store_explicit(&g->spawns, spawns, memory_order_relaxed);
     bool quiet = atomic_load_explicit(&short_tasks, memory_order_relaxed);
-    rc = quiet ? roost__go_quiet(member_main, m, site) : roost_go_site(member_main, m, NULL, site);
-    if (!rc && yield_now && roost__self()) { /* not a plain thread */
+    rc = roost__go_copy(member_main, m, (ncopy + 15) & ~(size_t)15, site, quiet);
+    if (!rc && spawns % YIELD_EVERY == 0 && roost__self()) { /* not a plain thread */
         int64_t t = roost_now();
         if (quiet)
             roost__yield_quiet();
@@ -437,9 +512,9 @@ int roost_group_go_site(roost_ctx_t *ctx, roost_group_t *g, roost_group_fn fn, c
         judge(roost_now() - t, YIELD_EVERY);
     }
     if (rc) {
-        for (int i = 0; i < nchans; i++) roost_chan_unref(m->chans[i]);
-        member_exit(g, m);
-        if (!small) free(m);
+        for (int i = 0; i < nchans; i++) roost_chan_unref(to[i]);
+        free(m->heap);
+        slot_release(g);
     }
     return rc;
 }
@@ -450,8 +525,8 @@ int roost_group_set_limit(roost_group_t *g, int64_t n) {
     if (!g) return ROOST_EINVAL;
     group_check(g, "roost_group_set_limit");
     roost__lock(&g->lock);
-    int rc = g->active || g->done ? ROOST_ESTATE : ROOST_OK;
-    if (!rc) g->limit = n < 0 ? -1 : n;
+    int rc = atomic_load_explicit(&g->state, memory_order_relaxed) ? ROOST_ESTATE : ROOST_OK;
+    if (!rc) atomic_store_explicit(&g->limit, n < 0 ? -1 : n, memory_order_relaxed);
     roost__unlock(&g->lock);
     return rc;
 }
@@ -460,7 +535,15 @@ int roost_group_wait(roost_ctx_t *ctx, roost_group_t *g) {
     if (!g) return ROOST_EINVAL;
     group_check(g, "roost_group_wait");
     roost__lock(&g->lock);
-    if (g->active > 0) {
+    for (;;) {
+        int64_t v = atomic_load_explicit(&g->state, memory_order_acquire);
+        if (COUNT(v) == 0) {
+            /* From exactly zero: a spawn that got in first is waited for. */
+            if (v & DONE || atomic_compare_exchange_strong_explicit(
+                                &g->state, &v, v | DONE, memory_order_acq_rel, memory_order_acquire))
+                break;
+            continue;
+        }
         if (is_member(g)) {
             roost__unlock(&g->lock);
             return ROOST_EDEADLK;
@@ -470,14 +553,13 @@ int roost_group_wait(roost_ctx_t *ctx, roost_group_t *g) {
             roost__unlock(&g->lock);
             return err;
         }
-        /* Woken only by the last task (which set done) or by ctx. */
-        int64_t n = g->active, t = roost_now();
+        /* Woken by the task that took the count to zero, or by ctx. */
+        int64_t n = COUNT(v), t = roost_now();
         int rc = group_wait_on(ctx, g, &g->waiters);
         if (rc) return rc;
         judge(roost_now() - t, n);
         roost__lock(&g->lock);
     }
-    g->done = true;
     int err = g->err;
     roost__unlock(&g->lock);
     roost_ctx_cancel_cause(g->ctx, err ? err : ROOST_ECANCELED);

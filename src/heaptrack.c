@@ -435,7 +435,7 @@ HT_RAW const char *roost__heaptrack_fill(roost__heapmap *h) {
             s->hi = h->hi[i] + 1, s->n++;
             continue;
         }
-        h->seg[h->nseg++] = (roost__heapseg){h->lo[i], h->hi[i] + 1, i, 1, NULL};
+        h->seg[h->nseg++] = (roost__heapseg){.lo = h->lo[i], .hi = h->hi[i] + 1, .first = i, .n = 1};
     }
     return NULL;
 }

@@ -103,7 +103,7 @@ bad:
 
 static bool roost__heap_seg_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi, size_t first) {
     if (h->nseg == ROOST_HEAP_SEGS) return false;
-    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL};
+    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL, 0};
     return true;
 }
 
@@ -218,9 +218,21 @@ __attribute__((no_sanitize("address", "thread"))) uintptr_t roost__heap_tcache_k
     return ka == kb && ka ? ka : 0;
 }
 
-/* The chunk holding address v (its user part, one past its end included),
- * or -1. */
 ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v) {
+    ssize_t a = roost__heap_candidate(h, v);
+    return a >= 0 && v <= h->hi[a] ? a : -1;
+}
+
+/* Bits set in x (no popcnt instruction assumed: the build targets plain
+ * x86-64). */
+static inline unsigned popcount64(uint64_t x) {
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
+ssize_t roost__heap_candidate(const roost__heapmap *h, uintptr_t v) {
     size_t lo = 0, hi = h->nseg;
     while (lo < hi) {
         size_t m = (lo + hi) / 2;
@@ -231,44 +243,72 @@ ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v) {
     }
     if (lo == h->nseg || v < h->seg[lo].lo) return -1;
     const roost__heapseg *s = &h->seg[lo];
-    size_t a = s->first, b = s->first + s->n; /* last chunk with lo <= v */
-    if (s->pidx) {
-        /* The chunk holding v ends at or past v's page start, and starts
-         * before the next page's first candidate ends. */
-        size_t p = (v - s->lo) >> 12;
-        a = s->first + s->pidx[p];
-        size_t e = s->first + s->pidx[p + 1] + 1;
-        if (e < b) b = e;
+    size_t a;
+    if (ROOST_LIKELY(s->ix != NULL)) {
+        uintptr_t g = (v - s->lo) >> s->gshift;
+        const uint64_t *w = s->ix + 2 * (g >> 6);
+        size_t rank = (size_t)w[1] + popcount64(w[0] & (~(uint64_t)0 >> (63 - (g & 63))));
+        if (!rank) return -2;
+        a = s->first + rank - 1;
+    } else {
+        size_t b = s->first + s->n; /* the last chunk with lo <= v */
+        a = s->first;
+        while (a < b) {
+            size_t m = (a + b) / 2;
+            if (h->lo[m] <= v)
+                a = m + 1;
+            else
+                b = m;
+        }
+        if (a == s->first) return -2;
+        a--;
     }
-    while (a < b) {
-        size_t m = (a + b) / 2;
-        if (h->lo[m] <= v)
-            a = m + 1;
-        else
-            b = m;
+    return (ssize_t)a;
+}
+
+/* The granule a segment's index can use: 16 bytes, else 8, else none (0). */
+static unsigned seg_gshift(const roost__heapmap *h, const roost__heapseg *s) {
+    for (unsigned sh = 4; sh >= 3; sh--) {
+        uintptr_t prev = 0;
+        bool ok = true;
+        for (size_t j = 0; j < s->n && ok; j++) {
+            uintptr_t g = (h->lo[s->first + j] - s->lo) >> sh;
+            ok = !(h->lo[s->first + j] & (((uintptr_t)1 << sh) - 1)) && (j == 0 || g != prev);
+            prev = g;
+        }
+        if (ok) return sh;
     }
-    if (a == s->first) return -1;
-    a--;
-    return v <= h->hi[a] ? (ssize_t)a : -1;
+    return 0;
+}
+
+static size_t seg_words(const roost__heapseg *s, unsigned sh) {
+    return 2 * ((((s->hi - s->lo) >> sh) >> 6) + 1);
 }
 
 size_t roost__heap_index_size(const roost__heapmap *h) {
     size_t n = 0;
-    for (size_t i = 0; i < h->nseg; i++) n += ((h->seg[i].hi - h->seg[i].lo) >> 12) + 2;
+    for (size_t i = 0; i < h->nseg; i++) n += seg_words(&h->seg[i], 3);
     return n;
 }
 
-void roost__heap_index(roost__heapmap *h, uint32_t *idx) {
+void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
     for (size_t i = 0; i < h->nseg; i++) {
         roost__heapseg *s = &h->seg[i];
-        size_t np = ((s->hi - s->lo) >> 12) + 2, j = 0;
-        for (size_t p = 0; p < np; p++) {
-            uintptr_t start = s->lo + (p << 12);
-            while (j < s->n && h->hi[s->first + j] < start) j++;
-            idx[p] = (uint32_t)(j < s->n ? j : s->n - (s->n > 0));
+        unsigned sh = s->n ? seg_gshift(h, s) : 0;
+        s->ix = NULL, s->gshift = sh;
+        if (!sh) continue;
+        size_t nw = seg_words(s, sh);
+        for (size_t j = 0; j < s->n; j++) {
+            uintptr_t g = (h->lo[s->first + j] - s->lo) >> sh;
+            idx[2 * (g >> 6)] |= (uint64_t)1 << (g & 63);
         }
-        s->pidx = s->n ? idx : NULL;
-        idx += np;
+        uint64_t cum = 0;
+        for (size_t w = 0; w < nw; w += 2) {
+            idx[w + 1] = cum;
+            cum += popcount64(idx[w]);
+        }
+        s->ix = idx;
+        idx += nw;
     }
 }
 

@@ -313,6 +313,13 @@ int roost__yield_quiet(void);
  * across cores. Queued work that stays queued is still handed to a
  * sleeper, by the monitor (sysmon.c). */
 int roost__go_quiet(roost_fn fn, void *arg, roost_site_t *site);
+/* roost_go_site (quiet: roost__go_quiet) whose task's argument is a copy of
+ * ncopy bytes at copy, made at the top of the task's own stack, just below
+ * its record (so at a 16-byte aligned address): it lives as long as the
+ * task and costs no allocation. ncopy is a multiple of 16 (copy is read in
+ * 16-byte units); ROOST_ERANGE if not, or past ROOST__GO_COPY_MAX. */
+#define ROOST__GO_COPY_MAX 512
+int roost__go_copy(roost_fn fn, const void *copy, size_t ncopy, roost_site_t *site, bool quiet);
 
 /* Switch away from a parked task (park.c): after(w, arg) runs in whatever
  * context runs next, before anything else, and releases the parking task's

@@ -157,19 +157,24 @@ static int poller_start(void) {
     return rc;
 }
 
-static pd *pd_of(int fd) {
-    if (fd < 0 || fd >= CHUNK * MAX_CHUNKS) return NULL;
-    pd *c = atomic_load_explicit(&poller.chunks[fd >> CHUNK_BITS], memory_order_acquire);
-    if (ROOST_UNLIKELY(!c)) {
-        pthread_mutex_lock(&poller.lock);
-        c = atomic_load(&poller.chunks[fd >> CHUNK_BITS]);
-        if (!c) {
-            c = calloc(CHUNK, sizeof(pd));
-            if (c) atomic_store_explicit(&poller.chunks[fd >> CHUNK_BITS], c, memory_order_release);
-        }
-        pthread_mutex_unlock(&poller.lock);
-        if (!c) return NULL;
+/* pd_of's first look at a chunk: allocate it (a NULL return: no memory). */
+static __attribute__((noinline)) pd *pd_chunk_new(int fd) {
+    pthread_mutex_lock(&poller.lock);
+    pd *c = atomic_load(&poller.chunks[fd >> CHUNK_BITS]);
+    if (!c) {
+        c = calloc(CHUNK, sizeof(pd));
+        if (c) atomic_store_explicit(&poller.chunks[fd >> CHUNK_BITS], c, memory_order_release);
     }
+    pthread_mutex_unlock(&poller.lock);
+    return c;
+}
+
+/* fd's record, or NULL (fd out of range, or no memory). Inline: every read,
+ * write and event looks one up, and the call would cost more than the look. */
+static inline pd *pd_of(int fd) {
+    if ((unsigned)fd >= CHUNK * MAX_CHUNKS) return NULL;
+    pd *c = atomic_load_explicit(&poller.chunks[fd >> CHUNK_BITS], memory_order_acquire);
+    if (ROOST_UNLIKELY(!c) && !(c = pd_chunk_new(fd))) return NULL;
     return &c[fd & (CHUNK - 1)];
 }
 

@@ -25,8 +25,12 @@
  *      proof unavailable. From here on nothing may take a lock or call
  *      malloc (a stopped thread may hold one): the tables live in memory
  *      mapped for the purpose, and everything is a system call.
- *   3. Read /proc/self/maps, walk the heaps, list the task slots, mark.
- *   4. Resume; report and (policy wake) wake the tasks proved leaked.
+ *   3. Fork (see "the snapshot" below) and resume at once: the child holds
+ *      the process as it was, copy-on-write, and no thread can change it.
+ *   4. In the child: read /proc/self/maps, walk the heaps, list the task
+ *      slots, mark; send the parked tasks never reached up a pipe.
+ *   5. Report and (policy wake) wake the tasks proved leaked.
+ * Where the fork fails, 4 runs in the caller before the resume.
  *
  * What is left out of the graph, and why that is sound, is in
  * docs/leaks.md ("The reachability proof").
@@ -42,6 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -308,6 +315,16 @@ typedef struct {
     bool sched; /* a worker thread's own stack: the scheduler's frames */
 } rrange;
 
+#define PIPE 8
+typedef struct {
+    uintptr_t v;
+    const roost__heapseg *s;
+} rpipe_a;
+typedef struct {
+    uintptr_t v;
+    ssize_t c;
+} rpipe_b;
+
 typedef struct rproof {
     struct {
         void *p;
@@ -338,7 +355,13 @@ typedef struct rproof {
     uintptr_t at;    /* (debug) the address of the word being considered */
     uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
-    size_t fastbin_skipped; /* chunks of the fast bins, left out */
+    size_t fastbin_skipped;     /* chunks of the fast bins, left out */
+    size_t finger;              /* chunks below it are left to the sweep (see prove_stopped) */
+    rslot *hint;                /* the slot the last word pointing into a stack met */
+    uintptr_t slot_lo, slot_hi; /* every slot lies in [slot_lo, slot_hi) */
+    rpipe_a pa[PIPE];           /* words on their way to a chunk (r_consider) */
+    rpipe_b pb[PIPE];
+    unsigned pa_h, pa_n, pb_h, pb_n;
     bool no_vm_readv;
     bool sched_root; /* scanning a worker thread's own stack (see r_consider) */
     bool cur_sched;  /* roots being added are of such a stack */
@@ -349,6 +372,8 @@ static void *r_smap(rproof *P, size_t len) {
     len = (len + 4095) & ~(size_t)4095;
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return NULL;
+    /* The big tables are read at random: huge pages spare the TLB. */
+    if (len >= (size_t)4 << 20) madvise(p, len, MADV_HUGEPAGE);
     P->scratch[P->nscratch].p = p, P->scratch[P->nscratch++].len = len;
     return p;
 }
@@ -610,6 +635,70 @@ static void scan_slot(rproof *P, rslot *s) {
     r_reached(P, s->lo, s->hi - 1);
 }
 
+/* Chunk c holds v (or v lies past its end): mark it if it is neither
+ * marked nor free and v lies in it. */
+static inline void r_chunk(rproof *P, uintptr_t v, ssize_t c) {
+    /* Marked or free: nothing to do, whether v lies in it or past it. */
+    uint8_t cm = P->cmark[c];
+    if (!(cm & 5) && v <= P->heap->hi[c]) {
+        /* 1: marked; 2: something waits on an object in it; 4: free
+         * (a fast-bin chunk): its words are stale, never followed */
+        P->cmark[c] = 1;
+        P->marked++;
+        if (P->whyc) P->whyc[c] = P->at;
+        /* Ahead of the sweep's finger (which may have moved on since v
+         * entered the pipeline): the sweep will scan it. */
+        if ((size_t)c >= P->finger) r_push(P, P->heap->lo[c], P->heap->hi[c]);
+        if (cm & 2) r_reached(P, P->heap->lo[c], P->heap->hi[c]);
+    }
+}
+
+/* The pipeline a word of a segment with an index goes through: its index
+ * word is prefetched as it enters pa, its chunk's mark as it moves on to
+ * pb, and it is marked as it leaves pb. Each load then has PIPE words'
+ * work to arrive in, instead of stalling the scan. */
+static inline void r_stage_b(rproof *P) {
+    rpipe_b *b = &P->pb[P->pb_h];
+    P->pb_h = (P->pb_h + 1) % PIPE, P->pb_n--;
+    r_chunk(P, b->v, b->c);
+}
+
+static inline void r_stage_a(rproof *P) {
+    rpipe_a *a = &P->pa[P->pa_h];
+    P->pa_h = (P->pa_h + 1) % PIPE, P->pa_n--;
+    const roost__heapseg *sg = a->s;
+    uintptr_t g = (a->v - sg->lo) >> sg->gshift;
+    const uint64_t *w = sg->ix + 2 * (g >> 6);
+    uint64_t m = w[0] & (~(uint64_t)0 >> (63 - (g & 63)));
+    if (!m && !w[1]) return; /* before the segment's first chunk */
+    size_t rank = (size_t)w[1], x = m;
+    while (x) x &= x - 1, rank++;
+    ssize_t c = (ssize_t)(sg->first + rank - 1);
+    __builtin_prefetch(&P->cmark[c]);
+    if (P->pb_n == PIPE) r_stage_b(P);
+    P->pb[(P->pb_h + P->pb_n++) % PIPE] = (rpipe_b){a->v, c};
+}
+
+/* Everything in the pipeline, done. */
+static void r_flush(rproof *P) {
+    while (P->pa_n) r_stage_a(P);
+    while (P->pb_n) r_stage_b(P);
+}
+
+/* The segment holding v, or NULL. Branch-free halving: v falls in one of
+ * a few heaps at random, which a branchy search would mispredict. */
+static inline const roost__heapseg *r_seg(const roost__heapmap *h, uintptr_t v) {
+    const roost__heapseg *b = h->seg;
+    size_t n = h->nseg;
+    if (!n) return NULL;
+    while (n > 1) {
+        size_t half = n / 2;
+        b = b[half].lo <= v ? b + half : b;
+        n -= half;
+    }
+    return v >= b->lo && v < b->hi ? b : NULL;
+}
+
 static inline void r_consider(rproof *P, uintptr_t v) {
     if (v - P->win_lo >= P->win_hi - P->win_lo) {
         /* A tag in the top byte (or top 16 bits): the address under it. */
@@ -617,21 +706,27 @@ static inline void r_consider(rproof *P, uintptr_t v) {
         v &= ((uintptr_t)1 << 48) - 1;
         if (v - P->win_lo >= P->win_hi - P->win_lo) return;
     }
-    ssize_t c = roost__heap_find(P->heap, v);
-    if (c >= 0) {
-        uint8_t cm = P->cmark[c];
-        if (!(cm & 5)) {
-            /* 1: marked; 2: something waits on an object in it; 4: free
-             * (a fast-bin chunk): its words are stale, never followed */
-            P->cmark[c] = 1;
-            P->marked++;
-            if (P->whyc) P->whyc[c] = P->at;
-            r_push(P, P->heap->lo[c], P->heap->hi[c]);
-            if (cm & 2) r_reached(P, P->heap->lo[c], P->heap->hi[c]);
-        }
+    const roost__heapseg *sg = r_seg(P->heap, v);
+    if (sg && sg->ix && !P->whyc) {
+        uintptr_t g = (v - sg->lo) >> sg->gshift;
+        __builtin_prefetch(sg->ix + 2 * (g >> 6));
+        if (P->pa_n == PIPE) r_stage_a(P);
+        P->pa[(P->pa_h + P->pa_n++) % PIPE] = (rpipe_a){v, sg};
         return;
     }
-    rslot *s = rslot_find(P, v);
+    ssize_t c = sg ? roost__heap_candidate(P->heap, v) : -1;
+    if (c >= 0) {
+        r_chunk(P, v, c);
+        return;
+    }
+    if (c == -2 || v < P->slot_lo || v >= P->slot_hi) return;
+    /* Most words that point into a stack point into the one being scanned
+     * (its frame pointers): tried before the search. */
+    rslot *s = P->hint;
+    if (!s || v < s->lo || v >= s->hi) {
+        s = rslot_find(P, v);
+        if (s) P->hint = s;
+    }
     /* Into a parked task's live frames (not below its stack pointer,
      * where nothing lives until it runs again, less a red zone; not its
      * record, which is the runtime's bookkeeping): what lies there is
@@ -650,6 +745,16 @@ static inline void r_consider(rproof *P, uintptr_t v) {
 /* Memory known to be readable: a chunk, a task's stack. */
 __attribute__((no_sanitize("address", "thread"))) static void scan_direct(rproof *P, uintptr_t lo,
                                                                           uintptr_t hi) {
+    if (!P->whyc && !P->trace) {
+        /* The common case: most words (zeros, small numbers, code
+         * addresses) fail the window test here, without a call. */
+        uintptr_t wlo = P->win_lo, wn = P->win_hi - P->win_lo;
+        for (uintptr_t a = (lo + 7) & ~(uintptr_t)7; a + 8 <= hi; a += 8) {
+            uintptr_t v = *(volatile uintptr_t *)a;
+            if (v - wlo < wn || (v >> 48)) r_consider(P, v);
+        }
+        return;
+    }
     for (uintptr_t a = (lo + 7) & ~(uintptr_t)7; a + 8 <= hi; a += 8) {
         uintptr_t v = *(volatile uintptr_t *)a;
         if (P->whyc) P->at = a;
@@ -698,9 +803,25 @@ __attribute__((no_sanitize("address", "thread"))) static void scan_root(rproof *
     }
 }
 
+/* Scan what the work stack holds until it is empty. A chunk's words are
+ * rarely in the cache, so ranges pass through a small ring first: each is
+ * prefetched when it enters and scanned when it leaves, RING entries
+ * later. */
+#define RING 16
 static void r_drain(rproof *P) {
-    while (P->nwork && !P->why) {
-        rrange r = P->work[--P->nwork];
+    rrange ring[RING];
+    unsigned head = 0, n = 0;
+    for (;;) {
+        if (!P->nwork && !n) r_flush(P);
+        if ((!P->nwork && !n) || P->why) break;
+        while (n < RING && P->nwork) {
+            rrange r = P->work[--P->nwork];
+            __builtin_prefetch((const void *)r.lo);
+            if (r.hi - r.lo > 64) __builtin_prefetch((const void *)(r.lo + 64));
+            ring[(head + n++) % RING] = r;
+        }
+        rrange r = ring[head];
+        head = (head + 1) % RING, n--;
         scan_direct(P, r.lo, r.hi);
     }
 }
@@ -921,6 +1042,7 @@ typedef struct rleaked {
 static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self_sp, rleaked **out,
                           size_t *nout, roost_leak_proof_t *st) {
     *out = NULL, *nout = 0;
+    int64_t tm0 = r_mono_ns();
     if (!read_maps(P)) {
         P->why = "cannot read /proc/self/maps";
         return;
@@ -979,6 +1101,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->alts[P->nalts++] = (rrange){(uintptr_t)ss.ss_sp, (uintptr_t)ss.ss_sp + ss.ss_size, false};
     /* The task slots. */
     rslot_walk sw = {P, false};
+    dbg("reach: setup after %lld us\n", (long long)(r_mono_ns() - tm0) / 1000);
     roost__stack_each_held(add_slot, &sw);
     if (sw.full) {
         P->why = "too many task slots";
@@ -1078,19 +1201,21 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
             }
         close(fd);
     }
+    dbg("reach: walked after %lld us\n", (long long)(r_mono_ns() - tm0) / 1000);
     dbg("reach: chunks %zu segs %zu probe %p slots %zu roots %zu\n", P->heap->n, P->heap->nseg, probe,
         P->nslots, P->nroots);
     if (!heap_probe_found(P, probe)) {
         P->why = MALLOC_UNKNOWN;
         return;
     }
-    uint32_t *pidx = r_smap(P, roost__heap_index_size(P->heap) * sizeof(uint32_t) + 8);
-    if (!pidx) {
+    uint64_t *hidx = r_smap(P, roost__heap_index_size(P->heap) * sizeof(uint64_t) + 8);
+    if (!hidx) {
         P->why = "out of memory";
         return;
     }
-    roost__heap_index(P->heap, pidx);
+    roost__heap_index(P->heap, hidx);
     P->cmark = r_smap(P, P->heap->n + 1);
+    P->finger = P->heap->n;
     if (P->cmark) P->fastbin_skipped = roost__heap_fastbins(P->heap, P->cmark, rd_safe);
     dbg("reach: free chunks left out: %zu in tcache, %zu in fast bins (%zu arenas)\n",
         P->heap->tcache_skipped, P->fastbin_skipped, P->heap->narena);
@@ -1105,6 +1230,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->why = "too many wait objects";
         return;
     }
+    dbg("reach: indexed after %lld us\n", (long long)(r_mono_ns() - tm0) / 1000);
     sort_refs(P->refs, P->nrefs);
     /* The window every node lies in. */
     P->win_lo = UINTPTR_MAX, P->win_hi = 0;
@@ -1114,6 +1240,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         if (P->slots[P->nslots - 1].hi > P->win_hi) P->win_hi = P->slots[P->nslots - 1].hi;
     }
     if (P->win_hi <= P->win_lo) P->win_lo = 1, P->win_hi = 1;
+    if (P->nslots) P->slot_lo = P->slots[0].lo, P->slot_hi = P->slots[P->nslots - 1].hi;
     /* Wait objects outside every node (globals, a running task's stack,
      * memory the walk could not classify): reached from the start. */
     for (size_t i = 0; i < P->nrefs; i++) {
@@ -1159,6 +1286,23 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->sched_root = false;
         r_drain(P);
     }
+    /* The sweep: every chunk marked so far was left where it is, and the
+     * chunks are now visited in one pass from the last to the first, each
+     * marked one scanned. A chunk marked ahead of the finger (below it) is
+     * scanned when the pass gets there; one behind it is pushed and
+     * scanned at once. Most pointers lead to older chunks, lower in a
+     * heap, so most chunks are read in one stream of falling addresses
+     * instead of at random, which the cache and the TLB prefer. */
+    const uintptr_t *clo = P->heap->lo, *chi = P->heap->hi;
+    for (size_t f = P->heap->n; f-- > 0 && !P->why;) {
+        P->finger = f;
+        if (f >= 8) __builtin_prefetch((const void *)clo[f - 8]);
+        if (P->cmark[f] & 1) scan_direct(P, clo[f], chi[f]);
+        if (P->nwork) r_drain(P);
+    }
+    /* The words still in the pipeline: whatever they mark is behind. */
+    P->finger = 0;
+    r_drain(P);
     for (int i = 0; i < nw; i++) {
         roost__worker *w = roost__worker_at(i);
         void **sv = saved + (size_t)i * (1 + ROOST_MAX_LOCKS);
@@ -1171,6 +1315,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         parked += P->slots[i].role == SLOT_WAIT;
         n += P->slots[i].role == SLOT_WAIT && !P->slots[i].live;
     }
+    dbg("reach: marked after %lld us\n", (long long)(r_mono_ns() - tm0) / 1000);
     if (P->whyc) explain(P);
     st->parked = (int64_t)parked;
     st->chunks = (int64_t)P->heap->n;
@@ -1267,6 +1412,108 @@ static const char *unavailable_here(void) {
     return NULL;
 }
 
+/* ------------------------------------------------------------ the snapshot
+ *
+ * The mark runs in a child process forked while the world is stopped: its
+ * memory is the parent's at that instant, copy-on-write, and nothing the
+ * parent's threads do afterwards can change it. The parent resumes right
+ * after the fork; the stop lasts a signal round trip and the copy of the
+ * page tables. The child has one thread (the caller's, copied) and must
+ * behave as a signal handler would: system calls and raw memory reads, no
+ * lock, no malloc (a stopped thread may have held one at the fork). It is
+ * a clone that sends no SIGCHLD (the program's own waitpid(-1) never sees
+ * it) and dies with the thread that made it. */
+
+/* What the child sends back, before the leaked tasks themselves. */
+typedef struct {
+    const char *why; /* a literal of this program: the same address in both */
+    int64_t parked, chunks, marked, heap_bytes, root_bytes;
+    uint64_t n;
+} ranswer;
+
+/* ROOST_REACH_FORK=0: mark with the world stopped, in this process (also
+ * what happens where the fork fails: no memory for the page tables, a
+ * seccomp filter). */
+static bool use_fork(void) {
+#if defined(ROOST_TSAN)
+    /* TSan's runtime prepares for a fork in its fork() interceptor, which
+     * the raw clone bypasses: its child could wait on a lock a stopped
+     * thread held. */
+    return false;
+#endif
+    const char *e = getenv("ROOST_REACH_FORK");
+    return !e || strcmp(e, "0") != 0;
+}
+
+static pid_t r_fork(void) {
+    /* Not fork(): glibc's takes malloc's locks, which a stopped thread may
+     * hold, and runs the program's atfork handlers. Exit signal 0: the
+     * parent waits with __WCLONE. */
+    return (pid_t)syscall(SYS_clone, 0UL, NULL, NULL, NULL, NULL);
+}
+
+static bool write_all(int fd, const void *p, size_t len) {
+    const char *c = p;
+    while (len) {
+        ssize_t k = write(fd, c, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        c += k, len -= (size_t)k;
+    }
+    return true;
+}
+
+static bool read_all(int fd, void *p, size_t len) {
+    char *c = p;
+    while (len) {
+        ssize_t k = read(fd, c, len);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        c += k, len -= (size_t)k;
+    }
+    return true;
+}
+
+/* In the child: the verdict, to fd. */
+static void r_answer(int fd, const char *why, const rleaked *v, size_t n, const roost_leak_proof_t *st) {
+    ranswer a = {why, st->parked, st->chunks, st->marked, st->heap_bytes, st->root_bytes, why ? 0 : n};
+    if (write_all(fd, &a, sizeof a) && !why && n) write_all(fd, v, n * sizeof *v);
+}
+
+/* In the parent: the child's verdict (the leaked tasks into *out,
+ * malloc'd), and the child reaped. NULL, or why there is none. */
+static const char *r_await(int fd, pid_t pid, rleaked **out, size_t *nout, roost_leak_proof_t *st) {
+    ranswer a;
+    const char *why = NULL;
+    *out = NULL, *nout = 0;
+    if (!read_all(fd, &a, sizeof a)) {
+        why = "the proof's process died";
+    } else if (a.why) {
+        why = a.why;
+    } else {
+        st->parked = a.parked, st->chunks = a.chunks, st->marked = a.marked;
+        st->heap_bytes = a.heap_bytes, st->root_bytes = a.root_bytes;
+        if (a.n) {
+            *out = malloc(a.n * sizeof **out);
+            if (!*out)
+                why = "out of memory";
+            else if (!read_all(fd, *out, a.n * sizeof **out))
+                why = "the proof's process died";
+            else
+                *nout = a.n;
+        }
+    }
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, __WCLONE, &ru) < 0 && errno == EINTR) {
+    }
+    dbg("reach: the snapshot's process used %ld ms of CPU\n",
+        (long)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 + ru.ru_stime.tv_sec * 1000 +
+               ru.ru_stime.tv_usec / 1000));
+    if (why) free(*out), *out = NULL, *nout = 0;
+    return why;
+}
+
 /* Report the leaked tasks (one finding per object they wait on) and wake
  * those the policy says. */
 static void r_report(rleaked *v, size_t n, roost_leak_proof_t *st) {
@@ -1280,7 +1527,10 @@ static void r_report(rleaked *v, size_t n, roost_leak_proof_t *st) {
         if (!info) break;
         size_t m = 0;
         for (size_t k = i; k < j; k++)
-            if (roost__task_info(v[k].t, &info[m], ROOST_SNAP_STACKS) && info[m].id == v[k].id) {
+            /* Still in the park the proof saw (seq moves at every switch):
+             * a task unreachable then can only still be there. */
+            if (atomic_load_explicit(&v[k].t->seq, memory_order_acquire) == v[k].seq &&
+                roost__task_info(v[k].t, &info[m], ROOST_SNAP_STACKS) && info[m].id == v[k].id) {
                 info[m].wait_reason = v[k].reason;
                 info[m].wait_obj = v[k].obj;
                 m++;
@@ -1365,9 +1615,11 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
         }
         static int sent[MAX_THREADS];
         rproof local, *P = NULL; /* local: sfree_all(P) below reads it */
-        rleaked *v = NULL;
+        rleaked *v = NULL, *vmine = NULL;
         size_t n = 0;
         int nthreads = 0;
+        int pfd[2] = {-1, -1};
+        bool forking = use_fork() && pipe2(pfd, O_CLOEXEC) == 0;
         roost__stack_hold(true);
         int64_t s0 = r_mono_ns();
         why = stop_world(sent, &nthreads);
@@ -1375,19 +1627,44 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
             memset(&local, 0, sizeof local);
             P = &local;
             P->regs = regs;
-            prove_stopped(P, probe, tkey, caller_sp, &v, &n, &st);
-            why = P->why;
-            r_resume();
-            st.stop_ns = r_mono_ns() - s0;
+            pid_t pid = forking ? r_fork() : -1;
+            if (pid == 0) {
+                /* The snapshot: nothing here runs but this. */
+                close(pfd[0]);
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                prove_stopped(P, probe, tkey, caller_sp, &v, &n, &st);
+                r_answer(pfd[1], P->why, v, n, &st);
+                _exit(0);
+            }
+            if (pid > 0) {
+                r_resume();
+                st.stop_ns = r_mono_ns() - s0;
+                roost__stack_hold(false);
+                close(pfd[1]);
+                pfd[1] = -1;
+                why = r_await(pfd[0], pid, &vmine, &n, &st);
+                v = vmine;
+                P = NULL;
+            } else {
+                prove_stopped(P, probe, tkey, caller_sp, &v, &n, &st);
+                why = P->why;
+                r_resume();
+                st.stop_ns = r_mono_ns() - s0;
+                roost__stack_hold(false);
+            }
             st.threads = nthreads;
+        } else {
+            roost__stack_hold(false);
         }
-        roost__stack_hold(false);
+        if (pfd[0] >= 0) close(pfd[0]);
+        if (pfd[1] >= 0) close(pfd[1]);
         free(probe);
         if (!why) {
             st.available = 1;
             st.leaked = (int64_t)n;
             if (n) r_report(v, n, &st);
         }
+        free(vmine);
         if (P) sfree_all(P);
         if (!why) break;
         st.reason = why;

@@ -17,8 +17,14 @@
 typedef struct roost__heapseg {
     uintptr_t lo, hi;
     size_t first, n;
-    uint32_t *pidx; /* per 4 KiB page p of [lo, hi]: the first of its chunks (from
-                                    * first) whose end is at or past the page's start; NULL: none */
+    /* The index (roost__heap_index): per 64 granules of 1 << gshift bytes
+     * from lo, the word of bits saying which granules hold a chunk's start
+     * (its lo), then the count of starts before them. The chunk holding v
+     * is then the rank of the last start at or before v's granule: one
+     * load and a popcount, no search. NULL: the segment's starts do not
+     * fit it (not granule aligned, two in one granule); searched instead. */
+    uint64_t *ix;
+    unsigned gshift;
 } roost__heapseg;
 
 /* The chunks in use, sorted by address: user part [lo[i], hi[i]]. */
@@ -54,11 +60,16 @@ uintptr_t roost__heap_tcache_key(void);
  * Returns how many chunks were flagged. Once the index is built. */
 size_t roost__heap_fastbins(const roost__heapmap *h, uint8_t *flags,
                             bool (*rd_safe)(uintptr_t a, uintptr_t *out));
+/* The chunk holding address v (its user part, one past its end included),
+ * or -1. */
 ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v);
-/* Pages needed by roost__heap_index, and the index itself (into idx, that
- * many entries), once every segment is in and sorted. */
+/* The last chunk starting at or before v in v's segment (v may lie past
+ * its end); -2: v is in a segment, before its first chunk; -1: in none. */
+ssize_t roost__heap_candidate(const roost__heapmap *h, uintptr_t v);
+/* Words needed by roost__heap_index, and the index itself (into idx, that
+ * many words, zeroed), once every segment is in and sorted. */
 size_t roost__heap_index_size(const roost__heapmap *h);
-void roost__heap_index(roost__heapmap *h, uint32_t *idx);
+void roost__heap_index(roost__heapmap *h, uint64_t *idx);
 
 #pragma GCC visibility pop
 

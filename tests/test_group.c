@@ -180,8 +180,8 @@ static void t_trygo(void *unused) {
 
     /* A blocking spawn under a context that times out. */
     roost_ctx_t *ctx;
+    int64_t t0 = roost_now(); /* before the deadline is set: valgrind takes ms between the two */
     CHECK_OK(roost_ctx_with_timeout(NULL, 20 * ROOST_MS, &ctx));
-    int64_t t0 = roost_now();
     CHECK_ERR(roost_group_go(ctx, g, gated, gate), ROOST_ETIMEDOUT);
     CHECK_GE(check_since(t0), 15 * ROOST_MS);
     CHECK_ERR(roost_group_go(ctx, g, gated, gate), ROOST_ETIMEDOUT); /* already ended */
@@ -308,17 +308,20 @@ static void on_leak(const roost_leak_t *l, void *arg) {
 }
 
 /* Dropping the last reference with tasks running: they are cancelled and
- * waited for, and the group is reported with its site and its tasks. */
+ * waited for, and the group is reported with its site and its tasks, not
+ * another group's (found by walking the tasks: a group keeps no list). */
 static void t_abandoned(void *unused) {
     roost_leak_hook(on_leak, NULL);
-    roost_group_t *g;
-    atomic_int saw = 0;
+    roost_group_t *g, *other;
+    atomic_int saw = 0, saw_other = 0;
+    CHECK_OK(roost_group_make(NULL, &other));
+    for (int i = 0; i < 2; i++) CHECK_OK(roost_group_go(NULL, other, until_cancelled, &saw_other));
     CHECK_OK(roost_group_make(NULL, &g));
     for (int i = 0; i < 3; i++) CHECK_OK(roost_group_go(NULL, g, until_cancelled, &saw));
     for (;;) { /* all parked, for the stacks */
         roost_counts_t c;
         roost_counts(&c);
-        if (c.by_reason[ROOST_WAIT_SLEEP] >= 3) break;
+        if (c.by_reason[ROOST_WAIT_SLEEP] >= 5) break;
         roost_sleep(NULL, ROOST_MS);
     }
     int64_t before = roost_leaks_found();
@@ -328,6 +331,10 @@ static void t_abandoned(void *unused) {
     CHECK_EQ(atomic_load(&leak_tasks), 3);
     CHECK_EQ(atomic_load(&leak_site_named), 1);
     CHECK_EQ(roost_leaks_found() - before, 3);
+    CHECK_EQ(atomic_load(&saw_other), 0);
+    CHECK_OK(roost_group_close(other));
+    CHECK_EQ(atomic_load(&saw_other), 2);
+    CHECK_EQ(atomic_load(&leak_reports), 1);
 
     /* Dropped with no task running: nothing to say. */
     CHECK_OK(roost_group_make(NULL, &g));
@@ -393,6 +400,25 @@ static int big_task(roost_ctx_t *ctx, void *arg) {
     return 0;
 }
 
+/* An argument of `size` bytes: its size, then a pattern. */
+static atomic_int checked;
+static roost_site_t check_site = {__FILE__, "t_go_with", __LINE__, 0};
+static void fill_bytes(unsigned char *b, size_t size, int k) {
+    memcpy(b, &size, sizeof size);
+    for (size_t i = sizeof size; i < size; i++) b[i] = (unsigned char)(i * 7 + k);
+}
+static int check_bytes(roost_ctx_t *ctx, void *arg) {
+    const unsigned char *b = arg;
+    size_t size;
+    CHECK_EQ((uintptr_t)arg % _Alignof(max_align_t), 0);
+    roost_sleep(NULL, 100 * ROOST_US); /* while the spawner goes on */
+    memcpy(&size, b, sizeof size);
+    int k = b[sizeof size] - (int)(sizeof size * 7 % 256);
+    for (size_t i = sizeof size; i < size; i++) CHECK_EQ(b[i], (unsigned char)(i * 7 + k));
+    atomic_fetch_add(&checked, 1);
+    return 0;
+}
+
 static atomic_int chan_leaks;
 static void on_chan_leak(const roost_leak_t *l, void *arg) {
     if (l->kind == ROOST_LEAK_CHAN) atomic_fetch_add(&chan_leaks, 1);
@@ -425,8 +451,8 @@ static void t_go_with(void *unused) {
     CHECK_EQ(roost_group_wait(NULL, g), 3);
     roost_group_unref(g);
 
-    /* An argument too big for the group's recycled records, and more
-     * channels than fit them: malloc'ed, freed at the task's return. */
+    /* More channels than a task's record holds: they and the argument
+     * are malloc'ed, and freed at the task's return. */
     roost_chan_t *c[5];
     for (int i = 0; i < 5; i++) CHECK_OK(roost_chan_make(sizeof(int), 1, &c[i]));
     CHECK_OK(roost_group_make(NULL, &g));
@@ -436,6 +462,21 @@ static void t_go_with(void *unused) {
     for (int i = 0; i < 5; i++) roost_chan_unref(c[i]); /* the tasks hold their own */
     CHECK_OK(roost_group_wait(NULL, g));
     roost_group_unref(g);
+
+    /* An argument copied with the record onto the task's stack, at the
+     * largest size that fits there, and one past it (malloc'ed). */
+    for (size_t size = 16; size <= 2048; size *= 2) {
+        CHECK_OK(roost_group_make(NULL, &g));
+        unsigned char buf[2048];
+        for (int k = 0; k < 3; k++) {
+            fill_bytes(buf, size, k);
+            CHECK_OK(roost_group_go_site(NULL, g, check_bytes, buf, size, NULL, 0, 0, &check_site));
+        }
+        memset(buf, 0, sizeof buf); /* the tasks have their copies */
+        CHECK_OK(roost_group_wait(NULL, g));
+        roost_group_unref(g);
+    }
+    CHECK_EQ(atomic_load(&checked), 3 * 8);
 
     /* The leak: unbuffered, the caller drops its reference. */
     int old = roost_leak_policy(ROOST_LEAK_REPORT | ROOST_LEAK_WAKE);
@@ -514,6 +555,39 @@ static void t_spread(void *unused) {
     }
 }
 
+/* Tasks that spawn into their own group while its wait runs, round after
+ * round on four workers: the count reaches zero once, at the very end, and
+ * the wait sees every task done (a wait woken too early, or never, shows
+ * here as a short count or a hang). */
+typedef struct nest {
+    roost_group_t *g;
+    atomic_int ran;
+} nest;
+
+static int nest_leaf(roost_ctx_t *ctx, void *arg) {
+    atomic_fetch_add(&((nest *)arg)->ran, 1);
+    return 0;
+}
+
+static int nest_branch(roost_ctx_t *ctx, void *arg) {
+    nest *n = arg;
+    for (int i = 0; i < 3; i++) CHECK_OK(roost_group_go(NULL, n->g, nest_leaf, n));
+    if (atomic_fetch_add(&n->ran, 1) % 7 == 0) roost_yield();
+    return 0;
+}
+
+static void t_nested(void *unused) {
+    for (int r = 0; r < 50; r++) {
+        nest n = {0};
+        CHECK_OK(roost_group_make(NULL, &n.g));
+        for (int i = 0; i < 20; i++) CHECK_OK(roost_group_go(NULL, n.g, nest_branch, &n));
+        CHECK_OK(roost_group_wait(NULL, n.g));
+        CHECK_EQ(atomic_load(&n.ran), 20 * 4);
+        CHECK_ERR(roost_group_go(NULL, n.g, nest_leaf, &n), ROOST_ESTATE);
+        roost_group_unref(n.g);
+    }
+}
+
 static void t_einval(void *unused) {
     roost_group_t *g;
     CHECK_ERR(roost_group_make(NULL, NULL), ROOST_EINVAL);
@@ -544,6 +618,7 @@ int main(void) {
     RUN(t_go_with);
     RUN(t_label);
     RUN(t_spread);
+    RUN(t_nested);
     RUN(t_einval);
     check_no_leaks();
     return 0;

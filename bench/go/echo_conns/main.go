@@ -4,6 +4,7 @@
 // process.
 //
 // Prints: echo_conns_msgs_per_s <round trips per second> workers <n>
+// cpu_us_per_msg <process CPU time (user + system) a round trip, us>
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -25,6 +27,15 @@ const (
 func die(err error) {
 	fmt.Fprintln(os.Stderr, err)
 	os.Exit(1)
+}
+
+// cpuSeconds: the process's CPU time so far, user and system.
+func cpuSeconds() float64 {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		die(err)
+	}
+	return float64(u.Utime.Sec+u.Stime.Sec) + float64(u.Utime.Usec+u.Stime.Usec)/1e6
 }
 
 func main() {
@@ -56,6 +67,7 @@ func main() {
 	addr := l.Addr().String()
 	var wg sync.WaitGroup
 	t := time.Now()
+	c := cpuSeconds()
 	wg.Add(conns)
 	for i := 0; i < conns; i++ {
 		go func() {
@@ -79,5 +91,6 @@ func main() {
 	}
 	wg.Wait()
 	d := time.Since(t)
-	fmt.Printf("echo_conns_msgs_per_s %.0f workers %d\n", float64(conns*rounds)/d.Seconds(), runtime.GOMAXPROCS(0))
+	cpu := (cpuSeconds() - c) * 1e6 / float64(conns*rounds)
+	fmt.Printf("echo_conns_msgs_per_s %.0f workers %d cpu_us_per_msg %.2f\n", float64(conns*rounds)/d.Seconds(), runtime.GOMAXPROCS(0), cpu)
 }
