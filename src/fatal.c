@@ -257,6 +257,10 @@ static void uctx_regs(void *uctx, uintptr_t *pc, uintptr_t *sp, uintptr_t *fp) {
 static void w_stack(wbuf *w, roost__task *t, void *uctx) {
     uintptr_t pc, sp, fp;
     uctx_regs(uctx, &pc, &sp, &fp);
+    if (roost__switch_pc(pc)) { /* between two stacks: no frame to unwind (on_stack_sig) */
+        w_frame(w, 0, pc);
+        return;
+    }
     void *bt[ROOST_MAX_FRAMES + 8];
     int n = backtrace(bt, ROOST_MAX_FRAMES + 8), k = 0;
     while (k < n && (uintptr_t)bt[k] != pc) k++;
@@ -403,8 +407,15 @@ static void on_stack_sig(int sig, siginfo_t *si, void *uctx) {
     /* Unwind only what interrupted the task on its own stack: a worker
      * caught between stacks (a context switch, the scheduler's loop) gives
      * the unwinder a frame it may fault on, and a fault here would read as
-     * the task's crash. Then the pc alone is the report. */
-    if (!t->stack || sp < (uintptr_t)t->stack->lo || sp >= (uintptr_t)t->stack->hi) {
+     * the task's crash. Then the pc alone is the report. The stack pointer
+     * alone does not tell: `current` is the next task from just before the
+     * switch, and inside roost__switch the stack pointer is already the
+     * next task's while the registers are being loaded from it, so the
+     * unwinder took a saved register (the MXCSR word) for a return address
+     * and faulted reading code there. A worker that sysmon takes for
+     * blocked because the OS descheduled it switches busily once back, so
+     * its signal lands anywhere, this window included. */
+    if (!t->stack || sp < (uintptr_t)t->stack->lo || sp >= (uintptr_t)t->stack->hi || roost__switch_pc(pc)) {
         stack_req.pcs[0] = pc;
         atomic_store_explicit(&stack_req.n, pc ? 1 : 0, memory_order_release);
         errno = e;
@@ -441,7 +452,8 @@ int roost__worker_stack(roost__worker *v, uintptr_t *pcs, int max) {
         stack_req.state = -1;
         if (sigaction(SIGURG, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
             void *prime[1];
-            backtrace(prime, 1); /* loads libgcc's unwinder now, not in the handler */
+            backtrace(prime, 1);       /* loads libgcc's unwinder now, not in the handler */
+            (void)roost__switch_pc(0); /* and finds the switch's code (the ucontext build) */
             memset(&sa, 0, sizeof sa);
             sa.sa_sigaction = on_stack_sig;
             sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
@@ -487,7 +499,8 @@ void roost__crash_install(void) {
 #endif
     if (crash.report) {
         void *prime[1];
-        backtrace(prime, 1); /* loads libgcc's unwinder now, not in a handler */
+        backtrace(prime, 1);       /* loads libgcc's unwinder now, not in a handler */
+        (void)roost__switch_pc(0); /* and finds the switch's code (the ucontext build) */
     }
     for (int i = 0; i < NCRASH; i++) {
         int sig = crash_sigs[i];

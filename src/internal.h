@@ -99,6 +99,11 @@ static inline void roost__unlock(int *l) { atomic_store_explicit((atomic_int *)l
  * calls entry(arg) and never returns. */
 void roost__switch(void **from_sp, void *to_sp);
 void *roost__ctx_init(void *stack_top, void (*entry)(void *), void *arg);
+/* True when pc is inside the switch, between its first store and its last
+ * load: the stack pointer may be the next context's while the other
+ * registers are still the last one's, or half restored, so no unwinder can
+ * read that frame (the stack request in fatal.c reports the pc alone). */
+bool roost__switch_pc(uintptr_t pc);
 
 /* ------------------------------------------------------------ wait reasons
  * enum roost_wait_reason is public (roost_obs.h). */

@@ -43,7 +43,25 @@ roost__switch:              /* void roost__switch(void **from_sp, void *to_sp) *
     msr fpcr, x9
     add sp, sp, #176
     ret
+roost__switch_end:
     .size roost__switch,.-roost__switch
+
+/* bool roost__switch_pc(uintptr_t pc): pc is in roost__switch, where the
+ * stack pointer and the registers belong to two contexts at once. */
+    .globl roost__switch_pc
+    .hidden roost__switch_pc
+    .type roost__switch_pc,%function
+    .p2align 4
+roost__switch_pc:
+    .cfi_startproc
+    adr x1, roost__switch
+    adr x2, roost__switch_end
+    cmp x0, x1
+    ccmp x0, x2, #2, hs     /* pc >= start: compare with the end; else force "hs" (C set) */
+    cset w0, lo
+    ret
+    .cfi_endproc
+    .size roost__switch_pc,.-roost__switch_pc
 
 /* First code a new task runs: x19 = entry, x20 = arg. */
     .globl roost__trampoline

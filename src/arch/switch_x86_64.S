@@ -36,8 +36,28 @@ roost__switch:              /* void roost__switch(void **from_sp, void *to_sp) *
     popq %rbx
     popq %rbp
     ret
+roost__switch_end:
     .cfi_endproc
     .size roost__switch,.-roost__switch
+
+/* bool roost__switch_pc(uintptr_t pc): pc is in roost__switch, where the
+ * stack pointer and the registers belong to two contexts at once. */
+    .globl roost__switch_pc
+    .hidden roost__switch_pc
+    .type roost__switch_pc,@function
+    .p2align 4
+roost__switch_pc:
+    .cfi_startproc
+    xorl %eax, %eax
+    leaq roost__switch(%rip), %rcx
+    cmpq %rcx, %rdi
+    jb 1f
+    leaq roost__switch_end(%rip), %rcx
+    cmpq %rcx, %rdi
+    setb %al
+1:  ret
+    .cfi_endproc
+    .size roost__switch_pc,.-roost__switch_pc
 
 /* First code a new task runs: r12 = entry, r13 = arg. The entry never
  * returns; the undefined return address ends debugger backtraces here. */
