@@ -418,8 +418,10 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
  * the kernel or another process, is not seen: the task may be proved
  * wrongly).
  *
- * It needs glibc's malloc (the heap is walked): under ASan, TSan, valgrind
- * or another allocator, and when a thread blocks ROOST_STOP_SIGNAL
+ * It needs glibc's malloc (the heap is walked), or a build with ASan or
+ * TSan (the chunks come from their malloc hooks; under TSan its own sync
+ * objects reach every channel, so it runs but proves little): under
+ * valgrind or another allocator, and when a thread blocks ROOST_STOP_SIGNAL
  * (SIGRTMAX - 3; the runtime's threads leave it open) or the signal has a
  * handler of the program's, it proves nothing and says why. Set
  * ROOST_LEAK_PROVE=<seconds> to have a thread run it on that period.
@@ -427,8 +429,8 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
  * The other threads are stopped only while the process forks a
  * copy-on-write snapshot (stop_ns; it grows with the resident pages); the
  * mark runs in that child while the program goes on, and the caller
- * blocks until it answers (total_ns). ROOST_REACH_FORK=0, or a fork that
- * fails, marks in place with the threads stopped throughout.
+ * blocks until it answers (total_ns). ROOST_REACH_FORK=0, a fork that
+ * fails, or TSan marks in place with the threads stopped throughout.
  *
  * Fills *out (NULL: nothing). Returns 0 when the proof ran, ROOST_EAGAIN
  * when it could not (out->reason says why; the heap was changing, a thread

@@ -12,8 +12,10 @@
  *   - roost__futex_wait may return spuriously: callers loop on their word.
  */
 #include "scheduler.h"
+#include "heaptrack.h"
 #include <linux/futex.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +42,25 @@ void roost__assert_fail(const char *file, int line, const char *expr) {
 
 void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns) {
     struct timespec ts, *tp = NULL;
+#ifdef ROOST_TSAN
+    /* TSan holds an asynchronous signal back until the thread next leaves
+     * one of its interceptors, and the kernel restarts a futex wait: a
+     * thread asleep here would never take the reachability proof's stop
+     * signal (reach.c). So wait 10 ms at most (a spurious return), then
+     * pass through an interceptor, where a signal held back is handled. */
+    if (timeout_ns < 0 || timeout_ns > 10 * ROOST_MS) timeout_ns = 10 * ROOST_MS;
+#endif
     if (timeout_ns >= 0) {
         ts.tv_sec = timeout_ns / ROOST_S;
         ts.tv_nsec = timeout_ns % ROOST_S;
         tp = &ts;
     }
     syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+#ifdef ROOST_TSAN
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    roost__heaptrack_quiesce(); /* not inside a realloc: what it freed leaves the table */
+#endif
 }
 
 void roost__futex_wake(_Atomic uint32_t *addr, int n) {

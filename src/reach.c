@@ -37,6 +37,7 @@
  */
 #include "internal.h"
 #include "reach.h"
+#include "heaptrack.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -244,7 +245,7 @@ static const char *stop_world(int *sent, int *nthreads) {
         bool fresh = false;
         for (int i = 0; i < n; i++) {
             int tid = tids[i];
-            if (tid == self) continue;
+            if (tid == self || roost__heaptrack_runtime_thread(tid)) continue;
             bool known = false;
             for (int j = 0; j < nsent && !known; j++) known = sent[j] == tid;
             if (known) continue;
@@ -1164,8 +1165,12 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     for (const char *p = P->maps; p < end;) {
         rmapping m;
         p = parse_line(p, end, &m);
-        if (m.perm[0] == 'r' && m.perm[1] == 'w') heapish += m.hi - m.lo;
+        if (m.perm[0] == 'r' && m.perm[1] == 'w' && !roost__heaptrack_runtime_memory(m.lo, m.hi))
+            heapish += m.hi - m.lo;
     }
+    /* The heap's source: glibc's heap, walked below; or, under a sanitizer
+     * (whose malloc is its own), the table its hooks keep (heaptrack.c). */
+    bool tracked = !roost__heaptrack_unavailable();
     int nin = atomic_load(&STW.nin);
     P->heap = r_smap(P, sizeof *P->heap);
     size_t nslots_max = heapish / (16 << 10) + 64; /* a slot is a guard and 4 pages at least */
@@ -1175,7 +1180,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     P->refs = r_smap(P, P->refs_cap * sizeof(r_waitref));
     P->roots_cap = nmaps * 2 + nslots_max + 64;
     P->roots = r_smap(P, P->roots_cap * sizeof(rrange));
-    P->heap->cap = heapish / 32 + 64;
+    P->heap->cap = tracked ? roost__heaptrack_count() + 64 : heapish / 32 + 64;
     P->heap->lo = r_smap(P, P->heap->cap * sizeof(uintptr_t));
     P->heap->hi = r_smap(P, P->heap->cap * sizeof(uintptr_t));
     P->buf = r_smap(P, 64 << 10);
@@ -1214,6 +1219,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         return;
     }
     sort_slots(P->slots, P->nslots);
+    if (tracked && (P->why = roost__heaptrack_fill(P->heap))) return;
     /* The heaps and the roots, mapping by mapping (in address order). */
     rmapping prev = {0};
     for (const char *p = P->maps; p < end;) {
@@ -1230,6 +1236,29 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         /* The proof's own tables are left out piece by piece (root_add): the
          * kernel may have merged them into a heap's mapping. */
         bool anon = m.pathlen == 0 || (m.path[0] == '[' && !path_is(&m, "[stack]") && !path_is(&m, "[heap]"));
+        if (tracked) {
+            /* The sanitizer's shadow and its space for small chunks hold no
+             * pointer of the program's but the chunks' own; elsewhere, the
+             * tracked chunks (large ones, each of its own mapping) are cut
+             * out of the roots. */
+            if (roost__heaptrack_runtime_memory(m.lo, m.hi) || (m.perm[1] != 'w' && !anon)) continue;
+            size_t a = 0, b = P->heap->n;
+            while (a < b) { /* the first chunk ending past m.lo */
+                size_t mid = (a + b) / 2;
+                if (P->heap->hi[mid] <= m.lo)
+                    a = mid + 1;
+                else
+                    b = mid;
+            }
+            uintptr_t cur = m.lo;
+            bool g = guarded;
+            for (; a < P->heap->n && P->heap->lo[a] < m.hi; a++) {
+                if (P->heap->lo[a] > cur && !classify_piece(P, &m, cur, P->heap->lo[a], g, nin)) return;
+                if (P->heap->hi[a] > cur) cur = P->heap->hi[a], g = false;
+            }
+            if (cur < m.hi && !classify_piece(P, &m, cur, m.hi, g, nin)) return;
+            continue;
+        }
         if (path_is(&m, "[heap]")) {
             dbg("reach: [heap] %lx-%lx\n", (unsigned long)m.lo, (unsigned long)m.hi);
             if (roost__heap_region(P->heap, m.lo, m.hi, true) != 1) {
@@ -1459,10 +1488,9 @@ static int cmp_leaked(const void *a, const void *b) {
 }
 
 static const char *unavailable_here(void) {
-#if defined(ROOST_ASAN) || defined(ROOST_TSAN)
-    return "a sanitizer's malloc: the heap cannot be walked";
-#else
 #ifdef REACH_VALGRIND
+    /* Memcheck's malloc is its own, and no client request lists its
+     * blocks (docs/leaks.md). */
     if (RUNNING_ON_VALGRIND) return "valgrind's malloc: the heap cannot be walked";
 #endif
     if (getenv("ROOST_REACH_OFF")) return "turned off (ROOST_REACH_OFF)";
@@ -1470,8 +1498,11 @@ static const char *unavailable_here(void) {
     /* The register capture and the heap walk are only tested on x86-64. */
     return "not yet supported on this architecture";
 #endif
-    return NULL;
+#if defined(ROOST_ASAN) || defined(ROOST_TSAN)
+    /* The sanitizer's malloc: its chunks come from heaptrack.c's table. */
+    return roost__heaptrack_unavailable();
 #endif
+    return NULL;
 }
 
 /* ------------------------------------------------------------ the snapshot
@@ -1677,7 +1708,7 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
             break;
         }
         static int sent[MAX_THREADS];
-        rproof *P = NULL;
+        rproof local, *P = NULL; /* local: sfree_all(P) below reads it */
         rleaked *v = NULL, *vmine = NULL;
         size_t n = 0;
         int nthreads = 0;
@@ -1685,13 +1716,15 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
         bool forking = use_fork() && pipe2(pfd, O_CLOEXEC) == 0;
         cpu_set_t cpus;
         int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+#if defined(ROOST_ASAN) || defined(ROOST_TSAN)
+        ncpu = 1; /* a thread the sanitizer's runtime never saw start */
+#endif
         const char *eb = getenv("ROOST_REACH_SWEEP_BLOCK");
         int bshift = eb && atoi(eb) >= 0 && atoi(eb) <= 30 ? atoi(eb) : SWEEP_BLOCK_SHIFT;
         roost__stack_hold(true);
         int64_t s0 = r_mono_ns();
         why = stop_world(sent, &nthreads);
         if (!why) {
-            rproof local;
             memset(&local, 0, sizeof local);
             P = &local;
             P->regs = regs;

@@ -42,6 +42,7 @@ typedef struct roost__heapmap {
     uintptr_t main_top; /* the main arena's top chunk */
     uintptr_t last_top; /* the top chunk the last walk ended on (here, in the
                            proof's own memory, not a global: it would be a root) */
+    bool tracked;       /* filled from heaptrack.c's table: no glibc chunk to look for */
 } roost__heapmap;
 
 /* Walk a heap mapping [lo, hi): the main arena's (is_brk_heap), or one of

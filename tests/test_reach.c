@@ -14,10 +14,11 @@
 #endif
 #endif
 
-/* Under a sanitizer or valgrind the heap cannot be walked: the proof must
- * say so. Under qemu-user (ROOST_TEST_QUICK without VALGRIND) it may. */
+/* Under valgrind the heap cannot be walked: the proof must say so. Under
+ * ASan and TSan it proves from the table their malloc hooks keep. Under
+ * qemu-user (ROOST_TEST_QUICK without VALGRIND) it may. */
 static int proof_expected(void) {
-#if defined(SANITIZED) || !defined(__x86_64__)
+#if !defined(__x86_64__)
     return 0;
 #else
     const char *v = getenv("VALGRIND");
@@ -422,6 +423,134 @@ static void t_xor_hidden(void *arg) {
     roost_leak_policy(old);
 }
 
+/* ------------------------------------------------------------ the proof during a stress */
+
+/* A plain thread proving again and again while tasks pass malloc'd
+ * messages through channels, grow a realloc'd table of channel pointers,
+ * and park on channels that a timer or a partner will surely service:
+ * every proof must find nothing (a false one would wake a task with
+ * ROOST_ELEAKED), and under a sanitizer none of it may be reported. */
+static _Atomic int stress_stop;
+static _Atomic int64_t stress_proofs, stress_avail, stress_false, stress_max_ns, stress_max_stop_ns;
+
+static void *prover(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stress_stop)) {
+        roost_leak_proof_t st;
+        int rc = roost_leak_prove(&st);
+        atomic_fetch_add(&stress_proofs, 1);
+        if (rc == 0) atomic_fetch_add(&stress_avail, 1);
+        if (st.leaked) atomic_fetch_add(&stress_false, st.leaked);
+        if (st.total_ns > atomic_load(&stress_max_ns)) atomic_store(&stress_max_ns, st.total_ns);
+        if (st.stop_ns > atomic_load(&stress_max_stop_ns)) atomic_store(&stress_max_stop_ns, st.stop_ns);
+        usleep(2000);
+    }
+    return NULL;
+}
+
+typedef struct {
+    roost_chan_t *ch; /* of msg *: the only reference to each message */
+    int n;
+} pair;
+
+typedef struct {
+    int64_t seq;
+    char pad[200];
+} msg;
+
+static void st_producer(void *arg) {
+    pair *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        msg *m = malloc(sizeof *m);
+        CHECK(m != NULL);
+        m->seq = i;
+        CHECK_OK(roost_chan_send(NULL, p->ch, &m));
+    }
+    roost_chan_close(p->ch);
+    roost_chan_unref(p->ch);
+    free(p);
+}
+
+static void st_consumer(void *arg) {
+    pair *p = arg;
+    msg *m;
+    int64_t next = 0;
+    while (roost_chan_recv(NULL, p->ch, &m) == 0) {
+        CHECK_EQ(m->seq, next);
+        next++;
+        free(m);
+    }
+    CHECK_EQ(next, p->n);
+    roost_chan_unref(p->ch);
+    free(p);
+}
+
+static void sleeper_send(void *arg) {
+    roost_chan_t *ch = arg;
+    roost_sleep(NULL, 3 * ROOST_MS);
+    int v = 7;
+    CHECK_OK(roost_chan_send(NULL, ch, &v));
+    roost_chan_unref(ch);
+}
+
+/* Parks on a channel only a table it keeps growing with realloc (and a
+ * timer task given a reference) can reach. */
+static void grower(void *arg) {
+    int rounds = (int)(intptr_t)arg;
+    roost_chan_t **tab = NULL;
+    size_t n = 0;
+    for (int r = 0; r < rounds; r++) {
+        roost_chan_t *ch;
+        CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
+        roost_chan_t **t2 = realloc(tab, (n + 1) * sizeof *tab);
+        CHECK(t2 != NULL);
+        tab = t2;
+        tab[n++] = ch;
+        CHECK_OK(roost_go(sleeper_send, roost_chan_ref(ch)));
+        ch = NULL;
+        int v;
+        CHECK_OK(roost_chan_recv(NULL, tab[n - 1], &v)); /* woken by the sleeper */
+        CHECK_EQ(v, 7);
+    }
+    for (size_t i = 0; i < n; i++) roost_chan_unref(tab[i]);
+    free(tab);
+}
+
+static void t_stress_prove(void *arg) {
+    (void)arg;
+    atomic_store(&by_reach, 0);
+    atomic_store(&stress_stop, 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, prover, NULL), 0);
+    int pairs = SCALE(16, 4), per = SCALE(400, 60), growers = SCALE(8, 3);
+    for (int i = 0; i < pairs; i++) {
+        pair *p = malloc(sizeof *p), *q;
+        CHECK(p != NULL);
+        CHECK_OK(roost_chan_make(sizeof(msg *), (size_t)(i % 3), &p->ch));
+        p->n = per;
+        q = malloc(sizeof *q);
+        CHECK(q != NULL);
+        *q = *p;
+        roost_chan_ref(p->ch);
+        CHECK_OK(roost_go(st_consumer, q));
+        CHECK_OK(roost_go(st_producer, p));
+    }
+    for (int i = 0; i < growers; i++) CHECK_OK(roost_go(grower, (void *)(intptr_t)SCALE(12, 4)));
+    /* Let the prover get some in while everything runs. */
+    int64_t end = roost_now() + 20 * ROOST_S * check_slack();
+    while (atomic_load(&stress_proofs) < 3 && roost_now() < end) roost_sleep(NULL, 5 * ROOST_MS);
+    CHECK_OK(roost_wait_tasks(1, 60 * ROOST_S * check_slack()));
+    atomic_store(&stress_stop, 1);
+    pthread_join(th, NULL);
+    printf("stress: %lld proofs, %lld available, %lld tasks proved; longest %.1f ms, %.1f ms stopped\n",
+           (long long)atomic_load(&stress_proofs), (long long)atomic_load(&stress_avail),
+           (long long)atomic_load(&stress_false), (double)atomic_load(&stress_max_ns) / 1e6,
+           (double)atomic_load(&stress_max_stop_ns) / 1e6);
+    CHECK_EQ(atomic_load(&stress_false), 0);
+    CHECK_EQ(atomic_load(&by_reach), 0);
+    if (proof_expected() == 1) CHECK(atomic_load(&stress_avail) > 0);
+}
+
 /* ------------------------------------------------------------ unavailable */
 
 static _Atomic int blocker_go;
@@ -488,6 +617,18 @@ int main(void) {
         check_no_leaks();
         return 0;
     }
+#ifdef CHECK_TSAN
+    /* The proof runs under TSan, but TSan keeps a sync object for every
+     * address an atomic or a lock used, each holding that address: read as
+     * roots (TSan's memory cannot be told from the program's), they reach
+     * every channel, so nothing is proved. What runs here: the proof again
+     * and again during a stress, with no report and no false proof. */
+    RUN(t_stress_prove);
+    CHECK(atomic_load(&stress_avail) > 0);
+    printf("SKIP: the leak-proving tests (under TSan its sync objects reach every channel)\n");
+    check_no_leaks();
+    return 0;
+#endif
     RUN(t_story);
     RUN(t_pipeline);
     RUN(t_fixed);
@@ -496,6 +637,7 @@ int main(void) {
     RUN(t_waitgroup);
     RUN(t_freed_stale);
     RUN(t_xor_hidden);
+    RUN(t_stress_prove);
     RUN(t_unavailable);
     if (g_kept) roost_chan_unref((roost_chan_t *)(g_kept ^ HIDE_KEY));
     CHECK_EQ(atomic_load(&by_other), 0);
