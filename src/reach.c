@@ -36,6 +36,7 @@
  * docs/leaks.md ("The reachability proof").
  */
 #include "internal.h"
+#include "buf.h"
 #include "reach.h"
 #include "heaptrack.h"
 #include <errno.h>
@@ -1546,17 +1547,6 @@ static pid_t r_fork(void) {
     return (pid_t)syscall(SYS_clone, 0UL, NULL, NULL, NULL, NULL);
 }
 
-static bool write_all(int fd, const void *p, size_t len) {
-    const char *c = p;
-    while (len) {
-        ssize_t k = write(fd, c, len);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return false;
-        c += k, len -= (size_t)k;
-    }
-    return true;
-}
-
 static bool read_all(int fd, void *p, size_t len) {
     char *c = p;
     while (len) {
@@ -1571,7 +1561,7 @@ static bool read_all(int fd, void *p, size_t len) {
 /* In the child: the verdict, to fd. */
 static void r_answer(int fd, const char *why, const rleaked *v, size_t n, const roost_leak_proof_t *st) {
     ranswer a = {why, st->parked, st->chunks, st->marked, st->heap_bytes, st->root_bytes, why ? 0 : n};
-    if (write_all(fd, &a, sizeof a) && !why && n) write_all(fd, v, n * sizeof *v);
+    if (roost__write_all(fd, &a, sizeof a) == 0 && !why && n) roost__write_all(fd, v, n * sizeof *v);
 }
 
 /* In the parent: the child's verdict (the leaked tasks into *out,
