@@ -706,6 +706,7 @@ static inline void r_stage_a(rproof *P) {
     while (x) x &= x - 1, rank++;
     ssize_t c = (ssize_t)(sg->first + rank - 1);
     __builtin_prefetch(&P->cmark[c]);
+    __builtin_prefetch(&P->heap->hi[c]);
     if (P->pb_n == PIPE) r_stage_b(P);
     P->pb[(P->pb_h + P->pb_n++) % PIPE] = (rpipe_b){a->v, c};
 }
