@@ -52,58 +52,72 @@ __attribute__((no_sanitize("address", "thread"))) static inline uintptr_t rd(uin
     return *(volatile const uintptr_t *)a;
 }
 
+/* A chunk's user part from lo to hi; hi 0: a gap entry. */
+static inline bool hw_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi) {
+    if (h->n == h->cap) return false;
+    h->lo[h->n] = lo, h->hi[h->n] = hi;
+    if (!hi) h->flags[h->n] = 4, h->ngap++;
+    h->n++;
+    return true;
+}
+
 /* Walk the chain [first, end) (end: where the last chunk must end; 0: the
  * heap ends at fenceposts or at limit). Adds the in-use chunks to h when
  * `add`; returns false if the chain is not a well-formed heap. */
 __attribute__((no_sanitize("address", "thread"))) static bool
 hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool add) {
-    uintptr_t c = first;
-    size_t n0 = h->n;
+    uintptr_t c = first, tail = 0; /* tail: where the last chunk ends, short of limit */
+    size_t n0 = h->n, ngap0 = h->ngap;
     /* Nothing lies before a heap's first chunk: its PREV_INUSE is set. */
     if (c + 16 > limit || !(rd(c + 8) & PREV_INUSE)) return false;
     while (c < limit) {
         uintptr_t sz = rd(c + 8) & ~(uintptr_t)SIZE_BITS;
         if (sz == 0) { /* fencepost end */
             if (c == first) goto bad;
+            tail = c;
             break;
         }
         if (sz == CHUNK_HDR) { /* fencepost pair */
             if (c + CHUNK_HDR + 16 > limit || (rd(c + CHUNK_HDR + 8) & ~(uintptr_t)SIZE_BITS) != 0) goto bad;
+            tail = c;
             c += CHUNK_HDR;
             break;
         }
         if (sz < MIN_CHUNK || (sz & 15) || sz > limit - c) goto bad;
         uintptr_t next = c + sz;
         if (next == end || next == limit) { /* c is the top chunk */
-            h->last_top = c;
+            h->last_top = tail = c;
             break;
         }
         if (next + 16 > limit) goto bad;
         bool inuse = rd(next + 8) & PREV_INUSE;
-        if (inuse && add) {
+        if (add) {
             /* A tcache entry: its key word, which allocation clears. */
-            if (h->tcache_key && sz >= MIN_CHUNK && rd(c + 24) == h->tcache_key) {
-                h->tcache_skipped++;
-            } else {
-                if (h->n == h->cap) goto bad;
-                h->lo[h->n] = c + CHUNK_HDR;
-                h->hi[h->n] = next + 8; /* the next prev_size is ours */
-                h->n++;
-                h->bytes += sz;
-            }
+            bool tc = inuse && h->tcache_key && rd(c + 24) == h->tcache_key;
+            h->tcache_skipped += tc;
+            if (!hw_add(h, c + CHUNK_HDR, inuse && !tc ? next + 8 : 0))
+                goto bad; /* the next prev_size is ours */
+            if (inuse && !tc) h->bytes += sz;
         }
         c = next;
     }
     if (end && c + (rd(c + 8) & ~(uintptr_t)SIZE_BITS) != end && c != end) goto bad;
+    /* Past the last chunk (the top chunk, the fenceposts): nothing. */
+    if (add && tail && tail + CHUNK_HDR < limit && !hw_add(h, tail + CHUNK_HDR, 0)) goto bad;
     return true;
 bad:
+    for (size_t i = n0; i < h->n; i++) h->flags[i] = 0;
+    h->ngap = ngap0;
     h->n = n0;
     return false;
 }
 
-static bool roost__heap_seg_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi, size_t first) {
+/* exact: a heap walked chunk by chunk, gaps and all, or a chunk of its own
+ * mapping (see roost__heapseg). */
+static bool roost__heap_seg_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi, size_t first, bool exact,
+                                uintptr_t prev) {
     if (h->nseg == ROOST_HEAP_SEGS) return false;
-    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL, 0};
+    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL, 0, exact, prev, 0, 0};
     return true;
 }
 
@@ -114,7 +128,7 @@ static bool walk_main(roost__heapmap *h, uintptr_t lo, uintptr_t hi) {
     size_t first = h->n;
     if (!hw_walk(h, lo, brk, brk, true)) return false;
     h->main_top = h->last_top;
-    return roost__heap_seg_add(h, lo, brk, first);
+    return roost__heap_seg_add(h, lo, brk, first, true, 0);
 }
 
 /* A non-main heap at base (64 MiB aligned), readable up to hi. */
@@ -163,7 +177,7 @@ __attribute__((no_sanitize("address", "thread"))) static int walk_arena_heap(roo
         }
         if (!hw_walk(h, base + h->hinfo, 0, end, true)) return -1;
     }
-    return roost__heap_seg_add(h, base, end, first) ? 1 : -1;
+    return roost__heap_seg_add(h, base, end, first, true, prev) ? 1 : -1;
 }
 
 /* Chunks of their own mapping laid end to end in [lo, hi): how many bytes
@@ -185,7 +199,7 @@ size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
         h->hi[h->n] = c + sz;
         h->n++;
         h->bytes += sz;
-        roost__heap_seg_add(h, c, c + sz, h->n - 1);
+        roost__heap_seg_add(h, c, c + sz, h->n - 1, true, 0);
         c += sz;
     }
     return c - lo;
@@ -291,11 +305,50 @@ size_t roost__heap_index_size(const roost__heapmap *h) {
     return n;
 }
 
+/* How many heaps came before segment i in its arena (following prev from
+ * one heap to the one before it, among the segments). */
+static size_t seg_age(const roost__heapmap *h, size_t i) {
+    size_t d = 0;
+    for (uintptr_t p = h->seg[i].prev; p && d < h->nseg; d++) {
+        size_t a = 0, b = h->nseg; /* the segment that starts at p */
+        while (a < b) {
+            size_t m = (a + b) / 2;
+            if (h->seg[m].lo < p)
+                a = m + 1;
+            else
+                b = m;
+        }
+        if (a == h->nseg || h->seg[a].lo != p) break;
+        p = h->seg[a].prev;
+    }
+    return d;
+}
+
+/* The sweep order (see roost__heapmap.order): by age, then address. */
+static void seg_order(roost__heapmap *h) {
+    size_t maxage = 0;
+    for (size_t i = 0; i < h->nseg; i++) {
+        h->seg[i].age = seg_age(h, i);
+        if (h->seg[i].age > maxage) maxage = h->seg[i].age;
+    }
+    size_t k = 0, pos = 0;
+    for (size_t a = 0; a <= maxage; a++)
+        for (size_t i = 0; i < h->nseg; i++)
+            if (h->seg[i].age == a) h->order[k++] = (uint16_t)i, h->seg[i].pos = pos, pos += h->seg[i].n;
+}
+
 void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
+    seg_order(h);
+    for (size_t b = 0; b < 256; b++) h->segtab[b] = ROOST_SEGTAB_NONE;
     for (size_t i = 0; i < h->nseg; i++) {
         roost__heapseg *s = &h->seg[i];
+        for (uintptr_t slot = s->lo >> 26, k = 0; slot <= (s->hi - 1) >> 26 && k < 256; slot++, k++) {
+            uint16_t *e = &h->segtab[slot & 255];
+            *e = *e == ROOST_SEGTAB_NONE || *e == i ? (uint16_t)i : ROOST_SEGTAB_MANY;
+        }
         unsigned sh = s->n ? seg_gshift(h, s) : 0;
         s->ix = NULL, s->gshift = sh;
+        s->exact = s->exact && sh == 4 && !(s->lo & 15);
         if (!sh) continue;
         size_t nw = seg_words(s, sh);
         for (size_t j = 0; j < s->n; j++) {

@@ -318,6 +318,9 @@ typedef struct {
 } rrange;
 
 #define PIPE 8
+/* The sweepers' fingers lie a cache line pair apart in a page of their
+ * own (each sweeper stores its own and reads the other's). */
+#define FINGER_STRIDE 16
 typedef struct {
     uintptr_t v;
     const roost__heapseg *s;
@@ -325,6 +328,8 @@ typedef struct {
 typedef struct {
     uintptr_t v;
     ssize_t c;
+    size_t pos; /* c's place in the sweep order */
+    bool in;    /* v is known to lie in c (not past its end) */
 } rpipe_b;
 
 typedef struct rproof {
@@ -357,9 +362,11 @@ typedef struct rproof {
     uintptr_t at;    /* (debug) the address of the word being considered */
     uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
+    size_t late;                /* chunks the sweepers' race left to the end (r_sweeps) */
     size_t fastbin_skipped;     /* chunks of the fast bins, left out */
-    size_t *fingers;            /* per sweep: its chunks below it are left to it (see r_sweep) */
-    size_t fing[2];             /* the sweeps' fingers, in the proof the sweepers copy */
+    size_t *fingers;            /* per sweep (FINGER_STRIDE apart): its chunks below it are left to it */
+    size_t myf;                 /* this sweeper's own finger, exact (fingers[me] lags below it) */
+    unsigned me;                /* which sweeper this is */
     bool par;                   /* two sweepers: marks, fingers and slot claims are atomic */
     int ncpu;                   /* CPUs this process may run on, learnt before the stop */
     int bshift;                 /* log2 of the chunks in a sweep block (r_owner) */
@@ -414,10 +421,31 @@ static void sfree_all(rproof *P) {
     }
 #define SLOT_KEY(s) ((s).lo)
 #define REF_KEY(r) ((r).obj)
-HEAPSORT_DOWN(sort_slots, rslot, SLOT_KEY)
-HEAPSORT(sort_slots, rslot, SLOT_KEY)
-HEAPSORT_DOWN(sort_refs, r_waitref, REF_KEY)
-HEAPSORT(sort_refs, r_waitref, REF_KEY)
+/* Sorted already (ascending, or descending: reversed) is the common case,
+ * seen in one pass; anything else is heap-sorted. */
+#define SORT(name, type, key)                            \
+    static void name(type *v, size_t n) {                \
+        size_t up = 1, down = 1;                         \
+        for (size_t i = 1; i < n; i++) {                 \
+            up += key(v[i - 1]) <= key(v[i]);            \
+            down += key(v[i - 1]) >= key(v[i]);          \
+        }                                                \
+        if (up >= n) return;                             \
+        if (down < n) {                                  \
+            name##_heap(v, n);                           \
+            return;                                      \
+        }                                                \
+        for (size_t i = 0, j = n - 1; i < j; i++, j--) { \
+            type t = v[i];                               \
+            v[i] = v[j], v[j] = t;                       \
+        }                                                \
+    }
+HEAPSORT_DOWN(sort_slots_heap, rslot, SLOT_KEY)
+HEAPSORT(sort_slots_heap, rslot, SLOT_KEY)
+SORT(sort_slots, rslot, SLOT_KEY)
+HEAPSORT_DOWN(sort_refs_heap, r_waitref, REF_KEY)
+HEAPSORT(sort_refs_heap, r_waitref, REF_KEY)
+SORT(sort_refs, r_waitref, REF_KEY)
 
 /* ------------------------------------------------------------ reading */
 
@@ -623,13 +651,15 @@ static inline bool r_claim(const rproof *P, bool *flag) {
     return was;
 }
 
-/* Which sweep chunk c belongs to: blocks of 4096 chunks, alternately,
- * so that both sweepers walk down the same stretch of the heaps.
+/* Which sweep the chunk at position pos in the sweep order belongs to:
+ * blocks of 4096 chunks, alternately, so that both sweepers walk down the
+ * same stretch of the heaps.
  * ROOST_REACH_SWEEP_BLOCK=<log2> sets the block's size (tests make it tiny,
  * so that the two sweepers meet at every turn, even on a small heap). */
 #define SWEEP_BLOCK_SHIFT 12
-static inline unsigned r_owner(const rproof *P, size_t c) {
-    return P->par ? (unsigned)(c >> P->bshift) & 1 : 0;
+#define FINGER_GROUP 64
+static inline unsigned r_owner(const rproof *P, size_t pos) {
+    return P->par ? (unsigned)(pos >> P->bshift) & 1 : 0;
 }
 
 /* Everything waiting on an object in [lo, hi] may now be woken. */
@@ -654,33 +684,39 @@ static void scan_slot(rproof *P, rslot *s) {
     r_reached(P, s->lo, s->hi - 1);
 }
 
-/* Chunk c holds v (or v lies past its end): mark it if it is neither
- * marked nor free and v lies in it. */
-static inline void r_chunk(rproof *P, uintptr_t v, ssize_t c) {
+/* A chunk's mark byte (cmark): */
+#define CM_MARKED 1  /* reached */
+#define CM_WAITED 2  /* something waits on an object in it */
+#define CM_FREE 4    /* a fast-bin chunk: its words are stale, never followed */
+#define CM_SCANNED 8 /* scanned, or on a work stack to be */
+
+/* Chunk c holds v (or v lies past its end, unless `in`): mark it if it is
+ * neither marked nor free and v lies in it.
+ *
+ * With two sweepers, marks and fingers are plain (relaxed) loads and
+ * stores, with no fence: a sweeper that marks a chunk of the other's
+ * ahead of that finger, as the other passes it, may leave it unscanned.
+ * r_sweeps catches those after both are done: every chunk marked and not
+ * CM_SCANNED is scanned then. Nothing is lost to the race: once set,
+ * CM_MARKED stays (every store of the byte during the mark includes it),
+ * and a CM_SCANNED lost to a racing store only means a second scan. */
+static inline void r_chunk(rproof *P, uintptr_t v, ssize_t c, size_t pos, bool in) {
     /* Marked or free: nothing to do, whether v lies in it or past it. */
-    uint8_t cm = P->cmark[c];
-    if (!(cm & 5) && v <= P->heap->hi[c]) {
-        /* 1: marked; 2: something waits on an object in it; 4: free
-         * (a fast-bin chunk): its words are stale, never followed */
-        size_t f;
-        if (P->par) {
-            /* The mark, then the finger; its sweeper stores the finger,
-             * then reads the mark (both sequentially consistent): one of
-             * the two sees the other, so the chunk is scanned (perhaps
-             * twice, which is harmless). */
-            cm = __atomic_fetch_or(&P->cmark[c], 1, __ATOMIC_SEQ_CST);
-            if (cm & 5) return;
-            f = __atomic_load_n(&P->fingers[r_owner(P, (size_t)c)], __ATOMIC_SEQ_CST);
-        } else {
-            P->cmark[c] = 1;
-            f = P->fingers[0];
-        }
+    uint8_t cm = __atomic_load_n(&P->cmark[c], __ATOMIC_RELAXED);
+    if (!(cm & (CM_MARKED | CM_FREE)) && (in || v <= P->heap->hi[c])) {
+        unsigned o = r_owner(P, pos);
+        size_t f = o == P->me ? P->myf : __atomic_load_n(&P->fingers[FINGER_STRIDE * o], __ATOMIC_RELAXED);
         P->marked++;
         if (P->whyc) P->whyc[c] = P->at;
         /* Behind its sweep's finger (which may have moved on since v
          * entered the pipeline): scanned now; ahead, the sweep will. */
-        if ((size_t)c >= f) r_push(P, P->heap->lo[c], P->heap->hi[c]);
-        if (cm & 2) r_reached(P, P->heap->lo[c], P->heap->hi[c]);
+        if (pos >= f) {
+            __atomic_store_n(&P->cmark[c], (uint8_t)(cm | CM_MARKED | CM_SCANNED), __ATOMIC_RELAXED);
+            r_push(P, P->heap->lo[c], P->heap->hi[c]);
+        } else {
+            __atomic_store_n(&P->cmark[c], (uint8_t)(cm | CM_MARKED), __ATOMIC_RELAXED);
+        }
+        if (cm & CM_WAITED) r_reached(P, P->heap->lo[c], P->heap->hi[c]);
     }
 }
 
@@ -691,7 +727,16 @@ static inline void r_chunk(rproof *P, uintptr_t v, ssize_t c) {
 static inline void r_stage_b(rproof *P) {
     rpipe_b *b = &P->pb[P->pb_h];
     P->pb_h = (P->pb_h + 1) % PIPE, P->pb_n--;
-    r_chunk(P, b->v, b->c);
+    r_chunk(P, b->v, b->c, b->pos, b->in);
+}
+
+/* Bits set in x, with no branch (no popcnt instruction assumed: the build
+ * targets plain x86-64). */
+static inline size_t r_popcount(uint64_t x) {
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (size_t)((x * 0x0101010101010101ull) >> 56);
 }
 
 static inline void r_stage_a(rproof *P) {
@@ -702,13 +747,23 @@ static inline void r_stage_a(rproof *P) {
     const uint64_t *w = sg->ix + 2 * (g >> 6);
     uint64_t m = w[0] & (~(uint64_t)0 >> (63 - (g & 63)));
     if (!m && !w[1]) return; /* before the segment's first chunk */
-    size_t rank = (size_t)w[1], x = m;
-    while (x) x &= x - 1, rank++;
-    ssize_t c = (ssize_t)(sg->first + rank - 1);
+    ssize_t c = (ssize_t)(sg->first + (size_t)w[1] + r_popcount(m) - 1);
+    /* Where the segment is exact, v lies in c unless it is one of the 7
+     * bytes between c's end and the next chunk's start: no look at c's
+     * end for the others. */
+    bool in = sg->exact && (a->v & 15) <= 8;
     __builtin_prefetch(&P->cmark[c]);
-    __builtin_prefetch(&P->heap->hi[c]);
+    if (!in) __builtin_prefetch(&P->heap->hi[c]);
     if (P->pb_n == PIPE) r_stage_b(P);
-    P->pb[(P->pb_h + P->pb_n++) % PIPE] = (rpipe_b){a->v, c};
+    P->pb[(P->pb_h + P->pb_n++) % PIPE] = (rpipe_b){a->v, c, (size_t)c - sg->first + sg->pos, in};
+}
+
+/* Whether a word in the pipeline lies in [lo, hi]. */
+static inline bool r_pending(const rproof *P, uintptr_t lo, uintptr_t hi) {
+    bool hit = false;
+    for (unsigned i = 0; i < P->pa_n; i++) hit |= P->pa[(P->pa_h + i) % PIPE].v - lo <= hi - lo;
+    for (unsigned i = 0; i < P->pb_n; i++) hit |= P->pb[(P->pb_h + i) % PIPE].v - lo <= hi - lo;
+    return hit;
 }
 
 /* Everything in the pipeline, done. */
@@ -717,16 +772,23 @@ static void r_flush(rproof *P) {
     while (P->pb_n) r_stage_b(P);
 }
 
-/* The segment holding v, or NULL. Branch-free halving: v falls in one of
- * a few heaps at random, which a branchy search would mispredict. */
+/* The segment holding v, or NULL: from its 64 MiB slot's entry in segtab,
+ * else (several segments share the entry) by a branch-free halving (v
+ * falls in one of a few segments at random, which a branchy search would
+ * mispredict). */
 static inline const roost__heapseg *r_seg(const roost__heapmap *h, uintptr_t v) {
+    unsigned e = h->segtab[(v >> 26) & 255];
     const roost__heapseg *b = h->seg;
-    size_t n = h->nseg;
-    if (!n) return NULL;
-    while (n > 1) {
-        size_t half = n / 2;
-        b = b[half].lo <= v ? b + half : b;
-        n -= half;
+    if (ROOST_LIKELY(e < ROOST_HEAP_SEGS)) {
+        b += e;
+    } else {
+        size_t n = h->nseg;
+        if (e == ROOST_SEGTAB_NONE || !n) return NULL;
+        while (n > 1) {
+            size_t half = n / 2;
+            b = b[half].lo <= v ? b + half : b;
+            n -= half;
+        }
     }
     return v >= b->lo && v < b->hi ? b : NULL;
 }
@@ -748,7 +810,7 @@ static inline void r_consider(rproof *P, uintptr_t v) {
     }
     ssize_t c = sg ? roost__heap_candidate(P->heap, v) : -1;
     if (c >= 0) {
-        r_chunk(P, v, c);
+        r_chunk(P, v, c, (size_t)c - sg->first + sg->pos, false);
         return;
     }
     if (c == -2 || v < P->slot_lo || v >= P->slot_hi) return;
@@ -866,29 +928,53 @@ static void r_drain(rproof *P) {
  * so most chunks are read in one stream of falling addresses instead of
  * at random, which the cache and the TLB prefer. With two sweepers, sweep
  * k visits the blocks r_owner gives it; a chunk either marks is scanned
- * by the one that marks it (behind) or by its owner's pass (ahead). */
+ * by the one that marks it (behind) or by its owner's pass (ahead), or,
+ * where their race lost it, at the end (r_chunk, r_sweeps). */
 static void r_sweep(rproof *P, unsigned k) {
-    const uintptr_t *clo = P->heap->lo, *chi = P->heap->hi;
+    const roost__heapmap *h = P->heap;
+    const uintptr_t *clo = h->lo, *chi = h->hi;
     const size_t block = (size_t)1 << P->bshift;
-    for (size_t f = P->heap->n; f-- > 0 && !P->why;) {
-        if (r_owner(P, f) != k) {
-            f &= ~(block - 1); /* on to the end of the block below */
-            continue;
+    size_t *finger = &P->fingers[FINGER_STRIDE * k], pub = SIZE_MAX;
+    for (size_t si = h->nseg; si-- > 0 && !P->why;) {
+        const roost__heapseg *s = &h->seg[h->order[si]];
+        for (size_t j = s->n; j-- > 0 && !P->why;) {
+            size_t f = s->pos + j, c = s->first + j; /* its place in the order, and the chunk */
+            if (r_owner(P, f) != k) {
+                size_t skip = f & (block - 1); /* on to the end of the block below */
+                j = j > skip ? j - skip : 0;
+                continue;
+            }
+            /* The finger moves a group of FINGER_GROUP chunks at a time, to
+             * the group's first chunk: the other sweeper reads it, and a
+             * store at every chunk would keep moving its cache line between
+             * the two. A chunk of the group marked meanwhile is pushed by
+             * its marker and skipped here (CM_SCANNED). */
+            if (f < pub) {
+                pub = f & ~(size_t)(FINGER_GROUP - 1);
+                __atomic_store_n(finger, pub, __ATOMIC_RELAXED);
+            }
+            P->myf = f;
+            uint8_t cm = __atomic_load_n(&P->cmark[c], __ATOMIC_RELAXED);
+            if (j >= 8) __builtin_prefetch((const void *)clo[c - 8]);
+            /* Not marked yet, but a word still in the pipeline leads to it
+             * (most often, the chunk just scanned pointing to the one
+             * before it): marked now, as r_chunk would when the word comes
+             * out, so that it is scanned in the pass, not pushed later. */
+            if (!(cm & (CM_MARKED | CM_FREE)) && r_pending(P, clo[c], chi[c])) {
+                P->marked++;
+                cm |= CM_MARKED;
+                if (cm & CM_WAITED) r_reached(P, clo[c], chi[c]);
+            }
+            if ((cm & (CM_MARKED | CM_SCANNED)) == CM_MARKED) {
+                __atomic_store_n(&P->cmark[c], (uint8_t)(cm | CM_SCANNED), __ATOMIC_RELAXED);
+                scan_direct(P, clo[c], chi[c]);
+            }
+            if (P->nwork) r_drain(P);
         }
-        uint8_t cm;
-        if (P->par) {
-            __atomic_store_n(&P->fingers[k], f, __ATOMIC_SEQ_CST);
-            cm = __atomic_load_n(&P->cmark[f], __ATOMIC_SEQ_CST);
-        } else {
-            P->fingers[k] = f;
-            cm = P->cmark[f];
-        }
-        if (f >= 8) __builtin_prefetch((const void *)clo[f - 8]);
-        if (cm & 1) scan_direct(P, clo[f], chi[f]);
-        if (P->nwork) r_drain(P);
     }
     /* The words still in the pipeline: whatever they mark is behind. */
-    __atomic_store_n(&P->fingers[k], 0, __ATOMIC_SEQ_CST);
+    P->myf = 0;
+    __atomic_store_n(finger, 0, __ATOMIC_RELAXED);
     r_drain(P);
 }
 
@@ -923,20 +1009,32 @@ static void r_sweeps(rproof *P) {
     }
     if (!w || !stk || !work || mprotect(stk, 4096, PROT_NONE) != 0) {
         r_sweep(P, 0);
-        return;
+    } else {
+        P->par = true;
+        w->Q = *P;
+        w->Q.work = work, w->Q.nwork = 0, w->Q.marked = 0, w->Q.hint = NULL, w->Q.me = 1;
+        int tid = clone(r_sweeper, stk + SWEEPER_STACK,
+                        CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, w);
+        r_sweep(P, 0);
+        if (tid < 0)
+            r_sweep(&w->Q, 1);
+        else
+            while (!atomic_load(&w->done)) roost__futex_wait(&w->done, 0, -1);
+        P->marked += w->Q.marked;
+        if (!P->why) P->why = w->Q.why;
+        P->par = false;
     }
-    P->par = true;
-    w->Q = *P;
-    w->Q.work = work, w->Q.nwork = 0, w->Q.marked = 0, w->Q.hint = NULL;
-    int tid = clone(r_sweeper, stk + SWEEPER_STACK,
-                    CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, w);
-    r_sweep(P, 0);
-    if (tid < 0)
-        r_sweep(&w->Q, 1);
-    else
-        while (!atomic_load(&w->done)) roost__futex_wait(&w->done, 0, -1);
-    P->marked += w->Q.marked;
-    if (!P->why) P->why = w->Q.why;
+    /* What a race between the sweepers left marked and unscanned (see
+     * r_chunk), now with one sweeper whose finger is at 0: whatever this
+     * marks is pushed and scanned at once. */
+    P->fingers[0] = P->myf = 0;
+    for (size_t c = 0; c < P->heap->n && !P->why; c++) {
+        if ((P->cmark[c] & (CM_MARKED | CM_SCANNED)) != CM_MARKED) continue;
+        P->cmark[c] |= CM_SCANNED;
+        P->late++;
+        r_push(P, P->heap->lo[c], P->heap->hi[c]);
+        r_drain(P);
+    }
 }
 
 /* A stack glibc keeps for reuse after its thread exited: nothing in it is
@@ -979,7 +1077,7 @@ static void explain(rproof *P) {
             dbg("reach: task %llu live: waits on %lx\n", (unsigned long long)s->id, (unsigned long)at);
             for (int depth = 0; depth < 12; depth++) {
                 ssize_t c = roost__heap_find(P->heap, at);
-                if (c >= 0 && (P->cmark[c] & 1)) {
+                if (c >= 0 && (P->cmark[c] & CM_MARKED)) {
                     at = P->whyc[c];
                     dbg("   in chunk %lx-%lx, marked by the word at %lx\n", (unsigned long)P->heap->lo[c],
                         (unsigned long)P->heap->hi[c], (unsigned long)at);
@@ -1185,10 +1283,11 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     P->heap->cap = tracked ? roost__heaptrack_count() + 64 : heapish / 32 + 64;
     P->heap->lo = r_smap(P, P->heap->cap * sizeof(uintptr_t));
     P->heap->hi = r_smap(P, P->heap->cap * sizeof(uintptr_t));
+    P->cmark = P->heap->flags = r_smap(P, P->heap->cap + 1);
     P->buf = r_smap(P, 64 << 10);
     P->sps = r_smap(P, (MAX_THREADS + (size_t)roost__nworkers() + 2) * sizeof(uintptr_t));
-    if (!P->heap || !P->slots || !P->refs || !P->roots || !P->heap->lo || !P->heap->hi || !P->buf ||
-        !P->sps) {
+    if (!P->heap || !P->slots || !P->refs || !P->roots || !P->heap->lo || !P->heap->hi || !P->cmark ||
+        !P->buf || !P->sps) {
         P->why = "out of memory";
         return;
     }
@@ -1327,16 +1426,15 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         return;
     }
     roost__heap_index(P->heap, hidx);
-    P->cmark = r_smap(P, P->heap->n + 1);
-    P->fingers = P->fing;
-    P->fing[0] = P->fing[1] = P->heap->n;
-    if (P->cmark) P->fastbin_skipped = roost__heap_fastbins(P->heap, P->cmark, rd_safe);
+    P->fingers = r_smap(P, 4096);
+    if (P->fingers) P->fingers[0] = P->fingers[FINGER_STRIDE] = P->myf = P->heap->n;
+    P->fastbin_skipped = roost__heap_fastbins(P->heap, P->cmark, rd_safe);
     dbg("reach: free chunks left out: %zu in tcache, %zu in fast bins (%zu arenas)\n",
         P->heap->tcache_skipped, P->fastbin_skipped, P->heap->narena);
     if (reach_debug > 0) P->whyc = r_smap(P, (P->heap->n + 1) * sizeof(uintptr_t));
     P->work_cap = P->heap->n + P->nslots + 64;
     P->work = r_smap(P, P->work_cap * sizeof(rrange));
-    if (!P->cmark || !P->work) {
+    if (!P->work || !P->fingers) {
         P->why = "out of memory";
         return;
     }
@@ -1362,7 +1460,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         ssize_t oc = roost__heap_find(P->heap, o);
         if (oc >= 0) {
             /* A task waits on it: in use, whatever its bin said. */
-            P->cmark[oc] = (uint8_t)((P->cmark[oc] & ~4) | 2);
+            P->cmark[oc] = (uint8_t)((P->cmark[oc] & ~CM_FREE) | CM_WAITED);
             continue;
         }
         rslot *s = rslot_find(P, o);
@@ -1410,10 +1508,11 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         parked += P->slots[i].role == SLOT_WAIT;
         n += P->slots[i].role == SLOT_WAIT && !P->slots[i].live;
     }
-    dbg("reach: marked after %lld us\n", (long long)(r_mono_ns() - tm0) / 1000);
+    dbg("reach: marked after %lld us (%zu chunks scanned after the sweep)\n",
+        (long long)(r_mono_ns() - tm0) / 1000, P->late);
     if (P->whyc) explain(P);
     st->parked = (int64_t)parked;
-    st->chunks = (int64_t)P->heap->n;
+    st->chunks = (int64_t)(P->heap->n - P->heap->ngap);
     st->marked = P->marked;
     st->heap_bytes = (int64_t)P->heap->bytes;
     st->root_bytes = P->root_bytes;

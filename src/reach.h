@@ -11,6 +11,8 @@
 #pragma GCC visibility push(hidden)
 
 #define ROOST_HEAP_SEGS 4096
+#define ROOST_SEGTAB_NONE 0xffff
+#define ROOST_SEGTAB_MANY 0xfffe
 
 /* A stretch of address space the walk classified: chunks [first, first + n)
  * of the map lie in [lo, hi). Sorted by address. */
@@ -25,14 +27,39 @@ typedef struct roost__heapseg {
      * fit it (not granule aligned, two in one granule); searched instead. */
     uint64_t *ix;
     unsigned gshift;
+    /* Every byte from the first chunk's start to hi lies in a chunk of the
+     * map (a gap entry for a free one, see roost__heapmap), and each chunk
+     * ends 8 bytes short of the next one's start (glibc's heap layout), on
+     * 16-byte granules: v, with (v & 15) <= 8, lies in the chunk the index
+     * gives it, with no look at its end. */
+    bool exact;
+    uintptr_t prev; /* an arena's later heap: heap_info.prev, the heap before it */
+    size_t pos;     /* where its chunks come in the sweep order (roost__heap_index) */
+    size_t age;     /* heaps of its arena before it */
 } roost__heapseg;
 
-/* The chunks in use, sorted by address: user part [lo[i], hi[i]]. */
+/* The chunks in use, sorted by address: user part [lo[i], hi[i]]. Among
+ * them, in the heaps the walk went through, gap entries: a free chunk
+ * (free to the PREV_INUSE bit, or in a tcache bin) and what lies past a
+ * heap's last chunk, each from its user part on, with hi 0 (nothing lies
+ * in it) and flags[i] |= 4. They make the segment exact (see
+ * roost__heapseg). */
 typedef struct roost__heapmap {
     uintptr_t *lo, *hi;
     size_t n, cap;
+    size_t ngap;    /* gap entries among the n */
+    uint8_t *flags; /* cap bytes, zeroed: 4 marks a gap entry (the proof's chunk marks) */
     roost__heapseg seg[ROOST_HEAP_SEGS];
     size_t nseg;
+    /* The segment for an address, by its 64 MiB slot ((v >> 26) & 255):
+     * SEGTAB_NONE: no segment meets a slot of that bucket; SEGTAB_MANY:
+     * several do, searched. Built by roost__heap_index. */
+    uint16_t segtab[256];
+    /* The segments from the oldest to the newest (an arena's heaps in the
+     * order it took them, each after its prev; the others by address):
+     * the order the sweep takes them in, backwards, chunk positions
+     * counting up along it (seg[].pos). Built by roost__heap_index. */
+    uint16_t order[ROOST_HEAP_SEGS];
     uintptr_t tcache_key;    /* see roost__heap_tcache_key; 0: none */
     uintptr_t hinfo, mstate; /* sizeof heap_info; offset of the first chunk after malloc_state */
     size_t bytes;            /* bytes of chunks in use */
