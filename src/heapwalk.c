@@ -52,26 +52,24 @@ __attribute__((no_sanitize("address", "thread"))) static inline uintptr_t rd(uin
     return *(volatile const uintptr_t *)a;
 }
 
-/* A chunk's user part from lo to hi; hi 0: a gap entry. */
-static inline bool hw_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi) {
-    if (h->n == h->cap) return false;
-    h->lo[h->n] = lo, h->hi[h->n] = hi;
-    if (!hi) h->flags[h->n] = 4, h->ngap++;
-    h->n++;
-    return true;
-}
-
 /* Walk the chain [first, end) (end: where the last chunk must end; 0: the
  * heap ends at fenceposts or at limit). Adds the in-use chunks to h when
- * `add`; returns false if the chain is not a well-formed heap. */
+ * `add`, and gap entries for the rest (see roost__heapmap); returns false
+ * if the chain is not a well-formed heap. Each chunk's size word is read
+ * once (it is the next one's PREV_INUSE too), and the table's counts are
+ * kept in locals: the stores into lo[] and hi[] could alias h's fields. */
 __attribute__((no_sanitize("address", "thread"))) static bool
 hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool add) {
     uintptr_t c = first, tail = 0; /* tail: where the last chunk ends, short of limit */
-    size_t n0 = h->n, ngap0 = h->ngap;
+    uintptr_t *lo = h->lo, *hi = h->hi, key = h->tcache_key;
+    uint8_t *flags = h->flags;
+    size_t n0 = h->n, n = n0, cap = h->cap, gaps = 0, tc = 0, bytes = 0;
     /* Nothing lies before a heap's first chunk: its PREV_INUSE is set. */
-    if (c + 16 > limit || !(rd(c + 8) & PREV_INUSE)) return false;
+    if (c + 16 > limit) return false;
+    uintptr_t w = rd(c + 8); /* c's size word */
+    if (!(w & PREV_INUSE)) return false;
     while (c < limit) {
-        uintptr_t sz = rd(c + 8) & ~(uintptr_t)SIZE_BITS;
+        uintptr_t sz = w & ~(uintptr_t)SIZE_BITS;
         if (sz == 0) { /* fencepost end */
             if (c == first) goto bad;
             tail = c;
@@ -81,6 +79,7 @@ hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool
             if (c + CHUNK_HDR + 16 > limit || (rd(c + CHUNK_HDR + 8) & ~(uintptr_t)SIZE_BITS) != 0) goto bad;
             tail = c;
             c += CHUNK_HDR;
+            w = 0;
             break;
         }
         if (sz < MIN_CHUNK || (sz & 15) || sz > limit - c) goto bad;
@@ -90,25 +89,33 @@ hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool
             break;
         }
         if (next + 16 > limit) goto bad;
-        bool inuse = rd(next + 8) & PREV_INUSE;
+        uintptr_t nw = rd(next + 8);
         if (add) {
-            /* A tcache entry: its key word, which allocation clears. */
-            bool tc = inuse && h->tcache_key && rd(c + 24) == h->tcache_key;
-            h->tcache_skipped += tc;
-            if (!hw_add(h, c + CHUNK_HDR, inuse && !tc ? next + 8 : 0))
-                goto bad; /* the next prev_size is ours */
-            if (inuse && !tc) h->bytes += sz;
+            if (n == cap) goto bad;
+            lo[n] = c + CHUNK_HDR;
+            /* In use: the next prev_size is ours. A tcache entry (its key
+             * word, which allocation clears) is free. */
+            if ((nw & PREV_INUSE) && !(key && rd(c + 24) == key)) {
+                hi[n] = next + 8;
+                bytes += sz;
+            } else {
+                hi[n] = 0, flags[n] = 4, gaps++;
+                tc += nw & PREV_INUSE;
+            }
+            n++;
         }
-        c = next;
+        c = next, w = nw;
     }
-    if (end && c + (rd(c + 8) & ~(uintptr_t)SIZE_BITS) != end && c != end) goto bad;
+    if (end && c + (w & ~(uintptr_t)SIZE_BITS) != end && c != end) goto bad;
     /* Past the last chunk (the top chunk, the fenceposts): nothing. */
-    if (add && tail && tail + CHUNK_HDR < limit && !hw_add(h, tail + CHUNK_HDR, 0)) goto bad;
+    if (add && tail && tail + CHUNK_HDR < limit) {
+        if (n == cap) goto bad;
+        lo[n] = tail + CHUNK_HDR, hi[n] = 0, flags[n] = 4, gaps++, n++;
+    }
+    h->n = n, h->ngap += gaps, h->tcache_skipped += tc, h->bytes += bytes;
     return true;
 bad:
-    for (size_t i = n0; i < h->n; i++) h->flags[i] = 0;
-    h->ngap = ngap0;
-    h->n = n0;
+    for (size_t i = n0; i < n; i++) flags[i] = 0;
     return false;
 }
 
@@ -346,7 +353,9 @@ void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
             uint16_t *e = &h->segtab[slot & 255];
             *e = *e == ROOST_SEGTAB_NONE || *e == i ? (uint16_t)i : ROOST_SEGTAB_MANY;
         }
-        unsigned sh = s->n ? seg_gshift(h, s) : 0;
+        /* A walked heap's chunks start 16-byte aligned, 32 bytes apart
+         * at least: no need to check. */
+        unsigned sh = !s->n ? 0 : s->exact && !(s->lo & 15) ? 4 : seg_gshift(h, s);
         s->ix = NULL, s->gshift = sh;
         s->exact = s->exact && sh == 4 && !(s->lo & 15);
         if (!sh) continue;

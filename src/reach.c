@@ -362,15 +362,21 @@ typedef struct rproof {
     uintptr_t at;    /* (debug) the address of the word being considered */
     uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
-    size_t late;                /* chunks the sweepers' race left to the end (r_sweeps) */
-    size_t fastbin_skipped;     /* chunks of the fast bins, left out */
-    size_t *fingers;            /* per sweep (FINGER_STRIDE apart): its chunks below it are left to it */
-    size_t myf;                 /* this sweeper's own finger, exact (fingers[me] lags below it) */
-    unsigned me;                /* which sweeper this is */
-    bool par;                   /* two sweepers: marks, fingers and slot claims are atomic */
-    int ncpu;                   /* CPUs this process may run on, learnt before the stop */
-    int bshift;                 /* log2 of the chunks in a sweep block (r_owner) */
-    rslot *hint;                /* the slot the last word pointing into a stack met */
+    size_t late;            /* chunks the sweepers' race left to the end (r_sweeps) */
+    size_t fastbin_skipped; /* chunks of the fast bins, left out */
+    size_t *fingers;        /* per sweep (FINGER_STRIDE apart): its chunks below it are left to it */
+    size_t myf;             /* this sweeper's own finger, exact (fingers[me] lags below it) */
+    unsigned me;            /* which sweeper this is */
+    bool par;               /* two sweepers: marks, fingers and slot claims are atomic */
+    int ncpu;               /* CPUs this process may run on, learnt before the stop */
+    int bshift;             /* log2 of the chunks in a sweep block (r_owner) */
+    rslot *hint;            /* the slot the last word pointing into a stack met */
+    /* Where to look for a slot: stab[g] is the first slot that ends past
+     * stab_lo + (g << stab_shift) (see slot_table). */
+    uint32_t *stab;
+    size_t nstab;
+    uintptr_t stab_lo;
+    unsigned stab_shift;
     uintptr_t slot_lo, slot_hi; /* every slot lies in [slot_lo, slot_hi) */
     rpipe_a pa[PIPE];           /* words on their way to a chunk (r_consider) */
     rpipe_b pb[PIPE];
@@ -510,6 +516,14 @@ static bool path_is(const rmapping *m, const char *s) {
 
 static rslot *rslot_find(const rproof *P, uintptr_t v) {
     size_t a = 0, b = P->nslots;
+    if (P->stab) {
+        /* The slot holding v, if any, is one of stab[g] to stab[g + 1]. */
+        if (v < P->stab_lo) return NULL;
+        uintptr_t g = (v - P->stab_lo) >> P->stab_shift;
+        if (g + 1 >= P->nstab) return NULL;
+        a = P->stab[g], b = P->stab[g + 1] + 1;
+        if (b > P->nslots) b = P->nslots;
+    }
     while (a < b) {
         size_t m = (a + b) / 2;
         if (P->slots[m].lo <= v)
@@ -523,6 +537,25 @@ static rslot *rslot_find(const rproof *P, uintptr_t v) {
 }
 
 /* Whether v lies in a task slot's mapping, guard included. */
+/* The slot table rslot_find looks in, once the slots are sorted: about two
+ * entries a slot, whatever the spread of their addresses. Without it (no
+ * memory), rslot_find searches them all. */
+static void slot_table(rproof *P) {
+    if (!P->nslots || P->nslots >= UINT32_MAX) return;
+    uintptr_t lo = P->slots[0].lo, span = P->slots[P->nslots - 1].hi - lo;
+    unsigned sh = 12;
+    while ((span >> sh) > 2 * P->nslots + 64) sh++;
+    size_t n = (span >> sh) + 2;
+    uint32_t *t = r_smap(P, n * sizeof *t);
+    if (!t) return;
+    size_t i = 0;
+    for (size_t g = 0; g < n; g++) {
+        while (i < P->nslots && P->slots[i].hi <= lo + ((uintptr_t)g << sh)) i++;
+        t[g] = (uint32_t)i;
+    }
+    P->stab = t, P->nstab = n, P->stab_lo = lo, P->stab_shift = sh;
+}
+
 static bool in_slots(const rproof *P, uintptr_t v) {
     size_t a = 0, b = P->nslots;
     while (a < b) {
@@ -1320,6 +1353,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         return;
     }
     sort_slots(P->slots, P->nslots);
+    slot_table(P);
     if (tracked && (P->why = roost__heaptrack_fill(P->heap))) return;
     /* The heaps and the roots, mapping by mapping (in address order). */
     rmapping prev = {0};

@@ -4,6 +4,7 @@
  * reach what a task waits on, the documented limit (an XOR-ed pointer is
  * not seen), and the paths where the proof says "unavailable" instead. */
 #include "check.h"
+#include <malloc.h>
 #include <pthread.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -398,6 +399,51 @@ static void t_freed_stale(void *arg) {
     memset(g_dangling, 0, sizeof g_dangling);
 }
 
+/* ------------------------------------------------------------ a chunk's end */
+
+/* Two chunks, each holding the only copy of a channel a task waits on; a
+ * global points at each: one word exactly at the end of its chunk's user
+ * part (one past the last byte, which counts), the other 4 bytes further,
+ * between that end and the next chunk's start, which is in no chunk.
+ * Proved: the second waiter only. */
+static uintptr_t g_past[2];
+static uintptr_t g_past_chunk[2]; /* XOR-ed with HIDE_KEY */
+
+static void make_past(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 2; i++) {
+        void **p = calloc(1, 64);
+        CHECK(p != NULL);
+        p[0] = spawn_waiter();
+        g_past[i] = (uintptr_t)p + malloc_usable_size(p) + (i ? 4 : 0);
+        g_past_chunk[i] = (uintptr_t)p ^ HIDE_KEY;
+        if (getenv("PE"))
+            printf("chunk %d %p usable %zu word %lx\n", i, (void *)p, malloc_usable_size(p),
+                   (unsigned long)g_past[i]);
+    }
+}
+
+static void t_past_end(void *arg) {
+    (void)arg;
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack())); /* the last test's woken waiter, gone */
+    CHECK_OK(roost_go(make_past, NULL));
+    wait_parked(ROOST_WAIT_CHAN_RECV, 2);
+    CHECK_OK(roost_wait_tasks(2, 5 * ROOST_S * check_slack()));
+    /* Not prove_expect: its last try looks at every chunk's end (the
+     * debug walk), which would hide a lookup that skips it wrongly. */
+    int64_t got = 0;
+    for (int i = 0; i < 3 && got == 0; i++) {
+        got = prove();
+        if (got == 0) roost_sleep(NULL, 5 * ROOST_MS);
+    }
+    if (got >= 0) CHECK_EQ(got, 1); /* the second, woken (policy wake) */
+    void **p0 = (void **)(g_past_chunk[0] ^ HIDE_KEY);
+    release(p0[0]);
+    free(p0);
+    /* The proved channel is kept, as in t_freed_stale. */
+    g_past[0] = g_past[1] = 0;
+}
+
 /* ------------------------------------------------------------ the documented limit */
 
 /* In a task of its own, so that no register or frame of the test's keeps
@@ -636,6 +682,7 @@ int main(void) {
     RUN(t_context);
     RUN(t_waitgroup);
     RUN(t_freed_stale);
+    RUN(t_past_end);
     RUN(t_xor_hidden);
     RUN(t_stress_prove);
     RUN(t_unavailable);
