@@ -822,6 +822,10 @@ void roost__slice_check(roost__slice *s);
 __attribute__((no_sanitize("address", "thread"))) static inline uint64_t roost__racy_load64(const void *p) {
     return *(volatile const uint64_t *)p;
 }
+/* A word that may be unmapped by now (a record on the stack of a task
+ * that may have exited since it was seen): copied by the kernel, false
+ * instead of a fault where it cannot be read (leak.c). */
+bool roost__peek64(const void *p, uint64_t *out);
 void roost__self_info(roost__task *t, roost_task_info_t *o);
 int roost__owned_count(roost__task *t, const roost_chan_t *ch);
 typedef struct roost__leak_ev roost__leak_ev;

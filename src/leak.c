@@ -627,8 +627,7 @@ static bool probe_pipe(const void *p, uint64_t *out) {
     return ok;
 }
 
-static bool probe64(const void *p, uint64_t *out) {
-    atomic_fetch_add_explicit(&leaks.probes, 1, memory_order_relaxed);
+bool roost__peek64(const void *p, uint64_t *out) {
     if (!atomic_load_explicit(&no_vm_readv, memory_order_relaxed)) {
         struct iovec local = {out, sizeof *out}, remote = {(void *)p, sizeof *out};
         ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
@@ -637,6 +636,11 @@ static bool probe64(const void *p, uint64_t *out) {
         atomic_store_explicit(&no_vm_readv, true, memory_order_relaxed);
     }
     return probe_pipe(p, out);
+}
+
+static bool probe64(const void *p, uint64_t *out) {
+    atomic_fetch_add_explicit(&leaks.probes, 1, memory_order_relaxed);
+    return roost__peek64(p, out);
 }
 
 struct graph;
