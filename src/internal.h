@@ -870,7 +870,8 @@ void roost__leak_idle_check(uint64_t switches);
  * the policy wakes. A lock held by a plain thread, or by readers, is not
  * checked. */
 int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx);
-/* A task re-locked a lock it holds (refused with ROOST_EDEADLK): reported. */
+/* A task re-locked a lock it holds, or re-entered a once from the function
+ * it runs (refused with ROOST_EDEADLK): reported. */
 void roost__leak_relock(roost__task *self, const void *obj, int reason);
 /* Plain threads that touch channels, selects, contexts or locks may wake
  * tasks at any time, which roost cannot see: the global deadlock watch

@@ -337,7 +337,10 @@ static void report(roost__leak_ev *ev) {
     if (ev->kind == ROOST_LEAK_SUSPECT)
         roost__buf_printf(&b, "%zu task%s parked longer than the threshold", ev->n, s);
     else if (ev->refused)
-        roost__buf_printf(&b, "a task re-locked a lock it holds; refused with ROOST_EDEADLK");
+        roost__buf_printf(&b, "%s; refused with ROOST_EDEADLK",
+                          ev->n && ev->tasks[0].wait_reason == ROOST_WAIT_ONCE
+                              ? "a task re-entered a once from the function it runs"
+                              : "a task re-locked a lock it holds");
     else
         roost__buf_printf(&b, "%zu task%s can never proceed", ev->n, s);
     switch (ev->kind) {
