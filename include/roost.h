@@ -71,7 +71,7 @@ enum {
     ROOST_EALREADY = -7,    /* closing a closed channel */
     ROOST_ESTATE = -8,      /* unlock of an unlocked mutex; negative wait-group counter */
     ROOST_ERANGE = -9,      /* size or count beyond what roost supports */
-    ROOST_EDEADLK = -10,    /* re-locking a mutex held by the calling task */
+    ROOST_EDEADLK = -10,    /* a wait only the caller could end: a re-lock, a once re-entered */
     ROOST_ELEAKED = -11,    /* the operation can never complete: the leak detector proved it (roost_obs.h) */
     ROOST_EFDCLOSED = -12,  /* the descriptor was closed with roost_fd_close (roost_io.h) */
     ROOST_ENOHOST = -13,    /* a host name that does not resolve (roost_io.h) */
@@ -408,7 +408,9 @@ typedef struct roost_once {
     }
 
 /* Run fn(arg) exactly once; concurrent callers wait until it has returned.
- * 0, or the context's error for a caller that gave up waiting. */
+ * 0, or the context's error for a caller that gave up waiting; ROOST_EDEADLK
+ * (reported, as a re-locked mutex is) when fn itself calls back into o from
+ * the task running it, which would wait for itself. */
 int roost_once_do(roost_ctx_t *ctx, roost_once_t *o, roost_fn fn, void *arg);
 
 /* ---------------------------------------------------------------- groups

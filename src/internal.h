@@ -822,6 +822,10 @@ void roost__slice_check(roost__slice *s);
 __attribute__((no_sanitize("address", "thread"))) static inline uint64_t roost__racy_load64(const void *p) {
     return *(volatile const uint64_t *)p;
 }
+/* A word that may be unmapped by now (a record on the stack of a task
+ * that may have exited since it was seen): copied by the kernel, false
+ * instead of a fault where it cannot be read (leak.c). */
+bool roost__peek64(const void *p, uint64_t *out);
 void roost__self_info(roost__task *t, roost_task_info_t *o);
 int roost__owned_count(roost__task *t, const roost_chan_t *ch);
 typedef struct roost__leak_ev roost__leak_ev;
@@ -866,7 +870,8 @@ void roost__leak_idle_check(uint64_t switches);
  * the policy wakes. A lock held by a plain thread, or by readers, is not
  * checked. */
 int roost__leak_lock_check(roost__task *self, const void *obj, int reason, roost_ctx_t *ctx);
-/* A task re-locked a lock it holds (refused with ROOST_EDEADLK): reported. */
+/* A task re-locked a lock it holds, or re-entered a once from the function
+ * it runs (refused with ROOST_EDEADLK): reported. */
 void roost__leak_relock(roost__task *self, const void *obj, int reason);
 /* Plain threads that touch channels, selects, contexts or locks may wake
  * tasks at any time, which roost cannot see: the global deadlock watch

@@ -337,7 +337,10 @@ static void report(roost__leak_ev *ev) {
     if (ev->kind == ROOST_LEAK_SUSPECT)
         roost__buf_printf(&b, "%zu task%s parked longer than the threshold", ev->n, s);
     else if (ev->refused)
-        roost__buf_printf(&b, "a task re-locked a lock it holds; refused with ROOST_EDEADLK");
+        roost__buf_printf(&b, "%s; refused with ROOST_EDEADLK",
+                          ev->n && ev->tasks[0].wait_reason == ROOST_WAIT_ONCE
+                              ? "a task re-entered a once from the function it runs"
+                              : "a task re-locked a lock it holds");
     else
         roost__buf_printf(&b, "%zu task%s can never proceed", ev->n, s);
     switch (ev->kind) {
@@ -627,8 +630,7 @@ static bool probe_pipe(const void *p, uint64_t *out) {
     return ok;
 }
 
-static bool probe64(const void *p, uint64_t *out) {
-    atomic_fetch_add_explicit(&leaks.probes, 1, memory_order_relaxed);
+bool roost__peek64(const void *p, uint64_t *out) {
     if (!atomic_load_explicit(&no_vm_readv, memory_order_relaxed)) {
         struct iovec local = {out, sizeof *out}, remote = {(void *)p, sizeof *out};
         ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
@@ -637,6 +639,11 @@ static bool probe64(const void *p, uint64_t *out) {
         atomic_store_explicit(&no_vm_readv, true, memory_order_relaxed);
     }
     return probe_pipe(p, out);
+}
+
+static bool probe64(const void *p, uint64_t *out) {
+    atomic_fetch_add_explicit(&leaks.probes, 1, memory_order_relaxed);
+    return roost__peek64(p, out);
 }
 
 struct graph;

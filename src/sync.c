@@ -354,6 +354,14 @@ int roost_once_do(roost_ctx_t *ctx, roost_once_t *o_, roost_fn fn, void *arg) {
         return ROOST_OK;
     }
     if (st == ONCE_RUNNING) {
+        /* fn calling back into its own once would wait for itself: refused,
+         * as a re-locked mutex is (task ids are never reused). */
+        roost__task *self = roost__self();
+        if (self && o->runner == self->id) {
+            roost__unlock(&o->lock);
+            roost__leak_relock(self, o, ROOST_WAIT_ONCE);
+            return ROOST_EDEADLK;
+        }
         int err = roost__ctx_err(ctx);
         if (err) {
             roost__unlock(&o->lock);
@@ -362,9 +370,12 @@ int roost_once_do(roost_ctx_t *ctx, roost_once_t *o_, roost_fn fn, void *arg) {
         return wait_on(ctx, &o->lock, &o->waiters, ROOST_WAIT_ONCE, o);
     }
     atomic_store_explicit(&o->state, ONCE_RUNNING, memory_order_relaxed);
+    roost__task *self = roost__self();
+    o->runner = self ? self->id : 0;
     roost__unlock(&o->lock);
     fn(arg);
     roost__lock(&o->lock);
+    o->runner = 0;
     atomic_store_explicit(&o->state, ONCE_DONE, memory_order_release);
     roost__waiter *list = claim_all(&o->waiters);
     roost__unlock(&o->lock);

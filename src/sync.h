@@ -51,6 +51,7 @@ typedef struct __attribute__((may_alias)) roost__once {
     atomic_int state;       /* ONCE_NEW -> ONCE_RUNNING -> ONCE_DONE, never back; read
                              * without the lock once done (acquire) */
     roost__waitq_t waiters; /* callers waiting while it runs */
+    uint64_t runner;        /* while it runs: the id of the task running fn (0: a plain thread) */
 } roost__once;
 
 #pragma GCC visibility pop

@@ -40,12 +40,14 @@ static void report_blocked(roost__worker *v, int64_t ns, uint64_t s, int64_t now
         unsaid++;
         return;
     }
-    /* The task cannot exit without a switch, so its record is there; read
-     * racily (it runs), and dropped if the worker moved on meanwhile. */
+    /* The task's record, read while it runs: dropped if the worker moved
+     * on meanwhile. By then the task may have exited and a stack of its own
+     * size been unmapped with the record on it, so the words are copied
+     * by the kernel (roost__peek64), never loaded. */
     roost__task *t = (roost__task *)(uintptr_t)roost__racy_load64(&v->current);
-    if (!t) return;
-    uint64_t id = roost__racy_load64(&t->id);
-    roost_site_t *site = (roost_site_t *)(uintptr_t)roost__racy_load64(&t->site);
+    uint64_t id, site_word;
+    if (!t || !roost__peek64(&t->id, &id) || !roost__peek64(&t->site, &site_word)) return;
+    roost_site_t *site = (roost_site_t *)(uintptr_t)site_word;
     if (atomic_load_explicit(&v->switches, memory_order_acquire) != s || !site) return;
     fprintf(stderr,
             "roost: worker %d blocked: task %llu (created at %s:%d in %s) has run %lld ms "

@@ -494,6 +494,33 @@ static void once_caller(void *arg) {
 static atomic_int g_once2;
 static void once_inc(void *arg) { atomic_fetch_add(&g_once2, 1); }
 
+/* fn calling back into its own once: refused, where Go's would deadlock;
+ * a caller from another task still waits for fn to return. */
+static roost_once_t g_once_re = ROOST_ONCE_INIT;
+static atomic_int g_once_re_rc = 1, g_once_re_other = 1, g_once_re_done;
+
+static void once_reenter(void *arg) {
+    atomic_store(&g_once_re_rc, roost_once_do(NULL, &g_once_re, once_reenter, NULL));
+    CHECK_OK(roost_sleep(NULL, 10 * ROOST_MS)); /* the other caller waits meanwhile */
+    atomic_store(&g_once_re_done, 1);
+}
+
+static void once_other(void *arg) {
+    int rc = roost_once_do(NULL, &g_once_re, once_reenter, NULL);
+    CHECK(atomic_load(&g_once_re_done)); /* returned after fn, not at once */
+    atomic_store(&g_once_re_other, rc);
+}
+
+static void t_once_reentered(void *arg) {
+    CHECK_OK(roost_go(once_other, NULL));
+    CHECK_OK(roost_once_do(NULL, &g_once_re, once_reenter, NULL));
+    CHECK_ERR(atomic_load(&g_once_re_rc), ROOST_EDEADLK);
+    while (atomic_load(&g_once_re_other) == 1) CHECK_OK(roost_sleep(NULL, ROOST_MS));
+    CHECK_OK(atomic_load(&g_once_re_other));
+    /* Done: a later call from anywhere returns at once. */
+    CHECK_OK(roost_once_do(NULL, &g_once_re, once_reenter, NULL));
+}
+
 static void t_once(void *arg) {
     roost_once_t o = ROOST_ONCE_INIT;
     CHECK_ERR(roost_once_do(NULL, NULL, once_inc, NULL), ROOST_EINVAL);
@@ -572,6 +599,7 @@ int main(void) {
     RUN(t_cond);
     RUN(t_waitgroup);
     RUN(t_once);
+    RUN(t_once_reentered);
     check_no_leaks();
     return 0;
 }

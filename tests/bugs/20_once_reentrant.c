@@ -10,7 +10,12 @@
  *         }
  *     }
  *
- * leaky  load() calls config(), which waits on the once that its own task
+ * roost refuses the inner once.Do with ROOST_EDEADLK (and reports it)
+ * instead of parking the task on itself for good: config() then returns
+ * the half-loaded value, load() finishes and the once completes. Nothing
+ * stays stuck; the program runs on a config loaded without its defaults.
+ *
+ * leaky  load() calls config(), which re-enters the once that its own task
  *        is running. The caller waits for the handler with a deadline.
  * fixed  load() uses the defaults directly, not through config().
  */
