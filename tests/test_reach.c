@@ -408,6 +408,7 @@ static void t_freed_stale(void *arg) {
  * Proved: the second waiter only. */
 static uintptr_t g_past[2];
 static uintptr_t g_past_chunk[2]; /* XOR-ed with HIDE_KEY */
+static void **g_past_kept;
 
 static void make_past(void *arg) {
     (void)arg;
@@ -436,11 +437,24 @@ static void t_past_end(void *arg) {
         got = prove();
         if (got == 0) roost_sleep(NULL, 5 * ROOST_MS);
     }
+#ifdef SANITIZED
+    /* The instrumented code's stale words may keep the second alive. */
+    if (got >= 0) CHECK(got <= 1);
+#else
     if (got >= 0) CHECK_EQ(got, 1); /* the second, woken (policy wake) */
+#endif
     void **p0 = (void **)(g_past_chunk[0] ^ HIDE_KEY);
     release(p0[0]);
     free(p0);
-    /* The proved channel is kept, as in t_freed_stale. */
+    /* The proved channel is kept till the end, as in t_freed_stale (now
+     * in sight of the sanitizer's leak check); if it was not proved, its
+     * waiter is released. */
+    g_past_kept = (void **)(g_past_chunk[1] ^ HIDE_KEY);
+    if (got <= 0) {
+        release(g_past_kept[0]);
+        free(g_past_kept);
+        g_past_kept = NULL;
+    }
     g_past[0] = g_past[1] = 0;
 }
 
@@ -687,6 +701,10 @@ int main(void) {
     RUN(t_stress_prove);
     RUN(t_unavailable);
     if (g_kept) roost_chan_unref((roost_chan_t *)(g_kept ^ HIDE_KEY));
+    if (g_past_kept) {
+        roost_chan_unref(g_past_kept[0]);
+        free(g_past_kept);
+    }
     CHECK_EQ(atomic_load(&by_other), 0);
     check_no_leaks();
 }
