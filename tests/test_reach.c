@@ -406,7 +406,8 @@ static void t_freed_stale(void *arg) {
  * part (one past the last byte, which counts), the other 4 bytes further,
  * between that end and the next chunk's start, which is in no chunk.
  * Proved: the second waiter only. */
-static uintptr_t g_past[2];
+/* volatile: written and never read back, its stores would be optimised away. */
+static volatile uintptr_t g_past[2];
 static uintptr_t g_past_chunk[2]; /* XOR-ed with HIDE_KEY */
 static void **g_past_kept;
 
@@ -418,9 +419,6 @@ static void make_past(void *arg) {
         p[0] = spawn_waiter();
         g_past[i] = (uintptr_t)p + malloc_usable_size(p) + (i ? 4 : 0);
         g_past_chunk[i] = (uintptr_t)p ^ HIDE_KEY;
-        if (getenv("PE"))
-            printf("chunk %d %p usable %zu word %lx\n", i, (void *)p, malloc_usable_size(p),
-                   (unsigned long)g_past[i]);
     }
 }
 
