@@ -105,6 +105,10 @@ static void wait_parked(int r, int64_t n) {
 
 static void request(void *arg) {
     roost_chan_t *ch = arg; /* a reference given by fetch, not adopted */
+    /* do(): slower than the caller's deadline, as in the story. A send
+     * that came before fetch's select would find it ready, and the select
+     * may take it (it picks among ready cases at random). */
+    roost_sleep(NULL, 20 * ROOST_MS);
     int v = 42;
     roost_chan_send(NULL, ch, &v); /* nobody receives: parked for good */
     roost_chan_unref(ch);
