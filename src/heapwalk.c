@@ -99,7 +99,7 @@ hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool
                 hi[n] = next + 8;
                 bytes += sz;
             } else {
-                hi[n] = 0, flags[n] = 4, gaps++;
+                hi[n] = 0, flags[n] = ROOST_HEAP_FREE, gaps++;
                 tc += nw & PREV_INUSE;
             }
             n++;
@@ -110,7 +110,7 @@ hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool
     /* Past the last chunk (the top chunk, the fenceposts): nothing. */
     if (add && tail && tail + CHUNK_HDR < limit) {
         if (n == cap) goto bad;
-        lo[n] = tail + CHUNK_HDR, hi[n] = 0, flags[n] = 4, gaps++, n++;
+        lo[n] = tail + CHUNK_HDR, hi[n] = 0, flags[n] = ROOST_HEAP_FREE, gaps++, n++;
     }
     h->n = n, h->ngap += gaps, h->tcache_skipped += tc, h->bytes += bytes;
     return true;
@@ -244,15 +244,6 @@ ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v) {
     return a >= 0 && v <= h->hi[a] ? a : -1;
 }
 
-/* Bits set in x (no popcnt instruction assumed: the build targets plain
- * x86-64). */
-static inline unsigned popcount64(uint64_t x) {
-    x -= (x >> 1) & 0x5555555555555555ull;
-    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    return (unsigned)((x * 0x0101010101010101ull) >> 56);
-}
-
 ssize_t roost__heap_candidate(const roost__heapmap *h, uintptr_t v) {
     size_t lo = 0, hi = h->nseg;
     while (lo < hi) {
@@ -268,7 +259,7 @@ ssize_t roost__heap_candidate(const roost__heapmap *h, uintptr_t v) {
     if (ROOST_LIKELY(s->ix != NULL)) {
         uintptr_t g = (v - s->lo) >> s->gshift;
         const uint64_t *w = s->ix + 2 * (g >> 6);
-        size_t rank = (size_t)w[1] + popcount64(w[0] & (~(uint64_t)0 >> (63 - (g & 63))));
+        size_t rank = (size_t)w[1] + roost__popcount64(w[0] & (~(uint64_t)0 >> (63 - (g & 63))));
         if (!rank) return -2;
         a = s->first + rank - 1;
     } else {
@@ -367,7 +358,7 @@ void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
         uint64_t cum = 0;
         for (size_t w = 0; w < nw; w += 2) {
             idx[w + 1] = cum;
-            cum += popcount64(idx[w]);
+            cum += roost__popcount64(idx[w]);
         }
         s->ix = idx;
         idx += nw;
@@ -426,7 +417,7 @@ size_t roost__heap_fastbins(const roost__heapmap *h, uint8_t *flags,
                 ssize_t k = chunk_at(h, c);
                 if (k < 0 || (rd(c + 8) & ~(uintptr_t)SIZE_BITS) != sz) break;
                 uintptr_t fd = rd(c + CHUNK_HDR);
-                if (!(flags[k] & 4)) flags[k] |= 4, n++;
+                if (!(flags[k] & ROOST_HEAP_FREE)) flags[k] |= ROOST_HEAP_FREE, n++;
                 c = safe_linking ? fd ^ ((c + CHUNK_HDR) >> 12) : fd;
             }
         }

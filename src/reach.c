@@ -718,10 +718,10 @@ static void scan_slot(rproof *P, rslot *s) {
 }
 
 /* A chunk's mark byte (cmark): */
-#define CM_MARKED 1  /* reached */
-#define CM_WAITED 2  /* something waits on an object in it */
-#define CM_FREE 4    /* a fast-bin chunk: its words are stale, never followed */
-#define CM_SCANNED 8 /* scanned, or on a work stack to be */
+#define CM_MARKED 1             /* reached */
+#define CM_WAITED 2             /* something waits on an object in it */
+#define CM_FREE ROOST_HEAP_FREE /* free, or a gap entry: its words are stale, never followed */
+#define CM_SCANNED 8            /* scanned, or on a work stack to be */
 
 /* Chunk c holds v (or v lies past its end, unless `in`): mark it if it is
  * neither marked nor free and v lies in it.
@@ -763,15 +763,6 @@ static inline void r_stage_b(rproof *P) {
     r_chunk(P, b->v, b->c, b->pos, b->in);
 }
 
-/* Bits set in x, with no branch (no popcnt instruction assumed: the build
- * targets plain x86-64). */
-static inline size_t r_popcount(uint64_t x) {
-    x -= (x >> 1) & 0x5555555555555555ull;
-    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    return (size_t)((x * 0x0101010101010101ull) >> 56);
-}
-
 static inline void r_stage_a(rproof *P) {
     rpipe_a *a = &P->pa[P->pa_h];
     P->pa_h = (P->pa_h + 1) % PIPE, P->pa_n--;
@@ -780,7 +771,7 @@ static inline void r_stage_a(rproof *P) {
     const uint64_t *w = sg->ix + 2 * (g >> 6);
     uint64_t m = w[0] & (~(uint64_t)0 >> (63 - (g & 63)));
     if (!m && !w[1]) return; /* before the segment's first chunk */
-    ssize_t c = (ssize_t)(sg->first + (size_t)w[1] + r_popcount(m) - 1);
+    ssize_t c = (ssize_t)(sg->first + (size_t)w[1] + roost__popcount64(m) - 1);
     /* Where the segment is exact, v lies in c unless it is one of the 7
      * bytes between c's end and the next chunk's start: no look at c's
      * end for the others. */

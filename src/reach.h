@@ -38,17 +38,30 @@ typedef struct roost__heapseg {
     size_t age;     /* heaps of its arena before it */
 } roost__heapseg;
 
+/* The flag of a chunk whose words are stale (free) or of a gap entry:
+ * never marked, never followed. The proof's chunk marks share the byte. */
+#define ROOST_HEAP_FREE 4
+
+/* Bits set in x, with no branch (no popcnt instruction assumed: the build
+ * targets plain x86-64). */
+static inline unsigned roost__popcount64(uint64_t x) {
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
 /* The chunks in use, sorted by address: user part [lo[i], hi[i]]. Among
  * them, in the heaps the walk went through, gap entries: a free chunk
  * (free to the PREV_INUSE bit, or in a tcache bin) and what lies past a
  * heap's last chunk, each from its user part on, with hi 0 (nothing lies
- * in it) and flags[i] |= 4. They make the segment exact (see
+ * in it) and flags[i] |= ROOST_HEAP_FREE. They make the segment exact (see
  * roost__heapseg). */
 typedef struct roost__heapmap {
     uintptr_t *lo, *hi;
     size_t n, cap;
     size_t ngap;    /* gap entries among the n */
-    uint8_t *flags; /* cap bytes, zeroed: 4 marks a gap entry (the proof's chunk marks) */
+    uint8_t *flags; /* cap bytes, zeroed: ROOST_HEAP_FREE marks a gap entry (the proof's chunk marks) */
     roost__heapseg seg[ROOST_HEAP_SEGS];
     size_t nseg;
     /* The segment for an address, by its 64 MiB slot ((v >> 26) & 255):
