@@ -36,6 +36,8 @@
 #                           objects full of pointers (Go: no twin; its leak
 #                           profile runs inside a GC cycle)
 #   reach100k_stop     ms   how long every other thread was stopped for it
+#   reach100k_walk, reach100k_mark  ms   of reach100k, the walk (roots, tasks,
+#                           the heap's chunks and their index) and the mark
 #   reach10k, reach10k_stop   the same with 10,000 tasks and 32 MiB
 #   debug_metrics      ms   a /metrics scrape of the debug endpoint over
 #                           loopback with 100,000 parked tasks (bench/debug_scrape;
@@ -426,6 +428,8 @@ also_row debug_idle_cpu ms       idle_cpu_ms           lower debug_metrics
 row     mutex_contended ns/op    mutex_contended_ns    lower default mutex_contended mutex_contended
 row     reach100k ms             reach100k_ms          lower default reach -
 also_row reach100k_stop ms       reach100k_stop_ms     lower reach100k
+also_row reach100k_walk ms       reach100k_walk_ms     lower reach100k
+also_row reach100k_mark ms       reach100k_mark_ms     lower reach100k
 also_row reach10k ms             reach10k_ms           lower reach100k
 also_row reach10k_stop ms        reach10k_stop_ms      lower reach100k
 also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended

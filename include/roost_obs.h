@@ -449,7 +449,9 @@ typedef struct roost_leak_proof {
     int64_t root_bytes;  /* bytes read as roots */
     int64_t stop_ns;     /* how long the other threads were stopped */
     int64_t total_ns;    /* the whole call */
-    int64_t reserved[8]; /* zero */
+    int64_t walk_ns;     /* of it, finding the roots, the tasks and the heap's chunks */
+    int64_t mark_ns;     /* of it, the mark */
+    int64_t reserved[6]; /* zero */
 } roost_leak_proof_t;
 int roost_leak_prove(roost_leak_proof_t *out);
 

@@ -1467,7 +1467,9 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->why = "too many wait objects";
         return;
     }
-    dbg("reach: indexed after %lld us\n", (long long)(r_mono_ns() - tm0) / 1000);
+    int64_t tm1 = r_mono_ns();
+    st->walk_ns = tm1 - tm0;
+    dbg("reach: indexed after %lld us\n", (long long)(tm1 - tm0) / 1000);
     sort_refs(P->refs, P->nrefs);
     /* The window every node lies in. */
     P->win_lo = UINTPTR_MAX, P->win_hi = 0;
@@ -1535,6 +1537,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     }
     dbg("reach: marked after %lld us (%zu chunks scanned after the sweep)\n",
         (long long)(r_mono_ns() - tm0) / 1000, P->late);
+    st->mark_ns = r_mono_ns() - tm1;
     if (P->whyc) explain(P);
     st->parked = (int64_t)parked;
     st->chunks = (int64_t)(P->heap->n - P->heap->ngap);
@@ -1647,7 +1650,7 @@ static const char *unavailable_here(void) {
 /* What the child sends back, before the leaked tasks themselves. */
 typedef struct {
     const char *why; /* a literal of this program: the same address in both */
-    int64_t parked, chunks, marked, heap_bytes, root_bytes;
+    int64_t parked, chunks, marked, heap_bytes, root_bytes, walk_ns, mark_ns;
     uint64_t n;
 } ranswer;
 
@@ -1685,12 +1688,38 @@ static bool read_all(int fd, void *p, size_t len) {
 
 /* In the child: the verdict, to fd. */
 static void r_answer(int fd, const char *why, const rleaked *v, size_t n, const roost_leak_proof_t *st) {
-    ranswer a = {why, st->parked, st->chunks, st->marked, st->heap_bytes, st->root_bytes, why ? 0 : n};
+    ranswer a = {why,         st->parked,  st->chunks, st->marked, st->heap_bytes, st->root_bytes,
+                 st->walk_ns, st->mark_ns, why ? 0 : n};
     if (roost__write_all(fd, &a, sizeof a) == 0 && !why && n) roost__write_all(fd, v, n * sizeof *v);
 }
 
+/* The last snapshot's process, still tearing its memory down when its
+ * verdict came: reaped by the next proof (under STW.one), by then long
+ * gone. The teardown (the child's copy of the page tables, its own
+ * tables) takes tens of milliseconds at reach100k's size, and nothing in
+ * the verdict waits on it. */
+static pid_t r_unreaped;
+
+static void r_reap(pid_t pid, bool wait) {
+    int status;
+    struct rusage ru;
+    pid_t got;
+    while ((got = wait4(pid, &status, __WCLONE | (wait ? 0 : WNOHANG), &ru)) < 0 && errno == EINTR) {
+    }
+    if (got == 0) { /* still exiting */
+        r_unreaped = pid;
+        return;
+    }
+    if (got == pid)
+        dbg("reach: the snapshot's process used %ld ms of CPU\n",
+            (long)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 + ru.ru_stime.tv_sec * 1000 +
+                   ru.ru_stime.tv_usec / 1000));
+    /* got < 0: the program reaped it (waitpid with __WALL) */
+}
+
 /* In the parent: the child's verdict (the leaked tasks into *out,
- * malloc'd), and the child reaped. NULL, or why there is none. */
+ * malloc'd). NULL, or why there is none. The child is reaped here when it
+ * has exited, else by the next proof (r_unreaped). */
 static const char *r_await(int fd, pid_t pid, rleaked **out, size_t *nout, roost_leak_proof_t *st) {
     ranswer a;
     const char *why = NULL;
@@ -1702,6 +1731,7 @@ static const char *r_await(int fd, pid_t pid, rleaked **out, size_t *nout, roost
     } else {
         st->parked = a.parked, st->chunks = a.chunks, st->marked = a.marked;
         st->heap_bytes = a.heap_bytes, st->root_bytes = a.root_bytes;
+        st->walk_ns = a.walk_ns, st->mark_ns = a.mark_ns;
         if (a.n) {
             *out = malloc(a.n * sizeof **out);
             if (!*out)
@@ -1712,13 +1742,9 @@ static const char *r_await(int fd, pid_t pid, rleaked **out, size_t *nout, roost
                 *nout = a.n;
         }
     }
-    int status;
-    struct rusage ru;
-    while (wait4(pid, &status, __WCLONE, &ru) < 0 && errno == EINTR) {
-    }
-    dbg("reach: the snapshot's process used %ld ms of CPU\n",
-        (long)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 + ru.ru_stime.tv_sec * 1000 +
-               ru.ru_stime.tv_usec / 1000));
+    /* A child that answered has only its exit left; one that did not is
+     * waited for (its pipe end closed: it is dead or dying). */
+    r_reap(pid, why != NULL);
     if (why) free(*out), *out = NULL, *nout = 0;
     return why;
 }
@@ -1807,6 +1833,11 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
         goto done;
     }
     pthread_mutex_lock(&STW.one);
+    if (r_unreaped) {
+        pid_t last = r_unreaped;
+        r_unreaped = 0;
+        r_reap(last, true);
+    }
     if (!r_install()) {
         pthread_mutex_unlock(&STW.one);
         st.reason = "ROOST_STOP_SIGNAL has a handler of the program's";
