@@ -304,6 +304,14 @@ typedef struct rslot {
     bool scanned, live;
     int reason;
     const void *obj;
+    /* The record's words classify_slots reads, copied as the slot is
+     * listed: each record lies on a page of its own, read once. */
+    int state, sel_n;
+    bool cancellable;
+    uintptr_t sp;
+    const void *wait_obj;
+    const roost_case_t *sel_cases;
+    roost_ctx_t *wait_ctx;
 } rslot;
 enum { SLOT_DEAD = 0, SLOT_ROOT, SLOT_WAIT };
 
@@ -591,6 +599,14 @@ __attribute__((no_sanitize("address", "thread"))) static void add_slot(roost__st
     s->hi = (uintptr_t)st->hi;
     s->id = t->id;
     s->seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+    s->state = atomic_load_explicit(&t->state, memory_order_relaxed);
+    s->sp = (uintptr_t)t->sp;
+    s->reason = t->wait_reason;
+    s->wait_obj = t->wait_obj;
+    s->cancellable = t->cancellable;
+    s->wait_ctx = t->wait_ctx;
+    s->sel_n = t->sel_n;
+    s->sel_cases = t->sel_cases;
     (void)len;
 }
 
@@ -623,12 +639,11 @@ static uintptr_t r_clamp(uintptr_t v, uintptr_t lo, uintptr_t hi) { return v < l
 __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rproof *P) {
     for (size_t i = 0; i < P->nslots; i++) {
         rslot *s = &P->slots[i];
-        roost__task *t = s->t;
         uintptr_t sp_min = UINTPTR_MAX;
         for (size_t k = 0; k < P->nsps; k++)
             if (P->sps[k] >= s->lo && P->sps[k] < s->hi && P->sps[k] < sp_min) sp_min = P->sps[k];
-        int state = atomic_load_explicit(&t->state, memory_order_relaxed);
-        uintptr_t sp = (uintptr_t)t->sp;
+        int state = s->state, reason = s->reason;
+        uintptr_t sp = s->sp;
         if (sp_min != UINTPTR_MAX) {
             s->role = SLOT_ROOT, s->from = sp_min; /* a thread runs on it */
         } else if (s->seq & 1) {
@@ -637,27 +652,26 @@ __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rpr
             s->role = SLOT_DEAD;
         } else if (state == ROOST_T_RUNNABLE) {
             s->role = SLOT_ROOT, s->from = r_clamp(sp, s->lo, s->rec);
-        } else if (state != ROOST_T_PARKED || !waits_on_objects(t->wait_reason) ||
-                   (t->cancellable && !t->wait_ctx)) {
+        } else if (state != ROOST_T_PARKED || !waits_on_objects(reason) || (s->cancellable && !s->wait_ctx)) {
             s->role = SLOT_ROOT, s->from = state == ROOST_T_PARKED ? r_clamp(sp, s->lo, s->rec) : s->lo;
         } else {
             s->role = SLOT_WAIT, s->from = r_clamp(sp, s->lo, s->rec);
-            s->reason = t->wait_reason, s->obj = t->wait_obj;
+            s->obj = s->wait_obj;
             bool ok = true;
-            if (t->cancellable) ok = add_ref(P, (uintptr_t)t->wait_ctx, i);
-            if (t->wait_reason == ROOST_WAIT_SELECT) {
-                const roost_case_t *c = t->sel_cases;
-                int n = t->sel_n;
+            if (s->cancellable) ok = add_ref(P, (uintptr_t)s->wait_ctx, i);
+            if (reason == ROOST_WAIT_SELECT) {
+                const roost_case_t *c = s->sel_cases;
+                int n = s->sel_n;
                 /* The cases are the program's, alive while the select is parked. */
                 if (n < 0 || n > ROOST_SELECT_MAX || (n && (!c || rslot_find(P, (uintptr_t)c) != s)))
                     s->role = SLOT_ROOT;
                 for (int k = 0; ok && s->role == SLOT_WAIT && k < n; k++)
                     if (c[k].chan) ok = add_ref(P, (uintptr_t)c[k].chan, i);
                 if (!s->obj && n && c) s->obj = c[0].chan;
-            } else if (!t->wait_obj) {
+            } else if (!s->wait_obj) {
                 s->role = SLOT_ROOT;
             } else {
-                ok = ok && add_ref(P, (uintptr_t)t->wait_obj, i);
+                ok = ok && add_ref(P, (uintptr_t)s->wait_obj, i);
             }
             if (!ok) return false;
         }
