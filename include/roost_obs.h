@@ -429,7 +429,8 @@ int64_t roost_leak_scan_detail(int64_t suspect_ns, roost_leak_scan_result_t *out
  * The other threads are stopped only while the process forks a
  * copy-on-write snapshot (stop_ns; it grows with the resident pages); the
  * mark runs in that child while the program goes on, and the caller
- * blocks until it answers (total_ns). ROOST_REACH_FORK=0, a fork that
+ * blocks until it answers (total_ns; walk_ns and mark_ns are the child's
+ * two phases), not until it has exited. ROOST_REACH_FORK=0, a fork that
  * fails, or TSan marks in place with the threads stopped throughout.
  *
  * Fills *out (NULL: nothing). Returns 0 when the proof ran, ROOST_EAGAIN
