@@ -460,6 +460,78 @@ static void t_past_end(void *arg) {
     g_past[0] = g_past[1] = 0;
 }
 
+/* ------------------------------------------------------------ a list in the heap */
+
+/* A list built by pushing at its head, as most are: each node points at
+ * the one allocated just before it, most often the chunk right below it,
+ * which the sweep marks as it scans the node above (scan_sweep), with no
+ * lookup. The only copy of the channel a task waits on is in the oldest
+ * node, at the far end from the global that holds the list: reached only
+ * if every step down the list is. Not proved while the list is held;
+ * proved once it is dropped. */
+#define LIST_NODES 2000
+typedef struct lnode {
+    struct lnode *next;
+    roost_chan_t *ch;
+    uint64_t pad[4];
+} lnode;
+static lnode *volatile g_list;
+static uintptr_t g_list_hidden; /* XOR-ed with HIDE_KEY */
+static roost_chan_t *g_list_kept;
+
+static void make_list(void *arg) {
+    (void)arg;
+    lnode *head = NULL;
+    for (int i = 0; i < LIST_NODES; i++) {
+        lnode *x = calloc(1, sizeof *x);
+        CHECK(x != NULL);
+        x->next = head;
+        if (!i) x->ch = spawn_waiter();
+        head = x;
+    }
+    g_list = head;
+}
+
+/* In a task of its own, so that no frame of the test's keeps the head. */
+static void drop_list(void *arg) {
+    (void)arg;
+    g_list_hidden = (uintptr_t)g_list ^ HIDE_KEY;
+    g_list = NULL;
+}
+
+static void t_heap_list(void *arg) {
+    (void)arg;
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack())); /* the last test's woken waiters, gone */
+    CHECK_OK(roost_go(make_list, NULL));
+    wait_parked(ROOST_WAIT_CHAN_RECV, 1);
+    CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
+    int64_t got = prove();
+    if (got >= 0) CHECK_EQ(got, 0); /* held: every node reached */
+    CHECK_OK(roost_go(drop_list, NULL));
+    CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
+    got = prove_expect(1);
+#ifdef SANITIZED
+    if (got >= 0) CHECK(got <= 1);
+#else
+    if (got >= 0) CHECK_EQ(got, 1); /* and woken (policy wake) */
+#endif
+    lnode *x = (lnode *)(g_list_hidden ^ HIDE_KEY);
+    g_list_hidden = 0;
+    while (x) {
+        lnode *next = x->next;
+        if (x->ch) {
+            /* Kept when proved, as in t_freed_stale; else its waiter is
+             * released. */
+            if (got <= 0)
+                release(x->ch);
+            else
+                g_list_kept = x->ch;
+        }
+        free(x);
+        x = next;
+    }
+}
+
 /* ------------------------------------------------------------ the documented limit */
 
 /* In a task of its own, so that no register or frame of the test's keeps
@@ -699,10 +771,12 @@ int main(void) {
     RUN(t_waitgroup);
     RUN(t_freed_stale);
     RUN(t_past_end);
+    RUN(t_heap_list);
     RUN(t_xor_hidden);
     RUN(t_stress_prove);
     RUN(t_unavailable);
     if (g_kept) roost_chan_unref((roost_chan_t *)(g_kept ^ HIDE_KEY));
+    if (g_list_kept) roost_chan_unref(g_list_kept);
     if (g_past_kept) {
         roost_chan_unref(g_past_kept[0]);
         free(g_past_kept);
