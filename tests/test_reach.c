@@ -467,8 +467,7 @@ static void t_past_end(void *arg) {
  * which the sweep marks as it scans the node above (scan_sweep), with no
  * lookup. The only copy of the channel a task waits on is in the oldest
  * node, at the far end from the global that holds the list: reached only
- * if every step down the list is. Not proved while the list is held;
- * proved once it is dropped. */
+ * if every step down the list is. Not proved while the list is held. */
 #define LIST_NODES 2000
 typedef struct lnode {
     struct lnode *next;
@@ -509,12 +508,14 @@ static void t_heap_list(void *arg) {
     if (got >= 0) CHECK_EQ(got, 0); /* held: every node reached */
     CHECK_OK(roost_go(drop_list, NULL));
     CHECK_OK(roost_wait_tasks(1, 5 * ROOST_S * check_slack()));
+    /* Dropped: proved and woken (policy wake), most often. A stale copy
+     * of a node's address (a register an idle worker kept from the task
+     * that built or dropped the list) keeps every node below it, and
+     * stays through prove_expect's retries: 0 is allowed here. The half
+     * that matters is the one above: a step down the list lost would
+     * prove the waiter while the list is held. */
     got = prove_expect(1);
-#ifdef SANITIZED
     if (got >= 0) CHECK(got <= 1);
-#else
-    if (got >= 0) CHECK_EQ(got, 1); /* and woken (policy wake) */
-#endif
     lnode *x = (lnode *)(g_list_hidden ^ HIDE_KEY);
     g_list_hidden = 0;
     while (x) {
