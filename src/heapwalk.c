@@ -356,10 +356,20 @@ void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
         s->exact = s->exact && sh == 4 && !(s->lo & 15);
         if (!sh) continue;
         size_t nw = seg_words(s, sh);
-        for (size_t j = 0; j < s->n; j++) {
-            uintptr_t g = (h->lo[s->first + j] - s->lo) >> sh;
-            idx[2 * (g >> 6)] |= (uint64_t)1 << (g & 63);
+        /* Chunks come in address order, a dozen or so to a word: the
+         * word's bits gather in a register, stored once it is done. */
+        const uintptr_t *lo = h->lo + s->first, base = s->lo;
+        size_t cur = 0;
+        uint64_t bits = 0;
+        for (size_t j = 0, n = s->n; j < n; j++) {
+            uintptr_t g = (lo[j] - base) >> sh;
+            if (g >> 6 != cur) {
+                idx[2 * cur] |= bits;
+                cur = g >> 6, bits = 0;
+            }
+            bits |= (uint64_t)1 << (g & 63);
         }
+        idx[2 * cur] |= bits;
         uint64_t cum = 0;
         for (size_t w = 0; w < nw; w += 2) {
             idx[w + 1] = cum;
