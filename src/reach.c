@@ -148,6 +148,13 @@ static void dbg(const char *fmt, ...) {
 
 static uintptr_t reach_trace;
 
+/* ROOST_REACH_TIMES=1: how long each phase of the mark took, one line to
+ * stderr from the snapshot's process. Unlike ROOST_REACH_DEBUG it changes
+ * nothing in how the proof runs (two sweepers, no per-chunk record), so
+ * its figures are the proof's own. */
+static bool reach_times;
+enum { PH_START, PH_SLOTS, PH_HEAPS, PH_INDEX, PH_CLASSIFY, PH_ROOTS, PH_SWEEP0, PH_SWEEP1, PH_LATE, PH_N };
+
 static int64_t r_mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -372,6 +379,7 @@ typedef struct rproof {
     uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
     size_t late;            /* chunks the sweepers' race left to the end (r_sweeps) */
+    int64_t ph[PH_N];       /* ROOST_REACH_TIMES: when each phase ended (r_mono_ns) */
     size_t fastbin_skipped; /* chunks of the fast bins, left out */
     size_t *fingers;        /* per sweep (FINGER_STRIDE apart): its chunks below it are left to it */
     size_t myf;             /* this sweeper's own finger, exact (fingers[me] lags below it) */
@@ -1080,6 +1088,7 @@ typedef struct {
 static int r_sweeper(void *arg) {
     rsweeper *w = arg;
     r_sweep(&w->Q, 1);
+    w->Q.ph[PH_SWEEP1] = r_mono_ns(); /* a vDSO call: nothing of libc's state */
     atomic_store(&w->done, 1);
     roost__futex_wake(&w->done, 1);
     return 0;
@@ -1100,6 +1109,7 @@ static void r_sweeps(rproof *P) {
     }
     if (!w || !stk || !work || mprotect(stk, 4096, PROT_NONE) != 0) {
         r_sweep(P, 0);
+        P->ph[PH_SWEEP0] = P->ph[PH_SWEEP1] = r_mono_ns();
     } else {
         P->par = true;
         w->Q = *P;
@@ -1107,10 +1117,12 @@ static void r_sweeps(rproof *P) {
         int tid = clone(r_sweeper, stk + SWEEPER_STACK,
                         CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, w);
         r_sweep(P, 0);
+        P->ph[PH_SWEEP0] = r_mono_ns();
         if (tid < 0)
             r_sweep(&w->Q, 1);
         else
             while (!atomic_load(&w->done)) roost__futex_wait(&w->done, 0, -1);
+        P->ph[PH_SWEEP1] = w->Q.ph[PH_SWEEP1];
         P->marked += w->Q.marked;
         if (!P->why) P->why = w->Q.why;
         P->par = false;
@@ -1126,6 +1138,7 @@ static void r_sweeps(rproof *P) {
         r_push(P, P->heap->lo[c], P->heap->hi[c]);
         r_drain(P);
     }
+    P->ph[PH_LATE] = r_mono_ns();
 }
 
 /* A stack glibc keeps for reuse after its thread exited: nothing in it is
@@ -1154,6 +1167,28 @@ __attribute__((no_sanitize("address", "thread"))) static bool dead_thread_stack(
     (void)P, (void)lo, (void)hi, (void)nin;
     return false;
 #endif
+}
+
+/* ROOST_REACH_TIMES: the phases, in ms. */
+static void r_times(const rproof *P) {
+    if (!reach_times) return;
+    static const char *const name[PH_N] = {"",      "slots",  "heaps",  "index", "classify",
+                                           "roots", "sweep0", "sweep1", "late"};
+    char b[512];
+    int n = snprintf(b, sizeof b, "reach: times (ms):");
+    int64_t swept = P->ph[PH_SWEEP1] > P->ph[PH_SWEEP0] ? P->ph[PH_SWEEP1] : P->ph[PH_SWEEP0];
+    for (int i = 1; i < PH_N && n > 0 && (size_t)n < sizeof b; i++) {
+        /* Each phase from the end of the one before, but: both sweeps
+         * start at the roots' end, and the last pass once both are done. */
+        int64_t from = P->ph[i - 1];
+        if (i == PH_SWEEP0 || i == PH_SWEEP1) from = P->ph[PH_ROOTS];
+        if (i == PH_LATE) from = swept;
+        n += snprintf(b + n, sizeof b - (size_t)n, " %s %.1f", name[i], (double)(P->ph[i] - from) / 1e6);
+    }
+    if (n > 0 && (size_t)n < sizeof b)
+        n += snprintf(b + n, sizeof b - (size_t)n, " (%zu chunks left to the end)\n", P->late);
+    if (n > 0 && write(2, b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1) < 0) {
+    }
 }
 
 /* ROOST_REACH_DEBUG: for each parked task found live, the chain of words
@@ -1345,6 +1380,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
                           size_t *nout, roost_leak_proof_t *st) {
     *out = NULL, *nout = 0;
     int64_t tm0 = r_mono_ns();
+    P->ph[PH_START] = tm0;
     if (!read_maps(P)) {
         P->why = "cannot read /proc/self/maps";
         return;
@@ -1412,6 +1448,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     }
     sort_slots(P->slots, P->nslots);
     slot_table(P);
+    P->ph[PH_SLOTS] = r_mono_ns();
     if (tracked && (P->why = roost__heaptrack_fill(P->heap))) return;
     /* The heaps and the roots, mapping by mapping (in address order). */
     rmapping prev = {0};
@@ -1488,6 +1525,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         }
         if (!classify_piece(P, &m, m.lo, m.hi, guarded, nin)) return;
     }
+    P->ph[PH_HEAPS] = r_mono_ns();
     /* Segments in address order (a heap found inside a mapping came before
      * the chunks of their own mapping below it). */
     for (size_t i = 1; i < P->heap->nseg; i++) {
@@ -1530,10 +1568,12 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->why = "out of memory";
         return;
     }
+    P->ph[PH_INDEX] = r_mono_ns();
     if (!classify_slots(P)) {
         P->why = "too many wait objects";
         return;
     }
+    P->ph[PH_CLASSIFY] = r_mono_ns();
     int64_t tm1 = r_mono_ns();
     st->walk_ns = tm1 - tm0;
     dbg("reach: indexed after %lld us\n", (long long)(tm1 - tm0) / 1000);
@@ -1595,6 +1635,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->sched_root = false;
         r_drain(P);
     }
+    P->ph[PH_ROOTS] = r_mono_ns();
     if (!P->why) r_sweeps(P);
     for (int i = 0; i < nw; i++) {
         roost__worker *w = roost__worker_at(i);
@@ -1611,6 +1652,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     dbg("reach: marked after %lld us (%zu chunks scanned after the sweep)\n",
         (long long)(r_mono_ns() - tm0) / 1000, P->late);
     st->mark_ns = r_mono_ns() - tm1;
+    r_times(P);
     if (P->whyc) explain(P);
     st->parked = (int64_t)parked;
     st->chunks = (int64_t)(P->heap->n - P->heap->ngap);
@@ -1894,6 +1936,7 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
     const char *why = unavailable_here();
     reach_debug = -1;
     dbg("%s", "");
+    reach_times = getenv("ROOST_REACH_TIMES") != NULL;
     const char *trace = getenv("ROOST_REACH_TRACE");
     if (trace) reach_trace = ~(uintptr_t)strtoull(trace, NULL, 16); /* kept as ~address: not a pointer */
     if (why) {
