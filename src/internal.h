@@ -465,6 +465,9 @@ void roost__for_each_stack_slot_sliced(void (*fn)(roost__task *t, void *arg), vo
  * release. The walk calls no allocator. */
 void roost__stack_hold(bool hold);
 void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg);
+/* Whether a lies in memory of the stack pool's (a chunk of slots, an odd
+ * stack, guards included). While held, as above; reads only. */
+bool roost__stack_owns(uintptr_t a);
 /* The signal the reachability proof stops threads with (reach.c); runtime
  * threads leave it open (thread.c). */
 #define ROOST_STOP_SIGNAL (SIGRTMAX - 3)

@@ -153,7 +153,19 @@ static uintptr_t reach_trace;
  * nothing in how the proof runs (two sweepers, no per-chunk record), so
  * its figures are the proof's own. */
 static bool reach_times;
-enum { PH_START, PH_SLOTS, PH_HEAPS, PH_INDEX, PH_CLASSIFY, PH_ROOTS, PH_SWEEP0, PH_SWEEP1, PH_LATE, PH_N };
+enum {
+    PH_START,
+    PH_SLOTS,
+    PH_HEAPS,
+    PH_PIECES,
+    PH_INDEX,
+    PH_CLASSIFY,
+    PH_ROOTS,
+    PH_SWEEP0,
+    PH_SWEEP1,
+    PH_LATE,
+    PH_N
+};
 
 static int64_t r_mono_ns(void) {
     struct timespec ts;
@@ -358,6 +370,9 @@ typedef struct rproof {
     uint8_t *cmark;
     rslot *slots;
     size_t nslots, slots_cap;
+    bool slots_full;       /* more slots than slots_cap: no proof */
+    struct rpiece *pieces; /* memory to classify once the slots are known */
+    size_t npieces, pieces_cap;
     r_waitref *refs;
     size_t nrefs, refs_cap;
     rrange *roots; /* mappings (or parts) read as roots */
@@ -508,6 +523,22 @@ typedef struct {
     size_t pathlen;
 } rmapping;
 
+/* A piece [lo, hi) of mapping m, left for classify_piece. */
+typedef struct rpiece {
+    rmapping m;
+    uintptr_t lo, hi;
+    bool guarded;
+} rpiece;
+
+static bool r_piece(rproof *P, const rmapping *m, uintptr_t lo, uintptr_t hi, bool guarded) {
+    if (P->npieces == P->pieces_cap) {
+        P->why = "too many roots";
+        return false;
+    }
+    P->pieces[P->npieces++] = (rpiece){*m, lo, hi, guarded};
+    return true;
+}
+
 static const char *parse_line(const char *p, const char *end, rmapping *m) {
     char *q;
     m->lo = strtoull(p, &q, 16);
@@ -618,6 +649,18 @@ __attribute__((no_sanitize("address", "thread"))) static void add_slot(roost__st
     s->sel_n = t->sel_n;
     s->sel_cases = t->sel_cases;
     (void)len;
+}
+
+/* Every task slot into P->slots, in address order. It may run on a second
+ * thread (r_spawn): it calls nothing of libc's but memset. */
+static int list_slots(void *arg) {
+    rproof *P = arg;
+    rslot_walk sw = {P, false};
+    roost__stack_each_held(add_slot, &sw);
+    P->slots_full = sw.full;
+    if (!sw.full) sort_slots(P->slots, P->nslots);
+    P->ph[PH_SLOTS] = r_mono_ns();
+    return 0;
 }
 
 static bool add_ref(rproof *P, uintptr_t obj, size_t si) {
@@ -1077,54 +1120,82 @@ static void r_sweep(rproof *P, unsigned k) {
     r_drain(P);
 }
 
-/* The second sweeper: a thread of the snapshot's process (a clone of its
- * one thread, on a stack of its own; it calls nothing of libc's), with a
- * copy of the proof that shares every table but the work stack. */
+/* A second thread of the snapshot's process: a clone of its one thread, on
+ * a stack of its own. It shares that thread's TLS, so it calls nothing of
+ * libc's that touches it (errno included): no syscall wrapper, no
+ * allocator. */
 typedef struct {
-    rproof Q;
+    int (*fn)(void *);
+    void *arg;
     _Atomic uint32_t done;
-} rsweeper;
+    int tid;
+} rthread;
 
-static int r_sweeper(void *arg) {
-    rsweeper *w = arg;
-    r_sweep(&w->Q, 1);
-    w->Q.ph[PH_SWEEP1] = r_mono_ns(); /* a vDSO call: nothing of libc's state */
-    atomic_store(&w->done, 1);
-    roost__futex_wake(&w->done, 1);
+static int r_thread_main(void *arg) {
+    rthread *t = arg;
+    t->fn(t->arg);
+    atomic_store(&t->done, 1);
+    roost__futex_wake(&t->done, 1);
     return 0;
 }
 
-#define SWEEPER_STACK ((size_t)8 << 20)
+#define HELPER_STACK ((size_t)8 << 20)
+
+/* Runs fn(arg) on a second thread. False (nothing started) where there is
+ * no memory or the clone fails: the caller then runs fn itself. */
+static bool r_spawn(rproof *P, rthread *t, int (*fn)(void *), void *arg) {
+    char *stk = r_smap(P, HELPER_STACK);
+    if (!stk) return false;
+    /* A stack: no huge page for its top (r_smap asks for them), a guard at
+     * its bottom. */
+    madvise(stk, HELPER_STACK, MADV_NOHUGEPAGE);
+    if (mprotect(stk, 4096, PROT_NONE) != 0) return false;
+    t->fn = fn, t->arg = arg;
+    atomic_store(&t->done, 0);
+    t->tid = clone(r_thread_main, stk + HELPER_STACK,
+                   CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, t);
+    return t->tid >= 0;
+}
+
+static void r_join(rthread *t) {
+    while (!atomic_load(&t->done)) roost__futex_wait(&t->done, 0, -1);
+}
+
+/* The second sweeper, with a copy of the proof that shares every table but
+ * the work stack. */
+static int r_sweeper(void *arg) {
+    rproof *Q = arg;
+    r_sweep(Q, 1);
+    Q->ph[PH_SWEEP1] = r_mono_ns(); /* a vDSO call: nothing of libc's state */
+    return 0;
+}
 
 static void r_sweeps(rproof *P) {
-    rsweeper *w = NULL;
-    char *stk = NULL;
+    rproof *Q = NULL;
+    rthread *t = NULL;
     rrange *work = NULL;
     /* Two sweepers where two CPUs can run them and the heap is worth it;
      * one where a debug walk records why each chunk was marked. */
     if (P->ncpu >= 2 && !P->whyc && !P->trace && P->heap->n >= (size_t)4 << P->bshift) {
-        w = r_smap(P, sizeof *w);
-        stk = r_smap(P, SWEEPER_STACK);
+        Q = r_smap(P, sizeof *Q + sizeof *t);
         work = r_smap(P, P->work_cap * sizeof(rrange));
     }
-    if (!w || !stk || !work || mprotect(stk, 4096, PROT_NONE) != 0) {
-        r_sweep(P, 0);
-        P->ph[PH_SWEEP0] = P->ph[PH_SWEEP1] = r_mono_ns();
-    } else {
+    bool two = false;
+    if (Q && work) {
+        t = (rthread *)(Q + 1);
         P->par = true;
-        w->Q = *P;
-        w->Q.work = work, w->Q.nwork = 0, w->Q.marked = 0, w->Q.hint = NULL, w->Q.me = 1;
-        int tid = clone(r_sweeper, stk + SWEEPER_STACK,
-                        CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, w);
-        r_sweep(P, 0);
-        P->ph[PH_SWEEP0] = r_mono_ns();
-        if (tid < 0)
-            r_sweep(&w->Q, 1);
-        else
-            while (!atomic_load(&w->done)) roost__futex_wait(&w->done, 0, -1);
-        P->ph[PH_SWEEP1] = w->Q.ph[PH_SWEEP1];
-        P->marked += w->Q.marked;
-        if (!P->why) P->why = w->Q.why;
+        *Q = *P;
+        Q->work = work, Q->nwork = 0, Q->marked = 0, Q->hint = NULL, Q->me = 1;
+        two = r_spawn(P, t, r_sweeper, Q);
+        P->par = two;
+    }
+    r_sweep(P, 0);
+    P->ph[PH_SWEEP0] = P->ph[PH_SWEEP1] = r_mono_ns();
+    if (two && Q && t) {
+        r_join(t);
+        P->ph[PH_SWEEP1] = Q->ph[PH_SWEEP1];
+        P->marked += Q->marked;
+        if (!P->why) P->why = Q->why;
         P->par = false;
     }
     /* What a race between the sweepers left marked and unscanned (see
@@ -1172,15 +1243,19 @@ __attribute__((no_sanitize("address", "thread"))) static bool dead_thread_stack(
 /* ROOST_REACH_TIMES: the phases, in ms. */
 static void r_times(const rproof *P) {
     if (!reach_times) return;
-    static const char *const name[PH_N] = {"",      "slots",  "heaps",  "index", "classify",
-                                           "roots", "sweep0", "sweep1", "late"};
+    static const char *const name[PH_N] = {"",         "slots", "heaps",  "pieces", "index",
+                                           "classify", "roots", "sweep0", "sweep1", "late"};
     char b[512];
     int n = snprintf(b, sizeof b, "reach: times (ms):");
     int64_t swept = P->ph[PH_SWEEP1] > P->ph[PH_SWEEP0] ? P->ph[PH_SWEEP1] : P->ph[PH_SWEEP0];
     for (int i = 1; i < PH_N && n > 0 && (size_t)n < sizeof b; i++) {
-        /* Each phase from the end of the one before, but: both sweeps
-         * start at the roots' end, and the last pass once both are done. */
+        /* Each phase from the end of the one before, but: the slots and
+         * the heaps are listed side by side from the start (the pieces
+         * once both are done), both sweeps start at the roots' end, and
+         * the last pass once both are done. */
         int64_t from = P->ph[i - 1];
+        if (i == PH_HEAPS) from = P->ph[PH_START];
+        if (i == PH_PIECES) from = P->ph[PH_SLOTS] > P->ph[PH_HEAPS] ? P->ph[PH_SLOTS] : P->ph[PH_HEAPS];
         if (i == PH_SWEEP0 || i == PH_SWEEP1) from = P->ph[PH_ROOTS];
         if (i == PH_LATE) from = swept;
         n += snprintf(b + n, sizeof b - (size_t)n, " %s %.1f", name[i], (double)(P->ph[i] - from) / 1e6);
@@ -1438,19 +1513,25 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     stack_t ss; /* ours */
     if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) && ss.ss_size)
         P->alts[P->nalts++] = (rrange){(uintptr_t)ss.ss_sp, (uintptr_t)ss.ss_sp + ss.ss_size, false};
-    /* The task slots. */
-    rslot_walk sw = {P, false};
-    dbg("reach: setup after %lld us\n", (long long)(r_mono_ns() - tm0) / 1000);
-    roost__stack_each_held(add_slot, &sw);
-    if (sw.full) {
-        P->why = "too many task slots";
+    /* The pieces of memory left to classify once the slots are known. */
+    P->pieces_cap = nmaps * 2 + heapish / HEAP_ALIGN + 64;
+    P->pieces = r_smap(P, P->pieces_cap * sizeof(rpiece));
+    if (!P->pieces) {
+        P->why = "out of memory";
         return;
     }
-    sort_slots(P->slots, P->nslots);
-    slot_table(P);
-    P->ph[PH_SLOTS] = r_mono_ns();
+    dbg("reach: setup after %lld us\n", (long long)(r_mono_ns() - tm0) / 1000);
+    /* The task slots, listed on a second thread where there is a second
+     * CPU, while this one walks the heaps. Each slot's record lies on a
+     * page of its own, and the first read of a page in the snapshot costs
+     * as much as the heap walk's: both are mostly that. Nothing below
+     * needs the slots until both are done but the classification of what
+     * is neither heap nor slot. */
+    rthread lister;
+    bool two = P->ncpu >= 2 && !tracked && r_spawn(P, &lister, list_slots, P);
+    if (!two) list_slots(P);
     if (tracked && (P->why = roost__heaptrack_fill(P->heap))) return;
-    /* The heaps and the roots, mapping by mapping (in address order). */
+    /* The heaps, mapping by mapping (in address order); the rest, pieces. */
     rmapping prev = {0};
     for (const char *p = P->maps; p < end;) {
         rmapping m;
@@ -1483,10 +1564,10 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
             uintptr_t cur = m.lo;
             bool g = guarded;
             for (; a < P->heap->n && P->heap->lo[a] < m.hi; a++) {
-                if (P->heap->lo[a] > cur && !classify_piece(P, &m, cur, P->heap->lo[a], g, nin)) return;
+                if (P->heap->lo[a] > cur && !r_piece(P, &m, cur, P->heap->lo[a], g)) return;
                 if (P->heap->hi[a] > cur) cur = P->heap->hi[a], g = false;
             }
-            if (cur < m.hi && !classify_piece(P, &m, cur, m.hi, g, nin)) return;
+            if (cur < m.hi && !r_piece(P, &m, cur, m.hi, g)) return;
             continue;
         }
         if (path_is(&m, "[heap]")) {
@@ -1508,7 +1589,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
             bool below_guarded = guarded;
             for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
                 uintptr_t seg_end = m.hi - b > HEAP_ALIGN ? b + HEAP_ALIGN : m.hi;
-                int k = in_slots(P, b) ? 0 : roost__heap_region(P->heap, b, seg_end, false);
+                int k = roost__stack_owns(b) ? 0 : roost__heap_region(P->heap, b, seg_end, false);
                 if (k < 0) {
                     dbg("reach: %lx-%lx: a heap caught changing\n", (unsigned long)b, (unsigned long)seg_end);
                     P->why = "a heap could not be walked";
@@ -1517,15 +1598,26 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
                 if (k == 0) continue;
                 dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)seg_end,
                     P->heap->n);
-                if (cur < b && !classify_piece(P, &m, cur, b, below_guarded, nin)) return;
+                if (cur < b && !r_piece(P, &m, cur, b, below_guarded)) return;
                 cur = seg_end, below_guarded = false;
             }
-            if (cur < m.hi && !classify_piece(P, &m, cur, m.hi, below_guarded, nin)) return;
+            if (cur < m.hi && !r_piece(P, &m, cur, m.hi, below_guarded)) return;
             continue;
         }
-        if (!classify_piece(P, &m, m.lo, m.hi, guarded, nin)) return;
+        if (!r_piece(P, &m, m.lo, m.hi, guarded)) return;
     }
     P->ph[PH_HEAPS] = r_mono_ns();
+    if (two) r_join(&lister);
+    if (P->slots_full) {
+        P->why = "too many task slots";
+        return;
+    }
+    slot_table(P);
+    for (size_t i = 0; i < P->npieces; i++) {
+        rpiece *q = &P->pieces[i];
+        if (!classify_piece(P, &q->m, q->lo, q->hi, q->guarded, nin)) return;
+    }
+    P->ph[PH_PIECES] = r_mono_ns();
     /* Segments in address order (a heap found inside a mapping came before
      * the chunks of their own mapping below it). */
     for (size_t i = 1; i < P->heap->nseg; i++) {

@@ -313,6 +313,17 @@ void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, 
         fn(s, s->lo - GUARD_SIZE, (size_t)(s->hi - s->lo) + GUARD_SIZE, arg);
 }
 
+bool roost__stack_owns(uintptr_t a) {
+    size_t slot = stacks.size + GUARD_SIZE;
+    for (roost__stack *c = stacks.chunks; c; c = c->chunk_next) {
+        uintptr_t base = (uintptr_t)c->lo - GUARD_SIZE;
+        if (a - base < CHUNK_SLOTS * slot) return true;
+    }
+    for (roost__stack *s = stacks.odd; s; s = s->chunk_next)
+        if (a - ((uintptr_t)s->lo - GUARD_SIZE) < (uintptr_t)(s->hi - s->lo) + GUARD_SIZE) return true;
+    return false;
+}
+
 /* ------------------------------------------------------------ overflow */
 
 static void report_overflow(roost__task *t) {
