@@ -915,6 +915,27 @@ int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const ch
  * reachability proof counts no pointer from their stacks into a parked
  * task's frames (reach.c). */
 extern _Thread_local bool roost__tls_runtime __attribute__((tls_model("initial-exec")));
+/* Set by a runtime thread for the time of a wait it blocks in (ROOST_IDLE):
+ * its vector registers then hold nothing it will use again (all of them are
+ * caller-saved on x86_64), and the reachability proof leaves out their copy
+ * in the stop signal's frame. What they held last (a pointer that passed
+ * through a memcpy while a report was written, say) would otherwise keep
+ * its object alive for as long as the thread sleeps. */
+extern _Thread_local volatile bool roost__tls_idle __attribute__((tls_model("initial-exec")));
+/* Zero 64 KiB of the stack below the caller's frame: a runtime thread that
+ * handled leaked tasks' objects (the reporter, the monitor) calls it before
+ * it sleeps, so that the stale words deeper calls left there do not end up,
+ * unused, in the frames of the wait, where the reachability proof would
+ * count them as live. */
+void roost__scrub_stack(void);
+#define ROOST_IDLE(call)                           \
+    do {                                           \
+        roost__tls_idle = true;                    \
+        atomic_signal_fence(memory_order_seq_cst); \
+        call;                                      \
+        atomic_signal_fence(memory_order_seq_cst); \
+        roost__tls_idle = false;                   \
+    } while (0)
 void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void roost__futex_wake(_Atomic uint32_t *addr, int n);
 

@@ -423,11 +423,12 @@ static void *reporter_main(void *unused) {
             int64_t next = groups_flush(false);
             pthread_mutex_lock(&leaks.lock);
             if (leaks.head) break;
+            roost__scrub_stack();
             if (!next) {
-                pthread_cond_wait(&leaks.cond, &leaks.lock);
+                ROOST_IDLE(pthread_cond_wait(&leaks.cond, &leaks.lock));
             } else {
                 struct timespec ts = realtime_at(next);
-                pthread_cond_timedwait(&leaks.cond, &leaks.lock, &ts);
+                ROOST_IDLE(pthread_cond_timedwait(&leaks.cond, &leaks.lock, &ts));
             }
         }
         roost__leak_ev *ev = leaks.head;

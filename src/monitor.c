@@ -387,7 +387,8 @@ static void mon_sample(mon_hist *h, const roost_monitor_opts_t *o, bool *armed) 
 
 static void mon_wait_until(int64_t when) {
     struct timespec ts = {.tv_sec = (time_t)(when / ROOST_S), .tv_nsec = (long)(when % ROOST_S)};
-    pthread_cond_timedwait(&monitor.cond, &monitor.lock, &ts);
+    roost__scrub_stack();
+    ROOST_IDLE(pthread_cond_timedwait(&monitor.cond, &monitor.lock, &ts));
 }
 
 static void *mon_main(void *arg) {

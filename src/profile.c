@@ -592,7 +592,7 @@ static void *prof_dumper(void *unused) {
     for (;;) {
         uint32_t now = atomic_load_explicit(&profq.req, memory_order_acquire);
         if (now == seen) {
-            roost__futex_wait(&profq.req, seen, -1);
+            ROOST_IDLE(roost__futex_wait(&profq.req, seen, -1));
             continue;
         }
         seen = now;

@@ -55,6 +55,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #if defined(__has_include)
@@ -84,11 +85,34 @@ static struct {
         bool runtime;             /* roost__tls_runtime */
         uintptr_t self;           /* pthread_self(): its thread control block */
         uintptr_t alt_lo, alt_hi; /* its alternate signal stack; 0, 0: none */
+        uintptr_t fp_lo, fp_hi;   /* its vector registers' copy, left out (stop_handler); 0, 0: none */
     } who[MAX_THREADS];
     pthread_mutex_t one; /* one proof at a time */
     bool installed;
     _Atomic int64_t last_ns; /* the r_periodic runner's last proof, for tests */
 } STW = {.one = PTHREAD_MUTEX_INITIALIZER};
+
+/* Where the kernel saved the vector registers of a runtime thread stopped
+ * in a wait (ROOST_IDLE), in the signal's frame on its stack: [*lo, *hi),
+ * or 0, 0. Only on x86_64, where every vector register is caller-saved: at
+ * a wait, none holds anything its thread will use again. (On AArch64 the
+ * low halves of v8 to v15 are callee-saved: they may hold a pointer across
+ * the wait, and are read.) The size is the kernel's, from the software
+ * bytes of the frame's FXSAVE area: 512 without them. */
+static void idle_fpstate(void *uc, uintptr_t *lo, uintptr_t *hi) {
+    *lo = *hi = 0;
+#if defined(__x86_64__)
+    const ucontext_t *u = uc;
+    if (!roost__tls_idle || !u || !u->uc_mcontext.fpregs) return;
+    uintptr_t fp = (uintptr_t)u->uc_mcontext.fpregs;
+    uint32_t sw[2];
+    memcpy(sw, (const char *)fp + 464, sizeof sw); /* struct _fpx_sw_bytes: magic1, extended_size */
+    size_t n = sw[0] == 0x46505853u && sw[1] >= 512 && sw[1] <= (64u << 10) ? sw[1] : 512;
+    *lo = fp, *hi = fp + n;
+#else
+    (void)uc;
+#endif
+}
 
 static void stop_handler(int sig, siginfo_t *si, void *uc) {
     (void)sig, (void)si, (void)uc;
@@ -106,6 +130,7 @@ static void stop_handler(int sig, siginfo_t *si, void *uc) {
             bool alt = sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) && ss.ss_size;
             STW.who[i].alt_lo = alt ? (uintptr_t)ss.ss_sp : 0;
             STW.who[i].alt_hi = alt ? (uintptr_t)ss.ss_sp + ss.ss_size : 0;
+            idle_fpstate(uc, &STW.who[i].fp_lo, &STW.who[i].fp_hi);
             atomic_store_explicit(&STW.who[i].tid, (int)syscall(SYS_gettid), memory_order_release);
         }
         while (atomic_load_explicit(&STW.gen, memory_order_acquire) == g) roost__futex_wait(&STW.gen, g, -1);
@@ -383,6 +408,8 @@ typedef struct rproof {
     size_t nsps;
     rrange *alts; /* the threads' alternate signal stacks */
     size_t nalts;
+    rrange *fps; /* idle threads' vector registers, in their stop's frame: not roots */
+    size_t nfps;
     uintptr_t win_lo, win_hi; /* every chunk and slot lies in [win_lo, win_hi) */
     char *maps;
     size_t maps_len;
@@ -1349,6 +1376,10 @@ static bool root_add(rproof *P, uintptr_t lo, uintptr_t hi) {
         uintptr_t a = (uintptr_t)P->scratch[i].p, b = a + P->scratch[i].len;
         if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
     }
+    for (size_t i = 0; i < P->nfps; i++) {
+        uintptr_t a = P->fps[i].lo, b = P->fps[i].hi;
+        if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
+    }
     /* An alternate signal stack is a stack while a handler runs on it
      * (then a stopped thread's stack pointer lies in it: from there up);
      * otherwise all it holds are the frames of handlers that returned. */
@@ -1510,6 +1541,13 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     }
     for (int i = 0; i < nin && i < MAX_THREADS; i++)
         if (STW.who[i].alt_hi) P->alts[P->nalts++] = (rrange){STW.who[i].alt_lo, STW.who[i].alt_hi, false};
+    P->fps = r_smap(P, ((size_t)nin + 1) * sizeof(rrange));
+    if (!P->fps) {
+        P->why = "out of memory";
+        return;
+    }
+    for (int i = 0; i < nin && i < MAX_THREADS; i++)
+        if (STW.who[i].fp_hi) P->fps[P->nfps++] = (rrange){STW.who[i].fp_lo, STW.who[i].fp_hi, false};
     stack_t ss; /* ours */
     if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) && ss.ss_size)
         P->alts[P->nalts++] = (rrange){(uintptr_t)ss.ss_sp, (uintptr_t)ss.ss_sp + ss.ss_size, false};

@@ -22,6 +22,13 @@
 #include <string.h>
 
 _Thread_local bool roost__tls_runtime __attribute__((tls_model("initial-exec")));
+_Thread_local volatile bool roost__tls_idle __attribute__((tls_model("initial-exec")));
+
+__attribute__((noinline)) void roost__scrub_stack(void) {
+    char buf[64 << 10];
+    explicit_bzero(buf, sizeof buf);
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
 
 struct thread_start {
     void *(*fn)(void *);

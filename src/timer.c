@@ -274,7 +274,7 @@ static void *timer_main(void *arg) {
         atomic_store(&timers.deep, until == INT64_MAX || !busy);
         if (sched && !busy && !roost__sched_all_idle()) continue;
         if (atomic_load(&timers.seq) != seq) continue;
-        roost__futex_wait(&timers.seq, seq, until == INT64_MAX ? -1 : until - now);
+        ROOST_IDLE(roost__futex_wait(&timers.seq, seq, until == INT64_MAX ? -1 : until - now));
         atomic_store(&timers.deep, false);
         roost__lock(&timers.lock);
         timers.sleeping_until = INT64_MIN; /* awake: adders need not signal */
