@@ -465,9 +465,10 @@ void roost__for_each_stack_slot_sliced(void (*fn)(roost__task *t, void *arg), vo
  * release. The walk calls no allocator. */
 void roost__stack_hold(bool hold);
 void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg);
-/* Whether a lies in memory of the stack pool's (a chunk of slots, an odd
- * stack, guards included). While held, as above; reads only. */
-bool roost__stack_owns(uintptr_t a);
+/* The stack pool's memory (chunks of slots, odd stacks; guards included):
+ * up to max ranges [lo[i], hi[i]), in no order. Returns how many there are
+ * (more than max: the rest were not written). While held, as above. */
+size_t roost__stack_regions(uintptr_t *lo, uintptr_t *hi, size_t max);
 /* The signal the reachability proof stops threads with (reach.c); runtime
  * threads leave it open (thread.c). */
 #define ROOST_STOP_SIGNAL (SIGRTMAX - 3)

@@ -70,7 +70,7 @@
 #define HEAP_ALIGN ((uintptr_t)64 << 20) /* glibc's HEAP_MAX_SIZE on 64-bit systems */
 #define RED_ZONE \
     0 /* a parked task saved its stack pointer inside roost__switch: nothing of its lives below */
-#define MAX_SCRATCH 24
+#define MAX_SCRATCH 32
 #define STOP_WAIT_NS (2 * ROOST_S)
 
 /* ------------------------------------------------------------ stopping */
@@ -406,6 +406,8 @@ typedef struct rproof {
     size_t nwork, work_cap;
     uintptr_t *sps; /* stack pointers of threads, workers' scheduler loops */
     size_t nsps;
+    rrange *pool; /* the stack pool's memory, sorted, adjacent ranges merged */
+    size_t npool;
     rrange *alts; /* the threads' alternate signal stacks */
     size_t nalts;
     rrange *fps; /* idle threads' vector registers, in their stop's frame: not roots */
@@ -421,6 +423,7 @@ typedef struct rproof {
     uintptr_t trace; /* ROOST_REACH_TRACE: say where pointers to this address are */
     int64_t root_bytes, marked;
     size_t late;            /* chunks the sweepers' race left to the end (r_sweeps) */
+    unsigned sweepers;      /* how many swept (r_sweeps) */
     int64_t ph[PH_N];       /* ROOST_REACH_TIMES: when each phase ended (r_mono_ns) */
     size_t fastbin_skipped; /* chunks of the fast bins, left out */
     size_t *fingers;        /* per sweep (FINGER_STRIDE apart): its chunks below it are left to it */
@@ -509,6 +512,9 @@ static void sfree_all(rproof *P) {
 HEAPSORT_DOWN(sort_slots_heap, rslot, SLOT_KEY)
 HEAPSORT(sort_slots_heap, rslot, SLOT_KEY)
 SORT(sort_slots, rslot, SLOT_KEY)
+HEAPSORT_DOWN(sort_ranges_heap, rrange, SLOT_KEY)
+HEAPSORT(sort_ranges_heap, rrange, SLOT_KEY)
+SORT(sort_ranges, rrange, SLOT_KEY)
 HEAPSORT_DOWN(sort_refs_heap, r_waitref, REF_KEY)
 HEAPSORT(sort_refs_heap, r_waitref, REF_KEY)
 SORT(sort_refs, r_waitref, REF_KEY)
@@ -642,6 +648,40 @@ static bool in_slots(const rproof *P, uintptr_t v) {
             b = m;
     }
     return a && v < P->slots[a - 1].hi;
+}
+
+/* Whether v lies in the stack pool's memory (P->pool). */
+static bool in_pool(const rproof *P, uintptr_t v) {
+    size_t a = 0, b = P->npool;
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (P->pool[m].lo <= v)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a && v < P->pool[a - 1].hi;
+}
+
+/* The stack pool's memory into P->pool. False (P->why set) without memory. */
+static bool pool_ranges(rproof *P) {
+    size_t n = roost__stack_regions(NULL, NULL, 0);
+    P->pool = r_smap(P, (n + 1) * (sizeof *P->pool + 2 * sizeof(uintptr_t)));
+    if (!P->pool) {
+        P->why = "out of memory";
+        return false;
+    }
+    uintptr_t *lo = (uintptr_t *)(P->pool + n + 1), *hi = lo + n + 1;
+    n = roost__stack_regions(lo, hi, n);
+    for (size_t i = 0; i < n; i++) P->pool[i] = (rrange){lo[i], hi[i], false};
+    sort_ranges(P->pool, n);
+    for (size_t i = 0; i < n; i++)
+        if (P->npool && P->pool[P->npool - 1].hi >= P->pool[i].lo) {
+            if (P->pool[i].hi > P->pool[P->npool - 1].hi) P->pool[P->npool - 1].hi = P->pool[i].hi;
+        } else {
+            P->pool[P->npool++] = P->pool[i];
+        }
+    return true;
 }
 
 typedef struct {
@@ -1216,6 +1256,7 @@ static void r_sweeps(rproof *P) {
         two = r_spawn(P, t, r_sweeper, Q);
         P->par = two;
     }
+    P->sweepers = two ? 2 : 1;
     r_sweep(P, 0);
     P->ph[PH_SWEEP0] = P->ph[PH_SWEEP1] = r_mono_ns();
     if (two && Q && t) {
@@ -1288,7 +1329,8 @@ static void r_times(const rproof *P) {
         n += snprintf(b + n, sizeof b - (size_t)n, " %s %.1f", name[i], (double)(P->ph[i] - from) / 1e6);
     }
     if (n > 0 && (size_t)n < sizeof b)
-        n += snprintf(b + n, sizeof b - (size_t)n, " (%zu chunks left to the end)\n", P->late);
+        n += snprintf(b + n, sizeof b - (size_t)n, " (%u sweeper%s, %zu chunks left to the end)\n",
+                      P->sweepers, P->sweepers == 1 ? "" : "s", P->late);
     if (n > 0 && write(2, b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1) < 0) {
     }
 }
@@ -1565,6 +1607,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
      * as much as the heap walk's: both are mostly that. Nothing below
      * needs the slots until both are done but the classification of what
      * is neither heap nor slot. */
+    if (!pool_ranges(P)) return;
     rthread lister;
     bool two = P->ncpu >= 2 && !tracked && r_spawn(P, &lister, list_slots, P);
     if (!two) list_slots(P);
@@ -1627,7 +1670,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
             bool below_guarded = guarded;
             for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
                 uintptr_t seg_end = m.hi - b > HEAP_ALIGN ? b + HEAP_ALIGN : m.hi;
-                int k = roost__stack_owns(b) ? 0 : roost__heap_region(P->heap, b, seg_end, false);
+                int k = in_pool(P, b) ? 0 : roost__heap_region(P->heap, b, seg_end, false);
                 if (k < 0) {
                     dbg("reach: %lx-%lx: a heap caught changing\n", (unsigned long)b, (unsigned long)seg_end);
                     P->why = "a heap could not be walked";

@@ -313,15 +313,13 @@ void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, 
         fn(s, s->lo - GUARD_SIZE, (size_t)(s->hi - s->lo) + GUARD_SIZE, arg);
 }
 
-bool roost__stack_owns(uintptr_t a) {
-    size_t slot = stacks.size + GUARD_SIZE;
-    for (roost__stack *c = stacks.chunks; c; c = c->chunk_next) {
-        uintptr_t base = (uintptr_t)c->lo - GUARD_SIZE;
-        if (a - base < CHUNK_SLOTS * slot) return true;
-    }
-    for (roost__stack *s = stacks.odd; s; s = s->chunk_next)
-        if (a - ((uintptr_t)s->lo - GUARD_SIZE) < (uintptr_t)(s->hi - s->lo) + GUARD_SIZE) return true;
-    return false;
+size_t roost__stack_regions(uintptr_t *lo, uintptr_t *hi, size_t max) {
+    size_t slot = stacks.size + GUARD_SIZE, n = 0;
+    for (roost__stack *c = stacks.chunks; c; c = c->chunk_next, n++)
+        if (n < max) lo[n] = (uintptr_t)c->lo - GUARD_SIZE, hi[n] = lo[n] + CHUNK_SLOTS * slot;
+    for (roost__stack *s = stacks.odd; s; s = s->chunk_next, n++)
+        if (n < max) lo[n] = (uintptr_t)s->lo - GUARD_SIZE, hi[n] = (uintptr_t)s->hi;
+    return n;
 }
 
 /* ------------------------------------------------------------ overflow */
