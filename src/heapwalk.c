@@ -129,7 +129,7 @@ bad:
 static bool roost__heap_seg_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi, size_t first, bool exact,
                                 uintptr_t prev) {
     if (h->nseg == ROOST_HEAP_SEGS) return false;
-    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL, 0, exact, prev, 0, 0};
+    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL, 0, exact, prev, 0, 0, 0};
     return true;
 }
 
@@ -340,21 +340,31 @@ static void seg_order(roost__heapmap *h) {
             if (h->seg[i].age == a) h->order[k++] = (uint16_t)i, h->seg[i].pos = pos, pos += h->seg[i].n;
 }
 
-void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
+void roost__heap_index_prepare(roost__heapmap *h) {
     seg_order(h);
     for (size_t b = 0; b < 256; b++) h->segtab[b] = ROOST_SEGTAB_NONE;
+    size_t off = 0;
     for (size_t i = 0; i < h->nseg; i++) {
         roost__heapseg *s = &h->seg[i];
         for (uintptr_t slot = s->lo >> 26, k = 0; slot <= (s->hi - 1) >> 26 && k < 256; slot++, k++) {
             uint16_t *e = &h->segtab[slot & 255];
             *e = *e == ROOST_SEGTAB_NONE || *e == i ? (uint16_t)i : ROOST_SEGTAB_MANY;
         }
+        s->ix = NULL, s->ixoff = off;
+        off += seg_words(s, 3);
+    }
+}
+
+void roost__heap_index_segs(roost__heapmap *h, uint64_t *idx, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+        roost__heapseg *s = &h->seg[i];
         /* A walked heap's chunks start 16-byte aligned, 32 bytes apart
          * at least: no need to check. */
         unsigned sh = !s->n ? 0 : s->exact && !(s->lo & 15) ? 4 : seg_gshift(h, s);
-        s->ix = NULL, s->gshift = sh;
+        s->gshift = sh;
         s->exact = s->exact && sh == 4 && !(s->lo & 15);
         if (!sh) continue;
+        uint64_t *ix = idx + s->ixoff;
         size_t nw = seg_words(s, sh);
         /* Chunks come in address order, a dozen or so to a word: the
          * word's bits gather in a register, stored once it is done. */
@@ -364,20 +374,24 @@ void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
         for (size_t j = 0, n = s->n; j < n; j++) {
             uintptr_t g = (lo[j] - base) >> sh;
             if (g >> 6 != cur) {
-                idx[2 * cur] |= bits;
+                ix[2 * cur] |= bits;
                 cur = g >> 6, bits = 0;
             }
             bits |= (uint64_t)1 << (g & 63);
         }
-        idx[2 * cur] |= bits;
+        ix[2 * cur] |= bits;
         uint64_t cum = 0;
         for (size_t w = 0; w < nw; w += 2) {
-            idx[w + 1] = cum;
-            cum += roost__popcount64(idx[w]);
+            ix[w + 1] = cum;
+            cum += roost__popcount64(ix[w]);
         }
-        s->ix = idx;
-        idx += nw;
+        s->ix = ix;
     }
+}
+
+void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
+    roost__heap_index_prepare(h);
+    roost__heap_index_segs(h, idx, 0, h->nseg);
 }
 
 /* malloc_state on 64-bit glibc 2.26 and later: mutex, flags,

@@ -424,6 +424,7 @@ typedef struct rproof {
     int64_t root_bytes, marked;
     size_t late;            /* chunks the sweepers' race left to the end (r_sweeps) */
     unsigned sweepers;      /* how many swept (r_sweeps) */
+    char *helper_stack;     /* the second thread's (r_spawn) */
     int64_t ph[PH_N];       /* ROOST_REACH_TIMES: when each phase ended (r_mono_ns) */
     size_t fastbin_skipped; /* chunks of the fast bins, left out */
     size_t *fingers;        /* per sweep (FINGER_STRIDE apart): its chunks below it are left to it */
@@ -716,6 +717,19 @@ __attribute__((no_sanitize("address", "thread"))) static void add_slot(roost__st
     s->sel_n = t->sel_n;
     s->sel_cases = t->sel_cases;
     (void)len;
+}
+
+/* Part of the heap's index (prove_stopped), on a second thread. */
+typedef struct {
+    roost__heapmap *h;
+    uint64_t *idx;
+    size_t from, to;
+} rixpart;
+
+static int index_part(void *arg) {
+    rixpart *r = arg;
+    roost__heap_index_segs(r->h, r->idx, r->from, r->to);
+    return 0;
 }
 
 /* Every task slot into P->slots, in address order. It may run on a second
@@ -1195,6 +1209,7 @@ typedef struct {
     int (*fn)(void *);
     void *arg;
     _Atomic uint32_t done;
+    _Atomic int live; /* until the thread has left its stack: the kernel clears it (CLONE_CHILD_CLEARTID) */
     int tid;
 } rthread;
 
@@ -1211,21 +1226,32 @@ static int r_thread_main(void *arg) {
 /* Runs fn(arg) on a second thread. False (nothing started) where there is
  * no memory or the clone fails: the caller then runs fn itself. */
 static bool r_spawn(rproof *P, rthread *t, int (*fn)(void *), void *arg) {
-    char *stk = r_smap(P, HELPER_STACK);
-    if (!stk) return false;
-    /* A stack: no huge page for its top (r_smap asks for them), a guard at
-     * its bottom. */
-    madvise(stk, HELPER_STACK, MADV_NOHUGEPAGE);
-    if (mprotect(stk, 4096, PROT_NONE) != 0) return false;
+    /* One stack serves every helper: each is joined before the next. */
+    char *stk = P->helper_stack;
+    if (!stk) {
+        stk = r_smap(P, HELPER_STACK);
+        if (!stk) return false;
+        /* A stack: no huge page for its top (r_smap asks for them), a
+         * guard at its bottom. */
+        madvise(stk, HELPER_STACK, MADV_NOHUGEPAGE);
+        if (mprotect(stk, 4096, PROT_NONE) != 0) return false;
+        P->helper_stack = stk;
+    }
     t->fn = fn, t->arg = arg;
     atomic_store(&t->done, 0);
+    atomic_store(&t->live, 1);
     t->tid = clone(r_thread_main, stk + HELPER_STACK,
-                   CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, t);
+                   CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                       CLONE_CHILD_CLEARTID,
+                   t, NULL, NULL, &t->live);
     return t->tid >= 0;
 }
 
+/* Waits for fn to return, then for the thread to be gone from the stack
+ * (the next helper runs on it): a few instructions of clone's exit path. */
 static void r_join(rthread *t) {
     while (!atomic_load(&t->done)) roost__futex_wait(&t->done, 0, -1);
+    while (atomic_load(&t->live)) sched_yield();
 }
 
 /* The second sweeper, with a copy of the proof that shares every table but
@@ -1728,7 +1754,16 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->why = "out of memory";
         return;
     }
-    roost__heap_index(P->heap, hidx);
+    /* The index, segment by segment: on two threads where there are two
+     * CPUs, the segments split by their chunks' count. */
+    roost__heap_index_prepare(P->heap);
+    size_t nseg = P->heap->nseg, cut = nseg, half = 0;
+    for (size_t i = 0; i < nseg && half * 2 < P->heap->n; i++) half += P->heap->seg[i].n, cut = i + 1;
+    rixpart ri = {P->heap, hidx, cut, nseg};
+    rthread indexer;
+    bool split = P->ncpu >= 2 && cut < nseg && r_spawn(P, &indexer, index_part, &ri);
+    roost__heap_index_segs(P->heap, hidx, 0, split ? cut : nseg);
+    if (split) r_join(&indexer);
     P->fingers = r_smap(P, 4096);
     if (P->fingers) P->fingers[0] = P->fingers[FINGER_STRIDE] = P->myf = P->heap->n;
     P->fastbin_skipped = roost__heap_fastbins(P->heap, P->cmark, rd_safe);

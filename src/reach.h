@@ -36,6 +36,7 @@ typedef struct roost__heapseg {
     uintptr_t prev; /* an arena's later heap: heap_info.prev, the heap before it */
     size_t pos;     /* where its chunks come in the sweep order (roost__heap_index) */
     size_t age;     /* heaps of its arena before it */
+    size_t ixoff;   /* where its index starts in the index's words */
 } roost__heapseg;
 
 /* The flag of a chunk whose words are stale (free) or of a gap entry:
@@ -110,6 +111,11 @@ ssize_t roost__heap_candidate(const roost__heapmap *h, uintptr_t v);
  * many words, zeroed), once every segment is in and sorted. */
 size_t roost__heap_index_size(const roost__heapmap *h);
 void roost__heap_index(roost__heapmap *h, uint64_t *idx);
+/* The same in parts, that two threads may share: the sweep order and the
+ * table of segments (prepare), then each segment's index, independent of
+ * the others' (segs, for seg[from] to seg[to - 1]). */
+void roost__heap_index_prepare(roost__heapmap *h);
+void roost__heap_index_segs(roost__heapmap *h, uint64_t *idx, size_t from, size_t to);
 
 #pragma GCC visibility pop
 
