@@ -231,11 +231,13 @@ void roost_counts(roost_counts_t *out) {
     if (!out) return;
     memset(out, 0, sizeof *out);
     int nw = roost__nworkers();
-    int64_t exited = 0, created = roost__thread_spawned();
+    int64_t exited = 0, created = 0;
+    /* Exits before spawns (see roost_task_count): never fewer alive than are. */
     for (int i = 0; i < nw; i++) {
         roost__worker *w = roost__worker_at(i);
         exited += atomic_load_explicit(&w->exited, memory_order_acquire);
     }
+    created = roost__thread_spawned();
     for (int i = 0; i < nw; i++) {
         roost__worker *w = roost__worker_at(i);
         created += atomic_load_explicit(&w->spawned, memory_order_acquire);

@@ -632,12 +632,18 @@ uint64_t roost_task_id(void) {
 
 int64_t roost_task_count(void) {
     if (!atomic_load(&roost__sched.started)) return 0;
-    int64_t n = atomic_load(&roost__sched.thread_spawned);
-    for (int i = 0, nw = NW(); i < nw; i++) {
-        /* exited first: a task is counted as spawned before it can exit */
+    /* Every exit first, then every spawn: a task's spawn is counted before
+     * it can exit, so each exit read here has its spawn in the sum below,
+     * and the count is never short (a spawn after the exits were read
+     * counts a live task). Read worker by worker instead, a task spawned
+     * on one worker after that worker was read and exited on a later one
+     * went uncounted: roost_wait_tasks returned with a task still alive. */
+    int64_t n = 0;
+    for (int i = 0, nw = NW(); i < nw; i++)
         n -= atomic_load_explicit(&roost__sched.workers[i].exited, memory_order_acquire);
+    n += atomic_load_explicit(&roost__sched.thread_spawned, memory_order_acquire);
+    for (int i = 0, nw = NW(); i < nw; i++)
         n += atomic_load_explicit(&roost__sched.workers[i].spawned, memory_order_acquire);
-    }
     return n;
 }
 
