@@ -533,6 +533,59 @@ static void t_heap_list(void *arg) {
     }
 }
 
+/* ------------------------------------------------------------ a chain through a stack */
+
+/* Task B waits on channel Y, whose only copy lies in the frame of task A;
+ * A waits on channel X, held by a node in the heap that a global holds.
+ * Both are live (a send on X wakes A, which wakes B), and the proof must
+ * say so: it has to scan A's stack, found only once the sweep reaches X,
+ * with two sweepers where two CPUs run them (the stacks they find go to a
+ * queue both drain). */
+typedef struct {
+    roost_chan_t *x;
+    uint64_t pad[3];
+} cnode;
+static cnode *volatile g_chain;
+static roost_chan_t *volatile g_chain_y; /* handed to A, then cleared */
+
+static void chain_holder(void *arg) {
+    roost_chan_t *x = arg;
+    roost_chan_t *volatile y = g_chain_y; /* in this frame only, from here on */
+    g_chain_y = NULL;
+    int v;
+    CHECK_OK(roost_chan_recv(NULL, x, &v));
+    release(y);
+    roost_chan_unref(x);
+}
+
+/* In a task of its own, so that no frame of the test's keeps Y. */
+static void make_chain(void *arg) {
+    (void)arg;
+    cnode *n = calloc(1, sizeof *n);
+    CHECK(n != NULL);
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &n->x));
+    g_chain_y = spawn_waiter();
+    CHECK_OK(roost_go(chain_holder, roost_chan_ref(n->x)));
+    g_chain = n;
+}
+
+static void t_stack_chain(void *arg) {
+    (void)arg;
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack()));
+    CHECK_OK(roost_go(make_chain, NULL));
+    wait_parked(ROOST_WAIT_CHAN_RECV, 2);
+    CHECK_OK(roost_wait_tasks(2, 5 * ROOST_S * check_slack()));
+    CHECK(g_chain_y == NULL);
+    for (int i = 0; i < 3; i++) {
+        int64_t got = prove();
+        if (got >= 0) CHECK_EQ(got, 0);
+    }
+    release(g_chain->x); /* wakes A, which wakes B */
+    free(g_chain);
+    g_chain = NULL;
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack()));
+}
+
 /* ------------------------------------------------------------ the documented limit */
 
 /* In a task of its own, so that no register or frame of the test's keeps
@@ -773,6 +826,7 @@ int main(void) {
     RUN(t_freed_stale);
     RUN(t_past_end);
     RUN(t_heap_list);
+    RUN(t_stack_chain);
     RUN(t_xor_hidden);
     RUN(t_stress_prove);
     RUN(t_unavailable);
