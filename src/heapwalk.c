@@ -389,11 +389,6 @@ void roost__heap_index_segs(roost__heapmap *h, uint64_t *idx, size_t from, size_
     }
 }
 
-void roost__heap_index(roost__heapmap *h, uint64_t *idx) {
-    roost__heap_index_prepare(h);
-    roost__heap_index_segs(h, idx, 0, h->nseg);
-}
-
 /* malloc_state on 64-bit glibc 2.26 and later: mutex, flags,
  * have_fastchunks, then fastbinsY[10], top, last_remainder, bins, binmap,
  * next. What is checked before any chunk is left out: the main arena's top

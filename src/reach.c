@@ -1622,6 +1622,87 @@ typedef struct rleaked {
     const void *obj;
 } rleaked;
 
+/* The heaps, mapping by mapping (in address order): walked into P->heap;
+ * the rest of each mapping kept as pieces (r_piece). False (P->why set)
+ * where a heap could not be walked or there is no room. */
+static bool walk_heaps(rproof *P, const char *end, bool tracked) {
+    rmapping prev = {0};
+    for (const char *p = P->maps; p < end;) {
+        rmapping m;
+        p = parse_line(p, end, &m);
+        /* A thread's stack from its stack pointer up only where nothing can
+         * have merged with it below: [stack], or a guard right under it. */
+        bool guarded = prev.hi == m.lo && prev.perm[0] == '-' && prev.perm[1] == '-';
+        prev = m;
+        if (m.perm[0] != 'r') continue;
+        if (path_is(&m, "[vvar]") || path_is(&m, "[vvar_vclock]") || path_is(&m, "[vsyscall]") ||
+            path_is(&m, "[vdso]"))
+            continue;
+        /* The proof's own tables are left out piece by piece (root_add): the
+         * kernel may have merged them into a heap's mapping. */
+        bool anon = m.pathlen == 0 || (m.path[0] == '[' && !path_is(&m, "[stack]") && !path_is(&m, "[heap]"));
+        if (tracked) {
+            /* The sanitizer's shadow and its space for small chunks hold no
+             * pointer of the program's but the chunks' own; elsewhere, the
+             * tracked chunks (large ones, each of its own mapping) are cut
+             * out of the roots. */
+            if (roost__heaptrack_runtime_memory(m.lo, m.hi) || (m.perm[1] != 'w' && !anon)) continue;
+            size_t a = 0, b = P->heap->n;
+            while (a < b) { /* the first chunk ending past m.lo */
+                size_t mid = (a + b) / 2;
+                if (P->heap->hi[mid] <= m.lo)
+                    a = mid + 1;
+                else
+                    b = mid;
+            }
+            uintptr_t cur = m.lo;
+            bool g = guarded;
+            for (; a < P->heap->n && P->heap->lo[a] < m.hi; a++) {
+                if (P->heap->lo[a] > cur && !r_piece(P, &m, cur, P->heap->lo[a], g)) return false;
+                if (P->heap->hi[a] > cur) cur = P->heap->hi[a], g = false;
+            }
+            if (cur < m.hi && !r_piece(P, &m, cur, m.hi, g)) return false;
+            continue;
+        }
+        if (path_is(&m, "[heap]")) {
+            dbg("reach: [heap] %lx-%lx\n", (unsigned long)m.lo, (unsigned long)m.hi);
+            if (roost__heap_region(P->heap, m.lo, m.hi, true) != 1) {
+                P->why = "the main heap could not be walked";
+                return false;
+            }
+            continue;
+        }
+        if (m.perm[1] != 'w' && !anon) continue; /* code, read-only data */
+        if (anon && m.perm[1] == 'w' && m.perm[3] == 'p') {
+            /* Other arenas' heaps: 64 MiB aligned, at the start of the
+             * mapping or further in (the kernel merges a heap's mapping
+             * with what lies below it, and full heaps with each other).
+             * Each owns its 64 MiB; what lies between them is classified
+             * as any other memory. */
+            uintptr_t cur = m.lo;
+            bool below_guarded = guarded;
+            for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
+                uintptr_t seg_end = m.hi - b > HEAP_ALIGN ? b + HEAP_ALIGN : m.hi;
+                int k = in_pool(P, b) ? 0 : roost__heap_region(P->heap, b, seg_end, false);
+                if (k < 0) {
+                    dbg("reach: %lx-%lx: a heap caught changing\n", (unsigned long)b, (unsigned long)seg_end);
+                    P->why = "a heap could not be walked";
+                    return false;
+                }
+                if (k == 0) continue;
+                dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)seg_end,
+                    P->heap->n);
+                if (cur < b && !r_piece(P, &m, cur, b, below_guarded)) return false;
+                cur = seg_end, below_guarded = false;
+            }
+            if (cur < m.hi && !r_piece(P, &m, cur, m.hi, below_guarded)) return false;
+            continue;
+        }
+        if (!r_piece(P, &m, m.lo, m.hi, guarded)) return false;
+    }
+    return true;
+}
+
 /* Everything between stop and resume. Returns the leaked tasks in *out. */
 static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self_sp, rleaked **out,
                           size_t *nout, roost_leak_proof_t *st) {
@@ -1706,88 +1787,15 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
      * as much as the heap walk's: both are mostly that. Nothing below
      * needs the slots until both are done but the classification of what
      * is neither heap nor slot. */
+    if (tracked && (P->why = roost__heaptrack_fill(P->heap))) return;
     if (!pool_ranges(P)) return;
     rthread lister;
     bool two = P->ncpu >= 2 && !tracked && r_spawn(P, &lister, list_slots, P);
     if (!two) list_slots(P);
-    if (tracked && (P->why = roost__heaptrack_fill(P->heap))) return;
-    /* The heaps, mapping by mapping (in address order); the rest, pieces. */
-    rmapping prev = {0};
-    for (const char *p = P->maps; p < end;) {
-        rmapping m;
-        p = parse_line(p, end, &m);
-        /* A thread's stack from its stack pointer up only where nothing can
-         * have merged with it below: [stack], or a guard right under it. */
-        bool guarded = prev.hi == m.lo && prev.perm[0] == '-' && prev.perm[1] == '-';
-        prev = m;
-        if (m.perm[0] != 'r') continue;
-        if (path_is(&m, "[vvar]") || path_is(&m, "[vvar_vclock]") || path_is(&m, "[vsyscall]") ||
-            path_is(&m, "[vdso]"))
-            continue;
-        /* The proof's own tables are left out piece by piece (root_add): the
-         * kernel may have merged them into a heap's mapping. */
-        bool anon = m.pathlen == 0 || (m.path[0] == '[' && !path_is(&m, "[stack]") && !path_is(&m, "[heap]"));
-        if (tracked) {
-            /* The sanitizer's shadow and its space for small chunks hold no
-             * pointer of the program's but the chunks' own; elsewhere, the
-             * tracked chunks (large ones, each of its own mapping) are cut
-             * out of the roots. */
-            if (roost__heaptrack_runtime_memory(m.lo, m.hi) || (m.perm[1] != 'w' && !anon)) continue;
-            size_t a = 0, b = P->heap->n;
-            while (a < b) { /* the first chunk ending past m.lo */
-                size_t mid = (a + b) / 2;
-                if (P->heap->hi[mid] <= m.lo)
-                    a = mid + 1;
-                else
-                    b = mid;
-            }
-            uintptr_t cur = m.lo;
-            bool g = guarded;
-            for (; a < P->heap->n && P->heap->lo[a] < m.hi; a++) {
-                if (P->heap->lo[a] > cur && !r_piece(P, &m, cur, P->heap->lo[a], g)) return;
-                if (P->heap->hi[a] > cur) cur = P->heap->hi[a], g = false;
-            }
-            if (cur < m.hi && !r_piece(P, &m, cur, m.hi, g)) return;
-            continue;
-        }
-        if (path_is(&m, "[heap]")) {
-            dbg("reach: [heap] %lx-%lx\n", (unsigned long)m.lo, (unsigned long)m.hi);
-            if (roost__heap_region(P->heap, m.lo, m.hi, true) != 1) {
-                P->why = "the main heap could not be walked";
-                return;
-            }
-            continue;
-        }
-        if (m.perm[1] != 'w' && !anon) continue; /* code, read-only data */
-        if (anon && m.perm[1] == 'w' && m.perm[3] == 'p') {
-            /* Other arenas' heaps: 64 MiB aligned, at the start of the
-             * mapping or further in (the kernel merges a heap's mapping
-             * with what lies below it, and full heaps with each other).
-             * Each owns its 64 MiB; what lies between them is classified
-             * as any other memory. */
-            uintptr_t cur = m.lo;
-            bool below_guarded = guarded;
-            for (uintptr_t b = (m.lo + HEAP_ALIGN - 1) & ~(HEAP_ALIGN - 1); b < m.hi; b += HEAP_ALIGN) {
-                uintptr_t seg_end = m.hi - b > HEAP_ALIGN ? b + HEAP_ALIGN : m.hi;
-                int k = in_pool(P, b) ? 0 : roost__heap_region(P->heap, b, seg_end, false);
-                if (k < 0) {
-                    dbg("reach: %lx-%lx: a heap caught changing\n", (unsigned long)b, (unsigned long)seg_end);
-                    P->why = "a heap could not be walked";
-                    return;
-                }
-                if (k == 0) continue;
-                dbg("reach: arena heap %lx-%lx chunks %zu\n", (unsigned long)b, (unsigned long)seg_end,
-                    P->heap->n);
-                if (cur < b && !r_piece(P, &m, cur, b, below_guarded)) return;
-                cur = seg_end, below_guarded = false;
-            }
-            if (cur < m.hi && !r_piece(P, &m, cur, m.hi, below_guarded)) return;
-            continue;
-        }
-        if (!r_piece(P, &m, m.lo, m.hi, guarded)) return;
-    }
+    bool walked = walk_heaps(P, end, tracked);
     P->ph[PH_HEAPS] = r_mono_ns();
-    if (two) r_join(&lister);
+    if (two) r_join(&lister); /* before any return: it writes P->slots */
+    if (!walked) return;
     if (P->slots_full) {
         P->why = "too many task slots";
         return;

@@ -19,7 +19,7 @@
 typedef struct roost__heapseg {
     uintptr_t lo, hi;
     size_t first, n;
-    /* The index (roost__heap_index): per 64 granules of 1 << gshift bytes
+    /* The index (roost__heap_index_segs): per 64 granules of 1 << gshift bytes
      * from lo, the word of bits saying which granules hold a chunk's start
      * (its lo), then the count of starts before them. The chunk holding v
      * is then the rank of the last start at or before v's granule: one
@@ -34,7 +34,7 @@ typedef struct roost__heapseg {
      * gives it, with no look at its end. */
     bool exact;
     uintptr_t prev; /* an arena's later heap: heap_info.prev, the heap before it */
-    size_t pos;     /* where its chunks come in the sweep order (roost__heap_index) */
+    size_t pos;     /* where its chunks come in the sweep order (roost__heap_index_prepare) */
     size_t age;     /* heaps of its arena before it */
     size_t ixoff;   /* where its index starts in the index's words */
 } roost__heapseg;
@@ -67,12 +67,12 @@ typedef struct roost__heapmap {
     size_t nseg;
     /* The segment for an address, by its 64 MiB slot ((v >> 26) & 255):
      * SEGTAB_NONE: no segment meets a slot of that bucket; SEGTAB_MANY:
-     * several do, searched. Built by roost__heap_index. */
+     * several do, searched. Built by roost__heap_index_prepare. */
     uint16_t segtab[256];
     /* The segments from the oldest to the newest (an arena's heaps in the
      * order it took them, each after its prev; the others by address):
      * the order the sweep takes them in, backwards, chunk positions
-     * counting up along it (seg[].pos). Built by roost__heap_index. */
+     * counting up along it (seg[].pos). Built by roost__heap_index_prepare. */
     uint16_t order[ROOST_HEAP_SEGS];
     uintptr_t tcache_key;    /* see roost__heap_tcache_key; 0: none */
     uintptr_t hinfo, mstate; /* sizeof heap_info; offset of the first chunk after malloc_state */
@@ -107,13 +107,13 @@ ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v);
 /* The last chunk starting at or before v in v's segment (v may lie past
  * its end); -2: v is in a segment, before its first chunk; -1: in none. */
 ssize_t roost__heap_candidate(const roost__heapmap *h, uintptr_t v);
-/* Words needed by roost__heap_index, and the index itself (into idx, that
- * many words, zeroed), once every segment is in and sorted. */
+/* Words the heap's index needs (idx below: that many, zeroed), once every
+ * segment is in and sorted. */
 size_t roost__heap_index_size(const roost__heapmap *h);
-void roost__heap_index(roost__heapmap *h, uint64_t *idx);
-/* The same in parts, that two threads may share: the sweep order and the
- * table of segments (prepare), then each segment's index, independent of
- * the others' (segs, for seg[from] to seg[to - 1]). */
+/* It is built in two parts, the second of which two threads may share:
+ * the sweep order and the table of segments (prepare), then each
+ * segment's index, independent of the others' (segs, for seg[from] to
+ * seg[to - 1]). */
 void roost__heap_index_prepare(roost__heapmap *h);
 void roost__heap_index_segs(roost__heapmap *h, uint64_t *idx, size_t from, size_t to);
 
