@@ -345,8 +345,6 @@ typedef struct rslot {
     uint32_t seq;
     uintptr_t why; /* (debug) the word that pointed into its stack */
     uint8_t role;  /* SLOT_* */
-    bool scanned, live;
-    bool holds; /* some task waits on an object in this slot's stack */
     int reason;
     const void *obj;
     /* The record's words classify_slots reads, copied as the slot is
@@ -359,6 +357,21 @@ typedef struct rslot {
     roost_ctx_t *wait_ctx;
 } rslot;
 enum { SLOT_DEAD = 0, SLOT_ROOT, SLOT_WAIT };
+
+/* What the mark needs of a slot most often, kept apart from rslot (a
+ * hundred and more bytes, read at random: a cache miss each time): where
+ * it starts, and which of its words are a parked task's live frames, as
+ * offsets from lo (none for any other slot). A word that points into the
+ * stack region is looked up here, and most go no further (they point into
+ * a record, or into a stack already scanned). skey[i] and sflag[i] are
+ * slots[i]'s. */
+typedef struct {
+    uintptr_t lo;
+    uint32_t flo, fhi; /* [lo + flo, lo + fhi): from a red zone below its stack pointer to its record */
+} rskey;
+#define SF_SCANNED 1 /* its frames are scanned, or queued to be */
+#define SF_LIVE 2    /* what it waits on is reached: it is not leaked */
+#define SF_HOLDS 4   /* some task waits on an object in its stack */
 
 typedef struct {
     uintptr_t obj;
@@ -400,6 +413,8 @@ typedef struct rproof {
     roost__heapmap *heap;
     uint8_t *cmark;
     rslot *slots;
+    rskey *skey;
+    uint8_t *sflag; /* SF_* */
     size_t nslots, slots_cap;
     bool slots_full;       /* more slots than slots_cap: no proof */
     struct rpiece *pieces; /* memory to classify once the slots are known */
@@ -443,7 +458,6 @@ typedef struct rproof {
     bool par;               /* two sweepers: marks, fingers and slot claims are atomic */
     int ncpu;               /* CPUs this process may run on, learnt before the stop */
     int bshift;             /* log2 of the chunks in a sweep block (r_owner) */
-    rslot *hint;            /* the slot the last word pointing into a stack met */
     size_t ref_hint;        /* where r_reached found the last object's first ref */
     /* Where to look for a slot: stab[g] is the first slot that ends past
      * stab_lo + (g << stab_shift) (see slot_table). */
@@ -653,32 +667,35 @@ static bool path_is(const rmapping *m, const char *s) {
 
 /* ------------------------------------------------------------ slots */
 
-static rslot *rslot_find(const rproof *P, uintptr_t v) {
+/* The last slot starting at or before v (by its key), or SIZE_MAX. */
+static size_t skey_find(const rproof *P, uintptr_t v) {
     size_t a = 0, b = P->nslots;
     if (P->stab) {
-        /* The slot holding v, if any, is one of stab[g] to stab[g + 1]. */
-        if (v < P->stab_lo) return NULL;
+        if (v < P->stab_lo) return SIZE_MAX;
         uintptr_t g = (v - P->stab_lo) >> P->stab_shift;
-        if (g + 1 >= P->nstab) return NULL;
+        if (g + 1 >= P->nstab) return SIZE_MAX;
         a = P->stab[g], b = P->stab[g + 1] + 1;
         if (b > P->nslots) b = P->nslots;
     }
     while (a < b) {
         size_t m = (a + b) / 2;
-        if (P->slots[m].lo <= v)
+        if (P->skey[m].lo <= v)
             a = m + 1;
         else
             b = m;
     }
-    if (!a) return NULL;
-    rslot *s = &P->slots[a - 1];
-    return v < s->hi ? s : NULL;
+    return a ? a - 1 : SIZE_MAX;
 }
 
-/* Whether v lies in a task slot's mapping, guard included. */
-/* The slot table rslot_find looks in, once the slots are sorted: about two
+/* The slot whose stack or record holds v ([lo, hi)), or NULL. */
+static rslot *rslot_find(const rproof *P, uintptr_t v) {
+    size_t i = skey_find(P, v);
+    return i != SIZE_MAX && v < P->slots[i].hi ? &P->slots[i] : NULL;
+}
+
+/* The slot table skey_find looks in, once the slots are sorted: about two
  * entries a slot, whatever the spread of their addresses. Without it (no
- * memory), rslot_find searches them all. */
+ * memory), skey_find searches them all. */
 static void slot_table(rproof *P) {
     if (!P->nslots || P->nslots >= UINT32_MAX) return;
     uintptr_t lo = P->slots[0].lo, span = P->slots[P->nslots - 1].hi - lo;
@@ -695,6 +712,7 @@ static void slot_table(rproof *P) {
     P->stab = t, P->nstab = n, P->stab_lo = lo, P->stab_shift = sh;
 }
 
+/* Whether v lies in a task slot's mapping, guard included. */
 static bool in_slots(const rproof *P, uintptr_t v) {
     size_t a = 0, b = P->nslots;
     while (a < b) {
@@ -796,6 +814,8 @@ static int list_slots(void *arg) {
     roost__stack_each_held(add_slot, &sw);
     P->slots_full = sw.full;
     if (!sw.full) sort_slots(P->slots, P->nslots);
+    for (size_t i = 0; i < P->nslots && !sw.full; i++)
+        P->skey[i].lo = P->slots[i].lo; /* the rest: classify_slots */
     P->ph[PH_SLOTS] = r_mono_ns();
     return 0;
 }
@@ -865,6 +885,14 @@ __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rpr
             }
             if (!ok) return false;
         }
+        rskey *k = &P->skey[i];
+        k->flo = k->fhi = 0;
+        if (s->role == SLOT_WAIT && s->rec - s->lo > UINT32_MAX)
+            s->role = SLOT_ROOT; /* never: slots are small */
+        if (s->role == SLOT_WAIT) {
+            uintptr_t f = s->from - s->lo > RED_ZONE ? s->from - RED_ZONE : s->lo;
+            k->flo = (uint32_t)(f - s->lo), k->fhi = (uint32_t)(s->rec - s->lo);
+        }
     }
     return true;
 }
@@ -880,12 +908,14 @@ static void r_push(rproof *P, uintptr_t lo, uintptr_t hi) {
 
 static void scan_slot(rproof *P, rslot *s);
 
-/* Sets *flag; whether it was set already (by this sweeper or the other). */
-static inline bool r_claim(const rproof *P, bool *flag) {
-    if (P->par) return __atomic_exchange_n(flag, true, __ATOMIC_SEQ_CST);
-    bool was = *flag;
-    *flag = true;
-    return was;
+/* Sets flag bit of slot i; whether it was set already (by this sweeper or
+ * the other). A set bit is seen without a locked instruction. */
+static inline bool r_claim(const rproof *P, size_t i, uint8_t bit) {
+    uint8_t *f = &P->sflag[i];
+    if (__atomic_load_n(f, __ATOMIC_RELAXED) & bit) return true;
+    if (P->par) return __atomic_fetch_or(f, bit, __ATOMIC_SEQ_CST) & bit;
+    *f |= bit;
+    return false;
 }
 
 /* Which sweep the chunk at position pos in the sweep order belongs to:
@@ -927,8 +957,8 @@ static void r_reached(rproof *P, uintptr_t lo, uintptr_t hi) {
     }
     P->ref_hint = a;
     for (; a < P->nrefs && P->refs[a].obj <= hi; a++) {
-        rslot *s = &P->slots[P->refs[a].rslot];
-        if (!r_claim(P, &s->live)) scan_slot(P, s);
+        size_t si = P->refs[a].rslot;
+        if (!r_claim(P, si, SF_LIVE)) scan_slot(P, &P->slots[si]);
     }
 }
 
@@ -984,13 +1014,16 @@ static void sq_finish(rproof *P) {
     } while (P->sq_ln);
 }
 
+/* A parked task's frames are reachable: scanned, once. With two sweepers
+ * the slot itself (a cache miss) is first read when its block is taken. */
 static void scan_slot(rproof *P, rslot *s) {
-    if (r_claim(P, &s->scanned)) return;
+    size_t i = (size_t)(s - P->slots);
+    if (r_claim(P, i, SF_SCANNED)) return;
     if (P->par && P->sq)
         sq_put(P, s);
     else
         r_push(P, s->from, s->hi);
-    if (s->holds) r_reached(P, s->lo, s->hi - 1);
+    if (P->sflag[i] & SF_HOLDS) r_reached(P, s->lo, s->hi - 1);
 }
 
 /* A chunk's mark byte (cmark): */
@@ -1113,27 +1146,22 @@ static inline void r_consider(rproof *P, uintptr_t v) {
         r_chunk(P, v, c, (size_t)c - sg->first + sg->pos, false);
         return;
     }
-    if (c == -2 || v < P->slot_lo || v >= P->slot_hi) return;
-    /* Most words that point into a stack point into the one being scanned
-     * (its frame pointers): tried before the search. */
-    rslot *s = P->hint;
-    if (!s || v < s->lo || v >= s->hi) {
-        s = rslot_find(P, v);
-        if (s) P->hint = s;
-    }
-    /* Into a parked task's live frames (not below its stack pointer,
-     * where nothing lives until it runs again, less a red zone; not its
-     * record, which is the runtime's bookkeeping): what lies there is
-     * reachable. */
     /* Not from a worker thread's own stack: only the scheduler runs there
      * (a task's code runs on the task's stack), and it keeps no pointer
      * into a parked task's frames that it will use again; the stale ones
      * its frames are full of (the last task it switched, the waiter it
      * unlocked) would keep every recently parked task alive. */
-    if (s && s->role == SLOT_WAIT && v + RED_ZONE >= s->from && v < s->rec && !P->sched_root) {
-        if (P->whyc && !s->scanned) s->why = P->at;
-        scan_slot(P, s);
-    }
+    if (c == -2 || v < P->slot_lo || v >= P->slot_hi || P->sched_root) return;
+    /* Into a parked task's live frames (not below its stack pointer,
+     * where nothing lives until it runs again, less a red zone; not its
+     * record, which is the runtime's bookkeeping): what lies there is
+     * reachable. */
+    size_t i = skey_find(P, v);
+    if (i == SIZE_MAX) return;
+    const rskey *k = &P->skey[i];
+    if (v - k->lo - k->flo >= (uintptr_t)(k->fhi - k->flo)) return;
+    if (P->whyc && !(P->sflag[i] & SF_SCANNED)) P->slots[i].why = P->at;
+    scan_slot(P, &P->slots[i]);
 }
 
 /* Memory known to be readable: a chunk, a task's stack. */
@@ -1393,7 +1421,7 @@ static void r_sweeps(rproof *P) {
         *P->sq_nb = *P->sq_rb = 0, P->sq_ln = 0;
         P->par = true;
         *Q = *P;
-        Q->work = work, Q->nwork = 0, Q->marked = 0, Q->hint = NULL, Q->me = 1;
+        Q->work = work, Q->nwork = 0, Q->marked = 0, Q->me = 1;
         two = r_spawn(P, t, r_sweeper, Q);
         P->par = two;
     }
@@ -1415,7 +1443,18 @@ static void r_sweeps(rproof *P) {
      * r_chunk), now with one sweeper whose finger is at 0: whatever this
      * marks is pushed and scanned at once. */
     P->fingers[0] = P->myf = 0;
+    const uint64_t ones = 0x0101010101010101ull;
     for (size_t c = 0; c < P->heap->n && !P->why; c++) {
+        /* Eight marks at a time (the map is page aligned): a race is rare,
+         * and a byte at a time this pass took 2 ms at reach100k. */
+        if (!(c & 7) && c + 8 <= P->heap->n) {
+            uint64_t x = *(const uint64_t *)(P->cmark + c);
+            _Static_assert(CM_MARKED == 1 && CM_SCANNED == 8, "the bits the word test reads");
+            if (!(x & ~(x >> 3) & ones)) {
+                c += 7;
+                continue;
+            }
+        }
         if ((P->cmark[c] & (CM_MARKED | CM_SCANNED)) != CM_MARKED) continue;
         P->cmark[c] |= CM_SCANNED;
         P->late++;
@@ -1485,7 +1524,7 @@ static void r_times(const rproof *P) {
 static void explain(rproof *P) {
     for (size_t i = 0; i < P->nslots; i++) {
         rslot *s = &P->slots[i];
-        if (s->role != SLOT_WAIT || !s->live) continue;
+        if (s->role != SLOT_WAIT || !(P->sflag[i] & SF_LIVE)) continue;
         for (size_t r = 0; r < P->nrefs; r++) {
             if (P->refs[r].rslot != i) continue;
             uintptr_t at = P->refs[r].obj;
@@ -1501,9 +1540,9 @@ static void explain(rproof *P) {
                 rslot *o = rslot_find(P, at);
                 if (o) {
                     dbg("   in the stack of task %llu (role %d, live %d, %lx-%lx sp %lx, by %lx = %lx)\n",
-                        (unsigned long long)o->id, o->role, o->live, (unsigned long)o->lo,
-                        (unsigned long)o->hi, (unsigned long)o->t->sp, (unsigned long)o->why,
-                        o->why ? *(unsigned long *)o->why : 0ul);
+                        (unsigned long long)o->id, o->role, (P->sflag[o - P->slots] & SF_LIVE) != 0,
+                        (unsigned long)o->lo, (unsigned long)o->hi, (unsigned long)o->t->sp,
+                        (unsigned long)o->why, o->why ? *(unsigned long *)o->why : 0ul);
                     for (size_t q = 0; q < P->nroots; q++)
                         if (o->why >= P->roots[q].lo && o->why < P->roots[q].hi)
                             dbg("      the word is in root %lx-%lx sched %d\n", (unsigned long)P->roots[q].lo,
@@ -1524,7 +1563,7 @@ static void explain(rproof *P) {
                         uintptr_t *w = (uintptr_t *)(o->why & ~(uintptr_t)7);
                         for (int k = -6; k < 10; k++) dbg("      [%d] %lx\n", k, (unsigned long)w[k]);
                     }
-                    if (o->role == SLOT_WAIT && !o->live && o->why) {
+                    if (o->role == SLOT_WAIT && !(P->sflag[o - P->slots] & SF_LIVE) && o->why) {
                         at = o->why;
                         continue;
                     }
@@ -1776,7 +1815,9 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     P->heap = r_smap(P, sizeof *P->heap);
     size_t nslots_max = heapish / (16 << 10) + 64; /* a slot is a guard and 4 pages at least */
     P->slots_cap = nslots_max;
-    P->slots = r_smap(P, nslots_max * sizeof(rslot));
+    /* With their keys and flags after them, in the same mapping. */
+    P->slots = r_smap(P, nslots_max * (sizeof(rslot) + sizeof(rskey) + 1));
+    if (P->slots) P->skey = (rskey *)(P->slots + nslots_max), P->sflag = (uint8_t *)(P->skey + nslots_max);
     P->refs_cap = nslots_max * 2 + 64;
     P->refs = r_smap(P, P->refs_cap * sizeof(r_waitref));
     P->roots_cap = nmaps * 2 + nslots_max + 64;
@@ -1926,7 +1967,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
      * (scan_slot) look for waiters, and any may be scanned from here on. */
     for (size_t i = 0; i < P->nrefs; i++) {
         rslot *s = rslot_find(P, P->refs[i].obj);
-        if (s) s->holds = true;
+        if (s) P->sflag[s - P->slots] |= SF_HOLDS;
     }
     /* Wait objects outside every node (globals, a running task's stack,
      * memory the walk could not classify): reached from the start. */
@@ -1941,7 +1982,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         rslot *s = rslot_find(P, o);
         if (s && s->role == SLOT_WAIT && o >= s->lo && o < s->rec) continue;
         rslot *w = &P->slots[P->refs[i].rslot];
-        if (!r_claim(P, &w->live)) scan_slot(P, w);
+        if (!r_claim(P, P->refs[i].rslot, SF_LIVE)) scan_slot(P, w);
     }
     /* Mark, with the workers' leftovers from their last switch put aside:
      * after_arg and lockbuf keep the locks of the last task a worker
@@ -1982,7 +2023,7 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     size_t n = 0, parked = 0;
     for (size_t i = 0; i < P->nslots; i++) {
         parked += P->slots[i].role == SLOT_WAIT;
-        n += P->slots[i].role == SLOT_WAIT && !P->slots[i].live;
+        n += P->slots[i].role == SLOT_WAIT && !(P->sflag[i] & SF_LIVE);
     }
     dbg("reach: marked after %lld us (%zu chunks scanned after the sweep)\n",
         (long long)(r_mono_ns() - tm0) / 1000, P->late);
@@ -2003,7 +2044,8 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     size_t k = 0;
     for (size_t i = 0; i < P->nslots; i++) {
         rslot *s = &P->slots[i];
-        if (s->role == SLOT_WAIT && !s->live) v[k++] = (rleaked){s->t, s->id, s->seq, s->reason, s->obj};
+        if (s->role == SLOT_WAIT && !(P->sflag[i] & SF_LIVE))
+            v[k++] = (rleaked){s->t, s->id, s->seq, s->reason, s->obj};
     }
     *out = v, *nout = n;
 }
