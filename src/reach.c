@@ -925,6 +925,9 @@ static inline bool r_claim(const rproof *P, size_t i, uint8_t bit) {
  * so that the two sweepers meet at every turn, even on a small heap). */
 #define SWEEP_BLOCK_SHIFT 12
 #define FINGER_GROUP 64
+#ifndef PFD
+#define PFD 32
+#endif
 static inline unsigned r_owner(const rproof *P, size_t pos) {
     return P->par ? (unsigned)(pos >> P->bshift) & 1 : 0;
 }
@@ -1310,7 +1313,13 @@ static void r_sweep(rproof *P, unsigned k) {
             }
             P->myf = f;
             uint8_t cm = __atomic_load_n(&P->cmark[c], __ATOMIC_RELAXED);
-            if (j >= 8) __builtin_prefetch((const void *)clo[c - 8]);
+            /* The chunk 8 ahead, both lines of it: an 80-byte chunk spans
+             * two, and asking for its first line only left one line in
+             * five to a miss (the sweep 10-15% slower at reach100k). */
+            if (j >= 8) {
+                __builtin_prefetch((const void *)clo[c - 8]);
+                __builtin_prefetch((const void *)(clo[c - 8] + 64));
+            }
             /* Not marked yet, but a word still in the pipeline leads to it
              * (most often, the chunk just scanned pointing to the one
              * before it): marked now, as r_chunk would when the word comes
