@@ -178,19 +178,7 @@ static uintptr_t reach_trace;
  * nothing in how the proof runs (two sweepers, no per-chunk record), so
  * its figures are the proof's own. */
 static bool reach_times;
-enum {
-    PH_START,
-    PH_SLOTS,
-    PH_HEAPS,
-    PH_PIECES,
-    PH_INDEX,
-    PH_CLASSIFY,
-    PH_ROOTS,
-    PH_SWEEP0,
-    PH_SWEEP1,
-    PH_LATE,
-    PH_N
-};
+enum { PH_START, PH_SLOTS, PH_HEAPS, PH_PIECES, PH_INDEX, PH_ROOTS, PH_SWEEP0, PH_SWEEP1, PH_LATE, PH_N };
 
 static int64_t r_mono_ns(void) {
     struct timespec ts;
@@ -417,6 +405,7 @@ typedef struct rproof {
     uint8_t *sflag; /* SF_* */
     size_t nslots, slots_cap;
     bool slots_full;       /* more slots than slots_cap: no proof */
+    bool refs_full;        /* more wait objects than refs_cap: no proof */
     struct rpiece *pieces; /* memory to classify once the slots are known */
     size_t npieces, pieces_cap;
     r_waitref *refs;
@@ -806,16 +795,22 @@ static int index_part(void *arg) {
     return 0;
 }
 
-/* Every task slot into P->slots, in address order. It may run on a second
- * thread (r_spawn): it calls nothing of libc's but memset. */
+static bool classify_slots(rproof *P);
+
+/* Every task slot into P->slots, in address order, and what each is
+ * (classify_slots). It may run on a second thread (r_spawn), beside the
+ * heap walk, which takes longer: it calls nothing of libc's but memset,
+ * and needs nothing of the heap's. */
 static int list_slots(void *arg) {
     rproof *P = arg;
     rslot_walk sw = {P, false};
     roost__stack_each_held(add_slot, &sw);
     P->slots_full = sw.full;
-    if (!sw.full) sort_slots(P->slots, P->nslots);
-    for (size_t i = 0; i < P->nslots && !sw.full; i++)
-        P->skey[i].lo = P->slots[i].lo; /* the rest: classify_slots */
+    if (!sw.full) {
+        sort_slots(P->slots, P->nslots);
+        for (size_t i = 0; i < P->nslots; i++) P->skey[i].lo = P->slots[i].lo; /* the rest: classify_slots */
+        P->refs_full = !classify_slots(P);
+    }
     P->ph[PH_SLOTS] = r_mono_ns();
     return 0;
 }
@@ -1504,14 +1499,15 @@ __attribute__((no_sanitize("address", "thread"))) static bool dead_thread_stack(
 /* ROOST_REACH_TIMES: the phases, in ms. */
 static void r_times(const rproof *P) {
     if (!reach_times) return;
-    static const char *const name[PH_N] = {"",         "slots", "heaps",  "pieces", "index",
-                                           "classify", "roots", "sweep0", "sweep1", "late"};
+    static const char *const name[PH_N] = {"",      "slots",  "heaps",  "pieces", "index",
+                                           "roots", "sweep0", "sweep1", "late"};
     char b[512];
     int n = snprintf(b, sizeof b, "reach: times (ms):");
     int64_t swept = P->ph[PH_SWEEP1] > P->ph[PH_SWEEP0] ? P->ph[PH_SWEEP1] : P->ph[PH_SWEEP0];
     for (int i = 1; i < PH_N && n > 0 && (size_t)n < sizeof b; i++) {
-        /* Each phase from the end of the one before, but: the slots and
-         * the heaps are listed side by side from the start (the pieces
+        /* Each phase from the end of the one before, but: the slots (listed
+         * and classified) and the heaps are walked side by side from the
+         * start (the pieces
          * once both are done), both sweeps start at the roots' end, and
          * the last pass once both are done. */
         int64_t from = P->ph[i - 1];
@@ -1892,8 +1888,8 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     P->ph[PH_HEAPS] = r_mono_ns();
     if (two) r_join(&lister); /* before any return: it writes P->slots */
     if (!walked) return;
-    if (P->slots_full) {
-        P->why = "too many task slots";
+    if (P->slots_full || P->refs_full) {
+        P->why = P->slots_full ? "too many task slots" : "too many wait objects";
         return;
     }
     slot_table(P);
@@ -1954,11 +1950,6 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         return;
     }
     P->ph[PH_INDEX] = r_mono_ns();
-    if (!classify_slots(P)) {
-        P->why = "too many wait objects";
-        return;
-    }
-    P->ph[PH_CLASSIFY] = r_mono_ns();
     int64_t tm1 = r_mono_ns();
     st->walk_ns = tm1 - tm0;
     dbg("reach: indexed after %lld us\n", (long long)(tm1 - tm0) / 1000);
