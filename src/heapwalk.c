@@ -129,7 +129,10 @@ bad:
 static bool roost__heap_seg_add(roost__heapmap *h, uintptr_t lo, uintptr_t hi, size_t first, bool exact,
                                 uintptr_t prev) {
     if (h->nseg == ROOST_HEAP_SEGS) return false;
-    h->seg[h->nseg++] = (roost__heapseg){lo, hi, first, h->n - first, NULL, 0, exact, prev, 0, 0, 0};
+    h->seg[h->nseg] = (roost__heapseg){lo, hi, first, h->n - first, NULL, 0, exact, prev, 0, 0, 0, false};
+    /* Published: another thread may index it while the walk goes on
+     * (roost__heap_index_early). */
+    __atomic_store_n(&h->nseg, h->nseg + 1, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -304,7 +307,8 @@ static size_t seg_words(const roost__heapseg *s, unsigned sh) {
 
 size_t roost__heap_index_size(const roost__heapmap *h) {
     size_t n = 0;
-    for (size_t i = 0; i < h->nseg; i++) n += seg_words(&h->seg[i], 3);
+    for (size_t i = 0; i < h->nseg; i++)
+        if (!h->seg[i].indexed) n += seg_words(&h->seg[i], 3);
     return n;
 }
 
@@ -343,28 +347,40 @@ static void seg_order(roost__heapmap *h) {
 void roost__heap_index_prepare(roost__heapmap *h) {
     seg_order(h);
     for (size_t b = 0; b < 256; b++) h->segtab[b] = ROOST_SEGTAB_NONE;
-    size_t off = 0;
     for (size_t i = 0; i < h->nseg; i++) {
         roost__heapseg *s = &h->seg[i];
         for (uintptr_t slot = s->lo >> 26, k = 0; slot <= (s->hi - 1) >> 26 && k < 256; slot++, k++) {
             uint16_t *e = &h->segtab[slot & 255];
             *e = *e == ROOST_SEGTAB_NONE || *e == i ? (uint16_t)i : ROOST_SEGTAB_MANY;
         }
-        s->ix = NULL, s->ixoff = off;
-        off += seg_words(s, 3);
+        if (s->indexed) continue;
+        s->ix = NULL, s->ixoff = h->ixused;
+        h->ixused += seg_words(s, 3);
     }
 }
 
-void roost__heap_index_segs(roost__heapmap *h, uint64_t *idx, size_t from, size_t to) {
+bool roost__heap_index_early(roost__heapmap *h, size_t i) {
+    roost__heapseg *s = &h->seg[i];
+    size_t need = seg_words(s, 3);
+    if (!h->ix || h->ixcap - h->ixused < need) return false;
+    s->ixoff = h->ixused;
+    h->ixused += need;
+    roost__heap_index_segs(h, i, i + 1);
+    return true;
+}
+
+void roost__heap_index_segs(roost__heapmap *h, size_t from, size_t to) {
     for (size_t i = from; i < to; i++) {
         roost__heapseg *s = &h->seg[i];
+        if (s->indexed) continue;
+        s->indexed = true;
         /* A walked heap's chunks start 16-byte aligned, 32 bytes apart
          * at least: no need to check. */
         unsigned sh = !s->n ? 0 : s->exact && !(s->lo & 15) ? 4 : seg_gshift(h, s);
         s->gshift = sh;
         s->exact = s->exact && sh == 4 && !(s->lo & 15);
         if (!sh) continue;
-        uint64_t *ix = idx + s->ixoff;
+        uint64_t *ix = h->ix + s->ixoff;
         size_t nw = seg_words(s, sh);
         /* Chunks come in address order, a dozen or so to a word: the
          * word's bits gather in a register, stored once it is done. */

@@ -406,6 +406,8 @@ typedef struct rproof {
     size_t nslots, slots_cap;
     bool slots_full;       /* more slots than slots_cap: no proof */
     bool refs_full;        /* more wait objects than refs_cap: no proof */
+    bool early_index;      /* the lister indexes each heap the walk finishes (list_slots) */
+    bool walked;           /* the walk is over (early_index) */
     struct rpiece *pieces; /* memory to classify once the slots are known */
     size_t npieces, pieces_cap;
     r_waitref *refs;
@@ -785,17 +787,24 @@ __attribute__((no_sanitize("address", "thread"))) static void add_slot(roost__st
 /* Part of the heap's index (prove_stopped), on a second thread. */
 typedef struct {
     roost__heapmap *h;
-    uint64_t *idx;
     size_t from, to;
 } rixpart;
 
 static int index_part(void *arg) {
     rixpart *r = arg;
-    roost__heap_index_segs(r->h, r->idx, r->from, r->to);
+    roost__heap_index_segs(r->h, r->from, r->to);
     return 0;
 }
 
 static bool classify_slots(rproof *P);
+
+static inline void r_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 /* Every task slot into P->slots, in address order, and what each is
  * (classify_slots). It may run on a second thread (r_spawn), beside the
@@ -812,6 +821,16 @@ static int list_slots(void *arg) {
         P->refs_full = !classify_slots(P);
     }
     P->ph[PH_SLOTS] = r_mono_ns();
+    /* Then, on its own thread, the index of each heap the walk has
+     * finished, for as long as the walk goes on (it is often the longer
+     * of the two). What is left when it ends (and what does not fit
+     * h->ix) prove_stopped indexes, on both threads. */
+    for (size_t done = 0; P->early_index && !__atomic_load_n(&P->walked, __ATOMIC_ACQUIRE);) {
+        if (done < __atomic_load_n(&P->heap->nseg, __ATOMIC_ACQUIRE))
+            roost__heap_index_early(P->heap, done++);
+        else
+            r_relax();
+    }
     return 0;
 }
 
@@ -1882,10 +1901,23 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
     if (tracked && (P->why = roost__heaptrack_fill(P->heap))) return;
     if (!pool_ranges(P)) return;
     rthread lister;
-    bool two = P->ncpu >= 2 && !tracked && r_spawn(P, &lister, list_slots, P);
+    bool two = P->ncpu >= 2 && !tracked;
+    if (two) {
+        /* Room for every heap's index: its worst case (8-byte granules)
+         * is 1/32 of the memory it spans, and only rw memory outside the
+         * stack pool can be a heap. */
+        size_t pool = 0;
+        for (size_t i = 0; i < P->npool; i++) pool += P->pool[i].hi - P->pool[i].lo;
+        P->heap->ixcap = (heapish > pool ? heapish - pool : 0) / 256 + 2 * ROOST_HEAP_SEGS + 8;
+        P->heap->ix = r_smap(P, P->heap->ixcap * sizeof(uint64_t));
+        P->early_index = P->heap->ix != NULL;
+        two = r_spawn(P, &lister, list_slots, P);
+        if (!two) P->early_index = false;
+    }
     if (!two) list_slots(P);
     bool walked = walk_heaps(P, end, tracked);
     P->ph[PH_HEAPS] = r_mono_ns();
+    __atomic_store_n(&P->walked, true, __ATOMIC_RELEASE);
     if (two) r_join(&lister); /* before any return: it writes P->slots */
     if (!walked) return;
     if (P->slots_full || P->refs_full) {
@@ -1922,20 +1954,27 @@ static void prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_t self
         P->why = MALLOC_UNKNOWN;
         return;
     }
-    uint64_t *hidx = r_smap(P, roost__heap_index_size(P->heap) * sizeof(uint64_t) + 8);
-    if (!hidx) {
-        P->why = "out of memory";
-        return;
+    /* The index of the segments the lister did not do (all of them, where
+     * it did none), segment by segment: on two threads where there are
+     * two CPUs, the segments split by their chunks' count. */
+    roost__heapmap *hm = P->heap;
+    size_t need = roost__heap_index_size(hm);
+    if (!hm->ix || hm->ixcap - hm->ixused < need) {
+        hm->ix = r_smap(P, need * sizeof(uint64_t) + 8), hm->ixcap = need, hm->ixused = 0;
+        if (!hm->ix) {
+            P->why = "out of memory";
+            return;
+        }
     }
-    /* The index, segment by segment: on two threads where there are two
-     * CPUs, the segments split by their chunks' count. */
-    roost__heap_index_prepare(P->heap);
-    size_t nseg = P->heap->nseg, cut = nseg, half = 0;
-    for (size_t i = 0; i < nseg && half * 2 < P->heap->n; i++) half += P->heap->seg[i].n, cut = i + 1;
-    rixpart ri = {P->heap, hidx, cut, nseg};
+    roost__heap_index_prepare(hm);
+    size_t nseg = hm->nseg, cut = nseg, left = 0, half = 0;
+    for (size_t i = 0; i < nseg; i++) left += hm->seg[i].indexed ? 0 : hm->seg[i].n;
+    for (size_t i = 0; i < nseg && half * 2 < left; i++)
+        half += hm->seg[i].indexed ? 0 : hm->seg[i].n, cut = i + 1;
+    rixpart ri = {hm, cut, nseg};
     rthread indexer;
-    bool split = P->ncpu >= 2 && cut < nseg && r_spawn(P, &indexer, index_part, &ri);
-    roost__heap_index_segs(P->heap, hidx, 0, split ? cut : nseg);
+    bool split = P->ncpu >= 2 && cut < nseg && half < left && r_spawn(P, &indexer, index_part, &ri);
+    roost__heap_index_segs(hm, 0, split ? cut : nseg);
     if (split) r_join(&indexer);
     P->fingers = r_smap(P, 4096);
     if (P->fingers) P->fingers[0] = P->fingers[FINGER_STRIDE] = P->myf = P->heap->n;

@@ -36,7 +36,8 @@ typedef struct roost__heapseg {
     uintptr_t prev; /* an arena's later heap: heap_info.prev, the heap before it */
     size_t pos;     /* where its chunks come in the sweep order (roost__heap_index_prepare) */
     size_t age;     /* heaps of its arena before it */
-    size_t ixoff;   /* where its index starts in the index's words */
+    size_t ixoff;   /* where its index starts in the words of roost__heapmap.ix */
+    bool indexed;   /* its index is built (or it has none: ix NULL) */
 } roost__heapseg;
 
 /* The flag of a chunk whose words are stale (free) or of a gap entry:
@@ -84,6 +85,10 @@ typedef struct roost__heapmap {
     uintptr_t last_top; /* the top chunk the last walk ended on (here, in the
                            proof's own memory, not a global: it would be a root) */
     bool tracked;       /* filled from heaptrack.c's table: no glibc chunk to look for */
+    /* Memory for the segments' indexes, mapped by the caller: ixcap words,
+     * ixused of them handed out. */
+    uint64_t *ix;
+    size_t ixcap, ixused;
 } roost__heapmap;
 
 /* Walk a heap mapping [lo, hi): the main arena's (is_brk_heap), or one of
@@ -107,15 +112,19 @@ ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v);
 /* The last chunk starting at or before v in v's segment (v may lie past
  * its end); -2: v is in a segment, before its first chunk; -1: in none. */
 ssize_t roost__heap_candidate(const roost__heapmap *h, uintptr_t v);
-/* Words the heap's index needs (idx below: that many, zeroed), once every
- * segment is in and sorted. */
+/* The words of h->ix (zeroed) the segments not indexed yet need. */
 size_t roost__heap_index_size(const roost__heapmap *h);
-/* It is built in two parts, the second of which two threads may share:
- * the sweep order and the table of segments (prepare), then each
+/* Segment i's index, built as soon as the walk has added it (the walk may
+ * still be adding others: nothing but seg[i] and its chunks is read), if
+ * h->ix has room: whether it had. */
+bool roost__heap_index_early(roost__heapmap *h, size_t i);
+/* The rest is built once every segment is in and sorted, in two parts, the
+ * second of which two threads may share: the sweep order, the table of
+ * segments and where each index goes in h->ix (prepare), then each
  * segment's index, independent of the others' (segs, for seg[from] to
- * seg[to - 1]). */
+ * seg[to - 1]; those indexed already are left as they are). */
 void roost__heap_index_prepare(roost__heapmap *h);
-void roost__heap_index_segs(roost__heapmap *h, uint64_t *idx, size_t from, size_t to);
+void roost__heap_index_segs(roost__heapmap *h, size_t from, size_t to);
 
 #pragma GCC visibility pop
 
