@@ -408,6 +408,7 @@ typedef struct rproof {
     bool refs_full;        /* more wait objects than refs_cap: no proof */
     bool early_index;      /* the lister indexes each heap the walk finishes (list_slots) */
     bool walked;           /* the walk is over (early_index) */
+    size_t nearly;         /* heaps the lister indexed during the walk */
     struct rpiece *pieces; /* memory to classify once the slots are known */
     size_t npieces, pieces_cap;
     r_waitref *refs;
@@ -827,7 +828,7 @@ static int list_slots(void *arg) {
      * h->ix) prove_stopped indexes, on both threads. */
     for (size_t done = 0; P->early_index && !__atomic_load_n(&P->walked, __ATOMIC_ACQUIRE);) {
         if (done < __atomic_load_n(&P->heap->nseg, __ATOMIC_ACQUIRE))
-            roost__heap_index_early(P->heap, done++);
+            P->nearly += roost__heap_index_early(P->heap, done++);
         else
             r_relax();
     }
@@ -1537,8 +1538,10 @@ static void r_times(const rproof *P) {
         n += snprintf(b + n, sizeof b - (size_t)n, " %s %.1f", name[i], (double)(P->ph[i] - from) / 1e6);
     }
     if (n > 0 && (size_t)n < sizeof b)
-        n += snprintf(b + n, sizeof b - (size_t)n, " (%u sweeper%s, %zu chunks left to the end)\n",
-                      P->sweepers, P->sweepers == 1 ? "" : "s", P->late);
+        n += snprintf(
+            b + n, sizeof b - (size_t)n,
+            " (%zu of %zu heaps indexed during the walk, %u sweeper%s, %zu chunks left to the end)\n",
+            P->nearly, P->heap->nseg, P->sweepers, P->sweepers == 1 ? "" : "s", P->late);
     if (n > 0 && write(2, b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1) < 0) {
     }
 }
