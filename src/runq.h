@@ -89,9 +89,15 @@ static inline __attribute__((always_inline)) roost__task *roost__ring_pop(roost_
         atomic_store_explicit(&w->tail, tl, memory_order_relaxed);
         return atomic_load_explicit(ROOST__SLOT(w, tl), memory_order_relaxed);
     }
-    /* seq_cst store then load, not a fence: the store must not pass the
-     * load, and ThreadSanitizer models seq_cst accesses but not fences. */
-    atomic_store_explicit(&w->tail, tl, memory_order_seq_cst);
+    /* The store must not pass the load of head. A seq_cst exchange, not a
+     * seq_cst store and not a fence: ThreadSanitizer models seq_cst
+     * accesses but not fences; x86 compiles a seq_cst store to this same
+     * xchg anyway; and an emulator may not keep AArch64's stlr-then-ldar
+     * order (qemu-user on x86 turns both into plain moves, and the store
+     * then waits in the store buffer while the load goes ahead: thieves
+     * and the owner both took the last task), where it must keep an
+     * atomic exchange's. */
+    (void)atomic_exchange_explicit(&w->tail, tl, memory_order_seq_cst);
     h = atomic_load_explicit(&w->head, memory_order_seq_cst);
     roost__task *t = atomic_load_explicit(ROOST__SLOT(w, tl), memory_order_relaxed);
     /* Others remain: no thief can reach slot tl (only the owner moves head
