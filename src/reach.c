@@ -940,9 +940,6 @@ static inline bool r_claim(const rproof *P, size_t i, uint8_t bit) {
  * so that the two sweepers meet at every turn, even on a small heap). */
 #define SWEEP_BLOCK_SHIFT 12
 #define FINGER_GROUP 64
-#ifndef PFD
-#define PFD 32
-#endif
 static inline unsigned r_owner(const rproof *P, size_t pos) {
     return P->par ? (unsigned)(pos >> P->bshift) & 1 : 0;
 }
