@@ -940,6 +940,15 @@ void roost__scrub_stack(void);
 void roost__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void roost__futex_wake(_Atomic uint32_t *addr, int n);
 
+/* A pause inside a spin loop. */
+static inline void roost__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #pragma GCC visibility pop
 
 #endif

@@ -799,14 +799,6 @@ static int index_part(void *arg) {
 
 static bool classify_slots(rproof *P);
 
-static inline void r_relax(void) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* Every task slot into P->slots, in address order, and what each is
  * (classify_slots). It may run on a second thread (r_spawn), beside the
  * heap walk, which takes longer: it calls nothing of libc's but memset,
@@ -830,7 +822,7 @@ static int list_slots(void *arg) {
         if (done < __atomic_load_n(&P->heap->nseg, __ATOMIC_ACQUIRE))
             P->nearly += roost__heap_index_early(P->heap, done++);
         else
-            r_relax();
+            roost__cpu_relax();
     }
     return 0;
 }

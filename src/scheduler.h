@@ -58,15 +58,6 @@ static inline int roost__nw(void) {
     return atomic_load_explicit(&roost__sched.nworkers, memory_order_acquire);
 }
 
-/* A pause inside a spin loop. */
-static inline void roost__cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* sched.c: a worker thread's body; wake one idle worker, if any. */
 void *roost__worker_main(void *arg);
 void roost__wake_one(void);
