@@ -8,6 +8,13 @@
  *
  * Prints, each the best of 3, in ms:
  *   fork_ms        fork() of the whole process (the proof's stop is this)
+ *   move_ms        the slots' pages taken out of their range instead
+ *                  (mremap with MREMAP_DONTUNMAP to a range of their own,
+ *                  left out of the fork), the emptied range registered
+ *                  with userfaultfd for its missing pages, then the fork
+ *                  of the rest: a snapshot whose stacks the program would
+ *                  get back page by page, as it faults; "-" where refused
+ *   move_only_ms   of move_ms, the mremap alone
  *   wp_ms          UFFDIO_WRITEPROTECT of heap and slots (a userfaultfd
  *                  write-protected snapshot's stop), or "-" where the kernel
  *                  or its settings refuse it
@@ -38,6 +45,9 @@
 #endif
 #define FEATURE_WP_ASYNC (1u << 15) /* Linux 6.7 */
 #define GUARD_INSTALL 102           /* MADV_GUARD_INSTALL, Linux 6.13 */
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7 */
+#endif
 
 /* PAGEMAP_SCAN (Linux 6.7), declared here for older headers. */
 struct scan_arg {
@@ -66,6 +76,48 @@ typedef struct {
 static int protect(int fd, region r, int on) {
     struct uffdio_writeprotect wp = {{(uintptr_t)r.p, r.len}, on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
     return ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+static int fork_and_reap(void) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    if (pid < 0) return -1;
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
+/* The stop of a snapshot that moves the slots' page tables out of the way
+ * rather than copying them: best of 3. The pages go back where they were
+ * after each try (the whole range at once, which a real design could not
+ * do once the program had faulted some back). */
+static void move_cost(region s, double *total, double *only) {
+    char *snap = mmap(NULL, s.len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+    struct uffdio_api api = {.api = UFFD_API};
+    if (snap == MAP_FAILED || fd < 0 || ioctl(fd, UFFDIO_API, &api) != 0) goto out;
+    for (int k = 0; k < 3; k++) {
+        double t0 = now_ms();
+        if (mremap(s.p, s.len, s.len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, snap) == MAP_FAILED)
+            break;
+        double t1 = now_ms();
+        struct uffdio_register reg = {{(uintptr_t)s.p, s.len}, UFFDIO_REGISTER_MODE_MISSING, 0};
+        bool ok = madvise(snap, s.len, MADV_DONTFORK) == 0 && ioctl(fd, UFFDIO_REGISTER, &reg) == 0 &&
+                  fork_and_reap() == 0;
+        double t2 = now_ms();
+        struct uffdio_range all = {(uintptr_t)s.p, s.len};
+        ioctl(fd, UFFDIO_UNREGISTER, &all);
+        madvise(snap, s.len, MADV_DOFORK);
+        if (mremap(snap, s.len, s.len, MREMAP_MAYMOVE | MREMAP_FIXED, s.p) == MAP_FAILED) {
+            perror("snapshot_cost: mremap back");
+            exit(1);
+        }
+        snap = mmap(NULL, s.len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (!ok || snap == MAP_FAILED) break;
+        if (*total < 0 || t2 - t0 < *total) *total = t2 - t0, *only = t1 - t0;
+    }
+out:
+    if (fd >= 0) close(fd);
+    if (snap != MAP_FAILED) munmap(snap, s.len);
 }
 
 int main(int argc, char **argv) {
@@ -100,6 +152,9 @@ int main(int argc, char **argv) {
         waitpid(pid, NULL, 0);
         if (t1 - t0 < fork_ms) fork_ms = t1 - t0;
     }
+
+    double move_ms = -1, move_only_ms = -1;
+    move_cost(r[1], &move_ms, &move_only_ms);
 
     double wp_ms = -1, scan_ms = -1;
     size_t scan_found = 0;
@@ -158,6 +213,10 @@ int main(int argc, char **argv) {
         if (ok) ok = protect(fd, r[0], 0) == 0 && protect(fd, r[1], 0) == 0;
     }
     printf("fork_ms %.2f", fork_ms);
+    if (move_ms >= 0)
+        printf(" move_ms %.2f move_only_ms %.2f", move_ms, move_only_ms);
+    else
+        printf(" move_ms - move_only_ms -");
     if (wp_ms >= 0)
         printf(" wp_ms %.2f", wp_ms);
     else
