@@ -7,7 +7,7 @@
  * So this file keeps the set of live chunks (start, size) itself, from a
  * constructor that runs before the program's own, and hands the proof a
  * sorted map of them (roost__heapmap, as heapwalk.c builds from glibc's
- * heap): the mark in reach.c is the same for both sources.
+ * heap): the mark in reach_mark.c is the same for both sources.
  *
  * Invariants:
  *   - The table lives in memory mapped for it (the hooks run inside

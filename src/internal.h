@@ -469,7 +469,7 @@ void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, 
  * up to max ranges [lo[i], hi[i]), in no order. Returns how many there are
  * (more than max: the rest were not written). While held, as above. */
 size_t roost__stack_regions(uintptr_t *lo, uintptr_t *hi, size_t max);
-/* The signal the reachability proof stops threads with (reach.c); runtime
+/* The signal the reachability proof stops threads with (reach_stop.c); runtime
  * threads leave it open (thread.c). */
 #define ROOST_STOP_SIGNAL (SIGRTMAX - 3)
 /* profile.c: runtime start (installs the default SIGQUIT dump). */

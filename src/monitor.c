@@ -507,7 +507,7 @@ int roost_monitor_start(const roost_monitor_opts_t *opts) {
          * with EPIPE instead of killing the process. */
         sigset_t all, prev;
         sigfillset(&all);
-        sigdelset(&all, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
+        sigdelset(&all, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach_stop.c) */
         pthread_sigmask(SIG_SETMASK, &all, &prev);
         if (pthread_create(&monitor.tid, NULL, mon_main, h) == 0) {
             monitor.thread = true;

@@ -586,7 +586,7 @@ static void *prof_dumper(void *unused) {
     (void)unused;
     sigset_t all;
     sigfillset(&all);
-    sigdelset(&all, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
+    sigdelset(&all, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach_stop.c) */
     pthread_sigmask(SIG_SETMASK, &all, NULL);
     uint32_t seen = 0;
     for (;;) {

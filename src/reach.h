@@ -1,4 +1,4 @@
-/* reach.h - what the reachability proof (reach.c) and the heap walker
+/* reach.h - what the reachability proof (reach*.c) and the heap walker
  * (heapwalk.c) share. Not installed. */
 #ifndef ROOST_REACH_H
 #define ROOST_REACH_H

@@ -53,7 +53,7 @@ int roost__thread_start(pthread_t *out, void *(*fn)(void *), void *arg, const ch
     static const int open_sigs[] = {SIGSEGV, SIGBUS,  SIGILL,  SIGFPE, SIGTRAP,
                                     SIGSYS,  SIGPROF, SIGQUIT, SIGURG};
     for (size_t i = 0; i < sizeof open_sigs / sizeof *open_sigs; i++) sigdelset(&block, open_sigs[i]);
-    sigdelset(&block, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach.c) */
+    sigdelset(&block, ROOST_STOP_SIGNAL); /* the reachability proof's stop (reach_stop.c) */
     pthread_attr_t a;
     pthread_attr_init(&a);
     if (detached) pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
