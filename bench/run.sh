@@ -38,6 +38,9 @@
 #   reach100k_stop     ms   how long every other thread was stopped for it
 #   reach100k_walk, reach100k_mark  ms   of reach100k, the walk (roots, tasks,
 #                           the heap's chunks and their index) and the mark
+#   reach100k_median   ms   the median of its 5 proofs (reach100k is the best)
+#   reach100k_keep, reach100k_keep_median  ms   the same with the proof's
+#                           tables kept between proofs (ROOST_REACH_KEEP=1)
 #   reach10k, reach10k_stop   the same with 10,000 tasks and 32 MiB
 #   debug_metrics      ms   a /metrics scrape of the debug endpoint over
 #                           loopback with 100,000 parked tasks (bench/debug_scrape;
@@ -430,6 +433,9 @@ row     reach100k ms             reach100k_ms          lower default reach -
 also_row reach100k_stop ms       reach100k_stop_ms     lower reach100k
 also_row reach100k_walk ms       reach100k_walk_ms     lower reach100k
 also_row reach100k_mark ms       reach100k_mark_ms     lower reach100k
+also_row reach100k_median ms     reach100k_median_ms   lower reach100k
+also_row reach100k_keep ms       reach100k_keep_ms     lower reach100k
+also_row reach100k_keep_median ms reach100k_keep_median_ms lower reach100k
 also_row reach10k ms             reach10k_ms           lower reach100k
 also_row reach10k_stop ms        reach10k_stop_ms      lower reach100k
 also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended

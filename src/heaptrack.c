@@ -413,7 +413,7 @@ HT_RAW const char *roost__heaptrack_fill(roost__heapmap *h) {
             why = "too many chunks";
             break;
         }
-        h->lo[h->n] = a, h->hi[h->n] = a + HT.v[i].size;
+        h->lo[h->n] = a, h->hi[h->n] = a + HT.v[i].size, h->flags[h->n] = 0;
         h->bytes += HT.v[i].size;
         h->n++;
     }

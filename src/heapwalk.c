@@ -101,7 +101,7 @@ hw_walk(roost__heapmap *h, uintptr_t first, uintptr_t end, uintptr_t limit, bool
             /* In use: the next prev_size is ours. A tcache entry (its key
              * word, which allocation clears) is free. */
             if ((nw & PREV_INUSE) && !(key && rd(c + 24) == key)) {
-                hi[n] = next + 8;
+                hi[n] = next + 8, flags[n] = 0; /* the table may hold an earlier proof's */
                 bytes += sz;
             } else {
                 hi[n] = 0, flags[n] = ROOST_HEAP_FREE, gaps++;
@@ -212,6 +212,7 @@ size_t roost__heap_mmapped(roost__heapmap *h, uintptr_t lo, uintptr_t hi,
             break;
         h->lo[h->n] = c + CHUNK_HDR;
         h->hi[h->n] = c + sz;
+        h->flags[h->n] = 0;
         h->n++;
         h->bytes += sz;
         roost__heap_seg_add(h, c, c + sz, h->n - 1, true, 0);
@@ -382,6 +383,7 @@ void roost__heap_index_segs(roost__heapmap *h, size_t from, size_t to) {
         if (!sh) continue;
         uint64_t *ix = h->ix + s->ixoff;
         size_t nw = seg_words(s, sh);
+        memset(ix, 0, nw * sizeof *ix); /* h->ix may be a kept table (reach_stop.c) */
         /* Chunks come in address order, a dozen or so to a word: the
          * word's bits gather in a register, stored once it is done. */
         const uintptr_t *lo = h->lo + s->first, base = s->lo;

@@ -344,6 +344,7 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
         r_unreaped = 0;
         r_reap(last, true);
     }
+    roost__reach_keep_setup();
     if (!roost__reach_install()) {
         pthread_mutex_unlock(&roost__reach_stw.one);
         st.reason = "ROOST_STOP_SIGNAL has a handler of the program's";

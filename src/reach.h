@@ -62,8 +62,9 @@ static inline unsigned roost__popcount64(uint64_t x) {
 typedef struct roost__heapmap {
     uintptr_t *lo, *hi;
     size_t n, cap;
-    size_t ngap;    /* gap entries among the n */
-    uint8_t *flags; /* cap bytes, zeroed: ROOST_HEAP_FREE marks a gap entry (the proof's chunk marks) */
+    size_t ngap; /* gap entries among the n */
+    uint8_t *
+        flags; /* cap bytes, each set as its entry is added: ROOST_HEAP_FREE marks a gap entry (the proof's chunk marks) */
     roost__heapseg seg[ROOST_HEAP_SEGS];
     size_t nseg;
     /* The segment for an address, by its 64 MiB slot ((v >> 26) & 255):
@@ -112,7 +113,8 @@ ssize_t roost__heap_find(const roost__heapmap *h, uintptr_t v);
 /* The last chunk starting at or before v in v's segment (v may lie past
  * its end); -2: v is in a segment, before its first chunk; -1: in none. */
 ssize_t roost__heap_candidate(const roost__heapmap *h, uintptr_t v);
-/* The words of h->ix (zeroed) the segments not indexed yet need. */
+/* The words of h->ix the segments not indexed yet need (each segment's
+ * are cleared as it is indexed). */
 size_t roost__heap_index_size(const roost__heapmap *h);
 /* Segment i's index, built as soon as the walk has added it (the walk may
  * still be adding others: nothing but seg[i] and its chunks is read), if

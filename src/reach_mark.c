@@ -570,7 +570,7 @@ static void r_sweeps(rproof *P) {
      * one where a debug walk records why each chunk was marked. */
     if (P->ncpu >= 2 && !P->whyc && !P->trace && P->heap->n >= (size_t)4 << P->bshift) {
         Q = roost__reach_smap(P, sizeof *Q + sizeof *t);
-        work = roost__reach_smap(P, P->work_cap * sizeof(rrange));
+        work = roost__reach_table(P, KT_QWORK, P->work_cap * sizeof(rrange));
     }
     bool two = false;
     if (Q && work) {

@@ -276,6 +276,15 @@ static inline rslot *rslot_find(const rproof *P, uintptr_t v) {
     return i != SIZE_MAX && v < P->slots[i].hi ? &P->slots[i] : NULL;
 }
 
+/* The proof's big tables, which ROOST_REACH_KEEP keeps from one proof to
+ * the next (reach_stop.c). */
+enum { KT_LO, KT_HI, KT_FLAGS, KT_SLOTS, KT_REFS, KT_IX, KT_IXREST, KT_WORK, KT_QWORK, KT_N };
+typedef struct {
+    char *base; /* KT_N tables, a stride apart, mapped once; NULL: none yet */
+    int mode;   /* this proof's: 0 fresh tables, 1 kept, 2 kept and poisoned */
+} roost__reach_keep_t;
+extern roost__reach_keep_t roost__reach_keep;
+
 /* reach_stop.c */
 bool roost__reach_install(void);
 /* Stop every thread but the caller. NULL, or why not (then nothing is
@@ -287,6 +296,16 @@ void *roost__reach_smap(rproof *P, size_t len);
 void roost__reach_sfree(rproof *P);
 /* A word of memory not known to be readable: through the kernel. */
 bool roost__reach_rd_safe(uintptr_t a, uintptr_t *out);
+/* In the caller, before the stop: ROOST_REACH_KEEP read, the kept tables'
+ * mapping made the first time. */
+void roost__reach_keep_setup(void);
+/* Table `which` (KT_*), len bytes: kept, holding what the last proof left
+ * there (or junk), or fresh and zeroed; either way its user writes each
+ * byte before reading it. At most roost__reach_table_max() bytes. */
+void *roost__reach_table(rproof *P, unsigned which, size_t len);
+size_t roost__reach_table_max(void);
+/* Whether [lo, hi) meets the kept tables' mapping, [*klo, *khi). */
+bool roost__reach_kept(uintptr_t lo, uintptr_t hi, uintptr_t *klo, uintptr_t *khi);
 
 /* reach_slots.c */
 void roost__reach_slot_table(rproof *P);

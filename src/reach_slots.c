@@ -166,6 +166,7 @@ int roost__reach_list_slots(void *arg) {
     P->slots_full = sw.full;
     if (!sw.full) {
         sort_slots(P->slots, P->nslots);
+        memset(P->sflag, 0, P->nslots); /* a kept table holds the last proof's */
         for (size_t i = 0; i < P->nslots; i++) P->skey[i].lo = P->slots[i].lo; /* the rest: classify_slots */
         P->refs_full = !classify_slots(P);
     }

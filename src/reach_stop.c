@@ -260,6 +260,57 @@ void *roost__reach_smap(rproof *P, size_t len) {
     return p;
 }
 
+/* ------------------------------------------------------------ kept tables */
+
+/* ROOST_REACH_KEEP=1: the proof's big tables (the chunk list, the marks,
+ * the task slots, the index, the work stacks) live in one shared mapping
+ * that the process keeps from one proof to the next, instead of memory
+ * the snapshot maps fresh each time. Why: where the machine's host takes
+ * back the guest's free memory (free page reporting), the first write to
+ * a page the host took back waits for the host, and a proof's fresh
+ * tables (some 80 MiB at reach100k) then cost 130-180 ms more than when
+ * the same pages were still backed. Kept, they stay backed. The price:
+ * the pages the last proof touched stay resident between proofs (a
+ * shared mapping, so the fork copies none of its page tables, and the
+ * snapshot's writes to it are not copied on write), and every table in
+ * it starts with what the last proof left there: each of its users
+ * writes what it reads (roost__reach_table). ROOST_REACH_KEEP=poison
+ * fills each table with junk first, so that tests can show it. */
+roost__reach_keep_t roost__reach_keep;
+
+#define KEEP_STRIDE ((size_t)16 << 30)
+#define POISON_MAX ((size_t)16 << 20)
+
+void roost__reach_keep_setup(void) {
+    const char *e = getenv("ROOST_REACH_KEEP");
+    int mode = !e || !*e || !strcmp(e, "0") ? 0 : !strcmp(e, "poison") ? 2 : 1;
+    roost__reach_keep.mode = 0;
+    if (!mode) return;
+    if (!roost__reach_keep.base) {
+        void *p = mmap(NULL, KT_N * KEEP_STRIDE, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) return; /* fresh tables, as without it */
+        roost__reach_keep.base = p;
+    }
+    roost__reach_keep.mode = mode;
+}
+
+bool roost__reach_kept(uintptr_t lo, uintptr_t hi, uintptr_t *klo, uintptr_t *khi) {
+    uintptr_t a = (uintptr_t)roost__reach_keep.base, b = a + KT_N * KEEP_STRIDE;
+    *klo = a, *khi = b;
+    return a && a < hi && b > lo;
+}
+
+size_t roost__reach_table_max(void) { return roost__reach_keep.mode ? KEEP_STRIDE : SIZE_MAX; }
+
+void *roost__reach_table(rproof *P, unsigned which, size_t len) {
+    if (!roost__reach_keep.mode || which >= KT_N) return roost__reach_smap(P, len);
+    if (!len || len > KEEP_STRIDE) return NULL;
+    char *p = roost__reach_keep.base + (size_t)which * KEEP_STRIDE;
+    if (roost__reach_keep.mode == 2) memset(p, 0xa5, len < POISON_MAX ? len : POISON_MAX);
+    return p;
+}
+
 void roost__reach_sfree(rproof *P) {
     for (int i = 0; i < P->nscratch; i++) munmap(P->scratch[i].p, P->scratch[i].len);
     P->nscratch = 0;

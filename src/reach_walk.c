@@ -119,6 +119,8 @@ static bool root_add(rproof *P, uintptr_t lo, uintptr_t hi) {
         uintptr_t a = (uintptr_t)P->scratch[i].p, b = a + P->scratch[i].len;
         if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
     }
+    uintptr_t klo, khi; /* and the kept ones, stale words and all */
+    if (roost__reach_kept(lo, hi, &klo, &khi)) return root_add(P, lo, klo) && root_add(P, khi, hi);
     for (size_t i = 0; i < P->nfps; i++) {
         uintptr_t a = P->fps[i].lo, b = P->fps[i].hi;
         if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
@@ -318,7 +320,9 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
     for (const char *p = P->maps; p < end;) {
         rmapping m;
         p = parse_line(p, end, &m);
-        if (m.perm[0] == 'r' && m.perm[1] == 'w' && !roost__heaptrack_runtime_memory(m.lo, m.hi))
+        uintptr_t klo, khi;
+        if (m.perm[0] == 'r' && m.perm[1] == 'w' && !roost__heaptrack_runtime_memory(m.lo, m.hi) &&
+            !roost__reach_kept(m.lo, m.hi, &klo, &khi))
             heapish += m.hi - m.lo;
     }
     /* The heap's source: glibc's heap, walked below; or, under a sanitizer
@@ -327,18 +331,25 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
     int nin = atomic_load(&roost__reach_stw.nin);
     P->heap = roost__reach_smap(P, sizeof *P->heap);
     size_t nslots_max = heapish / (16 << 10) + 64; /* a slot is a guard and 4 pages at least */
+    /* Each table's room, within what a kept table may have (where it
+     * falls short, the proof is refused for want of room, never wrong). */
+    size_t tmax = roost__reach_table_max(), slot_sz = sizeof(rslot) + sizeof(rskey) + 1;
+    if (nslots_max > tmax / slot_sz) nslots_max = tmax / slot_sz;
     P->slots_cap = nslots_max;
     /* With their keys and flags after them, in the same mapping. */
-    P->slots = roost__reach_smap(P, nslots_max * (sizeof(rslot) + sizeof(rskey) + 1));
+    P->slots = roost__reach_table(P, KT_SLOTS, nslots_max * slot_sz);
     if (P->slots) P->skey = (rskey *)(P->slots + nslots_max), P->sflag = (uint8_t *)(P->skey + nslots_max);
     P->refs_cap = nslots_max * 2 + 64;
-    P->refs = roost__reach_smap(P, P->refs_cap * sizeof(r_waitref));
+    if (P->refs_cap > tmax / sizeof(r_waitref)) P->refs_cap = tmax / sizeof(r_waitref);
+    P->refs = roost__reach_table(P, KT_REFS, P->refs_cap * sizeof(r_waitref));
     P->roots_cap = nmaps * 2 + nslots_max + 64;
     P->roots = roost__reach_smap(P, P->roots_cap * sizeof(rrange));
     P->heap->cap = tracked ? roost__heaptrack_count() + 64 : heapish / 32 + 64;
-    P->heap->lo = roost__reach_smap(P, P->heap->cap * sizeof(uintptr_t));
-    P->heap->hi = roost__reach_smap(P, P->heap->cap * sizeof(uintptr_t));
-    P->cmark = P->heap->flags = roost__reach_smap(P, P->heap->cap + 1);
+    if (P->heap->cap > tmax / sizeof(uintptr_t) - 1) P->heap->cap = tmax / sizeof(uintptr_t) - 1;
+    /* Every entry of the three is written as the walk adds it. */
+    P->heap->lo = roost__reach_table(P, KT_LO, P->heap->cap * sizeof(uintptr_t));
+    P->heap->hi = roost__reach_table(P, KT_HI, P->heap->cap * sizeof(uintptr_t));
+    P->cmark = P->heap->flags = roost__reach_table(P, KT_FLAGS, P->heap->cap + 1);
     P->buf = roost__reach_smap(P, 64 << 10);
     P->sps = roost__reach_smap(P, (MAX_THREADS + (size_t)roost__nworkers() + 2) * sizeof(uintptr_t));
     if (!P->heap || !P->slots || !P->refs || !P->roots || !P->heap->lo || !P->heap->hi || !P->cmark ||
@@ -401,7 +412,8 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
         size_t pool = 0;
         for (size_t i = 0; i < P->npool; i++) pool += P->pool[i].hi - P->pool[i].lo;
         P->heap->ixcap = (heapish > pool ? heapish - pool : 0) / 256 + 2 * ROOST_HEAP_SEGS + 8;
-        P->heap->ix = roost__reach_smap(P, P->heap->ixcap * sizeof(uint64_t));
+        if (P->heap->ixcap > tmax / sizeof(uint64_t)) P->heap->ixcap = tmax / sizeof(uint64_t);
+        P->heap->ix = roost__reach_table(P, KT_IX, P->heap->ixcap * sizeof(uint64_t));
         P->early_index = P->heap->ix != NULL;
         two = roost__reach_spawn(P, &lister, roost__reach_list_slots, P);
         if (!two) P->early_index = false;
@@ -412,6 +424,7 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
     __atomic_store_n(&P->walked, true, __ATOMIC_RELEASE);
     if (two) roost__reach_join(&lister); /* before any return: it writes P->slots */
     if (!walked) return;
+    P->cmark[P->heap->n] = 0; /* the byte past the last chunk's, as a kept table left it */
     if (P->slots_full || P->refs_full) {
         P->why = P->slots_full ? "too many task slots" : "too many wait objects";
         return;
@@ -452,7 +465,8 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
     roost__heapmap *hm = P->heap;
     size_t need = roost__heap_index_size(hm);
     if (!hm->ix || hm->ixcap - hm->ixused < need) {
-        hm->ix = roost__reach_smap(P, need * sizeof(uint64_t) + 8), hm->ixcap = need, hm->ixused = 0;
+        hm->ix = roost__reach_table(P, KT_IXREST, need * sizeof(uint64_t) + 8), hm->ixcap = need,
+        hm->ixused = 0;
         if (!hm->ix) {
             P->why = "out of memory";
             return;
@@ -476,7 +490,8 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
                      P->heap->tcache_skipped, P->fastbin_skipped, P->heap->narena);
     if (roost__reach_debug > 0) P->whyc = roost__reach_smap(P, (P->heap->n + 1) * sizeof(uintptr_t));
     P->work_cap = P->heap->n + P->nslots + 64;
-    P->work = roost__reach_smap(P, P->work_cap * sizeof(rrange));
+    if (P->work_cap > tmax / sizeof(rrange)) P->work_cap = tmax / sizeof(rrange);
+    P->work = roost__reach_table(P, KT_WORK, P->work_cap * sizeof(rrange));
     if (!P->work || !P->fingers) {
         P->why = "out of memory";
         return;

@@ -122,6 +122,15 @@ for t in "$@"; do
     [ "${SAN:-}" = tsan ] && period=0.1
     if [ "$name" = test_stress ] && [ -z "$VALGRIND" ] && [ -z "${RUNNER:-}" ]; then
         run_one "$t" "$name [proving]" "$t-prove.log" ROOST_LEAK_PROVE=$period ROOST_LEAK=abort
+        # Again with the proof's tables kept from one proof to the next
+        # (ROOST_REACH_KEEP): each proof starts on what the last one left.
+        run_one "$t" "$name [proving, kept]" "$t-prove-kept.log" ROOST_LEAK_PROVE=$period ROOST_LEAK=abort \
+            ROOST_REACH_KEEP=1
+    fi
+    # The proof's tests on kept tables filled with junk before each proof:
+    # whatever a proof reads that it did not write first shows.
+    if [ "$name" = test_reach ] && [ -z "$VALGRIND" ] && [ -z "${RUNNER:-}" ]; then
+        run_one "$t" "$name [kept, poisoned]" "$t-kept.log" ROOST_REACH_KEEP=poison
     fi
 done
 
