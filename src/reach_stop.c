@@ -289,7 +289,7 @@ void roost__reach_keep_setup(void) {
     if (!roost__reach_keep.base) {
         void *p = mmap(NULL, KT_N * KEEP_STRIDE, PROT_READ | PROT_WRITE,
                        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) return; /* fresh tables, as without it */
+        if (p == MAP_FAILED) return;                   /* fresh tables, as without it */
         madvise(p, KT_N * KEEP_STRIDE, MADV_DONTDUMP); /* the proof's, not the program's: no core holds it */
         roost__reach_keep.base = p;
     }
