@@ -278,7 +278,7 @@ static inline rslot *rslot_find(const rproof *P, uintptr_t v) {
 
 /* The proof's big tables, which ROOST_REACH_KEEP keeps from one proof to
  * the next (reach_stop.c). */
-enum { KT_LO, KT_HI, KT_FLAGS, KT_SLOTS, KT_REFS, KT_IX, KT_IXREST, KT_WORK, KT_QWORK, KT_N };
+enum { KT_LO, KT_HI, KT_FLAGS, KT_SLOTS, KT_REFS, KT_IX, KT_IXREST, KT_WORK, KT_QWORK, KT_META, KT_N };
 typedef struct {
     char *base; /* KT_N tables, a stride apart, mapped once; NULL: none yet */
     int mode;   /* this proof's: 0 fresh tables, 1 kept, 2 kept and poisoned */
@@ -304,6 +304,12 @@ void roost__reach_keep_setup(void);
  * byte before reading it. At most roost__reach_table_max() bytes. */
 void *roost__reach_table(rproof *P, unsigned which, size_t len);
 size_t roost__reach_table_max(void);
+/* Kept tables: how many bytes of table `which` this proof used (noted for
+ * the next), and the next proof's map of what the last one used of the
+ * chunk list, marks and index, made at once (the walk then takes no page
+ * fault on them). Nothing without ROOST_REACH_KEEP. */
+void roost__reach_table_used(unsigned which, size_t bytes);
+void roost__reach_keep_populate(void);
 /* Whether [lo, hi) meets the kept tables' mapping, [*klo, *khi). */
 bool roost__reach_kept(uintptr_t lo, uintptr_t hi, uintptr_t *klo, uintptr_t *khi);
 

@@ -419,6 +419,7 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
         if (!two) P->early_index = false;
     }
     if (!two) roost__reach_list_slots(P);
+    roost__reach_keep_populate();
     bool walked = walk_heaps(P, end, tracked);
     P->ph[PH_HEAPS] = r_mono_ns();
     __atomic_store_n(&P->walked, true, __ATOMIC_RELEASE);
@@ -510,6 +511,10 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
     roost__reach_dbg("reach: marked after %lld us (%zu chunks scanned after the sweep)\n",
                      (long long)(r_mono_ns() - tm0) / 1000, P->late);
     st->mark_ns = r_mono_ns() - tm1;
+    roost__reach_table_used(KT_LO, P->heap->n * sizeof(uintptr_t));
+    roost__reach_table_used(KT_HI, P->heap->n * sizeof(uintptr_t));
+    roost__reach_table_used(KT_FLAGS, P->heap->n + 1);
+    roost__reach_table_used(KT_IX, P->heap->ixused * sizeof(uint64_t));
     roost__reach_times(P);
     if (P->whyc) roost__reach_explain(P);
     st->parked = (int64_t)parked;
