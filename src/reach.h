@@ -63,8 +63,9 @@ typedef struct roost__heapmap {
     uintptr_t *lo, *hi;
     size_t n, cap;
     size_t ngap; /* gap entries among the n */
-    uint8_t *
-        flags; /* cap bytes, each set as its entry is added: ROOST_HEAP_FREE marks a gap entry (the proof's chunk marks) */
+    /* cap bytes, each set as its entry is added: ROOST_HEAP_FREE marks a
+     * gap entry (the proof's chunk marks share the byte) */
+    uint8_t *flags;
     roost__heapseg seg[ROOST_HEAP_SEGS];
     size_t nseg;
     /* The segment for an address, by its 64 MiB slot ((v >> 26) & 255):

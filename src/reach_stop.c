@@ -280,6 +280,9 @@ roost__reach_keep_t roost__reach_keep;
 
 #define KEEP_STRIDE ((size_t)16 << 30)
 #define POISON_MAX ((size_t)16 << 20)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack it */
+#endif
 
 void roost__reach_keep_setup(void) {
     const char *e = getenv("ROOST_REACH_KEEP");
@@ -321,8 +324,7 @@ void roost__reach_keep_populate(void) {
     static const unsigned which[] = {KT_LO, KT_HI, KT_FLAGS, KT_IX};
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
         size_t n = (keep_used()[which[i]] + 4095) & ~(size_t)4095;
-        if (n &&
-            madvise(roost__reach_keep.base + (size_t)which[i] * KEEP_STRIDE, n, 23 /* MADV_POPULATE_WRITE */))
+        if (n && madvise(roost__reach_keep.base + (size_t)which[i] * KEEP_STRIDE, n, MADV_POPULATE_WRITE))
             return; /* an older kernel: the faults, as before */
     }
 }
