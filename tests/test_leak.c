@@ -375,8 +375,12 @@ static void t_suspects_and_check(void *unused) {
     hook_reset();
     roost_chan_t *ch;
     CHECK_OK(roost_chan_make(sizeof(int), 0, &ch));
-    for (int i = 0; i < 3; i++) CHECK_OK(roost_go(forever_recv, ch));
-    wait_parked(ROOST_WAIT_CHAN_RECV, 3);
+    /* One at a time: a receiver that met another on the channel's lock
+     * parks through its contended path, a stack of its own. */
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(roost_go(forever_recv, ch));
+        wait_parked(ROOST_WAIT_CHAN_RECV, i + 1);
+    }
     roost_sleep(NULL, 25 * ROOST_MS);
     CHECK_EQ(roost_leak_scan(20 * ROOST_MS), 3);
     CHECK_EQ(hook_wait(1, 10 * ROOST_S), 1);
