@@ -10,16 +10,18 @@
  * production case). The objects are 64-byte nodes, each holding pointers to
  * the next node and to a random earlier one, reachable from a global: the
  * heap the proof has to trace. Best of REPS proofs each, and at reach100k
- * their median too, and the same with the proof's tables kept between
- * proofs (ROOST_REACH_KEEP=1), its proofs taking turns with the others.
+ * their median too, the same with the proof's tables kept between
+ * proofs (ROOST_REACH_KEEP=1), and the stop when the fork copies the task
+ * stacks (ROOST_REACH_SNAP=0), these proofs taking turns with the others.
  *
  * Prints: reach10k_ms <ms> reach10k_stop_ms <ms> reach100k_ms <ms>
  *         reach100k_stop_ms <ms> reach100k_walk_ms <ms> reach100k_mark_ms <ms>
  *         reach100k_median_ms <ms> reach100k_keep_ms <ms>
- *         reach100k_keep_median_ms <ms>
+ *         reach100k_keep_median_ms <ms> reach100k_fork_stop_ms <ms>
  *         chunks <n> heap_mb <MiB> (walk and mark: of the fastest proof)
  * stop_ms is how long every other thread (workers included) was stopped:
- * the signal round trip and the fork of the snapshot; the mark runs in the
+ * the signal round trip and the fork of the snapshot, less the task stacks
+ * where the kernel allows it (src/reach_snap.c); the mark runs in the
  * snapshot with the world going. A proof that
  * is unavailable (sanitizers, valgrind) fails the run. */
 #include "bench.h"
@@ -98,9 +100,10 @@ static void prove_once(proofs *r) {
     r->median_ms = r->all[r->n / 2];
 }
 
-/* REPS proofs of a heap of that size (and, with kept, as many with the
- * tables kept, each after one of the others). */
-static void measure(int ntasks, size_t mb, proofs *plain, proofs *kept) {
+/* REPS proofs of a heap of that size (and, with kept and fork, as many
+ * with the tables kept and with the stacks forked, each after one of the
+ * others). */
+static void measure(int ntasks, size_t mb, proofs *plain, proofs *kept, proofs *fork) {
     build(ntasks, mb);
     for (int i = 0; i < REPS; i++) {
         /* Apart, as a periodic runner's proofs are: a proof reaps the last
@@ -114,6 +117,11 @@ static void measure(int ntasks, size_t mb, proofs *plain, proofs *kept) {
         roost_sleep(NULL, 150 * ROOST_MS);
         setenv("ROOST_REACH_KEEP", "1", 1);
         prove_once(kept);
+        roost_sleep(NULL, 150 * ROOST_MS);
+        setenv("ROOST_REACH_KEEP", "0", 1);
+        setenv("ROOST_REACH_SNAP", "0", 1);
+        prove_once(fork);
+        unsetenv("ROOST_REACH_SNAP");
     }
     unsetenv("ROOST_REACH_KEEP");
     teardown(ntasks);
@@ -121,15 +129,15 @@ static void measure(int ntasks, size_t mb, proofs *plain, proofs *kept) {
 
 static void body(void *arg) {
     (void)arg;
-    proofs a = {0}, b = {0}, k = {0};
-    measure(10000, 32, &a, NULL);
-    measure(100000, 256, &b, &k);
+    proofs a = {0}, b = {0}, k = {0}, f = {0};
+    measure(10000, 32, &a, NULL, NULL);
+    measure(100000, 256, &b, &k, &f);
     const roost_leak_proof_t *st = &b.best;
     printf("reach10k_ms %.2f reach10k_stop_ms %.2f reach100k_ms %.2f reach100k_stop_ms %.2f "
            "reach100k_walk_ms %.2f reach100k_mark_ms %.2f reach100k_median_ms %.2f reach100k_keep_ms %.2f "
-           "reach100k_keep_median_ms %.2f chunks %lld heap_mb %.0f\n",
+           "reach100k_keep_median_ms %.2f reach100k_fork_stop_ms %.2f chunks %lld heap_mb %.0f\n",
            a.ms, a.stop_ms, b.ms, b.stop_ms, st->walk_ns / 1e6, st->mark_ns / 1e6, b.median_ms, k.ms,
-           k.median_ms, (long long)st->chunks, st->heap_bytes / 1048576.0);
+           k.median_ms, f.stop_ms, (long long)st->chunks, st->heap_bytes / 1048576.0);
 }
 
 int main(void) {

@@ -41,6 +41,9 @@
 #   reach100k_median   ms   the median of its 5 proofs (reach100k is the best)
 #   reach100k_keep, reach100k_keep_median  ms   the same with the proof's
 #                           tables kept between proofs (ROOST_REACH_KEEP=1)
+#   reach100k_fork_stop ms  reach100k_stop when the fork copies the task
+#                           stacks too (ROOST_REACH_SNAP=0; what the stop is
+#                           where the kernel refuses a userfaultfd)
 #   reach10k, reach10k_stop   the same with 10,000 tasks and 32 MiB
 #   debug_metrics      ms   a /metrics scrape of the debug endpoint over
 #                           loopback with 100,000 parked tasks (bench/debug_scrape;
@@ -436,6 +439,7 @@ also_row reach100k_mark ms       reach100k_mark_ms     lower reach100k
 also_row reach100k_median ms     reach100k_median_ms   lower reach100k
 also_row reach100k_keep ms       reach100k_keep_ms     lower reach100k
 also_row reach100k_keep_median ms reach100k_keep_median_ms lower reach100k
+also_row reach100k_fork_stop ms  reach100k_fork_stop_ms lower reach100k
 also_row reach10k ms             reach10k_ms           lower reach100k
 also_row reach10k_stop ms        reach10k_stop_ms      lower reach100k
 also_row mutex_leak_off ns/op     leak_off_ns           lower mutex_contended

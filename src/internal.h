@@ -464,7 +464,14 @@ void roost__for_each_stack_slot_sliced(void (*fn)(roost__task *t, void *arg), vo
  * holding it (fn gets the slot's mapping [base, base + len) and its stack),
  * release. The walk calls no allocator. */
 void roost__stack_hold(bool hold);
-void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg);
+void roost__stack_each_held(bool region_unread,
+                            void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg);
+/* The chunks carved from the stacks' reserved range: [*lo, *hi) (empty
+ * when none). With region_unread, each_held reads nothing in it (the
+ * snapshot's process has no such mapping: reach_snap.c). */
+void roost__stack_region(uintptr_t *lo, uintptr_t *hi);
+/* The reserved range itself: its size (0: none) and *base. */
+size_t roost__stack_region_size(uintptr_t *base);
 /* The stack pool's memory (chunks of slots, odd stacks; guards included):
  * up to max ranges [lo[i], hi[i]), in no order. Returns how many there are
  * (more than max: the rest were not written). While held, as above. */

@@ -190,11 +190,60 @@ static bool read_all(int fd, void *p, size_t len) {
     return true;
 }
 
+/* What the snapshot's process needs, where it can read it whatever stack
+ * it runs on. */
+typedef struct {
+    rproof *P;
+    void *probe;
+    uintptr_t tkey, caller_sp;
+    int ncpu, rfd, wfd;
+    long delay_ms; /* ROOST_REACH_SNAP_DELAY_MS, for tests: the snapshot waits before it reads */
+} rkid;
+static rkid r_kid;
+
+static int r_child(void *arg);
+
+/* The stack the snapshot's process runs on when the caller's own is a
+ * task's, which the fork leaves out (reach_snap.c): mapped once. */
+#define CHILD_STACK ((size_t)1 << 20)
+static void *r_child_stack(void) {
+    static char *stk;
+    if (!stk) {
+        void *p = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (p == MAP_FAILED) return NULL;
+        stk = p;
+    }
+    return stk + CHILD_STACK;
+}
+
 /* In the child: the verdict, to fd. */
 static void r_answer(int fd, const char *why, const rleaked *v, size_t n, const roost_leak_proof_t *st) {
     ranswer a = {why,         st->parked,  st->chunks, st->marked, st->heap_bytes, st->root_bytes,
                  st->walk_ns, st->mark_ns, why ? 0 : n};
     if (roost__write_all(fd, &a, sizeof a) == 0 && !why && n) roost__write_all(fd, v, n * sizeof *v);
+}
+
+/* The snapshot: nothing here runs but this. */
+static int r_child(void *arg) {
+    rkid *k = arg;
+    close(k->rfd);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* what the second sweeper inherits */
+    rleaked *v = NULL;
+    size_t n = 0;
+    roost_leak_proof_t st;
+    memset(&st, 0, sizeof st);
+    k->P->ncpu = k->ncpu;
+    if (k->delay_ms > 0) {
+        struct timespec ts = {k->delay_ms / 1000, (k->delay_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    roost__reach_prove_stopped(k->P, k->probe, k->tkey, k->caller_sp, &v, &n, &st);
+    r_answer(k->wfd, k->P->why, v, n, &st);
+    _exit(0);
 }
 
 /* The last snapshot's process, still tearing its memory down when its
@@ -361,7 +410,7 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
             break;
         }
         static int sent[MAX_THREADS];
-        rproof local, *P = NULL; /* local: roost__reach_sfree(P) below reads it */
+        rproof *P = NULL;
         rleaked *v = NULL, *vmine = NULL;
         size_t n = 0;
         int nthreads = 0;
@@ -374,29 +423,38 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
 #endif
         const char *eb = getenv("ROOST_REACH_SWEEP_BLOCK");
         int bshift = eb && atoi(eb) >= 0 && atoi(eb) <= 30 ? atoi(eb) : SWEEP_BLOCK_SHIFT;
+        const char *ed = getenv("ROOST_REACH_SNAP_DELAY_MS");
+        long delay_ms = ed ? atol(ed) : 0;
+        /* The stacks left out of the fork (reach_snap.c): not with a debug
+         * walk, which reads what it explains in place. */
+        bool snap = forking && !roost__reach_trace && !getenv("ROOST_REACH_DEBUG") && r_child_stack() &&
+                    roost__reach_snap_arm();
         roost__stack_hold(true);
         int64_t s0 = r_mono_ns();
         why = roost__reach_stop_world(sent, &nthreads);
         if (!why) {
+            /* Static: the snapshot's process may run on a stack of its own,
+             * and the caller's may not be in it (reach_snap.c). One proof
+             * at a time (roost__reach_stw.one). */
+            static rproof local;
+            static uintptr_t regs_copy[16];
+            memcpy(regs_copy, regs, sizeof regs_copy);
             memset(&local, 0, sizeof local);
             P = &local;
-            P->regs = regs;
+            P->regs = regs_copy;
             /* One sweeper in this process: a thread without a TLS of its
              * own could be handed the program's signals. */
             P->ncpu = 1, P->bshift = bshift;
-            pid_t pid = forking ? r_fork() : -1;
-            if (pid == 0) {
-                /* The snapshot: nothing here runs but this. */
-                close(pfd[0]);
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                sigset_t all;
-                sigfillset(&all);
-                pthread_sigmask(SIG_BLOCK, &all, NULL); /* what the second sweeper inherits */
-                P->ncpu = ncpu;
-                roost__reach_prove_stopped(P, probe, tkey, caller_sp, &v, &n, &st);
-                r_answer(pfd[1], P->why, v, n, &st);
-                _exit(0);
+            if (snap && !roost__reach_snap_take()) snap = false;
+            if (snap) roost__reach_snap_range(&P->snap_lo, &P->snap_hi);
+            P->snap = snap;
+            pid_t pid = -1;
+            if (forking) {
+                r_kid = (rkid){P, probe, tkey, caller_sp, ncpu, pfd[0], pfd[1], delay_ms};
+                pid = snap ? clone(r_child, r_child_stack(), 0, &r_kid) : r_fork();
             }
+            if (pid == 0) r_child(&r_kid); /* the snapshot, on the caller's stack: does not return */
+            roost__reach_snap_forked();
             if (pid > 0) {
                 roost__reach_resume();
                 st.stop_ns = r_mono_ns() - s0;
@@ -407,6 +465,7 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
                 v = vmine;
                 P = NULL;
             } else {
+                P->snap = false; /* the stacks are here: read in place */
                 roost__reach_prove_stopped(P, probe, tkey, caller_sp, &v, &n, &st);
                 why = P->why;
                 roost__reach_resume();
@@ -417,6 +476,7 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
         } else {
             roost__stack_hold(false);
         }
+        roost__reach_snap_end();
         if (pfd[0] >= 0) close(pfd[0]);
         if (pfd[1] >= 0) close(pfd[1]);
         free(probe);

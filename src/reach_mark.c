@@ -74,6 +74,14 @@ static void r_push(rproof *P, uintptr_t lo, uintptr_t hi) {
 
 static void scan_slot(rproof *P, rslot *s);
 
+/* A slot's live part: in place, or its copy (read_frames, reach_slots.c). */
+static void r_push_slot(rproof *P, const rslot *s) {
+    if (s->copy)
+        r_push(P, s->copy, s->copy + (s->hi - s->from));
+    else
+        r_push(P, s->from, s->hi);
+}
+
 /* Sets flag bit of slot i; whether it was set already (by this sweeper or
  * the other). A set bit is seen without a locked instruction. */
 static inline bool r_claim(const rproof *P, size_t i, uint8_t bit) {
@@ -163,8 +171,7 @@ static void sq_drain(rproof *P) {
         while (!(n = __atomic_load_n(&P->sq[r].n, __ATOMIC_ACQUIRE))) {
         } /* its sweeper is between taking the block and filling it */
         for (uint32_t i = 0; i < n; i++) {
-            const rslot *s = &P->slots[P->sq[r].e[i]];
-            r_push(P, s->from, s->hi);
+            r_push_slot(P, &P->slots[P->sq[r].e[i]]);
         }
         r_drain(P);
     }
@@ -187,7 +194,7 @@ static void scan_slot(rproof *P, rslot *s) {
     if (P->par && P->sq)
         sq_put(P, s);
     else
-        r_push(P, s->from, s->hi);
+        r_push_slot(P, s);
     if (P->sflag[i] & SF_HOLDS) r_reached(P, s->lo, s->hi - 1);
 }
 

@@ -12,6 +12,9 @@
  *   reach_slots.c  the task slots listed and classified (root, parked on
  *                  what, free)
  *   reach_mark.c   the mark: roots, then the sweeps over the heaps
+ *   reach_snap.c   the task stacks' part of the snapshot, left out of the
+ *                  fork and read through the kernel, kept as they were at
+ *                  the stop by a userfaultfd write-protect
  *   heapwalk.c     glibc's heaps, chunk by chunk, and their index (reach.h)
  */
 #ifndef ROOST_REACH_PROOF_H
@@ -23,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #pragma GCC visibility push(hidden)
@@ -79,6 +83,8 @@ typedef struct rslot {
     uintptr_t base;        /* the slot's mapping: [base, hi), its guard [base, lo) */
     uintptr_t lo, rec, hi; /* stack [lo, rec), the record and bookkeeping [rec, hi) */
     uintptr_t from;        /* where a scan of it starts */
+    uintptr_t copy;        /* in the snapshot's stack range: where [from, hi) was read to; 0: read in place */
+    bool remote;           /* in that range: read through roost__reach_snap_read */
     uint64_t id;
     uint32_t seq;
     uintptr_t why; /* (debug) the word that pointed into its stack */
@@ -212,6 +218,12 @@ typedef struct rproof {
     rpipe_b pb[PIPE];
     unsigned pa_h, pa_n, pb_h, pb_n;
     bool no_vm_readv;
+    const char *slots_why;      /* the slot lister's P->why (it runs beside the walk) */
+    bool snap;                  /* the stacks' range is not in this process (reach_snap.c) */
+    uintptr_t snap_lo, snap_hi; /* that range */
+    char *rbuf;                 /* the records read from it, RBATCH at a time */
+    char *frames;               /* the copies of its slots' live parts (rslot.copy) */
+    size_t frames_cap;
     bool sched_root; /* scanning a worker thread's own stack (see r_consider) */
     bool cur_sched;  /* roots being added are of such a stack */
 } rproof;
@@ -278,7 +290,24 @@ static inline rslot *rslot_find(const rproof *P, uintptr_t v) {
 
 /* The proof's big tables, which ROOST_REACH_KEEP keeps from one proof to
  * the next (reach_stop.c). */
-enum { KT_LO, KT_HI, KT_FLAGS, KT_SLOTS, KT_REFS, KT_IX, KT_IXREST, KT_WORK, KT_QWORK, KT_META, KT_N };
+enum {
+    KT_LO,
+    KT_HI,
+    KT_FLAGS,
+    KT_SLOTS,
+    KT_REFS,
+    KT_IX,
+    KT_IXREST,
+    KT_WORK,
+    KT_QWORK,
+    KT_FRAMES,
+    KT_META,
+    KT_N
+};
+/* The snapshot reads the task slots RBATCH at a time, the top RWINDOW
+ * bytes of each (a record and its slot's bookkeeping are some 400). */
+#define RBATCH 1024
+#define RWINDOW 1024
 typedef struct {
     char *base; /* KT_N tables, a stride apart, mapped once; NULL: none yet */
     int mode;   /* this proof's: 0 fresh tables, 1 kept, 2 kept and poisoned */
@@ -312,6 +341,22 @@ void roost__reach_table_used(unsigned which, size_t bytes);
 void roost__reach_keep_populate(void);
 /* Whether [lo, hi) meets the kept tables' mapping, [*klo, *khi). */
 bool roost__reach_kept(uintptr_t lo, uintptr_t hi, uintptr_t *klo, uintptr_t *khi);
+
+/* reach_snap.c. In the program: arm before the stop (false: the fork
+ * copies the stacks, as without it), take in the stop (false: the same;
+ * end undoes what arm did), forked once the fork is made or failed, end
+ * once the snapshot's process is done. */
+bool roost__reach_snap_arm(void);
+bool roost__reach_snap_take(void);
+void roost__reach_snap_forked(void);
+void roost__reach_snap_end(void);
+int roost__reach_snap_tid(void);
+/* Whether [lo, hi) meets the snapshot's own shared memory, [*mlo, *mhi). */
+bool roost__reach_snap_memory(uintptr_t lo, uintptr_t hi, uintptr_t *mlo, uintptr_t *mhi);
+/* In the snapshot: the stacks' range it lacks, and a read of it (n at most
+ * IOV_MAX ranges) as it was at the stop. */
+void roost__reach_snap_range(uintptr_t *lo, uintptr_t *hi);
+bool roost__reach_snap_read(const struct iovec *loc, const struct iovec *rem, size_t n);
 
 /* reach_slots.c */
 void roost__reach_slot_table(rproof *P);

@@ -124,6 +124,20 @@ typedef struct {
     bool full;
 } rslot_walk;
 
+/* The words of a task record classify_slots reads, into its slot. */
+__attribute__((no_sanitize("address", "thread"))) static void copy_record(rslot *s, const roost__task *t) {
+    s->id = t->id;
+    s->seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+    s->state = atomic_load_explicit(&t->state, memory_order_relaxed);
+    s->sp = (uintptr_t)t->sp;
+    s->reason = t->wait_reason;
+    s->wait_obj = t->wait_obj;
+    s->cancellable = t->cancellable;
+    s->wait_ctx = t->wait_ctx;
+    s->sel_n = t->sel_n;
+    s->sel_cases = t->sel_cases;
+}
+
 __attribute__((no_sanitize("address", "thread"))) static void add_slot(roost__stack *st, char *base,
                                                                        size_t len, void *arg) {
     rslot_walk *w = arg;
@@ -136,24 +150,115 @@ __attribute__((no_sanitize("address", "thread"))) static void add_slot(roost__st
     rslot *s = &P->slots[P->nslots++];
     memset(s, 0, sizeof *s);
     s->t = t;
+    if (P->snap && (uintptr_t)base >= P->snap_lo && (uintptr_t)base < P->snap_hi) {
+        /* Not in this process: read with the others (read_slots). */
+        s->remote = true;
+        s->base = (uintptr_t)base, s->rec = (uintptr_t)t, s->hi = (uintptr_t)base + len;
+        return;
+    }
     s->base = (uintptr_t)base;
     s->lo = (uintptr_t)st->lo;
     s->rec = (uintptr_t)t;
     s->hi = (uintptr_t)st->hi;
-    s->id = t->id;
-    s->seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
-    s->state = atomic_load_explicit(&t->state, memory_order_relaxed);
-    s->sp = (uintptr_t)t->sp;
-    s->reason = t->wait_reason;
-    s->wait_obj = t->wait_obj;
-    s->cancellable = t->cancellable;
-    s->wait_ctx = t->wait_ctx;
-    s->sel_n = t->sel_n;
-    s->sel_cases = t->sel_cases;
+    copy_record(s, t);
     (void)len;
 }
 
 static bool classify_slots(rproof *P);
+
+static uintptr_t r_clamp(uintptr_t v, uintptr_t lo, uintptr_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Where a scan of slot s starts, from the words of its record: the lowest
+ * stack pointer of a thread running on it, its whole stack while it is set
+ * up or switching (or in a state without a saved stack pointer), else its
+ * saved stack pointer, kept within the stack. 0: free, nothing to scan. */
+static uintptr_t slot_from(const rproof *P, const rslot *s) {
+    uintptr_t sp_min = UINTPTR_MAX;
+    for (size_t k = 0; k < P->nsps; k++)
+        if (P->sps[k] >= s->lo && P->sps[k] < s->hi && P->sps[k] < sp_min) sp_min = P->sps[k];
+    if (sp_min != UINTPTR_MAX) return sp_min;
+    if (s->seq & 1) return s->lo;
+    if (s->state == ROOST_T_DEAD || !s->id) return 0;
+    if (s->state == ROOST_T_RUNNABLE || s->state == ROOST_T_PARKED) return r_clamp(s->sp, s->lo, s->rec);
+    return s->lo;
+}
+
+/* A slot's copy goes at the end of P->frames: where, or NULL (no room). */
+static char *frames_take(rproof *P, size_t len, size_t *used) {
+    if (len > P->frames_cap - *used) return NULL;
+    char *p = P->frames + *used;
+    *used += (len + 7) & ~(size_t)7;
+    return p;
+}
+
+/* What the mark and the classification need of each slot in the snapshot's
+ * stack range, read through the kernel RBATCH slots at a time: the top
+ * RWINDOW bytes of the slot, which hold its record and bookkeeping
+ * [rec, hi) and, most often, the live frames of a parked task too. The
+ * words add_slot copies are taken from the record; the live part,
+ * [slot_from, hi), is copied to P->frames (rslot.copy), and where it is
+ * longer than the window, read again whole. A read is one page lookup in
+ * the program's page tables, the most of its cost: one a slot. */
+static bool read_slots(rproof *P) {
+    struct iovec loc[RBATCH], rem[RBATCH];
+    size_t idx[RBATCH], used = 0, nlong = 0;
+    for (size_t i = 0; i < P->nslots;) {
+        size_t n = 0;
+        for (; i < P->nslots && n < RBATCH; i++) {
+            rslot *s = &P->slots[i];
+            if (!s->remote) continue;
+            if (s->hi - s->rec > RWINDOW || s->hi - s->rec < sizeof(roost__stack) ||
+                s->hi - s->base < 2 * RWINDOW)
+                return false;
+            loc[n] = (struct iovec){P->rbuf + n * RWINDOW, RWINDOW};
+            rem[n] = (struct iovec){(void *)(s->hi - RWINDOW), RWINDOW};
+            idx[n++] = i;
+        }
+        if (n && !roost__reach_snap_read(loc, rem, n)) return false;
+        for (size_t k = 0; k < n; k++) {
+            rslot *s = &P->slots[idx[k]];
+            const char *w = P->rbuf + k * RWINDOW; /* the window: s->hi - RWINDOW here */
+            const roost__task *t = (const roost__task *)(w + RWINDOW - (s->hi - s->rec));
+            const roost__stack *st = (const roost__stack *)(w + RWINDOW - sizeof(roost__stack));
+            s->lo = (uintptr_t)st->lo;
+            if (s->lo <= s->base || s->lo >= s->rec) return false;
+            copy_record(s, t);
+            uintptr_t f = slot_from(P, s);
+            if (!f) continue;
+            s->from = f;
+            char *c = frames_take(P, s->hi - f, &used);
+            if (!c) return false;
+            s->copy = (uintptr_t)c;
+            if (f >= s->hi - RWINDOW)
+                memcpy(c, w + (f - (s->hi - RWINDOW)), s->hi - f);
+            else
+                nlong++;
+        }
+    }
+    /* The slots whose live part the window did not hold, read whole. */
+    for (size_t i = 0; nlong && i < P->nslots;) {
+        size_t n = 0;
+        for (; i < P->nslots && n < RBATCH; i++) {
+            rslot *s = &P->slots[i];
+            if (!s->copy || s->from >= s->hi - RWINDOW) continue;
+            loc[n] = (struct iovec){(void *)s->copy, s->hi - s->from};
+            rem[n++] = (struct iovec){(void *)s->from, s->hi - s->from};
+        }
+        if (n && !roost__reach_snap_read(loc, rem, n)) return false;
+    }
+    roost__reach_table_used(KT_FRAMES, used);
+    return true;
+}
+
+/* Case k of a select parked in slot s, at c: its channel. */
+static bool case_chan(const rslot *s, const roost_case_t *c, int k, roost_chan_t **out) {
+    if (!s->remote) {
+        *out = c[k].chan;
+        return true;
+    }
+    struct iovec loc = {out, sizeof *out}, rem = {(void *)&c[k].chan, sizeof *out};
+    return roost__reach_snap_read(&loc, &rem, 1);
+}
 
 /* Every task slot into P->slots, in address order, and what each is
  * (classify_slots). It may run on a second thread (roost__reach_spawn), beside the
@@ -162,9 +267,10 @@ static bool classify_slots(rproof *P);
 int roost__reach_list_slots(void *arg) {
     rproof *P = arg;
     rslot_walk sw = {P, false};
-    roost__stack_each_held(add_slot, &sw);
+    roost__stack_each_held(P->snap, add_slot, &sw);
     P->slots_full = sw.full;
-    if (!sw.full) {
+    if (!sw.full && P->snap && !read_slots(P)) P->slots_why = "a task's stack could not be read";
+    if (!sw.full && !P->slots_why) {
         sort_slots(P->slots, P->nslots);
         memset(P->sflag, 0, P->nslots); /* a kept table holds the last proof's */
         for (size_t i = 0; i < P->nslots; i++) P->skey[i].lo = P->slots[i].lo; /* the rest: classify_slots */
@@ -206,8 +312,6 @@ static bool waits_on_objects(int reason) {
     }
 }
 
-static uintptr_t r_clamp(uintptr_t v, uintptr_t lo, uintptr_t hi) { return v < lo ? lo : v > hi ? hi : v; }
-
 /* What each slot is: a root (it runs, could run, or is being set up), a
  * parked task and what it waits on, or nothing (free). */
 __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rproof *P) {
@@ -217,19 +321,21 @@ __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rpr
         for (size_t k = 0; k < P->nsps; k++)
             if (P->sps[k] >= s->lo && P->sps[k] < s->hi && P->sps[k] < sp_min) sp_min = P->sps[k];
         int state = s->state, reason = s->reason;
-        uintptr_t sp = s->sp;
-        if (sp_min != UINTPTR_MAX) {
-            s->role = SLOT_ROOT, s->from = sp_min; /* a thread runs on it */
-        } else if (s->seq & 1) {
-            s->role = SLOT_ROOT, s->from = s->lo; /* being set up, or switching */
+        /* Where its scan starts (a copy, where it has one, starts there). */
+        uintptr_t from = slot_from(P, s);
+        if (s->copy && from != s->from) { /* never: the same words */
+            P->slots_why = "a task's stack could not be read";
+            return false;
+        }
+        s->from = from;
+        if (sp_min != UINTPTR_MAX || (s->seq & 1)) {
+            s->role = SLOT_ROOT; /* a thread runs on it; being set up, or switching */
         } else if (state == ROOST_T_DEAD || !s->id) {
             s->role = SLOT_DEAD;
-        } else if (state == ROOST_T_RUNNABLE) {
-            s->role = SLOT_ROOT, s->from = r_clamp(sp, s->lo, s->rec);
         } else if (state != ROOST_T_PARKED || !waits_on_objects(reason) || (s->cancellable && !s->wait_ctx)) {
-            s->role = SLOT_ROOT, s->from = state == ROOST_T_PARKED ? r_clamp(sp, s->lo, s->rec) : s->lo;
+            s->role = SLOT_ROOT; /* runnable, or a wait nothing here ends */
         } else {
-            s->role = SLOT_WAIT, s->from = r_clamp(sp, s->lo, s->rec);
+            s->role = SLOT_WAIT;
             s->obj = s->wait_obj;
             bool ok = true;
             if (s->cancellable) ok = add_ref(P, (uintptr_t)s->wait_ctx, i);
@@ -239,9 +345,15 @@ __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rpr
                 /* The cases are the program's, alive while the select is parked. */
                 if (n < 0 || n > ROOST_SELECT_MAX || (n && (!c || rslot_find(P, (uintptr_t)c) != s)))
                     s->role = SLOT_ROOT;
-                for (int k = 0; ok && s->role == SLOT_WAIT && k < n; k++)
-                    if (c[k].chan) ok = add_ref(P, (uintptr_t)c[k].chan, i);
-                if (!s->obj && n && c) s->obj = c[0].chan;
+                for (int k = 0; ok && s->role == SLOT_WAIT && k < n; k++) {
+                    roost_chan_t *ch;
+                    if (!case_chan(s, c, k, &ch)) {
+                        P->slots_why = "a task's stack could not be read";
+                        return false;
+                    }
+                    if (ch) ok = add_ref(P, (uintptr_t)ch, i);
+                    if (!k && !s->obj) s->obj = ch;
+                }
             } else if (!s->wait_obj) {
                 s->role = SLOT_ROOT;
             } else {

@@ -206,6 +206,7 @@ const char *roost__reach_stop_world(int *sent, int *nthreads) {
         for (int i = 0; i < n; i++) {
             int tid = tids[i];
             if (tid == self || roost__heaptrack_runtime_thread(tid)) continue;
+            if (tid == roost__reach_snap_tid()) continue; /* it lets stopping threads' writes go */
             bool known = false;
             for (int j = 0; j < nsent && !known; j++) known = sent[j] == tid;
             if (known) continue;
@@ -263,7 +264,8 @@ void *roost__reach_smap(rproof *P, size_t len) {
 /* ------------------------------------------------------------ kept tables */
 
 /* ROOST_REACH_KEEP=1: the proof's big tables (the chunk list, the marks,
- * the task slots, the index, the work stacks) live in one shared mapping
+ * the task slots, the index, the work stacks, the copies of the task
+ * stacks read through the kernel) live in one shared mapping
  * that the process keeps from one proof to the next, instead of memory
  * the snapshot maps fresh each time. Why: where the machine's host takes
  * back the guest's free memory (free page reporting), the first write to

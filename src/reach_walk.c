@@ -121,6 +121,8 @@ static bool root_add(rproof *P, uintptr_t lo, uintptr_t hi) {
     }
     uintptr_t klo, khi; /* and the kept ones, stale words and all */
     if (roost__reach_kept(lo, hi, &klo, &khi)) return root_add(P, lo, klo) && root_add(P, khi, hi);
+    /* and the stacks' snapshot's copies of stack pages */
+    if (roost__reach_snap_memory(lo, hi, &klo, &khi)) return root_add(P, lo, klo) && root_add(P, khi, hi);
     for (size_t i = 0; i < P->nfps; i++) {
         uintptr_t a = P->fps[i].lo, b = P->fps[i].hi;
         if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
@@ -322,15 +324,17 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
         p = parse_line(p, end, &m);
         uintptr_t klo, khi;
         if (m.perm[0] == 'r' && m.perm[1] == 'w' && !roost__heaptrack_runtime_memory(m.lo, m.hi) &&
-            !roost__reach_kept(m.lo, m.hi, &klo, &khi))
+            !roost__reach_kept(m.lo, m.hi, &klo, &khi) && !roost__reach_snap_memory(m.lo, m.hi, &klo, &khi))
             heapish += m.hi - m.lo;
     }
+    /* The stacks' range, not mapped here (reach_snap.c). */
+    size_t snapped = P->snap ? P->snap_hi - P->snap_lo : 0;
     /* The heap's source: glibc's heap, walked below; or, under a sanitizer
      * (whose malloc is its own), the table its hooks keep (heaptrack.c). */
     bool tracked = !roost__heaptrack_unavailable();
     int nin = atomic_load(&roost__reach_stw.nin);
     P->heap = roost__reach_smap(P, sizeof *P->heap);
-    size_t nslots_max = heapish / (16 << 10) + 64; /* a slot is a guard and 4 pages at least */
+    size_t nslots_max = (heapish + snapped) / (16 << 10) + 64; /* a slot is a guard and 4 pages at least */
     /* Each table's room, within what a kept table may have (where it
      * falls short, the proof is refused for want of room, never wrong). */
     size_t tmax = roost__reach_table_max(), slot_sz = sizeof(rslot) + sizeof(rskey) + 1;
@@ -352,8 +356,13 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
     P->cmark = P->heap->flags = roost__reach_table(P, KT_FLAGS, P->heap->cap + 1);
     P->buf = roost__reach_smap(P, 64 << 10);
     P->sps = roost__reach_smap(P, (MAX_THREADS + (size_t)roost__nworkers() + 2) * sizeof(uintptr_t));
+    if (P->snap) {
+        P->rbuf = roost__reach_smap(P, RBATCH * RWINDOW);
+        P->frames_cap = snapped < tmax ? snapped : tmax;
+        P->frames = roost__reach_table(P, KT_FRAMES, P->frames_cap);
+    }
     if (!P->heap || !P->slots || !P->refs || !P->roots || !P->heap->lo || !P->heap->hi || !P->cmark ||
-        !P->buf || !P->sps) {
+        !P->buf || !P->sps || (P->snap && (!P->rbuf || !P->frames))) {
         P->why = "out of memory";
         return;
     }
@@ -426,6 +435,10 @@ void roost__reach_prove_stopped(rproof *P, void *probe, uintptr_t tkey, uintptr_
     if (two) roost__reach_join(&lister); /* before any return: it writes P->slots */
     if (!walked) return;
     P->cmark[P->heap->n] = 0; /* the byte past the last chunk's, as a kept table left it */
+    if (P->slots_why) {
+        P->why = P->slots_why;
+        return;
+    }
     if (P->slots_full || P->refs_full) {
         P->why = P->slots_full ? "too many task slots" : "too many wait objects";
         return;

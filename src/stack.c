@@ -23,6 +23,14 @@
  * A fault in a guard is reported, naming the task and its spawn site, from
  * fatal.c's SIGSEGV handler on an alternate signal stack; then the process
  * aborts.
+ *
+ * Chunks of default-size slots are carved, one after another, from one
+ * range of address space reserved at start (REGION_SIZE, no memory until
+ * a chunk is mapped in it): the reachability proof's snapshot handles the
+ * stacks as one range (reach_snap.c), and finds chunk k at
+ * region + k * chunk without reading any slot. Where the reservation is
+ * refused or full, chunks are mapped anywhere and linked through slot 0's
+ * record (stacks.chunks), as odd-size stacks are.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -52,6 +60,7 @@
 #define CHUNK_SLOTS 64
 #define WORKER_CACHE_MAX 64
 #define POOL_BATCH 32
+#define REGION_SIZE ((size_t)256 << 30)
 
 enum { GUARD_INSTALL = 1, GUARD_MPROTECT = 2 };
 
@@ -63,8 +72,11 @@ static struct {
     pthread_mutex_t lock;      /* over the global pool below */
     roost__stack *pool;        /* free default-size stacks shared by workers */
     long pooled;
-    roost__stack *chunks; /* slot 0 of every chunk, linked by chunk_next */
-    roost__stack *odd;    /* live odd-size stacks, linked by chunk_next (for observers) */
+    char *region;           /* the reserved range; NULL: none */
+    _Atomic size_t nregion; /* chunks carved from it, at region + k * chunk */
+    size_t region_cap;      /* how many fit */
+    roost__stack *chunks;   /* slot 0 of every chunk outside the region, linked by chunk_next */
+    roost__stack *odd;      /* live odd-size stacks, linked by chunk_next (for observers) */
     /* Sliced walks (roost__for_each_stack_slot with a pause) in their odd
      * part, and the odd stacks released meanwhile: unlinked from odd but
      * kept mapped, linked by next, until the last such walk ends. */
@@ -115,17 +127,43 @@ static void *map(size_t len) {
 static bool grow_pool(void) {
     size_t slot = stacks.size + GUARD_SIZE;
     size_t len = slot * CHUNK_SLOTS;
-    char *base = map(len);
+    size_t k = atomic_load_explicit(&stacks.nregion, memory_order_relaxed);
+    char *base = NULL;
+    if (stacks.region && k < stacks.region_cap) {
+        void *p = mmap(stacks.region + k * len, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+        base = p == MAP_FAILED ? NULL : p;
+    }
+    bool in_region = base != NULL;
+    if (!base) base = map(len);
     if (!base) return false;
     for (int i = CHUNK_SLOTS - 1; i >= 0; i--) {
         roost__stack *s = slot_init(base + (size_t)i * slot, slot, true);
         s->next = stacks.pool, stacks.pool = s;
         stacks.pooled++;
     }
-    /* The chunk list lives in slot 0's record, whose page is touched anyway:
-     * no heap memory per chunk. */
-    stacks.pool->chunk_next = stacks.chunks, stacks.chunks = stacks.pool;
+    /* Published once its slots are laid out: walks read the count without
+     * the lock. Outside the region, the chunk list lives in slot 0's
+     * record, whose page is touched anyway: no heap memory per chunk. */
+    if (in_region)
+        atomic_store_explicit(&stacks.nregion, k + 1, memory_order_release);
+    else
+        stacks.pool->chunk_next = stacks.chunks, stacks.chunks = stacks.pool;
     return true;
+}
+
+/* Slot 0 of chunk k of the region. */
+static char *region_chunk(size_t k) { return stacks.region + k * (stacks.size + GUARD_SIZE) * CHUNK_SLOTS; }
+
+size_t roost__stack_region_size(uintptr_t *base) {
+    *base = (uintptr_t)stacks.region;
+    return stacks.region ? REGION_SIZE : 0;
+}
+
+void roost__stack_region(uintptr_t *lo, uintptr_t *hi) {
+    size_t n = atomic_load_explicit(&stacks.nregion, memory_order_acquire);
+    *lo = (uintptr_t)stacks.region;
+    *hi = n ? (uintptr_t)region_chunk(n) : *lo;
 }
 
 roost__stack *roost__stack_get(roost__worker *w, size_t size) {
@@ -233,30 +271,39 @@ void roost__stack_flush(roost__worker *w) {
 #define STACK_WALK_AHEAD 4  /* slots */
 #define STACK_WALK_SAVED 48 /* above a saved stack pointer: the frame pointer and return address, or near */
 
+/* The slots of the chunk whose slot 0 starts at base. */
+static void walk_chunk(char *base, size_t slot, void (*fn)(roost__task *t, void *arg), void *arg) {
+    for (int i = 0; i < CHUNK_SLOTS; i++) {
+        roost__stack *s = (roost__stack *)(base + (size_t)(i + 1) * slot - sizeof(roost__stack));
+        /* Each record is on a page of its own, cold in cache and TLB,
+         * and so is the top of its stack, which fn reads next: ask for
+         * the records a few slots on, and for the stack top of one
+         * whose record was asked for already, while fn reads this one.
+         * A prefetch never faults, so a saved stack pointer read as it
+         * changes costs a wasted prefetch at most. */
+        if (i + STACK_WALK_AHEAD < CHUNK_SLOTS)
+            __builtin_prefetch(roost__stack_task((roost__stack *)((char *)s + STACK_WALK_AHEAD * slot)));
+        if (i + STACK_WALK_AHEAD / 2 < CHUNK_SLOTS) {
+            roost__task *t = roost__stack_task((roost__stack *)((char *)s + STACK_WALK_AHEAD / 2 * slot));
+            __builtin_prefetch((char *)(uintptr_t)roost__racy_load64(&t->sp) + STACK_WALK_SAVED);
+        }
+        fn(roost__stack_task(s), arg);
+    }
+}
+
 void roost__for_each_stack_slot_sliced(void (*fn)(roost__task *t, void *arg), void (*pause)(void *arg),
                                        void *arg) {
     pthread_mutex_lock(&stacks.lock);
     roost__stack *c = stacks.chunks;
     size_t slot = stacks.size + GUARD_SIZE;
     pthread_mutex_unlock(&stacks.lock);
+    size_t nr = atomic_load_explicit(&stacks.nregion, memory_order_acquire);
+    for (size_t k = 0; k < nr; k++) {
+        walk_chunk(region_chunk(k), slot, fn, arg);
+        if (pause) pause(arg);
+    }
     for (; c; c = c->chunk_next) {
-        char *base = c->lo - GUARD_SIZE;
-        for (int i = 0; i < CHUNK_SLOTS; i++) {
-            roost__stack *s = (roost__stack *)(base + (size_t)(i + 1) * slot - sizeof(roost__stack));
-            /* Each record is on a page of its own, cold in cache and TLB,
-             * and so is the top of its stack, which fn reads next: ask for
-             * the records a few slots on, and for the stack top of one
-             * whose record was asked for already, while fn reads this one.
-             * A prefetch never faults, so a saved stack pointer read as it
-             * changes costs a wasted prefetch at most. */
-            if (i + STACK_WALK_AHEAD < CHUNK_SLOTS)
-                __builtin_prefetch(roost__stack_task((roost__stack *)((char *)s + STACK_WALK_AHEAD * slot)));
-            if (i + STACK_WALK_AHEAD / 2 < CHUNK_SLOTS) {
-                roost__task *t = roost__stack_task((roost__stack *)((char *)s + STACK_WALK_AHEAD / 2 * slot));
-                __builtin_prefetch((char *)(uintptr_t)roost__racy_load64(&t->sp) + STACK_WALK_SAVED);
-            }
-            fn(roost__stack_task(s), arg);
-        }
+        walk_chunk(c->lo - GUARD_SIZE, slot, fn, arg);
         if (pause) pause(arg);
     }
     pthread_mutex_lock(&stacks.lock);
@@ -291,30 +338,42 @@ void roost__stack_hold(bool hold) {
         pthread_mutex_unlock(&stacks.lock);
 }
 
-void roost__stack_each_held(void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg) {
-    size_t slot = stacks.size + GUARD_SIZE;
-    for (roost__stack *c = stacks.chunks; c; c = c->chunk_next) {
-        char *base = c->lo - GUARD_SIZE;
-        for (int i = 0; i < CHUNK_SLOTS; i++) {
-            char *b = base + (size_t)i * slot;
-            /* Each record lies on a page of its own, rarely cached: asked
-             * for 8 slots ahead (a walk of 100,000 slots takes half the
-             * time). */
-            if (i + 8 < CHUNK_SLOTS) {
-                roost__stack *ahead = (roost__stack *)(b + 9 * slot - sizeof(roost__stack));
-                char *rec = (char *)roost__stack_task(ahead);
-                __builtin_prefetch(ahead);
-                __builtin_prefetch(rec), __builtin_prefetch(rec + 64), __builtin_prefetch(rec + 128);
-            }
-            fn((roost__stack *)(b + slot - sizeof(roost__stack)), b, slot, arg);
+/* The slots of the chunk whose slot 0 starts at base, for each_held: fn
+ * is given where each slot's bookkeeping is, and reads it or not. */
+static void held_chunk(char *base, size_t slot, bool ahead,
+                       void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg) {
+    for (int i = 0; i < CHUNK_SLOTS; i++) {
+        char *b = base + (size_t)i * slot;
+        /* Each record lies on a page of its own, rarely cached: asked
+         * for 8 slots ahead (a walk of 100,000 slots takes half the
+         * time). */
+        if (ahead && i + 8 < CHUNK_SLOTS) {
+            roost__stack *a = (roost__stack *)(b + 9 * slot - sizeof(roost__stack));
+            char *rec = (char *)roost__stack_task(a);
+            __builtin_prefetch(a);
+            __builtin_prefetch(rec), __builtin_prefetch(rec + 64), __builtin_prefetch(rec + 128);
         }
+        fn((roost__stack *)(b + slot - sizeof(roost__stack)), b, slot, arg);
     }
+}
+
+void roost__stack_each_held(bool region_unread,
+                            void (*fn)(roost__stack *s, char *base, size_t len, void *arg), void *arg) {
+    size_t slot = stacks.size + GUARD_SIZE;
+    size_t nr = atomic_load_explicit(&stacks.nregion, memory_order_acquire);
+    for (size_t k = 0; k < nr; k++) held_chunk(region_chunk(k), slot, !region_unread, fn, arg);
+    for (roost__stack *c = stacks.chunks; c; c = c->chunk_next)
+        held_chunk(c->lo - GUARD_SIZE, slot, true, fn, arg);
     for (roost__stack *s = stacks.odd; s; s = s->chunk_next)
         fn(s, s->lo - GUARD_SIZE, (size_t)(s->hi - s->lo) + GUARD_SIZE, arg);
 }
 
 size_t roost__stack_regions(uintptr_t *lo, uintptr_t *hi, size_t max) {
     size_t slot = stacks.size + GUARD_SIZE, n = 0;
+    if (atomic_load_explicit(&stacks.nregion, memory_order_acquire)) {
+        if (n < max) roost__stack_region(&lo[n], &hi[n]);
+        n++;
+    }
     for (roost__stack *c = stacks.chunks; c; c = c->chunk_next, n++)
         if (n < max) lo[n] = (uintptr_t)c->lo - GUARD_SIZE, hi[n] = lo[n] + CHUNK_SLOTS * slot;
     for (roost__stack *s = stacks.odd; s; s = s->chunk_next, n++)
@@ -395,6 +454,11 @@ int roost__stack_init(size_t default_size) {
     stacks.guard_mode = madvise(probe, GUARD_SIZE, MADV_GUARD_INSTALL) == 0 ? GUARD_INSTALL : GUARD_MPROTECT;
     munmap(probe, 2 * GUARD_SIZE);
     atomic_store(&stacks.mprotect_left, max_map_count() / 2 - 2048);
+    if (!stacks.region) {
+        void *r = mmap(NULL, REGION_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (r != MAP_FAILED) stacks.region = r;
+    }
+    stacks.region_cap = stacks.region ? REGION_SIZE / ((stacks.size + GUARD_SIZE) * CHUNK_SLOTS) : 0;
     roost__crash_install(); /* its SIGSEGV handler asks roost__stack_overflow_fault first */
     return ROOST_OK;
 }
@@ -414,6 +478,20 @@ void roost__stack_fini(void) {
 #endif
         munmap(base, slot * CHUNK_SLOTS);
     }
+    size_t nr = atomic_exchange(&stacks.nregion, 0);
+#ifdef ROOST_HAVE_VALGRIND
+    for (size_t k = 0; k < nr; k++)
+        for (int i = 0; i < CHUNK_SLOTS; i++) {
+            roost__stack *s =
+                (roost__stack *)(region_chunk(k) + (size_t)(i + 1) * slot - sizeof(roost__stack));
+            VALGRIND_STACK_DEREGISTER(s->vg_id);
+        }
+#endif
+    /* The region stays reserved (a later roost_init carves it again); its
+     * chunks go back to the kernel. */
+    if (nr && mmap(stacks.region, nr * slot * CHUNK_SLOTS, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+        stacks.region = NULL;
     stacks.pool = NULL, stacks.pooled = 0;
     pthread_mutex_unlock(&stacks.lock);
 }

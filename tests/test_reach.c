@@ -611,6 +611,87 @@ static void t_xor_hidden(void *arg) {
     roost_leak_policy(old);
 }
 
+/* ------------------------------------------------------------ the stacks' snapshot */
+
+/* The snapshot reads the task stacks from the program after the stop
+ * (where the kernel allows it: src/reach_snap.c); a page written since
+ * must be read as it was at the stop. Here, at the stop, the only pointer
+ * to the waiter's channel is in the mover's frame; while the snapshot
+ * waits (ROOST_REACH_SNAP_DELAY_MS), the mover moves it to memory
+ * allocated after the stop and clears its frame. Read as it is by then,
+ * that frame would hide the channel, and the waiter would be proved leaked
+ * though the mover is about to wake it. */
+static roost_chan_t *g_snap_gate;         /* of int: the mover waits on it (a global: reachable) */
+static roost_chan_t **_Atomic g_snap_box; /* where the mover moves the channel to */
+static _Atomic int g_snap_moved;
+
+static void snap_mover(void *arg) {
+    roost_chan_t *volatile x = *(roost_chan_t **)arg;
+    free(arg);
+    int v;
+    CHECK_OK(roost_chan_recv(NULL, g_snap_gate, &v)); /* parked at the stop, x in this frame */
+    roost_chan_t **box = malloc(sizeof *box);
+    CHECK(box != NULL);
+    box[0] = x;
+    x = NULL;
+    atomic_store(&g_snap_box,
+                 (roost_chan_t **)((uintptr_t)box ^ HIDE_KEY)); /* not a pointer the snapshot sees */
+    atomic_store(&g_snap_moved, 1);
+    CHECK_OK(roost_chan_recv(NULL, g_snap_gate, &v)); /* parked again: this frame holds no x */
+    box = (roost_chan_t **)((uintptr_t)atomic_load(&g_snap_box) ^ HIDE_KEY);
+    release(box[0]); /* wakes the waiter */
+    free(box);
+}
+
+static void start_mover(void *arg) {
+    (void)arg;
+    roost_chan_t **box = malloc(sizeof *box);
+    CHECK(box != NULL);
+    box[0] = spawn_waiter();
+    CHECK_OK(roost_go(snap_mover, box));
+}
+
+static roost_leak_proof_t g_snap_st;
+static int g_snap_rc;
+static _Atomic int g_snap_done;
+static void *snap_prover(void *arg) {
+    (void)arg;
+    g_snap_rc = roost_leak_prove(&g_snap_st);
+    atomic_store(&g_snap_done, 1);
+    return NULL;
+}
+
+static void t_snap_moved(void *arg) {
+    (void)arg;
+    int old = roost_leak_policy(ROOST_LEAK_REPORT); /* proved wrongly: must not be woken here */
+    int64_t before = atomic_load(&by_reach);
+    CHECK_OK(roost_chan_make(sizeof(int), 0, &g_snap_gate));
+    CHECK_OK(roost_go(start_mover, NULL));
+    wait_parked(ROOST_WAIT_CHAN_RECV, 2);
+    CHECK_OK(roost_wait_tasks(2, 5 * ROOST_S * check_slack()));
+    setenv("ROOST_REACH_SNAP_DELAY_MS", "400", 1);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, snap_prover, NULL) == 0);
+    roost_sleep(NULL, 150 * ROOST_MS); /* the stop is over; the snapshot waits */
+    int v = 1;
+    CHECK_OK(roost_chan_send(NULL, g_snap_gate, &v));
+    while (!atomic_load(&g_snap_moved) || !atomic_load(&g_snap_done)) roost_sleep(NULL, ROOST_MS);
+    pthread_join(th, NULL);
+    unsetenv("ROOST_REACH_SNAP_DELAY_MS");
+    if (g_snap_rc == ROOST_OK) {
+        CHECK_EQ(g_snap_st.leaked, 0);
+        roost_leak_flush(2 * ROOST_S);
+        CHECK_EQ(atomic_load(&by_reach), before);
+    } else {
+        CHECK_MSG(proof_expected() != 1, "proof unavailable: %s", g_snap_st.reason ? g_snap_st.reason : "?");
+    }
+    CHECK_OK(roost_chan_send(NULL, g_snap_gate, &v)); /* the mover wakes the waiter, and both end */
+    CHECK_OK(roost_wait_tasks(0, 5 * ROOST_S * check_slack()));
+    roost_chan_unref(g_snap_gate);
+    g_snap_gate = NULL;
+    roost_leak_policy(old);
+}
+
 /* ------------------------------------------------------------ the proof during a stress */
 
 /* A plain thread proving again and again while tasks pass malloc'd
@@ -843,6 +924,7 @@ int main(void) {
     RUN(t_heap_list);
     RUN(t_stack_chain);
     RUN(t_xor_hidden);
+    RUN(t_snap_moved);
     RUN(t_stress_prove);
     RUN(t_unavailable);
     if (g_kept) roost_chan_unref((roost_chan_t *)(g_kept ^ HIDE_KEY));
