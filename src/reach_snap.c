@@ -127,15 +127,24 @@ static void *fault_thread(void *arg) {
     struct uffd_msg m[32];
     for (;;) {
         ssize_t k = read(S.ufd, m, sizeof m);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (k <= 0) return NULL;
+        if (k <= 0) {
+            /* Never gone: a thread at a fault waits for this one. */
+            if (k < 0 && errno != EINTR && errno != EAGAIN) {
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
         for (size_t i = 0; i < (size_t)k / sizeof m[0]; i++)
             if (m[i].event == UFFD_EVENT_PAGEFAULT) on_fault((uintptr_t)m[i].arg.pagefault.address);
     }
+    return NULL;
 }
 
 static bool setup(void) {
-    if (S.tried) return S.ok;
+    /* A process the program forked has the userfaultfd of its parent's
+     * memory, and no thread to answer it: none here. */
+    if (S.tried) return S.ok && S.pid == getpid();
     S.tried = true;
     S.size = roost__stack_region_size(&S.base);
     if (!S.size) return false;
@@ -214,7 +223,7 @@ bool roost__reach_snap_take(void) {
      * let go in MODE_LOG is noted: a handler that read MODE_LOG counted
      * itself in before, and this waits for it. */
     atomic_store(&S.mode, MODE_COW);
-    while (atomic_load(&S.inflight)) roost__cpu_relax();
+    while (atomic_load(&S.inflight)) sched_yield();
     const uint64_t *w = (const uint64_t *)(S.state + page_ix(S.lo));
     size_t n = (S.hi - S.lo) / PAGE;
     for (size_t i = 0; i < n; i += 8) {
@@ -242,7 +251,7 @@ void roost__reach_snap_end(void) {
     if (!S.armed) return;
     roost__reach_snap_forked();
     atomic_store(&S.mode, MODE_OFF);
-    while (atomic_load(&S.inflight)) roost__cpu_relax();
+    while (atomic_load(&S.inflight)) sched_yield();
     wp(S.lo, S.hi, false); /* wakes any thread still at a fault */
     /* No state changes in MODE_OFF: cleared for the next proof. */
     memset(S.state + page_ix(S.lo), 0, (S.hi - S.lo) / PAGE);
