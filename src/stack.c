@@ -456,7 +456,9 @@ int roost__stack_init(size_t default_size) {
     atomic_store(&stacks.mprotect_left, max_map_count() / 2 - 2048);
     if (!stacks.region) {
         void *r = mmap(NULL, REGION_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (r != MAP_FAILED) stacks.region = r;
+        /* Left out of core dumps until carved (a chunk mapped over it is
+         * dumped): gdb's gcore would write all of it, as zeros. */
+        if (r != MAP_FAILED) stacks.region = r, madvise(r, REGION_SIZE, MADV_DONTDUMP);
     }
     stacks.region_cap = stacks.region ? REGION_SIZE / ((stacks.size + GUARD_SIZE) * CHUNK_SLOTS) : 0;
     roost__crash_install(); /* its SIGSEGV handler asks roost__stack_overflow_fault first */
@@ -492,6 +494,7 @@ void roost__stack_fini(void) {
     if (nr && mmap(stacks.region, nr * slot * CHUNK_SLOTS, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
         stacks.region = NULL;
+    if (nr && stacks.region) madvise(stacks.region, nr * slot * CHUNK_SLOTS, MADV_DONTDUMP);
     stacks.pool = NULL, stacks.pooled = 0;
     pthread_mutex_unlock(&stacks.lock);
 }

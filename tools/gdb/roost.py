@@ -11,8 +11,10 @@
 # in its task record, and its frames sit on a stack no thread is using. So
 # this file reads the runtime's own structures, as src/registry.c does:
 #   - every task record sits at the top of a stack slot, and slots live in
-#     chunks (src/stack.c) linked from the stacks global; a slot whose
-#     record has id 0 or state dead holds no task;
+#     chunks (src/stack.c): carved one after another from the range at
+#     stacks.region (stacks.nregion of them), or, beyond it, linked from
+#     stacks.chunks; a slot whose record has id 0 or state dead holds no
+#     task;
 #   - a switched-out task's saved sp points at the registers roost__switch
 #     pushed (src/arch/switch_*.S); the frame pointer and the return address
 #     there start a frame-pointer walk up to the record (roost is built with
@@ -201,14 +203,20 @@ def slots(mem):
     stack_t = gdb.lookup_type("struct roost__stack")
     slot = int(stacks["size"]) + GUARD_SIZE
     out = []
+
+    def chunk(base):
+        for i in range(CHUNK_SLOTS):
+            s = base + (i + 1) * slot - stack_t.sizeof
+            out.append(((s - task_t.sizeof) & ~63, s))
+
+    region = int(stacks["region"])
+    for k in range(int(stacks["nregion"]) if region else 0):
+        chunk(region + k * slot * CHUNK_SLOTS)
     c = int(stacks["chunks"])
     seen = set()
     while c and c not in seen:
         seen.add(c)
-        base = c + stack_t.sizeof - slot   # slot 0's struct sits at its top
-        for i in range(CHUNK_SLOTS):
-            s = base + (i + 1) * slot - stack_t.sizeof
-            out.append(((s - task_t.sizeof) & ~63, s))
+        chunk(c + stack_t.sizeof - slot)   # slot 0's struct sits at its top
         try:
             c = int(mem.value(c, stack_t)["chunk_next"])
         except gdb.MemoryError:
