@@ -446,7 +446,10 @@ static int prove(roost_leak_proof_t *out, uintptr_t *regs, uintptr_t caller_sp) 
              * own could be handed the program's signals. */
             P->ncpu = 1, P->bshift = bshift;
             if (snap && !roost__reach_snap_take()) snap = false;
-            if (snap) roost__reach_snap_range(&P->snap_lo, &P->snap_hi);
+            if (snap) {
+                roost__reach_snap_range(&P->snap_lo, &P->snap_hi);
+                P->own_hi = (uintptr_t)r_child_stack(), P->own_lo = P->own_hi - CHILD_STACK;
+            }
             P->snap = snap;
             pid_t pid = -1;
             if (forking) {

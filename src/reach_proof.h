@@ -223,6 +223,7 @@ typedef struct rproof {
     uintptr_t snap_lo, snap_hi; /* that range */
     char *rbuf;                 /* the records read from it, RBATCH at a time */
     char *frames;               /* the copies of its slots' live parts (rslot.copy) */
+    uintptr_t own_lo, own_hi;   /* the stack the snapshot runs on (reach.c): the proof's frames, not a root */
     size_t frames_cap;
     bool sched_root; /* scanning a worker thread's own stack (see r_consider) */
     bool cur_sched;  /* roots being added are of such a stack */

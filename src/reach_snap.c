@@ -181,8 +181,9 @@ fail:
 int roost__reach_snap_tid(void) { return atomic_load(&S.tid); }
 
 bool roost__reach_snap_memory(uintptr_t lo, uintptr_t hi, uintptr_t *mlo, uintptr_t *mhi) {
-    *mlo = (uintptr_t)S.state, *mhi = *mlo + S.maplen;
-    return S.state && *mlo<hi && * mhi> lo;
+    uintptr_t a = (uintptr_t)S.state, b = a + S.maplen;
+    *mlo = a, *mhi = b;
+    return a && a < hi && b > lo;
 }
 
 /* Register and protect [lo, hi) (the kernel keeps the registration). */
@@ -253,9 +254,11 @@ void roost__reach_snap_end(void) {
     atomic_store(&S.mode, MODE_OFF);
     while (atomic_load(&S.inflight)) sched_yield();
     wp(S.lo, S.hi, false); /* wakes any thread still at a fault */
-    /* No state changes in MODE_OFF: cleared for the next proof. */
-    memset(S.state + page_ix(S.lo), 0, (S.hi - S.lo) / PAGE);
-    if (atomic_load(&S.copies)) madvise(S.mirror + (S.lo - S.base), S.hi - S.lo, MADV_REMOVE);
+    /* No state changes in MODE_OFF: cleared for the next proof, and the
+     * memory of the states and the copies given back. */
+    size_t n = ((S.hi - S.base) / PAGE + PAGE - 1) & ~(size_t)(PAGE - 1);
+    if (madvise(S.state, n, MADV_REMOVE) != 0) memset(S.state, 0, n);
+    if (atomic_load(&S.copies)) madvise(S.mirror, S.hi - S.base, MADV_REMOVE);
     S.armed = false;
 }
 

@@ -121,8 +121,10 @@ static bool root_add(rproof *P, uintptr_t lo, uintptr_t hi) {
     }
     uintptr_t klo, khi; /* and the kept ones, stale words and all */
     if (roost__reach_kept(lo, hi, &klo, &khi)) return root_add(P, lo, klo) && root_add(P, khi, hi);
-    /* and the stacks' snapshot's copies of stack pages */
+    /* and the stacks' snapshot's copies of stack pages, and the stack the
+     * snapshot runs on (its stale words are the proof's own reads) */
     if (roost__reach_snap_memory(lo, hi, &klo, &khi)) return root_add(P, lo, klo) && root_add(P, khi, hi);
+    if (P->own_lo < hi && P->own_hi > lo) return root_add(P, lo, P->own_lo) && root_add(P, P->own_hi, hi);
     for (size_t i = 0; i < P->nfps; i++) {
         uintptr_t a = P->fps[i].lo, b = P->fps[i].hi;
         if (a < hi && b > lo) return root_add(P, lo, a) && root_add(P, b, hi);
