@@ -227,6 +227,7 @@ static void r_answer(int fd, const char *why, const rleaked *v, size_t n, const 
 /* The snapshot: nothing here runs but this. */
 static int r_child(void *arg) {
     rkid *k = arg;
+    if (k->P->snap) roost__reach_snap_fill_hole();
     close(k->rfd);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     sigset_t all;

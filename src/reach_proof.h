@@ -357,6 +357,7 @@ bool roost__reach_snap_memory(uintptr_t lo, uintptr_t hi, uintptr_t *mlo, uintpt
 /* In the snapshot: the stacks' range it lacks, and a read of it (n at most
  * IOV_MAX ranges) as it was at the stop. */
 void roost__reach_snap_range(uintptr_t *lo, uintptr_t *hi);
+void roost__reach_snap_fill_hole(void);
 bool roost__reach_snap_read(const struct iovec *loc, const struct iovec *rem, size_t n);
 
 /* reach_slots.c */

@@ -264,6 +264,18 @@ void roost__reach_snap_end(void) {
 
 void roost__reach_snap_range(uintptr_t *lo, uintptr_t *hi) { *lo = S.lo, *hi = S.hi; }
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17 */
+#endif
+
+void roost__reach_snap_fill_hole(void) {
+    /* The range the fork left out: reserved again, so that nothing the
+     * snapshot maps for itself lands where the program's stacks are (a
+     * sanitizer's shadow there still describes their frames). */
+    mmap((void *)S.lo, S.hi - S.lo, PROT_NONE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+}
+
 /* ------------------------------------------------------------ in the snapshot */
 
 /* A system call that leaves errno alone: the snapshot's second thread
