@@ -196,10 +196,18 @@ bool roost__reach_snap_arm(void) {
     S.armed = S.dontfork = false;
     const char *e = getenv("ROOST_REACH_SNAP");
     if ((e && !strcmp(e, "0")) || !setup()) return false;
+    /* The range the mirror and the states were sized for: a later
+     * roost_init may have had to reserve another. */
+    uintptr_t base;
+    if (roost__stack_region_size(&base) != S.size || base != S.base) return false;
     roost__stack_region(&S.lo, &S.hi);
     if (S.lo == S.hi) return false;
     atomic_store(&S.copies, 0);
     atomic_store(&S.mode, MODE_LOG);
+    /* A fault the last proof left in hand may have read MODE_OFF: it
+     * would lift the protection about to be put back, and the page would
+     * go unnoted. It counted itself in before it read the mode. */
+    while (atomic_load(&S.inflight)) sched_yield();
     if (!protect(S.lo, S.hi)) {
         atomic_store(&S.mode, MODE_OFF);
         wp(S.lo, S.hi, false);
@@ -238,9 +246,10 @@ bool roost__reach_snap_take(void) {
             atomic_fetch_add(&S.copies, 1);
         }
     }
-    if (madvise((void *)S.lo, S.hi - S.lo, MADV_DONTFORK) != 0) return false;
     S.dontfork = true;
-    return true;
+    if (madvise((void *)S.lo, S.hi - S.lo, MADV_DONTFORK) == 0) return true;
+    roost__reach_snap_forked(); /* what it did before it failed: the fork copies the stacks */
+    return false;
 }
 
 void roost__reach_snap_forked(void) {
