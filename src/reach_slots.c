@@ -171,11 +171,13 @@ static uintptr_t r_clamp(uintptr_t v, uintptr_t lo, uintptr_t hi) { return v < l
 /* Where a scan of slot s starts, from the words of its record: the lowest
  * stack pointer of a thread running on it, its whole stack while it is set
  * up or switching (or in a state without a saved stack pointer), else its
- * saved stack pointer, kept within the stack. 0: free, nothing to scan. */
-static uintptr_t slot_from(const rproof *P, const rslot *s) {
+ * saved stack pointer, kept within the stack. 0: free, nothing to scan.
+ * *running: a thread runs on it, or it is set up or switching. */
+static uintptr_t slot_from(const rproof *P, const rslot *s, bool *running) {
     uintptr_t sp_min = UINTPTR_MAX;
     for (size_t k = 0; k < P->nsps; k++)
         if (P->sps[k] >= s->lo && P->sps[k] < s->hi && P->sps[k] < sp_min) sp_min = P->sps[k];
+    *running = sp_min != UINTPTR_MAX || (s->seq & 1);
     if (sp_min != UINTPTR_MAX) return sp_min;
     if (s->seq & 1) return s->lo;
     if (s->state == ROOST_T_DEAD || !s->id) return 0;
@@ -223,7 +225,8 @@ static bool read_slots(rproof *P) {
             s->lo = (uintptr_t)st->lo;
             if (s->lo <= s->base || s->lo >= s->rec) return false;
             copy_record(s, t);
-            uintptr_t f = slot_from(P, s);
+            bool running;
+            uintptr_t f = slot_from(P, s, &running);
             if (!f) continue;
             s->from = f;
             char *c = frames_take(P, s->hi - f, &used);
@@ -317,18 +320,16 @@ static bool waits_on_objects(int reason) {
 __attribute__((no_sanitize("address", "thread"))) static bool classify_slots(rproof *P) {
     for (size_t i = 0; i < P->nslots; i++) {
         rslot *s = &P->slots[i];
-        uintptr_t sp_min = UINTPTR_MAX;
-        for (size_t k = 0; k < P->nsps; k++)
-            if (P->sps[k] >= s->lo && P->sps[k] < s->hi && P->sps[k] < sp_min) sp_min = P->sps[k];
         int state = s->state, reason = s->reason;
         /* Where its scan starts (a copy, where it has one, starts there). */
-        uintptr_t from = slot_from(P, s);
+        bool running;
+        uintptr_t from = slot_from(P, s, &running);
         if (s->copy && from != s->from) { /* never: the same words */
             P->slots_why = "a task's stack could not be read";
             return false;
         }
         s->from = from;
-        if (sp_min != UINTPTR_MAX || (s->seq & 1)) {
+        if (running) {
             s->role = SLOT_ROOT; /* a thread runs on it; being set up, or switching */
         } else if (state == ROOST_T_DEAD || !s->id) {
             s->role = SLOT_DEAD;

@@ -465,6 +465,18 @@ int roost__stack_init(size_t default_size) {
     return ROOST_OK;
 }
 
+/* Chunk base's slots told to valgrind they are stacks no more. */
+static void chunk_deregister(char *base, size_t slot) {
+#ifdef ROOST_HAVE_VALGRIND
+    for (int i = 0; i < CHUNK_SLOTS; i++) {
+        roost__stack *s = (roost__stack *)(base + (size_t)(i + 1) * slot - sizeof(roost__stack));
+        VALGRIND_STACK_DEREGISTER(s->vg_id);
+    }
+#else
+    (void)base, (void)slot;
+#endif
+}
+
 void roost__stack_fini(void) {
     pthread_mutex_lock(&stacks.lock);
     size_t slot = stacks.size + GUARD_SIZE;
@@ -472,29 +484,17 @@ void roost__stack_fini(void) {
         roost__stack *c = stacks.chunks;
         char *base = c->lo - GUARD_SIZE;
         stacks.chunks = c->chunk_next;
-#ifdef ROOST_HAVE_VALGRIND
-        for (int i = 0; i < CHUNK_SLOTS; i++) {
-            roost__stack *s = (roost__stack *)(base + (size_t)(i + 1) * slot - sizeof(roost__stack));
-            VALGRIND_STACK_DEREGISTER(s->vg_id);
-        }
-#endif
+        chunk_deregister(base, slot);
         munmap(base, slot * CHUNK_SLOTS);
     }
-    size_t nr = atomic_exchange(&stacks.nregion, 0);
-#ifdef ROOST_HAVE_VALGRIND
-    for (size_t k = 0; k < nr; k++)
-        for (int i = 0; i < CHUNK_SLOTS; i++) {
-            roost__stack *s =
-                (roost__stack *)(region_chunk(k) + (size_t)(i + 1) * slot - sizeof(roost__stack));
-            VALGRIND_STACK_DEREGISTER(s->vg_id);
-        }
-#endif
+    size_t nr = atomic_exchange(&stacks.nregion, 0), len = nr * slot * CHUNK_SLOTS;
+    for (size_t k = 0; k < nr; k++) chunk_deregister(region_chunk(k), slot);
     /* The region stays reserved (a later roost_init carves it again); its
      * chunks go back to the kernel. */
-    if (nr && mmap(stacks.region, nr * slot * CHUNK_SLOTS, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+    if (nr && mmap(stacks.region, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+                   0) == MAP_FAILED)
         stacks.region = NULL;
-    if (nr && stacks.region) madvise(stacks.region, nr * slot * CHUNK_SLOTS, MADV_DONTDUMP);
+    if (nr && stacks.region) madvise(stacks.region, len, MADV_DONTDUMP);
     stacks.pool = NULL, stacks.pooled = 0;
     pthread_mutex_unlock(&stacks.lock);
 }
